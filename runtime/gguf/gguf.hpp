@@ -1,0 +1,111 @@
+// GGUF v2/v3 reader (memory-mapped) and writer.
+// Every byte of a GGUF file is untrusted: each read is bounds- and
+// overflow-checked against the file size; problems throw vkrt::Error with
+// Status::bad_format (or io_error) and a message that names the problem
+// (offset, key or tensor name).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace vkrt::gguf {
+
+// ggml_type values as stored in GGUF.
+enum class TensorType : uint32_t {
+    F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, I8 = 24, I32 = 26,
+};
+const char* type_name(TensorType t);
+// Bytes for `n` elements of a row (n must be a multiple of the block size for block types).
+uint64_t row_bytes(TensorType t, uint64_t n);
+uint32_t block_size(TensorType t);  // elements per block (1 for F32/F16/I8/I32)
+
+enum class ValueType : uint32_t {
+    UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,
+    BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+};
+
+struct Value;
+using Array = std::vector<Value>;
+struct Value {
+    ValueType type = ValueType::UINT32;
+    ValueType elem_type = ValueType::UINT32;  // for arrays
+    std::variant<uint64_t, int64_t, double, bool, std::string, std::shared_ptr<Array>> v;
+    // Typed accessors; throw bad_format naming `what` if the stored type does not fit.
+    int64_t as_int(const std::string& what) const;
+    double as_float(const std::string& what) const;
+    bool as_bool(const std::string& what) const;
+    const std::string& as_string(const std::string& what) const;
+    const Array& as_array(const std::string& what) const;
+};
+
+struct TensorInfo {
+    std::string name;
+    std::vector<uint64_t> dims;  // GGUF order: dims[0] is the contiguous (row) length
+    TensorType type;
+    uint64_t offset = 0;         // from the start of the data section
+    uint64_t n_elements = 0;
+    uint64_t n_bytes = 0;
+    const uint8_t* data = nullptr;  // points into the mapping
+};
+
+class File {
+public:
+    static File open(const std::string& path);  // mmap + parse + validate
+    File(File&&) noexcept;
+    File& operator=(File&&) noexcept;
+    ~File();
+
+    uint32_t version() const;
+    const std::map<std::string, Value>& metadata() const;
+    const std::vector<TensorInfo>& tensors() const;
+    const TensorInfo* find_tensor(const std::string& name) const;       // nullptr if absent
+    const TensorInfo& tensor(const std::string& name) const;            // throws naming the tensor
+    const Value* find(const std::string& key) const;                    // nullptr if absent
+    // Convenience getters with defaults (throw if present with a wrong type).
+    int64_t get_int(const std::string& key, int64_t def) const;
+    double get_float(const std::string& key, double def) const;
+    std::string get_string(const std::string& key, const std::string& def) const;
+    std::vector<std::string> get_string_array(const std::string& key) const;  // empty if absent
+    std::vector<float> get_float_array(const std::string& key) const;
+    std::vector<int64_t> get_int_array(const std::string& key) const;
+    uint64_t file_size() const;
+
+private:
+    File();
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Writer: builds a GGUF v3 file (used by vkrt-quantize and the synthetic models of tests/bench).
+class Writer {
+public:
+    void set_u32(const std::string& key, uint32_t v);
+    void set_i32(const std::string& key, int32_t v);
+    void set_f32(const std::string& key, float v);
+    void set_bool(const std::string& key, bool v);
+    void set_string(const std::string& key, const std::string& v);
+    void set_string_array(const std::string& key, const std::vector<std::string>& v);
+    void set_f32_array(const std::string& key, const std::vector<float>& v);
+    void set_i32_array(const std::string& key, const std::vector<int32_t>& v);
+    void copy_value(const std::string& key, const Value& v);  // any stored value, arrays too
+    // dims in GGUF order (dims[0] = row length); bytes must be row_bytes * rows.
+    void add_tensor(const std::string& name, TensorType type, std::vector<uint64_t> dims,
+                    std::vector<uint8_t> bytes);
+    void write(const std::string& path, uint32_t alignment = 32) const;  // throws io_error
+
+private:
+    struct KV { std::string key; Value value; };
+    struct T { std::string name; TensorType type; std::vector<uint64_t> dims; std::vector<uint8_t> bytes; };
+    std::vector<KV> kv_;
+    std::vector<T> tensors_;
+};
+
+}  // namespace vkrt::gguf

@@ -1,0 +1,548 @@
+#include "vk/device.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "vk/check.hpp"
+#include "vk/pipeline.hpp"
+
+namespace vkrt {
+
+namespace {
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool has_ext(const std::vector<VkExtensionProperties>& exts, const char* name) {
+    return std::any_of(exts.begin(), exts.end(),
+                       [&](const VkExtensionProperties& e) { return std::strcmp(e.extensionName, name) == 0; });
+}
+
+std::vector<VkExtensionProperties> device_extensions(VkPhysicalDevice pd) {
+    uint32_t n = 0;
+    VK_CHECK(vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr));
+    std::vector<VkExtensionProperties> v(n);
+    VK_CHECK(vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, v.data()));
+    return v;
+}
+
+const char* type_name(VkPhysicalDeviceType t) {
+    switch (t) {
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+        case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU";
+        default: return "other";
+    }
+}
+
+int type_rank(VkPhysicalDeviceType t) {
+    switch (t) {
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+        case VK_PHYSICAL_DEVICE_TYPE_CPU: return 1;
+        default: return 0;
+    }
+}
+
+// A bare instance used only to list devices.
+VkInstance make_instance(bool validation, bool* portability_out) {
+    uint32_t n = 0;
+    vkEnumerateInstanceExtensionProperties(nullptr, &n, nullptr);
+    std::vector<VkExtensionProperties> exts(n);
+    vkEnumerateInstanceExtensionProperties(nullptr, &n, exts.data());
+    std::vector<const char*> want;
+    bool portability = has_ext(exts, VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME);
+    if (portability) want.push_back(VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME);
+    std::vector<const char*> layers;
+    if (validation) {
+        VKRT_CHECK(has_ext(exts, VK_EXT_DEBUG_UTILS_EXTENSION_NAME), Status::unsupported,
+                   "validation requested but VK_EXT_debug_utils is missing");
+        want.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+        uint32_t nl = 0;
+        vkEnumerateInstanceLayerProperties(&nl, nullptr);
+        std::vector<VkLayerProperties> lp(nl);
+        vkEnumerateInstanceLayerProperties(&nl, lp.data());
+        bool found = std::any_of(lp.begin(), lp.end(), [](const VkLayerProperties& l) {
+            return std::strcmp(l.layerName, "VK_LAYER_KHRONOS_validation") == 0;
+        });
+        VKRT_CHECK(found, Status::unsupported,
+                   "validation requested (VKRT_VALIDATION=1) but VK_LAYER_KHRONOS_validation is not "
+                   "installed (Debian: vulkan-validationlayers)");
+        layers.push_back("VK_LAYER_KHRONOS_validation");
+    }
+    uint32_t api = VK_API_VERSION_1_1;
+    auto enum_version = reinterpret_cast<PFN_vkEnumerateInstanceVersion>(
+        vkGetInstanceProcAddr(nullptr, "vkEnumerateInstanceVersion"));
+    if (enum_version) {
+        uint32_t v = 0;
+        if (enum_version(&v) == VK_SUCCESS && v >= VK_API_VERSION_1_3) api = VK_API_VERSION_1_3;
+        else if (v >= VK_API_VERSION_1_2) api = VK_API_VERSION_1_2;
+    }
+    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    app.pApplicationName = "vkrt";
+    app.pEngineName = "vkrt";
+    app.apiVersion = api;
+    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    ci.pApplicationInfo = &app;
+    ci.enabledExtensionCount = uint32_t(want.size());
+    ci.ppEnabledExtensionNames = want.data();
+    ci.enabledLayerCount = uint32_t(layers.size());
+    ci.ppEnabledLayerNames = layers.data();
+    if (portability) ci.flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+    VkInstance inst = VK_NULL_HANDLE;
+    VkResult r = vkCreateInstance(&ci, nullptr, &inst);
+    if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+        fail(Status::device_error, "no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER); "
+                                   "on Debian install mesa-vulkan-drivers for the CPU driver lavapipe");
+    VK_CHECK(r);
+    if (portability_out) *portability_out = portability;
+    return inst;
+}
+
+std::vector<VkPhysicalDevice> physical_devices(VkInstance inst) {
+    uint32_t n = 0;
+    VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, nullptr));
+    std::vector<VkPhysicalDevice> v(n);
+    VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, v.data()));
+    return v;
+}
+
+std::string default_cache_dir() {
+    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/vkrt";
+    if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/vkrt";
+    return {};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- options
+
+DeviceOptions DeviceOptions::from_env() {
+    DeviceOptions o;
+    if (const char* d = std::getenv("VKRT_DEVICE")) o.select = d;
+    if (const char* d = std::getenv("VKRT_DISABLE")) {
+        std::stringstream ss(lower(d));
+        std::string item;
+        while (std::getline(ss, item, ',')) {
+            if (item == "dot" || item == "int_dot" || item == "intdot") o.disable_int_dot = true;
+            else if (item == "fp16" || item == "f16") o.disable_fp16 = true;
+            else if (item == "subgroup" || item == "subgroups") o.disable_subgroup = true;
+            else if (!item.empty())
+                fail(Status::invalid_argument, "VKRT_DISABLE: unknown feature '", item,
+                     "' (known: dot, fp16, subgroup)");
+        }
+    }
+    if (const char* v = std::getenv("VKRT_VALIDATION")) o.validation = std::strcmp(v, "0") != 0 && *v;
+    if (const char* c = std::getenv("VKRT_PIPELINE_CACHE")) o.pipeline_cache = c;
+    return o;
+}
+
+std::string Capabilities::report() const {
+    std::ostringstream os;
+    auto yn = [](bool b) { return b ? "yes" : "no"; };
+    auto forced = [](bool f) { return f ? " (disabled by VKRT_DISABLE/options)" : ""; };
+    os << "device:                  " << name << " (" << type_name(type) << ")\n"
+       << "driver:                  " << driver << "\n"
+       << "vendor/device id:        0x" << std::hex << vendor_id << "/0x" << device_id << std::dec << "\n"
+       << "Vulkan API:              " << VK_API_VERSION_MAJOR(api_version) << "."
+       << VK_API_VERSION_MINOR(api_version) << "." << VK_API_VERSION_PATCH(api_version) << "\n"
+       << "integer dot product:     " << yn(int_dot) << forced(forced_no_int_dot)
+       << ", 4x8 packed signed accelerated: " << yn(int_dot_accelerated) << "\n"
+       << "shaderInt8:              " << yn(int8) << "\n"
+       << "shaderFloat16:           " << yn(fp16) << forced(forced_no_fp16) << "\n"
+       << "8-bit storage:           " << yn(storage8) << "\n"
+       << "16-bit storage:          " << yn(storage16) << "\n"
+       << "subgroup size:           " << subgroup_size << "\n"
+       << "subgroup operations:     ";
+    const std::pair<uint32_t, const char*> ops[] = {
+        {VK_SUBGROUP_FEATURE_BASIC_BIT, "basic"}, {VK_SUBGROUP_FEATURE_VOTE_BIT, "vote"},
+        {VK_SUBGROUP_FEATURE_ARITHMETIC_BIT, "arithmetic"}, {VK_SUBGROUP_FEATURE_BALLOT_BIT, "ballot"},
+        {VK_SUBGROUP_FEATURE_SHUFFLE_BIT, "shuffle"}, {VK_SUBGROUP_FEATURE_SHUFFLE_RELATIVE_BIT, "shuffle_relative"},
+        {VK_SUBGROUP_FEATURE_CLUSTERED_BIT, "clustered"}, {VK_SUBGROUP_FEATURE_QUAD_BIT, "quad"}};
+    bool first = true;
+    for (auto& [bit, nm] : ops)
+        if (subgroup_ops & bit) { os << (first ? "" : " ") << nm; first = false; }
+    os << "\n"
+       << "subgroup path used:      " << yn(subgroup) << forced(forced_no_subgroup) << "\n"
+       << "shared memory:           " << shared_memory << " bytes\n"
+       << "max workgroup size:      " << max_workgroup_invocations << "\n"
+       << "maxStorageBufferRange:   " << max_storage_buffer_range << " bytes\n"
+       << "maxMemoryAllocationSize: " << max_allocation_size << " bytes\n"
+       << "device-local memory:     " << device_local_bytes / (1024 * 1024) << " MiB"
+       << (uma ? " (host visible: unified memory)" : "") << "\n"
+       << "cooperative matrix:      " << yn(cooperative_matrix) << "\n";
+    return os.str();
+}
+
+// ---------------------------------------------------------------- device
+
+std::vector<PhysicalDeviceInfo> Device::list() {
+    VkInstance inst = make_instance(false, nullptr);
+    std::vector<PhysicalDeviceInfo> out;
+    auto pds = physical_devices(inst);
+    for (uint32_t i = 0; i < pds.size(); ++i) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(pds[i], &p);
+        out.push_back({i, p.deviceName, p.deviceType});
+    }
+    vkDestroyInstance(inst, nullptr);
+    return out;
+}
+
+VKAPI_ATTR VkBool32 VKAPI_CALL Device::debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                      VkDebugUtilsMessageTypeFlagsEXT,
+                                                      const VkDebugUtilsMessengerCallbackDataEXT* data,
+                                                      void* user) {
+    auto* self = static_cast<Device*>(user);
+    self->validation_messages_.fetch_add(1);
+    std::fprintf(stderr, "vkrt: validation %s: %s\n",
+                 (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "error" : "warning",
+                 data && data->pMessage ? data->pMessage : "(no message)");
+    return VK_FALSE;
+}
+
+Device::Device(const DeviceOptions& opts) {
+    create_instance(opts);
+    pick_physical(opts);
+    query_caps(opts);
+    create_device();
+    load_pipeline_cache(opts);
+}
+
+Device::~Device() {
+    if (device_) vkDeviceWaitIdle(device_);
+    try {
+        save_pipeline_cache();
+    } catch (...) {
+        // a cache that cannot be written only costs compile time on the next start
+    }
+    pipelines_.clear();
+    cache_.reset();
+    pool_.reset();
+    device_.reset();
+    messenger_.reset();
+    instance_.reset();
+}
+
+void Device::create_instance(const DeviceOptions& opts) {
+    validation_ = opts.validation;
+    VkInstance inst = make_instance(validation_, nullptr);
+    instance_ = vk::Unique<VkInstance>(inst, [](VkInstance i) { vkDestroyInstance(i, nullptr); });
+    if (validation_) {
+        auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
+            vkGetInstanceProcAddr(inst, "vkCreateDebugUtilsMessengerEXT"));
+        auto destroy = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
+            vkGetInstanceProcAddr(inst, "vkDestroyDebugUtilsMessengerEXT"));
+        VKRT_CHECK(create && destroy, Status::unsupported, "vkCreateDebugUtilsMessengerEXT not found");
+        VkDebugUtilsMessengerCreateInfoEXT ci{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+        ci.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                             VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+        ci.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                         VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                         VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+        ci.pfnUserCallback = &Device::debug_callback;
+        ci.pUserData = this;
+        VkDebugUtilsMessengerEXT m = VK_NULL_HANDLE;
+        VK_CHECK(create(inst, &ci, nullptr, &m));
+        messenger_ = vk::Unique<VkDebugUtilsMessengerEXT>(
+            m, [inst, destroy](VkDebugUtilsMessengerEXT h) { destroy(inst, h, nullptr); });
+    }
+}
+
+void Device::pick_physical(const DeviceOptions& opts) {
+    auto pds = physical_devices(instance_);
+    VKRT_CHECK(!pds.empty(), Status::device_error,
+               "no Vulkan device found (on Debian, mesa-vulkan-drivers provides the CPU device lavapipe)");
+    auto name_of = [](VkPhysicalDevice pd) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(pd, &p);
+        return std::string(p.deviceName);
+    };
+    if (!opts.select.empty()) {
+        const std::string& s = opts.select;
+        bool numeric = std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit((unsigned char)c); });
+        if (numeric) {
+            unsigned long idx = std::stoul(s);
+            VKRT_CHECK(idx < pds.size(), Status::invalid_argument, "VKRT_DEVICE=", s, ": only ", pds.size(),
+                       " Vulkan device(s) present");
+            phys_ = pds[idx];
+            return;
+        }
+        std::string want = lower(s);
+        for (auto pd : pds)
+            if (lower(name_of(pd)).find(want) != std::string::npos) {
+                phys_ = pd;
+                return;
+            }
+        std::string names;
+        for (auto pd : pds) names += " '" + name_of(pd) + "'";
+        fail(Status::invalid_argument, "VKRT_DEVICE='", s, "' matches no device; present:", names);
+    }
+    // Default: the best-ranked type (discrete > integrated > virtual > CPU), first in order.
+    phys_ = pds[0];
+    int best = -1;
+    for (auto pd : pds) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(pd, &p);
+        if (type_rank(p.deviceType) > best) {
+            best = type_rank(p.deviceType);
+            phys_ = pd;
+        }
+    }
+}
+
+void Device::query_caps(const DeviceOptions& opts) {
+    auto exts = device_extensions(phys_);
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(phys_, &props);
+    VKRT_CHECK(props.apiVersion >= VK_API_VERSION_1_1, Status::unsupported, "device '", props.deviceName,
+               "' supports only Vulkan ", VK_API_VERSION_MAJOR(props.apiVersion), ".",
+               VK_API_VERSION_MINOR(props.apiVersion), "; vkrt needs 1.1");
+    Capabilities& c = caps_;
+    c.name = props.deviceName;
+    c.vendor_id = props.vendorID;
+    c.device_id = props.deviceID;
+    c.type = props.deviceType;
+    c.api_version = props.apiVersion;
+    c.shared_memory = props.limits.maxComputeSharedMemorySize;
+    c.max_workgroup_invocations = props.limits.maxComputeWorkGroupInvocations;
+    for (int i = 0; i < 3; ++i) c.max_workgroup_count[i] = props.limits.maxComputeWorkGroupCount[i];
+    c.max_storage_buffer_range = props.limits.maxStorageBufferRange;
+    c.min_storage_offset_alignment = props.limits.minStorageBufferOffsetAlignment;
+    c.timestamp_period_ns = props.limits.timestampPeriod;
+
+    bool has_dot_ext = has_ext(exts, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    bool has_f16_ext = has_ext(exts, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
+    bool has_s16_ext = has_ext(exts, VK_KHR_16BIT_STORAGE_EXTENSION_NAME);
+    bool has_s8_ext = has_ext(exts, VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
+    c.cooperative_matrix = has_ext(exts, "VK_KHR_cooperative_matrix");
+
+    // Properties chain: driver, subgroups, dot product, maintenance3.
+    VkPhysicalDeviceDriverProperties drv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+    VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceShaderIntegerDotProductProperties dotp{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    p2.pNext = &sg;
+    sg.pNext = &m3;
+    void** tail = &m3.pNext;
+    bool has_drv = props.apiVersion >= VK_API_VERSION_1_2 || has_ext(exts, "VK_KHR_driver_properties");
+    if (has_drv) { *tail = &drv; tail = &drv.pNext; }
+    if (has_dot_ext) { *tail = &dotp; tail = &dotp.pNext; }
+    vkGetPhysicalDeviceProperties2(phys_, &p2);
+    c.driver = has_drv ? std::string(drv.driverName) + " " + drv.driverInfo : "unknown";
+    c.subgroup_size = sg.subgroupSize;
+    c.subgroup_ops = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ? sg.supportedOperations : 0;
+    c.max_allocation_size = m3.maxMemoryAllocationSize;
+    c.int_dot_accelerated = has_dot_ext && dotp.integerDotProduct4x8BitPackedSignedAccelerated;
+
+    // Features chain.
+    VkPhysicalDeviceShaderFloat16Int8Features f16i8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures s16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    VkPhysicalDevice8BitStorageFeatures s8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES};
+    VkPhysicalDeviceShaderIntegerDotProductFeatures dotf{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    bool v12 = props.apiVersion >= VK_API_VERSION_1_2;
+    tail = &f2.pNext;
+    if (v12 || has_f16_ext) { *tail = &f16i8; tail = &f16i8.pNext; }
+    *tail = &s16; tail = &s16.pNext;  // core in 1.1
+    if (v12 || has_s8_ext) { *tail = &s8; tail = &s8.pNext; }
+    if (has_dot_ext) { *tail = &dotf; tail = &dotf.pNext; }
+    vkGetPhysicalDeviceFeatures2(phys_, &f2);
+    (void)has_s16_ext;
+    c.int8 = f16i8.shaderInt8;
+    c.fp16 = f16i8.shaderFloat16;
+    c.storage16 = s16.storageBuffer16BitAccess;
+    c.storage8 = s8.storageBuffer8BitAccess;
+    c.int_dot = has_dot_ext && dotf.shaderIntegerDotProduct;
+    const uint32_t need_sg = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT |
+                             VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    c.subgroup = (c.subgroup_ops & need_sg) == need_sg && c.subgroup_size >= 4;
+
+    // Forced-off paths: the runtime then picks the fallback kernels.
+    if (opts.disable_int_dot) { c.forced_no_int_dot = c.int_dot; c.int_dot = false; c.int_dot_accelerated = false; }
+    if (opts.disable_fp16) { c.forced_no_fp16 = c.fp16; c.fp16 = false; }
+    if (opts.disable_subgroup) { c.forced_no_subgroup = c.subgroup; c.subgroup = false; }
+
+    vkGetPhysicalDeviceMemoryProperties(phys_, &mem_props_);
+    bool all_local_visible = true, any_local = false;
+    for (uint32_t i = 0; i < mem_props_.memoryTypeCount; ++i) {
+        auto f = mem_props_.memoryTypes[i].propertyFlags;
+        if (f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) {
+            any_local = true;
+            if (!(f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)) all_local_visible = false;
+        }
+    }
+    for (uint32_t i = 0; i < mem_props_.memoryHeapCount; ++i)
+        if (mem_props_.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+            c.device_local_bytes += mem_props_.memoryHeaps[i].size;
+    c.uma = any_local && all_local_visible;
+
+    // Extensions to enable.
+    enabled_exts_.clear();
+    if (c.int_dot) enabled_exts_.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    if (!v12 && has_f16_ext && (c.fp16 || c.int8)) enabled_exts_.push_back(VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
+    if (!v12 && has_s8_ext && c.storage8) enabled_exts_.push_back(VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
+    if (has_ext(exts, "VK_KHR_portability_subset")) enabled_exts_.push_back("VK_KHR_portability_subset");
+}
+
+void Device::create_device() {
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(phys_, &nq, nullptr);
+    std::vector<VkQueueFamilyProperties> qf(nq);
+    vkGetPhysicalDeviceQueueFamilyProperties(phys_, &nq, qf.data());
+    // Prefer a compute queue family that also supports graphics (it has timestamps everywhere).
+    int fam = -1;
+    for (uint32_t i = 0; i < nq; ++i)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
+            fam = int(i);
+            break;
+        }
+    VKRT_CHECK(fam >= 0, Status::unsupported, "device '", caps_.name, "' has no compute queue");
+    queue_family_ = uint32_t(fam);
+    if (qf[fam].timestampValidBits == 0) caps_.timestamp_period_ns = 0;
+
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    qci.queueFamilyIndex = queue_family_;
+    qci.queueCount = 1;
+    qci.pQueuePriorities = &prio;
+
+    // Enable exactly what the capabilities say we use.
+    VkPhysicalDeviceShaderFloat16Int8Features f16i8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    f16i8.shaderFloat16 = caps_.fp16;
+    f16i8.shaderInt8 = caps_.int8;
+    VkPhysicalDevice16BitStorageFeatures s16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    s16.storageBuffer16BitAccess = caps_.storage16;
+    VkPhysicalDevice8BitStorageFeatures s8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES};
+    s8.storageBuffer8BitAccess = caps_.storage8;
+    VkPhysicalDeviceShaderIntegerDotProductFeatures dotf{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    dotf.shaderIntegerDotProduct = VK_TRUE;
+    VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    void** tail = &f2.pNext;
+    bool v12 = caps_.api_version >= VK_API_VERSION_1_2;
+    if (caps_.fp16 || caps_.int8) { *tail = &f16i8; tail = &f16i8.pNext; }
+    if (caps_.storage16) { *tail = &s16; tail = &s16.pNext; }
+    if (caps_.storage8 && (v12 || std::find_if(enabled_exts_.begin(), enabled_exts_.end(), [](const char* e) {
+                               return std::strcmp(e, VK_KHR_8BIT_STORAGE_EXTENSION_NAME) == 0;
+                           }) != enabled_exts_.end())) {
+        *tail = &s8; tail = &s8.pNext;
+    }
+    if (caps_.int_dot) { *tail = &dotf; tail = &dotf.pNext; }
+
+    VkDeviceCreateInfo ci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    ci.pNext = &f2;
+    ci.queueCreateInfoCount = 1;
+    ci.pQueueCreateInfos = &qci;
+    ci.enabledExtensionCount = uint32_t(enabled_exts_.size());
+    ci.ppEnabledExtensionNames = enabled_exts_.data();
+    VkDevice dev = VK_NULL_HANDLE;
+    VK_CHECK(vkCreateDevice(phys_, &ci, nullptr, &dev));
+    device_ = vk::Unique<VkDevice>(dev, [](VkDevice d) { vkDestroyDevice(d, nullptr); });
+    vkGetDeviceQueue(dev, queue_family_, 0, &queue_);
+
+    VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pci.queueFamilyIndex = queue_family_;
+    VkCommandPool pool = VK_NULL_HANDLE;
+    VK_CHECK(vkCreateCommandPool(dev, &pci, nullptr, &pool));
+    pool_ = vk::Unique<VkCommandPool>(pool, [dev](VkCommandPool p) { vkDestroyCommandPool(dev, p, nullptr); });
+}
+
+// ---------------------------------------------------------------- pipeline cache
+
+void Device::load_pipeline_cache(const DeviceOptions& opts) {
+    std::vector<char> data;
+    if (opts.pipeline_cache != "off") {
+        std::string path = opts.pipeline_cache;
+        if (path.empty()) {
+            std::string dir = default_cache_dir();
+            if (!dir.empty()) {
+                char buf[96];
+                std::snprintf(buf, sizeof buf, "/pipelines-%04x-%04x.bin", caps_.vendor_id, caps_.device_id);
+                path = dir + buf;
+            }
+        }
+        cache_path_ = path;
+        if (!path.empty()) {
+            std::ifstream f(path, std::ios::binary);
+            if (f) data.assign(std::istreambuf_iterator<char>(f), {});
+            // The driver checks the header (vendor, device, cache UUID) and ignores a
+            // cache from another driver; we also drop data too short to have one.
+            VkPhysicalDeviceProperties props;
+            vkGetPhysicalDeviceProperties(phys_, &props);
+            if (data.size() < 16 + VK_UUID_SIZE ||
+                std::memcmp(data.data() + 16, props.pipelineCacheUUID, VK_UUID_SIZE) != 0)
+                data.clear();
+        }
+    }
+    VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    ci.initialDataSize = data.size();
+    ci.pInitialData = data.empty() ? nullptr : data.data();
+    VkPipelineCache cache = VK_NULL_HANDLE;
+    VK_CHECK(vkCreatePipelineCache(device_, &ci, nullptr, &cache));
+    VkDevice dev = device_;
+    cache_ = vk::Unique<VkPipelineCache>(cache, [dev](VkPipelineCache c) { vkDestroyPipelineCache(dev, c, nullptr); });
+    cache_loaded_bytes_ = data.size();
+}
+
+void Device::save_pipeline_cache() const {
+    if (cache_path_.empty() || !cache_) return;
+    size_t n = 0;
+    VK_CHECK(vkGetPipelineCacheData(device_, cache_, &n, nullptr));
+    std::vector<char> data(n);
+    VK_CHECK(vkGetPipelineCacheData(device_, cache_, &n, data.data()));
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(cache_path_).parent_path(), ec);
+    std::string tmp = cache_path_ + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        VKRT_CHECK(f.good(), Status::io_error, "cannot write pipeline cache ", tmp);
+        f.write(data.data(), std::streamsize(n));
+        VKRT_CHECK(f.good(), Status::io_error, "cannot write pipeline cache ", tmp);
+    }
+    std::filesystem::rename(tmp, cache_path_, ec);
+    VKRT_CHECK(!ec, Status::io_error, "cannot rename ", tmp, " to ", cache_path_, ": ", ec.message());
+}
+
+// ---------------------------------------------------------------- pipelines, submit
+
+const Pipeline& Device::pipeline(const std::string& variant, const std::vector<uint32_t>& spec) {
+    std::string key = variant;
+    for (uint32_t v : spec) key += ":" + std::to_string(v);
+    std::lock_guard<std::mutex> lock(pipelines_mu_);
+    auto it = pipelines_.find(key);
+    if (it != pipelines_.end()) return *it->second;
+    auto p = std::make_unique<Pipeline>(*this, variant, spec);
+    const Pipeline& ref = *p;
+    pipelines_.emplace(key, std::move(p));
+    return ref;
+}
+
+void Device::submit_and_wait(VkCommandBuffer cb) const {
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    VkFence fence = VK_NULL_HANDLE;
+    VK_CHECK(vkCreateFence(device_, &fci, nullptr, &fence));
+    VkDevice dev = device_;
+    vk::Unique<VkFence> owner(fence, [dev](VkFence f) { vkDestroyFence(dev, f, nullptr); });
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cb;
+    VK_CHECK(vkQueueSubmit(queue_, 1, &si, fence));
+    VK_CHECK(vkWaitForFences(device_, 1, &fence, VK_TRUE, UINT64_MAX));
+}
+
+}  // namespace vkrt

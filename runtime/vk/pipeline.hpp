@@ -1,0 +1,44 @@
+// A compute pipeline built from one embedded SPIR-V variant. Its descriptor
+// layout (storage buffers at set 0, bindings 0..n-1) and push-constant size are
+// read from the SPIR-V itself, so a dispatch can check what the host passes.
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vk/handle.hpp"
+
+namespace vkrt {
+
+class Device;
+
+struct ShaderInterface {
+    uint32_t n_bindings = 0;       // storage buffers, set 0, bindings 0..n-1
+    uint32_t push_size = 0;        // bytes of the push-constant block (0 = none)
+    uint32_t local_size[3] = {1, 1, 1};  // from the shader (before specialization)
+    bool local_size_from_spec = false;
+};
+// Minimal SPIR-V reflection: bindings, push-constant block size.
+ShaderInterface reflect_spirv(const uint32_t* words, size_t n_words, const std::string& name);
+
+class Pipeline {
+public:
+    Pipeline(Device& dev, const std::string& variant, const std::vector<uint32_t>& spec);
+    const std::string& name() const { return name_; }
+    const ShaderInterface& interface() const { return iface_; }
+    VkPipeline handle() const { return pipeline_; }
+    VkPipelineLayout layout() const { return layout_; }
+    VkDescriptorSetLayout set_layout() const { return set_layout_; }
+
+private:
+    std::string name_;
+    ShaderInterface iface_;
+    vk::Unique<VkShaderModule> module_;
+    vk::Unique<VkDescriptorSetLayout> set_layout_;
+    vk::Unique<VkPipelineLayout> layout_;
+    vk::Unique<VkPipeline> pipeline_;
+};
+
+}  // namespace vkrt

@@ -1,0 +1,186 @@
+#include "vk/recorder.hpp"
+
+#include "vk/check.hpp"
+#include "vk/device.hpp"
+#include "vk/pipeline.hpp"
+
+namespace vkrt {
+
+namespace {
+constexpr uint32_t kSetsPerPool = 256;
+}
+
+Recorder::Recorder(Device& dev) : dev_(&dev) {
+    VkDevice d = dev.handle();
+    VkCommandPool pool = dev.command_pool();
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    VkCommandBuffer cb = VK_NULL_HANDLE;
+    VK_CHECK(vkAllocateCommandBuffers(d, &ai, &cb));
+    cb_ = vk::Unique<VkCommandBuffer>(cb, [d, pool](VkCommandBuffer c) { vkFreeCommandBuffers(d, pool, 1, &c); });
+    if (dev.caps().timestamp_period_ns > 0) {
+        VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+        qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+        qi.queryCount = kMaxMarks;
+        VkQueryPool qp = VK_NULL_HANDLE;
+        VK_CHECK(vkCreateQueryPool(d, &qi, nullptr, &qp));
+        queries_ = vk::Unique<VkQueryPool>(qp, [d](VkQueryPool q) { vkDestroyQueryPool(d, q, nullptr); });
+    }
+}
+
+Recorder::~Recorder() {
+    // The command buffer may still be executing only if submit() threw mid-way.
+    if (recorded_) vkQueueWaitIdle(dev_->queue());
+}
+
+void Recorder::begin() {
+    VK_CHECK(vkResetCommandBuffer(cb_, 0));
+    for (auto& p : pools_) VK_CHECK(vkResetDescriptorPool(dev_->handle(), p, 0));
+    pool_index_ = 0;
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VK_CHECK(vkBeginCommandBuffer(cb_, &bi));
+    if (queries_) vkCmdResetQueryPool(cb_, queries_, 0, kMaxMarks);
+    recording_ = true;
+    recorded_ = false;
+    dirty_ = false;
+    dispatches_ = 0;
+}
+
+VkDescriptorSet Recorder::allocate_set(VkDescriptorSetLayout layout) {
+    VkDevice d = dev_->handle();
+    for (;; ++pool_index_) {
+        if (pool_index_ == pools_.size()) {
+            VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * 8};
+            VkDescriptorPoolCreateInfo ci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+            ci.maxSets = kSetsPerPool;
+            ci.poolSizeCount = 1;
+            ci.pPoolSizes = &ps;
+            VkDescriptorPool pool = VK_NULL_HANDLE;
+            VK_CHECK(vkCreateDescriptorPool(d, &ci, nullptr, &pool));
+            pools_.emplace_back(pool, [d](VkDescriptorPool p) { vkDestroyDescriptorPool(d, p, nullptr); });
+        }
+        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        ai.descriptorPool = pools_[pool_index_];
+        ai.descriptorSetCount = 1;
+        ai.pSetLayouts = &layout;
+        VkDescriptorSet set = VK_NULL_HANDLE;
+        VkResult r = vkAllocateDescriptorSets(d, &ai, &set);
+        if (r == VK_SUCCESS) return set;
+        if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) VK_CHECK(r);
+    }
+}
+
+void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindings, const void* push,
+                            size_t push_size, Groups g) {
+    VKRT_CHECK(recording_, Status::internal, "dispatch of '", p.name(), "' outside begin()/end()");
+    const ShaderInterface& iface = p.interface();
+    VKRT_CHECK(push_size == iface.push_size, Status::internal, "dispatch of '", p.name(), "': ", push_size,
+               " bytes of push constants, the shader declares ", iface.push_size);
+    VKRT_CHECK(bindings.size() == iface.n_bindings, Status::internal, "dispatch of '", p.name(), "': ",
+               bindings.size(), " buffers bound, the shader declares ", iface.n_bindings);
+    const Capabilities& caps = dev_->caps();
+    VKRT_CHECK(g.x >= 1 && g.y >= 1 && g.z >= 1 && g.x <= caps.max_workgroup_count[0] &&
+                   g.y <= caps.max_workgroup_count[1] && g.z <= caps.max_workgroup_count[2],
+               Status::limit_exceeded, "dispatch of '", p.name(), "': workgroup count (", g.x, ",", g.y, ",", g.z,
+               ") outside the device limit (", caps.max_workgroup_count[0], ",", caps.max_workgroup_count[1], ",",
+               caps.max_workgroup_count[2], ")");
+
+    std::vector<VkDescriptorBufferInfo> infos(bindings.size());
+    std::vector<VkWriteDescriptorSet> writes(bindings.size());
+    VkDescriptorSet set = allocate_set(p.set_layout());
+    for (size_t i = 0; i < bindings.size(); ++i) {
+        const BufferView& b = bindings[i];
+        VKRT_CHECK(b.buffer && *b.buffer, Status::internal, "dispatch of '", p.name(), "': binding ", i, " is empty");
+        uint64_t bytes = b.bytes();
+        VKRT_CHECK(b.offset + bytes <= b.buffer->size(), Status::internal, "dispatch of '", p.name(),
+                   "': binding ", i, " range overruns buffer '", b.buffer->name(), "'");
+        VKRT_CHECK(b.offset % std::max<uint64_t>(caps.min_storage_offset_alignment, 1) == 0, Status::internal,
+                   "dispatch of '", p.name(), "': binding ", i, " offset ", b.offset,
+                   " breaks minStorageBufferOffsetAlignment ", caps.min_storage_offset_alignment);
+        VKRT_CHECK(bytes <= caps.max_storage_buffer_range, Status::limit_exceeded, "tensor '", b.buffer->name(),
+                   "' (", bytes, " bytes) is larger than maxStorageBufferRange (", caps.max_storage_buffer_range,
+                   " bytes) of ", caps.name, " and cannot be bound to '", p.name(), "'");
+        infos[i] = {b.buffer->handle(), b.offset, bytes};
+        writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[i].dstSet = set;
+        writes[i].dstBinding = uint32_t(i);
+        writes[i].descriptorCount = 1;
+        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i].pBufferInfo = &infos[i];
+    }
+    vkUpdateDescriptorSets(dev_->handle(), uint32_t(writes.size()), writes.data(), 0, nullptr);
+
+    if (dirty_) barrier();
+    vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.handle());
+    vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout(), 0, 1, &set, 0, nullptr);
+    if (push_size) vkCmdPushConstants(cb_, p.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_size), push);
+    vkCmdDispatch(cb_, g.x, g.y, g.z);
+    dirty_ = true;
+    ++dispatches_;
+}
+
+void Recorder::copy(const BufferView& src, const BufferView& dst, uint64_t bytes) {
+    VKRT_CHECK(recording_, Status::internal, "copy outside begin()/end()");
+    VKRT_CHECK(src.offset + bytes <= src.buffer->size() && dst.offset + bytes <= dst.buffer->size(),
+               Status::internal, "copy of ", bytes, " bytes overruns a buffer");
+    if (dirty_) barrier();
+    VkBufferCopy region{src.offset, dst.offset, bytes};
+    vkCmdCopyBuffer(cb_, src.buffer->handle(), dst.buffer->handle(), 1, &region);
+    dirty_ = true;
+}
+
+void Recorder::fill(const BufferView& dst, uint32_t value) {
+    VKRT_CHECK(recording_, Status::internal, "fill outside begin()/end()");
+    if (dirty_) barrier();
+    vkCmdFillBuffer(cb_, dst.buffer->handle(), dst.offset, dst.range == VK_WHOLE_SIZE ? VK_WHOLE_SIZE : dst.range,
+                    value);
+    dirty_ = true;
+}
+
+void Recorder::barrier() {
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                       VK_ACCESS_TRANSFER_WRITE_BIT;
+    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(cb_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    dirty_ = false;
+}
+
+void Recorder::mark(uint32_t slot) {
+    VKRT_CHECK(slot < kMaxMarks, Status::internal, "timestamp slot ", slot, " >= ", kMaxMarks);
+    if (queries_) vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, slot);
+}
+
+void Recorder::end() {
+    VKRT_CHECK(recording_, Status::internal, "end() without begin()");
+    // Make the last writes visible to host reads after the fence.
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    VK_CHECK(vkEndCommandBuffer(cb_));
+    recording_ = false;
+    recorded_ = true;
+}
+
+void Recorder::submit() {
+    VKRT_CHECK(recorded_ && !recording_, Status::internal, "submit() needs begin() ... end() first");
+    dev_->submit_and_wait(cb_);
+}
+
+double Recorder::seconds_between(uint32_t a, uint32_t b) const {
+    if (!queries_ || a >= kMaxMarks || b >= kMaxMarks) return -1;
+    uint64_t ta = 0, tb = 0;
+    if (vkGetQueryPoolResults(dev_->handle(), queries_, a, 1, sizeof ta, &ta, sizeof ta, VK_QUERY_RESULT_64_BIT) !=
+            VK_SUCCESS ||
+        vkGetQueryPoolResults(dev_->handle(), queries_, b, 1, sizeof tb, &tb, sizeof tb, VK_QUERY_RESULT_64_BIT) !=
+            VK_SUCCESS)
+        return -1;
+    return double(tb - ta) * dev_->caps().timestamp_period_ns * 1e-9;
+}
+
+}  // namespace vkrt

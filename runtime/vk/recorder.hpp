@@ -1,0 +1,79 @@
+// Recorder: the one place that records compute work. It binds a pipeline,
+// writes the descriptor set, pushes constants (checked against the size the
+// shader declares), dispatches, and places the barriers between dependent
+// dispatches. A recorded command buffer can be submitted again and again
+// (decode reuses one per token; per-token values live in buffers, not in push
+// constants).
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "vk/buffer.hpp"
+#include "vk/handle.hpp"
+
+namespace vkrt {
+
+class Device;
+class Pipeline;
+
+struct Groups {
+    uint32_t x = 1, y = 1, z = 1;
+};
+inline uint32_t div_up(uint64_t a, uint64_t b) { return uint32_t((a + b - 1) / b); }
+
+class Recorder {
+public:
+    explicit Recorder(Device& dev);
+    ~Recorder();
+    Recorder(const Recorder&) = delete;
+    Recorder& operator=(const Recorder&) = delete;
+
+    Device& device() const { return *dev_; }
+
+    // Start recording (drops what was recorded before and its descriptor sets).
+    void begin();
+    // Bind + push + dispatch. A barrier (all compute/transfer writes -> reads) is
+    // placed before it if anything was recorded since the last barrier.
+    template <typename PC>
+    void dispatch(const Pipeline& p, std::initializer_list<BufferView> bindings, const PC& pc, Groups g) {
+        static_assert(std::is_trivially_copyable_v<PC>, "push constants must be plain data");
+        dispatch_raw(p, std::span<const BufferView>(bindings.begin(), bindings.size()), &pc, sizeof(PC), g);
+    }
+    void dispatch(const Pipeline& p, std::initializer_list<BufferView> bindings, Groups g) {
+        dispatch_raw(p, std::span<const BufferView>(bindings.begin(), bindings.size()), nullptr, 0, g);
+    }
+    void dispatch_raw(const Pipeline& p, std::span<const BufferView> bindings, const void* push, size_t push_size,
+                      Groups g);
+    void copy(const BufferView& src, const BufferView& dst, uint64_t bytes);
+    void fill(const BufferView& dst, uint32_t value);
+    void barrier();
+    // GPU timestamps around recorded work (if the queue supports them): mark(i) writes slot i.
+    void mark(uint32_t slot);
+    void end();
+
+    // Submit what was recorded and wait. May be called many times after one end().
+    void submit();
+    // Seconds between two marks of the last submit (needs timestamps; else -1).
+    double seconds_between(uint32_t a, uint32_t b) const;
+    uint32_t dispatch_count() const { return dispatches_; }
+
+private:
+    VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+
+    Device* dev_;
+    vk::Unique<VkCommandBuffer> cb_;
+    std::vector<vk::Unique<VkDescriptorPool>> pools_;
+    size_t pool_index_ = 0;
+    vk::Unique<VkQueryPool> queries_;
+    static constexpr uint32_t kMaxMarks = 64;
+    bool recording_ = false, recorded_ = false, dirty_ = false;
+    uint32_t dispatches_ = 0;
+};
+
+}  // namespace vkrt

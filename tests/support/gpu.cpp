@@ -1,0 +1,53 @@
+#include "gpu.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <tuple>
+
+namespace vkrt::test {
+
+namespace {
+std::map<std::tuple<bool, bool, bool>, std::unique_ptr<Device>>& devices() {
+    static std::map<std::tuple<bool, bool, bool>, std::unique_ptr<Device>> d;
+    return d;
+}
+struct ExitCheck {
+    ~ExitCheck() {
+        uint64_t n = 0;
+        for (auto& [k, d] : devices()) n += d->validation_messages();
+        devices().clear();
+        if (n) {
+            std::fprintf(stderr, "vkrt tests: %llu Vulkan validation message(s): failing\n", (unsigned long long)n);
+            std::_Exit(1);
+        }
+    }
+};
+}  // namespace
+
+Device& gpu_with(bool no_int_dot, bool no_fp16, bool no_subgroup) {
+    static ExitCheck check;  // constructed before any device, destroyed after doctest finishes
+    auto key = std::make_tuple(no_int_dot, no_fp16, no_subgroup);
+    auto& d = devices()[key];
+    if (!d) {
+        DeviceOptions o = DeviceOptions::from_env();
+        o.disable_int_dot |= no_int_dot;
+        o.disable_fp16 |= no_fp16;
+        o.disable_subgroup |= no_subgroup;
+        if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+        d = std::make_unique<Device>(o);
+    }
+    return *d;
+}
+
+Device& gpu() { return gpu_with(false, false, false); }
+
+void run(Device& dev, const std::function<void(Recorder&)>& fn) {
+    Recorder rec(dev);
+    rec.begin();
+    fn(rec);
+    rec.end();
+    rec.submit();
+}
+
+}  // namespace vkrt::test

@@ -1,0 +1,32 @@
+// Shared helpers for tests: seeded random data, paths.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace vkrt::test {
+
+inline std::string models_dir() {
+    if (const char* e = std::getenv("VKRT_MODELS_DIR")) return e;
+    return VKRT_MODELS_DIR;
+}
+inline std::string tmp_dir() { return VKRT_TEST_TMP_DIR; }
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+inline std::vector<int8_t> random_i8(size_t n, uint32_t seed, int lo = -127, int hi = 127) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> d(lo, hi);
+    std::vector<int8_t> v(n);
+    for (auto& x : v) x = int8_t(d(rng));
+    return v;
+}
+
+}  // namespace vkrt::test
