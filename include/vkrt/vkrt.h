@@ -1,0 +1,127 @@
+/* vkrt: a Vulkan compute runtime for quantized llama-family LLMs.
+ *
+ * C API. Every object is an opaque handle; every call that can fail returns a
+ * vkrt_status and, on failure, leaves a message for vkrt_last_error() on the
+ * calling thread. No C++ exception crosses this boundary. Objects:
+ *   vkrt_context  a Vulkan device (VKRT_DEVICE selects one; see vkrt-bench --devices)
+ *   vkrt_model    weights from a GGUF file, on that device, plus its tokenizer
+ *   vkrt_session  one sequence: KV cache, position, last logits, sampler
+ */
+#ifndef VKRT_H
+#define VKRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define VKRT_API __declspec(dllexport)
+#else
+#define VKRT_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum vkrt_status {
+    VKRT_OK = 0,
+    VKRT_ERROR_INVALID_ARGUMENT = 1,
+    VKRT_ERROR_IO = 2,
+    VKRT_ERROR_BAD_FORMAT = 3,
+    VKRT_ERROR_UNSUPPORTED = 4,
+    VKRT_ERROR_OUT_OF_MEMORY = 5,
+    VKRT_ERROR_DEVICE = 6,
+    VKRT_ERROR_LIMIT_EXCEEDED = 7,
+    VKRT_ERROR_INTERNAL = 8
+} vkrt_status;
+
+typedef struct vkrt_context vkrt_context;
+typedef struct vkrt_model vkrt_model;
+typedef struct vkrt_session vkrt_session;
+
+/* The message of the last failed call on this thread ("" if none). */
+VKRT_API const char* vkrt_last_error(void);
+VKRT_API const char* vkrt_status_string(vkrt_status status);
+
+/* ---- context (device) ---- */
+typedef struct vkrt_context_params {
+    const char* device;     /* index or name substring; NULL = VKRT_DEVICE or the best device */
+    int validation;         /* 1 = Khronos validation layer */
+    int disable_int_dot;    /* act as if the feature were missing (testing) */
+    int disable_fp16;
+    int disable_subgroup;
+} vkrt_context_params;
+VKRT_API vkrt_context_params vkrt_context_default_params(void);
+VKRT_API vkrt_status vkrt_context_create(const vkrt_context_params* params, vkrt_context** out);
+VKRT_API void vkrt_context_free(vkrt_context* ctx);
+/* Human-readable device + capability report (valid until the context is freed). */
+VKRT_API const char* vkrt_context_describe(const vkrt_context* ctx);
+
+/* ---- model ---- */
+typedef void (*vkrt_progress_callback)(float fraction, void* user);
+typedef struct vkrt_model_params {
+    vkrt_progress_callback progress; /* may be NULL */
+    void* progress_user;
+} vkrt_model_params;
+VKRT_API vkrt_model_params vkrt_model_default_params(void);
+VKRT_API vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_model_params* params,
+                                     vkrt_model** out);
+VKRT_API void vkrt_model_free(vkrt_model* model);
+VKRT_API int32_t vkrt_model_n_vocab(const vkrt_model* model);
+VKRT_API int32_t vkrt_model_n_ctx_train(const vkrt_model* model);
+VKRT_API int32_t vkrt_model_bos(const vkrt_model* model);
+VKRT_API int32_t vkrt_model_eos(const vkrt_model* model);
+/* 1 if the token ends generation (eos, eot, <|im_end|>, ...). */
+VKRT_API int vkrt_model_is_eog(const vkrt_model* model, int32_t token);
+
+/* Text -> ids. Writes at most `capacity` ids; *n_tokens gets the full count
+ * (VKRT_ERROR_LIMIT_EXCEEDED if it did not fit). */
+VKRT_API vkrt_status vkrt_tokenize(const vkrt_model* model, const char* text, int add_bos, int parse_special,
+                                   int32_t* tokens, int32_t capacity, int32_t* n_tokens);
+/* Ids -> UTF-8 text, NUL-terminated. *length gets the full byte length without the NUL
+ * (VKRT_ERROR_LIMIT_EXCEEDED if it did not fit). */
+VKRT_API vkrt_status vkrt_detokenize(const vkrt_model* model, const int32_t* tokens, int32_t n_tokens, char* buf,
+                                     size_t capacity, size_t* length);
+
+/* ---- session ---- */
+typedef struct vkrt_session_params {
+    int32_t n_ctx;    /* 0 = min(model's training context, 4096) */
+    int32_t n_batch;  /* largest prefill batch recorded at once; 0 = 512 */
+} vkrt_session_params;
+VKRT_API vkrt_session_params vkrt_session_default_params(void);
+VKRT_API vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* params, vkrt_session** out);
+VKRT_API void vkrt_session_free(vkrt_session* session);
+VKRT_API int32_t vkrt_session_n_ctx(const vkrt_session* session);
+VKRT_API int32_t vkrt_session_pos(const vkrt_session* session);   /* tokens in the KV cache */
+VKRT_API vkrt_status vkrt_session_reset(vkrt_session* session);   /* empty the KV cache */
+
+/* Run `n_tokens` tokens at the current position (prefill when n > 1, decode when 1).
+ * Afterwards vkrt_get_logits returns the last token's logits. */
+VKRT_API vkrt_status vkrt_eval(vkrt_session* session, const int32_t* tokens, int32_t n_tokens);
+/* The last token's logits (n_vocab floats), valid until the next eval. */
+VKRT_API vkrt_status vkrt_get_logits(vkrt_session* session, const float** logits, int32_t* n_vocab);
+
+typedef struct vkrt_sampler_params {
+    float temperature;     /* <= 0: greedy */
+    int32_t top_k;         /* <= 0: off */
+    float top_p;           /* >= 1: off */
+    float min_p;           /* <= 0: off */
+    float repeat_penalty;  /* 1: off */
+    int32_t repeat_last_n;
+    uint64_t seed;
+} vkrt_sampler_params;
+VKRT_API vkrt_sampler_params vkrt_sampler_default_params(void);
+/* Sample from the last logits; the session remembers the token for the repetition penalty. */
+VKRT_API vkrt_status vkrt_sample(vkrt_session* session, const vkrt_sampler_params* params, int32_t* token);
+
+/* Called with each generated token and its text piece; return non-zero to stop. */
+typedef int (*vkrt_token_callback)(int32_t token, const char* piece, void* user);
+/* Tokenize `prompt` (BOS per the model), evaluate it, then sample and evaluate up to
+ * n_predict tokens, stopping at an end-of-generation token or when the callback asks. */
+VKRT_API vkrt_status vkrt_generate(vkrt_session* session, const char* prompt, const vkrt_sampler_params* params,
+                                   int32_t n_predict, vkrt_token_callback callback, void* user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VKRT_H */

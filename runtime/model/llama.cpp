@@ -1,0 +1,267 @@
+#include "model/llama.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "ops/attention.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/embed.hpp"
+#include "ops/matmul.hpp"
+#include "ops/norm.hpp"
+#include "ops/rope.hpp"
+
+namespace vkrt {
+
+// ---------------------------------------------------------------- hyper-parameters
+
+LlamaHParams LlamaHParams::from_gguf(const gguf::File& f) {
+    LlamaHParams hp;
+    hp.arch = f.get_string("general.architecture", "");
+    VKRT_CHECK(!hp.arch.empty(), Status::bad_format, "gguf: general.architecture is missing");
+    VKRT_CHECK(hp.arch == "llama" || hp.arch == "mistral" || hp.arch == "qwen2" || hp.arch == "gemma",
+               Status::unsupported, "architecture '", hp.arch, "' is not supported (vkrt runs llama-family models)");
+    VKRT_CHECK(hp.arch == "llama" || hp.arch == "mistral", Status::unsupported, "architecture '", hp.arch,
+               "' needs biases or other blocks that vkrt does not run yet");
+    const std::string a = hp.arch + ".";
+    auto need = [&](const char* key) -> uint32_t {
+        int64_t v = f.get_int(a + key, -1);
+        VKRT_CHECK(v > 0 && v <= (int64_t(1) << 24), Status::bad_format, "gguf: ", a, key,
+                   v == -1 ? " is missing" : " is out of range");
+        return uint32_t(v);
+    };
+    hp.n_layer = need("block_count");
+    hp.n_embd = need("embedding_length");
+    hp.n_ff = need("feed_forward_length");
+    hp.n_head = need("attention.head_count");
+    hp.n_head_kv = uint32_t(f.get_int(a + "attention.head_count_kv", hp.n_head));
+    hp.n_ctx_train = uint32_t(f.get_int(a + "context_length", 2048));
+    hp.rope_base = float(f.get_float(a + "rope.freq_base", 10000.0));
+    hp.rms_eps = float(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
+    VKRT_CHECK(hp.n_embd % hp.n_head == 0, Status::bad_format, "gguf: embedding_length ", hp.n_embd,
+               " is not a multiple of head_count ", hp.n_head);
+    hp.head_dim = hp.n_embd / hp.n_head;
+    VKRT_CHECK(hp.n_head_kv > 0 && hp.n_head % hp.n_head_kv == 0, Status::bad_format, "gguf: head_count ",
+               hp.n_head, " is not a multiple of head_count_kv ", hp.n_head_kv);
+    hp.n_rot = uint32_t(f.get_int(a + "rope.dimension_count", hp.head_dim));
+    VKRT_CHECK(hp.n_rot > 0 && hp.n_rot <= hp.head_dim && hp.n_rot % 2 == 0, Status::bad_format,
+               "gguf: rope.dimension_count ", hp.n_rot, " does not fit head_dim ", hp.head_dim);
+    VKRT_CHECK(hp.head_dim <= 256, Status::unsupported, "head_dim ", hp.head_dim, " > 256 is not supported");
+    VKRT_CHECK(hp.rope_base > 0 && std::isfinite(hp.rope_base), Status::bad_format, "gguf: bad rope.freq_base");
+    VKRT_CHECK(hp.rms_eps > 0 && hp.rms_eps < 1, Status::bad_format, "gguf: bad layer_norm_rms_epsilon");
+    return hp;
+}
+
+// ---------------------------------------------------------------- model
+
+Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims,
+                               bool required) {
+    Weight w;
+    w.name = name;
+    const gguf::TensorInfo* t = f.find_tensor(name);
+    if (!t) {
+        VKRT_CHECK(!required, Status::bad_format, "gguf: tensor '", name, "' is missing");
+        return w;
+    }
+    // A 1-D tensor may be stored as {n}; compare shapes without trailing 1s.
+    auto strip = [](std::vector<uint64_t> d) {
+        while (d.size() > 1 && d.back() == 1) d.pop_back();
+        return d;
+    };
+    if (strip(t->dims) != strip(dims)) {
+        std::ostringstream os;
+        for (auto d : t->dims) os << d << " ";
+        os << "instead of ";
+        for (auto d : dims) os << d << " ";
+        fail(Status::bad_format, "gguf: tensor '", name, "' has shape ", os.str());
+    }
+    const bool vec = dims.size() == 1;
+    using TT = gguf::TensorType;
+    VKRT_CHECK(t->type == TT::F32 || t->type == TT::F16 || t->type == TT::Q4_0 || t->type == TT::Q8_0,
+               Status::unsupported, "tensor '", name, "' has type ", gguf::type_name(t->type),
+               ": vkrt runs F32, F16, Q4_0 and Q8_0 weights");
+    VKRT_CHECK(!vec || t->type == TT::F32, Status::unsupported, "norm tensor '", name, "' must be F32, not ",
+               gguf::type_name(t->type));
+    const auto& caps = dev_->caps();
+    VKRT_CHECK(t->n_bytes <= caps.max_storage_buffer_range, Status::limit_exceeded, "tensor '", name, "' (",
+               t->n_bytes, " bytes) is larger than maxStorageBufferRange (", caps.max_storage_buffer_range,
+               " bytes) of ", caps.name);
+    w.type = t->type;
+    w.cols = uint32_t(dims[0]);
+    w.rows = vec ? 1 : uint32_t(dims[1]);
+    w.buf = Buffer(*dev_, std::max<uint64_t>(t->n_bytes, 4), MemoryKind::device, name);
+    w.buf.upload(t->data, t->n_bytes);
+    weight_bytes_ += t->n_bytes;
+    return w;
+}
+
+LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& progress) : dev_(&dev), path_(path) {
+    gguf::File f = gguf::File::open(path);
+    hp_ = LlamaHParams::from_gguf(f);
+    tok_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(f));
+    chat_template_ = f.get_string("tokenizer.chat_template", "");
+    hp_.n_vocab = uint32_t(tok_->n_vocab());
+    const uint64_t E = hp_.n_embd, V = hp_.n_vocab, F = hp_.n_ff, KV = hp_.kv_dim();
+
+    const size_t total = 3 + size_t(hp_.n_layer) * 9;
+    size_t done = 0;
+    auto tick = [&] {
+        ++done;
+        if (progress) progress(float(done) / float(total));
+    };
+    tok_embd = load_weight(f, "token_embd.weight", {E, V});
+    tick();
+    layers.resize(hp_.n_layer);
+    for (uint32_t l = 0; l < hp_.n_layer; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        LlamaLayer& L = layers[l];
+        L.attn_norm = load_weight(f, p + "attn_norm.weight", {E}); tick();
+        L.wq = load_weight(f, p + "attn_q.weight", {E, E}); tick();
+        L.wk = load_weight(f, p + "attn_k.weight", {E, KV}); tick();
+        L.wv = load_weight(f, p + "attn_v.weight", {E, KV}); tick();
+        L.wo = load_weight(f, p + "attn_output.weight", {E, E}); tick();
+        L.ffn_norm = load_weight(f, p + "ffn_norm.weight", {E}); tick();
+        L.w_gate = load_weight(f, p + "ffn_gate.weight", {E, F}); tick();
+        L.w_up = load_weight(f, p + "ffn_up.weight", {E, F}); tick();
+        L.w_down = load_weight(f, p + "ffn_down.weight", {F, E}); tick();
+    }
+    output_norm = load_weight(f, "output_norm.weight", {E});
+    tick();
+    output = load_weight(f, "output.weight", {E, V}, /*required=*/false);
+    tied_output_ = !output.buf;
+    tick();
+}
+
+std::string LlamaModel::describe() const {
+    std::ostringstream os;
+    os << hp_.arch << ": " << hp_.n_layer << " layers, dim " << hp_.n_embd << ", " << hp_.n_head << "/"
+       << hp_.n_head_kv << " heads (head dim " << hp_.head_dim << "), FFN " << hp_.n_ff << ", vocab " << hp_.n_vocab
+       << ", weights " << gguf::type_name(layers.empty() ? tok_embd.type : layers[0].wq.type) << " "
+       << double(weight_bytes_) / (1024.0 * 1024.0) << " MiB";
+    return os.str();
+}
+
+// ---------------------------------------------------------------- session
+
+LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch) : model_(&model) {
+    const LlamaHParams& hp = model.hparams();
+    n_ctx_ = n_ctx ? n_ctx : std::min<uint32_t>(hp.n_ctx_train, 4096);
+    n_batch_ = std::max<uint32_t>(1, std::min(n_batch ? n_batch : 512, n_ctx_));
+    Device& dev = model.device();
+    const uint64_t B = n_batch_, E = hp.n_embd, KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
+    ids_ = Buffer(dev, B * 4, MemoryKind::upload, "token ids");
+    positions_ = Buffer(dev, B * 4, MemoryKind::upload, "positions");
+    x_ = Buffer(dev, B * E * 4, MemoryKind::device, "x");
+    xb_ = Buffer(dev, B * E * 4, MemoryKind::device, "xb");
+    q_ = Buffer(dev, B * E * 4, MemoryKind::device, "q");
+    k_ = Buffer(dev, B * KV * 4, MemoryKind::device, "k");
+    v_ = Buffer(dev, B * KV * 4, MemoryKind::device, "v");
+    att_ = Buffer(dev, B * E * 4, MemoryKind::device, "attention out");
+    ffn_g_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn gate");
+    ffn_u_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn up");
+    logits_gpu_ = Buffer(dev, B * V * 4, MemoryKind::device, "logits");
+    logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
+    for (uint32_t l = 0; l < hp.n_layer; ++l) {
+        k_cache_.emplace_back(dev, uint64_t(n_ctx_) * KV * 4, MemoryKind::device, "k cache " + std::to_string(l));
+        v_cache_.emplace_back(dev, uint64_t(n_ctx_) * KV * 4, MemoryKind::device, "v cache " + std::to_string(l));
+    }
+}
+
+LlamaSession::~LlamaSession() = default;
+
+// Records one forward pass over M tokens whose ids and positions are in ids_ /
+// positions_. Logits of the last row (or of all rows) land in logits_host_.
+void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
+    const LlamaModel& m = *model_;
+    const LlamaHParams& hp = m.hparams();
+    const uint32_t E = hp.n_embd, KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
+
+    // x (M,E) = embedding rows of ids
+    ops::embed(rec, m.tok_embd.buf, uint32_t(m.tok_embd.type), ids_, x_, M, E, V);
+    for (uint32_t l = 0; l < hp.n_layer; ++l) {
+        const LlamaLayer& L = m.layers[l];
+        // ---- attention
+        ops::rmsnorm(rec, x_, L.attn_norm.buf, xb_, M, E, hp.rms_eps);
+        ops::matmul(rec, xb_, L.wq.buf, uint32_t(L.wq.type), q_, M, E, E);   // (M,E) @ Wq^T -> (M,E)
+        ops::matmul(rec, xb_, L.wk.buf, uint32_t(L.wk.type), k_, M, KV, E);  // -> (M,KV)
+        ops::matmul(rec, xb_, L.wv.buf, uint32_t(L.wv.type), v_, M, KV, E);  // -> (M,KV)
+        ops::rope(rec, q_, positions_, M, hp.n_head, hp.head_dim, hp.n_rot, hp.rope_base, uint32_t(hp.rope_mode));
+        ops::rope(rec, k_, positions_, M, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base,
+                  uint32_t(hp.rope_mode));
+        ops::kv_store(rec, k_, positions_, k_cache_[l], M, KV, n_ctx_);
+        ops::kv_store(rec, v_, positions_, v_cache_[l], M, KV, n_ctx_);
+        ops::attention(rec, q_, k_cache_[l], v_cache_[l], positions_, att_, M, hp.n_head, hp.n_head_kv,
+                       hp.head_dim, n_ctx_);
+        ops::matmul(rec, att_, L.wo.buf, uint32_t(L.wo.type), xb_, M, E, E);
+        ops::add(rec, x_, xb_, x_, M * E);
+        // ---- feed-forward
+        ops::rmsnorm(rec, x_, L.ffn_norm.buf, xb_, M, E, hp.rms_eps);
+        ops::matmul(rec, xb_, L.w_gate.buf, uint32_t(L.w_gate.type), ffn_g_, M, F, E);
+        ops::matmul(rec, xb_, L.w_up.buf, uint32_t(L.w_up.type), ffn_u_, M, F, E);
+        ops::swiglu(rec, ffn_g_, ffn_u_, ffn_g_, M * F);
+        ops::matmul(rec, ffn_g_, L.w_down.buf, uint32_t(L.w_down.type), xb_, M, E, F);
+        ops::add(rec, x_, xb_, x_, M * E);
+    }
+    // ---- head: only the rows whose logits are wanted
+    const uint32_t rows = all_logits ? M : 1;
+    const uint64_t first = uint64_t(M - rows) * E * 4;
+    ops::rmsnorm(rec, BufferView(x_, first, uint64_t(rows) * E * 4), m.output_norm.buf, xb_, rows, E, hp.rms_eps);
+    const Weight& out = m.output_weight();
+    ops::matmul(rec, xb_, out.buf, uint32_t(out.type), logits_gpu_, rows, V, E);
+    rec.copy(logits_gpu_, logits_host_, uint64_t(rows) * V * 4);
+}
+
+void LlamaSession::run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits) {
+    const uint32_t M = uint32_t(tokens.size());
+    const uint32_t V = model_->hparams().n_vocab;
+    std::vector<int32_t> pos(M);
+    for (uint32_t i = 0; i < M; ++i) pos[i] = int32_t(pos_ + i);
+    ids_.upload(tokens.data(), M * 4);
+    positions_.upload(pos.data(), M * 4);
+    Recorder* rec;
+    if (M == 1 && !all_logits) {
+        // Decode: the command buffer is recorded once and replayed for every token.
+        if (!decode_rec_) {
+            decode_rec_ = std::make_unique<Recorder>(model_->device());
+            decode_rec_->begin();
+            record_forward(*decode_rec_, 1, false);
+            decode_rec_->end();
+        }
+        rec = decode_rec_.get();
+    } else {
+        if (!batch_rec_ || batch_rec_m_ != M || batch_rec_all_ != all_logits) {
+            if (!batch_rec_) batch_rec_ = std::make_unique<Recorder>(model_->device());
+            batch_rec_->begin();
+            record_forward(*batch_rec_, M, all_logits);
+            batch_rec_->end();
+            batch_rec_m_ = M;
+            batch_rec_all_ = all_logits;
+        }
+        rec = batch_rec_.get();
+    }
+    rec->submit();
+    const uint32_t rows = all_logits ? M : 1;
+    logits_host_.download(out_logits, uint64_t(rows) * V * 4);
+    pos_ += M;
+}
+
+const std::vector<float>& LlamaSession::eval(std::span<const int32_t> tokens, bool all_logits) {
+    VKRT_CHECK(!tokens.empty(), Status::invalid_argument, "eval: no tokens");
+    const uint32_t V = model_->hparams().n_vocab;
+    VKRT_CHECK(uint64_t(pos_) + tokens.size() <= n_ctx_, Status::limit_exceeded, "context is full: ", pos_,
+               " tokens in the cache + ", tokens.size(), " new > n_ctx ", n_ctx_,
+               " (start a new session or raise -c)");
+    for (int32_t t : tokens)
+        VKRT_CHECK(t >= 0 && uint32_t(t) < V, Status::invalid_argument, "token id ", t, " is outside the vocabulary (",
+                   V, ")");
+    logits_.assign(all_logits ? tokens.size() * V : V, 0.0f);
+    for (size_t i = 0; i < tokens.size(); i += n_batch_) {
+        size_t n = std::min<size_t>(n_batch_, tokens.size() - i);
+        float* dst = all_logits ? logits_.data() + i * V : logits_.data();
+        run_batch(tokens.subspan(i, n), all_logits, dst);
+    }
+    return logits_;
+}
+
+}  // namespace vkrt

@@ -1,0 +1,110 @@
+// llama-family models on the GPU: hyper-parameters from GGUF metadata, weights
+// uploaded in their stored format (F32/F16/Q4_0/Q8_0; nothing is dequantized at
+// load), and a Session that owns one sequence's KV cache and runs prefill
+// (the whole batch through the GEMM kernels) and decode (one token through the
+// GEMV kernels, replaying one recorded command buffer token after token).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.hpp"
+#include "text/tokenizer.hpp"
+#include "vk/buffer.hpp"
+#include "vk/device.hpp"
+#include "vk/recorder.hpp"
+
+namespace vkrt {
+
+enum class RopeMode : uint32_t { norm = 0, neox = 2 };
+
+struct LlamaHParams {
+    std::string arch = "llama";
+    uint32_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
+    uint32_t n_ctx_train = 2048, n_rot = 0;
+    float rope_base = 10000.0f, rms_eps = 1e-5f;
+    RopeMode rope_mode = RopeMode::norm;
+    uint32_t kv_dim() const { return n_head_kv * head_dim; }
+    // Reads `<arch>.*` keys with llama.cpp's defaults where a key is absent; checks consistency.
+    static LlamaHParams from_gguf(const gguf::File& f);
+};
+
+// A weight on the GPU: `rows` rows of `cols` elements in GGUF layout (dims[0] = cols).
+struct Weight {
+    Buffer buf;
+    gguf::TensorType type = gguf::TensorType::F32;
+    uint32_t rows = 0, cols = 0;
+    std::string name;
+};
+
+struct LlamaLayer {
+    Weight attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
+};
+
+class LlamaModel {
+public:
+    using Progress = std::function<void(float)>;
+    LlamaModel(Device& dev, const std::string& path, const Progress& progress = {});
+
+    Device& device() const { return *dev_; }
+    const LlamaHParams& hparams() const { return hp_; }
+    const Tokenizer& tokenizer() const { return *tok_; }
+    const std::string& chat_template() const { return chat_template_; }
+    uint64_t weight_bytes() const { return weight_bytes_; }
+    const std::string& path() const { return path_; }
+    std::string describe() const;  // "llama 5 layers, dim 64, ... Q4_0 (1.2 MiB)"
+
+    Weight tok_embd, output_norm, output;  // output may alias tok_embd (tied): see output_weight()
+    std::vector<LlamaLayer> layers;
+    const Weight& output_weight() const { return tied_output_ ? tok_embd : output; }
+
+private:
+    Weight load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims, bool required = true);
+
+    Device* dev_;
+    std::string path_;
+    LlamaHParams hp_;
+    std::unique_ptr<Tokenizer> tok_;
+    std::string chat_template_;
+    bool tied_output_ = false;
+    uint64_t weight_bytes_ = 0;
+};
+
+class LlamaSession {
+public:
+    LlamaSession(LlamaModel& model, uint32_t n_ctx = 0, uint32_t n_batch = 512);
+    ~LlamaSession();
+
+    // Evaluate `tokens` at positions pos()..pos()+n-1 (batches of up to n_batch).
+    // Returns the logits of the last token (n_vocab), or of every token ((n, n_vocab))
+    // when all_logits is set. Throws limit_exceeded when the context is full.
+    const std::vector<float>& eval(std::span<const int32_t> tokens, bool all_logits = false);
+    const std::vector<float>& logits() const { return logits_; }
+
+    uint32_t pos() const { return pos_; }
+    uint32_t n_ctx() const { return n_ctx_; }
+    uint32_t n_batch() const { return n_batch_; }
+    void reset() { pos_ = 0; }
+    LlamaModel& model() const { return *model_; }
+
+private:
+    void record_forward(Recorder& rec, uint32_t M, bool all_logits);
+    void run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits);
+
+    LlamaModel* model_;
+    uint32_t n_ctx_, n_batch_, pos_ = 0;
+    // Per-token inputs: host-visible so decode needs no staging submit.
+    Buffer ids_, positions_;
+    // Activations, sized for n_batch rows.
+    Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, scratch_;
+    std::vector<Buffer> k_cache_, v_cache_;
+    std::unique_ptr<Recorder> decode_rec_, batch_rec_;
+    uint32_t batch_rec_m_ = 0;
+    bool batch_rec_all_ = false;
+    std::vector<float> logits_;
+};
+
+}  // namespace vkrt

@@ -1,0 +1,220 @@
+// vkrt-bench: devices, kernels, models, perplexity.
+//
+//   vkrt-bench --devices                         every Vulkan device and its capability report
+//   vkrt-bench --kernels [--filter NAME] [--reps N]
+//                                                per kernel and shape: time, GB/s, GOPS
+//   vkrt-bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]
+//   vkrt-bench --synthetic 7B|1B|tiny [--type q4_0|q8_0|f16|f32] [-p 512] [-n 128]
+//                                                prefill (ppN) and decode (tgN) tokens/s, like llama-bench
+//   vkrt-bench --perplexity TEXT.txt [-m MODEL] [-c 512] [--chunks 100]
+//                                                perplexity as llama-perplexity computes it
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench.hpp"
+#include "cli.hpp"
+#include "core/error.hpp"
+#include "gguf/synthetic.hpp"
+#include "model/llama.hpp"
+
+using namespace vkrt;
+
+namespace {
+
+const char* kUsage =
+    "usage: vkrt-bench --devices\n"
+    "       vkrt-bench --kernels [--filter NAME] [--reps N]\n"
+    "       vkrt-bench [-m MODEL.gguf | --synthetic 7B|1B|tiny [--type q4_0|q8_0|f16|f32]] [-p 512] [-n 128] [-r 3]\n"
+    "       vkrt-bench --perplexity TEXT [-m MODEL.gguf] [-c 512] [--chunks 100]\n"
+    "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
+
+int devices() {
+    auto list = Device::list();
+    for (const auto& d : list) std::printf("device %u: %s\n", d.index, d.name.c_str());
+    for (const auto& d : list) {
+        DeviceOptions o = DeviceOptions::from_env();
+        o.select = std::to_string(d.index);
+        o.pipeline_cache = "off";
+        Device dev(o);
+        std::printf("\n---- device %u\n%s", d.index, dev.caps().report().c_str());
+    }
+    return 0;
+}
+
+gguf::TensorType parse_type(const std::string& s) {
+    if (s == "q4_0" || s == "Q4_0") return gguf::TensorType::Q4_0;
+    if (s == "q8_0" || s == "Q8_0") return gguf::TensorType::Q8_0;
+    if (s == "f16" || s == "F16") return gguf::TensorType::F16;
+    if (s == "f32" || s == "F32") return gguf::TensorType::F32;
+    fail(Status::invalid_argument, "--type: unknown type '", s, "' (q4_0, q8_0, f16, f32)");
+}
+
+struct MeanSd {
+    double mean = 0, sd = 0;
+};
+MeanSd stats(const std::vector<double>& v) {
+    MeanSd m;
+    for (double x : v) m.mean += x;
+    m.mean /= double(v.size());
+    for (double x : v) m.sd += (x - m.mean) * (x - m.mean);
+    m.sd = v.size() > 1 ? std::sqrt(m.sd / double(v.size() - 1)) : 0;
+    return m;
+}
+
+int model_bench(const std::string& path, const std::string& label, int n_prompt, int n_gen, int reps) {
+    Device dev;
+    double t0 = cli::now_seconds();
+    LlamaModel model(dev, path, [](float f) {
+        std::fprintf(stderr, "\rloading %3d%%", int(f * 100 + 0.5f));
+    });
+    std::fprintf(stderr, "\rloaded in %.2f s: %s\n", cli::now_seconds() - t0, model.describe().c_str());
+    const auto& hp = model.hparams();
+    const uint32_t n_ctx = uint32_t(std::max(n_prompt, n_gen) + 1);
+    LlamaSession session(model, n_ctx, uint32_t(std::max(n_prompt, 1)));
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<int32_t> tok(0, int32_t(hp.n_vocab) - 1);
+    std::printf("| model | size | device | test | t/s |\n| --- | --- | --- | --- | --- |\n");
+    const double gib = double(model.weight_bytes()) / (1024.0 * 1024.0 * 1024.0);
+    auto row = [&](const std::string& test, const std::vector<double>& tps) {
+        MeanSd m = stats(tps);
+        std::printf("| %s | %.2f GiB | %s | %s | %.2f ± %.2f |\n", label.c_str(), gib, dev.caps().name.c_str(),
+                    test.c_str(), m.mean, m.sd);
+        std::fflush(stdout);
+    };
+    if (n_prompt > 0) {
+        std::vector<int32_t> ids(size_t(n_prompt));
+        for (auto& t : ids) t = tok(rng);
+        session.reset();
+        session.eval(ids);  // warm-up: pipelines, recording
+        std::vector<double> tps;
+        for (int r = 0; r < reps; ++r) {
+            session.reset();
+            double t = cli::now_seconds();
+            session.eval(ids);
+            tps.push_back(n_prompt / (cli::now_seconds() - t));
+        }
+        row("pp" + std::to_string(n_prompt), tps);
+    }
+    if (n_gen > 0) {
+        std::vector<double> tps;
+        for (int r = 0; r < reps + 1; ++r) {
+            session.reset();
+            int32_t t = tok(rng);
+            double t1 = cli::now_seconds();
+            for (int i = 0; i < n_gen; ++i) session.eval(std::span<const int32_t>(&t, 1));
+            if (r > 0) tps.push_back(n_gen / (cli::now_seconds() - t1));  // first run warms up
+        }
+        row("tg" + std::to_string(n_gen), tps);
+    }
+    return 0;
+}
+
+// Perplexity as llama.cpp's llama-perplexity computes it: the text is tokenized
+// once (with BOS), cut into chunks of n_ctx tokens whose first token is set to
+// BOS, and the second half of each chunk is scored.
+int perplexity(const std::string& text_path, const std::string& model_path, int n_ctx, int max_chunks) {
+    std::ifstream f(text_path, std::ios::binary);
+    VKRT_CHECK(f.good(), Status::io_error, "cannot open ", text_path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    Device dev;
+    LlamaModel model(dev, model_path);
+    std::fprintf(stderr, "%s\n", model.describe().c_str());
+    const Tokenizer& tok = model.tokenizer();
+    auto ids = tok.encode(ss.str(), true, false);
+    const int n_chunks = std::min<int>(max_chunks, int(ids.size() / size_t(n_ctx)));
+    VKRT_CHECK(n_chunks > 0, Status::invalid_argument, "the text has ", ids.size(), " tokens: fewer than one chunk of ",
+               n_ctx);
+    LlamaSession session(model, uint32_t(n_ctx), uint32_t(n_ctx));
+    const uint32_t V = model.hparams().n_vocab;
+    double nll = 0;
+    uint64_t count = 0;
+    double t0 = cli::now_seconds();
+    for (int c = 0; c < n_chunks; ++c) {
+        std::vector<int32_t> chunk(ids.begin() + int64_t(c) * n_ctx, ids.begin() + int64_t(c + 1) * n_ctx);
+        if (tok.bos() >= 0) chunk[0] = tok.bos();
+        session.reset();
+        const auto& logits = session.eval(chunk, true);
+        for (int j = n_ctx / 2; j < n_ctx - 1; ++j) {
+            const float* l = logits.data() + size_t(j) * V;
+            double mx = l[0];
+            for (uint32_t v = 1; v < V; ++v) mx = std::max(mx, double(l[v]));
+            double sum = 0;
+            for (uint32_t v = 0; v < V; ++v) sum += std::exp(double(l[v]) - mx);
+            nll += -(double(l[chunk[size_t(j) + 1]]) - mx - std::log(sum));
+            ++count;
+        }
+        std::fprintf(stderr, "\r[%d/%d] ppl %.4f", c + 1, n_chunks, std::exp(nll / double(count)));
+    }
+    std::fprintf(stderr, "\n");
+    std::printf("perplexity: %.4f over %d chunks of %d tokens (%llu scored), %.1f s on %s\n",
+                std::exp(nll / double(count)), n_chunks, n_ctx, (unsigned long long)count, cli::now_seconds() - t0,
+                dev.caps().name.c_str());
+    return 0;
+}
+
+int run(int argc, char** argv) {
+    cli::Args args(argc, argv);
+    if (args.flag("-h") || args.flag("--help")) {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (args.flag("--devices")) {
+        args.finish();
+        return devices();
+    }
+    if (args.flag("--kernels")) {
+        std::string filter = args.str("--filter", "", "");
+        int reps = int(args.integer("--reps", "-r", 5));
+        args.finish();
+        Device dev;
+        return bench::run_kernels(dev, filter, reps);
+    }
+    std::string ppl = args.str("--perplexity", "", "");
+    std::string model = args.str("-m", "--model", "");
+    if (!ppl.empty()) {
+        int n_ctx = int(args.integer("-c", "--ctx-size", 512));
+        int chunks = int(args.integer("--chunks", "", 100));
+        args.finish();
+        return perplexity(ppl, model.empty() ? cli::default_model_path() : model, n_ctx, chunks);
+    }
+    std::string synth = args.str("--synthetic", "", "");
+    std::string type = args.str("--type", "", "q4_0");
+    int n_prompt = int(args.integer("-p", "--n-prompt", 512));
+    int n_gen = int(args.integer("-n", "--n-gen", 128));
+    int reps = int(args.integer("-r", "--repetitions", 3));
+    std::string out_dir = args.str("--synthetic-dir", "", std::filesystem::temp_directory_path().string());
+    args.finish();
+    VKRT_CHECK(reps > 0 && n_prompt >= 0 && n_gen >= 0, Status::invalid_argument, "bad -p/-n/-r");
+    if (!synth.empty()) {
+        gguf::TensorType t = parse_type(type);
+        std::string path = out_dir + "/vkrt-synthetic-" + synth + "-" + type + ".gguf";
+        if (!std::filesystem::exists(path)) {
+            std::fprintf(stderr, "writing %s ...\n", path.c_str());
+            gguf::write_synthetic_llama(gguf::preset(synth, t), path);
+        }
+        return model_bench(path, "llama " + synth + " " + gguf::type_name(t) + " (synthetic)", n_prompt, n_gen, reps);
+    }
+    if (model.empty()) model = cli::default_model_path();
+    return model_bench(model, std::filesystem::path(model).filename().string(), n_prompt, n_gen, reps);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "\nvkrt-bench: error (%s): %s\n", status_name(e.status()), e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "\nvkrt-bench: error: %s\n", e.what());
+        return 1;
+    }
+}

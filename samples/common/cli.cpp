@@ -1,0 +1,67 @@
+#include "cli.hpp"
+
+#include <cstdlib>
+
+#include "core/error.hpp"
+
+namespace vkrt::cli {
+
+Args::Args(int argc, char** argv) : args_(argv + 1, argv + argc), used_(args_.size(), false) {}
+
+int Args::find(const std::string& a, const std::string& b, bool with_value) {
+    for (size_t i = 0; i < args_.size(); ++i) {
+        if (used_[i] || (args_[i] != a && (b.empty() || args_[i] != b))) continue;
+        used_[i] = true;
+        if (!with_value) return int(i);
+        VKRT_CHECK(i + 1 < args_.size(), Status::invalid_argument, "flag ", args_[i], " needs a value");
+        used_[i + 1] = true;
+        return int(i + 1);
+    }
+    return -1;
+}
+
+bool Args::flag(const std::string& name) { return find(name, "", false) >= 0; }
+
+std::string Args::str(const std::string& a, const std::string& b, const std::string& def) {
+    int i = find(a, b, true);
+    return i < 0 ? def : args_[size_t(i)];
+}
+
+int64_t Args::integer(const std::string& a, const std::string& b, int64_t def) {
+    int i = find(a, b, true);
+    if (i < 0) return def;
+    try {
+        size_t pos = 0;
+        int64_t v = std::stoll(args_[size_t(i)], &pos);
+        VKRT_CHECK(pos == args_[size_t(i)].size(), Status::invalid_argument, "");
+        return v;
+    } catch (...) {
+        fail(Status::invalid_argument, "flag ", a, ": '", args_[size_t(i)], "' is not an integer");
+    }
+}
+
+double Args::number(const std::string& a, const std::string& b, double def) {
+    int i = find(a, b, true);
+    if (i < 0) return def;
+    try {
+        size_t pos = 0;
+        double v = std::stod(args_[size_t(i)], &pos);
+        VKRT_CHECK(pos == args_[size_t(i)].size(), Status::invalid_argument, "");
+        return v;
+    } catch (...) {
+        fail(Status::invalid_argument, "flag ", a, ": '", args_[size_t(i)], "' is not a number");
+    }
+}
+
+void Args::finish() const {
+    for (size_t i = 0; i < args_.size(); ++i)
+        VKRT_CHECK(used_[i], Status::invalid_argument, "unknown argument '", args_[i], "' (see --help)");
+}
+
+std::string default_model_path() {
+    if (const char* m = std::getenv("VKRT_MODEL"); m && *m) return m;
+    if (const char* d = std::getenv("VKRT_MODELS_DIR"); d && *d) return std::string(d) + "/stories260K.gguf";
+    return std::string(VKRT_MODELS_DIR) + "/stories260K.gguf";
+}
+
+}  // namespace vkrt::cli

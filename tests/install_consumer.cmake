@@ -1,0 +1,13 @@
+# CTest: install vkrt into a scratch prefix, then configure, build and run the
+# consumer project (tests/consumer) against it with find_package(vkrt CONFIG).
+set(_prefix ${CMAKE_CURRENT_BINARY_DIR}/install-prefix)
+set(_cbuild ${CMAKE_CURRENT_BINARY_DIR}/consumer-build)
+add_test(NAME install_and_consume
+  COMMAND ${CMAKE_COMMAND}
+    -DVKRT_BUILD_DIR=${CMAKE_BINARY_DIR}
+    -DPREFIX=${_prefix}
+    -DCONSUMER_SRC=${CMAKE_CURRENT_SOURCE_DIR}/consumer
+    -DCONSUMER_BUILD=${_cbuild}
+    -DMODEL=${VKRT_MODELS_DIR}/stories260K.gguf
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
+set_tests_properties(install_and_consume PROPERTIES TIMEOUT 600)
