@@ -56,6 +56,8 @@ VKRT_API vkrt_status vkrt_context_create(const vkrt_context_params* params, vkrt
 VKRT_API void vkrt_context_free(vkrt_context* ctx);
 /* Human-readable device + capability report (valid until the context is freed). */
 VKRT_API const char* vkrt_context_describe(const vkrt_context* ctx);
+/* Number of Khronos validation-layer messages seen (0 unless validation is on). */
+VKRT_API uint64_t vkrt_context_validation_messages(const vkrt_context* ctx);
 
 /* ---- model ---- */
 typedef void (*vkrt_progress_callback)(float fraction, void* user);

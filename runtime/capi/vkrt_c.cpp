@@ -105,6 +105,10 @@ void vkrt_context_free(vkrt_context* ctx) { delete ctx; }
 
 const char* vkrt_context_describe(const vkrt_context* ctx) { return ctx ? ctx->description.c_str() : ""; }
 
+uint64_t vkrt_context_validation_messages(const vkrt_context* ctx) {
+    return ctx ? ctx->dev->validation_messages() : 0;
+}
+
 vkrt_model_params vkrt_model_default_params(void) {
     vkrt_model_params p{};
     return p;

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,11 +19,17 @@
 
 namespace vkrt::gguf {
 
-// ggml_type values as stored in GGUF.
+// ggml_type values as stored in GGUF. Only the types vkrt supports are listed:
+// a TensorType read from a File is always one of these. Other ggml types are
+// rejected with Status::unsupported (ggml_type_name names them in the message).
 enum class TensorType : uint32_t {
     F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, I8 = 24, I32 = 26,
 };
 const char* type_name(TensorType t);
+// Name of any ggml type id ("Q6_K", "BF16", ...), "unknown" for ids ggml never used.
+const char* ggml_type_name(uint32_t id);
+bool is_supported_type(uint32_t id);  // id is one of TensorType
+bool is_block_type(TensorType t);     // Q4_0, Q8_0
 // Bytes for `n` elements of a row (n must be a multiple of the block size for block types).
 uint64_t row_bytes(TensorType t, uint64_t n);
 uint32_t block_size(TensorType t);  // elements per block (1 for F32/F16/I8/I32)
@@ -77,6 +84,8 @@ public:
     std::vector<float> get_float_array(const std::string& key) const;
     std::vector<int64_t> get_int_array(const std::string& key) const;
     uint64_t file_size() const;
+    uint64_t data_offset() const;  // file offset of the data section (tensor offsets are relative to it)
+    uint32_t alignment() const;    // general.alignment (default 32)
 
 private:
     File();
@@ -99,11 +108,28 @@ public:
     // dims in GGUF order (dims[0] = row length); bytes must be row_bytes * rows.
     void add_tensor(const std::string& name, TensorType type, std::vector<uint64_t> dims,
                     std::vector<uint8_t> bytes);
+    // Streaming tensor: write() calls fill(row0, n_rows, out) to produce rows
+    // [row0, row0 + n_rows) (n_rows * row_bytes bytes at out), a few MiB at a
+    // time, so huge tensors never sit in memory. Rows = n_elements / dims[0].
+    using RowFill = std::function<void(uint64_t row0, uint64_t n_rows, uint8_t* out)>;
+    void add_tensor_rows(const std::string& name, TensorType type, std::vector<uint64_t> dims,
+                         RowFill fill);
+    // Writes to path + ".part" and renames on success (no half-written file at path).
+    // Always writes general.alignment = alignment (u32, power of two, <= 1 MiB) as the
+    // last key; a general.alignment set or copied earlier is replaced by it.
     void write(const std::string& path, uint32_t alignment = 32) const;  // throws io_error
 
 private:
     struct KV { std::string key; Value value; };
-    struct T { std::string name; TensorType type; std::vector<uint64_t> dims; std::vector<uint8_t> bytes; };
+    struct T {
+        std::string name; TensorType type; std::vector<uint64_t> dims; std::vector<uint8_t> bytes;
+        RowFill fill;  // set for streaming tensors (bytes empty)
+        uint64_t n_bytes = 0;
+    };
+    void set_value(const std::string& key, Value v);
+    void write_impl(const std::string& path, uint32_t alignment) const;
+    void check_new_tensor(const std::string& name, TensorType type, const std::vector<uint64_t>& dims,
+                          uint64_t& n_bytes) const;
     std::vector<KV> kv_;
     std::vector<T> tensors_;
 };

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -90,7 +92,8 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
     w.type = t->type;
     w.cols = uint32_t(dims[0]);
     w.rows = vec ? 1 : uint32_t(dims[1]);
-    w.buf = Buffer(*dev_, std::max<uint64_t>(t->n_bytes, 4), MemoryKind::device, name);
+    // Padded to whole 32-bit words: the shaders read packed data as uint[].
+    w.buf = Buffer(*dev_, std::max<uint64_t>((t->n_bytes + 3) & ~uint64_t(3), 4), MemoryKind::device, name);
     w.buf.upload(t->data, t->n_bytes);
     weight_bytes_ += t->n_bytes;
     return w;
@@ -162,6 +165,8 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch) 
     ffn_u_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn up");
     logits_gpu_ = Buffer(dev, B * V * 4, MemoryKind::device, "logits");
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
+    matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, std::max(hp.n_embd, hp.n_ff))),
+                             MemoryKind::device, "matmul scratch");
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         k_cache_.emplace_back(dev, uint64_t(n_ctx_) * KV * 4, MemoryKind::device, "k cache " + std::to_string(l));
         v_cache_.emplace_back(dev, uint64_t(n_ctx_) * KV * 4, MemoryKind::device, "v cache " + std::to_string(l));
@@ -177,30 +182,31 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const LlamaHParams& hp = m.hparams();
     const uint32_t E = hp.n_embd, KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
 
+    const ops::RopeParams rope_q{hp.n_head, hp.head_dim, hp.n_rot, hp.rope_base, hp.rope_mode};
+    const ops::RopeParams rope_k{hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, hp.rope_mode};
+    const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hp.head_dim, n_ctx_};
+
     // x (M,E) = embedding rows of ids
-    ops::embed(rec, m.tok_embd.buf, uint32_t(m.tok_embd.type), ids_, x_, M, E, V);
+    ops::embed(rec, m.tok_embd.buf, m.tok_embd.type, ids_, x_, M, E, V);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         const LlamaLayer& L = m.layers[l];
         // ---- attention
         ops::rmsnorm(rec, x_, L.attn_norm.buf, xb_, M, E, hp.rms_eps);
-        ops::matmul(rec, xb_, L.wq.buf, uint32_t(L.wq.type), q_, M, E, E);   // (M,E) @ Wq^T -> (M,E)
-        ops::matmul(rec, xb_, L.wk.buf, uint32_t(L.wk.type), k_, M, KV, E);  // -> (M,KV)
-        ops::matmul(rec, xb_, L.wv.buf, uint32_t(L.wv.type), v_, M, KV, E);  // -> (M,KV)
-        ops::rope(rec, q_, positions_, M, hp.n_head, hp.head_dim, hp.n_rot, hp.rope_base, uint32_t(hp.rope_mode));
-        ops::rope(rec, k_, positions_, M, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base,
-                  uint32_t(hp.rope_mode));
-        ops::kv_store(rec, k_, positions_, k_cache_[l], M, KV, n_ctx_);
+        ops::matmul(rec, xb_, L.wq.buf, uint32_t(L.wq.type), q_, M, E, E, matmul_scratch_);   // (M,E) @ Wq^T -> (M,E)
+        ops::matmul(rec, xb_, L.wk.buf, uint32_t(L.wk.type), k_, M, KV, E, matmul_scratch_);  // -> (M,KV)
+        ops::matmul(rec, xb_, L.wv.buf, uint32_t(L.wv.type), v_, M, KV, E, matmul_scratch_);  // -> (M,KV)
+        ops::rope(rec, q_, positions_, q_, M, rope_q);
+        ops::rope_store(rec, k_, positions_, k_cache_[l], M, rope_k, n_ctx_);  // rope(k) -> cache rows pos
         ops::kv_store(rec, v_, positions_, v_cache_[l], M, KV, n_ctx_);
-        ops::attention(rec, q_, k_cache_[l], v_cache_[l], positions_, att_, M, hp.n_head, hp.n_head_kv,
-                       hp.head_dim, n_ctx_);
-        ops::matmul(rec, att_, L.wo.buf, uint32_t(L.wo.type), xb_, M, E, E);
+        ops::attention(rec, q_, k_cache_[l], v_cache_[l], positions_, att_, M, att);
+        ops::matmul(rec, att_, L.wo.buf, uint32_t(L.wo.type), xb_, M, E, E, matmul_scratch_);
         ops::add(rec, x_, xb_, x_, M * E);
         // ---- feed-forward
         ops::rmsnorm(rec, x_, L.ffn_norm.buf, xb_, M, E, hp.rms_eps);
-        ops::matmul(rec, xb_, L.w_gate.buf, uint32_t(L.w_gate.type), ffn_g_, M, F, E);
-        ops::matmul(rec, xb_, L.w_up.buf, uint32_t(L.w_up.type), ffn_u_, M, F, E);
+        ops::matmul(rec, xb_, L.w_gate.buf, uint32_t(L.w_gate.type), ffn_g_, M, F, E, matmul_scratch_);
+        ops::matmul(rec, xb_, L.w_up.buf, uint32_t(L.w_up.type), ffn_u_, M, F, E, matmul_scratch_);
         ops::swiglu(rec, ffn_g_, ffn_u_, ffn_g_, M * F);
-        ops::matmul(rec, ffn_g_, L.w_down.buf, uint32_t(L.w_down.type), xb_, M, E, F);
+        ops::matmul(rec, ffn_g_, L.w_down.buf, uint32_t(L.w_down.type), xb_, M, E, F, matmul_scratch_);
         ops::add(rec, x_, xb_, x_, M * E);
     }
     // ---- head: only the rows whose logits are wanted
@@ -208,7 +214,7 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const uint64_t first = uint64_t(M - rows) * E * 4;
     ops::rmsnorm(rec, BufferView(x_, first, uint64_t(rows) * E * 4), m.output_norm.buf, xb_, rows, E, hp.rms_eps);
     const Weight& out = m.output_weight();
-    ops::matmul(rec, xb_, out.buf, uint32_t(out.type), logits_gpu_, rows, V, E);
+    ops::matmul(rec, xb_, out.buf, uint32_t(out.type), logits_gpu_, rows, V, E, matmul_scratch_);
     rec.copy(logits_gpu_, logits_host_, uint64_t(rows) * V * 4);
 }
 
@@ -241,6 +247,11 @@ void LlamaSession::run_batch(std::span<const int32_t> tokens, bool all_logits, f
         rec = batch_rec_.get();
     }
     rec->submit();
+    if (static const bool profile = std::getenv("VKRT_PROFILE") != nullptr; profile) {
+        std::fprintf(stderr, "vkrt profile: forward of %u token(s)\n", M);
+        for (const auto& e : rec->profile())
+            std::fprintf(stderr, "  %-28s %9.1f us  (%u dispatches)\n", e.name.c_str(), e.seconds * 1e6, e.count);
+    }
     const uint32_t rows = all_logits ? M : 1;
     logits_host_.download(out_logits, uint64_t(rows) * V * 4);
     pos_ += M;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gguf/gguf.hpp"
+#include "ops/rope.hpp"
 #include "text/tokenizer.hpp"
 #include "vk/buffer.hpp"
 #include "vk/device.hpp"
@@ -19,14 +20,12 @@
 
 namespace vkrt {
 
-enum class RopeMode : uint32_t { norm = 0, neox = 2 };
-
 struct LlamaHParams {
     std::string arch = "llama";
     uint32_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
     uint32_t n_ctx_train = 2048, n_rot = 0;
     float rope_base = 10000.0f, rms_eps = 1e-5f;
-    RopeMode rope_mode = RopeMode::norm;
+    ops::RopeMode rope_mode = ops::RopeMode::norm;
     uint32_t kv_dim() const { return n_head_kv * head_dim; }
     // Reads `<arch>.*` keys with llama.cpp's defaults where a key is absent; checks consistency.
     static LlamaHParams from_gguf(const gguf::File& f);
@@ -99,7 +98,7 @@ private:
     // Per-token inputs: host-visible so decode needs no staging submit.
     Buffer ids_, positions_;
     // Activations, sized for n_batch rows.
-    Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, scratch_;
+    Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, matmul_scratch_;
     std::vector<Buffer> k_cache_, v_cache_;
     std::unique_ptr<Recorder> decode_rec_, batch_rec_;
     uint32_t batch_rec_m_ = 0;

@@ -1,5 +1,9 @@
 #include "vk/recorder.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
 #include "vk/check.hpp"
 #include "vk/device.hpp"
 #include "vk/pipeline.hpp"
@@ -27,6 +31,13 @@ Recorder::Recorder(Device& dev) : dev_(&dev) {
         VkQueryPool qp = VK_NULL_HANDLE;
         VK_CHECK(vkCreateQueryPool(d, &qi, nullptr, &qp));
         queries_ = vk::Unique<VkQueryPool>(qp, [d](VkQueryPool q) { vkDestroyQueryPool(d, q, nullptr); });
+        const char* prof = std::getenv("VKRT_PROFILE");
+        if (prof && *prof && std::strcmp(prof, "0") != 0) {
+            qi.queryCount = 2 * kMaxProfiled;
+            VK_CHECK(vkCreateQueryPool(d, &qi, nullptr, &qp));
+            profile_queries_ =
+                vk::Unique<VkQueryPool>(qp, [d](VkQueryPool q) { vkDestroyQueryPool(d, q, nullptr); });
+        }
     }
 }
 
@@ -42,6 +53,8 @@ void Recorder::begin() {
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     VK_CHECK(vkBeginCommandBuffer(cb_, &bi));
     if (queries_) vkCmdResetQueryPool(cb_, queries_, 0, kMaxMarks);
+    if (profile_queries_) vkCmdResetQueryPool(cb_, profile_queries_, 0, 2 * kMaxProfiled);
+    profile_names_.clear();
     recording_ = true;
     recorded_ = false;
     dirty_ = false;
@@ -116,7 +129,14 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
     vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.handle());
     vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout(), 0, 1, &set, 0, nullptr);
     if (push_size) vkCmdPushConstants(cb_, p.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_size), push);
+    const bool prof = profile_queries_ && profile_names_.size() < kMaxProfiled;
+    const uint32_t q = uint32_t(profile_names_.size()) * 2;
+    if (prof) vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, profile_queries_, q);
     vkCmdDispatch(cb_, g.x, g.y, g.z);
+    if (prof) {
+        vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, profile_queries_, q + 1);
+        profile_names_.push_back(p.name());
+    }
     dirty_ = true;
     ++dispatches_;
 }
@@ -170,6 +190,22 @@ void Recorder::end() {
 void Recorder::submit() {
     VKRT_CHECK(recorded_ && !recording_, Status::internal, "submit() needs begin() ... end() first");
     dev_->submit_and_wait(cb_);
+}
+
+std::vector<Recorder::ProfileEntry> Recorder::profile() const {
+    std::vector<ProfileEntry> out;
+    if (!profile_queries_ || profile_names_.empty()) return out;
+    std::vector<uint64_t> ts(profile_names_.size() * 2);
+    VK_CHECK(vkGetQueryPoolResults(dev_->handle(), profile_queries_, 0, uint32_t(ts.size()), ts.size() * 8, ts.data(),
+                                   8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+    for (size_t i = 0; i < profile_names_.size(); ++i) {
+        double s = double(ts[2 * i + 1] - ts[2 * i]) * dev_->caps().timestamp_period_ns * 1e-9;
+        auto it = std::find_if(out.begin(), out.end(), [&](const ProfileEntry& e) { return e.name == profile_names_[i]; });
+        if (it == out.end()) out.push_back({profile_names_[i], s, 1});
+        else { it->seconds += s; ++it->count; }
+    }
+    std::sort(out.begin(), out.end(), [](const ProfileEntry& a, const ProfileEntry& b) { return a.seconds > b.seconds; });
+    return out;
 }
 
 double Recorder::seconds_between(uint32_t a, uint32_t b) const {

@@ -63,6 +63,15 @@ public:
     double seconds_between(uint32_t a, uint32_t b) const;
     uint32_t dispatch_count() const { return dispatches_; }
 
+    // Per-pipeline GPU time of the last submit (VKRT_PROFILE=1 when the recorder was
+    // created): name -> (seconds, dispatches). Empty when profiling is off.
+    struct ProfileEntry {
+        std::string name;
+        double seconds;
+        uint32_t count;
+    };
+    std::vector<ProfileEntry> profile() const;
+
 private:
     VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
 
@@ -71,6 +80,9 @@ private:
     std::vector<vk::Unique<VkDescriptorPool>> pools_;
     size_t pool_index_ = 0;
     vk::Unique<VkQueryPool> queries_;
+    vk::Unique<VkQueryPool> profile_queries_;  // two per dispatch when VKRT_PROFILE=1
+    std::vector<std::string> profile_names_;
+    static constexpr uint32_t kMaxProfiled = 4096;
     static constexpr uint32_t kMaxMarks = 64;
     bool recording_ = false, recorded_ = false, dirty_ = false;
     uint32_t dispatches_ = 0;

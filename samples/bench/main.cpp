@@ -22,6 +22,7 @@
 #include "core/error.hpp"
 #include "gguf/synthetic.hpp"
 #include "model/llama.hpp"
+#include "model/perplexity.hpp"
 
 using namespace vkrt;
 
@@ -88,7 +89,7 @@ int model_bench(const std::string& path, const std::string& label, int n_prompt,
         std::fflush(stdout);
     };
     if (n_prompt > 0) {
-        std::vector<int32_t> ids(size_t(n_prompt));
+        std::vector<int32_t> ids(static_cast<size_t>(n_prompt));
         for (auto& t : ids) t = tok(rng);
         session.reset();
         session.eval(ids);  // warm-up: pipelines, recording
@@ -115,10 +116,7 @@ int model_bench(const std::string& path, const std::string& label, int n_prompt,
     return 0;
 }
 
-// Perplexity as llama.cpp's llama-perplexity computes it: the text is tokenized
-// once (with BOS), cut into chunks of n_ctx tokens whose first token is set to
-// BOS, and the second half of each chunk is scored.
-int perplexity(const std::string& text_path, const std::string& model_path, int n_ctx, int max_chunks) {
+int perplexity_mode(const std::string& text_path, const std::string& model_path, int n_ctx, int max_chunks) {
     std::ifstream f(text_path, std::ios::binary);
     VKRT_CHECK(f.good(), Status::io_error, "cannot open ", text_path);
     std::stringstream ss;
@@ -126,36 +124,13 @@ int perplexity(const std::string& text_path, const std::string& model_path, int 
     Device dev;
     LlamaModel model(dev, model_path);
     std::fprintf(stderr, "%s\n", model.describe().c_str());
-    const Tokenizer& tok = model.tokenizer();
-    auto ids = tok.encode(ss.str(), true, false);
-    const int n_chunks = std::min<int>(max_chunks, int(ids.size() / size_t(n_ctx)));
-    VKRT_CHECK(n_chunks > 0, Status::invalid_argument, "the text has ", ids.size(), " tokens: fewer than one chunk of ",
-               n_ctx);
-    LlamaSession session(model, uint32_t(n_ctx), uint32_t(n_ctx));
-    const uint32_t V = model.hparams().n_vocab;
-    double nll = 0;
-    uint64_t count = 0;
     double t0 = cli::now_seconds();
-    for (int c = 0; c < n_chunks; ++c) {
-        std::vector<int32_t> chunk(ids.begin() + int64_t(c) * n_ctx, ids.begin() + int64_t(c + 1) * n_ctx);
-        if (tok.bos() >= 0) chunk[0] = tok.bos();
-        session.reset();
-        const auto& logits = session.eval(chunk, true);
-        for (int j = n_ctx / 2; j < n_ctx - 1; ++j) {
-            const float* l = logits.data() + size_t(j) * V;
-            double mx = l[0];
-            for (uint32_t v = 1; v < V; ++v) mx = std::max(mx, double(l[v]));
-            double sum = 0;
-            for (uint32_t v = 0; v < V; ++v) sum += std::exp(double(l[v]) - mx);
-            nll += -(double(l[chunk[size_t(j) + 1]]) - mx - std::log(sum));
-            ++count;
-        }
-        std::fprintf(stderr, "\r[%d/%d] ppl %.4f", c + 1, n_chunks, std::exp(nll / double(count)));
-    }
+    PerplexityResult r = perplexity(model, ss.str(), n_ctx, max_chunks, 0, [](int c, int n, double ppl) {
+        std::fprintf(stderr, "\r[%d/%d] ppl %.4f", c, n, ppl);
+    });
     std::fprintf(stderr, "\n");
-    std::printf("perplexity: %.4f over %d chunks of %d tokens (%llu scored), %.1f s on %s\n",
-                std::exp(nll / double(count)), n_chunks, n_ctx, (unsigned long long)count, cli::now_seconds() - t0,
-                dev.caps().name.c_str());
+    std::printf("perplexity: %.4f over %d chunks of %d tokens (%llu scored), %.1f s on %s\n", r.ppl, r.chunks, n_ctx,
+                (unsigned long long)r.scored, cli::now_seconds() - t0, dev.caps().name.c_str());
     return 0;
 }
 
@@ -182,7 +157,7 @@ int run(int argc, char** argv) {
         int n_ctx = int(args.integer("-c", "--ctx-size", 512));
         int chunks = int(args.integer("--chunks", "", 100));
         args.finish();
-        return perplexity(ppl, model.empty() ? cli::default_model_path() : model, n_ctx, chunks);
+        return perplexity_mode(ppl, model.empty() ? cli::default_model_path() : model, n_ctx, chunks);
     }
     std::string synth = args.str("--synthetic", "", "");
     std::string type = args.str("--type", "", "q4_0");

@@ -104,6 +104,7 @@ int run(int argc, char** argv) {
     Sampler sampler(sp);
     const Tokenizer& tok = model.tokenizer();
     const ChatStyle style = detect_chat_style(model.chat_template());
+    const bool plain = style == ChatStyle::none || style == ChatStyle::unknown;
 
     if (prompt != "\x01") {
         // One-shot completion.
@@ -123,7 +124,7 @@ int run(int argc, char** argv) {
             std::string line;
             if (!std::getline(std::cin, line) || line.empty()) break;
             std::string text;
-            if (style == ChatStyle::none) {
+            if (plain) {
                 text = line;  // base model: plain completion
             } else {
                 history.push_back({"user", line});
@@ -134,7 +135,7 @@ int run(int argc, char** argv) {
             auto ids = tok.encode(text, first, true);
             first = false;
             std::string reply = generate(session, sampler, ids, n_predict, st);
-            if (style != ChatStyle::none) {
+            if (!plain) {
                 // Keep the template's view of the conversation in step with the cache.
                 history.push_back({"assistant", reply});
                 formatted_so_far = apply_chat_template(style, history, false);

@@ -1,7 +1,7 @@
 // GPU fixture for tests: one vkrt::Device per test process (lavapipe in CI),
 // created from the environment (VKRT_DEVICE, VKRT_DISABLE, VKRT_VALIDATION).
 // CTest sets VKRT_VALIDATION=1; any validation message fails the test through
-// CHECK_NO_VALIDATION (also checked at process exit).
+// CHECK_NO_VALIDATION (and the test main fails the process if any device saw one).
 #pragma once
 #include <doctest/doctest.h>
 
@@ -18,6 +18,9 @@ namespace vkrt::test {
 Device& gpu();
 // A device with some capability paths forced off (cached per combination).
 Device& gpu_with(bool no_int_dot, bool no_fp16, bool no_subgroup);
+// Destroys every shared device (called by the test main before it returns);
+// returns the number of validation messages they saw.
+uint64_t release_devices();
 // Record with `fn`, submit, wait.
 void run(Device& dev, const std::function<void(Recorder&)>& fn);
 

@@ -1,0 +1,236 @@
+// Synthetic llama GGUF writer: llama.cpp convert layout, random weights, streamed.
+#include "gguf/synthetic.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/quant.hpp"
+
+namespace vkrt::gguf {
+
+namespace {
+
+// ---- deterministic random numbers: splitmix64 keyed by (seed, tensor, row) ----
+
+uint64_t splitmix64(uint64_t& s) {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+    return h;
+}
+
+bool is_norm(const std::string& name) {
+    const std::string suffix = "_norm.weight";
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// llama.cpp's LLAMA_FTYPE for a weight type.
+uint32_t file_type(TensorType t) {
+    switch (t) {
+        case TensorType::F32: return 0;
+        case TensorType::F16: return 1;
+        case TensorType::Q4_0: return 2;
+        case TensorType::Q8_0: return 7;
+        default: return 0;
+    }
+}
+
+// bijective base-26 letters: 0 -> "a", 25 -> "z", 26 -> "aa", ...
+std::string letters(int n) {
+    std::string s;
+    for (++n; n > 0; n = (n - 1) / 26) s.insert(s.begin(), char('a' + (n - 1) % 26));
+    return s;
+}
+
+struct TensorSpec {
+    std::string name;
+    std::vector<uint64_t> dims;  // GGUF order: dims[0] = row length
+    TensorType type;
+};
+
+std::vector<TensorSpec> tensor_specs(const SyntheticLlama& c) {
+    const uint64_t E = uint64_t(c.n_embd), F = uint64_t(c.n_ff), V = uint64_t(c.n_vocab);
+    const uint64_t KV = uint64_t(c.n_head_kv) * uint64_t(c.n_embd / c.n_head);
+    const TensorType W = c.wtype, N = TensorType::F32;
+    std::vector<TensorSpec> t;
+    t.push_back({"token_embd.weight", {E, V}, W});
+    for (int l = 0; l < c.n_layer; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        t.push_back({p + "attn_norm.weight", {E}, N});
+        t.push_back({p + "attn_q.weight", {E, E}, W});
+        t.push_back({p + "attn_k.weight", {E, KV}, W});
+        t.push_back({p + "attn_v.weight", {E, KV}, W});
+        t.push_back({p + "attn_output.weight", {E, E}, W});
+        t.push_back({p + "ffn_norm.weight", {E}, N});
+        t.push_back({p + "ffn_gate.weight", {E, F}, W});
+        t.push_back({p + "ffn_down.weight", {F, E}, W});
+        t.push_back({p + "ffn_up.weight", {E, F}, W});
+    }
+    t.push_back({"output_norm.weight", {E}, N});
+    if (!c.tie_output) t.push_back({"output.weight", {E, V}, W});
+    return t;
+}
+
+void validate(const SyntheticLlama& c) {
+    auto bad = [&](auto... parts) { fail(Status::invalid_argument, "synthetic llama: ", parts...); };
+    if (c.arch.empty()) bad("empty arch");
+    if (c.n_layer < 1 || c.n_embd < 1 || c.n_head < 1 || c.n_head_kv < 1 || c.n_ff < 1 || c.n_ctx < 1)
+        bad("n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx must be positive");
+    if (c.n_embd % c.n_head) bad("n_embd = ", c.n_embd, " is not a multiple of n_head = ", c.n_head);
+    if (c.n_head % c.n_head_kv) bad("n_head = ", c.n_head, " is not a multiple of n_head_kv = ", c.n_head_kv);
+    if (c.n_vocab < 259) bad("n_vocab = ", c.n_vocab, " < 259 (3 special + 256 byte tokens)");
+    const TensorType w = c.wtype;
+    if (w != TensorType::F32 && w != TensorType::F16 && w != TensorType::Q4_0 && w != TensorType::Q8_0)
+        bad("weight type ", type_name(w), " is not one of F32, F16, Q4_0, Q8_0");
+    const uint32_t bs = block_size(w);
+    if (c.n_embd % bs)
+        bad("n_embd = ", c.n_embd, " is not a multiple of ", type_name(w), "'s block size ", bs,
+            " (row length of most weights)");
+    if (c.n_ff % bs)
+        bad("n_ff = ", c.n_ff, " is not a multiple of ", type_name(w), "'s block size ", bs,
+            " (row length of ffn_down)");
+}
+
+// Fills rows [row0, row0+n) of one tensor: generate fp32 -> convert, on a few threads.
+void fill_rows(const SyntheticLlama& cfg, const TensorSpec& t, uint64_t row0, uint64_t n, uint8_t* out) {
+    const uint64_t len = t.dims[0];
+    const uint64_t rb = row_bytes(t.type, len);
+    auto work = [&](uint64_t a, uint64_t b) {
+        std::vector<float> buf(static_cast<size_t>(len));
+        for (uint64_t r = a; r < b; ++r) {
+            synthetic_row(cfg, t.name, row0 + r, buf.data(), size_t(len));
+            quantize_row(t.type, buf.data(), out + r * rb, size_t(len));
+        }
+    };
+    const uint64_t elems = n * len;
+    const unsigned hw = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+    const uint64_t n_threads = std::min<uint64_t>({hw, n, elems / (1 << 16) + 1});
+    if (n_threads <= 1) return work(0, n);
+    std::exception_ptr err;  // first failure of any part (a vkrt::Error from quantize_row)
+    std::mutex mu;
+    auto part = [&](uint64_t i) {
+        try {
+            work(n * i / n_threads, n * (i + 1) / n_threads);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mu);
+            if (!err) err = std::current_exception();
+        }
+    };
+    std::vector<std::thread> pool;
+    for (uint64_t i = 1; i < n_threads; ++i) {
+        try {
+            pool.emplace_back(part, i);
+        } catch (const std::system_error&) {
+            part(i);  // no thread available: do it here
+        }
+    }
+    part(0);
+    for (auto& th : pool) th.join();
+    if (err) std::rethrow_exception(err);
+}
+
+}  // namespace
+
+void synthetic_row(const SyntheticLlama& cfg, const std::string& name, uint64_t row, float* out, size_t n) {
+    uint64_t s = uint64_t(cfg.seed) * 0x2545f4914f6cdd1dull ^ fnv1a(name);
+    s = splitmix64(s) ^ (row * 0x9e3779b97f4a7c15ull);
+    splitmix64(s);
+    const bool norm = is_norm(name);
+    const float a = norm ? 0.1f : 0.02f * std::sqrt(3.f);
+    const float bias = norm ? 1.f : 0.f;
+    constexpr float kInv24 = 1.0f / 16777216.f;
+    for (size_t i = 0; i < n; i += 2) {
+        const uint64_t r = splitmix64(s);
+        const float u0 = float(uint32_t(r) >> 8) * kInv24;          // [0, 1)
+        const float u1 = float(uint32_t(r >> 32) >> 8) * kInv24;
+        out[i] = bias + (2.f * u0 - 1.f) * a;
+        if (i + 1 < n) out[i + 1] = bias + (2.f * u1 - 1.f) * a;
+    }
+}
+
+std::vector<std::string> synthetic_vocab(int n_vocab) {
+    std::vector<std::string> v = {"<unk>", "<s>", "</s>"};
+    static const char* hex = "0123456789ABCDEF";
+    for (int b = 0; b < 256 && int(v.size()) < n_vocab; ++b)
+        v.push_back(std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">");
+    // "▁a", "a", "▁b", "b", ..., "▁z", "z", "▁aa", "aa", ... (all distinct)
+    for (int i = 0; int(v.size()) < n_vocab; ++i) v.push_back((i % 2 == 0 ? "\xE2\x96\x81" : "") + letters(i / 2));
+    return v;
+}
+
+SyntheticLlama preset(const std::string& name, TensorType wtype) {
+    SyntheticLlama c;
+    c.wtype = wtype;
+    if (name == "tiny") {
+        c.n_layer = 2, c.n_embd = 64, c.n_head = 4, c.n_head_kv = 2, c.n_ff = 96, c.n_vocab = 300;
+    } else if (name == "1B") {
+        c.n_layer = 16, c.n_embd = 2048, c.n_head = 32, c.n_head_kv = 8, c.n_ff = 8192, c.n_vocab = 32000;
+    } else if (name == "7B") {
+        c.n_layer = 32, c.n_embd = 4096, c.n_head = 32, c.n_head_kv = 32, c.n_ff = 11008, c.n_vocab = 32000;
+    } else {
+        fail(Status::invalid_argument, "synthetic llama: unknown preset '", name, "' (tiny, 1B, 7B)");
+    }
+    return c;
+}
+
+void write_synthetic_llama(const SyntheticLlama& cfg, const std::string& path) {
+    validate(cfg);
+    const std::string a = cfg.arch + ".";
+    Writer w;
+
+    // general + hyperparameters (as llama.cpp's convert writes them)
+    w.set_string("general.architecture", cfg.arch);
+    w.set_string("general.name", "vkrt synthetic " + cfg.arch);
+    w.set_u32(a + "block_count", uint32_t(cfg.n_layer));
+    w.set_u32(a + "context_length", uint32_t(cfg.n_ctx));
+    w.set_u32(a + "embedding_length", uint32_t(cfg.n_embd));
+    w.set_u32(a + "feed_forward_length", uint32_t(cfg.n_ff));
+    w.set_u32(a + "attention.head_count", uint32_t(cfg.n_head));
+    w.set_u32(a + "attention.head_count_kv", uint32_t(cfg.n_head_kv));
+    w.set_f32(a + "rope.freq_base", cfg.rope_base);
+    w.set_f32(a + "attention.layer_norm_rms_epsilon", cfg.rms_eps);
+    w.set_u32(a + "rope.dimension_count", uint32_t(cfg.n_embd / cfg.n_head));
+    w.set_u32(a + "vocab_size", uint32_t(cfg.n_vocab));
+    w.set_u32("general.file_type", file_type(cfg.wtype));
+    w.set_u32("general.quantization_version", 2);
+
+    // tokenizer: <unk> <s> </s>, 256 byte tokens, synthetic pieces
+    const std::vector<std::string> vocab = synthetic_vocab(cfg.n_vocab);
+    std::vector<float> scores(vocab.size(), 0.f);
+    std::vector<int32_t> types(vocab.size(), 1);  // 1 normal, 2 unknown, 3 control, 6 byte
+    types[0] = 2, types[1] = 3, types[2] = 3;
+    for (size_t i = 3; i < 259; ++i) types[i] = 6;
+    for (size_t i = 259; i < vocab.size(); ++i) scores[i] = -float(i - 259);
+    w.set_string("tokenizer.ggml.model", "llama");
+    w.set_string_array("tokenizer.ggml.tokens", vocab);
+    w.set_f32_array("tokenizer.ggml.scores", scores);
+    w.set_i32_array("tokenizer.ggml.token_type", types);
+    w.set_u32("tokenizer.ggml.bos_token_id", 1);
+    w.set_u32("tokenizer.ggml.eos_token_id", 2);
+    w.set_u32("tokenizer.ggml.unknown_token_id", 0);
+    w.set_bool("tokenizer.ggml.add_bos_token", true);
+    w.set_bool("tokenizer.ggml.add_eos_token", false);
+
+    // tensors, streamed row by row at write time
+    for (TensorSpec& t : tensor_specs(cfg)) {
+        auto spec = std::make_shared<TensorSpec>(t);
+        w.add_tensor_rows(t.name, t.type, t.dims, [cfg, spec](uint64_t row0, uint64_t n, uint8_t* out) {
+            fill_rows(cfg, *spec, row0, n, out);
+        });
+    }
+    w.write(path);
+}
+
+}  // namespace vkrt::gguf

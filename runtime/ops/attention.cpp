@@ -1,0 +1,69 @@
+#include "ops/attention.hpp"
+
+#include <cmath>
+
+#include "ops/dispatch.hpp"
+
+namespace vkrt::ops {
+
+void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const BufferView& cache, uint32_t M,
+              uint32_t width, uint32_t n_ctx) {
+    VKRT_CHECK(M >= 1 && width >= 1 && n_ctx >= 1, Status::invalid_argument, "kv_store: empty shape M=", M,
+               " width=", width, " n_ctx=", n_ctx);
+    const uint64_t n = uint64_t(M) * width;
+    VKRT_CHECK(n <= 0xffffffffull && uint64_t(n_ctx) * width <= 0xffffffffull, Status::limit_exceeded,
+               "kv_store: shape exceeds 2^32 elements");
+    require_bytes(src, n * 4, "kv_store", "src");
+    require_bytes(pos, uint64_t(M) * 4, "kv_store", "pos");
+    require_bytes(cache, uint64_t(n_ctx) * width * 4, "kv_store", "cache");
+    constexpr uint32_t kLocal = 256;
+    struct { uint32_t M, width, n_ctx; } pc{M, width, n_ctx};
+    rec.dispatch(rec.device().pipeline("kv_store", {kLocal}), {src, pos, cache}, pc,
+                 groups_1d(rec.device(), n, kLocal));
+}
+
+void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
+               const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale,
+               uint32_t q_stride, uint32_t out_stride) {
+    const char* kn = "attention";
+    VKRT_CHECK(M >= 1 && s.n_head >= 1 && s.n_head_kv >= 1 && s.n_ctx >= 1, Status::invalid_argument, kn,
+               ": empty shape M=", M, " n_head=", s.n_head, " n_head_kv=", s.n_head_kv, " n_ctx=", s.n_ctx);
+    VKRT_CHECK(s.head_dim >= 1 && s.head_dim <= 256, Status::invalid_argument, kn, ": head_dim must be in 1..256, got ",
+               s.head_dim);
+    VKRT_CHECK(s.n_head % s.n_head_kv == 0, Status::invalid_argument, kn, ": n_head (", s.n_head,
+               ") is not a multiple of n_head_kv (", s.n_head_kv, ")");
+    if (scale == 0.f) scale = 1.f / std::sqrt(float(s.head_dim));
+    VKRT_CHECK(std::isfinite(scale), Status::invalid_argument, kn, ": scale must be finite");
+    const uint64_t width = uint64_t(s.n_head) * s.head_dim;
+    const uint64_t kv_width = uint64_t(s.n_head_kv) * s.head_dim;
+    if (!q_stride) q_stride = uint32_t(width);
+    if (!out_stride) out_stride = uint32_t(width);
+    VKRT_CHECK(q_stride >= width && out_stride >= width, Status::invalid_argument, kn, ": row strides (", q_stride,
+               ", ", out_stride, ") must be >= n_head*head_dim = ", width);
+    VKRT_CHECK(uint64_t(s.n_ctx) * kv_width <= 0xffffffffull && uint64_t(M) * q_stride <= 0xffffffffull &&
+                   uint64_t(M) * out_stride <= 0xffffffffull,
+               Status::limit_exceeded, kn, ": shape exceeds 2^32 elements");
+    require_bytes(q, ((M - 1) * uint64_t(q_stride) + width) * 4, kn, "q");
+    require_bytes(k_cache, uint64_t(s.n_ctx) * kv_width * 4, kn, "k_cache");
+    require_bytes(v_cache, uint64_t(s.n_ctx) * kv_width * 4, kn, "v_cache");
+    require_bytes(pos, uint64_t(M) * 4, kn, "pos");
+    require_bytes(out, ((M - 1) * uint64_t(out_stride) + width) * 4, kn, "out");
+
+    const Device& dev = rec.device();
+    VKRT_CHECK(s.n_head <= dev.caps().max_workgroup_count[0] && M <= dev.caps().max_workgroup_count[1],
+               Status::limit_exceeded, kn, ": ", s.n_head, " heads x ", M,
+               " queries exceed the device's workgroup-count limits (split the batch)");
+    // 128 threads: a kv tile of 128 rows; hd <= 256 needs at most 2 accumulators a
+    // thread (the shader allows 4, i.e. workgroups down to 64).
+    constexpr uint32_t kLocal = 128;
+    const char* variant = dev.caps().subgroup ? "attention_sg" : "attention_shared";
+    struct {
+        uint32_t M, n_head, n_head_kv, hd, n_ctx;
+        float scale;
+        uint32_t q_stride, o_stride;
+    } pc{M, s.n_head, s.n_head_kv, s.head_dim, s.n_ctx, scale, q_stride, out_stride};
+    rec.dispatch(rec.device().pipeline(variant, {kLocal}), {q, k_cache, v_cache, pos, out}, pc,
+                 Groups{s.n_head, M, 1});
+}
+
+}  // namespace vkrt::ops

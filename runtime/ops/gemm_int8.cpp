@@ -1,0 +1,86 @@
+#include "ops/gemm_int8.hpp"
+
+#include "ops/dispatch.hpp"
+#include "ops/quantize.hpp"
+
+namespace vkrt::ops {
+
+namespace {
+// Largest K for which 127*127*K fits in int32.
+constexpr uint32_t kMaxK = 133144;
+// GEMV path: rows of X up to this go to the subgroup-reduced kernel.
+constexpr uint32_t kGemvMaxM = 8;
+constexpr uint32_t kGemvLocal = 128;  // a power of two (the shared-memory variant reduces with a tree)
+
+void check_shape(const char* who, uint32_t M, uint32_t N, uint32_t K, GemmInt8Path path) {
+    VKRT_CHECK(M >= 1 && N >= 1 && K >= 1, Status::invalid_argument, who, ": empty shape M=", M, " N=", N, " K=", K);
+    VKRT_CHECK(K <= kMaxK, Status::invalid_argument, who, ": K=", K, " exceeds ", kMaxK,
+               " (int32 accumulators could overflow)");
+    VKRT_CHECK(path != GemmInt8Path::gemv || M <= kGemvMaxM, Status::invalid_argument, who,
+               ": the gemv path takes M <= ", kGemvMaxM, ", got M=", M);
+}
+
+enum Mode : uint32_t { kScaled = 0, kScaledBias = 1, kRaw = 2 };
+
+struct PC {
+    uint32_t M, N, K, Kw, mode;
+};
+
+void record(Recorder& rec, const char* who, const BufferView& xq, const BufferView& sx, const BufferView& wq,
+            const BufferView& sw, const BufferView& bias, const BufferView& y, uint32_t M, uint32_t N, uint32_t K,
+            Mode mode, GemmInt8Path path) {
+    const Device& dev = rec.device();
+    const Capabilities& caps = dev.caps();
+    if (path == GemmInt8Path::automatic) path = M <= kGemvMaxM ? GemmInt8Path::gemv : GemmInt8Path::tiled;
+    const uint32_t Kw = packed_row_words(K);
+    PC pc{M, N, K, Kw, mode};
+    const std::string dot = caps.int_dot ? "_dot" : "_nodot";
+    // Unused bindings (scales in raw mode, bias without one) get a bound operand that is never read.
+    const BufferView sx_b = mode == kRaw ? xq : sx, sw_b = mode == kRaw ? wq : sw;
+    const BufferView bias_b = mode == kScaledBias ? bias : sw_b;
+
+    if (path == GemmInt8Path::gemv) {
+        const uint32_t NR = M <= 2 ? 4 : 2;  // output columns per workgroup
+        const Pipeline& p = rec.device().pipeline("gemv_int8" + dot + (caps.subgroup ? "_sg" : "_shared"),
+                                                  {kGemvLocal, M, NR});
+        rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y}, pc, groups_1d(dev, div_up(N, NR), 1));
+        return;
+    }
+    // Tiled: a BM x 64 tile per workgroup, 16 words (64 int8) per K step. BM follows M so
+    // that small M does not waste a 64-row tile; each thread holds (BM/16) x TN accumulators.
+    const uint32_t BM = M <= 16 ? 16 : M <= 32 ? 32 : 64, BN = 64, BKW = 16;
+    const uint32_t TN = caps.max_workgroup_invocations >= 256 ? 4 : 8, TM = BM / 16;
+    const uint32_t local = (BM / TM) * (BN / TN);
+    const Groups g{div_up(N, BN), div_up(M, BM), 1};
+    VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded, who,
+               ": M=", M, " N=", N, " needs ", g.x, " x ", g.y, " workgroups, over the device's limits");
+    const Pipeline& p = rec.device().pipeline("gemm_int8" + dot, {local, BM, BN, BKW, TM, TN});
+    rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y}, pc, g);
+}
+}  // namespace
+
+void gemm_int8(Recorder& rec, const BufferView& xq, const BufferView& sx, const BufferView& wq, const BufferView& sw,
+               const BufferView& bias, const BufferView& y, uint32_t M, uint32_t N, uint32_t K, GemmInt8Path path) {
+    check_shape("gemm_int8", M, N, K, path);
+    const uint64_t Kw = packed_row_words(K);
+    require_bytes(xq, uint64_t(M) * Kw * 4, "gemm_int8", "xq");
+    require_bytes(sx, uint64_t(M) * 4, "gemm_int8", "sx");
+    require_bytes(wq, uint64_t(N) * Kw * 4, "gemm_int8", "wq");
+    require_bytes(sw, uint64_t(N) * 4, "gemm_int8", "sw");
+    const bool has_bias = bias.buffer != nullptr;
+    if (has_bias) require_bytes(bias, uint64_t(N) * 4, "gemm_int8", "bias");
+    require_bytes(y, uint64_t(M) * N * 4, "gemm_int8", "y");
+    record(rec, "gemm_int8", xq, sx, wq, sw, bias, y, M, N, K, has_bias ? kScaledBias : kScaled, path);
+}
+
+void gemm_int8_i32(Recorder& rec, const BufferView& xq, const BufferView& wq, const BufferView& acc, uint32_t M,
+                   uint32_t N, uint32_t K, GemmInt8Path path) {
+    check_shape("gemm_int8_i32", M, N, K, path);
+    const uint64_t Kw = packed_row_words(K);
+    require_bytes(xq, uint64_t(M) * Kw * 4, "gemm_int8_i32", "xq");
+    require_bytes(wq, uint64_t(N) * Kw * 4, "gemm_int8_i32", "wq");
+    require_bytes(acc, uint64_t(M) * N * 4, "gemm_int8_i32", "acc");
+    record(rec, "gemm_int8_i32", xq, {}, wq, {}, {}, acc, M, N, K, kRaw, path);
+}
+
+}  // namespace vkrt::ops

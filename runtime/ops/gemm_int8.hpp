@@ -1,0 +1,39 @@
+// W8A8 (SmoothQuant) GEMM: int8 activations x int8 weights, int32 accumulation
+// (shaders/gemm_int8.comp). Operands use the packed int8 layout of
+// ops/quantize.hpp: a (rows, K) int8 matrix is rows * ceil(K/4) uint32 words,
+// element k of a row is byte (k & 3) of word k/4, zero bytes past K.
+//
+// Paths (picked per call; every one is exact in its int32 accumulators):
+//   tiled: any M; shared-memory tiles, a register tile per thread.
+//   gemv:  M <= 8 (decode); a workgroup per few output columns, K reduced across
+//          the workgroup with subgroups (caps.subgroup) or shared memory.
+// Each path has an OpSDot variant (caps.int_dot) and an unpack-and-multiply one.
+#pragma once
+#include <cstdint>
+
+#include "vk/buffer.hpp"
+#include "vk/recorder.hpp"
+
+namespace vkrt::ops {
+
+enum class GemmInt8Path {
+    automatic,  // gemv for M <= 8, tiled otherwise
+    tiled,
+    gemv,       // only for M <= 8
+};
+
+// Xq (M,K) int8 . Wq (N,K)^T int8 -> acc (M,N) int32, then
+// Y (M,N) float = (float(acc[m,n]) * sx[m]) * sw[n] (+ bias[n] when `bias` is bound)
+//   xq: M*ceil(K/4) words, sx (M) float, wq: N*ceil(K/4) words, sw (N) float,
+//   bias (N) float or an unbound BufferView{}, y (M,N) float.
+// K <= 133144 (int32 accumulators cannot overflow).
+void gemm_int8(Recorder& rec, const BufferView& xq, const BufferView& sx, const BufferView& wq, const BufferView& sw,
+               const BufferView& bias, const BufferView& y, uint32_t M, uint32_t N, uint32_t K,
+               GemmInt8Path path = GemmInt8Path::automatic);
+
+// Xq (M,K) int8 . Wq (N,K)^T int8 -> acc (M,N) int32, written raw (tests, debugging;
+// bit-exact to vkrt::ref::gemm_i8_i32).
+void gemm_int8_i32(Recorder& rec, const BufferView& xq, const BufferView& wq, const BufferView& acc, uint32_t M,
+                   uint32_t N, uint32_t K, GemmInt8Path path = GemmInt8Path::automatic);
+
+}  // namespace vkrt::ops

@@ -1,0 +1,192 @@
+#include "ops/matmul.hpp"
+
+#include <algorithm>
+
+#include "ops/dispatch.hpp"
+#include "types.h"
+
+namespace vkrt::ops {
+
+namespace {
+
+bool is_block_type(uint32_t t) { return t == VKRT_TYPE_Q4_0 || t == VKRT_TYPE_Q8_0; }
+
+const char* type_suffix(uint32_t t) {
+    switch (t) {
+        case VKRT_TYPE_F32: return "f32";
+        case VKRT_TYPE_F16: return "f16";
+        case VKRT_TYPE_Q4_0: return "q4_0";
+        case VKRT_TYPE_Q8_0: return "q8_0";
+        default: return nullptr;
+    }
+}
+
+// Bytes of W: N rows of K elements of type t.
+uint64_t weight_bytes(uint32_t t, uint64_t N, uint64_t K) {
+    switch (t) {
+        case VKRT_TYPE_F32: return N * K * 4;
+        case VKRT_TYPE_F16: return N * K * 2;
+        case VKRT_TYPE_Q4_0: return N * (K / 32) * VKRT_Q4_0_BYTES;
+        default: return N * (K / 32) * VKRT_Q8_0_BYTES;
+    }
+}
+
+// Shape, type and operand checks shared by every path.
+void check_common(const char* kernel, const BufferView& x, const BufferView& w, uint32_t wtype, const BufferView& y,
+                  uint32_t M, uint32_t N, uint32_t K) {
+    VKRT_CHECK(type_suffix(wtype) != nullptr, Status::unsupported, kernel, ": weight type ", wtype,
+               " is not supported (F32, F16, Q4_0, Q8_0)");
+    VKRT_CHECK(M > 0 && N > 0 && K > 0, Status::invalid_argument, kernel, ": empty shape (M,N,K) = (", M, ",", N, ",",
+               K, ")");
+    VKRT_CHECK(!is_block_type(wtype) || K % 32 == 0, Status::invalid_argument, kernel, ": (M,N,K) = (", M, ",", N, ",",
+               K, "): K must be a multiple of 32 for ", type_suffix(wtype), " weights");
+    // Flat indices in the shaders are 32-bit.
+    VKRT_CHECK(uint64_t(M) * K < (uint64_t(1) << 32) && uint64_t(M) * N < (uint64_t(1) << 32) &&
+                   weight_bytes(wtype, N, K) < (uint64_t(1) << 32),
+               Status::limit_exceeded, kernel, ": (M,N,K) = (", M, ",", N, ",", K, ") is too large for 32-bit indexing");
+    require_bytes(x, uint64_t(M) * K * 4, kernel, "x");
+    require_bytes(w, (weight_bytes(wtype, N, K) + 3) & ~uint64_t(3), kernel, "w");
+    require_bytes(y, uint64_t(M) * N * 4, kernel, "y");
+}
+
+// Threads per GEMV workgroup: enough to cover one row's work units (blocks, or
+// weight words) once, 32..128, a power of two (the shared-memory tree needs one).
+uint32_t gemv_threads(uint32_t wtype, uint32_t K) {
+    uint32_t units = is_block_type(wtype) ? K / 32 : (wtype == VKRT_TYPE_F16 && K % 2 == 0) ? K / 2 : K;
+    return units <= 32 ? 32 : units <= 64 ? 64 : 128;
+}
+
+constexpr uint32_t kGemvRows = 2;  // output rows per GEMV workgroup
+constexpr uint32_t kGemvCols = 8;  // max columns of X per GEMV workgroup
+
+// "prefix" + "type" + "suffix" (a plain helper: operator+ chains trip GCC 12's -Wrestrict).
+std::string variant_name(const char* prefix, const char* type, const char* suffix = "") {
+    std::string s(prefix);
+    s.append(type).append(suffix);
+    return s;
+}
+
+void dispatch_gemv(Recorder& rec, const std::string& variant_base, uint32_t wtype, const BufferView& xbind,
+                   const BufferView& w, const BufferView& y, uint32_t M, uint32_t N, uint32_t K) {
+    Device& dev = rec.device();
+    const auto& caps = dev.caps();
+    const uint32_t L = gemv_threads(wtype, K);
+    // Columns per workgroup: M rounded up to 1, 2, 4 or 8 (few pipelines; a padded column
+    // re-reads column M-1 and is not stored).
+    const uint32_t ncols = M >= 5 ? kGemvCols : M >= 3 ? 4 : M;
+    std::string name = variant_base;
+    if (!caps.subgroup) name += "_nosg";
+    const Pipeline& p = dev.pipeline(name, {L, kGemvRows, ncols});
+    Groups g = groups_1d(dev, N, kGemvRows);
+    g.z = div_up(M, ncols);
+    VKRT_CHECK(g.z <= caps.max_workgroup_count[2], Status::limit_exceeded, "matmul: M = ", M,
+               " needs more workgroups in z than the device allows");
+    struct { uint32_t M, N, K; } pc{M, N, K};
+    rec.dispatch(p, {w, xbind, y}, pc, g);
+}
+
+}  // namespace
+
+const char* matmul_path_name(MatmulPath p) {
+    switch (p) {
+        case MatmulPath::auto_: return "auto";
+        case MatmulPath::gemv: return "gemv";
+        case MatmulPath::gemv_f16: return "gemv_f16";
+        case MatmulPath::gemm: return "gemm";
+        case MatmulPath::gemv_int: return "gemv_int";
+    }
+    return "?";
+}
+
+GemmTiles default_gemm_tiles(const Device& dev) {
+    const uint32_t shared = dev.caps().shared_memory;
+    auto need = [](uint32_t bm, uint32_t bn) { return 2u * 32u * (bm + bn + 2u) * 4u; };
+    if (shared >= need(128, 128) && dev.caps().max_workgroup_invocations >= 256) return {128, 128, 8, 8};
+    if (shared >= need(64, 64)) return {64, 64, 4, 4};
+    return {32, 32, 2, 2};
+}
+
+uint64_t matmul_scratch_bytes(uint32_t M, uint32_t K) { return uint64_t(M) * K + uint64_t(M) * (K / 32) * 8; }
+
+MatmulPath matmul_pick_path(const Device& dev, uint32_t wtype, uint32_t M, uint32_t N, uint32_t K,
+                            bool have_scratch) {
+    const auto& caps = dev.caps();
+    if (M > 8) return MatmulPath::gemm;
+    if (!is_block_type(wtype)) return MatmulPath::gemv;
+    if (have_scratch && caps.int_dot && caps.int_dot_accelerated) return MatmulPath::gemv_int;
+    // float16 math pays where ALU (not bandwidth) is the limit: integrated / mobile GPUs
+    // (2x fp16 rate). Discrete GPUs and CPU implementations keep float32.
+    if (caps.fp16 && caps.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU) return MatmulPath::gemv_f16;
+    return MatmulPath::gemv;
+}
+
+void quantize_q8_1(Recorder& rec, const BufferView& x, const BufferView& scratch, uint32_t M, uint32_t K) {
+    VKRT_CHECK(M > 0 && K > 0 && K % 32 == 0, Status::invalid_argument, "quantize_q8_1: (M,K) = (", M, ",", K,
+               "): K must be a positive multiple of 32");
+    require_bytes(x, uint64_t(M) * K * 4, "quantize_q8_1", "x");
+    require_bytes(scratch, matmul_scratch_bytes(M, K), "quantize_q8_1", "scratch");
+    constexpr uint32_t kLocal = 64;
+    const Pipeline& p = rec.device().pipeline("quantize_q8_1", {kLocal});
+    struct { uint32_t M, K; } pc{M, K};
+    rec.dispatch(p, {x, scratch}, pc, groups_1d(rec.device(), uint64_t(M) * (K / 32), kLocal));
+}
+
+void matmul_gemm(Recorder& rec, const BufferView& x, const BufferView& w, uint32_t wtype, const BufferView& y,
+                 uint32_t M, uint32_t N, uint32_t K, const GemmTiles& t) {
+    check_common("matmul (gemm)", x, w, wtype, y, M, N, K);
+    Device& dev = rec.device();
+    const auto& caps = dev.caps();
+    VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0, Status::invalid_argument,
+               "matmul (gemm): tiles BM ", t.BM, " BN ", t.BN, " must be multiples of TM ", t.TM, " TN ", t.TN);
+    const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
+    VKRT_CHECK(L <= caps.max_workgroup_invocations && 2u * 32u * (t.BM + t.BN + 2u) * 4u <= caps.shared_memory,
+               Status::unsupported, "matmul (gemm): tiles ", t.BM, "x", t.BN, " exceed the device's limits");
+    Groups g{div_up(N, t.BN), div_up(M, t.BM), 1};
+    VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
+               "matmul (gemm): (M,N) = (", M, ",", N, ") needs more workgroups than the device allows");
+    const Pipeline& p = dev.pipeline(variant_name("gemm_", type_suffix(wtype)), {L, t.BM, t.BN, t.TM, t.TN});
+    struct { uint32_t M, N, K; } pc{M, N, K};
+    rec.dispatch(p, {w, x, y}, pc, g);
+}
+
+void matmul(Recorder& rec, const BufferView& x, const BufferView& w, uint32_t wtype, const BufferView& y,
+            uint32_t M, uint32_t N, uint32_t K, const BufferView& scratch, MatmulPath path) {
+    check_common("matmul", x, w, wtype, y, M, N, K);
+    Device& dev = rec.device();
+    const auto& caps = dev.caps();
+    if (path == MatmulPath::auto_) {
+        const bool have_scratch =
+            scratch.buffer != nullptr && scratch.bytes() >= matmul_scratch_bytes(M, K);
+        path = matmul_pick_path(dev, wtype, M, N, K, have_scratch);
+    }
+    const char* t = type_suffix(wtype);
+    switch (path) {
+        case MatmulPath::gemv:
+            dispatch_gemv(rec, variant_name("matvec_", t), wtype, x, w, y, M, N, K);
+            return;
+        case MatmulPath::gemv_f16:
+            VKRT_CHECK(is_block_type(wtype), Status::unsupported, "matmul: path gemv_f16 is for Q4_0/Q8_0 weights, not ",
+                       t);
+            VKRT_CHECK(caps.fp16, Status::unsupported, "matmul: path gemv_f16 needs shaderFloat16, which ", caps.name,
+                       " does not offer");
+            dispatch_gemv(rec, variant_name("matvec_", t, "_f16"), wtype, x, w, y, M, N, K);
+            return;
+        case MatmulPath::gemv_int: {
+            VKRT_CHECK(is_block_type(wtype), Status::unsupported, "matmul: path gemv_int is for Q4_0/Q8_0 weights, not ",
+                       t);
+            VKRT_CHECK(caps.int_dot, Status::unsupported, "matmul: path gemv_int needs integer dot products, which ",
+                       caps.name, " does not offer");
+            require_bytes(scratch, matmul_scratch_bytes(M, K), "matmul (gemv_int)", "scratch");
+            quantize_q8_1(rec, x, scratch, M, K);
+            dispatch_gemv(rec, variant_name("matvec_", t, "_int"), wtype, scratch, w, y, M, N, K);
+            return;
+        }
+        case MatmulPath::gemm:
+            matmul_gemm(rec, x, w, wtype, y, M, N, K, default_gemm_tiles(dev));
+            return;
+        case MatmulPath::auto_: break;
+    }
+    fail(Status::internal, "matmul: no path");
+}
+
+}  // namespace vkrt::ops

@@ -1,0 +1,51 @@
+#include "ops/norm.hpp"
+
+#include <cmath>
+
+#include "ops/dispatch.hpp"
+
+namespace vkrt::ops {
+
+namespace {
+// Workgroup size of the row kernels (a power of two: the shared-memory variants
+// reduce with a tree). 256 threads keep wide rows (K = 4096) at 16 elements a thread.
+constexpr uint32_t kRowLocal = 256;
+
+// One workgroup per row; rows fold into y when M exceeds the x limit.
+Groups row_groups(const Device& dev, uint32_t M) { return groups_1d(dev, M, 1); }
+
+const Pipeline& row_pipeline(Recorder& rec, const char* family) {
+    const bool sg = rec.device().caps().subgroup;
+    return rec.device().pipeline(std::string(family) + (sg ? "_sg" : "_shared"), {kRowLocal});
+}
+}  // namespace
+
+void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& y, uint32_t M, uint32_t K,
+             float eps) {
+    VKRT_CHECK(M >= 1 && K >= 1, Status::invalid_argument, "rmsnorm: empty shape M=", M, " K=", K);
+    VKRT_CHECK(std::isfinite(eps) && eps >= 0.f, Status::invalid_argument, "rmsnorm: eps must be finite and >= 0, got ",
+               eps);
+    require_bytes(x, uint64_t(M) * K * 4, "rmsnorm", "x");
+    require_bytes(w, uint64_t(K) * 4, "rmsnorm", "w");
+    require_bytes(y, uint64_t(M) * K * 4, "rmsnorm", "y");
+    struct { uint32_t M, K; float eps; } pc{M, K, eps};
+    rec.dispatch(row_pipeline(rec, "rmsnorm"), {x, w, y}, pc, row_groups(rec.device(), M));
+}
+
+void softmax(Recorder& rec, const BufferView& x, const BufferView& y, uint32_t M, uint32_t N) {
+    VKRT_CHECK(M >= 1 && N >= 1, Status::invalid_argument, "softmax: empty shape M=", M, " N=", N);
+    require_bytes(x, uint64_t(M) * N * 4, "softmax", "x");
+    require_bytes(y, uint64_t(M) * N * 4, "softmax", "y");
+    struct { uint32_t M, N; } pc{M, N};
+    rec.dispatch(row_pipeline(rec, "softmax"), {x, y}, pc, row_groups(rec.device(), M));
+}
+
+void argmax(Recorder& rec, const BufferView& logits, const BufferView& idx, uint32_t M, uint32_t N) {
+    VKRT_CHECK(M >= 1 && N >= 1, Status::invalid_argument, "argmax: empty shape M=", M, " N=", N);
+    require_bytes(logits, uint64_t(M) * N * 4, "argmax", "logits");
+    require_bytes(idx, uint64_t(M) * 4, "argmax", "idx");
+    struct { uint32_t M, N; } pc{M, N};
+    rec.dispatch(row_pipeline(rec, "argmax"), {logits, idx}, pc, row_groups(rec.device(), M));
+}
+
+}  // namespace vkrt::ops

@@ -1,0 +1,74 @@
+#include "ops/rope.hpp"
+
+#include <cmath>
+
+#include "ops/dispatch.hpp"
+
+namespace vkrt::ops {
+
+namespace {
+struct RopePush {
+    uint32_t M, n_head, head_dim, n_rot;
+    float freq_base;
+    uint32_t neox, x_stride, out_stride, out_by_pos, n_ctx;
+};
+
+RopePush make_push(const char* kernel, uint32_t M, const RopeParams& p, uint32_t x_stride, uint32_t out_stride) {
+    const uint32_t n_rot = p.n_rot ? p.n_rot : p.head_dim;
+    VKRT_CHECK(M >= 1 && p.n_head >= 1 && p.head_dim >= 2, Status::invalid_argument, kernel, ": empty shape M=", M,
+               " n_head=", p.n_head, " head_dim=", p.head_dim);
+    VKRT_CHECK(p.head_dim % 2 == 0, Status::invalid_argument, kernel, ": head_dim must be even, got ", p.head_dim);
+    VKRT_CHECK(n_rot % 2 == 0 && n_rot <= p.head_dim, Status::invalid_argument, kernel,
+               ": n_rot must be even and <= head_dim (", p.head_dim, "), got ", n_rot);
+    VKRT_CHECK(std::isfinite(p.freq_base) && p.freq_base > 0.f, Status::invalid_argument, kernel,
+               ": freq_base must be > 0, got ", p.freq_base);
+    VKRT_CHECK(p.mode == RopeMode::norm || p.mode == RopeMode::neox, Status::invalid_argument, kernel,
+               ": unknown rope mode ", uint32_t(p.mode));
+    const uint32_t width = p.n_head * p.head_dim;
+    if (!x_stride) x_stride = width;
+    if (!out_stride) out_stride = width;
+    VKRT_CHECK(x_stride >= width && out_stride >= width, Status::invalid_argument, kernel, ": row strides (",
+               x_stride, ", ", out_stride, ") must be >= n_head*head_dim = ", width);
+    return {M, p.n_head, p.head_dim, n_rot, p.freq_base, p.mode == RopeMode::neox ? 1u : 0u, x_stride, out_stride, 0,
+            0};
+}
+
+constexpr uint32_t kLocal = 256;
+
+void record(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& out, const RopePush& pc) {
+    const uint64_t pairs = uint64_t(pc.M) * pc.n_head * (pc.head_dim / 2);
+    VKRT_CHECK(pairs <= 0xffffffffull, Status::limit_exceeded, "rope: ", pairs, " pairs exceed 2^32");
+    rec.dispatch(rec.device().pipeline("rope", {kLocal}), {x, pos, out}, pc, groups_1d(rec.device(), pairs, kLocal));
+}
+}  // namespace
+
+void rope(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& out, uint32_t M,
+          const RopeParams& p, uint32_t x_stride, uint32_t out_stride) {
+    RopePush pc = make_push("rope", M, p, x_stride, out_stride);
+    const uint64_t width = uint64_t(p.n_head) * p.head_dim;
+    require_bytes(x, (uint64_t(M - 1) * pc.x_stride + width) * 4, "rope", "x");
+    require_bytes(pos, uint64_t(M) * 4, "rope", "pos");
+    require_bytes(out, (uint64_t(M - 1) * pc.out_stride + width) * 4, "rope", "out");
+    record(rec, x, pos, out, pc);
+}
+
+void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& cache, uint32_t M,
+                const RopeParams& p, uint32_t n_ctx, uint32_t x_stride) {
+    RopePush pc = make_push("rope_store", M, p, x_stride, 0);
+    VKRT_CHECK(n_ctx >= 1, Status::invalid_argument, "rope_store: n_ctx must be >= 1");
+    const uint64_t width = uint64_t(p.n_head) * p.head_dim;
+    require_bytes(x, (uint64_t(M - 1) * pc.x_stride + width) * 4, "rope_store", "x");
+    require_bytes(pos, uint64_t(M) * 4, "rope_store", "pos");
+    require_bytes(cache, uint64_t(n_ctx) * width * 4, "rope_store", "cache");
+    pc.out_by_pos = 1;
+    pc.n_ctx = n_ctx;
+    record(rec, x, pos, cache, pc);
+}
+
+void check_positions(std::span<const int32_t> pos, uint32_t n_ctx) {
+    for (size_t i = 0; i < pos.size(); ++i)
+        VKRT_CHECK(pos[i] >= 0 && uint32_t(pos[i]) < n_ctx, Status::limit_exceeded, "position ", pos[i], " (row ", i,
+                   ") is outside the context of ", n_ctx, " tokens");
+}
+
+}  // namespace vkrt::ops

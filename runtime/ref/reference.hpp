@@ -1,0 +1,166 @@
+// Plain C++ reference of every vkrt kernel: the spec the GPU kernels are tested
+// against. Simple loops, no tricks; where a kernel must match bit-exactly (int8
+// quantization, int8 GEMM) the float operations and their order are spelled out
+// and followed literally. Elsewhere sums are accumulated in double so the result
+// is the "true" value and GPU tests use an error bound.
+//
+// Conventions:
+//   * host arrays, row-major and contiguous; shapes in comments, llama2.c style.
+//   * matrices: Y (M,N) = X (M,K) . W (N,K)^T; a weight is N rows of K (GGUF layout,
+//     dims[0] = K contiguous).
+//   * weight / table types are ggml type ids from shaders/types.h (VKRT_TYPE_*),
+//     equal to gguf::TensorType's values (pass uint32_t(t)).
+//   * every function checks its shapes (span sizes against the dims) and throws
+//     vkrt::Error(Status::invalid_argument) on mismatch; dims may be 0 (empty result).
+//
+// Block formats (decoded here by this file's own decoders; they are the spec):
+//   F16:  little-endian IEEE 754 binary16.
+//   Q4_0: 18 bytes per 32 elements: fp16 d | uint8 qs[16].
+//         element j < 16: q = qs[j] & 0xF; j >= 16: q = qs[j-16] >> 4; value = d * (q - 8).
+//   Q8_0: 34 bytes per 32 elements: fp16 d | int8 qs[32]; value = d * qs[j].
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "types.h"
+
+namespace vkrt::ref {
+
+// ---- formats ----------------------------------------------------------------------
+
+// IEEE binary16 bits -> float (exact).
+float half_to_float(uint16_t h);
+// Bytes of one row of k elements of `type` (F32, F16, Q4_0, Q8_0; block types need
+// k % 32 == 0). Other types -> Status::unsupported.
+size_t row_bytes(uint32_t type, size_t k);
+// One row: src (row_bytes(type, k) bytes) -> dst (k) floats.
+void dequantize_row(uint32_t type, const void* src, float* dst, size_t k);
+// A matrix: w (rows, k) of `type`, rows * row_bytes(type, k) bytes -> (rows, k) floats.
+std::vector<float> dequantize(uint32_t type, std::span<const uint8_t> w, size_t rows, size_t k);
+
+// ---- int8 quantization (W8A8 / SmoothQuant path) ----------------------------------
+
+// Rounding used by every int8 quantizer here: round half away from zero (std::round).
+//   quantize_value_i8(v, s) = (int8) clamp(std::round(v / s), -127, 127)
+// with v / s a float division. Callers guarantee s > 0.
+int8_t quantize_value_i8(float v, float s);
+
+// One row v (K) -> q (K), returns the scale s:
+//   amax = max_k |v[k]| (float), s = amax / 127.0f (float division),
+//   q[k] = quantize_value_i8(v[k], s).
+//   An all-zero row (amax == 0) returns s = 0 and q = 0 (dequantizes to 0 either way).
+// Matches shaders/quantize.comp.
+float quantize_row_i8(const float* v, size_t K, int8_t* q);
+
+struct QuantizedRows {
+    std::vector<int8_t> q;  // (M,K)
+    std::vector<float> s;   // (M) per-row scale: x[m,k] ~= q[m,k] * s[m]
+    std::vector<float> y;   // (M,K) the float values that were quantized (rmsnorm variant only; debugging)
+};
+
+// x (M,K) float -> q (M,K) int8, s (M) float; each row with quantize_row_i8.
+QuantizedRows quantize_rows_i8(std::span<const float> x, size_t M, size_t K);
+
+// Fused RMSNorm + SmoothQuant smoothing + quantization:
+//   x (M,K), w (K), smooth (K) or empty -> q (M,K), s (M), y (M,K)
+//   sum = sum_k x[m,k]^2 accumulated in double, then in float:
+//   inv_rms = 1.0f / std::sqrt(float(sum) / float(K) + eps)
+//   y[m,k] = ((x[m,k] * inv_rms) * w[k]) / smooth[k]   (no division when smooth is empty)
+//   then each row of y quantized with quantize_row_i8. Matches shaders/quantize.comp
+//   up to the float summation order of `sum` on the GPU.
+QuantizedRows rmsnorm_quantize_rows_i8(std::span<const float> x, std::span<const float> w,
+                                       std::span<const float> smooth, size_t M, size_t K, float eps);
+
+// Xq (M,K) int8 . Wq (N,K)^T int8 -> acc (M,N) int32, exact (K <= 133144 so int32 cannot overflow).
+std::vector<int32_t> gemm_i8_i32(std::span<const int8_t> xq, std::span<const int8_t> wq, size_t M, size_t N,
+                                 size_t K);
+
+// Xq (M,K), sx (M), Wq (N,K), sw (N), bias (N) or empty -> Y (M,N) float:
+//   Y[m,n] = (float(acc[m,n]) * sx[m]) * sw[n]  (+ bias[n]),   float operations in that order.
+std::vector<float> gemm_i8(std::span<const int8_t> xq, std::span<const float> sx, std::span<const int8_t> wq,
+                           std::span<const float> sw, std::span<const float> bias, size_t M, size_t N, size_t K);
+
+// ---- float matmul -------------------------------------------------------------------
+
+// X (M,K) float, W (N,K) float -> Y (M,N) = X . W^T, accumulated in double, rounded to float.
+std::vector<float> matmul_f32(std::span<const float> x, std::span<const float> w, size_t M, size_t N, size_t K);
+// X (M,K) float, W (N,K) of `type` (F32/F16/Q4_0/Q8_0 raw bytes, N * row_bytes(type, K))
+//   -> Y (M,N): W dequantized exactly to float, then as above.
+std::vector<float> matmul_f32(std::span<const float> x, std::span<const uint8_t> w, uint32_t type, size_t M,
+                              size_t N, size_t K);
+
+// ---- integer-dot matmul against block weights (Q8_1-style activations, no sum) -------
+//
+// Activations are quantized per block of 32 consecutive values of a row (K % 32 == 0):
+//   block b of row m: (xq[m, 32b .. 32b+31], d[m,b]) = quantize_row_i8(x[m, 32b..], 32)
+//   i.e. d = amax / 127.0f, q = clamp(round_half_away(x / d), -127, 127); all-zero block: d = 0, q = 0.
+// The product with a Q4_0 / Q8_0 weight W (N,K):
+//   acc[m,n,b] = sum_{j<32} int32(xq[m,32b+j]) * int32(wq[n,b,j])   exact int32, where
+//                wq = q - 8 (Q4_0 nibble, in [-8,7]) or qs[j] (Q8_0)
+//   term[m,n,b] = (float(acc) * d[m,b]) * dw[n,b]   (float ops in that order; dw = fp16 scale as float)
+//   Y[m,n] = float(sum_b term[m,n,b])   summed in double here (a GPU kernel sums in float,
+//            so it matches within ~(K/32) ulp of the sum of |term|).
+struct BlockQuantized {
+    std::vector<int8_t> q;  // (M,K)
+    std::vector<float> d;   // (M, K/32)
+};
+// x (M,K) -> q (M,K), d (M, K/32) as above.
+BlockQuantized quantize_blocks_i8(std::span<const float> x, size_t M, size_t K);
+// xq (M,K) + d (M,K/32), W (N,K) Q4_0 or Q8_0 bytes -> Y (M,N).
+std::vector<float> matmul_q_i8(const BlockQuantized& xq, std::span<const uint8_t> w, uint32_t type, size_t M,
+                               size_t N, size_t K);
+// x (M,K) float -> quantize_blocks_i8 -> the above.
+std::vector<float> matmul_q_i8(std::span<const float> x, std::span<const uint8_t> w, uint32_t type, size_t M,
+                               size_t N, size_t K);
+
+// ---- row kernels / element-wise ------------------------------------------------------
+
+// x (M,K), w (K) -> y (M,K) = float(x * (1/sqrt(mean_k(x^2) + eps)) * w), all in double.
+std::vector<float> rmsnorm(std::span<const float> x, std::span<const float> w, size_t M, size_t K, float eps);
+
+// llama.cpp's mode values. NORM (llama / GGUF arch "llama"): rotates adjacent pairs
+// (x[2i], x[2i+1]); NEOX: rotates halves (x[i], x[i + n_rot/2]); i in [0, n_rot/2).
+enum class RopeMode : uint32_t { norm = 0, neox = 2 };
+
+// x (M, n_head, head_dim), pos (M) int32 -> (M, n_head, head_dim):
+//   theta_i = pos[m] * base^(-2i/n_rot)   (double)
+//   (a, b) = the pair i:  a' = a cos(theta_i) - b sin(theta_i),  b' = a sin(theta_i) + b cos(theta_i)
+//   dims >= n_rot are copied unchanged. n_rot even, <= head_dim; n_rot = 0 means head_dim.
+std::vector<float> rope(std::span<const float> x, std::span<const int32_t> pos, size_t M, size_t n_head,
+                        size_t head_dim, size_t n_rot, float base, RopeMode mode);
+
+// x (M,N) -> y (M,N): y = exp(x - max_row) / sum_row exp(x - max_row), in double.
+std::vector<float> softmax_rows(std::span<const float> x, size_t M, size_t N);
+
+// gate (n), up (n) -> silu(gate) * up, silu(g) = g / (1 + exp(-g)), in double. n = M*F.
+std::vector<float> swiglu(std::span<const float> gate, std::span<const float> up);
+
+// a (n) + b (n) -> (n), float addition.
+std::vector<float> add(std::span<const float> a, std::span<const float> b);
+
+// table (n_vocab, n_embd) of `type` (F32/F16/Q4_0/Q8_0 bytes), ids (M) int32 -> (M, n_embd):
+//   row m = dequantized table row ids[m]. An id outside [0, n_vocab) -> invalid_argument.
+std::vector<float> embedding(std::span<const uint8_t> table, uint32_t type, size_t n_vocab, size_t n_embd,
+                             std::span<const int32_t> ids);
+
+// ---- KV cache and attention ------------------------------------------------------------
+
+// src (M, width), pos (M) int32 -> cache (n_ctx, width): cache[pos[m], :] = src[m, :].
+// pos outside [0, n_ctx) -> invalid_argument (nothing written).
+void kv_store(std::span<const float> src, std::span<const int32_t> pos, std::span<float> cache, size_t M,
+              size_t width, size_t n_ctx);
+
+// q (M, n_head, hd), k_cache (n_ctx, n_head_kv, hd), v_cache (n_ctx, n_head_kv, hd), pos (M) int32
+//   -> out (M, n_head, hd):
+//   kvh = h / (n_head / n_head_kv)                    (grouped-query; n_head_kv divides n_head)
+//   s_j = scale * q[m,h] . k_cache[j,kvh],  j = 0 .. pos[m] inclusive (causal)
+//   p_j = exp(s_j - max s) / sum exp(s - max s)
+//   out[m,h] = sum_j p_j v_cache[j,kvh]
+//   everything in double; scale = 0 means 1/sqrt(hd). pos outside [0, n_ctx) -> invalid_argument.
+std::vector<float> attention(std::span<const float> q, std::span<const float> k_cache,
+                             std::span<const float> v_cache, std::span<const int32_t> pos, size_t M,
+                             size_t n_head, size_t n_head_kv, size_t hd, size_t n_ctx, float scale = 0.f);
+
+}  // namespace vkrt::ref

@@ -1,0 +1,242 @@
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench.hpp"
+#include "cli.hpp"
+#include "core/quant.hpp"
+#include "ops/attention.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/embed.hpp"
+#include "ops/gemm_int8.hpp"
+#include "ops/matmul.hpp"
+#include "ops/microbench.hpp"
+#include "ops/norm.hpp"
+#include "ops/quantize.hpp"
+#include "ops/rope.hpp"
+#include "vk/recorder.hpp"
+
+namespace vkrt::bench {
+
+namespace {
+
+struct Ctx {
+    Device& dev;
+    std::string filter;
+    int reps;
+    bool small;  // CPU device: scale shapes down
+};
+
+Buffer random_buffer(Device& dev, uint64_t bytes, uint32_t seed, const char* name) {
+    std::vector<uint32_t> w((bytes + 3) / 4);
+    std::mt19937 rng(seed);
+    for (auto& x : w) x = rng();
+    Buffer b(dev, w.size() * 4, MemoryKind::device, name);
+    b.upload(w.data(), w.size() * 4);
+    return b;
+}
+Buffer float_buffer(Device& dev, uint64_t n, uint32_t seed, const char* name, float lo = -1, float hi = 1) {
+    std::vector<float> v(n);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> d(lo, hi);
+    for (auto& x : v) x = d(rng);
+    return make_buffer(dev, v, name);
+}
+// Weights in a GGUF type: quantized from random floats so scales are realistic.
+Buffer weight_buffer(Device& dev, gguf::TensorType t, uint32_t N, uint32_t K, uint32_t seed) {
+    std::vector<float> row(K);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> d(-0.05f, 0.05f);
+    const uint64_t rb = gguf::row_bytes(t, K);
+    std::vector<uint8_t> bytes(rb * N);
+    for (uint32_t n = 0; n < N; ++n) {
+        for (auto& x : row) x = d(rng);
+        quantize_row(t, row.data(), bytes.data() + rb * n, K);
+    }
+    Buffer b(dev, bytes.size(), MemoryKind::device, "weights");
+    b.upload(bytes.data(), bytes.size());
+    return b;
+}
+
+// Records `reps` dispatches of `fn` between two timestamps; returns seconds per dispatch.
+double time_it(Device& dev, int reps, const std::function<void(Recorder&)>& fn) {
+    Recorder rec(dev);
+    rec.begin();
+    fn(rec);  // warm-up inside the same submit: caches, clocks
+    rec.mark(0);
+    for (int i = 0; i < reps; ++i) fn(rec);
+    rec.mark(1);
+    rec.end();
+    double t0 = cli::now_seconds();
+    rec.submit();
+    double wall = cli::now_seconds() - t0;
+    double gpu = rec.seconds_between(0, 1);
+    return (gpu > 0 ? gpu : wall * reps / (reps + 1)) / reps;
+}
+
+void row(const Ctx& c, const std::string& kernel, const std::string& shape, const std::string& path, double s,
+         double bytes, double ops) {
+    std::printf("| %-20s | %-26s | %-8s | %10.1f | %8.1f | %9.1f |\n", kernel.c_str(), shape.c_str(), path.c_str(),
+                s * 1e6, bytes / s * 1e-9, ops / s * 1e-9);
+    std::fflush(stdout);
+}
+
+bool wanted(const Ctx& c, const std::string& kernel) {
+    return c.filter.empty() || kernel.find(c.filter) != std::string::npos;
+}
+
+std::string shape3(uint32_t m, uint32_t n, uint32_t k) {
+    return "M=" + std::to_string(m) + " N=" + std::to_string(n) + " K=" + std::to_string(k);
+}
+
+void bench_matmul(const Ctx& c) {
+    using TT = gguf::TensorType;
+    const uint32_t N = c.small ? 1024 : 4096, K = c.small ? 3584 : 14336;
+    for (TT t : {TT::Q4_0, TT::Q8_0, TT::F16}) {
+        std::string name = std::string("matmul_") + gguf::type_name(t);
+        if (!wanted(c, name)) continue;
+        Buffer w = weight_buffer(c.dev, t, N, K, 1);
+        const double wbytes = double(gguf::row_bytes(t, K)) * N;
+        for (uint32_t M : {1u, 8u, c.small ? 64u : 512u}) {
+            Buffer x = float_buffer(c.dev, uint64_t(M) * K, 2, "x");
+            Buffer y(c.dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+            std::vector<ops::MatmulPath> paths = {ops::MatmulPath::auto_};
+            if (M <= 8 && c.dev.caps().int_dot && (t == TT::Q4_0 || t == TT::Q8_0))
+                paths.push_back(ops::MatmulPath::gemv_int);
+            if (M <= 8 && c.dev.caps().fp16 && (t == TT::Q4_0 || t == TT::Q8_0))
+                paths.push_back(ops::MatmulPath::gemv_f16);
+            if (M > 8) paths = {ops::MatmulPath::gemm};
+            for (auto p : paths) {
+                Buffer scratch(c.dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(M, K)), MemoryKind::device,
+                               "scratch");
+                double s = time_it(c.dev, c.reps, [&](Recorder& r) {
+                    ops::matmul(r, x, w, uint32_t(t), y, M, N, K, scratch, p);
+                });
+                row(c, name, shape3(M, N, K), ops::matmul_path_name(p), s,
+                    wbytes + double(M) * K * 4 + double(M) * N * 4, 2.0 * M * N * K);
+            }
+        }
+    }
+}
+
+void bench_int8(const Ctx& c) {
+    if (wanted(c, "dot_peak") && c.dev.caps().int_dot) {
+        double tops = ops::measure_int_dot_peak_tops(c.dev);
+        std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %9.1f |\n", "dot_peak", "OpSDot chains", "dot", "-", "-",
+                    tops * 1e3);
+    }
+    if (wanted(c, "read_bandwidth")) {
+        double gbs = ops::measure_read_bandwidth_gbs(c.dev, c.small ? (64ull << 20) : (1ull << 30));
+        std::printf("| %-20s | %-26s | %-8s | %10s | %8.1f | %9s |\n", "read_bandwidth", "uvec4 grid-stride", "-", "-",
+                    gbs, "-");
+    }
+    const uint32_t S = c.small ? 1024 : 4096;
+    if (wanted(c, "quantize_rows_i8")) {
+        const uint32_t M = c.small ? 64 : 512;
+        Buffer x = float_buffer(c.dev, uint64_t(M) * S, 3, "x");
+        Buffer xq(c.dev, uint64_t(M) * ops::packed_row_words(S) * 4, MemoryKind::device, "xq");
+        Buffer sx(c.dev, M * 4, MemoryKind::device, "sx");
+        double s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::quantize_rows_i8(r, x, xq, sx, M, S); });
+        row(c, "quantize_rows_i8", shape3(M, 0, S), "-", s, double(M) * S * 5, double(M) * S * 3);
+    }
+    if (!wanted(c, "gemm_int8")) return;
+    for (uint32_t M : {1u, S}) {
+        const uint32_t N = S, K = S;
+        Buffer xq = random_buffer(c.dev, uint64_t(M) * K, 4, "xq");
+        Buffer wq = random_buffer(c.dev, uint64_t(N) * K, 5, "wq");
+        Buffer sx = float_buffer(c.dev, M, 6, "sx", 0.01f, 0.02f);
+        Buffer sw = float_buffer(c.dev, N, 7, "sw", 0.01f, 0.02f);
+        Buffer y(c.dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+        // OpSDot when the device has it; VKRT_DISABLE=dot times the fallback.
+        double s = time_it(c.dev, c.reps, [&](Recorder& r) {
+            ops::gemm_int8(r, xq, sx, wq, sw, BufferView{}, y, M, N, K);
+        });
+        row(c, "gemm_int8", shape3(M, N, K), c.dev.caps().int_dot ? "dot" : "nodot", s,
+            double(M) * K + double(N) * K + double(M) * N * 4, 2.0 * M * N * K);
+    }
+}
+
+void bench_block(const Ctx& c) {
+    const uint32_t E = c.small ? 1024 : 4096, M = c.small ? 64 : 512, F = c.small ? 2752 : 11008;
+    if (wanted(c, "rmsnorm")) {
+        Buffer x = float_buffer(c.dev, uint64_t(M) * E, 8, "x"), w = float_buffer(c.dev, E, 9, "w");
+        Buffer y(c.dev, uint64_t(M) * E * 4, MemoryKind::device, "y");
+        double s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::rmsnorm(r, x, w, y, M, E, 1e-5f); });
+        row(c, "rmsnorm", shape3(M, 0, E), "-", s, double(M) * E * 8, double(M) * E * 4);
+    }
+    if (wanted(c, "swiglu")) {
+        Buffer g = float_buffer(c.dev, uint64_t(M) * F, 10, "g"), u = float_buffer(c.dev, uint64_t(M) * F, 11, "u");
+        double s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::swiglu(r, g, u, g, M * F); });
+        row(c, "swiglu", shape3(M, F, 0), "-", s, double(M) * F * 12, double(M) * F * 5);
+    }
+    if (wanted(c, "add")) {
+        Buffer a = float_buffer(c.dev, uint64_t(M) * E, 12, "a"), b = float_buffer(c.dev, uint64_t(M) * E, 13, "b");
+        double s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::add(r, a, b, a, M * E); });
+        row(c, "add", shape3(M, E, 0), "-", s, double(M) * E * 12, double(M) * E);
+    }
+    const uint32_t n_head = 32, hd = 128, n_ctx = c.small ? 1024 : 4096;
+    for (uint32_t n_kv_head : {32u, 8u}) {
+        if (!wanted(c, "attention") && !wanted(c, "rope")) break;
+        std::vector<int32_t> pos_decode = {int32_t(n_ctx - 1)};
+        std::vector<int32_t> pos_prefill(M);
+        for (uint32_t i = 0; i < M; ++i) pos_prefill[i] = int32_t(i);
+        Buffer kc = float_buffer(c.dev, uint64_t(n_ctx) * n_kv_head * hd, 14, "k cache");
+        Buffer vc = float_buffer(c.dev, uint64_t(n_ctx) * n_kv_head * hd, 15, "v cache");
+        Buffer q = float_buffer(c.dev, uint64_t(M) * n_head * hd, 16, "q");
+        Buffer out(c.dev, uint64_t(M) * n_head * hd * 4, MemoryKind::device, "out");
+        ops::AttentionShape sh{n_head, n_kv_head, hd, n_ctx};
+        const std::string heads = std::to_string(n_head) + "/" + std::to_string(n_kv_head) + " hd" + std::to_string(hd);
+        if (wanted(c, "attention")) {
+            Buffer pd = make_buffer(c.dev, pos_decode, "pos");
+            double s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::attention(r, q, kc, vc, pd, out, 1, sh); });
+            row(c, "attention_decode", heads + " kv=" + std::to_string(n_ctx), "-", s,
+                double(n_ctx) * n_kv_head * hd * 8, 4.0 * n_ctx * n_head * hd);
+            Buffer pp = make_buffer(c.dev, pos_prefill, "pos");
+            s = time_it(c.dev, std::max(1, c.reps / 2), [&](Recorder& r) {
+                ops::attention(r, q, kc, vc, pp, out, M, sh);
+            });
+            row(c, "attention_prefill", heads + " M=" + std::to_string(M), "-", s,
+                double(M) * n_kv_head * hd * 8, 2.0 * M * M * n_head * hd);  // causal: ~M^2/2 pairs x 4 ops
+        }
+        if (wanted(c, "rope") && n_kv_head == 32) {
+            Buffer pp = make_buffer(c.dev, pos_prefill, "pos");
+            ops::RopeParams rp{n_head, hd, hd, 10000.f, ops::RopeMode::norm};
+            double s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::rope(r, q, pp, q, M, rp); });
+            row(c, "rope", std::to_string(M) + "x" + heads, "norm", s, double(M) * n_head * hd * 8,
+                double(M) * n_head * hd * 3);
+        }
+    }
+    if (wanted(c, "embed")) {
+        const uint32_t V = 32000;
+        Buffer table = weight_buffer(c.dev, gguf::TensorType::Q4_0, V, E, 17);
+        std::vector<int32_t> ids(M);
+        for (uint32_t i = 0; i < M; ++i) ids[i] = int32_t((i * 7919) % V);
+        Buffer idb = make_buffer(c.dev, ids, "ids");
+        Buffer out(c.dev, uint64_t(M) * E * 4, MemoryKind::device, "out");
+        double s = time_it(c.dev, c.reps, [&](Recorder& r) {
+            ops::embed(r, table, gguf::TensorType::Q4_0, idb, out, M, E, V);
+        });
+        row(c, "embed_q4_0", shape3(M, E, 0), "-", s, double(M) * E * (4 + 18.0 / 32), double(M) * E);
+    }
+}
+
+}  // namespace
+
+int run_kernels(Device& dev, const std::string& filter, int reps) {
+    Ctx c{dev, filter, std::max(1, reps), dev.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU};
+    std::printf("device: %s (%s)%s\n", dev.caps().name.c_str(), dev.caps().driver.c_str(),
+                c.small ? " -- CPU device: shapes scaled down" : "");
+    std::printf("paths: int dot %s, fp16 %s, subgroup %s\n\n", dev.caps().int_dot ? "on" : "off",
+                dev.caps().fp16 ? "on" : "off", dev.caps().subgroup ? "on" : "off");
+    std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %9s |\n", "kernel", "shape", "path", "time us", "GB/s", "GOPS");
+    std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %9s |\n", "---", "---", "---", "---", "---", "---");
+    bench_int8(c);
+    bench_matmul(c);
+    bench_block(c);
+    return 0;
+}
+
+}  // namespace vkrt::bench

@@ -1,0 +1,170 @@
+#version 450
+// Causal multi-head attention with grouped-query heads, over a KV cache:
+//   q (M, n_head, hd) float (row stride q_stride floats), pos (M) int32,
+//   K cache, V cache (n_ctx, n_head_kv, hd) float  ->  out (M, n_head, hd) float (row stride o_stride)
+//   query m, head h sees cache rows j = 0..pos[m] of kv head h / (n_head / n_head_kv):
+//   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j,kvh,:]) * V[j,kvh,:]
+// One workgroup per (head, query): x = head, y = query. The kv range is walked in
+// tiles of L (= workgroup size) rows with an online softmax (running max and sum,
+// flash-attention style), so no n_ctx-sized scratch is needed:
+//   scores: thread t scores row t0+t (dot over hd with q from shared memory);
+//   tile max / sum: workgroup reductions (subgroup ops with SUBGROUP=1, shared tree else);
+//   P.V: threads split over (dim, group of rows): G = L/hd groups when hd <= L, each
+//        summing every G-th row of the tile for one dim (coalesced V reads); the G
+//        partial sums are added at the end. hd > L: each thread owns dims t, t+L, ...
+// Limits: hd <= 256, L a power of two >= 64 (ACC_MAX accumulators per thread).
+// Rows with pos[m] < 0 produce zeros; pos[m] >= n_ctx is clamped to n_ctx-1 (the
+// host validates positions before submit).
+//! variant attention_sg SUBGROUP=1
+//! variant attention_shared SUBGROUP=0
+#if SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+layout(local_size_x_id = 0) in;
+layout(binding = 0) readonly buffer Q { float q[]; };
+layout(binding = 1) readonly buffer Kc { float kc[]; };
+layout(binding = 2) readonly buffer Vc { float vc[]; };
+layout(binding = 3) readonly buffer P { int pos[]; };
+layout(binding = 4) writeonly buffer O { float o[]; };
+layout(push_constant) uniform PC {
+    uint M, n_head, n_head_kv, hd, n_ctx;
+    float scale;
+    uint q_stride, o_stride;
+} pc;
+
+#define MAX_HD 256u
+#define ACC_MAX 4
+const float NEG_BIG = -3.402823466e38;
+
+shared float qs[MAX_HD];
+shared float ps[gl_WorkGroupSize.x];
+shared float red[gl_WorkGroupSize.x];
+
+float wg_max(float v) {
+    const uint tid = gl_LocalInvocationID.x;
+#if SUBGROUP
+    v = subgroupMax(v);
+    if (subgroupElect()) red[gl_SubgroupID] = v;
+    barrier();
+    float r = red[0];
+    for (uint i = 1u; i < gl_NumSubgroups; ++i) r = max(r, red[i]);
+#else
+    red[tid] = v;
+    barrier();
+    for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1u) {
+        if (tid < s) red[tid] = max(red[tid], red[tid + s]);
+        barrier();
+    }
+    float r = red[0];
+#endif
+    barrier();
+    return r;
+}
+float wg_sum(float v) {
+    const uint tid = gl_LocalInvocationID.x;
+#if SUBGROUP
+    v = subgroupAdd(v);
+    if (subgroupElect()) red[gl_SubgroupID] = v;
+    barrier();
+    float r = 0.0;
+    for (uint i = 0u; i < gl_NumSubgroups; ++i) r += red[i];
+#else
+    red[tid] = v;
+    barrier();
+    for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1u) {
+        if (tid < s) red[tid] += red[tid + s];
+        barrier();
+    }
+    float r = red[0];
+#endif
+    barrier();
+    return r;
+}
+
+void main() {
+    const uint h = gl_WorkGroupID.x, m = gl_WorkGroupID.y;
+    if (h >= pc.n_head || m >= pc.M) return;  // uniform per workgroup
+    const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
+    const uint hd = pc.hd;
+    const uint kvh = h / (pc.n_head / pc.n_head_kv);
+    const int p = pos[m];
+    const uint n = p < 0 ? 0u : min(uint(p) + 1u, pc.n_ctx);  // visible cache rows
+    const uint obase = m * pc.o_stride + h * hd;
+    if (n == 0u) {
+        for (uint d = tid; d < hd; d += L) o[obase + d] = 0.0;
+        return;
+    }
+    const uint qbase = m * pc.q_stride + h * hd;
+    for (uint d = tid; d < hd; d += L) qs[d] = q[qbase + d] * pc.scale;
+    barrier();
+
+    const uint kv_stride = pc.n_head_kv * hd;
+    const uint kvbase = kvh * hd;
+    // P.V work split.
+    const bool small_hd = hd <= L;
+    const uint G = small_hd ? L / hd : 1u;
+    const uint my_d = small_hd ? tid % hd : tid;
+    const uint g = small_hd ? tid / hd : 0u;
+    float acc[ACC_MAX];
+    for (int k = 0; k < ACC_MAX; ++k) acc[k] = 0.0;
+    float m_run = NEG_BIG, l_run = 0.0;
+
+    for (uint t0 = 0u; t0 < n; t0 += L) {
+        const uint j = t0 + tid;
+        float s = NEG_BIG;
+        if (j < n) {
+            const uint kb = j * kv_stride + kvbase;
+            float d0 = 0.0, d1 = 0.0;
+            uint d = 0u;
+            for (; d + 1u < hd; d += 2u) {
+                d0 += qs[d] * kc[kb + d];
+                d1 += qs[d + 1u] * kc[kb + d + 1u];
+            }
+            if (d < hd) d0 += qs[d] * kc[kb + d];
+            s = d0 + d1;
+        }
+        const float m_new = max(m_run, wg_max(s));
+        const float alpha = exp(m_run - m_new);
+        const float pj = j < n ? exp(s - m_new) : 0.0;
+        ps[tid] = pj;
+        l_run = l_run * alpha + wg_sum(pj);  // wg_sum's barriers also publish ps[]
+        m_run = m_new;
+
+        const uint cnt = min(L, n - t0);
+        const uint vb0 = t0 * kv_stride + kvbase;
+        if (small_hd) {
+            if (g < G) {
+                float a = acc[0] * alpha;
+                for (uint jj = g; jj < cnt; jj += G) a += ps[jj] * vc[vb0 + jj * kv_stride + my_d];
+                acc[0] = a;
+            }
+        } else {
+            for (int k = 0; k < ACC_MAX; ++k) {
+                const uint d = tid + uint(k) * L;
+                if (d < hd) {
+                    float a = acc[k] * alpha;
+                    for (uint jj = 0u; jj < cnt; ++jj) a += ps[jj] * vc[vb0 + jj * kv_stride + d];
+                    acc[k] = a;
+                }
+            }
+        }
+        barrier();  // ps[] is rewritten by the next tile
+    }
+
+    const float inv_l = 1.0 / l_run;
+    if (small_hd) {
+        if (g < G) red[tid] = acc[0];
+        barrier();
+        if (tid < hd) {
+            float r = 0.0;
+            for (uint gg = 0u; gg < G; ++gg) r += red[gg * hd + tid];
+            o[obase + tid] = r * inv_l;
+        }
+    } else {
+        for (int k = 0; k < ACC_MAX; ++k) {
+            const uint d = tid + uint(k) * L;
+            if (d < hd) o[obase + d] = acc[k] * inv_l;
+        }
+    }
+}

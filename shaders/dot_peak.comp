@@ -1,0 +1,75 @@
+#version 450
+// Microbenchmarks for vkrt-bench's fraction-of-peak figures (runtime/ops/microbench.cpp).
+//
+// PEAK=1: packed int8 dot throughput. Each thread runs 8 independent dependency
+//   chains, each step v[c] = uint(dot4(v[c], k)) for `iters` steps, so the loop
+//   is bound by dot-product issue rate, not memory. One dot = 4 multiplies +
+//   4 adds = 8 ops. Start values come from the invocation id and k from the
+//   push constants, so nothing folds at compile time; the final XOR of the
+//   chains is written only if it equals pc.magic (practically never), which
+//   keeps the loop alive without memory traffic.
+//   DOT=1 uses OpSDot (needs caps.int_dot); DOT=0 unpacks and multiplies.
+//   out (1) uint; push: iters, k, magic.
+// READ=1: read bandwidth. in (n16 uvec4) is read once, grid-stride, XOR-folded
+//   per thread; out (1) uint written only if the fold equals pc.magic.
+//   push: n16 (uvec4 count), magic. Grid: x (and y) workgroups, any count.
+//! variant dot_peak_dot PEAK=1 DOT=1 READ=0
+//! variant dot_peak_nodot PEAK=1 DOT=0 READ=0
+//! variant read_bandwidth PEAK=0 DOT=0 READ=1
+#if DOT
+#extension GL_EXT_spirv_intrinsics : require
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVectorFormat4x8Bit
+#endif
+
+layout(local_size_x_id = 0) in;
+
+#if PEAK
+layout(binding = 0) writeonly buffer O { uint o[]; };
+layout(push_constant) uniform PC { uint iters; uint k; uint magic; } pc;
+
+int dot4(uint a, uint b) {
+#if DOT
+    return sdot(a, b, 0);
+#else
+    return bitfieldExtract(int(a), 0, 8) * bitfieldExtract(int(b), 0, 8) +
+           bitfieldExtract(int(a), 8, 8) * bitfieldExtract(int(b), 8, 8) +
+           bitfieldExtract(int(a), 16, 8) * bitfieldExtract(int(b), 16, 8) +
+           bitfieldExtract(int(a), 24, 8) * bitfieldExtract(int(b), 24, 8);
+#endif
+}
+
+void main() {
+    const uint gid = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    uint v0 = gid * 0x9e3779b9u + 1u, v1 = v0 ^ 0x01010101u, v2 = v0 ^ 0x02020202u, v3 = v0 ^ 0x03030303u;
+    uint v4 = v0 ^ 0x04040404u, v5 = v0 ^ 0x05050505u, v6 = v0 ^ 0x06060606u, v7 = v0 ^ 0x07070707u;
+    const uint k = pc.k;
+    for (uint i = 0u; i < pc.iters; ++i) {
+        v0 = uint(dot4(v0, k));
+        v1 = uint(dot4(v1, k));
+        v2 = uint(dot4(v2, k));
+        v3 = uint(dot4(v3, k));
+        v4 = uint(dot4(v4, k));
+        v5 = uint(dot4(v5, k));
+        v6 = uint(dot4(v6, k));
+        v7 = uint(dot4(v7, k));
+    }
+    const uint r = v0 ^ v1 ^ v2 ^ v3 ^ v4 ^ v5 ^ v6 ^ v7;
+    if (r == pc.magic) o[0] = r;
+}
+#endif
+
+#if READ
+layout(binding = 0) readonly buffer I { uvec4 inp[]; };
+layout(binding = 1) writeonly buffer O { uint o[]; };
+layout(push_constant) uniform PC { uint n16; uint magic; } pc;
+
+void main() {
+    const uint threads = gl_NumWorkGroups.x * gl_NumWorkGroups.y * gl_WorkGroupSize.x;
+    const uint gid = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    uvec4 acc = uvec4(0u);
+    for (uint i = gid; i < pc.n16; i += threads) acc ^= inp[i];
+    const uint r = acc.x ^ acc.y ^ acc.z ^ acc.w;
+    if (r == pc.magic) o[0] = r;
+}
+#endif

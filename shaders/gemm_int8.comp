@@ -1,0 +1,227 @@
+#version 450
+// W8A8 GEMM (SmoothQuant): int8 activations x int8 weights, int32 accumulation.
+//
+//   Xq (M,K) int8 . Wq (N,K)^T int8 -> acc (M,N) int32 (exact)
+//   mode 0: Y (M,N) float = float(acc[m,n]) * sx[m] * sw[n]
+//   mode 1: Y (M,N) float = float(acc[m,n]) * sx[m] * sw[n] + bias[n]
+//   mode 2: Y (M,N) int32 = acc[m,n]          (raw accumulators, for tests/debug)
+// Xq and Wq use the packed layout of shaders/quantize.comp: Kw = ceil(K/4) words
+// per row, element k is byte (k & 3) of word k/4, zero bytes past K (zero-padded
+// bytes contribute nothing, so whole words are always multiplied). Y is bound as
+// uint[] and receives float bits (modes 0, 1) or int32 bits (mode 2).
+// The product is rounded as ((float(acc) * sx[m]) * sw[n]) (+ bias[n]).
+// int32 does not overflow for K <= 133144 (127*127*K < 2^31); the host checks it.
+//
+// DOT=1 uses OpSDot on packed words (needs caps.int_dot); DOT=0 unpacks bytes
+// with bitfieldExtract and multiplies.
+//
+// GEMV=0, tiled (any M): a workgroup computes a BM x BN tile of Y, stepping
+//   over K in BKW-word slices staged through shared memory (stored k-major,
+//   padded by one word against bank conflicts); each thread owns a TM x TN
+//   register tile (rows ty + i*BM/TM, columns tx + j*BN/TN, so neighbouring
+//   threads write neighbouring columns). Specialization constants:
+//   0 = workgroup size (= (BM/TM)*(BN/TN)), 1 = BM, 2 = BN, 3 = BKW, 4 = TM, 5 = TN.
+//   Grid: x = ceil(N/BN), y = ceil(M/BM).
+// GEMV=1, small M (M = MR <= 8): a workgroup computes NR output columns for
+//   all MR rows; its threads stride over K (uvec4 loads when Kw % 4 == 0),
+//   keep MR*NR partial sums and reduce them with subgroupAdd (SUBGROUP=1, any
+//   subgroup size) or a shared-memory tree (SUBGROUP=0, workgroup size a power
+//   of two). Specialization constants: 0 = workgroup size, 1 = MR, 2 = NR.
+//   Grid: ceil(N/NR) workgroups, folded into x/y.
+//! variant gemm_int8_dot DOT=1 GEMV=0 SUBGROUP=0
+//! variant gemm_int8_nodot DOT=0 GEMV=0 SUBGROUP=0
+//! variant gemv_int8_dot_sg DOT=1 GEMV=1 SUBGROUP=1
+//! variant gemv_int8_dot_shared DOT=1 GEMV=1 SUBGROUP=0
+//! variant gemv_int8_nodot_sg DOT=0 GEMV=1 SUBGROUP=1
+//! variant gemv_int8_nodot_shared DOT=0 GEMV=1 SUBGROUP=0
+#if DOT
+#extension GL_EXT_spirv_intrinsics : require
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVectorFormat4x8Bit
+#endif
+#if SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(binding = 0) readonly buffer XQ { uint xq[]; };
+layout(binding = 0) readonly buffer XQ4 { uvec4 xq4[]; };
+layout(binding = 1) readonly buffer WQ { uint wq[]; };
+layout(binding = 1) readonly buffer WQ4 { uvec4 wq4[]; };
+layout(binding = 2) readonly buffer SXB { float sx[]; };
+layout(binding = 3) readonly buffer SWB { float sw[]; };
+layout(binding = 4) readonly buffer BB { float bias[]; };
+layout(binding = 5) writeonly buffer YB { uint y[]; };
+layout(push_constant) uniform PC { uint M; uint N; uint K; uint Kw; uint mode; } pc;
+
+ivec4 unpack_i8x4(uint w) {
+    return ivec4(bitfieldExtract(int(w), 0, 8), bitfieldExtract(int(w), 8, 8), bitfieldExtract(int(w), 16, 8),
+                 bitfieldExtract(int(w), 24, 8));
+}
+int dot4(uint a, uint b) {
+#if DOT
+    return sdot(a, b, 0);
+#else
+    ivec4 x = unpack_i8x4(a), w = unpack_i8x4(b);
+    return x.x * w.x + x.y * w.y + x.z * w.z + x.w * w.w;
+#endif
+}
+
+void store_out(uint m, uint n, int acc) {
+    uint o;
+    if (pc.mode == 2u) {
+        o = uint(acc);
+    } else {
+        float v = (float(acc) * sx[m]) * sw[n];
+        if (pc.mode == 1u) v += bias[n];
+        o = floatBitsToUint(v);
+    }
+    y[m * pc.N + n] = o;
+}
+
+#if !GEMV
+layout(constant_id = 1) const uint BM = 64;
+layout(constant_id = 2) const uint BN = 64;
+layout(constant_id = 3) const uint BKW = 16;  // words (4*BKW int8) per K step; a multiple of 4
+layout(constant_id = 4) const uint TM = 4;
+layout(constant_id = 5) const uint TN = 4;
+const uint WM = BM / TM;  // threads along M
+const uint WN = BN / TN;  // threads along N
+const uint SA = BM + 1u;  // padded k-major strides
+const uint SB = BN + 1u;
+shared uint As[BKW * SA];
+shared uint Bs[BKW * SB];
+
+// Stage rows r0.. of a (rows, Kw) packed matrix into s[c*stride + r], c < BKW.
+// kw0 = first word; rows >= nrows and words >= Kw are stored as 0.
+#define LOAD_TILE(S, STRIDE, ROWS, SRC, SRC4, r0, nrows, kw0)                                   \
+    if ((pc.Kw & 3u) == 0u) {                                                                   \
+        const uint C4 = BKW / 4u;                                                               \
+        for (uint e = tid; e < ROWS * C4; e += L) {                                             \
+            const uint r = e / C4, c = (e % C4) * 4u, gr = r0 + r, gc = kw0 + c;                \
+            uvec4 v = uvec4(0u);                                                                \
+            if (gr < nrows && gc < pc.Kw) v = SRC4[(gr * pc.Kw + gc) / 4u];                     \
+            S[c * STRIDE + r] = v.x;                                                            \
+            S[(c + 1u) * STRIDE + r] = v.y;                                                     \
+            S[(c + 2u) * STRIDE + r] = v.z;                                                     \
+            S[(c + 3u) * STRIDE + r] = v.w;                                                     \
+        }                                                                                       \
+    } else {                                                                                    \
+        for (uint e = tid; e < ROWS * BKW; e += L) {                                            \
+            const uint r = e / BKW, c = e % BKW, gr = r0 + r, gc = kw0 + c;                     \
+            S[c * STRIDE + r] = (gr < nrows && gc < pc.Kw) ? SRC[gr * pc.Kw + gc] : 0u;         \
+        }                                                                                       \
+    }
+
+void main() {
+    const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
+    const uint tx = tid % WN, ty = tid / WN;
+    const uint n0 = gl_WorkGroupID.x * BN, m0 = gl_WorkGroupID.y * BM;
+
+    const bool has_rows = m0 + ty < pc.M;
+    int acc[TM * TN];
+    for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0;
+
+    for (uint kw0 = 0u; kw0 < pc.Kw; kw0 += BKW) {
+        LOAD_TILE(As, SA, BM, xq, xq4, m0, pc.M, kw0)
+        LOAD_TILE(Bs, SB, BN, wq, wq4, n0, pc.N, kw0)
+        barrier();
+        // Threads whose rows all lie past M (small M in a BM-row tile) skip the math.
+        if (has_rows) for (uint c = 0u; c < BKW; ++c) {
+#if DOT
+            uint a[TM], b[TN];
+            for (uint i = 0u; i < TM; ++i) a[i] = As[c * SA + ty + i * WM];
+            for (uint j = 0u; j < TN; ++j) b[j] = Bs[c * SB + tx + j * WN];
+            for (uint i = 0u; i < TM; ++i)
+                for (uint j = 0u; j < TN; ++j) acc[i * TN + j] += sdot(a[i], b[j], 0);
+#else
+            ivec4 a[TM], b[TN];
+            for (uint i = 0u; i < TM; ++i) a[i] = unpack_i8x4(As[c * SA + ty + i * WM]);
+            for (uint j = 0u; j < TN; ++j) b[j] = unpack_i8x4(Bs[c * SB + tx + j * WN]);
+            for (uint i = 0u; i < TM; ++i)
+                for (uint j = 0u; j < TN; ++j)
+                    acc[i * TN + j] += a[i].x * b[j].x + a[i].y * b[j].y + a[i].z * b[j].z + a[i].w * b[j].w;
+#endif
+        }
+        barrier();
+    }
+
+    for (uint i = 0u; i < TM; ++i) {
+        const uint m = m0 + ty + i * WM;
+        if (m >= pc.M) continue;
+        for (uint j = 0u; j < TN; ++j) {
+            const uint n = n0 + tx + j * WN;
+            if (n < pc.N) store_out(m, n, acc[i * TN + j]);
+        }
+    }
+}
+
+#else  // GEMV
+
+layout(constant_id = 1) const uint MR = 1;  // rows of X (= M)
+layout(constant_id = 2) const uint NR = 2;  // output columns per workgroup
+shared int red[MR * NR * gl_WorkGroupSize.x];
+
+void main() {
+    const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
+    const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    const uint n0 = wg * NR;
+    if (n0 >= pc.N) return;  // uniform per workgroup
+
+    int acc[MR * NR];
+    for (uint i = 0u; i < MR * NR; ++i) acc[i] = 0;
+    // Rows past N read row n0 again (in bounds) and are never stored.
+    uint nrow[NR];
+    for (uint r = 0u; r < NR; ++r) nrow[r] = min(n0 + r, pc.N - 1u);
+
+    if ((pc.Kw & 3u) == 0u) {
+        const uint Kw4 = pc.Kw / 4u;
+        for (uint j = tid; j < Kw4; j += L) {
+            uvec4 xv[MR];
+            for (uint m = 0u; m < MR; ++m) xv[m] = xq4[m * Kw4 + j];
+            for (uint r = 0u; r < NR; ++r) {
+                const uvec4 wv = wq4[nrow[r] * Kw4 + j];
+                for (uint m = 0u; m < MR; ++m)
+                    acc[m * NR + r] += dot4(xv[m].x, wv.x) + dot4(xv[m].y, wv.y) + dot4(xv[m].z, wv.z) +
+                                       dot4(xv[m].w, wv.w);
+            }
+        }
+    } else {
+        for (uint j = tid; j < pc.Kw; j += L) {
+            uint xv[MR];
+            for (uint m = 0u; m < MR; ++m) xv[m] = xq[m * pc.Kw + j];
+            for (uint r = 0u; r < NR; ++r) {
+                const uint wv = wq[nrow[r] * pc.Kw + j];
+                for (uint m = 0u; m < MR; ++m) acc[m * NR + r] += dot4(xv[m], wv);
+            }
+        }
+    }
+
+#if SUBGROUP
+    for (uint i = 0u; i < MR * NR; ++i) acc[i] = subgroupAdd(acc[i]);
+    if (subgroupElect())
+        for (uint i = 0u; i < MR * NR; ++i) red[i * gl_NumSubgroups + gl_SubgroupID] = acc[i];
+    barrier();
+    for (uint i = tid; i < MR * NR; i += L) {
+        int s = 0;
+        for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[i * gl_NumSubgroups + g];
+        const uint m = i / NR, n = n0 + i % NR;
+        if (n < pc.N) store_out(m, n, s);
+    }
+#else
+    for (uint i = 0u; i < MR * NR; ++i) red[i * L + tid] = acc[i];
+    barrier();
+    for (uint s = L / 2u; s > 0u; s >>= 1u) {
+        if (tid < s)
+            for (uint i = 0u; i < MR * NR; ++i) red[i * L + tid] += red[i * L + tid + s];
+        barrier();
+    }
+    for (uint i = tid; i < MR * NR; i += L) {
+        const uint m = i / NR, n = n0 + i % NR;
+        if (n < pc.N) store_out(m, n, red[i * L]);
+    }
+#endif
+}
+#endif

@@ -1,0 +1,74 @@
+#version 450
+// Row softmax, numerically stable, one workgroup per row:
+//   x (M,N) float -> y (M,N) float,  y[m,n] = exp(x[m,n] - max_n x[m,:]) / sum_n exp(x[m,n] - max)
+// y may alias x. Reductions: subgroup ops (SUBGROUP=1) or a shared-memory tree
+// (SUBGROUP=0; workgroup size a power of two).
+//! variant softmax_sg SUBGROUP=1
+//! variant softmax_shared SUBGROUP=0
+#if SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+layout(local_size_x_id = 0) in;
+layout(binding = 0) readonly buffer X { float x[]; };
+layout(binding = 1) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform PC { uint M; uint N; } pc;
+
+shared float red[gl_WorkGroupSize.x];
+
+// Workgroup reductions; every invocation gets the result. Ends with a barrier so
+// that `red` can be reused right away.
+float wg_max(float v) {
+    const uint tid = gl_LocalInvocationID.x;
+#if SUBGROUP
+    v = subgroupMax(v);
+    if (subgroupElect()) red[gl_SubgroupID] = v;
+    barrier();
+    float r = red[0];
+    for (uint i = 1u; i < gl_NumSubgroups; ++i) r = max(r, red[i]);
+#else
+    red[tid] = v;
+    barrier();
+    for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1u) {
+        if (tid < s) red[tid] = max(red[tid], red[tid + s]);
+        barrier();
+    }
+    float r = red[0];
+#endif
+    barrier();
+    return r;
+}
+float wg_sum(float v) {
+    const uint tid = gl_LocalInvocationID.x;
+#if SUBGROUP
+    v = subgroupAdd(v);
+    if (subgroupElect()) red[gl_SubgroupID] = v;
+    barrier();
+    float r = 0.0;
+    for (uint i = 0u; i < gl_NumSubgroups; ++i) r += red[i];
+#else
+    red[tid] = v;
+    barrier();
+    for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1u) {
+        if (tid < s) red[tid] += red[tid + s];
+        barrier();
+    }
+    float r = red[0];
+#endif
+    barrier();
+    return r;
+}
+
+void main() {
+    const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    if (row >= pc.M) return;  // uniform per workgroup
+    const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
+    const uint base = row * pc.N;
+    float mx = -3.402823466e38;
+    for (uint i = tid; i < pc.N; i += L) mx = max(mx, x[base + i]);
+    mx = wg_max(mx);
+    float s = 0.0;
+    for (uint i = tid; i < pc.N; i += L) s += exp(x[base + i] - mx);
+    const float inv = 1.0 / wg_sum(s);
+    for (uint i = tid; i < pc.N; i += L) y[base + i] = exp(x[base + i] - mx) * inv;
+}

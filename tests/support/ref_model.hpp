@@ -1,0 +1,26 @@
+// The CPU reference llama (runtime/ref/llama_ref.hpp) loaded from a GGUF file:
+// every tensor dequantized to float with the reference decoders.
+#pragma once
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ref/llama_ref.hpp"
+
+namespace vkrt::test {
+
+class RefModel {
+public:
+    explicit RefModel(const std::string& gguf_path, uint32_t n_ctx = 256);
+    // tokens at positions start_pos.. -> logits (M, n_vocab)
+    std::vector<float> forward(std::span<const int32_t> tokens, int32_t start_pos) {
+        return llama_->forward(tokens, start_pos);
+    }
+    const ref::RefLlamaConfig& config() const { return llama_->config(); }
+
+private:
+    std::unique_ptr<ref::RefLlama> llama_;
+};
+
+}  // namespace vkrt::test

@@ -1,0 +1,102 @@
+/* The C API from C: context, model, tokenize/detokenize, eval, logits, sample,
+ * generate with a callback, error codes and messages, free. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vkrt/vkrt.h"
+
+static int failures = 0, checks = 0;
+#define EXPECT(cond)                                                          \
+    do {                                                                      \
+        ++checks;                                                             \
+        if (!(cond)) {                                                        \
+            ++failures;                                                       \
+            fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", __FILE__, \
+                    __LINE__, #cond, vkrt_last_error());                      \
+        }                                                                     \
+    } while (0)
+
+static int count_tokens(int32_t token, const char* piece, void* user) {
+    (void)token;
+    (void)piece;
+    return ++*(int*)user >= 10; /* stop after 10 */
+}
+
+int main(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/stories260K.gguf", VKRT_MODELS_DIR);
+
+    vkrt_context* ctx = NULL;
+    vkrt_context_params cp = vkrt_context_default_params();
+    EXPECT(vkrt_context_create(&cp, &ctx) == VKRT_OK);
+    EXPECT(ctx != NULL && strlen(vkrt_context_describe(ctx)) > 0);
+
+    /* errors: a missing file names itself; NULL arguments are refused */
+    vkrt_model* model = NULL;
+    EXPECT(vkrt_model_load(ctx, "/nonexistent/model.gguf", NULL, &model) == VKRT_ERROR_IO);
+    EXPECT(strstr(vkrt_last_error(), "/nonexistent/model.gguf") != NULL);
+    EXPECT(model == NULL);
+    EXPECT(vkrt_model_load(ctx, NULL, NULL, &model) == VKRT_ERROR_INVALID_ARGUMENT);
+
+    EXPECT(vkrt_model_load(ctx, path, NULL, &model) == VKRT_OK);
+    EXPECT(vkrt_model_n_vocab(model) == 512);
+
+    int32_t ids[64];
+    int32_t n = 0;
+    EXPECT(vkrt_tokenize(model, "Once upon a time", 1, 0, ids, 64, &n) == VKRT_OK);
+    EXPECT(n > 1 && ids[0] == vkrt_model_bos(model));
+    int32_t small[2];
+    int32_t need = 0;
+    EXPECT(vkrt_tokenize(model, "Once upon a time", 1, 0, small, 2, &need) == VKRT_ERROR_LIMIT_EXCEEDED);
+    EXPECT(need == n);
+    char text[256];
+    size_t len = 0;
+    EXPECT(vkrt_detokenize(model, ids + 1, n - 1, text, sizeof text, &len) == VKRT_OK);
+    EXPECT(strcmp(text, "Once upon a time") == 0 || strcmp(text, " Once upon a time") == 0);
+
+    vkrt_session* s = NULL;
+    vkrt_session_params sp = vkrt_session_default_params();
+    sp.n_ctx = 128;
+    EXPECT(vkrt_session_create(model, &sp, &s) == VKRT_OK);
+    EXPECT(vkrt_session_n_ctx(s) == 128);
+    const float* logits = NULL;
+    int32_t nv = 0;
+    EXPECT(vkrt_get_logits(s, &logits, &nv) == VKRT_ERROR_INVALID_ARGUMENT); /* nothing evaluated */
+    EXPECT(vkrt_eval(s, ids, n) == VKRT_OK);
+    EXPECT(vkrt_session_pos(s) == n);
+    EXPECT(vkrt_get_logits(s, &logits, &nv) == VKRT_OK && nv == 512);
+    int finite = 1, best = 0;
+    for (int i = 0; i < nv; ++i) {
+        if (!isfinite(logits[i])) finite = 0;
+        if (logits[i] > logits[best]) best = i;
+    }
+    EXPECT(finite);
+    vkrt_sampler_params greedy = vkrt_sampler_default_params();
+    greedy.temperature = 0.0f;
+    int32_t tok = -1;
+    EXPECT(vkrt_sample(s, &greedy, &tok) == VKRT_OK);
+    EXPECT(tok == best);
+    int32_t bad = 100000;
+    EXPECT(vkrt_eval(s, &bad, 1) == VKRT_ERROR_INVALID_ARGUMENT);
+
+    int produced = 0;
+    EXPECT(vkrt_session_reset(s) == VKRT_OK);
+    EXPECT(vkrt_generate(s, "Once upon a time", &greedy, 50, count_tokens, &produced) == VKRT_OK);
+    EXPECT(produced == 10);
+
+    /* overflow of the context is an error, not a crash */
+    int32_t many[200];
+    for (int i = 0; i < 200; ++i) many[i] = 5;
+    EXPECT(vkrt_session_reset(s) == VKRT_OK);
+    EXPECT(vkrt_eval(s, many, 200) == VKRT_ERROR_LIMIT_EXCEEDED);
+    EXPECT(strstr(vkrt_last_error(), "context") != NULL);
+
+    EXPECT(vkrt_context_validation_messages(ctx) == 0);
+    vkrt_session_free(s);
+    vkrt_model_free(model);
+    vkrt_context_free(ctx);
+    printf("%d passed, %d failed\n", checks - failures, failures);
+    return failures ? 1 : 0;
+}

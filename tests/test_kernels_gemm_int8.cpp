@@ -1,0 +1,270 @@
+// W8A8 GEMM (shaders/gemm_int8.comp, ops/gemm_int8.hpp): raw int32 accumulators
+// bit-exact against the reference, scaled float output within a named bound;
+// tiled and gemv paths, OpSDot on/off, subgroup on/off, bias on/off. Also the
+// microbenchmarks of ops/microbench.hpp (that they run, not their speed).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "gpu.hpp"
+#include "ops/gemm_int8.hpp"
+#include "ops/microbench.hpp"
+#include "ops/quantize.hpp"
+#include "ref/reference.hpp"
+#include "test_util.hpp"
+
+using namespace vkrt;
+
+namespace {
+
+// The float output is (float(acc) * sx) * sw (+ bias): the same 2-3 correctly
+// rounded float operations on both sides from the same exact acc, but a GPU
+// compiler may contract the last multiply and add into an fma, or reassociate
+// the scales: a few ulp of |acc*sx*sw| + |bias|. 1e-6 relative is ~16 ulp.
+constexpr double kGemmOutRelTol = 1e-6;
+
+// (rows, K) int8 -> rows * ceil(K/4) words, the packed layout of ops/quantize.hpp.
+std::vector<uint32_t> pack_rows(const std::vector<int8_t>& v, uint32_t rows, uint32_t K) {
+    const uint32_t Kw = ops::packed_row_words(K);
+    std::vector<uint32_t> w(size_t(rows) * Kw, 0u);
+    for (uint32_t r = 0; r < rows; ++r)
+        for (uint32_t k = 0; k < K; ++k)
+            w[size_t(r) * Kw + k / 4] |= uint32_t(uint8_t(v[size_t(r) * K + k])) << (8 * (k % 4));
+    return w;
+}
+
+struct Shape {
+    uint32_t M, N, K;
+};
+
+// Seeded uniform int8 in [-127, 127] (xorshift: the big weight matrices hold
+// 45 M values, too many for mt19937 + a distribution on a busy 2-core machine).
+std::vector<int8_t> random_i8_fast(size_t n, uint32_t seed) {
+    uint64_t s = 0x9e3779b97f4a7c15ull * (seed + 1);
+    std::vector<int8_t> v(n);
+    for (auto& x : v) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        x = int8_t(int((s >> 24) % 255u) - 127);
+    }
+    return v;
+}
+
+// Host data and the reference accumulators (computed once, shared by every device).
+struct HostProblem {
+    uint32_t M, N, K;
+    std::vector<int8_t> xq, wq;
+    std::vector<float> sx, sw, bias;
+    std::vector<int32_t> acc;  // reference
+    std::vector<uint32_t> xq_words, wq_words;  // packed
+
+    HostProblem(Shape s, uint32_t seed) : M(s.M), N(s.N), K(s.K) {
+        xq = random_i8_fast(size_t(M) * K, seed);
+        wq = random_i8_fast(size_t(N) * K, seed + 1);
+        // Saturated corner: the first row of X and of W at +-127 (largest sums).
+        for (uint32_t k = 0; k < K; ++k) {
+            xq[k] = (k % 3 == 0) ? -127 : 127;
+            wq[k] = (k % 3 == 0) ? -127 : 127;
+        }
+        sx = test::random_floats(M, seed + 2, 1e-4f, 1e-2f);
+        sw = test::random_floats(N, seed + 3, 1e-4f, 1e-2f);
+        bias = test::random_floats(N, seed + 4, -2.f, 2.f);
+        acc = ref::gemm_i8_i32(xq, wq, M, N, K);
+        xq_words = pack_rows(xq, M, K);
+        wq_words = pack_rows(wq, N, K);
+    }
+};
+
+// The operands on one device.
+struct Problem {
+    const HostProblem& h;
+    uint32_t M, N, K;
+    Buffer bxq, bwq, bsx, bsw, bbias;
+    Problem(Device& dev, const HostProblem& hp) : h(hp), M(hp.M), N(hp.N), K(hp.K) {
+        bxq = make_buffer(dev, h.xq_words, "xq");
+        bwq = make_buffer(dev, h.wq_words, "wq");
+        bsx = make_buffer(dev, h.sx, "sx");
+        bsw = make_buffer(dev, h.sw, "sw");
+        bbias = make_buffer(dev, h.bias, "bias");
+    }
+};
+
+void check_raw(Device& dev, const Problem& p, ops::GemmInt8Path path) {
+    Buffer out(dev, uint64_t(p.M) * p.N * 4, MemoryKind::device, "acc");
+    out.fill_zero();
+    test::run(dev, [&](Recorder& rec) { ops::gemm_int8_i32(rec, p.bxq, p.bwq, out, p.M, p.N, p.K, path); });
+    auto g = out.download_as<int32_t>(size_t(p.M) * p.N);
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < g.size(); ++i)
+        if (g[i] != p.h.acc[i]) {
+            if (!bad) first = i;
+            ++bad;
+        }
+    CHECK_MESSAGE(bad == 0, bad, " accumulators differ; first at m=", first / p.N, " n=", first % p.N, ": ",
+                  bad ? g[first] : 0, " vs ", bad ? p.h.acc[first] : 0);
+}
+
+void check_scaled(Device& dev, const Problem& p, ops::GemmInt8Path path, bool with_bias) {
+    Buffer out(dev, uint64_t(p.M) * p.N * 4, MemoryKind::device, "y");
+    out.fill_zero();
+    test::run(dev, [&](Recorder& rec) {
+        ops::gemm_int8(rec, p.bxq, p.bsx, p.bwq, p.bsw, with_bias ? BufferView(p.bbias) : BufferView{}, out, p.M,
+                       p.N, p.K, path);
+    });
+    auto g = out.download_as<float>(size_t(p.M) * p.N);
+    const HostProblem& h = p.h;
+    const std::vector<float> r =
+        ref::gemm_i8(h.xq, h.sx, h.wq, h.sw, with_bias ? std::span<const float>(h.bias) : std::span<const float>(),
+                     p.M, p.N, p.K);
+    size_t bad = 0;
+    double worst = 0;
+    for (uint32_t m = 0; m < p.M; ++m)
+        for (uint32_t n = 0; n < p.N; ++n) {
+            const size_t i = size_t(m) * p.N + n;
+            const double mag = std::abs(double(h.acc[i]) * h.sx[m] * h.sw[n]) + (with_bias ? std::abs(h.bias[n]) : 0.0);
+            const double err = std::abs(double(g[i]) - double(r[i]));
+            const double bound = kGemmOutRelTol * mag + 1e-30;
+            worst = std::max(worst, err / (mag + 1e-30));
+            if (!(err <= bound)) ++bad;
+        }
+    CHECK_MESSAGE(bad == 0, bad, " outputs outside the bound; worst relative error ", worst);
+}
+
+const Shape kShapes[] = {{1, 1, 1},   {1, 7, 3},    {3, 5, 33},     {17, 65, 100}, {64, 96, 130},
+                         {8, 33, 64}, {9, 70, 257}, {130, 67, 48}, {2, 300, 1000}};
+// Real llama-7B shapes, small M (lavapipe time).
+const Shape kBigShapes[] = {{1, 4096, 4096}, {2, 11008, 4096}, {1, 4096, 11008}};
+
+struct Caps {
+    bool no_dot, no_sg;
+};
+const Caps kCaps[] = {{false, false}, {true, false}, {false, true}, {true, true}};
+
+}  // namespace
+
+TEST_CASE("gemm_int8: raw accumulators bit-exact, scaled output within bound, every path") {
+    std::vector<HostProblem> hosts;
+    uint32_t seed = 1000;
+    for (const Shape& s : kShapes) hosts.emplace_back(s, seed += 10);
+    for (const Caps& c : kCaps) {
+        Device& dev = test::gpu_with(c.no_dot, false, c.no_sg);
+        CAPTURE(dev.caps().int_dot);
+        CAPTURE(dev.caps().subgroup);
+        for (const HostProblem& h : hosts) {
+            CAPTURE(h.M);
+            CAPTURE(h.N);
+            CAPTURE(h.K);
+            Problem p(dev, h);
+            std::vector<ops::GemmInt8Path> paths{ops::GemmInt8Path::automatic};
+            // The tiled kernel does not depend on caps.subgroup: run it once per dot setting.
+            if (!c.no_sg && h.M <= 8) paths.push_back(ops::GemmInt8Path::tiled);
+            for (auto path : paths) {
+                CAPTURE(int(path));
+                check_raw(dev, p, path);
+                check_scaled(dev, p, path, false);
+                check_scaled(dev, p, path, true);
+            }
+        }
+        CHECK_NO_VALIDATION(dev);
+    }
+}
+
+TEST_CASE("gemm_int8: llama-7B shapes (4096 x 11008)") {
+    // gemv (the path these M take) on every capability path; the tiled kernel
+    // (M = 1 in a 16-row tile) on two of them, dot on and off.
+    std::vector<HostProblem> hosts;
+    uint32_t seed = 5000;
+    for (const Shape& s : kBigShapes) hosts.emplace_back(s, seed += 10);
+    for (const Caps& c : kCaps) {
+        Device& dev = test::gpu_with(c.no_dot, false, c.no_sg);
+        CAPTURE(dev.caps().int_dot);
+        CAPTURE(dev.caps().subgroup);
+        for (const HostProblem& h : hosts) {
+            CAPTURE(h.M);
+            CAPTURE(h.N);
+            CAPTURE(h.K);
+            Problem p(dev, h);
+            check_raw(dev, p, ops::GemmInt8Path::automatic);
+            if (!c.no_dot && !c.no_sg) check_scaled(dev, p, ops::GemmInt8Path::automatic, true);
+            if (!c.no_sg && h.K == 4096 && (h.M == 1 || !c.no_dot)) check_raw(dev, p, ops::GemmInt8Path::tiled);
+        }
+        CHECK_NO_VALIDATION(dev);
+    }
+}
+
+TEST_CASE("gemm_int8: quantize -> gemm chain reproduces a float matmul") {
+    // End to end: per-token quantized X (GPU) times per-row quantized W, against
+    // the float product; the error is the int8 quantization error, bounded by
+    // sum_k (|dx_k w_k| + |x_k dw_k|) with |dx| <= sx/2, |dw| <= sw/2 (plus rounding).
+    Device& dev = test::gpu();
+    const uint32_t M = 5, N = 37, K = 203, Kw = ops::packed_row_words(K);
+    auto x = test::random_floats(size_t(M) * K, 71), w = test::random_floats(size_t(N) * K, 72);
+    std::vector<int8_t> wq(size_t(N) * K);
+    std::vector<float> sw(N);
+    for (uint32_t n = 0; n < N; ++n) {
+        float amax = 0;
+        for (uint32_t k = 0; k < K; ++k) amax = std::max(amax, std::abs(w[size_t(n) * K + k]));
+        sw[n] = amax / 127.f;
+        for (uint32_t k = 0; k < K; ++k) wq[size_t(n) * K + k] = int8_t(std::round(w[size_t(n) * K + k] / sw[n]));
+    }
+    Buffer bx = make_buffer(dev, x, "x"), bwq = make_buffer(dev, pack_rows(wq, N, K), "wq"),
+           bsw = make_buffer(dev, sw, "sw");
+    Buffer bxq(dev, uint64_t(M) * Kw * 4), bsx(dev, M * 4), by(dev, uint64_t(M) * N * 4);
+    test::run(dev, [&](Recorder& rec) {
+        ops::quantize_rows_i8(rec, bx, bxq, bsx, M, K);
+        ops::gemm_int8(rec, bxq, bsx, bwq, bsw, {}, by, M, N, K);
+    });
+    auto y = by.download_as<float>(size_t(M) * N);
+    auto sx = bsx.download_as<float>(M);
+    for (uint32_t m = 0; m < M; ++m)
+        for (uint32_t n = 0; n < N; ++n) {
+            double exact = 0, bound = 0;
+            for (uint32_t k = 0; k < K; ++k) {
+                const double xv = x[size_t(m) * K + k], wv = w[size_t(n) * K + k];
+                exact += xv * wv;
+                bound += 0.5 * sx[m] * std::abs(wv) + 0.5 * sw[n] * std::abs(xv) + 0.25 * sx[m] * sw[n];
+            }
+            CHECK_MESSAGE(std::abs(y[size_t(m) * N + n] - exact) <= bound * 1.01 + 1e-6, "m ", m, " n ", n);
+        }
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("gemm_int8: operand and shape checks") {
+    Device& dev = test::gpu();
+    Buffer xq(dev, 64), wq(dev, 64), s(dev, 64), y(dev, 64);
+    Recorder rec(dev);
+    rec.begin();
+    CHECK_THROWS_WITH_AS(ops::gemm_int8(rec, xq, s, wq, s, {}, y, 1, 1, 0), doctest::Contains("empty shape"),
+                         vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::gemm_int8(rec, xq, s, wq, s, {}, y, 1, 5, 64), doctest::Contains("operand 'wq'"),
+                         vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::gemm_int8(rec, xq, s, wq, s, BufferView(s, 0, 4), y, 1, 2, 8),
+                         doctest::Contains("operand 'bias'"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::gemm_int8_i32(rec, xq, wq, y, 17, 1, 4), doctest::Contains("operand 'xq'"),
+                         vkrt::Error);
+    Buffer big(dev, 4096);
+    CHECK_THROWS_WITH_AS(ops::gemm_int8_i32(rec, big, big, big, 9, 1, 4, ops::GemmInt8Path::gemv),
+                         doctest::Contains("M <= 8"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::gemm_int8_i32(rec, big, big, big, 1, 1, 200000), doctest::Contains("overflow"),
+                         vkrt::Error);
+    rec.end();
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("microbench: int dot peak and read bandwidth run and return positive numbers") {
+    for (bool no_dot : {false, true}) {
+        Device& dev = test::gpu_with(no_dot, false, false);
+        const double tops = ops::measure_int_dot_peak_tops(dev);
+        MESSAGE("int8 dot peak (", std::string(dev.caps().int_dot ? "OpSDot" : "unpacked"), "): ", tops, " TOPS");
+        CHECK(tops > 0);
+        CHECK(std::isfinite(tops));
+        const double gbs = ops::measure_read_bandwidth_gbs(dev, 4u << 20);
+        MESSAGE("read bandwidth: ", gbs, " GB/s");
+        CHECK(gbs > 0);
+        CHECK(std::isfinite(gbs));
+        CHECK_NO_VALIDATION(dev);
+    }
+}

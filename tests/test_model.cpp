@@ -1,0 +1,227 @@
+// llama models end to end: the real stories260K model (greedy ids, perplexity
+// as llama.cpp measures it, llama.cpp's own Q8_0/Q4_0 files), synthetic models
+// of other shapes against the CPU reference forward pass, and bad input.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gguf/synthetic.hpp"
+#include "gpu.hpp"
+#include "model/llama.hpp"
+#include "model/perplexity.hpp"
+#include "ref_model.hpp"
+#include "test_util.hpp"
+
+using namespace vkrt;
+
+namespace {
+
+std::string model_path(const std::string& name) { return test::models_dir() + "/" + name; }
+
+int32_t argmax(std::span<const float> v) {
+    return int32_t(std::max_element(v.begin(), v.end()) - v.begin());  // first maximum = lowest id
+}
+
+std::vector<int32_t> read_ids(const std::string& path) {
+    std::ifstream f(path);
+    REQUIRE_MESSAGE(f.good(), "cannot open " << path);
+    std::vector<int32_t> ids;
+    int32_t x;
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.empty() || line[0] == '#') continue;  // comment header
+        std::istringstream ls(line);
+        while (ls >> x) ids.push_back(x);
+    }
+    return ids;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    REQUIRE_MESSAGE(f.good(), "cannot open " << path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("stories260K: greedy generation from BOS reproduces all 256 reference ids") {
+    Device& dev = test::gpu();
+    LlamaModel model(dev, model_path("stories260K.gguf"));
+    const auto& hp = model.hparams();
+    CHECK(hp.n_layer == 5);
+    CHECK(hp.n_embd == 64);
+    CHECK(hp.n_head == 8);
+    CHECK(hp.n_head_kv == 4);
+    CHECK(hp.n_ff == 172);
+    CHECK(hp.n_vocab == 512);
+    auto want = read_ids(model_path("stories260K.greedy256.ids.txt"));
+    REQUIRE(want.size() == 256);
+
+    LlamaSession session(model, 512);
+    int32_t t = model.tokenizer().bos();
+    std::vector<int32_t> got;
+    for (int i = 0; i < 256; ++i) {
+        t = argmax(session.eval(std::span<const int32_t>(&t, 1)));
+        got.push_back(t);
+    }
+    size_t same = 0;
+    while (same < got.size() && got[same] == want[same]) ++same;
+    CHECK_MESSAGE(same == 256, "first difference at token " << same);
+    MESSAGE("text: " << model.tokenizer().decode(got).substr(0, 120));
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("stories260K: a prefill batch and token-by-token decode give the same logits") {
+    Device& dev = test::gpu();
+    LlamaModel model(dev, model_path("stories260K.gguf"));
+    auto ids = read_ids(model_path("stories260K.greedy256.ids.txt"));
+    ids.insert(ids.begin(), model.tokenizer().bos());
+    ids.resize(100);
+    LlamaSession batch(model, 256, 64), step(model, 256, 64);
+    // 100 tokens = a batch of 64 + a batch of 36 (exercises continuing a cache)
+    std::vector<float> all = batch.eval(ids, true);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const auto& l = step.eval(std::span<const int32_t>(&ids[i], 1));
+        float max_diff = 0;
+        for (uint32_t v = 0; v < 512; ++v) max_diff = std::max(max_diff, std::fabs(l[v] - all[i * 512 + v]));
+        REQUIRE_MESSAGE(max_diff < 2e-3f, "token " << i << ": max |diff| " << max_diff);
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+// llama.cpp's llama-perplexity on the same text: 100 chunks of 512 (ANCHORS.md).
+TEST_CASE("stories260K: perplexity on TinyStories matches llama.cpp (F32, and llama.cpp's Q8_0 / Q4_0 files)") {
+    Device& dev = test::gpu();
+    const std::string text = read_text(model_path("tinystories_valid_head.txt"));
+    struct Case {
+        const char* file;
+        double llama_cpp;
+    };
+    const Case cases[] = {{"stories260K.gguf", 3.8666},
+                          {"llama.cpp/stories260K-q8_0.gguf", 3.8711},
+                          {"llama.cpp/stories260K-q4_0.gguf", 4.1649}};
+    for (const Case& c : cases) {
+        CAPTURE(c.file);
+        LlamaModel model(dev, model_path(c.file));
+        PerplexityResult r = perplexity(model, text, 512, 100);
+        MESSAGE(c.file << ": perplexity " << r.ppl << " (llama.cpp " << c.llama_cpp << "), " << r.chunks
+                       << " chunks");
+        CHECK(r.chunks == 100);
+        // Same tokens, same math, different summation order: agree to 0.1%.
+        CHECK(std::fabs(r.ppl - c.llama_cpp) / c.llama_cpp < 1e-3);
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("synthetic llamas of several shapes and weight types match the CPU reference forward pass") {
+    Device& dev = test::gpu();
+    struct Shape {
+        int n_layer, n_embd, n_head, n_head_kv, n_ff;
+        gguf::TensorType type;
+        bool tied;
+    };
+    using TT = gguf::TensorType;
+    const Shape shapes[] = {
+        {1, 128, 2, 1, 96, TT::F32, false},   // head dim 64, GQA 2:1
+        {3, 256, 2, 2, 352, TT::Q4_0, false}, // head dim 128, FFN 352
+        {2, 256, 4, 2, 256, TT::Q8_0, true},  // head dim 64, tied output
+        {2, 128, 1, 1, 160, TT::F16, false},  // head dim 128, one head
+    };
+    for (const Shape& s : shapes) {
+        gguf::SyntheticLlama cfg;
+        cfg.n_layer = s.n_layer;
+        cfg.n_embd = s.n_embd;
+        cfg.n_head = s.n_head;
+        cfg.n_head_kv = s.n_head_kv;
+        cfg.n_ff = s.n_ff;
+        cfg.n_vocab = 320;
+        cfg.wtype = s.type;
+        cfg.tie_output = s.tied;
+        cfg.seed = uint32_t(s.n_layer * 7 + s.n_embd);
+        const std::string path = test::tmp_dir() + "/synthetic_" + std::to_string(s.n_layer) + "_" +
+                                 std::to_string(s.n_embd) + "_" + gguf::type_name(s.type) + ".gguf";
+        gguf::write_synthetic_llama(cfg, path);
+        CAPTURE(path);
+
+        LlamaModel model(dev, path);
+        test::RefModel ref(path);
+        std::vector<int32_t> prompt = {1, 17, 200, 5, 99, 300, 42, 7, 8, 260, 31};
+        LlamaSession session(model, 64, 8);  // 11 tokens = batches of 8 + 3
+        auto gpu_prefill = session.eval(prompt);
+        auto cpu_prefill = ref.forward(prompt, 0);
+        // logits of the last prompt token
+        std::span<const float> cpu_last(cpu_prefill.data() + (prompt.size() - 1) * 320, 320);
+        float scale = 0, err = 0;
+        for (int v = 0; v < 320; ++v) {
+            scale = std::max(scale, std::fabs(cpu_last[size_t(v)]));
+            err = std::max(err, std::fabs(gpu_prefill[size_t(v)] - cpu_last[size_t(v)]));
+        }
+        // The reference uses the same dequantized weights in float/double, the GPU
+        // accumulates in fp32 in another order: errors stay far below the logit scale.
+        constexpr float kLogitRelTol = 2e-3f;
+        CHECK_MESSAGE(err <= kLogitRelTol * std::max(scale, 1.0f), "prefill max err " << err << " scale " << scale);
+        // A few decode steps.
+        int32_t t = argmax(cpu_last);
+        for (int i = 0; i < 4; ++i) {
+            auto g = session.eval(std::span<const int32_t>(&t, 1));
+            auto c = ref.forward(std::span<const int32_t>(&t, 1), int32_t(prompt.size()) + i);
+            float e = 0, sc = 0;
+            for (int v = 0; v < 320; ++v) {
+                sc = std::max(sc, std::fabs(c[size_t(v)]));
+                e = std::max(e, std::fabs(g[size_t(v)] - c[size_t(v)]));
+            }
+            CHECK_MESSAGE(e <= kLogitRelTol * std::max(sc, 1.0f), "decode step " << i << " err " << e);
+            t = argmax(c);
+        }
+        std::filesystem::remove(path);
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("bad input: context overflow, token ids, missing tensors and bad files give named errors") {
+    Device& dev = test::gpu();
+    LlamaModel model(dev, model_path("stories260K.gguf"));
+    LlamaSession session(model, 16, 8);
+    std::vector<int32_t> ids(16, 5);
+    session.eval(ids);
+    int32_t one = 5;
+    CHECK_THROWS_WITH_AS(session.eval(std::span<const int32_t>(&one, 1)), doctest::Contains("context is full"),
+                         vkrt::Error);
+    session.reset();
+    int32_t bad = 512;
+    CHECK_THROWS_WITH_AS(session.eval(std::span<const int32_t>(&bad, 1)), doctest::Contains("outside the vocabulary"),
+                         vkrt::Error);
+
+    // A model file without one of its tensors.
+    gguf::File full = gguf::File::open(model_path("stories260K.gguf"));
+    gguf::Writer w;
+    for (const auto& [k, v] : full.metadata())
+        if (k != "general.alignment") w.copy_value(k, v);
+    for (const auto& t : full.tensors())
+        if (t.name != "blk.3.ffn_up.weight")
+            w.add_tensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes));
+    const std::string missing = test::tmp_dir() + "/missing_tensor.gguf";
+    w.write(missing);
+    CHECK_THROWS_WITH_AS(LlamaModel(dev, missing), doctest::Contains("blk.3.ffn_up.weight"), vkrt::Error);
+
+    // A truncated file.
+    const std::string trunc = test::tmp_dir() + "/truncated.gguf";
+    {
+        std::ifstream in(model_path("stories260K.gguf"), std::ios::binary);
+        std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+        std::ofstream out(trunc, std::ios::binary);
+        out.write(bytes.data(), std::streamsize(bytes.size() / 2));
+    }
+    CHECK_THROWS_AS(LlamaModel(dev, trunc), vkrt::Error);
+    CHECK_THROWS_WITH_AS(LlamaModel(dev, test::tmp_dir() + "/no_such_file.gguf"), doctest::Contains("no_such_file"),
+                         vkrt::Error);
+    std::filesystem::remove(missing);
+    std::filesystem::remove(trunc);
+    CHECK_NO_VALIDATION(dev);
+}
