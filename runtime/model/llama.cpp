@@ -11,7 +11,9 @@
 #include "ops/elementwise.hpp"
 #include "ops/embed.hpp"
 #include "ops/matmul.hpp"
+#include "ops/gemm_int8.hpp"
 #include "ops/norm.hpp"
+#include "ops/quantize.hpp"
 #include "ops/rope.hpp"
 
 namespace vkrt {
@@ -82,7 +84,7 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
     using TT = gguf::TensorType;
     VKRT_CHECK(t->type == TT::F32 || t->type == TT::F16 || t->type == TT::Q4_0 || t->type == TT::Q8_0,
                Status::unsupported, "tensor '", name, "' has type ", gguf::type_name(t->type),
-               ": vkrt runs F32, F16, Q4_0 and Q8_0 weights");
+               ": vkrt runs F32, F16, Q4_0 and Q8_0 weights here (I8 only for W8A8 linear weights)");
     VKRT_CHECK(!vec || t->type == TT::F32, Status::unsupported, "norm tensor '", name, "' must be F32, not ",
                gguf::type_name(t->type));
     const auto& caps = dev_->caps();
@@ -99,6 +101,56 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
     return w;
 }
 
+Buffer LlamaModel::load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required) {
+    const gguf::TensorInfo* t = f.find_tensor(name);
+    if (!t) {
+        VKRT_CHECK(!required, Status::bad_format, "gguf: tensor '", name, "' is missing");
+        return {};
+    }
+    VKRT_CHECK(t->type == gguf::TensorType::F32 && t->n_elements == n, Status::bad_format, "gguf: tensor '", name,
+               "' must be F32 with ", n, " elements (has ", gguf::type_name(t->type), ", ", t->n_elements, ")");
+    Buffer b(*dev_, n * 4, MemoryKind::device, name);
+    b.upload(t->data, n * 4);
+    weight_bytes_ += n * 4;
+    return b;
+}
+
+// A linear weight {n_in, n_out}: a block/float format, or W8A8's I8 + scales.
+Weight LlamaModel::load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t n_out) {
+    const gguf::TensorInfo* t = f.find_tensor(name + ".weight");
+    if (!t || t->type != gguf::TensorType::I8) return load_weight(f, name + ".weight", {n_in, n_out});
+    VKRT_CHECK(t->dims.size() == 2 && t->dims[0] == n_in && t->dims[1] == n_out, Status::bad_format, "gguf: tensor '",
+               t->name, "' must have shape {", n_in, ", ", n_out, "}");
+    Weight w;
+    w.name = t->name;
+    w.type = t->type;
+    w.cols = uint32_t(n_in);
+    w.rows = uint32_t(n_out);
+    // Rows of n_in bytes -> rows of ceil(n_in/4) words (zero padded): same values, no dequantization.
+    const uint64_t words = ops::packed_row_words(uint32_t(n_in));
+    const uint64_t bytes = n_out * words * 4;
+    VKRT_CHECK(bytes <= dev_->caps().max_storage_buffer_range, Status::limit_exceeded, "tensor '", t->name, "' (",
+               bytes, " bytes) is larger than maxStorageBufferRange (", dev_->caps().max_storage_buffer_range,
+               " bytes) of ", dev_->caps().name);
+    std::vector<uint8_t> packed(bytes, 0);
+    for (uint64_t r = 0; r < n_out; ++r) std::memcpy(packed.data() + r * words * 4, t->data + r * n_in, n_in);
+    w.buf = Buffer(*dev_, bytes, MemoryKind::device, t->name);
+    w.buf.upload(packed.data(), bytes);
+    weight_bytes_ += t->n_bytes;
+    w.scale = load_f32(f, name + ".scale", n_out, true);
+    w.act_scale = load_f32(f, name + ".act_scale", 1, act_quant_.static_scale);
+    w.smooth = load_f32(f, name + ".smooth", n_in, false);
+    if (act_quant_.asymmetric) {
+        // wsum[n] = sum_k Wq[n,k], for the zero-point term of the GEMM epilogue.
+        std::vector<int32_t> sums(n_out, 0);
+        const int8_t* q = reinterpret_cast<const int8_t*>(t->data);
+        for (uint64_t r = 0; r < n_out; ++r)
+            for (uint64_t k = 0; k < n_in; ++k) sums[r] += q[r * n_in + k];
+        w.wsum = make_buffer(*dev_, sums, name + ".wsum");
+    }
+    return w;
+}
+
 LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& progress) : dev_(&dev), path_(path) {
     gguf::File f = gguf::File::open(path);
     hp_ = LlamaHParams::from_gguf(f);
@@ -106,6 +158,14 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
     chat_template_ = f.get_string("tokenizer.chat_template", "");
     hp_.n_vocab = uint32_t(tok_->n_vocab());
     const uint64_t E = hp_.n_embd, V = hp_.n_vocab, F = hp_.n_ff, KV = hp_.kv_dim();
+    const std::string scheme = f.get_string("vkrt.quantization.scheme", "");
+    VKRT_CHECK(scheme.empty() || scheme == "w8a8" || scheme == "w8a8_static", Status::unsupported,
+               "vkrt.quantization.scheme '", scheme, "' is not known (w8a8, w8a8_static)");
+    act_quant_.static_scale = scheme == "w8a8_static";
+    const std::string acts = f.get_string("vkrt.quantization.activations", "symmetric");
+    VKRT_CHECK(acts == "symmetric" || acts == "asymmetric", Status::unsupported,
+               "vkrt.quantization.activations '", acts, "' is not known (symmetric, asymmetric)");
+    act_quant_.asymmetric = acts == "asymmetric";
 
     const size_t total = 3 + size_t(hp_.n_layer) * 9;
     size_t done = 0;
@@ -120,14 +180,14 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
         const std::string p = "blk." + std::to_string(l) + ".";
         LlamaLayer& L = layers[l];
         L.attn_norm = load_weight(f, p + "attn_norm.weight", {E}); tick();
-        L.wq = load_weight(f, p + "attn_q.weight", {E, E}); tick();
-        L.wk = load_weight(f, p + "attn_k.weight", {E, KV}); tick();
-        L.wv = load_weight(f, p + "attn_v.weight", {E, KV}); tick();
-        L.wo = load_weight(f, p + "attn_output.weight", {E, E}); tick();
+        L.wq = load_linear(f, p + "attn_q", E, E); tick();
+        L.wk = load_linear(f, p + "attn_k", E, KV); tick();
+        L.wv = load_linear(f, p + "attn_v", E, KV); tick();
+        L.wo = load_linear(f, p + "attn_output", E, E); tick();
         L.ffn_norm = load_weight(f, p + "ffn_norm.weight", {E}); tick();
-        L.w_gate = load_weight(f, p + "ffn_gate.weight", {E, F}); tick();
-        L.w_up = load_weight(f, p + "ffn_up.weight", {E, F}); tick();
-        L.w_down = load_weight(f, p + "ffn_down.weight", {F, E}); tick();
+        L.w_gate = load_linear(f, p + "ffn_gate", E, F); tick();
+        L.w_up = load_linear(f, p + "ffn_up", E, F); tick();
+        L.w_down = load_linear(f, p + "ffn_down", F, E); tick();
     }
     output_norm = load_weight(f, "output_norm.weight", {E});
     tick();
@@ -167,6 +227,12 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch) 
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
     matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, std::max(hp.n_embd, hp.n_ff))),
                              MemoryKind::device, "matmul scratch");
+    if (model.w8a8()) {
+        const uint64_t words = ops::packed_row_words(std::max(hp.n_embd, hp.n_ff));
+        act_q_ = Buffer(dev, B * words * 4, MemoryKind::device, "quantized activations");
+        act_s_ = Buffer(dev, B * 4, MemoryKind::device, "activation scales");
+        act_zp_ = Buffer(dev, B * 4, MemoryKind::device, "activation zero points");
+    }
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         k_cache_.emplace_back(dev, uint64_t(n_ctx_) * KV * 4, MemoryKind::device, "k cache " + std::to_string(l));
         v_cache_.emplace_back(dev, uint64_t(n_ctx_) * KV * 4, MemoryKind::device, "v cache " + std::to_string(l));
@@ -190,23 +256,18 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     ops::embed(rec, m.tok_embd.buf, m.tok_embd.type, ids_, x_, M, E, V);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         const LlamaLayer& L = m.layers[l];
-        // ---- attention
-        ops::rmsnorm(rec, x_, L.attn_norm.buf, xb_, M, E, hp.rms_eps);
-        ops::matmul(rec, xb_, L.wq.buf, uint32_t(L.wq.type), q_, M, E, E, matmul_scratch_);   // (M,E) @ Wq^T -> (M,E)
-        ops::matmul(rec, xb_, L.wk.buf, uint32_t(L.wk.type), k_, M, KV, E, matmul_scratch_);  // -> (M,KV)
-        ops::matmul(rec, xb_, L.wv.buf, uint32_t(L.wv.type), v_, M, KV, E, matmul_scratch_);  // -> (M,KV)
+        // ---- attention: q (M,E), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T
+        linears(rec, x_, &L.attn_norm, M, E, {{&L.wq, q_}, {&L.wk, k_}, {&L.wv, v_}});
         ops::rope(rec, q_, positions_, q_, M, rope_q);
         ops::rope_store(rec, k_, positions_, k_cache_[l], M, rope_k, n_ctx_);  // rope(k) -> cache rows pos
         ops::kv_store(rec, v_, positions_, v_cache_[l], M, KV, n_ctx_);
         ops::attention(rec, q_, k_cache_[l], v_cache_[l], positions_, att_, M, att);
-        ops::matmul(rec, att_, L.wo.buf, uint32_t(L.wo.type), xb_, M, E, E, matmul_scratch_);
+        linears(rec, att_, nullptr, M, E, {{&L.wo, xb_}});  // (M,E) @ Wo^T -> (M,E)
         ops::add(rec, x_, xb_, x_, M * E);
-        // ---- feed-forward
-        ops::rmsnorm(rec, x_, L.ffn_norm.buf, xb_, M, E, hp.rms_eps);
-        ops::matmul(rec, xb_, L.w_gate.buf, uint32_t(L.w_gate.type), ffn_g_, M, F, E, matmul_scratch_);
-        ops::matmul(rec, xb_, L.w_up.buf, uint32_t(L.w_up.type), ffn_u_, M, F, E, matmul_scratch_);
+        // ---- feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T
+        linears(rec, x_, &L.ffn_norm, M, E, {{&L.w_gate, ffn_g_}, {&L.w_up, ffn_u_}});
         ops::swiglu(rec, ffn_g_, ffn_u_, ffn_g_, M * F);
-        ops::matmul(rec, ffn_g_, L.w_down.buf, uint32_t(L.w_down.type), xb_, M, E, F, matmul_scratch_);
+        linears(rec, ffn_g_, nullptr, M, F, {{&L.w_down, xb_}});
         ops::add(rec, x_, xb_, x_, M * E);
     }
     // ---- head: only the rows whose logits are wanted
@@ -216,6 +277,37 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const Weight& out = m.output_weight();
     ops::matmul(rec, xb_, out.buf, uint32_t(out.type), logits_gpu_, rows, V, E, matmul_scratch_);
     rec.copy(logits_gpu_, logits_host_, uint64_t(rows) * V * 4);
+}
+
+void LlamaSession::linears(Recorder& rec, const BufferView& in, const Weight* norm, uint32_t M, uint32_t K,
+                           std::initializer_list<Out> outs) {
+    const LlamaHParams& hp = model_->hparams();
+    const Weight& first = *outs.begin()->w;
+    for (const Out& o : outs)
+        VKRT_CHECK(o.w->int8() == first.int8(), Status::bad_format, "tensors '", first.name, "' and '", o.w->name,
+                   "' share an input but only one of them is W8A8 (I8)");
+    if (!first.int8()) {
+        BufferView x = in;
+        if (norm) {
+            ops::rmsnorm(rec, in, norm->buf, xb_, M, K, hp.rms_eps);
+            x = xb_;
+        }
+        for (const Out& o : outs) ops::matmul(rec, x, o.w->buf, uint32_t(o.w->type), o.y, M, o.w->rows, K, matmul_scratch_);
+        return;
+    }
+    // W8A8: quantize the input once per token (fused with the norm when there is one),
+    // then one int8 GEMM per weight with per-channel weight scales in the epilogue.
+    const ActQuant& aq = model_->act_quant();
+    VKRT_CHECK(!aq.static_scale && !aq.asymmetric, Status::unsupported,
+               "static and asymmetric W8A8 activations are not wired in this build");
+    if (norm) {
+        ops::rmsnorm_quantize_rows_i8(rec, in, norm->buf, BufferView{}, act_q_, act_s_, M, K, hp.rms_eps);
+    } else {
+        VKRT_CHECK(!first.smooth, Status::unsupported, "smoothing of '", first.name, "' input is not wired");
+        ops::quantize_rows_i8(rec, in, act_q_, act_s_, M, K);
+    }
+    for (const Out& o : outs)
+        ops::gemm_int8(rec, act_q_, act_s_, o.w->buf, o.w->scale, BufferView{}, o.y, M, o.w->rows, K);
 }
 
 void LlamaSession::run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits) {

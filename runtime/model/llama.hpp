@@ -37,6 +37,19 @@ struct Weight {
     gguf::TensorType type = gguf::TensorType::F32;
     uint32_t rows = 0, cols = 0;
     std::string name;
+    // W8A8 (type I8): rows padded to ceil(cols/4) words (ops/quantize.hpp layout),
+    // per-output-channel scales, and what the input quantization needs.
+    Buffer scale;       // (rows) F32
+    Buffer act_scale;   // (1) F32, static files only
+    Buffer smooth;      // (cols) F32, SmoothQuant factors of this input (attn_output, ffn_down)
+    Buffer wsum;        // (rows) int32 row sums, asymmetric activations only
+    bool int8() const { return type == gguf::TensorType::I8; }
+};
+
+// How W8A8 files quantize activations (docs/FORMAT.md).
+struct ActQuant {
+    bool static_scale = false;  // per-tensor scale from calibration, else per-token dynamic
+    bool asymmetric = false;    // uint8 + zero point per token, else symmetric int8
 };
 
 struct LlamaLayer {
@@ -54,6 +67,8 @@ public:
     const std::string& chat_template() const { return chat_template_; }
     uint64_t weight_bytes() const { return weight_bytes_; }
     const std::string& path() const { return path_; }
+    const ActQuant& act_quant() const { return act_quant_; }
+    bool w8a8() const { return !layers.empty() && layers[0].wq.int8(); }
     std::string describe() const;  // "llama 5 layers, dim 64, ... Q4_0 (1.2 MiB)"
 
     Weight tok_embd, output_norm, output;  // output may alias tok_embd (tied): see output_weight()
@@ -62,6 +77,8 @@ public:
 
 private:
     Weight load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims, bool required = true);
+    Weight load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t n_out);
+    Buffer load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required);
 
     Device* dev_;
     std::string path_;
@@ -69,6 +86,7 @@ private:
     std::unique_ptr<Tokenizer> tok_;
     std::string chat_template_;
     bool tied_output_ = false;
+    ActQuant act_quant_;
     uint64_t weight_bytes_ = 0;
 };
 
@@ -91,6 +109,15 @@ public:
 
 private:
     void record_forward(Recorder& rec, uint32_t M, bool all_logits);
+    // outs[i] (M, w_i.rows) = in (M,K) @ w_i^T for one input and its weights; `norm`
+    // (optional) is the RMSNorm applied to `in` first. W8A8 weights quantize the
+    // input once (fused with the norm) and run the int8 GEMM.
+    struct Out {
+        const Weight* w;
+        BufferView y;
+    };
+    void linears(Recorder& rec, const BufferView& in, const Weight* norm, uint32_t M, uint32_t K,
+                 std::initializer_list<Out> outs);
     void run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits);
 
     LlamaModel* model_;
@@ -99,6 +126,7 @@ private:
     Buffer ids_, positions_;
     // Activations, sized for n_batch rows.
     Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, matmul_scratch_;
+    Buffer act_q_, act_s_, act_zp_;  // W8A8: quantized activations, per-row scales / zero points
     std::vector<Buffer> k_cache_, v_cache_;
     std::unique_ptr<Recorder> decode_rec_, batch_rec_;
     uint32_t batch_rec_m_ = 0;
