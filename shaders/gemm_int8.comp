@@ -2,6 +2,8 @@
 // W8A8 GEMM (SmoothQuant): int8 activations x int8 weights, int32 accumulation.
 //
 //   Xq (M,K) int8 . Wq (N,K)^T int8 -> acc (M,N) int32 (exact)
+//   asymmetric activations (pc.asym != 0; xzp (M) int32, wsum (N) int32 = sum_k Wq[n,k]):
+//     acc[m,n] -= xzp[m] * wsum[n]       (int32; = sum_k (q - zp) * Wq, exact for K <= 66311)
 //   mode 0: Y (M,N) float = float(acc[m,n]) * sx[m] * sw[n]
 //   mode 1: Y (M,N) float = float(acc[m,n]) * sx[m] * sw[n] + bias[n]
 //   mode 2: Y (M,N) int32 = acc[m,n]          (raw accumulators, for tests/debug)
@@ -10,7 +12,11 @@
 // bytes contribute nothing, so whole words are always multiplied). Y is bound as
 // uint[] and receives float bits (modes 0, 1) or int32 bits (mode 2).
 // The product is rounded as ((float(acc) * sx[m]) * sw[n]) (+ bias[n]).
-// int32 does not overflow for K <= 133144 (127*127*K < 2^31); the host checks it.
+// int32 does not overflow for K <= 133144 (127*127*K < 2^31), asymmetric K <= 66311
+// (255*127*K < 2^31); the host checks it.
+// Bindings: 0 xq, 1 wq, 2 sx, 3 sw, 4 bias, 5 y, 6 xzp, 7 wsum; unused ones (scales in
+// mode 2, bias outside mode 1, xzp/wsum when symmetric) are bound by the host to
+// another operand and never read.
 //
 // DOT=1 uses OpSDot on packed words (needs caps.int_dot); DOT=0 unpacks bytes
 // with bitfieldExtract and multiplies.
@@ -28,12 +34,54 @@
 //   subgroup size) or a shared-memory tree (SUBGROUP=0, workgroup size a power
 //   of two). Specialization constants: 0 = workgroup size, 1 = MR, 2 = NR.
 //   Grid: ceil(N/NR) workgroups, folded into x/y.
-//! variant gemm_int8_dot DOT=1 GEMV=0 SUBGROUP=0
-//! variant gemm_int8_nodot DOT=0 GEMV=0 SUBGROUP=0
-//! variant gemv_int8_dot_sg DOT=1 GEMV=1 SUBGROUP=1
-//! variant gemv_int8_dot_shared DOT=1 GEMV=1 SUBGROUP=0
-//! variant gemv_int8_nodot_sg DOT=0 GEMV=1 SUBGROUP=1
-//! variant gemv_int8_nodot_shared DOT=0 GEMV=1 SUBGROUP=0
+// ROWSUM=1 (variant int8_row_sums): Wq (N,K) packed int8 -> wsum (N) int32 =
+//   sum_{k<K} Wq[n,k] (bytes past K ignored), one workgroup per row, threads
+//   striding over the row's words, shared-memory tree reduction (exact int32).
+//   Specialization constant 0 = workgroup size (a power of two).
+//   Bindings 0 wq, 1 wsum; grid: N workgroups folded into x/y.
+//! variant gemm_int8_dot DOT=1 GEMV=0 SUBGROUP=0 ROWSUM=0
+//! variant gemm_int8_nodot DOT=0 GEMV=0 SUBGROUP=0 ROWSUM=0
+//! variant gemv_int8_dot_sg DOT=1 GEMV=1 SUBGROUP=1 ROWSUM=0
+//! variant gemv_int8_dot_shared DOT=1 GEMV=1 SUBGROUP=0 ROWSUM=0
+//! variant gemv_int8_nodot_sg DOT=0 GEMV=1 SUBGROUP=1 ROWSUM=0
+//! variant gemv_int8_nodot_shared DOT=0 GEMV=1 SUBGROUP=0 ROWSUM=0
+//! variant int8_row_sums DOT=0 GEMV=0 SUBGROUP=0 ROWSUM=1
+#if ROWSUM
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(binding = 0) readonly buffer WQ { uint wq[]; };
+layout(binding = 1) writeonly buffer WS { int wsum[]; };
+layout(push_constant) uniform PC { uint N; uint K; uint Kw; } pc;
+shared int red[gl_WorkGroupSize.x];
+
+void main() {
+    const uint n = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    if (n >= pc.N) return;  // uniform per workgroup
+    const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
+    const uint base = n * pc.Kw;
+    int s0 = 0, s1 = 0;
+    for (uint j = tid; j < pc.Kw; j += L) {
+        const uint w = wq[base + j];
+        const uint nk = min(pc.K - j * 4u, 4u);  // bytes of this word inside the row
+        if (nk == 4u) {
+            s0 += bitfieldExtract(int(w), 0, 8) + bitfieldExtract(int(w), 8, 8);
+            s1 += bitfieldExtract(int(w), 16, 8) + bitfieldExtract(int(w), 24, 8);
+        } else {
+            for (uint i = 0u; i < nk; ++i) s0 += bitfieldExtract(int(w), int(8u * i), 8);
+        }
+    }
+    red[tid] = s0 + s1;
+    barrier();
+    for (uint s = L / 2u; s > 0u; s >>= 1u) {
+        if (tid < s) red[tid] += red[tid + s];
+        barrier();
+    }
+    if (tid == 0u) wsum[n] = red[0];
+}
+
+#else  // !ROWSUM: the GEMM kernels
+
 #if DOT
 #extension GL_EXT_spirv_intrinsics : require
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
@@ -54,7 +102,9 @@ layout(binding = 2) readonly buffer SXB { float sx[]; };
 layout(binding = 3) readonly buffer SWB { float sw[]; };
 layout(binding = 4) readonly buffer BB { float bias[]; };
 layout(binding = 5) writeonly buffer YB { uint y[]; };
-layout(push_constant) uniform PC { uint M; uint N; uint K; uint Kw; uint mode; } pc;
+layout(binding = 6) readonly buffer ZPB { int xzp[]; };
+layout(binding = 7) readonly buffer WSB { int wsum[]; };
+layout(push_constant) uniform PC { uint M; uint N; uint K; uint Kw; uint mode; uint asym; } pc;
 
 ivec4 unpack_i8x4(uint w) {
     return ivec4(bitfieldExtract(int(w), 0, 8), bitfieldExtract(int(w), 8, 8), bitfieldExtract(int(w), 16, 8),
@@ -70,6 +120,8 @@ int dot4(uint a, uint b) {
 }
 
 void store_out(uint m, uint n, int acc) {
+    // int32 ops wrap modulo 2^32, so the result is exact whenever it fits (K <= 66311).
+    if (pc.asym != 0u) acc -= xzp[m] * wsum[n];
     uint o;
     if (pc.mode == 2u) {
         o = uint(acc);
@@ -224,4 +276,5 @@ void main() {
     }
 #endif
 }
-#endif
+#endif  // GEMV
+#endif  // ROWSUM

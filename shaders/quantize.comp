@@ -1,21 +1,30 @@
 #version 450
-// Per-token (per-row) symmetric int8 quantization, one workgroup per row.
+// Per-token (per-row) int8 quantization of activations, one workgroup per row.
 //
-// Plain (FUSED=0):
-//   X (M,K) float -> Xq (M,Kw) uint (int8 packed 4 per word), sx (M) float
-// Fused RMSNorm + quantize (FUSED=1):
-//   X (M,K) float, w (K) float, smooth (K) float -> Xq, sx as above, quantizing
-//   y[m,k] = ((x[m,k] * inv_rms) * w[k]) / smooth[k]   (the division only if has_smooth)
-//   inv_rms = 1 / sqrt(mean_k(x[m,:]^2) + eps)
-//
-// Quantization of a row v (K): amax = max_k |v[k]|, s = amax / 127,
-//   q[k] = clamp(round_half_away(v[k] / s), -127, 127), sx[m] = s;
-//   a row with amax == 0 gets s = 0 and q = 0.
+// Input values, per row m (K):
+//   plain (FUSED=0):  y[m,k] = x[m,k] / smooth[k]                              (division only if SMOOTH)
+//   fused (FUSED=1):  y[m,k] = ((x[m,k] * inv_rms) * w[k]) / smooth[k]         (division only if SMOOTH)
+//                     inv_rms = 1 / sqrt(mean_k(x[m,:]^2) + eps)
+// Quantization of a row y (K), by pc.flags (QF_* below; ops/quantize.cpp uses the same bits):
+//   dynamic symmetric (default): amax = max_k |y[k]|, s = amax / 127,
+//       q[k] = clamp(round_half_away(y[k] / s), -127, 127); amax == 0 -> s = 0, q = 0.
+//   STATIC: s = static_scale[0] (per-tensor, calibrated); q[k] = clamp(round(y[k] / s), -127, 127);
+//       s <= 0 or NaN -> q = 0. sx[m] = s for every row.
+//   ASYM (uint8 + zero point, stored shifted to int8):
+//       lo = min(min_k y, 0), hi = max(max_k y, 0), s = (hi - lo) / 255,
+//       zp = clamp(round(-lo / s), 0, 255), q[k] = clamp(round(y[k] / s) + zp, 0, 255);
+//       s == 0 -> q = 0, zp = 0. Stored: q'[k] = q[k] - 128 (int8), xzp[m] = zp - 128 (int32),
+//       so that y ~= s * (q' - zp').
+// Outputs: Xq (M,Kw) uint (int8 packed 4 per word), sx (M) float, xzp (M) int32 (ASYM only).
 // Packed layout: Kw = ceil(K/4) words per row; element k of row m is byte (k & 3)
 // (little-endian) of word Xq[m*Kw + k/4], as a two's-complement int8. The bytes
-// of the last word past K are 0.
+// of the last word past K are 0 (also in ASYM mode).
 //
-// Reductions (sum of squares, absmax): subgroupAdd/Max (SUBGROUP=1, any
+// Bindings (both variants; an unused one is bound to another operand by the host
+// and never read or written): 0 x, 1 w (FUSED only), 2 smooth, 3 static_scale,
+// 4 xq, 5 sx, 6 xzp.
+//
+// Reductions (sum of squares, absmax, min/max): subgroupAdd/Max (SUBGROUP=1, any
 // subgroup size) or a shared-memory tree (SUBGROUP=0; the workgroup size must
 // be a power of two). Each thread owns whole words (4 consecutive elements), so
 // the packed store is one uint per thread and needs no atomics.
@@ -33,22 +42,23 @@ layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
 #if FUSED
 layout(binding = 1) readonly buffer W { float w[]; };
-layout(binding = 2) readonly buffer S { float smooth_v[]; };
-layout(binding = 3) writeonly buffer Q { uint xq[]; };
-layout(binding = 4) writeonly buffer SX { float sx[]; };
-layout(push_constant) uniform PC { uint M; uint K; uint Kw; float eps; uint has_smooth; } pc;
-#else
-layout(binding = 1) writeonly buffer Q { uint xq[]; };
-layout(binding = 2) writeonly buffer SX { float sx[]; };
-layout(push_constant) uniform PC { uint M; uint K; uint Kw; } pc;
 #endif
+layout(binding = 2) readonly buffer S { float smooth_v[]; };
+layout(binding = 3) readonly buffer SS { float static_scale[]; };
+layout(binding = 4) writeonly buffer Q { uint xq[]; };
+layout(binding = 5) writeonly buffer SX { float sx[]; };
+layout(binding = 6) writeonly buffer ZP { int xzp[]; };
+layout(push_constant) uniform PC { uint M; uint K; uint Kw; float eps; uint flags; } pc;  // eps: FUSED only
+const uint QF_SMOOTH = 1u;  // divide by smooth[k]
+const uint QF_STATIC = 2u;  // per-tensor scale from static_scale[0]
+const uint QF_ASYM = 4u;    // asymmetric uint8 + zero point (not with QF_STATIC)
 
-shared float red[gl_WorkGroupSize.x];
-
-// op 0 = sum, 1 = max. Ends with a barrier so `red` may be reused right after.
-float wg_reduce(float v, const uint op) {
+// Reduces (v.x, v.y) over the workgroup: op 0 = sum, 1 = max (each component).
+// Ends with a barrier so `red` may be reused right after.
+shared vec2 red[gl_WorkGroupSize.x];
+vec2 wg_reduce(vec2 v, const uint op) {
     const uint tid = gl_LocalInvocationID.x;
-    float r;
+    vec2 r;
 #if SUBGROUP
     v = (op == 0u) ? subgroupAdd(v) : subgroupMax(v);
     if (subgroupElect()) red[gl_SubgroupID] = v;
@@ -74,20 +84,21 @@ float round_away(float v) {
     return (abs(v - t) >= 0.5) ? t + sign(v) : t;
 }
 
-// The 4 values of word j of this row (0 past K), before quantization.
+// The 4 values y of word j of this row (0 past K), before quantization.
 vec4 load4(uint base, uint j, float inv_rms) {
     vec4 v = vec4(0.0);
     const uint k0 = j * 4u;
+    const bool do_smooth = (pc.flags & QF_SMOOTH) != 0u;
     for (uint i = 0u; i < 4u; ++i) {
         const uint k = k0 + i;
         if (k < pc.K) {
 #if FUSED
             float y = (x[base + k] * inv_rms) * w[k];
-            if (pc.has_smooth != 0u) y = y / smooth_v[k];
-            v[i] = y;
 #else
-            v[i] = x[base + k];
+            float y = x[base + k];
 #endif
+            if (do_smooth) y = y / smooth_v[k];
+            v[i] = y;
         }
     }
     return v;
@@ -98,6 +109,7 @@ void main() {
     if (row >= pc.M) return;  // uniform per workgroup: no barrier divergence
     const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
     const uint base = row * pc.K;
+    const bool is_static = (pc.flags & QF_STATIC) != 0u, asym = (pc.flags & QF_ASYM) != 0u;
 
     float inv_rms = 1.0;
 #if FUSED
@@ -110,26 +122,50 @@ void main() {
             s1 += b * b;
         }
         if (k < pc.K) { float a = x[base + k]; s0 += a * a; }
-        const float sum = wg_reduce(s0 + s1, 0u);
+        const float sum = wg_reduce(vec2(s0 + s1, 0.0), 0u).x;
         inv_rms = 1.0 / sqrt(sum / float(pc.K) + pc.eps);
     }
 #endif
 
-    // Pass 1: absmax of the row.
-    float m = 0.0;
-    for (uint j = tid; j < pc.Kw; j += L) {
-        vec4 v = abs(load4(base, j, inv_rms));
-        m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
+    // Pass 1 (dynamic modes): the row's range. r.x = max_k y (>= 0), r.y = max_k -y (>= 0),
+    // so hi = r.x, lo = -r.y and amax = max(r.x, r.y), all exact.
+    float s, zp = 0.0;
+    bool nonzero;
+    if (is_static) {
+        s = static_scale[0];
+        nonzero = s > 0.0;  // false for 0, negative and NaN
+    } else {
+        vec2 m = vec2(0.0);
+        for (uint j = tid; j < pc.Kw; j += L) {
+            const vec4 v = load4(base, j, inv_rms);
+            m = max(m, vec2(max(max(v.x, v.y), max(v.z, v.w)), -min(min(v.x, v.y), min(v.z, v.w))));
+        }
+        const vec2 r = wg_reduce(m, 1u);
+        if (asym) {
+            s = (r.x - (-r.y)) / 255.0;
+            nonzero = s != 0.0;
+            if (nonzero) zp = clamp(round_away(r.y / s), 0.0, 255.0);  // -lo / s
+        } else {
+            const float amax = max(r.x, r.y);
+            s = amax / 127.0;
+            nonzero = amax > 0.0;
+        }
     }
-    const float amax = wg_reduce(m, 1u);
-    const float s = amax / 127.0;
 
     // Pass 2: quantize and pack (one word per thread per step).
     const uint qbase = row * pc.Kw;
     for (uint j = tid; j < pc.Kw; j += L) {
         uint word = 0u;
-        if (amax > 0.0) {
-            vec4 v = load4(base, j, inv_rms);
+        const uint nk = min(pc.K - j * 4u, 4u);  // elements of this word inside the row
+        if (asym) {
+            // q' = q - 128; q = 0 (q' = -128) when s == 0.
+            const vec4 v = nonzero ? load4(base, j, inv_rms) : vec4(0.0);
+            for (uint i = 0u; i < nk; ++i) {
+                const float u = nonzero ? clamp(round_away(v[i] / s) + zp, 0.0, 255.0) : 0.0;
+                word |= (uint(int(u) - 128) & 0xffu) << (8u * i);
+            }
+        } else if (nonzero) {
+            const vec4 v = load4(base, j, inv_rms);
             for (uint i = 0u; i < 4u; ++i) {
                 int q = int(clamp(round_away(v[i] / s), -127.0, 127.0));
                 word |= (uint(q) & 0xffu) << (8u * i);
@@ -137,5 +173,8 @@ void main() {
         }
         xq[qbase + j] = word;
     }
-    if (tid == 0u) sx[row] = s;
+    if (tid == 0u) {
+        sx[row] = s;
+        if (asym) xzp[row] = int(zp) - 128;
+    }
 }

@@ -107,7 +107,8 @@ TEST_CASE("stories260K: perplexity on TinyStories matches llama.cpp (F32, and ll
                           {"llama.cpp/stories260K-q8_0.gguf", 3.8711},
                           {"llama.cpp/stories260K-q4_0.gguf", 4.1649}};
     for (const Case& c : cases) {
-        CAPTURE(c.file);
+        const std::string file = c.file;
+        CAPTURE(file);
         LlamaModel model(dev, model_path(c.file));
         PerplexityResult r = perplexity(model, text, 512, 100);
         MESSAGE(c.file << ": perplexity " << r.ppl << " (llama.cpp " << c.llama_cpp << "), " << r.chunks

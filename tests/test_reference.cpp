@@ -197,6 +197,97 @@ TEST_CASE("gemm_i8_i32 and gemm_i8") {
     CHECK(throws_status(Status::invalid_argument, [&] { gemm_i8_i32(xq, wq, 2, 3, 3); }));
 }
 
+TEST_CASE("smooth_rows and static-scale quantization") {
+    const std::vector<float> x = {1, -3, 6, 2, 0.5f, -8};  // (2,3)
+    const std::vector<float> sm = {2, 0.5f, 3};
+    const auto y = smooth_rows(x, sm, 2, 3);
+    const float want[6] = {0.5f, -6.f, 2.f, 1.f, 1.f, -8.f / 3.f};
+    for (int i = 0; i < 6; ++i) CHECK(y[i] == want[i]);
+    CHECK(smooth_rows(x, {}, 2, 3) == x);
+    CHECK(throws_status(Status::invalid_argument, [&] { smooth_rows(x, std::vector<float>{1.f}, 2, 3); }));
+
+    // s = 0.5: q = round(v / 0.5) half away from zero, clamped (the scale is fixed).
+    const std::vector<float> v = {1.25f, -0.25f, 100.f, -100.f, 0.75f, 0.f};  // (2,3)
+    const auto r = quantize_rows_i8_static(v, 0.5f, 2, 3);
+    const int8_t wq[6] = {3, -1, 127, -127, 2, 0};
+    for (int i = 0; i < 6; ++i) CHECK(int(r.q[i]) == wq[i]);
+    CHECK(r.s == std::vector<float>{0.5f, 0.5f});  // the static scale in every row
+    // s <= 0 or NaN: zeros (and s copied through)
+    for (float bad : {0.f, -1.f, std::nanf("")}) {
+        const auto z = quantize_rows_i8_static(v, bad, 2, 3);
+        for (int i = 0; i < 6; ++i) CHECK(z.q[i] == 0);
+    }
+    CHECK(throws_status(Status::invalid_argument, [&] { quantize_rows_i8_static(v, 1.f, 3, 3); }));
+}
+
+TEST_CASE("quantize_rows_asym_i8: range, zero point, shifted storage") {
+    // Row 0: lo = -1, hi = 3, s = 4/255, zp = round(63.75) = 64:
+    //   -1 -> -64 + 64 = 0, 0 -> 64, 3 -> 191 + 64 = 255, 0.5 -> 32 + 64 = 96; stored minus 128.
+    // Row 1: all >= 0: lo = 0 -> zp = 0. Row 2: all zero: s = 0, q = 0, zp = 0.
+    // Row 3: lo = -100, hi = 155: s = 1 exactly, zp = 100; ties round away from zero.
+    const std::vector<float> v = {-1.f, 0.f, 3.f, 0.5f,  //
+                                  1.f,  4.f, 3.f, 0.f,   //
+                                  0.f,  0.f, 0.f, 0.f,   //
+                                  -100.f, 155.f, 0.5f, -0.5f};
+    const auto r = quantize_rows_asym_i8(v, 4, 4);
+    CHECK(r.s[0] == 4.0f / 255.0f);
+    CHECK(r.zp[0] == 64 - 128);
+    const int u0[4] = {0, 64, 255, 96};
+    for (int k = 0; k < 4; ++k) CHECK(int(r.q[k]) == u0[k] - 128);
+    CHECK(r.s[1] == 4.0f / 255.0f);
+    CHECK(r.zp[1] == -128);
+    const int u1[4] = {64, 255, 191, 0};  // 1/s = 63.75 -> 64, 3/s = 191.25 -> 191
+    for (int k = 0; k < 4; ++k) CHECK(int(r.q[4 + k]) == u1[k] - 128);
+    CHECK(r.s[2] == 0.0f);
+    CHECK(r.zp[2] == -128);
+    for (int k = 0; k < 4; ++k) CHECK(int(r.q[8 + k]) == -128);
+    CHECK(r.s[3] == 1.0f);
+    CHECK(r.zp[3] == 100 - 128);
+    const int u3[4] = {0, 255, 101, 99};
+    for (int k = 0; k < 4; ++k) CHECK(int(r.q[12 + k]) == u3[k] - 128);
+
+    // Random rows: s * (q' - zp') reconstructs v within s/2 (plus rounding), q' - zp' = q - zp.
+    const auto x = test::random_floats(3 * 50, 11, -0.5f, 2.f);
+    const auto rr = quantize_rows_asym_i8(x, 3, 50);
+    for (int m = 0; m < 3; ++m) {
+        CHECK(rr.s[m] > 0.f);
+        for (int k = 0; k < 50; ++k) {
+            const float back = rr.s[m] * float(int(rr.q[m * 50 + k]) - rr.zp[m]);
+            CHECK(std::fabs(back - x[m * 50 + k]) <= rr.s[m] * 0.5001f);
+        }
+    }
+    CHECK(throws_status(Status::invalid_argument, [&] { quantize_rows_asym_i8(x, 4, 50); }));
+}
+
+TEST_CASE("row_sums_i8, gemm_i8_i32_asym and gemm_i8_asym") {
+    const std::vector<int8_t> wq = {1, 2, 3, -128, 127, -5};  // (2,3)
+    CHECK(row_sums_i8(wq, 2, 3) == std::vector<int32_t>{6, -6});
+    // acc = sum_k xq*wq - zp * wsum = sum_k (xq - zp) * wq
+    const std::vector<int8_t> xq = {-128, 0, 127, 5, 5, 5};  // (2,3)
+    const std::vector<int32_t> zp = {-128, 3};
+    const auto acc = gemm_i8_i32_asym(xq, zp, wq, 2, 2, 3);
+    for (int m = 0; m < 2; ++m)
+        for (int n = 0; n < 2; ++n) {
+            int32_t want = 0;
+            for (int k = 0; k < 3; ++k) want += (int32_t(xq[m * 3 + k]) - zp[m]) * int32_t(wq[n * 3 + k]);
+            CHECK(acc[m * 2 + n] == want);
+        }
+    CHECK(acc[0] == 0 * 1 + 128 * 2 + 255 * 3);
+    const std::vector<float> sx = {0.5f, 2.f}, sw = {1.f, 0.25f}, bias = {1.f, -1.f};
+    const auto y = gemm_i8_asym(xq, sx, zp, wq, sw, bias, 2, 2, 3);
+    for (int m = 0; m < 2; ++m)
+        for (int n = 0; n < 2; ++n) CHECK(y[m * 2 + n] == (float(acc[m * 2 + n]) * sx[m]) * sw[n] + bias[n]);
+    CHECK(gemm_i8_asym(xq, sx, zp, wq, sw, {}, 2, 2, 3)[0] == float(acc[0]) * 0.5f);
+    // Largest corrected accumulator: (127 - (-128)) * 127 * K stays exact at K = 66311.
+    const size_t K = 66311;
+    const std::vector<int8_t> a(K, 127), b(K, 127);
+    CHECK(gemm_i8_i32_asym(a, std::vector<int32_t>{-128}, b, 1, 1, K)[0] == int32_t(255 * 127 * K));
+    const std::vector<int8_t> a2(K + 1, 127), b2(K + 1, 127);
+    CHECK(throws_status(Status::invalid_argument,
+                        [&] { gemm_i8_i32_asym(a2, std::vector<int32_t>{0}, b2, 1, 1, K + 1); }));
+    CHECK(throws_status(Status::invalid_argument, [&] { gemm_i8_i32_asym(xq, {}, wq, 2, 2, 3); }));
+}
+
 TEST_CASE("matmul_f32: float and typed weights") {
     const std::vector<float> x = {1, 2, -1, 0.5f};      // (2,2)
     const std::vector<float> w = {3, 4, 5, 6, -1, 1};   // (3,2)

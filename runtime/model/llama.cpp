@@ -142,10 +142,9 @@ Weight LlamaModel::load_linear(const gguf::File& f, const std::string& name, uin
     w.smooth = load_f32(f, name + ".smooth", n_in, false);
     if (act_quant_.asymmetric) {
         // wsum[n] = sum_k Wq[n,k], for the zero-point term of the GEMM epilogue.
-        std::vector<int32_t> sums(n_out, 0);
-        const int8_t* q = reinterpret_cast<const int8_t*>(t->data);
-        for (uint64_t r = 0; r < n_out; ++r)
-            for (uint64_t k = 0; k < n_in; ++k) sums[r] += q[r * n_in + k];
+        std::vector<int32_t> sums = ops::int8_row_sums(
+            std::span<const int8_t>(reinterpret_cast<const int8_t*>(t->data), n_in * n_out), uint32_t(n_out),
+            uint32_t(n_in));
         w.wsum = make_buffer(*dev_, sums, name + ".wsum");
     }
     return w;
@@ -298,14 +297,26 @@ void LlamaSession::linears(Recorder& rec, const BufferView& in, const Weight* no
     // W8A8: quantize the input once per token (fused with the norm when there is one),
     // then one int8 GEMM per weight with per-channel weight scales in the epilogue.
     const ActQuant& aq = model_->act_quant();
-    VKRT_CHECK(!aq.static_scale && !aq.asymmetric, Status::unsupported,
-               "static and asymmetric W8A8 activations are not wired in this build");
-    if (norm) {
-        ops::rmsnorm_quantize_rows_i8(rec, in, norm->buf, BufferView{}, act_q_, act_s_, M, K, hp.rms_eps);
-    } else {
-        VKRT_CHECK(!first.smooth, Status::unsupported, "smoothing of '", first.name, "' input is not wired");
-        ops::quantize_rows_i8(rec, in, act_q_, act_s_, M, K);
+    const BufferView smooth = first.smooth ? BufferView(first.smooth) : BufferView{};
+    if (aq.asymmetric) {
+        // uint8 + zero point per token; the GEMM epilogue subtracts zp * rowsum(W).
+        VKRT_CHECK(!aq.static_scale, Status::unsupported,
+                   "static asymmetric W8A8 activations are not supported (use dynamic asymmetric or static symmetric)");
+        if (norm)
+            ops::rmsnorm_quantize_rows_asym_i8(rec, in, norm->buf, smooth, act_q_, act_s_, act_zp_, M, K, hp.rms_eps);
+        else
+            ops::quantize_rows_asym_i8(rec, in, act_q_, act_s_, act_zp_, M, K, smooth);
+        for (const Out& o : outs)
+            ops::gemm_int8(rec, act_q_, act_s_, o.w->buf, o.w->scale, BufferView{}, o.y, M, o.w->rows, K,
+                           ops::GemmInt8Path::automatic, act_zp_, o.w->wsum);
+        return;
     }
+    // Symmetric int8: per-token scales, or the calibrated per-tensor scale of a static file.
+    const BufferView static_scale = aq.static_scale ? BufferView(first.act_scale) : BufferView{};
+    if (norm)
+        ops::rmsnorm_quantize_rows_i8(rec, in, norm->buf, smooth, act_q_, act_s_, M, K, hp.rms_eps, static_scale);
+    else
+        ops::quantize_rows_i8(rec, in, act_q_, act_s_, M, K, smooth, static_scale);
     for (const Out& o : outs)
         ops::gemm_int8(rec, act_q_, act_s_, o.w->buf, o.w->scale, BufferView{}, o.y, M, o.w->rows, K);
 }

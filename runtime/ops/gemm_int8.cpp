@@ -8,6 +8,12 @@ namespace vkrt::ops {
 namespace {
 // Largest K for which 127*127*K fits in int32.
 constexpr uint32_t kMaxK = 133144;
+// Asymmetric activations: |sum_k (q - zp) * w| <= 255*127*K must fit in int32.
+constexpr uint32_t kMaxKAsym = 66311;
+// int8_row_sums: threads per row (a power of two: shared-memory tree).
+constexpr uint32_t kRowSumLocal = 64;
+// int8_row_sums: |sum of K int8| <= 128*K must fit in int32.
+constexpr uint32_t kMaxKRowSum = 16777216;
 // GEMV path: rows of X up to this go to the subgroup-reduced kernel.
 constexpr uint32_t kGemvMaxM = 8;
 constexpr uint32_t kGemvLocal = 128;  // a power of two (the shared-memory variant reduces with a tree)
@@ -23,27 +29,41 @@ void check_shape(const char* who, uint32_t M, uint32_t N, uint32_t K, GemmInt8Pa
 enum Mode : uint32_t { kScaled = 0, kScaledBias = 1, kRaw = 2 };
 
 struct PC {
-    uint32_t M, N, K, Kw, mode;
+    uint32_t M, N, K, Kw, mode, asym;
 };
 
+// xzp and wsum: both unbound (symmetric) or both bound and large enough; returns true when asymmetric.
+bool check_asym(const char* who, const BufferView& xzp, const BufferView& wsum, uint32_t M, uint32_t N, uint32_t K) {
+    const bool a = xzp.buffer != nullptr, b = wsum.buffer != nullptr;
+    VKRT_CHECK(a == b, Status::invalid_argument, who, ": xzp and wsum must be bound together (asymmetric "
+               "activations) or both left unbound");
+    if (!a) return false;
+    VKRT_CHECK(K <= kMaxKAsym, Status::invalid_argument, who, ": K=", K, " exceeds ", kMaxKAsym,
+               " for asymmetric activations (int32 accumulators could overflow)");
+    require_bytes(xzp, uint64_t(M) * 4, who, "xzp");
+    require_bytes(wsum, uint64_t(N) * 4, who, "wsum");
+    return true;
+}
+
 void record(Recorder& rec, const char* who, const BufferView& xq, const BufferView& sx, const BufferView& wq,
-            const BufferView& sw, const BufferView& bias, const BufferView& y, uint32_t M, uint32_t N, uint32_t K,
-            Mode mode, GemmInt8Path path) {
+            const BufferView& sw, const BufferView& bias, const BufferView& y, const BufferView& xzp,
+            const BufferView& wsum, bool asym, uint32_t M, uint32_t N, uint32_t K, Mode mode, GemmInt8Path path) {
     const Device& dev = rec.device();
     const Capabilities& caps = dev.caps();
     if (path == GemmInt8Path::automatic) path = M <= kGemvMaxM ? GemmInt8Path::gemv : GemmInt8Path::tiled;
     const uint32_t Kw = packed_row_words(K);
-    PC pc{M, N, K, Kw, mode};
+    PC pc{M, N, K, Kw, mode, asym ? 1u : 0u};
     const std::string dot = caps.int_dot ? "_dot" : "_nodot";
     // Unused bindings (scales in raw mode, bias without one) get a bound operand that is never read.
     const BufferView sx_b = mode == kRaw ? xq : sx, sw_b = mode == kRaw ? wq : sw;
     const BufferView bias_b = mode == kScaledBias ? bias : sw_b;
+    const BufferView xzp_b = asym ? xzp : xq, wsum_b = asym ? wsum : wq;
 
     if (path == GemmInt8Path::gemv) {
         const uint32_t NR = M <= 2 ? 4 : 2;  // output columns per workgroup
         const Pipeline& p = rec.device().pipeline("gemv_int8" + dot + (caps.subgroup ? "_sg" : "_shared"),
                                                   {kGemvLocal, M, NR});
-        rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y}, pc, groups_1d(dev, div_up(N, NR), 1));
+        rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y, xzp_b, wsum_b}, pc, groups_1d(dev, div_up(N, NR), 1));
         return;
     }
     // Tiled: a BM x 64 tile per workgroup, 16 words (64 int8) per K step. BM follows M so
@@ -55,13 +75,15 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
     VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded, who,
                ": M=", M, " N=", N, " needs ", g.x, " x ", g.y, " workgroups, over the device's limits");
     const Pipeline& p = rec.device().pipeline("gemm_int8" + dot, {local, BM, BN, BKW, TM, TN});
-    rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y}, pc, g);
+    rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y, xzp_b, wsum_b}, pc, g);
 }
 }  // namespace
 
 void gemm_int8(Recorder& rec, const BufferView& xq, const BufferView& sx, const BufferView& wq, const BufferView& sw,
-               const BufferView& bias, const BufferView& y, uint32_t M, uint32_t N, uint32_t K, GemmInt8Path path) {
+               const BufferView& bias, const BufferView& y, uint32_t M, uint32_t N, uint32_t K, GemmInt8Path path,
+               const BufferView& xzp, const BufferView& wsum) {
     check_shape("gemm_int8", M, N, K, path);
+    const bool asym = check_asym("gemm_int8", xzp, wsum, M, N, K);
     const uint64_t Kw = packed_row_words(K);
     require_bytes(xq, uint64_t(M) * Kw * 4, "gemm_int8", "xq");
     require_bytes(sx, uint64_t(M) * 4, "gemm_int8", "sx");
@@ -70,17 +92,44 @@ void gemm_int8(Recorder& rec, const BufferView& xq, const BufferView& sx, const 
     const bool has_bias = bias.buffer != nullptr;
     if (has_bias) require_bytes(bias, uint64_t(N) * 4, "gemm_int8", "bias");
     require_bytes(y, uint64_t(M) * N * 4, "gemm_int8", "y");
-    record(rec, "gemm_int8", xq, sx, wq, sw, bias, y, M, N, K, has_bias ? kScaledBias : kScaled, path);
+    record(rec, "gemm_int8", xq, sx, wq, sw, bias, y, xzp, wsum, asym, M, N, K, has_bias ? kScaledBias : kScaled,
+           path);
 }
 
 void gemm_int8_i32(Recorder& rec, const BufferView& xq, const BufferView& wq, const BufferView& acc, uint32_t M,
-                   uint32_t N, uint32_t K, GemmInt8Path path) {
+                   uint32_t N, uint32_t K, GemmInt8Path path, const BufferView& xzp, const BufferView& wsum) {
     check_shape("gemm_int8_i32", M, N, K, path);
+    const bool asym = check_asym("gemm_int8_i32", xzp, wsum, M, N, K);
     const uint64_t Kw = packed_row_words(K);
     require_bytes(xq, uint64_t(M) * Kw * 4, "gemm_int8_i32", "xq");
     require_bytes(wq, uint64_t(N) * Kw * 4, "gemm_int8_i32", "wq");
     require_bytes(acc, uint64_t(M) * N * 4, "gemm_int8_i32", "acc");
-    record(rec, "gemm_int8_i32", xq, {}, wq, {}, {}, acc, M, N, K, kRaw, path);
+    record(rec, "gemm_int8_i32", xq, {}, wq, {}, {}, acc, xzp, wsum, asym, M, N, K, kRaw, path);
+}
+
+void int8_row_sums(Recorder& rec, const BufferView& wq, const BufferView& wsum, uint32_t N, uint32_t K) {
+    VKRT_CHECK(N >= 1 && K >= 1, Status::invalid_argument, "int8_row_sums: empty shape N=", N, " K=", K);
+    VKRT_CHECK(K <= kMaxKRowSum, Status::invalid_argument, "int8_row_sums: K=", K, " could overflow int32");
+    const uint32_t Kw = packed_row_words(K);
+    require_bytes(wq, uint64_t(N) * Kw * 4, "int8_row_sums", "wq");
+    require_bytes(wsum, uint64_t(N) * 4, "int8_row_sums", "wsum");
+    struct { uint32_t N, K, Kw; } pc{N, K, Kw};
+    rec.dispatch(rec.device().pipeline("int8_row_sums", {kRowSumLocal}), {wq, wsum}, pc,
+                 groups_1d(rec.device(), N, 1));
+}
+
+std::vector<int32_t> int8_row_sums(std::span<const int8_t> wq, uint32_t N, uint32_t K) {
+    VKRT_CHECK(wq.size() == uint64_t(N) * K, Status::invalid_argument, "int8_row_sums: wq holds ", wq.size(),
+               " values, N*K = ", uint64_t(N) * K);
+    VKRT_CHECK(K <= kMaxKRowSum, Status::invalid_argument, "int8_row_sums: K=", K, " could overflow int32");
+    std::vector<int32_t> s(N, 0);
+    for (uint32_t n = 0; n < N; ++n) {
+        const int8_t* r = wq.data() + size_t(n) * K;
+        int32_t a = 0;
+        for (uint32_t k = 0; k < K; ++k) a += r[k];
+        s[n] = a;
+    }
+    return s;
 }
 
 }  // namespace vkrt::ops

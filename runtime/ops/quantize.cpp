@@ -11,39 +11,73 @@ namespace {
 // reduce with a tree); 256 threads keep K = 11008 at 11 words a thread.
 constexpr uint32_t kQuantLocal = 256;
 
+// pc.flags bits of shaders/quantize.comp (QF_*).
+constexpr uint32_t kSmooth = 1, kStatic = 2, kAsym = 4;
+
+struct PC {
+    uint32_t M, K, Kw;
+    float eps;  // fused only
+    uint32_t flags;
+};
+
 const Pipeline& quant_pipeline(Recorder& rec, const char* family) {
     const bool sg = rec.device().caps().subgroup;
     return rec.device().pipeline(std::string(family) + (sg ? "_sg" : "_shared"), {kQuantLocal});
 }
+
+// Checks and records one row-quantization dispatch. `w` unbound = the plain kernel.
+void record(Recorder& rec, const char* who, const BufferView& x, const BufferView& w, const BufferView& smooth,
+            const BufferView& static_scale, const BufferView& xq, const BufferView& sx, const BufferView& xzp,
+            uint32_t M, uint32_t K, float eps) {
+    const bool fused = w.buffer != nullptr;
+    VKRT_CHECK(M >= 1 && K >= 1, Status::invalid_argument, who, ": empty shape M=", M, " K=", K);
+    if (fused)
+        VKRT_CHECK(std::isfinite(eps) && eps >= 0.f, Status::invalid_argument, who,
+                   ": eps must be finite and >= 0, got ", eps);
+    const uint32_t Kw = packed_row_words(K);
+    const bool has_smooth = smooth.buffer != nullptr, is_static = static_scale.buffer != nullptr,
+               asym = xzp.buffer != nullptr;
+    require_bytes(x, uint64_t(M) * K * 4, who, "x");
+    if (fused) require_bytes(w, uint64_t(K) * 4, who, "w");
+    if (has_smooth) require_bytes(smooth, uint64_t(K) * 4, who, "smooth");
+    if (is_static) require_bytes(static_scale, 4, who, "static_scale");
+    require_bytes(xq, uint64_t(M) * Kw * 4, who, "xq");
+    require_bytes(sx, uint64_t(M) * 4, who, "sx");
+    if (asym) require_bytes(xzp, uint64_t(M) * 4, who, "xzp");
+    const uint32_t flags = (has_smooth ? kSmooth : 0) | (is_static ? kStatic : 0) | (asym ? kAsym : 0);
+    PC pc{M, K, Kw, fused ? eps : 0.f, flags};
+    // Unused optional operands are bound to an operand of the call (never accessed).
+    const BufferView& in = fused ? w : x;
+    rec.dispatch(quant_pipeline(rec, fused ? "rmsnorm_quantize_rows" : "quantize_rows"),
+                 {x, in, has_smooth ? smooth : in, is_static ? static_scale : in, xq, sx, asym ? xzp : sx}, pc,
+                 groups_1d(rec.device(), M, 1));
+}
 }  // namespace
 
 void quantize_rows_i8(Recorder& rec, const BufferView& x, const BufferView& xq, const BufferView& sx, uint32_t M,
-                      uint32_t K) {
-    VKRT_CHECK(M >= 1 && K >= 1, Status::invalid_argument, "quantize_rows_i8: empty shape M=", M, " K=", K);
-    const uint32_t Kw = packed_row_words(K);
-    require_bytes(x, uint64_t(M) * K * 4, "quantize_rows_i8", "x");
-    require_bytes(xq, uint64_t(M) * Kw * 4, "quantize_rows_i8", "xq");
-    require_bytes(sx, uint64_t(M) * 4, "quantize_rows_i8", "sx");
-    struct { uint32_t M, K, Kw; } pc{M, K, Kw};
-    rec.dispatch(quant_pipeline(rec, "quantize_rows"), {x, xq, sx}, pc, groups_1d(rec.device(), M, 1));
+                      uint32_t K, const BufferView& smooth, const BufferView& static_scale) {
+    record(rec, "quantize_rows_i8", x, {}, smooth, static_scale, xq, sx, {}, M, K, 0.f);
 }
 
 void rmsnorm_quantize_rows_i8(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& smooth,
-                              const BufferView& xq, const BufferView& sx, uint32_t M, uint32_t K, float eps) {
-    VKRT_CHECK(M >= 1 && K >= 1, Status::invalid_argument, "rmsnorm_quantize_rows_i8: empty shape M=", M, " K=", K);
-    VKRT_CHECK(std::isfinite(eps) && eps >= 0.f, Status::invalid_argument,
-               "rmsnorm_quantize_rows_i8: eps must be finite and >= 0, got ", eps);
-    const uint32_t Kw = packed_row_words(K);
-    const bool has_smooth = smooth.buffer != nullptr;
-    require_bytes(x, uint64_t(M) * K * 4, "rmsnorm_quantize_rows_i8", "x");
+                              const BufferView& xq, const BufferView& sx, uint32_t M, uint32_t K, float eps,
+                              const BufferView& static_scale) {
     require_bytes(w, uint64_t(K) * 4, "rmsnorm_quantize_rows_i8", "w");
-    if (has_smooth) require_bytes(smooth, uint64_t(K) * 4, "rmsnorm_quantize_rows_i8", "smooth");
-    require_bytes(xq, uint64_t(M) * Kw * 4, "rmsnorm_quantize_rows_i8", "xq");
-    require_bytes(sx, uint64_t(M) * 4, "rmsnorm_quantize_rows_i8", "sx");
-    struct { uint32_t M, K, Kw; float eps; uint32_t has_smooth; } pc{M, K, Kw, eps, has_smooth ? 1u : 0u};
-    // Without smoothing, w is bound in its place (never read).
-    rec.dispatch(quant_pipeline(rec, "rmsnorm_quantize_rows"), {x, w, has_smooth ? smooth : w, xq, sx}, pc,
-                 groups_1d(rec.device(), M, 1));
+    record(rec, "rmsnorm_quantize_rows_i8", x, w, smooth, static_scale, xq, sx, {}, M, K, eps);
+}
+
+void quantize_rows_asym_i8(Recorder& rec, const BufferView& x, const BufferView& xq, const BufferView& sx,
+                           const BufferView& xzp, uint32_t M, uint32_t K, const BufferView& smooth) {
+    require_bytes(xzp, uint64_t(M) * 4, "quantize_rows_asym_i8", "xzp");
+    record(rec, "quantize_rows_asym_i8", x, {}, smooth, {}, xq, sx, xzp, M, K, 0.f);
+}
+
+void rmsnorm_quantize_rows_asym_i8(Recorder& rec, const BufferView& x, const BufferView& w,
+                                   const BufferView& smooth, const BufferView& xq, const BufferView& sx,
+                                   const BufferView& xzp, uint32_t M, uint32_t K, float eps) {
+    require_bytes(w, uint64_t(K) * 4, "rmsnorm_quantize_rows_asym_i8", "w");
+    require_bytes(xzp, uint64_t(M) * 4, "rmsnorm_quantize_rows_asym_i8", "xzp");
+    record(rec, "rmsnorm_quantize_rows_asym_i8", x, w, smooth, {}, xq, sx, xzp, M, K, eps);
 }
 
 }  // namespace vkrt::ops

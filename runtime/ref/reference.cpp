@@ -188,6 +188,106 @@ std::vector<float> gemm_i8(std::span<const int8_t> xq, std::span<const float> sx
     return y;
 }
 
+// ---- W8A8 activation variants -------------------------------------------------------
+
+std::vector<float> smooth_rows(std::span<const float> x, std::span<const float> smooth, size_t M, size_t K) {
+    check_size(x.size(), M * K, "x", "smooth_rows");
+    if (!smooth.empty()) check_size(smooth.size(), K, "smooth", "smooth_rows");
+    std::vector<float> y(x.begin(), x.end());
+    if (!smooth.empty())
+        for (size_t m = 0; m < M; ++m)
+            for (size_t k = 0; k < K; ++k) y[m * K + k] = x[m * K + k] / smooth[k];
+    return y;
+}
+
+float quantize_row_i8_static(const float* v, size_t K, float s, int8_t* q) {
+    if (!(s > 0.0f)) {
+        std::fill(q, q + K, int8_t(0));
+        return s;
+    }
+    for (size_t k = 0; k < K; ++k) q[k] = quantize_value_i8(v[k], s);
+    return s;
+}
+
+QuantizedRows quantize_rows_i8_static(std::span<const float> y, float s, size_t M, size_t K) {
+    check_size(y.size(), M * K, "y", "quantize_rows_i8_static");
+    QuantizedRows r;
+    r.q.resize(M * K);
+    r.s.resize(M);
+    for (size_t m = 0; m < M; ++m) r.s[m] = quantize_row_i8_static(&y[m * K], K, s, &r.q[m * K]);
+    return r;
+}
+
+float quantize_row_asym_i8(const float* v, size_t K, int8_t* q, int32_t* zp) {
+    float lo = 0.0f, hi = 0.0f;
+    for (size_t k = 0; k < K; ++k) {
+        lo = std::min(lo, v[k]);
+        hi = std::max(hi, v[k]);
+    }
+    const float s = (hi - lo) / 255.0f;
+    if (s == 0.0f) {
+        std::fill(q, q + K, int8_t(-128));
+        *zp = -128;
+        return 0.0f;
+    }
+    const float z = std::clamp(std::round(-lo / s), 0.0f, 255.0f);  // half away from zero
+    for (size_t k = 0; k < K; ++k) {
+        const float u = std::clamp(std::round(v[k] / s) + z, 0.0f, 255.0f);
+        q[k] = int8_t(int(u) - 128);
+    }
+    *zp = int32_t(z) - 128;
+    return s;
+}
+
+AsymQuantizedRows quantize_rows_asym_i8(std::span<const float> y, size_t M, size_t K) {
+    check_size(y.size(), M * K, "y", "quantize_rows_asym_i8");
+    AsymQuantizedRows r;
+    r.q.resize(M * K);
+    r.s.resize(M);
+    r.zp.resize(M);
+    for (size_t m = 0; m < M; ++m) r.s[m] = quantize_row_asym_i8(&y[m * K], K, &r.q[m * K], &r.zp[m]);
+    return r;
+}
+
+std::vector<int32_t> row_sums_i8(std::span<const int8_t> wq, size_t N, size_t K) {
+    check_size(wq.size(), N * K, "wq", "row_sums_i8");
+    std::vector<int32_t> s(N, 0);
+    for (size_t n = 0; n < N; ++n)
+        for (size_t k = 0; k < K; ++k) s[n] += int32_t(wq[n * K + k]);
+    return s;
+}
+
+std::vector<int32_t> gemm_i8_i32_asym(std::span<const int8_t> xq, std::span<const int32_t> zp,
+                                      std::span<const int8_t> wq, size_t M, size_t N, size_t K) {
+    check_size(zp.size(), M, "zp", "gemm_i8_i32_asym");
+    VKRT_CHECK(K <= 66311, Status::invalid_argument, "ref::gemm_i8_i32_asym: K = ", K, " may overflow int32");
+    std::vector<int32_t> acc = gemm_i8_i32(xq, wq, M, N, K);
+    const std::vector<int32_t> wsum = row_sums_i8(wq, N, K);
+    for (size_t m = 0; m < M; ++m)
+        for (size_t n = 0; n < N; ++n) {
+            // In int64: the result fits in int32 (K <= 66311), the terms may not be summed in int32 order.
+            acc[m * N + n] = int32_t(int64_t(acc[m * N + n]) - int64_t(zp[m]) * int64_t(wsum[n]));
+        }
+    return acc;
+}
+
+std::vector<float> gemm_i8_asym(std::span<const int8_t> xq, std::span<const float> sx, std::span<const int32_t> zp,
+                                std::span<const int8_t> wq, std::span<const float> sw, std::span<const float> bias,
+                                size_t M, size_t N, size_t K) {
+    check_size(sx.size(), M, "sx", "gemm_i8_asym");
+    check_size(sw.size(), N, "sw", "gemm_i8_asym");
+    if (!bias.empty()) check_size(bias.size(), N, "bias", "gemm_i8_asym");
+    const std::vector<int32_t> acc = gemm_i8_i32_asym(xq, zp, wq, M, N, K);
+    std::vector<float> y(M * N);
+    for (size_t m = 0; m < M; ++m)
+        for (size_t n = 0; n < N; ++n) {
+            float v = (float(acc[m * N + n]) * sx[m]) * sw[n];
+            if (!bias.empty()) v = v + bias[n];
+            y[m * N + n] = v;
+        }
+    return y;
+}
+
 // ---- float matmul -----------------------------------------------------------------
 
 std::vector<float> matmul_f32(std::span<const float> x, std::span<const float> w, size_t M, size_t N, size_t K) {

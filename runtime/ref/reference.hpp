@@ -82,6 +82,54 @@ std::vector<int32_t> gemm_i8_i32(std::span<const int8_t> xq, std::span<const int
 std::vector<float> gemm_i8(std::span<const int8_t> xq, std::span<const float> sx, std::span<const int8_t> wq,
                            std::span<const float> sw, std::span<const float> bias, size_t M, size_t N, size_t K);
 
+// ---- W8A8 activation variants: smoothing, static scale, asymmetric ----------------
+
+// SmoothQuant smoothing of a plain (un-normed) input:
+//   x (M,K), smooth (K) -> y (M,K) = x[m,k] / smooth[k]   (float division; a copy when smooth is empty).
+std::vector<float> smooth_rows(std::span<const float> x, std::span<const float> smooth, size_t M, size_t K);
+
+// Static (per-tensor, calibrated) symmetric scale s: one row v (K) -> q (K), returns s:
+//   s > 0:     q[k] = quantize_value_i8(v[k], s)   (clamps to [-127, 127]: the scale is fixed)
+//   otherwise (0, negative, NaN): q = 0.
+// Matches shaders/quantize.comp with a static scale.
+float quantize_row_i8_static(const float* v, size_t K, float s, int8_t* q);
+// y (M,K) -> q (M,K), s (M) with s[m] = the static scale for every row (so the GEMM
+// epilogue is the dynamic one).
+QuantizedRows quantize_rows_i8_static(std::span<const float> y, float s, size_t M, size_t K);
+
+// Asymmetric per-token quantization (uint8 with a zero point), stored shifted to int8
+// so the signed int8 GEMM applies. One row v (K):
+//   lo = min(min_k v[k], 0), hi = max(max_k v[k], 0)      (exact)
+//   s  = (hi - lo) / 255.0f                               (float subtraction, then float division)
+//   s == 0: q = 0, zp = 0 (unsigned), i.e. q' = -128 for every k, zp' = -128
+//   else:   zp = clamp(round(-lo / s), 0, 255)              (round half away from zero, float division)
+//           q[k] = clamp(round(v[k] / s) + zp, 0, 255)
+//   stored: q'[k] = q[k] - 128 (int8), zp' = zp - 128 (int32);  v[k] ~= s * (q'[k] - zp').
+// Returns s.
+float quantize_row_asym_i8(const float* v, size_t K, int8_t* q, int32_t* zp);
+struct AsymQuantizedRows {
+    std::vector<int8_t> q;    // (M,K) q' = q - 128
+    std::vector<float> s;     // (M)
+    std::vector<int32_t> zp;  // (M) zp' = zp - 128, in [-128, 127]
+};
+// y (M,K) -> q' (M,K), s (M), zp' (M); each row with quantize_row_asym_i8.
+AsymQuantizedRows quantize_rows_asym_i8(std::span<const float> y, size_t M, size_t K);
+
+// Wq (N,K) int8 -> wsum (N) int32 = sum_k Wq[n,k] (exact).
+std::vector<int32_t> row_sums_i8(std::span<const int8_t> wq, size_t N, size_t K);
+
+// Asymmetric-activation accumulators, exact int32:
+//   Xq' (M,K) int8, zp' (M) int32, Wq (N,K) int8 ->
+//   acc[m,n] = sum_k Xq'[m,k] * Wq[n,k] - zp'[m] * wsum[n] = sum_k (q[m,k] - zp[m]) * Wq[n,k]
+//   |acc| <= 255 * 127 * K: K <= 66311 so that it fits in int32.
+std::vector<int32_t> gemm_i8_i32_asym(std::span<const int8_t> xq, std::span<const int32_t> zp,
+                                      std::span<const int8_t> wq, size_t M, size_t N, size_t K);
+// ... -> Y (M,N) float = (float(acc[m,n]) * sx[m]) * sw[n]  (+ bias[n]), float operations in that
+// order, acc from gemm_i8_i32_asym (the epilogue of gemm_i8 applied to the corrected accumulator).
+std::vector<float> gemm_i8_asym(std::span<const int8_t> xq, std::span<const float> sx, std::span<const int32_t> zp,
+                                std::span<const int8_t> wq, std::span<const float> sw, std::span<const float> bias,
+                                size_t M, size_t N, size_t K);
+
 // ---- float matmul -------------------------------------------------------------------
 
 // X (M,K) float, W (N,K) float -> Y (M,N) = X . W^T, accumulated in double, rounded to float.

@@ -1,0 +1,352 @@
+#include "quant/quantize.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/quant.hpp"
+#include "quant/sensitivity.hpp"
+#include "quant/smoothquant.hpp"
+#include "ref/reference.hpp"
+
+namespace vkrt::quant {
+
+using gguf::TensorType;
+
+QuantType parse_quant_type(const std::string& s) {
+    if (s == "q4_0" || s == "Q4_0") return QuantType::q4_0;
+    if (s == "q8_0" || s == "Q8_0") return QuantType::q8_0;
+    if (s == "w8a8" || s == "W8A8") return QuantType::w8a8;
+    if (s == "w8a8_static" || s == "W8A8_static") return QuantType::w8a8_static;
+    fail(Status::invalid_argument, "quantization type '", s, "' is not known (q4_0, q8_0, w8a8, w8a8_static)");
+}
+
+const char* quant_type_name(QuantType t) {
+    switch (t) {
+        case QuantType::q4_0: return "q4_0";
+        case QuantType::q8_0: return "q8_0";
+        case QuantType::w8a8: return "w8a8";
+        case QuantType::w8a8_static: return "w8a8_static";
+    }
+    return "?";
+}
+
+void quantize_w8a8_rows(const float* w, size_t N, size_t K, int8_t* q, float* scale) {
+    for (size_t o = 0; o < N; ++o) scale[o] = ref::quantize_row_i8(w + o * K, K, q + o * K);
+}
+
+namespace {
+
+// The 7 linear weights of a block, in the order of ref::RefLlamaLayer.
+struct LinearKind {
+    const char* name;
+    Site site;
+    std::vector<float> ref::RefLlamaLayer::*w;
+};
+const LinearKind kLinears[] = {
+    {"attn_q", Site::attn_in, &ref::RefLlamaLayer::wq},
+    {"attn_k", Site::attn_in, &ref::RefLlamaLayer::wk},
+    {"attn_v", Site::attn_in, &ref::RefLlamaLayer::wv},
+    {"attn_output", Site::attn_out, &ref::RefLlamaLayer::wo},
+    {"ffn_gate", Site::ffn_in, &ref::RefLlamaLayer::w_gate},
+    {"ffn_up", Site::ffn_in, &ref::RefLlamaLayer::w_up},
+    {"ffn_down", Site::ffn_down_in, &ref::RefLlamaLayer::w_down},
+};
+
+// "blk.N.<kind>.weight" of one of the 7 linears -> its layer and kind.
+const LinearKind* parse_linear(const std::string& name, uint32_t* layer) {
+    if (name.rfind("blk.", 0) != 0) return nullptr;
+    size_t p = 4, q = p;
+    while (q < name.size() && name[q] >= '0' && name[q] <= '9') ++q;
+    if (q == p || q >= name.size() || name[q] != '.' || q - p > 6) return nullptr;
+    const std::string rest = name.substr(q + 1);
+    for (const LinearKind& k : kLinears) {
+        if (rest == std::string(k.name) + ".weight") {
+            *layer = uint32_t(std::stoul(name.substr(p, q - p)));
+            return &k;
+        }
+    }
+    return nullptr;
+}
+
+std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
+    std::vector<uint8_t> b(v.size() * 4);
+    if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+    return b;
+}
+
+}  // namespace
+
+QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt,
+                             const QuantizeCallbacks& cb) {
+    auto log = [&](const std::string& s) {
+        if (cb.log) cb.log(s);
+    };
+    auto progress = [&](const std::string& stage, double frac) {
+        if (cb.progress) cb.progress(stage, frac);
+    };
+    const bool w8a8 = opt.type == QuantType::w8a8 || opt.type == QuantType::w8a8_static;
+    const bool is_static = opt.type == QuantType::w8a8_static;
+    const bool mixed = opt.budget_bits > 0;
+    VKRT_CHECK(!(mixed && w8a8), Status::invalid_argument, "--budget-bits writes a mixed block-format file (Q4_0/Q8_0/F16 "
+               "linears); it cannot be combined with --type ", quant_type_name(opt.type));
+    VKRT_CHECK(!opt.mse_scales || !w8a8, Status::invalid_argument,
+               "--scales mse applies to Q4_0 block scales, not to --type ", quant_type_name(opt.type));
+    VKRT_CHECK(!opt.asym || w8a8, Status::invalid_argument, "--asym applies to W8A8 activations only");
+    VKRT_CHECK(opt.alpha >= 0 && opt.alpha <= 1, Status::invalid_argument, "--alpha ", opt.alpha,
+               " is outside [0, 1]");
+    VKRT_CHECK(opt.percentile > 0 && opt.percentile <= 100, Status::invalid_argument, "--percentile ",
+               opt.percentile, " is outside (0, 100]");
+    VKRT_CHECK(in_path != out_path, Status::invalid_argument, "input and output are the same file '", in_path, "'");
+
+    gguf::File f = gguf::File::open(in_path);
+    QuantizeResult res;
+    res.bytes_in = f.file_size();
+
+    // ---- what needs calibration
+    const bool want_sens = !opt.sensitivity_report.empty() || mixed;
+    const bool need_stats = want_sens || is_static || (w8a8 && opt.smooth);
+    std::optional<FloatLlama> fm;
+    std::optional<Smoothing> sm;        // factors (computed whenever stats exist and smoothing is on)
+    bool smoothing_applied = false;
+    std::optional<CalibStats> st_act;   // stats of the inputs as the file's runtime sees them (static scales)
+    std::optional<BudgetChoice> choice;
+    if (need_stats) {
+        VKRT_CHECK(!opt.calib_text.empty(), Status::invalid_argument, "calibration needs a text (--calib-text)");
+        progress("tokenize", 0);
+        const std::string text = read_text_file(opt.calib_text);
+        CalibData data = calibration_sequences(f, text, opt.calib_tokens, opt.calib_skip_tokens, opt.calib_seq_len);
+        res.calib_tokens = data.tokens();
+        {
+            std::ostringstream os;
+            os << "calibration: " << data.seqs.size() << " sequence(s) of " << data.seqs[0].size()
+               << " tokens from token " << data.skipped_tokens << " of '" << opt.calib_text << "' ("
+               << data.text_tokens << " tokens; the first " << data.skipped_tokens << " are left to evaluation)";
+            log(os.str());
+        }
+        fm = load_float_llama(f, uint32_t(opt.calib_seq_len));
+        CalibOptions co;
+        co.capture_rows = want_sens ? opt.capture_rows : 0;
+        CalibStats st = collect_stats(*fm, nullptr, data, co, [&](size_t d, size_t t) {
+            progress("calibrate", double(d) / double(t));
+        });
+        if (opt.smooth && (w8a8 || want_sens)) sm = compute_smoothing(fm->cfg, fm->w, st, opt.alpha);
+        if (want_sens) {
+            std::vector<SensitivityEntry> entries = analyze_sensitivity(
+                *fm, st, sm ? &*sm : nullptr, [&](size_t d, size_t t) { progress("sensitivity", double(d) / double(t)); });
+            if (mixed) choice = choose_formats(entries, opt.budget_bits, opt.mse_scales);
+            std::ostringstream info;
+            info << "Model `" << in_path << "`; " << res.calib_tokens << " calibration tokens, up to "
+                 << opt.capture_rows << " captured input rows per tensor; SmoothQuant for W8A8: "
+                 << (sm ? "alpha " + std::to_string(opt.alpha) : std::string("off")) << ".";
+            res.sensitivity_md = sensitivity_markdown(entries, choice ? &*choice : nullptr, info.str());
+            if (!opt.sensitivity_report.empty()) {
+                FILE* fp = std::fopen(opt.sensitivity_report.c_str(), "wb");
+                VKRT_CHECK(fp, Status::io_error, "cannot write the sensitivity report '", opt.sensitivity_report, "'");
+                const size_t n = std::fwrite(res.sensitivity_md.data(), 1, res.sensitivity_md.size(), fp);
+                const bool ok = std::fclose(fp) == 0 && n == res.sensitivity_md.size();
+                VKRT_CHECK(ok, Status::io_error, "cannot write the sensitivity report '", opt.sensitivity_report, "'");
+                log("sensitivity report: " + opt.sensitivity_report);
+            }
+        }
+        if (w8a8 && sm) {
+            apply_smoothing(fm->w, fm->cfg, *sm);
+            smoothing_applied = true;
+        }
+        if (is_static) {
+            if (smoothing_applied) {
+                co.capture_rows = 0;
+                st_act = collect_stats(*fm, &*sm, data, co, [&](size_t d, size_t t) {
+                    progress("calibrate (smoothed)", double(d) / double(t));
+                });
+            } else {
+                st_act = std::move(st);
+            }
+        }
+    }
+
+    // ---- float sources that differ from the file (smoothed weights and norms)
+    std::map<std::string, const std::vector<float>*> float_src;
+    if (smoothing_applied) {
+        for (uint32_t l = 0; l < fm->cfg.n_layer; ++l) {
+            const std::string p = "blk." + std::to_string(l) + ".";
+            ref::RefLlamaLayer& L = fm->w.layers[l];
+            float_src[p + "attn_norm.weight"] = &L.attn_norm;
+            float_src[p + "ffn_norm.weight"] = &L.ffn_norm;
+            for (const LinearKind& k : kLinears) float_src[p + k.name + ".weight"] = &(L.*k.w);
+        }
+    }
+
+    // ---- metadata
+    gguf::Writer wr;
+    for (const auto& [key, value] : f.metadata()) {
+        if (key == "general.alignment" || key == "general.file_type" || key == "general.quantization_version" ||
+            key.rfind("vkrt.quantization.", 0) == 0)
+            continue;
+        wr.copy_value(key, value);
+    }
+    wr.set_u32("general.quantization_version", 2);
+    if (w8a8) {
+        wr.set_string("vkrt.quantization.scheme", quant_type_name(opt.type));
+        wr.set_string("vkrt.quantization.activations", opt.asym ? "asymmetric" : "symmetric");
+        if (smoothing_applied) wr.set_f32("vkrt.quantization.smoothquant_alpha", opt.alpha);
+        if (is_static) wr.set_string("vkrt.quantization.calibrator", calibrator_name(opt.calibrator));
+    }
+
+    // ---- tensors
+    const TensorType base_block = opt.type == QuantType::q4_0 ? TensorType::Q4_0 : TensorType::Q8_0;
+    uint64_t total_rows = 0, rows_done = 0;
+    double lin_bits = 0, lin_n = 0;
+    size_t n_q4 = 0, n_q8 = 0, n_f16 = 0;
+    std::vector<std::unique_ptr<std::vector<float>>> keep;  // per-channel scales etc. alive until write()
+
+    auto row_source = [&](const gguf::TensorInfo* t) {
+        auto it = float_src.find(t->name);
+        const std::vector<float>* fl = it == float_src.end() ? nullptr : it->second;
+        const uint64_t K = t->dims[0];
+        const uint64_t src_rb = gguf::row_bytes(t->type, K);
+        return [t, fl, K, src_rb](uint64_t r, float* dst) {
+            if (fl)
+                std::memcpy(dst, fl->data() + r * K, K * sizeof(float));
+            else
+                dequantize_row(t->type, t->data + r * src_rb, dst, K);
+        };
+    };
+
+    for (const gguf::TensorInfo& t : f.tensors()) {
+        const uint64_t K = t.dims[0];
+        const uint64_t rows = t.n_elements / K;
+        uint32_t layer = 0;
+        const LinearKind* lin = parse_linear(t.name, &layer);
+        const bool vec = t.dims.size() == 1;
+        if (!vec) {
+            VKRT_CHECK(t.type == TensorType::F32 || t.type == TensorType::F16, Status::invalid_argument, "tensor '",
+                       t.name, "' is ", gguf::type_name(t.type),
+                       ": vkrt-quantize reads F32/F16 models (re-quantizing quantized weights loses precision)");
+        }
+        // Choose the type.
+        TensorType type;
+        if (vec) {
+            type = TensorType::F32;
+        } else if (lin && w8a8) {
+            type = TensorType::I8;
+        } else if (lin && choice) {
+            auto it = choice->types.find(t.name);
+            VKRT_CHECK(it != choice->types.end(), Status::internal, "no budget choice for ", t.name);
+            type = it->second;
+        } else if (t.name == "output.weight") {
+            type = TensorType::Q8_0;  // llama.cpp: Q6_K for Q4_0 models, Q8_0 where rows do not fit 256-blocks
+        } else {
+            type = w8a8 ? TensorType::Q8_0 : base_block;
+        }
+        if (gguf::is_block_type(type) && K % gguf::block_size(type) != 0) {
+            std::ostringstream os;
+            os << t.name << ": rows of " << K << " do not fit " << gguf::type_name(type) << "'s "
+               << gguf::block_size(type) << "-element blocks -> F16";
+            res.fallbacks.push_back(os.str());
+            type = TensorType::F16;
+        }
+        if (lin) {
+            const WFormat wf = type == TensorType::Q4_0   ? WFormat::q4_0
+                               : type == TensorType::Q8_0 ? WFormat::q8_0
+                               : type == TensorType::I8   ? WFormat::w8a8
+                                                          : WFormat::f16;
+            lin_bits += bits_per_weight(wf, K) * double(t.n_elements);
+            lin_n += double(t.n_elements);
+        }
+        n_q4 += type == TensorType::Q4_0;
+        n_q8 += type == TensorType::Q8_0;
+        n_f16 += type == TensorType::F16;
+        total_rows += rows;
+        res.tensors.emplace_back(t.name, type);
+
+        auto src = row_source(&t);
+        if (type == TensorType::I8) {
+            // Per-output-channel int8; the scales first (same rule as the streamed rows).
+            auto scale = std::make_unique<std::vector<float>>(rows);
+            {
+                std::vector<float> row(K);
+                std::vector<int8_t> q(K);
+                for (uint64_t r = 0; r < rows; ++r) {
+                    src(r, row.data());
+                    (*scale)[r] = ref::quantize_row_i8(row.data(), K, q.data());
+                }
+            }
+            wr.add_tensor_rows(t.name, TensorType::I8, t.dims,
+                               [src, K, &rows_done, &total_rows, &progress](uint64_t r0, uint64_t n, uint8_t* out) {
+                                   std::vector<float> row(K);
+                                   for (uint64_t i = 0; i < n; ++i) {
+                                       src(r0 + i, row.data());
+                                       ref::quantize_row_i8(row.data(), K, reinterpret_cast<int8_t*>(out + i * K));
+                                   }
+                                   rows_done += n;
+                                   progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));
+                               });
+            const std::string base = t.name.substr(0, t.name.size() - std::string(".weight").size());
+            wr.add_tensor(base + ".scale", TensorType::F32, {rows}, f32_bytes(*scale));
+            keep.push_back(std::move(scale));
+            if (is_static) {
+                const ActStats& a = st_act->at(layer, lin->site);
+                const double T = calibrate_threshold(a.hist, opt.calibrator, opt.percentile);
+                float act_scale = 1.0f, zero = 0.0f;
+                if (opt.asym) {
+                    // Range [lo, hi] = [min, max] clipped to [-T, T], always containing 0.
+                    const double lo = std::min(0.0, std::max(double(a.min), -T));
+                    const double hi = std::max(0.0, std::min(double(a.max), T));
+                    if (hi > lo) {
+                        act_scale = float((hi - lo) / 255.0);
+                        zero = float(std::clamp(std::round(-lo / double(act_scale)), 0.0, 255.0));
+                    }
+                } else if (T > 0) {
+                    act_scale = float(T / 127.0);
+                }
+                wr.add_tensor(base + ".act_scale", TensorType::F32, {1}, f32_bytes({act_scale}));
+                if (opt.asym) wr.add_tensor(base + ".act_zero", TensorType::F32, {1}, f32_bytes({zero}));
+            }
+            if (smoothing_applied && (lin->site == Site::attn_out || lin->site == Site::ffn_down_in)) {
+                wr.add_tensor(base + ".smooth", TensorType::F32, {K},
+                              f32_bytes(sm->layers[layer][size_t(lin->site)]));
+            }
+            continue;
+        }
+        const bool mse = opt.mse_scales && type == TensorType::Q4_0;
+        const uint64_t out_rb = gguf::row_bytes(type, K);
+        wr.add_tensor_rows(t.name, type, t.dims,
+                           [src, K, out_rb, type, mse, &rows_done, &total_rows, &progress](uint64_t r0, uint64_t n,
+                                                                                       uint8_t* out) {
+                               std::vector<float> row(K);
+                               for (uint64_t i = 0; i < n; ++i) {
+                                   src(r0 + i, row.data());
+                                   if (mse)
+                                       quantize_row_q4_0_mse(row.data(), out + i * out_rb, K);
+                                   else
+                                       quantize_row(type, row.data(), out + i * out_rb, K);
+                               }
+                               rows_done += n;
+                               progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));
+                           });
+    }
+    if (!w8a8) {
+        // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7.
+        const uint32_t ftype = n_q4 ? 2 : n_q8 ? 7 : n_f16 ? 1 : 0;
+        wr.set_u32("general.file_type", ftype);
+    }
+    res.linear_bits = lin_n > 0 ? lin_bits / lin_n : 0;
+    progress("write", 0);
+    wr.write(out_path, f.alignment());
+    progress("write", 1);
+    if (FILE* fp = std::fopen(out_path.c_str(), "rb")) {
+        std::fseek(fp, 0, SEEK_END);
+        res.bytes_out = uint64_t(std::ftell(fp));
+        std::fclose(fp);
+    }
+    return res;
+}
+
+}  // namespace vkrt::quant

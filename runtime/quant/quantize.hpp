@@ -1,0 +1,71 @@
+// vkrt-quantize's engine: F32/F16 GGUF -> Q4_0 / Q8_0 / W8A8 / mixed GGUF.
+//
+// Tensor types written (docs/FORMAT.md):
+//   1-D tensors (norms)         F32 (SmoothQuant may have rescaled attn_norm / ffn_norm)
+//   q4_0                        linear + token_embd Q4_0, output Q8_0 (llama.cpp's choice)
+//   q8_0                        everything 2-D Q8_0
+//   w8a8, w8a8_static           7 linears per block I8 + .scale (+ .act_scale [+ .act_zero]
+//                               for static, + .smooth for attn_output / ffn_down);
+//                               token_embd / output Q8_0
+//   budget_bits > 0 (mixed)     linears Q4_0 / Q8_0 / F16 chosen per tensor
+//                               (sensitivity.hpp); the rest as for `type` (q4_0 or q8_0)
+// A block type whose 32-element block does not divide a tensor's row length falls
+// back to F16 (as llama-quantize does); each fallback is reported in
+// QuantizeResult::fallbacks. Q4_0 / Q8_0 bytes are ggml's reference quantizers'
+// (byte-identical to llama-quantize without an imatrix); scales = mse uses
+// quantize_row_q4_0_mse for Q4_0.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gguf/gguf.hpp"
+#include "quant/calibrate.hpp"
+
+namespace vkrt::quant {
+
+enum class QuantType { q4_0, q8_0, w8a8, w8a8_static };
+QuantType parse_quant_type(const std::string& s);  // invalid_argument naming the value
+const char* quant_type_name(QuantType t);
+
+struct QuantizeOptions {
+    QuantType type = QuantType::q8_0;
+    bool mse_scales = false;       // --scales mse: Q4_0 with searched block scales
+    bool smooth = true;            // SmoothQuant for W8A8 (--no-smooth: off)
+    float alpha = 0.5f;            // --alpha
+    Calibrator calibrator = Calibrator::max;  // w8a8_static activation scales
+    double percentile = 99.99;     // --percentile
+    bool asym = false;             // --asym: asymmetric (uint8 + zero point) activations
+    std::string calib_text;        // path of the calibration text
+    size_t calib_tokens = 4096;    // --calib-tokens
+    size_t calib_skip_tokens = 100 * 512;  // tokens left to evaluation (perplexity)
+    size_t calib_seq_len = 512;
+    size_t capture_rows = 256;     // captured input rows per linear input (sensitivity)
+    std::string sensitivity_report;  // --sensitivity FILE (markdown)
+    double budget_bits = 0;        // --budget-bits B (> 0: mixed Q4_0/Q8_0/F16 linears)
+};
+
+struct QuantizeResult {
+    std::vector<std::string> fallbacks;  // "blk.0.ffn_down.weight: ..." one per tensor
+    std::vector<std::pair<std::string, gguf::TensorType>> tensors;  // as written
+    std::string sensitivity_md;          // when computed
+    double linear_bits = 0;              // bits/weight of the 7 linears per block
+    size_t calib_tokens = 0;             // calibration tokens used (0: none)
+    uint64_t bytes_in = 0, bytes_out = 0;
+};
+
+struct QuantizeCallbacks {
+    std::function<void(const std::string&)> log;                           // one line of information
+    std::function<void(const std::string& stage, double fraction)> progress;
+};
+
+QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt,
+                             const QuantizeCallbacks& cb = {});
+
+// W8A8 weight rows: w (N,K) -> q (N,K) int8, scale (N) with ref::quantize_row_i8
+// (symmetric per output channel: scale = amax / 127, q = round(w / scale)).
+void quantize_w8a8_rows(const float* w, size_t N, size_t K, int8_t* q, float* scale);
+
+}  // namespace vkrt::quant

@@ -1,0 +1,155 @@
+// vkrt-quantize: F32/F16 GGUF -> Q4_0 / Q8_0 (llama.cpp-compatible), W8A8 (SmoothQuant,
+// dynamic or static activations) or a mixed Q4_0/Q8_0/F16 file under a bits budget.
+// Runs on the CPU (no GPU needed): calibration uses the reference forward pass.
+#include <cstdio>
+#include <string>
+
+#include <unistd.h>
+
+#include "cli.hpp"
+#include "core/error.hpp"
+#include "gguf/gguf.hpp"
+#include "quant/quantize.hpp"
+
+using namespace vkrt;
+
+namespace {
+
+const char* kUsage =
+    "usage: vkrt-quantize -m IN.gguf -o OUT.gguf --type q4_0|q8_0|w8a8|w8a8_static [options]\n"
+    "  -m, --model FILE        F32/F16 llama GGUF (default: stories260K)\n"
+    "  -o, --output FILE       output GGUF (written to FILE.part, then renamed)\n"
+    "  --type T                q4_0, q8_0: llama.cpp block formats (output.weight Q8_0;\n"
+    "                          rows that fit no 32-block fall back to F16);\n"
+    "                          w8a8: int8 per-channel weights, dynamic per-token int8 activations;\n"
+    "                          w8a8_static: plus a calibrated per-tensor activation scale\n"
+    "  --scales minmax|mse     Q4_0 block scales: ggml's min-max rule (default) or searched (MSE)\n"
+    "  --alpha A               SmoothQuant migration strength (default 0.5)\n"
+    "  --no-smooth             W8A8 without SmoothQuant\n"
+    "  --calibrator C          w8a8_static: max (default), percentile, mse, entropy\n"
+    "  --percentile P          for --calibrator percentile (default 99.99)\n"
+    "  --asym                  asymmetric (uint8 + zero point) activations\n"
+    "  --calib-text FILE       calibration text (default: tinystories_valid_head.txt; tokens\n"
+    "                          after the first 100*512, which perplexity evaluation uses)\n"
+    "  --calib-tokens N        calibration tokens, in sequences of 512 (default 4096)\n"
+    "  --sensitivity FILE      write a per-tensor error report (markdown)\n"
+    "  --budget-bits B         mixed file: Q4_0/Q8_0/F16 per linear tensor, chosen greedily by\n"
+    "                          sensitivity so that the linears average <= B bits/weight\n"
+    "                          (--type q4_0 or q8_0 sets token_embd/output, default q8_0)\n";
+
+std::string models_dir() {
+    const std::string m = cli::default_model_path();
+    const size_t slash = m.find_last_of('/');
+    return slash == std::string::npos ? std::string(".") : m.substr(0, slash);
+}
+
+int run(int argc, char** argv) {
+    cli::Args args(argc, argv);
+    if (args.flag("-h") || args.flag("--help")) {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    const std::string in = args.str("-m", "--model", cli::default_model_path());
+    const std::string out = args.str("-o", "--output", "");
+    const std::string type = args.str("--type", "", "");
+    const std::string scales = args.str("--scales", "", "minmax");
+    const double alpha = args.number("--alpha", "", 0.5);
+    const bool no_smooth = args.flag("--no-smooth");
+    const std::string calibrator = args.str("--calibrator", "", "");
+    const double percentile = args.number("--percentile", "", 99.99);
+    const bool asym = args.flag("--asym");
+    const std::string calib_text = args.str("--calib-text", "", models_dir() + "/tinystories_valid_head.txt");
+    const int64_t calib_tokens = args.integer("--calib-tokens", "", 4096);
+    const std::string sens = args.str("--sensitivity", "", "");
+    const double budget = args.number("--budget-bits", "", 0.0);
+    args.finish();
+
+    VKRT_CHECK(!out.empty(), Status::invalid_argument, "no output file (-o OUT.gguf); see --help");
+    VKRT_CHECK(!type.empty() || budget > 0, Status::invalid_argument,
+               "no quantization type (--type q4_0|q8_0|w8a8|w8a8_static); see --help");
+    VKRT_CHECK(scales == "minmax" || scales == "mse", Status::invalid_argument, "--scales '", scales,
+               "' is not known (minmax, mse)");
+    VKRT_CHECK(calib_tokens >= 2, Status::invalid_argument, "--calib-tokens ", calib_tokens, " is too small");
+    VKRT_CHECK(budget >= 0, Status::invalid_argument, "--budget-bits ", budget, " is negative");
+
+    quant::QuantizeOptions o;
+    o.type = type.empty() ? quant::QuantType::q8_0 : quant::parse_quant_type(type);
+    o.mse_scales = scales == "mse";
+    o.smooth = !no_smooth;
+    o.alpha = float(alpha);
+    VKRT_CHECK(calibrator.empty() || o.type == quant::QuantType::w8a8_static, Status::invalid_argument,
+               "--calibrator sets static activation scales: use it with --type w8a8_static");
+    if (!calibrator.empty()) o.calibrator = quant::parse_calibrator(calibrator);
+    o.percentile = percentile;
+    o.asym = asym;
+    o.calib_text = calib_text;
+    o.calib_tokens = size_t(calib_tokens);
+    o.sensitivity_report = sens;
+    o.budget_bits = budget;
+
+    std::fprintf(stderr, "vkrt-quantize: %s -> %s (%s%s)\n", in.c_str(), out.c_str(),
+                 budget > 0 ? "mixed, base " : "", quant::quant_type_name(o.type));
+    const double t0 = cli::now_seconds();
+    std::string last_stage;
+    int last_pct = -1;
+    std::string done_stage;
+    quant::QuantizeCallbacks cb;
+    cb.log = [&](const std::string& s) {
+        if (last_pct >= 0) std::fputc('\n', stderr);
+        last_pct = -1;
+        std::fprintf(stderr, "%s\n", s.c_str());
+    };
+    // A terminal gets a live percentage; a log file one line per finished stage.
+    const bool tty = isatty(2) != 0;
+    cb.progress = [&](const std::string& stage, double frac) {
+        const int pct = int(frac * 100.0 + 1e-9);
+        if (stage == last_stage && pct == last_pct) return;
+        if (!tty) {
+            if (pct == 100 && stage != done_stage) std::fprintf(stderr, "  %s: done\n", stage.c_str());
+            if (pct == 100) done_stage = stage;
+            return;
+        }
+        if (stage != last_stage && last_pct >= 0) std::fputc('\n', stderr);
+        last_stage = stage;
+        last_pct = pct;
+        std::fprintf(stderr, "\r  %-22s %3d%%", stage.c_str(), pct);
+        std::fflush(stderr);
+    };
+    quant::QuantizeResult r = quant::quantize_gguf(in, out, o, cb);
+    if (last_pct >= 0) std::fputc('\n', stderr);
+
+    size_t n[6] = {0, 0, 0, 0, 0, 0};  // F32 F16 Q4_0 Q8_0 I8 other
+    for (const auto& [name, t] : r.tensors) {
+        switch (t) {
+            case gguf::TensorType::F32: ++n[0]; break;
+            case gguf::TensorType::F16: ++n[1]; break;
+            case gguf::TensorType::Q4_0: ++n[2]; break;
+            case gguf::TensorType::Q8_0: ++n[3]; break;
+            case gguf::TensorType::I8: ++n[4]; break;
+            default: ++n[5]; break;
+        }
+    }
+    std::fprintf(stderr, "tensors: %zu F32, %zu F16, %zu Q4_0, %zu Q8_0, %zu I8 (W8A8)\n", n[0], n[1], n[2], n[3],
+                 n[4]);
+    if (!r.fallbacks.empty()) {
+        std::fprintf(stderr, "%zu tensor(s) fell back to another type:\n", r.fallbacks.size());
+        for (const auto& s : r.fallbacks) std::fprintf(stderr, "  %s\n", s.c_str());
+    }
+    std::fprintf(stderr, "linear weights: %.3f bits/weight; %.2f MiB -> %.2f MiB in %.1f s\n", r.linear_bits,
+                 double(r.bytes_in) / 1048576.0, double(r.bytes_out) / 1048576.0, cli::now_seconds() - t0);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "\nvkrt-quantize: error (%s): %s\n", status_name(e.status()), e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "\nvkrt-quantize: error: %s\n", e.what());
+        return 1;
+    }
+}
