@@ -18,3 +18,14 @@ if(TARGET vkrt-chat AND TARGET vkrt-bench)
   add_test(NAME cli_bench_model COMMAND vkrt-bench -m ${_model} -p 32 -n 8 -r 1)
   set_tests_properties(cli_bench_model PROPERTIES PASS_REGULAR_EXPRESSION "\\| pp32 \\|.*\\| tg8 \\|")
 endif()
+if(TARGET vkrt-quantize AND TARGET vkrt-chat)
+  # vkrt-quantize writes a Q4_0 file that the runtime then loads and runs (a fixture chain).
+  set(_q4 ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli-stories260K-q4_0.gguf)
+  add_test(NAME cli_quantize_q4_0
+    COMMAND vkrt-quantize -m ${VKRT_MODELS_DIR}/stories260K.gguf -o ${_q4} --type q4_0)
+  set_tests_properties(cli_quantize_q4_0 PROPERTIES FIXTURES_SETUP q4_file
+    PASS_REGULAR_EXPRESSION "rows of 172 do not fit")
+  add_test(NAME cli_chat_on_quantized COMMAND vkrt-chat -m ${_q4} -p "Once upon a time" -n 8 --temp 0)
+  set_tests_properties(cli_chat_on_quantized PROPERTIES FIXTURES_REQUIRED q4_file
+    PASS_REGULAR_EXPRESSION "Once upon a time.*decode 8 tokens")
+endif()
