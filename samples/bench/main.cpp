@@ -182,14 +182,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const Error& e) {
-        std::fprintf(stderr, "\nvkrt-bench: error (%s): %s\n", status_name(e.status()), e.what());
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "\nvkrt-bench: error: %s\n", e.what());
-        return 1;
-    }
-}
+int main(int argc, char** argv) { return vkrt::cli::guarded_main("vkrt-bench", run, argc, argv); }

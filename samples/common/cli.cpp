@@ -1,6 +1,8 @@
 #include "cli.hpp"
 
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 
 #include "core/error.hpp"
 
@@ -62,6 +64,17 @@ std::string default_model_path() {
     if (const char* m = std::getenv("VKRT_MODEL"); m && *m) return m;
     if (const char* d = std::getenv("VKRT_MODELS_DIR"); d && *d) return std::string(d) + "/stories260K.gguf";
     return std::string(VKRT_MODELS_DIR) + "/stories260K.gguf";
+}
+
+int guarded_main(const char* name, int (*run)(int, char**), int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "\n%s: error (%s): %s\n", name, status_name(e.status()), e.what());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "\n%s: error: %s\n", name, e.what());
+    }
+    return 1;
 }
 
 }  // namespace vkrt::cli

@@ -24,7 +24,11 @@ private:
     int find(const std::string& a, const std::string& b, bool with_value);
 };
 
-std::string default_model_path();  // $VKRT_MODEL, else <models dir>/stories260K.gguf
+std::string default_model_path();
+
+// main() of a sample: runs `run`, turns a vkrt::Error or other exception into
+// "<name>: error (<status>): <message>" on stderr and exit code 1.
+int guarded_main(const char* name, int (*run)(int, char**), int argc, char** argv);  // $VKRT_MODEL, else <models dir>/stories260K.gguf
 
 inline double now_seconds() {
     using namespace std::chrono;

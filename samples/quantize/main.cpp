@@ -142,14 +142,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const Error& e) {
-        std::fprintf(stderr, "\nvkrt-quantize: error (%s): %s\n", status_name(e.status()), e.what());
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "\nvkrt-quantize: error: %s\n", e.what());
-        return 1;
-    }
-}
+int main(int argc, char** argv) { return vkrt::cli::guarded_main("vkrt-quantize", run, argc, argv); }
