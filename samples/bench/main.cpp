@@ -81,10 +81,13 @@ int model_bench(const std::string& path, const std::string& label, int n_prompt,
     std::mt19937 rng(42);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(hp.n_vocab) - 1);
     std::printf("| model | size | device | test | t/s |\n| --- | --- | --- | --- | --- |\n");
-    const double gib = double(model.weight_bytes()) / (1024.0 * 1024.0 * 1024.0);
+    const double mib = double(model.weight_bytes()) / (1024.0 * 1024.0);
+    char size[32];
+    if (mib >= 1024) std::snprintf(size, sizeof size, "%.2f GiB", mib / 1024);
+    else std::snprintf(size, sizeof size, "%.2f MiB", mib);
     auto row = [&](const std::string& test, const std::vector<double>& tps) {
         MeanSd m = stats(tps);
-        std::printf("| %s | %.2f GiB | %s | %s | %.2f ± %.2f |\n", label.c_str(), gib, dev.caps().name.c_str(),
+        std::printf("| %s | %s | %s | %s | %.2f ± %.2f |\n", label.c_str(), size, dev.caps().name.c_str(),
                     test.c_str(), m.mean, m.sd);
         std::fflush(stdout);
     };
