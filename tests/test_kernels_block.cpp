@@ -275,9 +275,10 @@ TEST_CASE("kv_store: rows go to pos[m], out-of-range positions are skipped") {
 namespace {
 // Runs attention for queries at `pos` over random caches of n_ctx rows. Rows past the
 // largest position hold values that would dominate any score (and show up in the
-// output) if the kernel read them.
+// output) if the kernel read them; with `nan_poison` they hold NaN instead (which
+// would poison the output even if multiplied by a zero probability).
 void check_attention(Device& dev, uint32_t M, uint32_t n_head, uint32_t n_head_kv, uint32_t hd,
-                     const std::vector<int32_t>& pos, uint32_t n_ctx, uint32_t seed) {
+                     const std::vector<int32_t>& pos, uint32_t n_ctx, uint32_t seed, bool nan_poison = false) {
     CAPTURE(M);
     CAPTURE(n_head);
     CAPTURE(n_head_kv);
@@ -288,7 +289,8 @@ void check_attention(Device& dev, uint32_t M, uint32_t n_head, uint32_t n_head_k
     auto kc = test::random_floats(n_ctx * kvw, seed + 1);
     auto vc = test::random_floats(n_ctx * kvw, seed + 2);
     const int32_t maxpos = *std::max_element(pos.begin(), pos.end());
-    for (size_t i = size_t(maxpos + 1) * kvw; i < kc.size(); ++i) kc[i] = 30.f, vc[i] = 100.f;
+    const float kpoison = nan_poison ? NAN : 30.f, vpoison = nan_poison ? NAN : 100.f;
+    for (size_t i = size_t(maxpos + 1) * kvw; i < kc.size(); ++i) kc[i] = kpoison, vc[i] = vpoison;
     Buffer bq = make_buffer(dev, q), bk = make_buffer(dev, kc), bv = make_buffer(dev, vc), bp = make_buffer(dev, pos);
     Buffer bo(dev, q.size() * 4);
     test::run(dev, [&](Recorder& r) {
@@ -297,8 +299,13 @@ void check_attention(Device& dev, uint32_t M, uint32_t n_head, uint32_t n_head_k
     auto o = bo.download_as<float>(q.size());
     auto ref = ref::attention(q, kc, vc, pos, M, n_head, n_head_kv, hd, n_ctx);
     float worst = 0;
-    for (size_t i = 0; i < o.size(); ++i) worst = std::max(worst, std::fabs(o[i] - ref[i]));
+    size_t bad = 0;  // NaN never compares <= a bound: count them apart
+    for (size_t i = 0; i < o.size(); ++i) {
+        if (!std::isfinite(o[i])) ++bad;
+        else worst = std::max(worst, std::fabs(o[i] - ref[i]));
+    }
     CAPTURE(worst);
+    CHECK(bad == 0);
     CHECK(worst <= kAttnAbsTol);
 }
 }  // namespace
@@ -341,6 +348,79 @@ TEST_CASE("attention: prefill from 0 and continuing a cache at an offset") {
                          doctest::Contains("operand 'k_cache'"), vkrt::Error);
     rec.end();
     CHECK_NO_VALIDATION(dev);
+}
+
+// The blocked kernel (M >= ops::kAttentionBlockMinRows): blocks of query rows of a kv
+// head, several tiles, tails of blocks and tiles, every head-dim tiling (tpr 1..16).
+TEST_CASE("attention: blocked prefill, M = 8..300, hd 7..256, GQA 8/4, 32/8, 4/4, 6/1") {
+    static_assert(ops::kAttentionBlockMinRows == 8, "the cases below straddle the threshold at 8");
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        // Just below / at the threshold: per-query kernel, then the blocked one.
+        check_attention(*dev, 7, 8, 4, 8, iota_pos(7, 0), 16, 300);
+        check_attention(*dev, 8, 8, 4, 8, iota_pos(8, 0), 16, 301);
+        // The real model's heads (stories260K: 8/4, hd 8), from 0 and continuing a cache.
+        check_attention(*dev, 64, 8, 4, 8, iota_pos(64, 0), 64, 310);
+        check_attention(*dev, 300, 8, 4, 8, iota_pos(300, 0), 320, 311);
+        check_attention(*dev, 77, 8, 4, 8, iota_pos(77, 200), 300, 312);
+        check_attention(*dev, 100, 8, 4, 64, iota_pos(100, 0), 128, 320);
+        check_attention(*dev, 65, 32, 8, 64, iota_pos(65, 150), 256, 321);
+        check_attention(*dev, 64, 32, 8, 128, iota_pos(64, 0), 64, 330);
+        CHECK_NO_VALIDATION(*dev);
+    }
+    Device& dev = test::gpu();
+    // Larger shapes once (the kernel has no capability variants).
+    check_attention(dev, 300, 32, 8, 128, iota_pos(300, 0), 300, 340);
+    check_attention(dev, 130, 32, 8, 128, iota_pos(130, 170), 310, 341);  // continuing at an offset
+    check_attention(dev, 96, 8, 4, 128, iota_pos(96, 33), 160, 342);
+    check_attention(dev, 70, 4, 4, 256, iota_pos(70, 10), 96, 343);
+    check_attention(dev, 41, 6, 1, 96, iota_pos(41, 5), 64, 344);
+    check_attention(dev, 50, 6, 2, 7, iota_pos(50, 0), 50, 345);   // odd hd, one thread a row
+    check_attention(dev, 33, 4, 2, 20, iota_pos(33, 3), 40, 346);  // hd 20: 2 threads x 10 dims
+    check_attention(dev, 33, 4, 2, 1, iota_pos(33, 0), 33, 347);
+    // Rows past each block's largest position hold NaN: the kernel must not read them.
+    check_attention(dev, 64, 8, 4, 8, iota_pos(64, 0), 200, 350, true);
+    check_attention(dev, 40, 32, 8, 128, iota_pos(40, 7), 100, 351, true);
+    // Arbitrary positions: descending, repeated, gaps, the last cache row.
+    std::vector<int32_t> pos(90);
+    for (size_t i = 0; i < pos.size(); ++i) pos[i] = int32_t((i * 37) % 120);
+    pos[5] = 0;
+    pos[6] = 119;
+    check_attention(dev, 90, 8, 4, 8, pos, 120, 360);
+    check_attention(dev, 90, 8, 2, 64, pos, 120, 361);
+    std::reverse(pos.begin(), pos.end());
+    check_attention(dev, 90, 32, 8, 128, pos, 120, 362, true);
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("attention: blocked-kernel tiles fit every head dim on 16 and 32 KiB devices") {
+    for (uint32_t shared : {16384u, 32768u, 49152u}) {
+        for (uint32_t inv : {128u, 1024u}) {
+            Capabilities caps;
+            caps.shared_memory = shared;
+            caps.max_workgroup_invocations = inv;
+            for (uint32_t hd = 1; hd <= 256; ++hd) {
+                CAPTURE(shared);
+                CAPTURE(hd);
+                auto t = ops::flash_tiles(caps, hd);
+                REQUIRE(t.has_value());
+                CHECK(t->shared_bytes() <= std::min(shared, 32768u));
+                CHECK(t->wg == t->br * t->tpr);
+                CHECK(t->wg <= inv);
+                CHECK(t->tpr * t->dpt >= hd);
+                CHECK(t->dpt <= 16);
+                CHECK(t->dpt % 4 == 0);
+                CHECK(t->ns * t->tpr >= t->bc);
+                CHECK(t->bc >= 4);
+                CHECK(t->br >= 1);
+            }
+        }
+    }
+    Capabilities none;
+    none.shared_memory = 1024;
+    none.max_workgroup_invocations = 128;
+    CHECK_FALSE(ops::flash_tiles(none, 256).has_value());
+    CHECK_FALSE(ops::flash_tiles(none, 0).has_value());
 }
 
 TEST_CASE("embed: F32 / F16 / Q4_0 / Q8_0 tables, exact against dequantization; bad ids give zeros") {

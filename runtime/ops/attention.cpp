@@ -1,5 +1,6 @@
 #include "ops/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/dispatch.hpp"
@@ -49,7 +50,28 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     require_bytes(pos, uint64_t(M) * 4, kn, "pos");
     require_bytes(out, ((M - 1) * uint64_t(out_stride) + width) * 4, kn, "out");
 
-    const Device& dev = rec.device();
+    Device& dev = rec.device();
+    struct {
+        uint32_t M, n_head, n_head_kv, hd, n_ctx;
+        float scale;
+        uint32_t q_stride, o_stride;
+    } pc{M, s.n_head, s.n_head_kv, s.head_dim, s.n_ctx, scale, q_stride, out_stride};
+    const uint32_t grp = s.n_head / s.n_head_kv;
+
+    // Prefill: blocks of query rows share K/V tiles (shaders/attention_flash.comp).
+    if (M >= kAttentionBlockMinRows) {
+        if (auto t = flash_tiles(dev.caps(), s.head_dim)) {
+            const uint64_t blocks = (uint64_t(M) * grp + t->br - 1) / t->br;
+            if (s.n_head_kv <= dev.caps().max_workgroup_count[0] && blocks <= dev.caps().max_workgroup_count[1]) {
+                rec.dispatch(dev.pipeline("attention_flash", {t->wg, t->br, t->bc, t->tpr, t->dpt, t->ns, t->q_size,
+                                                              t->k_size, t->v_size, t->s_size}),
+                             {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head_kv, uint32_t(blocks), 1});
+                return;
+            }
+        }
+    }
+
+    // Decode (few queries): one workgroup per (head, query), see shaders/attention.comp.
     VKRT_CHECK(s.n_head <= dev.caps().max_workgroup_count[0] && M <= dev.caps().max_workgroup_count[1],
                Status::limit_exceeded, kn, ": ", s.n_head, " heads x ", M,
                " queries exceed the device's workgroup-count limits (split the batch)");
@@ -57,13 +79,36 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     // thread (the shader allows 4, i.e. workgroups down to 64).
     constexpr uint32_t kLocal = 128;
     const char* variant = dev.caps().subgroup ? "attention_sg" : "attention_shared";
-    struct {
-        uint32_t M, n_head, n_head_kv, hd, n_ctx;
-        float scale;
-        uint32_t q_stride, o_stride;
-    } pc{M, s.n_head, s.n_head_kv, s.head_dim, s.n_ctx, scale, q_stride, out_stride};
-    rec.dispatch(rec.device().pipeline(variant, {kLocal}), {q, k_cache, v_cache, pos, out}, pc,
-                 Groups{s.n_head, M, 1});
+    rec.dispatch(dev.pipeline(variant, {kLocal}), {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head, M, 1});
+}
+
+std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim) {
+    if (head_dim < 1 || head_dim > 256) return std::nullopt;
+    FlashTiles t;
+    // Threads per query row: enough that each owns <= 16 output dims (vec4 columns).
+    t.tpr = 1;
+    while ((head_dim + t.tpr - 1) / t.tpr > 16) t.tpr *= 2;
+    t.dpt = ((head_dim + t.tpr - 1) / t.tpr + 3) / 4 * 4;
+    const uint32_t hds4 = t.tpr * t.dpt / 4, pad = t.tpr > 1 ? 1 : 0;
+    // More shared memory than 32 KiB buys little and costs occupancy.
+    const uint32_t limit = std::min<uint32_t>(caps.shared_memory, 32768);
+    // Small heads (one thread a row) use 64-thread workgroups: 64 query rows a block, and
+    // 16-row kv tiles (its 16 scores stay in registers; lavapipe: 32 rows were ~1.5x slower).
+    uint32_t wg = std::min<uint32_t>(t.tpr == 1 ? 64 : 128, caps.max_workgroup_invocations);
+    for (; wg >= std::max<uint32_t>(t.tpr, 16); wg /= 2) {
+        for (uint32_t bc = t.tpr == 1 ? 16 : 32; bc >= 4; bc /= 2) {
+            t.wg = wg;
+            t.br = wg / t.tpr;
+            t.bc = bc;
+            t.ns = (bc + t.tpr - 1) / t.tpr;
+            t.q_size = t.tpr == 1 ? 1 : t.br * (hds4 + pad);
+            t.k_size = bc * (hds4 + pad);
+            t.v_size = bc * hds4;
+            t.s_size = t.tpr == 1 ? 1 : t.br * (bc + 1);
+            if (t.shared_bytes() <= limit) return t;
+        }
+    }
+    return std::nullopt;
 }
 
 }  // namespace vkrt::ops

@@ -3,9 +3,14 @@
 // row), so a recorded decode command buffer is reused across tokens.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "vk/buffer.hpp"
 #include "vk/recorder.hpp"
+
+namespace vkrt {
+struct Capabilities;
+}
 
 namespace vkrt::ops {
 
@@ -24,9 +29,28 @@ struct AttentionShape {
 // q (M, n_head, hd), K cache (n_ctx, n_head_kv, hd), V cache (n_ctx, n_head_kv, hd), pos (M) int32
 //   -> out (M, n_head, hd): out[m,h] = softmax_j(scale * q[m,h] . K[j,kvh]) . V[j,kvh], j = 0..pos[m].
 // scale = 0 means 1/sqrt(hd). q_stride / out_stride: floats between rows (0 = n_head*hd).
-// No scratch memory: an online softmax walks the kv rows in tiles (see the shader).
+// No scratch memory: an online softmax walks the kv rows in tiles (see the shaders).
+// M >= kAttentionBlockMinRows (prefill) runs shaders/attention_flash.comp: a workgroup
+// takes a block of query rows of one kv head (all its grouped query heads), loads each
+// K/V tile into shared memory once and keeps a FlashAttention-2 style online softmax per
+// row. Fewer rows (decode) run shaders/attention.comp: a workgroup per (head, query).
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
                const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale = 0.f,
                uint32_t q_stride = 0, uint32_t out_stride = 0);
+
+// Queries from which attention() uses the blocked (prefill) kernel.
+inline constexpr uint32_t kAttentionBlockMinRows = 8;
+
+// Tile shape of the blocked kernel for a head dim on a device (spec constants of
+// attention_flash): wg = br * tpr threads; br query rows a workgroup, bc kv rows a tile,
+// tpr threads a query row owning dpt output dims each (a multiple of 4), ns = ceil(bc /
+// tpr) scores a thread; q/k/v_size: shared arrays in vec4s, s_size in floats. nullopt:
+// no shape fits the device's shared memory (attention() then uses the per-query kernel).
+struct FlashTiles {
+    uint32_t wg = 0, br = 0, bc = 0, tpr = 0, dpt = 0, ns = 0;
+    uint32_t q_size = 0, k_size = 0, v_size = 0, s_size = 0;
+    uint32_t shared_bytes() const { return (q_size + k_size + v_size) * 16 + (s_size + br) * 4; }
+};
+std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim);
 
 }  // namespace vkrt::ops

@@ -1,0 +1,184 @@
+#version 450
+// Causal grouped-query attention over a KV cache for a BLOCK of query rows
+// (prefill; FlashAttention-2 style). Same contract as shaders/attention.comp:
+//   q (M, n_head, hd) float (row stride q_stride floats), pos (M) int32,
+//   K cache, V cache (n_ctx, n_head_kv, hd) float  ->  out (M, n_head, hd) float (row stride o_stride)
+//   query m, head h sees cache rows j = 0..pos[m] of kv head kvh = h / grp (grp = n_head / n_head_kv):
+//   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j,kvh,:]) * V[j,kvh,:]
+//
+// Work split. Workgroup (x = kvh, y = b) owns BR consecutive "query rows" of kv head
+// kvh, where query row i = m * grp + hh stands for query m and head kvh * grp + hh:
+// all grp query heads of one kv head share each K/V tile. The kv rows 0..max over
+// the block of pos[m] are walked in tiles of BC rows:
+//   1. the workgroup loads the K and V tiles (BC, hd) into shared memory (coalesced);
+//   2. scores S (BR, BC): the TPR threads of a row each score the columns c, c+TPR, ...
+//      (dot over hd of q, pre-scaled, and K); with TPR == 1 q and the scores stay in
+//      registers, else q sits in shared memory and the scores go through it;
+//   3. online softmax per row: every thread of a row takes the row max over the tile,
+//      rescales its accumulators and running sum, and adds p_j * V[j, :] for its dims:
+//      the vec4 columns c, c+TPR, ... (DPT/4 of them, in registers; conflict-free reads).
+// Shared tiles are vec4 (four dims a load); head dims are zero-padded to HDS.
+// Rows only score / accumulate their own visible columns (j <= pos[m], j < n_ctx), so
+// rows of the cache past a query's position are never read into its result (they may
+// hold anything, NaN included). Rows with pos[m] < 0 produce zeros.
+// Shapes (host: runtime/ops/attention.cpp picks them per hd and shared-memory size):
+//   WG = BR * TPR threads, DPT a multiple of 4, HDS = TPR * DPT >= hd (padded head dim),
+//   shared (vec4 units, HDS4 = HDS / 4, P = 1 if TPR > 1 else 0, so that the rows that
+//   threads read at once fall in different banks): Q BR x (HDS4+P) (TPR > 1 only),
+//   K BC x (HDS4+P), V BC x HDS4; floats: S BR x (BC+1) (TPR > 1 only), BR row lengths.
+// No subgroup operations: the same code runs on every device.
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint BR = 64;     // query rows per workgroup
+layout(constant_id = 2) const uint BC = 32;     // kv rows per tile
+layout(constant_id = 3) const uint TPR = 1;     // threads per query row
+layout(constant_id = 4) const uint DPT = 8;     // output dims per thread (multiple of 4)
+layout(constant_id = 5) const uint NS = 32;     // scores per thread per tile = ceil(BC / TPR)
+layout(constant_id = 6) const uint Q_SIZE = 1;  // vec4s
+layout(constant_id = 7) const uint K_SIZE = 32 * 2;
+layout(constant_id = 8) const uint V_SIZE = 32 * 2;
+layout(constant_id = 9) const uint S_SIZE = 1;  // floats
+
+layout(binding = 0) readonly buffer Q { float q[]; };
+layout(binding = 1) readonly buffer Kc { float kc[]; };
+layout(binding = 2) readonly buffer Vc { float vc[]; };
+layout(binding = 3) readonly buffer P { int pos[]; };
+layout(binding = 4) writeonly buffer O { float o[]; };
+layout(push_constant) uniform PC {
+    uint M, n_head, n_head_kv, hd, n_ctx;
+    float scale;
+    uint q_stride, o_stride;
+} pc;
+
+const float NEG_BIG = -3.402823466e38;
+const uint D4 = DPT / 4u;                 // vec4 columns a thread owns
+const uint HDS4 = TPR * D4;               // vec4s a (padded) head row
+const uint PAD = TPR > 1u ? 1u : 0u;
+const uint QK_STRIDE = HDS4 + PAD;        // vec4s between rows of qs / ks
+const uint S_STRIDE = BC + 1u;
+
+shared vec4 qs[Q_SIZE];   // BR x QK_STRIDE, pre-scaled (TPR > 1)
+shared vec4 ks[K_SIZE];   // BC x QK_STRIDE
+shared vec4 vs[V_SIZE];   // BC x HDS4
+shared float ss[S_SIZE];  // BR x S_STRIDE (TPR > 1)
+shared uint nrow[BR];     // visible kv rows of each query row
+
+// Four dims 4*d4.. of a float row at `base` (zero past hd).
+#define LOAD4(buf, base, d4, hd) vec4(                                      \
+    4u * (d4) + 0u < (hd) ? buf[(base) + 4u * (d4) + 0u] : 0.0,             \
+    4u * (d4) + 1u < (hd) ? buf[(base) + 4u * (d4) + 1u] : 0.0,             \
+    4u * (d4) + 2u < (hd) ? buf[(base) + 4u * (d4) + 2u] : 0.0,             \
+    4u * (d4) + 3u < (hd) ? buf[(base) + 4u * (d4) + 3u] : 0.0)
+
+void main() {
+    const uint WG = gl_WorkGroupSize.x;
+    const uint tid = gl_LocalInvocationID.x;
+    const uint kvh = gl_WorkGroupID.x;
+    const uint grp = pc.n_head / pc.n_head_kv;
+    const uint hd = pc.hd;
+    const uint r = tid / TPR, c = tid % TPR;  // my query row in the block, my lane in it
+
+    // Query row -> (m, h).
+    const uint qrow = gl_WorkGroupID.y * BR + r;
+    const uint m = qrow / grp;
+    const uint h = kvh * grp + qrow % grp;
+    const bool valid = m < pc.M;
+    uint n_r = 0u;
+    if (valid) {
+        const int p = pos[m];
+        n_r = p < 0 ? 0u : min(uint(p) + 1u, pc.n_ctx);
+    }
+    if (c == 0u) nrow[r] = n_r;
+
+    // q, scaled: in registers with one thread a row, else the block in shared memory.
+    vec4 qreg[D4];
+    if (TPR == 1u) {
+        for (uint k = 0u; k < D4; ++k)
+            qreg[k] = valid ? LOAD4(q, m * pc.q_stride + h * hd, k, hd) * pc.scale : vec4(0.0);
+    } else {
+        for (uint e = tid; e < BR * HDS4; e += WG) {
+            const uint rr = e / HDS4, d4 = e % HDS4;
+            const uint qr = gl_WorkGroupID.y * BR + rr, mm = qr / grp;
+            vec4 v = vec4(0.0);
+            if (mm < pc.M) v = LOAD4(q, mm * pc.q_stride + (kvh * grp + qr % grp) * hd, d4, hd) * pc.scale;
+            qs[rr * QK_STRIDE + d4] = v;
+        }
+    }
+    barrier();
+    uint n_blk = 0u;
+    for (uint i = 0u; i < BR; ++i) n_blk = max(n_blk, nrow[i]);
+
+    const uint kv_stride = pc.n_head_kv * hd;
+    const uint kvbase = kvh * hd;
+    vec4 acc[D4];
+    for (uint k = 0u; k < D4; ++k) acc[k] = vec4(0.0);
+    float m_run = NEG_BIG, l_run = 0.0;
+
+    for (uint t0 = 0u; t0 < n_blk; t0 += BC) {
+        // 1. K, V tiles; rows past the block's range and dims past hd are zero.
+        for (uint e = tid; e < BC * HDS4; e += WG) {
+            const uint j = e / HDS4, d4 = e % HDS4;
+            vec4 kv = vec4(0.0), vv = vec4(0.0);
+            if (t0 + j < n_blk) {
+                const uint src = (t0 + j) * kv_stride + kvbase;
+                kv = LOAD4(kc, src, d4, hd);
+                vv = LOAD4(vc, src, d4, hd);
+            }
+            ks[j * QK_STRIDE + d4] = kv;
+            vs[j * HDS4 + d4] = vv;
+        }
+        barrier();
+
+        // 2. Scores for my columns j = c + i * TPR.
+        const uint cnt = n_r > t0 ? min(BC, n_r - t0) : 0u;  // my row's visible columns in this tile
+        float sr[NS];
+        for (uint i = 0u; i < NS; ++i) sr[i] = 0.0;
+        if (cnt > 0u) {
+            for (uint d4 = 0u; d4 < HDS4; ++d4) {
+                const vec4 qv = TPR == 1u ? qreg[min(d4, D4 - 1u)] : qs[r * QK_STRIDE + d4];
+                for (uint i = 0u; i < NS; ++i) {
+                    const uint j = c + i * TPR;
+                    if (j < BC) sr[i] += dot(qv, ks[j * QK_STRIDE + d4]);
+                }
+            }
+            if (TPR > 1u) {
+                for (uint i = 0u; i < NS; ++i) {
+                    const uint j = c + i * TPR;
+                    if (j < BC) ss[r * S_STRIDE + j] = sr[i];
+                }
+            }
+        }
+        if (TPR > 1u) barrier();
+
+        // 3. Online softmax and P.V for my dims.
+        if (cnt > 0u) {
+            float mx = m_run;
+            for (uint j = 0u; j < BC; ++j)
+                if (j < cnt) mx = max(mx, TPR == 1u ? sr[min(j, NS - 1u)] : ss[r * S_STRIDE + j]);
+            const float alpha = exp(m_run - mx);
+            l_run *= alpha;
+            for (uint k = 0u; k < D4; ++k) acc[k] *= alpha;
+            for (uint j = 0u; j < BC; ++j) {
+                if (j < cnt) {
+                    const float pj = exp((TPR == 1u ? sr[min(j, NS - 1u)] : ss[r * S_STRIDE + j]) - mx);
+                    l_run += pj;
+                    for (uint k = 0u; k < D4; ++k) acc[k] += pj * vs[j * HDS4 + c + k * TPR];
+                }
+            }
+            m_run = mx;
+        }
+        barrier();  // the next tile overwrites ks, vs, ss
+    }
+
+    if (valid) {
+        const float inv_l = l_run > 0.0 ? 1.0 / l_run : 0.0;
+        const uint obase = m * pc.o_stride + h * hd;
+        for (uint k = 0u; k < D4; ++k) {
+            const uint d = 4u * (c + k * TPR);
+            const vec4 v = acc[k] * inv_l;
+            if (d + 0u < hd) o[obase + d + 0u] = v.x;
+            if (d + 1u < hd) o[obase + d + 1u] = v.y;
+            if (d + 2u < hd) o[obase + d + 2u] = v.z;
+            if (d + 3u < hd) o[obase + d + 3u] = v.w;
+        }
+    }
+}
