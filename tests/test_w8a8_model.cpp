@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "gguf/synthetic.hpp"
 #include "gpu.hpp"
 #include "model/llama.hpp"
 #include "model/perplexity.hpp"
@@ -99,5 +100,35 @@ TEST_CASE("W8A8: static + asymmetric activations are refused with a named error"
     CHECK_THROWS_WITH_AS(s.eval(std::span<const int32_t>(&bos, 1)), doctest::Contains("static asymmetric"),
                          vkrt::Error);
     std::filesystem::remove(path);
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("W8A8 synthetic llama (as vkrt-bench --type w8a8 writes it) tracks its float twin") {
+    // Same seed, same float weights before quantization: the I8 file's logits
+    // stay close to the F32 file's (weight + activation quantization error only).
+    Device& dev = test::gpu();
+    gguf::SyntheticLlama cfg = gguf::preset("tiny", gguf::TensorType::F32);
+    cfg.n_embd = 128;
+    cfg.n_ff = 256;
+    const std::string f32 = test::tmp_dir() + "/twin_f32.gguf", w8 = test::tmp_dir() + "/twin_w8a8.gguf";
+    gguf::write_synthetic_llama(cfg, f32);
+    cfg.wtype = gguf::TensorType::I8;
+    gguf::write_synthetic_llama(cfg, w8);
+    LlamaModel mf(dev, f32), mq(dev, w8);
+    REQUIRE(mq.w8a8());
+    LlamaSession sf(mf, 32, 8), sq(mq, 32, 8);
+    const std::vector<int32_t> prompt = {1, 50, 260, 7, 99, 280, 3};
+    auto lf = sf.eval(prompt), lq = sq.eval(prompt);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < lf.size(); ++i) {
+        num += (lf[i] - lq[i]) * (lf[i] - lq[i]);
+        den += lf[i] * lf[i];
+    }
+    const double rel = std::sqrt(num / den);
+    MESSAGE("relative logit error W8A8 vs F32: " << rel);
+    constexpr double kW8A8LogitRelTol = 0.05;  // int8 weights and activations: ~1% expected
+    CHECK(rel < kW8A8LogitRelTol);
+    std::filesystem::remove(f32);
+    std::filesystem::remove(w8);
     CHECK_NO_VALIDATION(dev);
 }

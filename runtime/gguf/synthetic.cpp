@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/quant.hpp"
+#include "ref/reference.hpp"
 
 namespace vkrt::gguf {
 
@@ -63,23 +64,30 @@ struct TensorSpec {
 std::vector<TensorSpec> tensor_specs(const SyntheticLlama& c) {
     const uint64_t E = uint64_t(c.n_embd), F = uint64_t(c.n_ff), V = uint64_t(c.n_vocab);
     const uint64_t KV = uint64_t(c.n_head_kv) * uint64_t(c.n_embd / c.n_head);
-    const TensorType W = c.wtype, N = TensorType::F32;
+    // W8A8 (I8): linears are per-channel int8 with a ".scale" tensor each, as
+    // vkrt-quantize writes them (docs/FORMAT.md); embeddings and output stay Q8_0.
+    const bool w8a8 = c.wtype == TensorType::I8;
+    const TensorType W = c.wtype, N = TensorType::F32, T = w8a8 ? TensorType::Q8_0 : W;
     std::vector<TensorSpec> t;
-    t.push_back({"token_embd.weight", {E, V}, W});
+    auto linear = [&](const std::string& name, uint64_t n_in, uint64_t n_out) {
+        t.push_back({name + ".weight", {n_in, n_out}, W});
+        if (w8a8) t.push_back({name + ".scale", {n_out}, N});
+    };
+    t.push_back({"token_embd.weight", {E, V}, T});
     for (int l = 0; l < c.n_layer; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         t.push_back({p + "attn_norm.weight", {E}, N});
-        t.push_back({p + "attn_q.weight", {E, E}, W});
-        t.push_back({p + "attn_k.weight", {E, KV}, W});
-        t.push_back({p + "attn_v.weight", {E, KV}, W});
-        t.push_back({p + "attn_output.weight", {E, E}, W});
+        linear(p + "attn_q", E, E);
+        linear(p + "attn_k", E, KV);
+        linear(p + "attn_v", E, KV);
+        linear(p + "attn_output", E, E);
         t.push_back({p + "ffn_norm.weight", {E}, N});
-        t.push_back({p + "ffn_gate.weight", {E, F}, W});
-        t.push_back({p + "ffn_down.weight", {F, E}, W});
-        t.push_back({p + "ffn_up.weight", {E, F}, W});
+        linear(p + "ffn_gate", E, F);
+        linear(p + "ffn_down", F, E);
+        linear(p + "ffn_up", E, F);
     }
     t.push_back({"output_norm.weight", {E}, N});
-    if (!c.tie_output) t.push_back({"output.weight", {E, V}, W});
+    if (!c.tie_output) t.push_back({"output.weight", {E, V}, T});
     return t;
 }
 
@@ -92,9 +100,10 @@ void validate(const SyntheticLlama& c) {
     if (c.n_head % c.n_head_kv) bad("n_head = ", c.n_head, " is not a multiple of n_head_kv = ", c.n_head_kv);
     if (c.n_vocab < 259) bad("n_vocab = ", c.n_vocab, " < 259 (3 special + 256 byte tokens)");
     const TensorType w = c.wtype;
-    if (w != TensorType::F32 && w != TensorType::F16 && w != TensorType::Q4_0 && w != TensorType::Q8_0)
-        bad("weight type ", type_name(w), " is not one of F32, F16, Q4_0, Q8_0");
-    const uint32_t bs = block_size(w);
+    if (w != TensorType::F32 && w != TensorType::F16 && w != TensorType::Q4_0 && w != TensorType::Q8_0 &&
+        w != TensorType::I8)
+        bad("weight type ", type_name(w), " is not one of F32, F16, Q4_0, Q8_0, I8 (W8A8)");
+    const uint32_t bs = block_size(w == TensorType::I8 ? TensorType::Q8_0 : w);  // W8A8: embeddings are Q8_0
     if (c.n_embd % bs)
         bad("n_embd = ", c.n_embd, " is not a multiple of ", type_name(w), "'s block size ", bs,
             " (row length of most weights)");
@@ -106,6 +115,29 @@ void validate(const SyntheticLlama& c) {
 // Fills rows [row0, row0+n) of one tensor: generate fp32 -> convert, on a few threads.
 void fill_rows(const SyntheticLlama& cfg, const TensorSpec& t, uint64_t row0, uint64_t n, uint8_t* out) {
     const uint64_t len = t.dims[0];
+    const std::string scale_suffix = ".scale";
+    if (t.name.size() > scale_suffix.size() &&
+        t.name.compare(t.name.size() - scale_suffix.size(), scale_suffix.size(), scale_suffix) == 0) {
+        // W8A8 scales: amax/127 of each row of the matching weight (regenerated).
+        const std::string weight = t.name.substr(0, t.name.size() - scale_suffix.size()) + ".weight";
+        const uint64_t k = weight.find("ffn_down") != std::string::npos ? uint64_t(cfg.n_ff) : uint64_t(cfg.n_embd);
+        std::vector<float> buf(static_cast<size_t>(k));
+        std::vector<int8_t> q(static_cast<size_t>(k));
+        float* scales = reinterpret_cast<float*>(out);
+        for (uint64_t r = 0; r < len; ++r) {
+            synthetic_row(cfg, weight, r, buf.data(), size_t(k));
+            scales[r] = ref::quantize_row_i8(buf.data(), size_t(k), q.data());
+        }
+        return;
+    }
+    if (t.type == TensorType::I8) {
+        std::vector<float> buf(static_cast<size_t>(len));
+        for (uint64_t r = 0; r < n; ++r) {
+            synthetic_row(cfg, t.name, row0 + r, buf.data(), size_t(len));
+            ref::quantize_row_i8(buf.data(), size_t(len), reinterpret_cast<int8_t*>(out + r * len));
+        }
+        return;
+    }
     const uint64_t rb = row_bytes(t.type, len);
     auto work = [&](uint64_t a, uint64_t b) {
         std::vector<float> buf(static_cast<size_t>(len));
@@ -175,12 +207,14 @@ SyntheticLlama preset(const std::string& name, TensorType wtype) {
     c.wtype = wtype;
     if (name == "tiny") {
         c.n_layer = 2, c.n_embd = 64, c.n_head = 4, c.n_head_kv = 2, c.n_ff = 96, c.n_vocab = 300;
+    } else if (name == "125M") {
+        c.n_layer = 12, c.n_embd = 768, c.n_head = 12, c.n_head_kv = 12, c.n_ff = 2048, c.n_vocab = 32000;
     } else if (name == "1B") {
         c.n_layer = 16, c.n_embd = 2048, c.n_head = 32, c.n_head_kv = 8, c.n_ff = 8192, c.n_vocab = 32000;
     } else if (name == "7B") {
         c.n_layer = 32, c.n_embd = 4096, c.n_head = 32, c.n_head_kv = 32, c.n_ff = 11008, c.n_vocab = 32000;
     } else {
-        fail(Status::invalid_argument, "synthetic llama: unknown preset '", name, "' (tiny, 1B, 7B)");
+        fail(Status::invalid_argument, "synthetic llama: unknown preset '", name, "' (tiny, 125M, 1B, 7B)");
     }
     return c;
 }
@@ -205,6 +239,7 @@ void write_synthetic_llama(const SyntheticLlama& cfg, const std::string& path) {
     w.set_u32(a + "vocab_size", uint32_t(cfg.n_vocab));
     w.set_u32("general.file_type", file_type(cfg.wtype));
     w.set_u32("general.quantization_version", 2);
+    if (cfg.wtype == TensorType::I8) w.set_string("vkrt.quantization.scheme", "w8a8");
 
     // tokenizer: <unk> <s> </s>, 256 byte tokens, synthetic pieces
     const std::vector<std::string> vocab = synthetic_vocab(cfg.n_vocab);

@@ -27,7 +27,7 @@ struct SyntheticLlama {
     int n_ctx = 2048;
     float rope_base = 10000.f;
     float rms_eps = 1e-5f;
-    TensorType wtype = TensorType::F32;  // type of all 2D weights (F32, F16, Q4_0, Q8_0)
+    TensorType wtype = TensorType::F32;  // type of all 2D weights (F32, F16, Q4_0, Q8_0; I8 = W8A8 with .scale tensors)
     uint32_t seed = 1;
     bool tie_output = false;     // no output.weight: the model reuses token_embd
 };

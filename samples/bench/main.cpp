@@ -4,7 +4,7 @@
 //   vkrt-bench --kernels [--filter NAME] [--reps N]
 //                                                per kernel and shape: time, GB/s, GOPS
 //   vkrt-bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]
-//   vkrt-bench --synthetic 7B|1B|tiny [--type q4_0|q8_0|f16|f32] [-p 512] [-n 128]
+//   vkrt-bench --synthetic 7B|1B|125M|tiny [--type q4_0|q8_0|f16|f32|w8a8] [-p 512] [-n 128]
 //                                                prefill (ppN) and decode (tgN) tokens/s, like llama-bench
 //   vkrt-bench --perplexity TEXT.txt [-m MODEL] [-c 512] [--chunks 100]
 //                                                perplexity as llama-perplexity computes it
@@ -31,7 +31,7 @@ namespace {
 const char* kUsage =
     "usage: vkrt-bench --devices\n"
     "       vkrt-bench --kernels [--filter NAME] [--reps N]\n"
-    "       vkrt-bench [-m MODEL.gguf | --synthetic 7B|1B|tiny [--type q4_0|q8_0|f16|f32]] [-p 512] [-n 128] [-r 3]\n"
+    "       vkrt-bench [-m MODEL.gguf | --synthetic 7B|1B|125M|tiny [--type q4_0|q8_0|f16|f32|w8a8]] [-p 512] [-n 128] [-r 3]\n"
     "       vkrt-bench --perplexity TEXT [-m MODEL.gguf] [-c 512] [--chunks 100]\n"
     "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
 
@@ -53,7 +53,8 @@ gguf::TensorType parse_type(const std::string& s) {
     if (s == "q8_0" || s == "Q8_0") return gguf::TensorType::Q8_0;
     if (s == "f16" || s == "F16") return gguf::TensorType::F16;
     if (s == "f32" || s == "F32") return gguf::TensorType::F32;
-    fail(Status::invalid_argument, "--type: unknown type '", s, "' (q4_0, q8_0, f16, f32)");
+    if (s == "w8a8" || s == "W8A8") return gguf::TensorType::I8;  // per-channel int8, per-token int8 activations
+    fail(Status::invalid_argument, "--type: unknown type '", s, "' (q4_0, q8_0, f16, f32, w8a8)");
 }
 
 struct MeanSd {
@@ -177,7 +178,8 @@ int run(int argc, char** argv) {
             std::fprintf(stderr, "writing %s ...\n", path.c_str());
             gguf::write_synthetic_llama(gguf::preset(synth, t), path);
         }
-        return model_bench(path, "llama " + synth + " " + gguf::type_name(t) + " (synthetic)", n_prompt, n_gen, reps);
+        const std::string tname = t == gguf::TensorType::I8 ? "W8A8" : gguf::type_name(t);
+        return model_bench(path, "llama " + synth + " " + tname + " (synthetic)", n_prompt, n_gen, reps);
     }
     if (model.empty()) model = cli::default_model_path();
     return model_bench(model, std::filesystem::path(model).filename().string(), n_prompt, n_gen, reps);
