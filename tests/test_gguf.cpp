@@ -751,7 +751,16 @@ TEST_CASE("gguf: synthetic presets and bad shapes") {
     c.wtype = TensorType::F16;  // any row length is fine for F16
     write_synthetic_llama(c, tmp_path("f16_48.gguf"));
     CHECK(File::open(tmp_path("f16_48.gguf")).tensor("blk.0.attn_q.weight").dims == std::vector<uint64_t>{48, 48});
-    c = preset("tiny", TensorType::I8);
+    c = preset("tiny", TensorType::I8);  // W8A8: I8 linears + F32 .scale, Q8_0 embeddings
+    write_synthetic_llama(c, tmp_path("w8a8.gguf"));
+    {
+        File w8 = File::open(tmp_path("w8a8.gguf"));
+        CHECK(w8.tensor("blk.0.attn_q.weight").type == TensorType::I8);
+        CHECK(w8.tensor("blk.0.attn_q.scale").dims == std::vector<uint64_t>{64});
+        CHECK(w8.tensor("token_embd.weight").type == TensorType::Q8_0);
+        CHECK(w8.get_string("vkrt.quantization.scheme", "") == "w8a8");
+    }
+    c = preset("tiny", TensorType::I32);
     CHECK_THROWS_AS(write_synthetic_llama(c, tmp_path("bad.gguf")), Error);
     c = preset("tiny", TensorType::F32);
     c.n_vocab = 100;
