@@ -94,11 +94,7 @@ TEST_CASE("W8A8: static + asymmetric activations are refused with a named error"
     o.calib_tokens = 512;
     const std::string path = test::tmp_dir() + "/w8a8_static_asym.gguf";
     quant::quantize_gguf(test::models_dir() + "/stories260K.gguf", path, o);
-    LlamaModel m(dev, path);
-    LlamaSession s(m, 32, 8);
-    int32_t bos = 1;
-    CHECK_THROWS_WITH_AS(s.eval(std::span<const int32_t>(&bos, 1)), doctest::Contains("static asymmetric"),
-                         vkrt::Error);
+    CHECK_THROWS_WITH_AS(LlamaModel(dev, path), doctest::Contains("static asymmetric"), vkrt::Error);
     std::filesystem::remove(path);
     CHECK_NO_VALIDATION(dev);
 }

@@ -165,6 +165,8 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
     VKRT_CHECK(acts == "symmetric" || acts == "asymmetric", Status::unsupported,
                "vkrt.quantization.activations '", acts, "' is not known (symmetric, asymmetric)");
     act_quant_.asymmetric = acts == "asymmetric";
+    VKRT_CHECK(!(act_quant_.static_scale && act_quant_.asymmetric), Status::unsupported, path,
+               ": static asymmetric W8A8 activations are not supported (use dynamic asymmetric or static symmetric)");
 
     const size_t total = 3 + size_t(hp_.n_layer) * 9;
     size_t done = 0;
@@ -300,8 +302,6 @@ void LlamaSession::linears(Recorder& rec, const BufferView& in, const Weight* no
     const BufferView smooth = first.smooth ? BufferView(first.smooth) : BufferView{};
     if (aq.asymmetric) {
         // uint8 + zero point per token; the GEMM epilogue subtracts zp * rowsum(W).
-        VKRT_CHECK(!aq.static_scale, Status::unsupported,
-                   "static asymmetric W8A8 activations are not supported (use dynamic asymmetric or static symmetric)");
         if (norm)
             ops::rmsnorm_quantize_rows_asym_i8(rec, in, norm->buf, smooth, act_q_, act_s_, act_zp_, M, K, hp.rms_eps);
         else
