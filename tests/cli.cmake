@@ -29,3 +29,10 @@ if(TARGET vkrt-quantize AND TARGET vkrt-chat)
   set_tests_properties(cli_chat_on_quantized PROPERTIES FIXTURES_REQUIRED q4_file
     PASS_REGULAR_EXPRESSION "Once upon a time.*decode 8 tokens")
 endif()
+if(TARGET vkrt-chat)
+  # Interactive mode: two lines on stdin, then EOF; a base model continues each line.
+  add_test(NAME cli_chat_interactive
+    COMMAND sh -c "printf 'Once upon a time\\nThe cat\\n' | \"$<TARGET_FILE:vkrt-chat>\" -m \"${VKRT_MODELS_DIR}/stories260K.gguf\" -n 12 --temp 0")
+  set_tests_properties(cli_chat_interactive PROPERTIES
+    PASS_REGULAR_EXPRESSION "chat template: none.*there was a little girl.*decode 2[0-9] tokens")
+endif()

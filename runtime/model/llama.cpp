@@ -366,9 +366,7 @@ const std::vector<float>& LlamaSession::eval(std::span<const int32_t> tokens, bo
     VKRT_CHECK(uint64_t(pos_) + tokens.size() <= n_ctx_, Status::limit_exceeded, "context is full: ", pos_,
                " tokens in the cache + ", tokens.size(), " new > n_ctx ", n_ctx_,
                " (start a new session or raise -c)");
-    for (int32_t t : tokens)
-        VKRT_CHECK(t >= 0 && uint32_t(t) < V, Status::invalid_argument, "token id ", t, " is outside the vocabulary (",
-                   V, ")");
+    ops::check_ids(tokens, V);
     logits_.assign(all_logits ? tokens.size() * V : V, 0.0f);
     for (size_t i = 0; i < tokens.size(); i += n_batch_) {
         size_t n = std::min<size_t>(n_batch_, tokens.size() - i);
