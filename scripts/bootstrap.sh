@@ -3,7 +3,7 @@
 # builds into ./build. Safe to run again: it only rebuilds what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs="cmake g++ libvulkan-dev glslc glslang-tools spirv-tools doctest-dev mesa-vulkan-drivers vulkan-validationlayers"
+pkgs=$(cat scripts/debian-packages.txt)
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
