@@ -80,6 +80,22 @@ VkInstance make_instance(bool validation, bool* portability_out) {
                    "installed (Debian: vulkan-validationlayers)");
         layers.push_back("VK_LAYER_KHRONOS_validation");
     }
+    // With validation, also synchronization validation: it reports a missing barrier
+    // (a read-after-write hazard between dispatches) even where the driver happens
+    // to run dispatches in order, as lavapipe does.
+    VkValidationFeatureEnableEXT sync_enable = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+    VkValidationFeaturesEXT features{VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
+    features.enabledValidationFeatureCount = 1;
+    features.pEnabledValidationFeatures = &sync_enable;
+    bool sync_validation = false;
+    if (validation) {
+        uint32_t nle = 0;
+        vkEnumerateInstanceExtensionProperties("VK_LAYER_KHRONOS_validation", &nle, nullptr);
+        std::vector<VkExtensionProperties> layer_exts(nle);
+        vkEnumerateInstanceExtensionProperties("VK_LAYER_KHRONOS_validation", &nle, layer_exts.data());
+        sync_validation = has_ext(layer_exts, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
+        if (sync_validation) want.push_back(VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
+    }
     uint32_t api = VK_API_VERSION_1_1;
     auto enum_version = reinterpret_cast<PFN_vkEnumerateInstanceVersion>(
         vkGetInstanceProcAddr(nullptr, "vkEnumerateInstanceVersion"));
@@ -99,6 +115,7 @@ VkInstance make_instance(bool validation, bool* portability_out) {
     ci.enabledLayerCount = uint32_t(layers.size());
     ci.ppEnabledLayerNames = layers.data();
     if (portability) ci.flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+    if (sync_validation) ci.pNext = &features;
     VkInstance inst = VK_NULL_HANDLE;
     VkResult r = vkCreateInstance(&ci, nullptr, &inst);
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER)

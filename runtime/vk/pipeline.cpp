@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 
 #include "vk/check.hpp"
 #include "vk/device.hpp"
@@ -18,7 +19,7 @@ ShaderInterface reflect_spirv(const uint32_t* w, size_t n, const std::string& na
         OpTypeStruct = 30, OpTypePointer = 32, OpConstant = 43, OpVariable = 59, OpDecorate = 71,
         OpMemberDecorate = 72, OpExecutionModeId = 331,
     };
-    enum : uint32_t { DecBinding = 33, DecDescriptorSet = 34, DecOffset = 35, DecArrayStride = 6 };
+    enum : uint32_t { DecBinding = 33, DecDescriptorSet = 34, DecOffset = 35, DecArrayStride = 6, DecNonWritable = 24 };
     enum : uint32_t { ScPushConstant = 9, ScStorageBuffer = 12, ScUniform = 2 };
     std::map<uint32_t, uint32_t> scalar_size;           // type id -> bytes
     std::map<uint32_t, std::vector<uint32_t>> members;  // struct id -> member type ids
@@ -26,6 +27,8 @@ ShaderInterface reflect_spirv(const uint32_t* w, size_t n, const std::string& na
     std::map<uint32_t, uint32_t> array_stride, array_len_id, constants, ptr_pointee, binding, set;
     std::vector<std::pair<uint32_t, uint32_t>> vars;  // (pointer type, storage class)
     std::map<uint32_t, uint32_t> var_ptr;             // var id -> pointer type
+    std::set<uint32_t> nonwritable_ids;               // variables decorated NonWritable
+    std::map<uint32_t, std::set<uint32_t>> nonwritable_members;  // struct -> members decorated NonWritable
     ShaderInterface iface;
     for (size_t i = 5; i < n;) {
         uint32_t op = w[i] & 0xffff, len = w[i] >> 16;
@@ -44,9 +47,11 @@ ShaderInterface reflect_spirv(const uint32_t* w, size_t n, const std::string& na
                 if (a[1] == DecBinding) binding[a[0]] = a[2];
                 if (a[1] == DecDescriptorSet) set[a[0]] = a[2];
                 if (a[1] == DecArrayStride) array_stride[a[0]] = a[2];
+                if (a[1] == DecNonWritable) nonwritable_ids.insert(a[0]);
                 break;
             case OpMemberDecorate:
                 if (a[2] == DecOffset) offsets[a[0]][a[1]] = a[3];
+                if (a[2] == DecNonWritable) nonwritable_members[a[0]].insert(a[1]);
                 break;
             case OpExecutionMode:
                 if (a[1] == 17 && len >= 6) { iface.local_size[0] = a[2]; iface.local_size[1] = a[3]; iface.local_size[2] = a[4]; }
@@ -78,6 +83,13 @@ ShaderInterface reflect_spirv(const uint32_t* w, size_t n, const std::string& na
         if ((sc == ScStorageBuffer || sc == ScUniform) && binding.count(var)) {
             VKRT_CHECK(set[var] == 0, Status::internal, "shader '", name, "': only descriptor set 0 is used");
             iface.n_bindings = std::max(iface.n_bindings, binding[var] + 1);
+            // Read-only when the variable, or every member of its block, is NonWritable.
+            const auto m = members.find(pointee);
+            const bool readonly =
+                nonwritable_ids.count(var) ||
+                (m != members.end() && !m->second.empty() && nonwritable_members[pointee].size() == m->second.size());
+            VKRT_CHECK(binding[var] < 32, Status::internal, "shader '", name, "': binding ", binding[var], " >= 32");
+            if (!readonly) iface.writable_mask |= 1u << binding[var];
         }
     }
     if (iface.local_size_from_spec) iface.local_size[0] = iface.local_size[1] = iface.local_size[2] = 0;

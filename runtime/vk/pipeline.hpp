@@ -16,6 +16,7 @@ class Device;
 
 struct ShaderInterface {
     uint32_t n_bindings = 0;       // storage buffers, set 0, bindings 0..n-1
+    uint32_t writable_mask = 0;    // bit b: binding b is not readonly (the recorder's hazards)
     uint32_t push_size = 0;        // bytes of the push-constant block (0 = none)
     uint32_t local_size[3] = {1, 1, 1};  // from the shader (before specialization)
     bool local_size_from_spec = false;

@@ -57,8 +57,10 @@ void Recorder::begin() {
     profile_names_.clear();
     recording_ = true;
     recorded_ = false;
-    dirty_ = false;
+    pending_reads_.clear();
+    pending_writes_.clear();
     dispatches_ = 0;
+    barriers_ = 0;
 }
 
 VkDescriptorSet Recorder::allocate_set(VkDescriptorSetLayout layout) {
@@ -101,6 +103,7 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
                caps.max_workgroup_count[2], ")");
 
     std::vector<VkDescriptorBufferInfo> infos(bindings.size());
+    std::vector<Range> reads, written;
     std::vector<VkWriteDescriptorSet> writes(bindings.size());
     VkDescriptorSet set = allocate_set(p.set_layout());
     for (size_t i = 0; i < bindings.size(); ++i) {
@@ -116,6 +119,8 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
                    "' (", bytes, " bytes) is larger than maxStorageBufferRange (", caps.max_storage_buffer_range,
                    " bytes) of ", caps.name, " and cannot be bound to '", p.name(), "'");
         infos[i] = {b.buffer->handle(), b.offset, bytes};
+        reads.push_back({b.buffer->handle(), b.offset, b.offset + bytes});
+        if (iface.writable_mask & (1u << i)) written.push_back(reads.back());
         writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = set;
         writes[i].dstBinding = uint32_t(i);
@@ -125,7 +130,7 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
     }
     vkUpdateDescriptorSets(dev_->handle(), uint32_t(writes.size()), writes.data(), 0, nullptr);
 
-    if (dirty_) barrier();
+    order(reads, written);
     vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.handle());
     vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout(), 0, 1, &set, 0, nullptr);
     if (push_size) vkCmdPushConstants(cb_, p.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_size), push);
@@ -137,7 +142,6 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
         vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, profile_queries_, q + 1);
         profile_names_.push_back(p.name());
     }
-    dirty_ = true;
     ++dispatches_;
 }
 
@@ -145,18 +149,19 @@ void Recorder::copy(const BufferView& src, const BufferView& dst, uint64_t bytes
     VKRT_CHECK(recording_, Status::internal, "copy outside begin()/end()");
     VKRT_CHECK(src.offset + bytes <= src.buffer->size() && dst.offset + bytes <= dst.buffer->size(),
                Status::internal, "copy of ", bytes, " bytes overruns a buffer");
-    if (dirty_) barrier();
+    const Range r{src.buffer->handle(), src.offset, src.offset + bytes};
+    const Range w{dst.buffer->handle(), dst.offset, dst.offset + bytes};
+    order(std::span<const Range>(&r, 1), std::span<const Range>(&w, 1));
     VkBufferCopy region{src.offset, dst.offset, bytes};
     vkCmdCopyBuffer(cb_, src.buffer->handle(), dst.buffer->handle(), 1, &region);
-    dirty_ = true;
 }
 
 void Recorder::fill(const BufferView& dst, uint32_t value) {
     VKRT_CHECK(recording_, Status::internal, "fill outside begin()/end()");
-    if (dirty_) barrier();
+    const Range w{dst.buffer->handle(), dst.offset, dst.offset + dst.bytes()};
+    order({}, std::span<const Range>(&w, 1));
     vkCmdFillBuffer(cb_, dst.buffer->handle(), dst.offset, dst.range == VK_WHOLE_SIZE ? VK_WHOLE_SIZE : dst.range,
                     value);
-    dirty_ = true;
 }
 
 void Recorder::barrier() {
@@ -166,7 +171,24 @@ void Recorder::barrier() {
                        VK_ACCESS_TRANSFER_WRITE_BIT;
     const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     vkCmdPipelineBarrier(cb_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
-    dirty_ = false;
+    pending_reads_.clear();
+    pending_writes_.clear();
+    ++barriers_;
+}
+
+void Recorder::order(std::span<const Range> reads, std::span<const Range> writes) {
+    auto overlaps = [](const Range& a, const std::vector<Range>& set) {
+        for (const Range& b : set)
+            if (a.buffer == b.buffer && a.begin < b.end && b.begin < a.end) return true;
+        return false;
+    };
+    bool hazard = false;
+    for (const Range& r : reads) hazard = hazard || overlaps(r, pending_writes_);  // read after write
+    for (const Range& w : writes)
+        hazard = hazard || overlaps(w, pending_writes_) || overlaps(w, pending_reads_);  // WAW, WAR
+    if (hazard) barrier();
+    pending_reads_.insert(pending_reads_.end(), reads.begin(), reads.end());
+    pending_writes_.insert(pending_writes_.end(), writes.begin(), writes.end());
 }
 
 void Recorder::mark(uint32_t slot) {

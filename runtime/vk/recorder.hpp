@@ -1,7 +1,11 @@
 // Recorder: the one place that records compute work. It binds a pipeline,
 // writes the descriptor set, pushes constants (checked against the size the
 // shader declares), dispatches, and places the barriers between dependent
-// dispatches. A recorded command buffer can be submitted again and again
+// dispatches: it tracks the buffer ranges read and written since the last
+// barrier (which bindings a shader writes comes from its SPIR-V: `readonly`
+// buffers are NonWritable) and places a barrier only before work that reads
+// what was written, or writes what was read or written (independent work, such
+// as the Q/K/V projections of one input, runs without one). A recorded command buffer can be submitted again and again
 // (decode reuses one per token; per-token values live in buffers, not in push
 // constants).
 #pragma once
@@ -38,8 +42,8 @@ public:
 
     // Start recording (drops what was recorded before and its descriptor sets).
     void begin();
-    // Bind + push + dispatch. A barrier (all compute/transfer writes -> reads) is
-    // placed before it if anything was recorded since the last barrier.
+    // Bind + push + dispatch. A barrier (compute/transfer writes -> reads and writes)
+    // is placed before it when it depends on work recorded since the last barrier.
     template <typename PC>
     void dispatch(const Pipeline& p, std::initializer_list<BufferView> bindings, const PC& pc, Groups g) {
         static_assert(std::is_trivially_copyable_v<PC>, "push constants must be plain data");
@@ -62,6 +66,7 @@ public:
     // Seconds between two marks of the last submit (needs timestamps; else -1).
     double seconds_between(uint32_t a, uint32_t b) const;
     uint32_t dispatch_count() const { return dispatches_; }
+    uint32_t barrier_count() const { return barriers_; }
 
     // Per-pipeline GPU time of the last submit (VKRT_PROFILE=1 when the recorder was
     // created): name -> (seconds, dispatches). Empty when profiling is off.
@@ -74,6 +79,13 @@ public:
 
 private:
     VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+    struct Range {
+        VkBuffer buffer;
+        uint64_t begin, end;
+    };
+    // Places a barrier if `reads`/`writes` conflict with what ran since the last one,
+    // then records them as pending.
+    void order(std::span<const Range> reads, std::span<const Range> writes);
 
     Device* dev_;
     vk::Unique<VkCommandBuffer> cb_;
@@ -84,8 +96,9 @@ private:
     std::vector<std::string> profile_names_;
     static constexpr uint32_t kMaxProfiled = 4096;
     static constexpr uint32_t kMaxMarks = 64;
-    bool recording_ = false, recorded_ = false, dirty_ = false;
-    uint32_t dispatches_ = 0;
+    bool recording_ = false, recorded_ = false;
+    std::vector<Range> pending_reads_, pending_writes_;  // since the last barrier
+    uint32_t dispatches_ = 0, barriers_ = 0;
 };
 
 }  // namespace vkrt
