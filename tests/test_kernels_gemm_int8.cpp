@@ -270,12 +270,8 @@ TEST_CASE("gemm_int8: quantize -> gemm chain reproduces a float matmul") {
     auto x = test::random_floats(size_t(M) * K, 71), w = test::random_floats(size_t(N) * K, 72);
     std::vector<int8_t> wq(size_t(N) * K);
     std::vector<float> sw(N);
-    for (uint32_t n = 0; n < N; ++n) {
-        float amax = 0;
-        for (uint32_t k = 0; k < K; ++k) amax = std::max(amax, std::abs(w[size_t(n) * K + k]));
-        sw[n] = amax / 127.f;
-        for (uint32_t k = 0; k < K; ++k) wq[size_t(n) * K + k] = int8_t(std::round(w[size_t(n) * K + k] / sw[n]));
-    }
+    for (uint32_t n = 0; n < N; ++n)  // per-row symmetric weights, as vkrt-quantize writes them
+        sw[n] = ref::quantize_row_i8(w.data() + size_t(n) * K, K, wq.data() + size_t(n) * K);
     Buffer bx = make_buffer(dev, x, "x"), bwq = make_buffer(dev, pack_rows(wq, N, K), "wq"),
            bsw = make_buffer(dev, sw, "sw");
     Buffer bxq(dev, uint64_t(M) * Kw * 4), bsx(dev, M * 4), by(dev, uint64_t(M) * N * 4);
@@ -384,12 +380,8 @@ TEST_CASE("gemm_int8: static-scale quantize -> gemm chain reproduces a float mat
     auto x = test::random_floats(size_t(M) * K, 91), w = test::random_floats(size_t(N) * K, 92);
     std::vector<int8_t> wq(size_t(N) * K);
     std::vector<float> sw(N);
-    for (uint32_t n = 0; n < N; ++n) {
-        float amax = 0;
-        for (uint32_t k = 0; k < K; ++k) amax = std::max(amax, std::abs(w[size_t(n) * K + k]));
-        sw[n] = amax / 127.f;
-        for (uint32_t k = 0; k < K; ++k) wq[size_t(n) * K + k] = int8_t(std::round(w[size_t(n) * K + k] / sw[n]));
-    }
+    for (uint32_t n = 0; n < N; ++n)  // per-row symmetric weights, as vkrt-quantize writes them
+        sw[n] = ref::quantize_row_i8(w.data() + size_t(n) * K, K, wq.data() + size_t(n) * K);
     const float act_scale = 1.0f / 127.f;  // |x| <= 1
     Buffer bx = make_buffer(dev, x, "x"), bwq = make_buffer(dev, pack_rows(wq, N, K), "wq"),
            bsw = make_buffer(dev, sw, "sw"), bas = make_buffer(dev, std::vector<float>{act_scale}, "act_scale");
