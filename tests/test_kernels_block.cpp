@@ -431,14 +431,14 @@ TEST_CASE("embed: F32 / F16 / Q4_0 / Q8_0 tables, exact against dequantization; 
     const uint32_t M = uint32_t(ids.size());
     for (gguf::TensorType t : {gguf::TensorType::F32, gguf::TensorType::F16, gguf::TensorType::Q4_0,
                                gguf::TensorType::Q8_0}) {
-        CAPTURE(gguf::type_name(t));
-        const uint64_t rb = gguf::row_bytes(t, n_embd);
+        CAPTURE(fmt::name(t));
+        const uint64_t rb = fmt::row_bytes(t, n_embd);
         std::vector<uint8_t> bytes((rb * n_vocab + 3) / 4 * 4, 0);
-        for (uint32_t r = 0; r < n_vocab; ++r) quantize_row(t, &w[size_t(r) * n_embd], &bytes[r * rb], n_embd);
+        for (uint32_t r = 0; r < n_vocab; ++r) fmt::quantize_row(t, &w[size_t(r) * n_embd], &bytes[r * rb], n_embd);
         // The reference refuses bad ids: ask it for every row, index it by id.
         std::vector<int32_t> all(n_vocab);
         for (uint32_t r = 0; r < n_vocab; ++r) all[r] = int32_t(r);
-        auto deq = ref::embedding(std::span<const uint8_t>(bytes).first(rb * n_vocab), uint32_t(t), n_vocab, n_embd,
+        auto deq = ref::embedding(std::span<const uint8_t>(bytes).first(rb * n_vocab), t, n_vocab, n_embd,
                                   all);
         Buffer bt = make_buffer(dev, bytes), bi = make_buffer(dev, ids);
         Buffer bo(dev, size_t(M) * n_embd * 4);

@@ -55,7 +55,7 @@ bool is_block(uint32_t t) { return t == VKRT_TYPE_Q4_0 || t == VKRT_TYPE_Q8_0; }
 // N rows of K random floats in [-1, 1] in the GGUF layout of `type`.
 std::vector<uint8_t> make_weights(uint32_t type, uint32_t N, uint32_t K, uint32_t seed) {
     const auto f = test::random_floats(size_t(N) * K, seed);
-    const size_t rb = ref::row_bytes(type, K);
+    const size_t rb = size_t(fmt::row_bytes(Format(type), K));
     std::vector<uint8_t> w(rb * N);
     for (uint32_t n = 0; n < N; ++n) {
         const float* src = &f[size_t(n) * K];
@@ -97,7 +97,7 @@ struct Problem {
 
 Problem make_problem(uint32_t type, uint32_t M, uint32_t N, uint32_t K, uint32_t seed) {
     Problem p{type, M, N, K, test::random_floats(size_t(M) * K, seed), make_weights(type, N, K, seed + 1), {}, {}, {}};
-    p.ref = ref::matmul_f32(p.x, p.w, type, M, N, K);
+    p.ref = ref::matmul_f32(p.x, p.w, Format(type), M, N, K);
     // S and Q row by row (no N*K float copies of the weights).
     std::vector<float> half_d;  // per element of x: kIntQuantSlack * d of its block
     if (is_block(type)) {
@@ -107,10 +107,10 @@ Problem make_problem(uint32_t type, uint32_t M, uint32_t N, uint32_t K, uint32_t
         p.Q.resize(size_t(M) * N);
     }
     p.S.resize(size_t(M) * N);
-    const size_t rb = ref::row_bytes(type, K);
+    const size_t rb = size_t(fmt::row_bytes(Format(type), K));
     std::vector<float> wr(K);
     for (uint32_t n = 0; n < N; ++n) {
-        ref::dequantize_row(type, p.w.data() + n * rb, wr.data(), K);
+        fmt::dequantize_row(Format(type), p.w.data() + n * rb, wr.data(), K);
         for (uint32_t m = 0; m < M; ++m) {
             double s = 0, q = 0;
             for (uint32_t k = 0; k < K; ++k) {
@@ -349,9 +349,9 @@ TEST_CASE("matmul: integer path matches ref::quantize_blocks_i8 and ref::matmul_
             CHECK(sum_bad == 0);
             CHECK(q_off_by_one <= size_t(M) * K / 1000 + 1);
             // Tight: ref::matmul_q_i8 on the GPU's quantized x; only the float summation order differs.
-            const auto r = ref::matmul_q_i8(gq, w, type, M, N, K);
+            const auto r = ref::matmul_q_i8(gq, w, Format(type), M, N, K);
             // sum_b |term_b| with term_b = d_b * sum_j q_j * wdeq_j
-            const auto wd = ref::dequantize(type, w, N, K);
+            const auto wd = ref::dequantize(Format(type), w, N, K);
             size_t bad = 0;
             double worst = 0;
             for (uint32_t m = 0; m < M; ++m)
@@ -420,7 +420,7 @@ TEST_CASE("matmul: recorded command buffer replays with new x (decode pattern), 
     auto y = by.download_as<float>(N, align);
     check_close(p, y, kF16RelTol, nullptr, "replay 1");
     p.x = test::random_floats(K, 8888);
-    p.ref = ref::matmul_f32(p.x, p.w, VKRT_TYPE_Q4_0, M, N, K);
+    p.ref = ref::matmul_f32(p.x, p.w, Format::Q4_0, M, N, K);
     bx.upload(p.x.data(), K * 4, align);
     rec.submit();
     y = by.download_as<float>(N, align);
@@ -428,7 +428,7 @@ TEST_CASE("matmul: recorded command buffer replays with new x (decode pattern), 
     Problem q = make_problem(VKRT_TYPE_Q4_0, M, N, K, 7777);
     q.x = p.x;
     q.ref = p.ref;
-    std::vector<float> ax(K), aw = ref::dequantize(VKRT_TYPE_Q4_0, q.w, N, K);
+    std::vector<float> ax(K), aw = ref::dequantize(Format::Q4_0, q.w, N, K);
     for (uint32_t k = 0; k < K; ++k) ax[k] = std::fabs(q.x[k]);
     for (auto& v : aw) v = std::fabs(v);
     q.S = ref::matmul_f32(ax, aw, M, N, K);

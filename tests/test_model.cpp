@@ -146,7 +146,7 @@ TEST_CASE("synthetic llamas of several shapes and weight types match the CPU ref
         cfg.tie_output = s.tied;
         cfg.seed = uint32_t(s.n_layer * 7 + s.n_embd);
         const std::string path = test::tmp_dir() + "/synthetic_" + std::to_string(s.n_layer) + "_" +
-                                 std::to_string(s.n_embd) + "_" + gguf::type_name(s.type) + ".gguf";
+                                 std::to_string(s.n_embd) + "_" + fmt::name(s.type) + ".gguf";
         gguf::write_synthetic_llama(cfg, path);
         CAPTURE(path);
 
@@ -210,6 +210,27 @@ TEST_CASE("bad input: context overflow, token ids, missing tensors and bad files
     const std::string missing = test::tmp_dir() + "/missing_tensor.gguf";
     w.write(missing);
     CHECK_THROWS_WITH_AS(LlamaModel(dev, missing), doctest::Contains("blk.3.ffn_up.weight"), vkrt::Error);
+
+    // A weight in a ggml type vkrt has no kernels for (Q8_1: 32-element blocks, so it fits the
+    // 64-wide rows): the file opens and lists; binding the weight is refused, naming it.
+    gguf::Writer wq;
+    for (const auto& [k, v] : full.metadata())
+        if (k != "general.alignment") wq.copy_value(k, v);
+    for (const auto& t : full.tensors()) {
+        if (t.name != "blk.3.ffn_up.weight") {
+            wq.add_tensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes));
+            continue;
+        }
+        const uint64_t bytes = fmt::row_bytes(Format::Q8_1, t.dims[0]) * (t.n_elements / t.dims[0]);
+        wq.add_tensor(t.name, Format::Q8_1, t.dims, std::vector<uint8_t>(bytes, 0));
+    }
+    const std::string q8_1 = test::tmp_dir() + "/q8_1_weight.gguf";
+    wq.write(q8_1);
+    CHECK(gguf::File::open(q8_1).tensor("blk.3.ffn_up.weight").type == Format::Q8_1);
+    CHECK_THROWS_WITH_AS(LlamaModel(dev, q8_1),
+                         doctest::Contains("tensor 'blk.3.ffn_up.weight' has type Q8_1 (id 9), which vkrt does not run"),
+                         vkrt::Error);
+    std::filesystem::remove(q8_1);
 
     // A truncated file.
     const std::string trunc = test::tmp_dir() + "/truncated.gguf";

@@ -143,7 +143,7 @@ TEST_CASE("q4_0: exact block for x = j - 16") {
         CHECK((b.qs[j] >> 4) == std::min(15, (j + 16 + 1) / 2));
     }
     float y[32];
-    dequantize_row_q4_0(&b, y, 32);
+    fmt::dequantize_row(Format::Q4_0, &b, y, 32);
     CHECK(y[0] == -16.f);
     CHECK(y[1] == -14.f);   // x = -15 -> 0.5 + 8 = 8.5 - 7.5 -> trunc(1.0) = 1 -> 2 * (1 - 8)
     CHECK(y[31] == 14.f);   // clipped at q = 15
@@ -158,7 +158,7 @@ TEST_CASE("q4_0: the element of largest magnitude maps to q = 0 (sign kept), zer
     CHECK(fp16_to_fp32(b.d) == -0.375f);
     CHECK((b.qs[5] & 0xF) == 0);
     float y[32];
-    dequantize_row_q4_0(&b, y, 32);
+    fmt::dequantize_row(Format::Q4_0, &b, y, 32);
     CHECK(y[5] == 3.f);
     CHECK(y[0] == 0.f);
     float z[32] = {};
@@ -189,8 +189,8 @@ TEST_CASE("quant: k must be a multiple of 32; NaN input does not crash") {
     std::vector<uint8_t> out(100);
     CHECK_THROWS_AS(quantize_row_q4_0(x.data(), out.data(), 48), Error);
     CHECK_THROWS_AS(quantize_row_q8_0(x.data(), out.data(), 48), Error);
-    CHECK_THROWS_AS(dequantize_row_q4_0(out.data(), x.data(), 48), Error);
-    CHECK_THROWS_AS(quantize_row(TensorType::I8, x.data(), out.data(), 32), Error);
+    CHECK_THROWS_AS(fmt::dequantize_row(Format::Q4_0, out.data(), x.data(), 48), Error);
+    CHECK_THROWS_AS(fmt::quantize_row(TensorType::I8, x.data(), out.data(), 32), Error);
     x[3] = std::numeric_limits<float>::quiet_NaN();
     x[4] = std::numeric_limits<float>::infinity();
     quantize_row_q4_0(x.data(), out.data(), 32);
@@ -212,10 +212,10 @@ TEST_CASE("quant: quantize -> dequantize error bounds") {
         quantize_row_q4_0_mse(x.data(), q4m.data(), k);
         quantize_row_f16(x.data(), h.data(), k);
         std::vector<float> y8(k), y4(k), y4m(k), yh(k);
-        dequantize_row(TensorType::Q8_0, q8.data(), y8.data(), k);
-        dequantize_row(TensorType::Q4_0, q4.data(), y4.data(), k);
-        dequantize_row(TensorType::Q4_0, q4m.data(), y4m.data(), k);
-        dequantize_row(TensorType::F16, h.data(), yh.data(), k);
+        fmt::dequantize_row(TensorType::Q8_0, q8.data(), y8.data(), k);
+        fmt::dequantize_row(TensorType::Q4_0, q4.data(), y4.data(), k);
+        fmt::dequantize_row(TensorType::Q4_0, q4m.data(), y4m.data(), k);
+        fmt::dequantize_row(TensorType::F16, h.data(), yh.data(), k);
         double se4 = 0, se4m = 0, se8 = 0;
         for (size_t blk = 0; blk < k / 32; ++blk) {
             const float amax = stats(&x[blk * 32]).amax;
@@ -245,8 +245,8 @@ TEST_CASE("quant: q4_0_mse never has a larger block error than its s = 1 candida
     quantize_row_q4_0(x.data(), a.data(), x.size());
     quantize_row_q4_0_mse(x.data(), b.data(), x.size());
     std::vector<float> ya(x.size()), yb(x.size());
-    dequantize_row_q4_0(a.data(), ya.data(), x.size());
-    dequantize_row_q4_0(b.data(), yb.data(), x.size());
+    fmt::dequantize_row(Format::Q4_0, a.data(), ya.data(), x.size());
+    fmt::dequantize_row(Format::Q4_0, b.data(), yb.data(), x.size());
     int better = 0;
     for (size_t blk = 0; blk < 2000; ++blk) {
         double ea = 0, eb = 0;
@@ -337,13 +337,13 @@ void check_against_llama_cpp(const std::string& file, int expect_q4, int expect_
         const std::vector<float> x = dequantize_tensor(ref);
         const std::vector<float> y = dequantize_tensor(t);
         std::vector<uint8_t> mine(t.n_bytes);
-        const uint64_t row = t.dims[0], rb = gguf::row_bytes(t.type, row);
+        const uint64_t row = t.dims[0], rb = fmt::row_bytes(t.type, row);
         for (uint64_t r = 0; r < t.n_elements / row; ++r)
-            quantize_row(t.type, x.data() + r * row, mine.data() + r * rb, size_t(row));
+            fmt::quantize_row(t.type, x.data() + r * row, mine.data() + r * rb, size_t(row));
         CHECK_MESSAGE(std::memcmp(mine.data(), t.data, t.n_bytes) == 0,
-                      "vkrt's ", gguf::type_name(t.type), " bytes differ from llama.cpp's");
+                      "vkrt's ", fmt::name(t.type), " bytes differ from llama.cpp's");
         // dequantized values within the format's error of the F32 model
-        const uint32_t bs = gguf::block_size(t.type);
+        const uint32_t bs = fmt::traits(t.type).block_elems;
         for (size_t b0 = 0; b0 < x.size(); b0 += bs) {
             float amax = 0;
             for (size_t j = b0; j < b0 + bs; ++j) amax = std::max(amax, std::fabs(x[j]));

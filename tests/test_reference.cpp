@@ -9,9 +9,9 @@
 
 #include "core/error.hpp"
 #include "ref/llama_ref.hpp"
+#include "core/fp16.hpp"
 #include "ref/reference.hpp"
 #include "test_util.hpp"
-#include "types.h"
 
 using namespace vkrt;
 using namespace vkrt::ref;
@@ -55,60 +55,60 @@ bool throws_status(Status want, auto&& fn) {
 }  // namespace
 
 TEST_CASE("formats: fp16 decode") {
-    CHECK(half_to_float(0x0000) == 0.0f);
-    CHECK(std::signbit(half_to_float(0x8000)));
-    CHECK(half_to_float(0x3C00) == 1.0f);
-    CHECK(half_to_float(0xC000) == -2.0f);
-    CHECK(half_to_float(0x3800) == 0.5f);
-    CHECK(half_to_float(0x3555) == 0.333251953125f);
-    CHECK(half_to_float(0x7BFF) == 65504.0f);
-    CHECK(half_to_float(0x0001) == std::ldexp(1.0f, -24));  // smallest subnormal
-    CHECK(half_to_float(0x03FF) == std::ldexp(1023.0f, -24));
-    CHECK(half_to_float(0x0400) == std::ldexp(1.0f, -14));  // smallest normal
-    CHECK(std::isinf(half_to_float(0x7C00)));
-    CHECK(half_to_float(0xFC00) < 0);
-    CHECK(std::isnan(half_to_float(0x7E00)));
+    CHECK(fp16_to_fp32(0x0000) == 0.0f);
+    CHECK(std::signbit(fp16_to_fp32(0x8000)));
+    CHECK(fp16_to_fp32(0x3C00) == 1.0f);
+    CHECK(fp16_to_fp32(0xC000) == -2.0f);
+    CHECK(fp16_to_fp32(0x3800) == 0.5f);
+    CHECK(fp16_to_fp32(0x3555) == 0.333251953125f);
+    CHECK(fp16_to_fp32(0x7BFF) == 65504.0f);
+    CHECK(fp16_to_fp32(0x0001) == std::ldexp(1.0f, -24));  // smallest subnormal
+    CHECK(fp16_to_fp32(0x03FF) == std::ldexp(1023.0f, -24));
+    CHECK(fp16_to_fp32(0x0400) == std::ldexp(1.0f, -14));  // smallest normal
+    CHECK(std::isinf(fp16_to_fp32(0x7C00)));
+    CHECK(fp16_to_fp32(0xFC00) < 0);
+    CHECK(std::isnan(fp16_to_fp32(0x7E00)));
 }
 
 TEST_CASE("formats: Q4_0 / Q8_0 / F16 rows decode as specified") {
     const auto b4 = q4_block();
     float y[32];
-    dequantize_row(VKRT_TYPE_Q4_0, b4.data(), y, 32);
+    fmt::dequantize_row(Format::Q4_0, b4.data(), y, 32);
     for (int j = 0; j < 16; ++j) CHECK(y[j] == 0.5f * float(j - 8));
     for (int j = 0; j < 16; ++j) CHECK(y[16 + j] == 0.5f * float((15 - j) - 8));
     CHECK(y[0] == -4.0f);
     CHECK(y[16] == 3.5f);
 
     const auto b8 = q8_block();
-    dequantize_row(VKRT_TYPE_Q8_0, b8.data(), y, 32);
+    fmt::dequantize_row(Format::Q8_0, b8.data(), y, 32);
     for (int j = 0; j < 32; ++j) CHECK(y[j] == 0.25f * float(j - 16));
 
     std::vector<uint8_t> h(6);
     put_u16(h, 0, 0x3C00);
     put_u16(h, 2, 0xC000);
     put_u16(h, 4, 0x3800);
-    dequantize_row(VKRT_TYPE_F16, h.data(), y, 3);
+    fmt::dequantize_row(Format::F16, h.data(), y, 3);
     CHECK(y[0] == 1.0f);
     CHECK(y[1] == -2.0f);
     CHECK(y[2] == 0.5f);
 
-    CHECK(row_bytes(VKRT_TYPE_F32, 5) == 20);
-    CHECK(row_bytes(VKRT_TYPE_F16, 5) == 10);
-    CHECK(row_bytes(VKRT_TYPE_Q4_0, 64) == 36);
-    CHECK(row_bytes(VKRT_TYPE_Q8_0, 64) == 68);
-    CHECK(throws_status(Status::invalid_argument, [] { row_bytes(VKRT_TYPE_Q4_0, 33); }));
-    CHECK(throws_status(Status::unsupported, [] { row_bytes(12, 32); }));
+    CHECK(fmt::row_bytes(Format::F32, 5) == 20);
+    CHECK(fmt::row_bytes(Format::F16, 5) == 10);
+    CHECK(fmt::row_bytes(Format::Q4_0, 64) == 36);
+    CHECK(fmt::row_bytes(Format::Q8_0, 64) == 68);
+    CHECK(throws_status(Status::invalid_argument, [] { fmt::row_bytes(Format::Q4_0, 33); }));
+    CHECK(throws_status(Status::unsupported, [] { fmt::row_bytes(Format(4), 32); }));
 
     // Two rows: dequantize walks rows of row_bytes.
     std::vector<uint8_t> two = b4;
     two.insert(two.end(), b4.begin(), b4.end());
     two[18 + 2] = 0x00;  // second row, element 0 -> 0.5*(0-8), element 16 -> 0.5*(0-8)
-    const auto m = dequantize(VKRT_TYPE_Q4_0, two, 2, 32);
+    const auto m = dequantize(Format::Q4_0, two, 2, 32);
     CHECK(m.size() == 64);
     CHECK(m[32] == -4.0f);
     CHECK(m[48] == -4.0f);
     CHECK(m[17] == 0.5f * float(14 - 8));
-    CHECK(throws_status(Status::invalid_argument, [&] { dequantize(VKRT_TYPE_Q4_0, two, 3, 32); }));
+    CHECK(throws_status(Status::invalid_argument, [&] { dequantize(Format::Q4_0, two, 3, 32); }));
 }
 
 TEST_CASE("quantize_rows_i8: scale, rounding ties away from zero, zero rows") {
@@ -295,7 +295,7 @@ TEST_CASE("matmul_f32: float and typed weights") {
     const float want[6] = {11, 17, 1, -1, -2, 1.5f};
     for (int i = 0; i < 6; ++i) CHECK(y[i] == want[i]);
     // same through the typed entry point with F32 bytes
-    CHECK(matmul_f32(x, bytes_of(w), VKRT_TYPE_F32, 2, 3, 2) == y);
+    CHECK(matmul_f32(x, bytes_of(w), Format::F32, 2, 3, 2) == y);
 
     // F16 weights: W = [[1, -2], [0.5, 1]]
     std::vector<uint8_t> h(8);
@@ -303,7 +303,7 @@ TEST_CASE("matmul_f32: float and typed weights") {
     put_u16(h, 2, 0xC000);
     put_u16(h, 4, 0x3800);
     put_u16(h, 6, 0x3C00);
-    const auto yh = matmul_f32(x, h, VKRT_TYPE_F16, 2, 2, 2);
+    const auto yh = matmul_f32(x, h, Format::F16, 2, 2, 2);
     CHECK(yh[0] == -3.0f);
     CHECK(yh[1] == 2.5f);
     CHECK(yh[2] == -2.0f);
@@ -319,9 +319,9 @@ TEST_CASE("matmul_f32: float and typed weights") {
         s4 += (j + 1) * w4;
         s8 += (j + 1) * 0.25 * (j - 16);
     }
-    CHECK(matmul_f32(x32, b4, VKRT_TYPE_Q4_0, 1, 1, 32)[0] == float(s4));
-    CHECK(matmul_f32(x32, b8, VKRT_TYPE_Q8_0, 1, 1, 32)[0] == float(s8));
-    CHECK(throws_status(Status::invalid_argument, [&] { matmul_f32(x32, b8, VKRT_TYPE_Q8_0, 1, 2, 32); }));
+    CHECK(matmul_f32(x32, b4, Format::Q4_0, 1, 1, 32)[0] == float(s4));
+    CHECK(matmul_f32(x32, b8, Format::Q8_0, 1, 1, 32)[0] == float(s8));
+    CHECK(throws_status(Status::invalid_argument, [&] { matmul_f32(x32, b8, Format::Q8_0, 1, 2, 32); }));
 }
 
 TEST_CASE("matmul_q_i8: exact int blocks, and close to the float matmul") {
@@ -337,8 +337,8 @@ TEST_CASE("matmul_q_i8: exact int blocks, and close to the float matmul") {
         acc8 += int32_t(x[j]) * (j - 16);
         acc4 += int32_t(x[j]) * (j < 16 ? j - 8 : (15 - (j - 16)) - 8);
     }
-    CHECK(matmul_q_i8(x, q8_block(), VKRT_TYPE_Q8_0, 1, 1, 32)[0] == float(acc8) * 0.25f);
-    CHECK(matmul_q_i8(x, q4_block(), VKRT_TYPE_Q4_0, 1, 1, 32)[0] == float(acc4) * 0.5f);
+    CHECK(matmul_q_i8(x, q8_block(), Format::Q8_0, 1, 1, 32)[0] == float(acc8) * 0.25f);
+    CHECK(matmul_q_i8(x, q4_block(), Format::Q4_0, 1, 1, 32)[0] == float(acc4) * 0.5f);
 
     // Random: per-block quantization, zero block, bound vs the float matmul.
     const size_t M = 3, N = 4, K = 96;
@@ -357,10 +357,10 @@ TEST_CASE("matmul_q_i8: exact int blocks, and close to the float matmul") {
     const auto q = quantize_blocks_i8(xr, M, K);
     CHECK(q.d[1 * 3 + 1] == 0.0f);
     for (size_t k = 32; k < 64; ++k) CHECK(q.q[1 * K + k] == 0);
-    const auto yq = matmul_q_i8(q, w8, VKRT_TYPE_Q8_0, M, N, K);
-    CHECK(yq == matmul_q_i8(xr, w8, VKRT_TYPE_Q8_0, M, N, K));
-    const auto yf = matmul_f32(xr, w8, VKRT_TYPE_Q8_0, M, N, K);
-    const auto wf = dequantize(VKRT_TYPE_Q8_0, w8, N, K);
+    const auto yq = matmul_q_i8(q, w8, Format::Q8_0, M, N, K);
+    CHECK(yq == matmul_q_i8(xr, w8, Format::Q8_0, M, N, K));
+    const auto yf = matmul_f32(xr, w8, Format::Q8_0, M, N, K);
+    const auto wf = dequantize(Format::Q8_0, w8, N, K);
     for (size_t m = 0; m < M; ++m)
         for (size_t n = 0; n < N; ++n) {
             // |x - q*d| <= d/2 per element (+ float rounding of the terms)
@@ -368,7 +368,7 @@ TEST_CASE("matmul_q_i8: exact int blocks, and close to the float matmul") {
             for (size_t k = 0; k < K; ++k) bound += 0.5 * q.d[m * 3 + k / 32] * std::fabs(wf[n * K + k]);
             CHECK(std::fabs(double(yq[m * N + n]) - double(yf[m * N + n])) <= bound * 1.001 + 1e-5);
         }
-    CHECK(throws_status(Status::invalid_argument, [&] { matmul_q_i8(xr, w8, VKRT_TYPE_F16, M, N, K); }));
+    CHECK(throws_status(Status::invalid_argument, [&] { matmul_q_i8(xr, w8, Format::F16, M, N, K); }));
 }
 
 TEST_CASE("rmsnorm") {
@@ -456,7 +456,7 @@ TEST_CASE("softmax_rows, swiglu, add") {
 TEST_CASE("embedding: F32 and Q8_0 tables, bad ids") {
     const std::vector<float> t = {0, 1, 10, 11, 20, 21};  // (3,2)
     const std::vector<int32_t> ids = {2, 0, 2};
-    const auto e = embedding(bytes_of(t), VKRT_TYPE_F32, 3, 2, ids);
+    const auto e = embedding(bytes_of(t), Format::F32, 3, 2, ids);
     CHECK(e == std::vector<float>{20, 21, 0, 1, 20, 21});
     // Q8_0 table of 2 rows of 32
     auto t8 = q8_block();
@@ -464,11 +464,11 @@ TEST_CASE("embedding: F32 and Q8_0 tables, bad ids") {
     put_u16(row1, 0, 0x3C00);  // d = 1
     t8.insert(t8.end(), row1.begin(), row1.end());
     const std::vector<int32_t> i8 = {1};
-    const auto e8 = embedding(t8, VKRT_TYPE_Q8_0, 2, 32, i8);
+    const auto e8 = embedding(t8, Format::Q8_0, 2, 32, i8);
     for (int j = 0; j < 32; ++j) CHECK(e8[j] == float(j - 16));
     const std::vector<int32_t> bad = {3}, neg = {-1};
-    CHECK(throws_status(Status::invalid_argument, [&] { embedding(bytes_of(t), VKRT_TYPE_F32, 3, 2, bad); }));
-    CHECK(throws_status(Status::invalid_argument, [&] { embedding(bytes_of(t), VKRT_TYPE_F32, 3, 2, neg); }));
+    CHECK(throws_status(Status::invalid_argument, [&] { embedding(bytes_of(t), Format::F32, 3, 2, bad); }));
+    CHECK(throws_status(Status::invalid_argument, [&] { embedding(bytes_of(t), Format::F32, 3, 2, neg); }));
 }
 
 TEST_CASE("kv_store") {

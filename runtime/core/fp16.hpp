@@ -1,6 +1,8 @@
-// IEEE 754 binary16 <-> binary32 conversion, pure integer code (no FP
+// IEEE 754 binary16 and bfloat16 <-> binary32 conversion, pure integer code (no FP
 // environment or F16C dependency), bit-compatible with ggml's scalar
-// GGML_FP32_TO_FP16 / GGML_FP16_TO_FP32:
+// GGML_FP32_TO_FP16 / GGML_FP16_TO_FP32 / GGML_FP32_TO_BF16 / GGML_BF16_TO_FP32.
+// These are vkrt's only fp16/bf16 decoders (the format registry's F16 / BF16 rows use them).
+// binary16:
 //   fp32 -> fp16: round to nearest, ties to even; overflow -> inf;
 //                 subnormal halves produced correctly; NaN -> quiet NaN 0x7E00 (sign kept).
 //   fp16 -> fp32: exact (every half is representable as a float).
@@ -48,6 +50,17 @@ inline float fp16_to_fp32(uint16_t h) {
     }
     if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));  // inf / NaN
     return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+// bfloat16 = the top 16 bits of a binary32.
+//   bf16 -> fp32: exact (shift back).
+//   fp32 -> bf16: round to nearest, ties to even; NaN -> quiet NaN (bit 6 set, sign kept), as ggml.
+inline float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
+
+inline uint16_t fp32_to_bf16(float f) {
+    const uint32_t x = std::bit_cast<uint32_t>(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 64u);  // NaN: force quiet
+    return uint16_t((x + (0x7fffu + ((x >> 16) & 1u))) >> 16);
 }
 
 }  // namespace vkrt

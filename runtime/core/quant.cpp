@@ -1,4 +1,4 @@
-// Reference (scalar) quantizers and dequantizers for GGUF block formats.
+// Reference (scalar) quantizers for GGUF block formats (decoders: core/format.cpp).
 // The quantizers follow ggml-quants.c operation by operation (same float ops in
 // the same order, fp16 via round-to-nearest-even) so the bytes match llama.cpp.
 #include "core/quant.hpp"
@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/format.hpp"
 #include "core/fp16.hpp"
 
 namespace vkrt {
@@ -28,14 +29,14 @@ float q4_0_block_with_scale(const float* x, float d, BlockQ4_0& b) {
     const float id = d != 0.f ? 1.0f / d : 0.0f;
     b.d = dh;
     float err = 0.f;
-    uint8_t q[VKRT_QK4_0];
-    for (int j = 0; j < VKRT_QK4_0; ++j) {
+    uint8_t q[BlockQ4_0::kElems];
+    for (int j = 0; j < BlockQ4_0::kElems; ++j) {
         const float v = std::nearbyint(x[j] * id) + 8.f;
         q[j] = uint8_t(clampf(v, 0.f, 15.f));
         const float e = x[j] - dq * float(int(q[j]) - 8);
         err += e * e;
     }
-    for (int j = 0; j < VKRT_QK4_0 / 2; ++j) b.qs[j] = uint8_t(q[j] | (q[j + VKRT_QK4_0 / 2] << 4));
+    for (int j = 0; j < BlockQ4_0::kElems / 2; ++j) b.qs[j] = uint8_t(q[j] | (q[j + BlockQ4_0::kElems / 2] << 4));
     return err;
 }
 
@@ -44,7 +45,7 @@ float q4_0_block_with_scale(const float* x, float d, BlockQ4_0& b) {
 // ---- quantize ----
 
 void quantize_row_q4_0(const float* x, void* out, size_t k) {
-    constexpr int qk = VKRT_QK4_0;
+    constexpr int qk = BlockQ4_0::kElems;
     check_blocks(k, qk, "quantize_row_q4_0");
     BlockQ4_0* y = static_cast<BlockQ4_0*>(out);
     for (size_t i = 0; i < k / qk; ++i, x += qk) {
@@ -81,7 +82,7 @@ void quantize_row_q4_0(const float* x, void* out, size_t k) {
 }
 
 void quantize_row_q8_0(const float* x, void* out, size_t k) {
-    constexpr int qk = VKRT_QK8_0;
+    constexpr int qk = BlockQ8_0::kElems;
     check_blocks(k, qk, "quantize_row_q8_0");
     BlockQ8_0* y = static_cast<BlockQ8_0*>(out);
     for (size_t i = 0; i < k / qk; ++i, x += qk) {
@@ -100,7 +101,7 @@ void quantize_row_q8_0(const float* x, void* out, size_t k) {
 }
 
 void quantize_row_q4_0_mse(const float* x, void* out, size_t k) {
-    constexpr int qk = VKRT_QK4_0;
+    constexpr int qk = BlockQ4_0::kElems;
     check_blocks(k, qk, "quantize_row_q4_0_mse");
     BlockQ4_0* y = static_cast<BlockQ4_0*>(out);
     for (size_t i = 0; i < k / qk; ++i, x += qk) {
@@ -134,87 +135,17 @@ void quantize_row_f16(const float* x, void* out, size_t k) {
     }
 }
 
-void quantize_row(gguf::TensorType t, const float* x, void* out, size_t k) {
-    switch (t) {
-        case gguf::TensorType::F32: std::memcpy(out, x, k * sizeof(float)); return;
-        case gguf::TensorType::F16: quantize_row_f16(x, out, k); return;
-        case gguf::TensorType::Q4_0: quantize_row_q4_0(x, out, k); return;
-        case gguf::TensorType::Q8_0: quantize_row_q8_0(x, out, k); return;
-        default: break;
-    }
-    fail(Status::invalid_argument, "quantize_row: cannot quantize to type ", gguf::type_name(t));
-}
-
-// ---- dequantize ----
-
-void dequantize_row_q4_0(const void* src, float* dst, size_t k) {
-    constexpr int qk = VKRT_QK4_0;
-    check_blocks(k, qk, "dequantize_row_q4_0");
-    const uint8_t* p = static_cast<const uint8_t*>(src);
-    for (size_t i = 0; i < k / qk; ++i, p += sizeof(BlockQ4_0), dst += qk) {
-        BlockQ4_0 b;
-        std::memcpy(&b, p, sizeof b);
-        const float d = fp16_to_fp32(b.d);
-        for (int j = 0; j < qk / 2; ++j) {
-            dst[j] = float(int(b.qs[j] & 0x0F) - 8) * d;
-            dst[j + qk / 2] = float(int(b.qs[j] >> 4) - 8) * d;
-        }
-    }
-}
-
-void dequantize_row_q8_0(const void* src, float* dst, size_t k) {
-    constexpr int qk = VKRT_QK8_0;
-    check_blocks(k, qk, "dequantize_row_q8_0");
-    const uint8_t* p = static_cast<const uint8_t*>(src);
-    for (size_t i = 0; i < k / qk; ++i, p += sizeof(BlockQ8_0), dst += qk) {
-        BlockQ8_0 b;
-        std::memcpy(&b, p, sizeof b);
-        const float d = fp16_to_fp32(b.d);
-        for (int j = 0; j < qk; ++j) dst[j] = float(b.qs[j]) * d;
-    }
-}
-
-void dequantize_row_f16(const void* src, float* dst, size_t k) {
-    const uint8_t* p = static_cast<const uint8_t*>(src);
-    for (size_t i = 0; i < k; ++i) {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        dst[i] = fp16_to_fp32(h);
-    }
-}
-
-void dequantize_row(gguf::TensorType t, const void* src, float* dst, size_t k) {
-    const uint8_t* p = static_cast<const uint8_t*>(src);
-    switch (t) {
-        case gguf::TensorType::F32: std::memcpy(dst, src, k * sizeof(float)); return;
-        case gguf::TensorType::F16: dequantize_row_f16(src, dst, k); return;
-        case gguf::TensorType::Q4_0: dequantize_row_q4_0(src, dst, k); return;
-        case gguf::TensorType::Q8_0: dequantize_row_q8_0(src, dst, k); return;
-        case gguf::TensorType::I8:
-            for (size_t i = 0; i < k; ++i) dst[i] = float(int8_t(p[i]));
-            return;
-        case gguf::TensorType::I32:
-            for (size_t i = 0; i < k; ++i) {
-                int32_t v;
-                std::memcpy(&v, p + 4 * i, 4);
-                dst[i] = float(v);
-            }
-            return;
-    }
-    fail(Status::unsupported, "dequantize_row: unsupported type id ", uint32_t(t));
-}
-
 std::vector<float> dequantize_tensor(const gguf::TensorInfo& info) {
     VKRT_CHECK(info.data, Status::invalid_argument, "dequantize_tensor: tensor '", info.name, "' has no data");
     VKRT_CHECK(!info.dims.empty(), Status::invalid_argument, "dequantize_tensor: tensor '", info.name,
                "' has no dims");
     const uint64_t row = info.dims[0];
     const uint64_t rows = info.n_elements / row;
-    const uint64_t rb = gguf::row_bytes(info.type, row);
+    const uint64_t rb = fmt::row_bytes(info.type, row);
     VKRT_CHECK(rows * row == info.n_elements && rb * rows == info.n_bytes, Status::invalid_argument,
                "dequantize_tensor: tensor '", info.name, "': inconsistent size");
     std::vector<float> out(size_t(info.n_elements));
-    for (uint64_t r = 0; r < rows; ++r) dequantize_row(info.type, info.data + r * rb, out.data() + r * row, size_t(row));
+    for (uint64_t r = 0; r < rows; ++r) fmt::dequantize_row(info.type, info.data + r * rb, out.data() + r * row, size_t(row));
     return out;
 }
 

@@ -1,6 +1,8 @@
-// Plain C++ reference implementations of GGUF's block formats, bit-compatible
-// with ggml's reference quantizers (quantize_row_q4_0_ref / quantize_row_q8_0_ref,
-// which llama-quantize uses when no importance matrix is given).
+// Quantizers for the formats vkrt writes (vkrt-quantize, synthetic models): the
+// ggml-exact ones are also the format registry's encoders (fmt::traits(f).quantize);
+// decoding goes through the registry (core/format.hpp: fmt::dequantize_row).
+// Bit-compatible with ggml's reference quantizers (quantize_row_q4_0_ref /
+// quantize_row_q8_0_ref, which llama-quantize uses when no importance matrix is given).
 //
 // Q4_0 block (18 bytes, 32 elements): fp16 d | 16 bytes of nibbles.
 //   element j <  16: q = qs[j] & 0xF;  element j >= 16: q = qs[j-16] >> 4;  x = d * (q - 8)
@@ -14,22 +16,23 @@
 #include <vector>
 
 #include "gguf/gguf.hpp"
-#include "types.h"
 
 namespace vkrt {
 
 #pragma pack(push, 1)
 struct BlockQ4_0 {
-    uint16_t d;                  // fp16 scale
-    uint8_t qs[VKRT_QK4_0 / 2];  // nibbles: low = elements 0..15, high = 16..31
+    static constexpr int kElems = 32;
+    uint16_t d;              // fp16 scale
+    uint8_t qs[kElems / 2];  // nibbles: low = elements 0..15, high = 16..31
 };
 struct BlockQ8_0 {
-    uint16_t d;                  // fp16 scale
-    int8_t qs[VKRT_QK8_0];
+    static constexpr int kElems = 32;
+    uint16_t d;              // fp16 scale
+    int8_t qs[kElems];
 };
 #pragma pack(pop)
-static_assert(sizeof(BlockQ4_0) == VKRT_Q4_0_BYTES, "Q4_0 block must be 18 bytes");
-static_assert(sizeof(BlockQ8_0) == VKRT_Q8_0_BYTES, "Q8_0 block must be 34 bytes");
+static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block must be 18 bytes (shaders/formats.def)");
+static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must be 34 bytes (shaders/formats.def)");
 
 // ---- quantize: k floats -> k/32 blocks at out ----
 
@@ -48,17 +51,11 @@ void quantize_row_q8_0(const float* x, void* out, size_t k);
 // element for finer steps for all the others: typically lower RMS error.
 void quantize_row_q4_0_mse(const float* x, void* out, size_t k);
 void quantize_row_f16(const float* x, void* out, size_t k);  // fp32 -> fp16, round to nearest even
-// Any writable type (F32, F16, Q4_0, Q8_0); I8/I32 -> Status::invalid_argument.
-void quantize_row(gguf::TensorType t, const float* x, void* out, size_t k);
 
-// ---- dequantize: k elements -> k floats ----
+// ---- whole tensors ----
 
-void dequantize_row_q4_0(const void* src, float* dst, size_t k);
-void dequantize_row_q8_0(const void* src, float* dst, size_t k);
-void dequantize_row_f16(const void* src, float* dst, size_t k);
-// Any supported type (I8/I32 are converted to float).
-void dequantize_row(gguf::TensorType t, const void* src, float* dst, size_t k);
-// Whole tensor (info.data must point at its bytes, e.g. from gguf::File), n_elements floats.
+// Whole tensor (info.data must point at its bytes, e.g. from gguf::File) -> n_elements floats,
+// decoded row by row with the registry (any type with a decoder, I8/I32 converted).
 std::vector<float> dequantize_tensor(const gguf::TensorInfo& info);
 
 }  // namespace vkrt

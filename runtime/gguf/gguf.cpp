@@ -24,7 +24,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "types.h"
+#include "core/format.hpp"
 
 static_assert(std::endian::native == std::endian::little, "vkrt's GGUF code assumes a little-endian host");
 
@@ -37,56 +37,6 @@ constexpr uint32_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxAlignment = 1u << 20;
 constexpr int kMaxArrayDepth = 8;
 constexpr uint32_t kMaxDims = 4;
-
-// ---- ggml type table (all ids, for names and sizes; only some are supported) ----
-
-struct TypeTraits { const char* name; uint32_t block; uint32_t bytes; };
-
-TypeTraits ggml_traits(uint32_t id) {
-    switch (id) {
-        case 0: return {"F32", 1, 4};
-        case 1: return {"F16", 1, 2};
-        case 2: return {"Q4_0", VKRT_QK4_0, VKRT_Q4_0_BYTES};
-        case 3: return {"Q4_1", 32, 20};
-        case 4: return {"Q4_2 (removed)", 0, 0};
-        case 5: return {"Q4_3 (removed)", 0, 0};
-        case 6: return {"Q5_0", 32, 22};
-        case 7: return {"Q5_1", 32, 24};
-        case 8: return {"Q8_0", VKRT_QK8_0, VKRT_Q8_0_BYTES};
-        case 9: return {"Q8_1", 32, 36};
-        case 10: return {"Q2_K", 256, 84};
-        case 11: return {"Q3_K", 256, 110};
-        case 12: return {"Q4_K", 256, 144};
-        case 13: return {"Q5_K", 256, 176};
-        case 14: return {"Q6_K", 256, 210};
-        case 15: return {"Q8_K", 256, 292};
-        case 16: return {"IQ2_XXS", 256, 66};
-        case 17: return {"IQ2_XS", 256, 74};
-        case 18: return {"IQ3_XXS", 256, 98};
-        case 19: return {"IQ1_S", 256, 50};
-        case 20: return {"IQ4_NL", 32, 18};
-        case 21: return {"IQ3_S", 256, 110};
-        case 22: return {"IQ2_S", 256, 82};
-        case 23: return {"IQ4_XS", 256, 136};
-        case 24: return {"I8", 1, 1};
-        case 25: return {"I16", 1, 2};
-        case 26: return {"I32", 1, 4};
-        case 27: return {"I64", 1, 8};
-        case 28: return {"F64", 1, 8};
-        case 29: return {"IQ1_M", 256, 56};
-        case 30: return {"BF16", 1, 2};
-        case 31: return {"Q4_0_4_4 (removed)", 0, 0};
-        case 32: return {"Q4_0_4_8 (removed)", 0, 0};
-        case 33: return {"Q4_0_8_8 (removed)", 0, 0};
-        case 34: return {"TQ1_0", 256, 54};
-        case 35: return {"TQ2_0", 256, 66};
-        case 36: return {"IQ4_NL_4_4 (removed)", 0, 0};
-        case 37: return {"IQ4_NL_4_8 (removed)", 0, 0};
-        case 38: return {"IQ4_NL_8_8 (removed)", 0, 0};
-        case 39: return {"MXFP4", 32, 17};
-        default: return {"unknown", 0, 0};
-    }
-}
 
 const char* value_type_name(ValueType t) {
     switch (t) {
@@ -235,11 +185,11 @@ Value read_value(Cursor& c, ValueType type, const std::string& key, int depth) {
 }
 
 // Bytes for n elements (n a multiple of the block size); fails on overflow.
-uint64_t checked_bytes(TypeTraits tt, uint64_t n, const std::string& name) {
-    const uint64_t blocks = n / tt.block;
-    VKRT_CHECK(blocks <= std::numeric_limits<uint64_t>::max() / tt.bytes, Status::bad_format, "gguf: tensor '",
+uint64_t checked_bytes(const fmt::Traits& tt, uint64_t n, const std::string& name) {
+    const uint64_t blocks = n / tt.block_elems;
+    VKRT_CHECK(blocks <= std::numeric_limits<uint64_t>::max() / tt.block_bytes, Status::bad_format, "gguf: tensor '",
                name, "': byte size overflows");
-    return blocks * tt.bytes;
+    return blocks * tt.block_bytes;
 }
 
 std::string dims_str(const std::vector<uint64_t>& d) {
@@ -262,37 +212,6 @@ struct Mapping {
 };
 
 }  // namespace
-
-// ---- type helpers ----
-
-const char* ggml_type_name(uint32_t id) { return ggml_traits(id).name; }
-
-bool is_supported_type(uint32_t id) {
-    switch (TensorType(id)) {
-        case TensorType::F32: case TensorType::F16: case TensorType::Q4_0:
-        case TensorType::Q8_0: case TensorType::I8: case TensorType::I32: return true;
-    }
-    return false;
-}
-
-const char* type_name(TensorType t) { return ggml_type_name(uint32_t(t)); }
-
-bool is_block_type(TensorType t) { return t == TensorType::Q4_0 || t == TensorType::Q8_0; }
-
-uint32_t block_size(TensorType t) {
-    VKRT_CHECK(is_supported_type(uint32_t(t)), Status::unsupported, "gguf: unsupported tensor type id ", uint32_t(t));
-    return ggml_traits(uint32_t(t)).block;
-}
-
-uint64_t row_bytes(TensorType t, uint64_t n) {
-    VKRT_CHECK(is_supported_type(uint32_t(t)), Status::unsupported, "gguf: unsupported tensor type id ", uint32_t(t));
-    const TypeTraits tt = ggml_traits(uint32_t(t));
-    VKRT_CHECK(n % tt.block == 0, Status::invalid_argument, "gguf: row of ", n, " elements is not a multiple of ",
-               tt.name, "'s block size ", tt.block);
-    VKRT_CHECK(n / tt.block <= std::numeric_limits<uint64_t>::max() / tt.bytes, Status::invalid_argument,
-               "gguf: row of ", n, " elements: byte size overflows");
-    return n / tt.block * tt.bytes;
-}
 
 // ---- Value accessors ----
 
@@ -451,13 +370,15 @@ void File::Impl::parse() {
         }
         ti.n_elements = n;
         const uint32_t type = c.read<uint32_t>("type", ctx);
-        const TypeTraits tt = ggml_traits(type);
-        VKRT_CHECK(is_supported_type(type), Status::unsupported, "gguf: ", ctx, " has type ", tt.name, " (id ",
-                   type, "), which vkrt does not support (supported: F32, F16, Q4_0, Q8_0, I8, I32)");
+        // Any type id is kept (the file can be listed; support is checked where a weight is
+        // bound), but its size must be known to place the data.
+        const fmt::Traits* tt = fmt::find(type);
+        VKRT_CHECK(tt && tt->block_elems != 0, Status::bad_format, "gguf: ", ctx, " has type id ", type,
+                   ", an unknown or retired ggml type whose size vkrt does not know");
         ti.type = TensorType(type);
-        VKRT_CHECK(ti.dims[0] % tt.block == 0, Status::bad_format, "gguf: ", ctx, " of type ", tt.name,
-                   " has row length ", ti.dims[0], ", not a multiple of the block size ", tt.block);
-        ti.n_bytes = checked_bytes(tt, n, ti.name);
+        VKRT_CHECK(ti.dims[0] % tt->block_elems == 0, Status::bad_format, "gguf: ", ctx, " of type ", tt->name,
+                   " has row length ", ti.dims[0], ", not a multiple of the block size ", tt->block_elems);
+        ti.n_bytes = checked_bytes(*tt, n, ti.name);
         ti.offset = c.read<uint64_t>("data offset", ctx);
         VKRT_CHECK(ti.offset % alignment == 0, Status::bad_format, "gguf: ", ctx, " data offset ", ti.offset,
                    " is not a multiple of the alignment ", alignment);
@@ -473,7 +394,7 @@ void File::Impl::parse() {
     const uint64_t data_size = data_start <= map.size ? map.size - data_start : 0;
     for (TensorInfo& ti : tensors) {
         VKRT_CHECK(ti.offset <= data_size && ti.n_bytes <= data_size - ti.offset, Status::bad_format,
-                   "gguf: tensor '", ti.name, "' ", dims_str(ti.dims), " ", type_name(ti.type), " data [offset ",
+                   "gguf: tensor '", ti.name, "' ", dims_str(ti.dims), " ", fmt::name(ti.type), " data [offset ",
                    ti.offset, ", ", ti.n_bytes, " bytes] runs past end of file (size ", map.size,
                    ", data section starts at ", data_start, ")");
         ti.data = static_cast<const uint8_t*>(map.addr) + data_start + ti.offset;
@@ -704,8 +625,9 @@ void Writer::check_new_tensor(const std::string& name, TensorType type, const st
     VKRT_CHECK(!name.empty(), Status::invalid_argument, "gguf writer: empty tensor name");
     for (const T& t : tensors_)
         VKRT_CHECK(t.name != name, Status::invalid_argument, "gguf writer: duplicate tensor name '", name, "'");
-    VKRT_CHECK(is_supported_type(uint32_t(type)), Status::unsupported, "gguf writer: tensor '", name,
-               "' has unsupported type id ", uint32_t(type));
+    const fmt::Traits* tt = fmt::find(uint32_t(type));
+    VKRT_CHECK(tt && tt->block_elems != 0, Status::unsupported, "gguf writer: tensor '", name,
+               "' has unknown type id ", uint32_t(type));
     VKRT_CHECK(!dims.empty() && dims.size() <= kMaxDims, Status::invalid_argument, "gguf writer: tensor '", name,
                "' has ", dims.size(), " dimensions (must be 1..", kMaxDims, ")");
     uint64_t n = 1;
@@ -714,10 +636,10 @@ void Writer::check_new_tensor(const std::string& name, TensorType type, const st
                    "gguf writer: tensor '", name, "' has bad dims ", dims_str(dims));
         n *= d;
     }
-    VKRT_CHECK(dims[0] % block_size(type) == 0, Status::invalid_argument, "gguf writer: tensor '", name, "' ",
-               dims_str(dims), ": row length ", dims[0], " is not a multiple of ", type_name(type),
-               "'s block size ", block_size(type));
-    n_bytes = row_bytes(type, dims[0]) * (n / dims[0]);
+    VKRT_CHECK(dims[0] % tt->block_elems == 0, Status::invalid_argument, "gguf writer: tensor '", name, "' ",
+               dims_str(dims), ": row length ", dims[0], " is not a multiple of ", tt->name, "'s block size ",
+               tt->block_elems);
+    n_bytes = fmt::row_bytes(type, dims[0]) * (n / dims[0]);
 }
 
 void Writer::add_tensor(const std::string& name, TensorType type, std::vector<uint64_t> dims,
@@ -725,7 +647,7 @@ void Writer::add_tensor(const std::string& name, TensorType type, std::vector<ui
     uint64_t n_bytes = 0;
     check_new_tensor(name, type, dims, n_bytes);
     VKRT_CHECK(bytes.size() == n_bytes, Status::invalid_argument, "gguf writer: tensor '", name, "' ",
-               dims_str(dims), " ", type_name(type), " needs ", n_bytes, " bytes, got ", bytes.size());
+               dims_str(dims), " ", fmt::name(type), " needs ", n_bytes, " bytes, got ", bytes.size());
     tensors_.push_back({name, type, std::move(dims), std::move(bytes), nullptr, n_bytes});
 }
 
@@ -795,7 +717,7 @@ void Writer::write_impl(const std::string& path, uint32_t alignment) const {
             if (!t.fill) {
                 o.bytes(t.bytes.data(), t.bytes.size());
             } else {
-                const uint64_t rb = row_bytes(t.type, t.dims[0]);
+                const uint64_t rb = fmt::row_bytes(t.type, t.dims[0]);
                 const uint64_t rows = t.n_bytes / rb;
                 const uint64_t chunk = std::max<uint64_t>(1, (4u << 20) / rb);  // ~4 MiB per fill call
                 buf.resize(size_t(std::min(rows, chunk) * rb));

@@ -16,23 +16,15 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/format.hpp"
 
 namespace vkrt::gguf {
 
-// ggml_type values as stored in GGUF. Only the types vkrt supports are listed:
-// a TensorType read from a File is always one of these. Other ggml types are
-// rejected with Status::unsupported (ggml_type_name names them in the message).
-enum class TensorType : uint32_t {
-    F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, I8 = 24, I32 = 26,
-};
-const char* type_name(TensorType t);
-// Name of any ggml type id ("Q6_K", "BF16", ...), "unknown" for ids ggml never used.
-const char* ggml_type_name(uint32_t id);
-bool is_supported_type(uint32_t id);  // id is one of TensorType
-bool is_block_type(TensorType t);     // Q4_0, Q8_0
-// Bytes for `n` elements of a row (n must be a multiple of the block size for block types).
-uint64_t row_bytes(TensorType t, uint64_t n);
-uint32_t block_size(TensorType t);  // elements per block (1 for F32/F16/I8/I32)
+// ggml_type values as stored in GGUF: the format registry's id (core/format.hpp).
+// The reader keeps every type id whose size formats.def knows (IQ2_XXS, Q8_K, ...), so
+// any such file can be opened and listed; whether vkrt can run a tensor is decided where
+// it is bound (fmt::traits(type).kernels). Names, block sizes and row bytes: fmt::.
+using TensorType = Format;
 
 enum class ValueType : uint32_t {
     UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,

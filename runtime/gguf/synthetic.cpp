@@ -102,13 +102,13 @@ void validate(const SyntheticLlama& c) {
     const TensorType w = c.wtype;
     if (w != TensorType::F32 && w != TensorType::F16 && w != TensorType::Q4_0 && w != TensorType::Q8_0 &&
         w != TensorType::I8)
-        bad("weight type ", type_name(w), " is not one of F32, F16, Q4_0, Q8_0, I8 (W8A8)");
-    const uint32_t bs = block_size(w == TensorType::I8 ? TensorType::Q8_0 : w);  // W8A8: embeddings are Q8_0
+        bad("weight type ", fmt::name(w), " is not one of F32, F16, Q4_0, Q8_0, I8 (W8A8)");
+    const uint32_t bs = fmt::traits(w == TensorType::I8 ? TensorType::Q8_0 : w).block_elems;  // W8A8: embeddings are Q8_0
     if (c.n_embd % bs)
-        bad("n_embd = ", c.n_embd, " is not a multiple of ", type_name(w), "'s block size ", bs,
+        bad("n_embd = ", c.n_embd, " is not a multiple of ", fmt::name(w), "'s block size ", bs,
             " (row length of most weights)");
     if (c.n_ff % bs)
-        bad("n_ff = ", c.n_ff, " is not a multiple of ", type_name(w), "'s block size ", bs,
+        bad("n_ff = ", c.n_ff, " is not a multiple of ", fmt::name(w), "'s block size ", bs,
             " (row length of ffn_down)");
 }
 
@@ -138,12 +138,12 @@ void fill_rows(const SyntheticLlama& cfg, const TensorSpec& t, uint64_t row0, ui
         }
         return;
     }
-    const uint64_t rb = row_bytes(t.type, len);
+    const uint64_t rb = fmt::row_bytes(t.type, len);
     auto work = [&](uint64_t a, uint64_t b) {
         std::vector<float> buf(static_cast<size_t>(len));
         for (uint64_t r = a; r < b; ++r) {
             synthetic_row(cfg, t.name, row0 + r, buf.data(), size_t(len));
-            quantize_row(t.type, buf.data(), out + r * rb, size_t(len));
+            fmt::quantize_row(t.type, buf.data(), out + r * rb, size_t(len));
         }
     };
     const uint64_t elems = n * len;

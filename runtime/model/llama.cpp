@@ -81,12 +81,13 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
         fail(Status::bad_format, "gguf: tensor '", name, "' has shape ", os.str());
     }
     const bool vec = dims.size() == 1;
-    using TT = gguf::TensorType;
-    VKRT_CHECK(t->type == TT::F32 || t->type == TT::F16 || t->type == TT::Q4_0 || t->type == TT::Q8_0,
-               Status::unsupported, "tensor '", name, "' has type ", gguf::type_name(t->type),
-               ": vkrt runs F32, F16, Q4_0 and Q8_0 weights here (I8 only for W8A8 linear weights)");
-    VKRT_CHECK(!vec || t->type == TT::F32, Status::unsupported, "norm tensor '", name, "' must be F32, not ",
-               gguf::type_name(t->type));
+    // The weight is bound here: its format needs the dequantizing kernels (formats.def).
+    const fmt::Traits* ft = fmt::find(uint32_t(t->type));
+    VKRT_CHECK(ft && (ft->kernels & fmt::kKernelFloat), Status::unsupported, "tensor '", name, "' has type ",
+               fmt::name(t->type), " (id ", uint32_t(t->type), "), which vkrt does not run",
+               t->type == Format::I8 ? " here (I8 only for W8A8 linear weights)" : "");
+    VKRT_CHECK(!vec || t->type == Format::F32, Status::unsupported, "norm tensor '", name, "' must be F32, not ",
+               fmt::name(t->type));
     const auto& caps = dev_->caps();
     VKRT_CHECK(t->n_bytes <= caps.max_storage_buffer_range, Status::limit_exceeded, "tensor '", name, "' (",
                t->n_bytes, " bytes) is larger than maxStorageBufferRange (", caps.max_storage_buffer_range,
@@ -108,7 +109,7 @@ Buffer LlamaModel::load_f32(const gguf::File& f, const std::string& name, uint64
         return {};
     }
     VKRT_CHECK(t->type == gguf::TensorType::F32 && t->n_elements == n, Status::bad_format, "gguf: tensor '", name,
-               "' must be F32 with ", n, " elements (has ", gguf::type_name(t->type), ", ", t->n_elements, ")");
+               "' must be F32 with ", n, " elements (has ", fmt::name(t->type), ", ", t->n_elements, ")");
     Buffer b(*dev_, n * 4, MemoryKind::device, name);
     b.upload(t->data, n * 4);
     weight_bytes_ += n * 4;
@@ -201,7 +202,7 @@ std::string LlamaModel::describe() const {
     std::ostringstream os;
     os << hp_.arch << ": " << hp_.n_layer << " layers, dim " << hp_.n_embd << ", " << hp_.n_head << "/"
        << hp_.n_head_kv << " heads (head dim " << hp_.head_dim << "), FFN " << hp_.n_ff << ", vocab " << hp_.n_vocab
-       << ", weights " << gguf::type_name(layers.empty() ? tok_embd.type : layers[0].wq.type) << " "
+       << ", weights " << fmt::name(layers.empty() ? tok_embd.type : layers[0].wq.type) << " "
        << double(weight_bytes_) / (1024.0 * 1024.0) << " MiB";
     return os.str();
 }

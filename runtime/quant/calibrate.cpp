@@ -119,7 +119,7 @@ std::vector<float> InstrumentedLlama::forward(std::span<const int32_t> tokens, i
 
     std::span<const uint8_t> table(reinterpret_cast<const uint8_t*>(w.tok_embd.data()),
                                    w.tok_embd.size() * sizeof(float));
-    std::vector<float> x = embedding(table, VKRT_TYPE_F32, V, E, tokens);
+    std::vector<float> x = embedding(table, Format::F32, V, E, tokens);
     for (uint32_t l = 0; l < c.n_layer; ++l) {
         const RefLlamaLayer& L = w.layers[l];
         std::vector<float> xn = rmsnorm(x, L.attn_norm, M, E, c.rms_eps);

@@ -210,12 +210,12 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         auto it = float_src.find(t->name);
         const std::vector<float>* fl = it == float_src.end() ? nullptr : it->second;
         const uint64_t K = t->dims[0];
-        const uint64_t src_rb = gguf::row_bytes(t->type, K);
+        const uint64_t src_rb = fmt::row_bytes(t->type, K);
         return [t, fl, K, src_rb](uint64_t r, float* dst) {
             if (fl)
                 std::memcpy(dst, fl->data() + r * K, K * sizeof(float));
             else
-                dequantize_row(t->type, t->data + r * src_rb, dst, K);
+                fmt::dequantize_row(t->type, t->data + r * src_rb, dst, K);
         };
     };
 
@@ -227,7 +227,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         const bool vec = t.dims.size() == 1;
         if (!vec) {
             VKRT_CHECK(t.type == TensorType::F32 || t.type == TensorType::F16, Status::invalid_argument, "tensor '",
-                       t.name, "' is ", gguf::type_name(t.type),
+                       t.name, "' is ", fmt::name(t.type),
                        ": vkrt-quantize reads F32/F16 models (re-quantizing quantized weights loses precision)");
         }
         // Choose the type.
@@ -245,10 +245,10 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         } else {
             type = w8a8 ? TensorType::Q8_0 : base_block;
         }
-        if (gguf::is_block_type(type) && K % gguf::block_size(type) != 0) {
+        if (K % fmt::traits(type).block_elems != 0) {
             std::ostringstream os;
-            os << t.name << ": rows of " << K << " do not fit " << gguf::type_name(type) << "'s "
-               << gguf::block_size(type) << "-element blocks -> F16";
+            os << t.name << ": rows of " << K << " do not fit " << fmt::name(type) << "'s "
+               << fmt::traits(type).block_elems << "-element blocks -> F16";
             res.fallbacks.push_back(os.str());
             type = TensorType::F16;
         }
@@ -316,7 +316,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
             continue;
         }
         const bool mse = opt.mse_scales && type == TensorType::Q4_0;
-        const uint64_t out_rb = gguf::row_bytes(type, K);
+        const uint64_t out_rb = fmt::row_bytes(type, K);
         wr.add_tensor_rows(t.name, type, t.dims,
                            [src, K, out_rb, type, mse, &rows_done, &total_rows, &progress](uint64_t r0, uint64_t n,
                                                                                        uint8_t* out) {
@@ -326,7 +326,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                                    if (mse)
                                        quantize_row_q4_0_mse(row.data(), out + i * out_rb, K);
                                    else
-                                       quantize_row(type, row.data(), out + i * out_rb, K);
+                                       fmt::quantize_row(type, row.data(), out + i * out_rb, K);
                                }
                                rows_done += n;
                                progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));

@@ -58,19 +58,19 @@ std::vector<float> fake_quant_weight(std::span<const float> w, size_t N, size_t 
         switch (f) {
             case WFormat::q4_0:
                 quantize_row_q4_0(src, buf.data(), K);
-                dequantize_row_q4_0(buf.data(), dst, K);
+                fmt::dequantize_row(Format::Q4_0, buf.data(), dst, K);
                 break;
             case WFormat::q4_0_mse:
                 quantize_row_q4_0_mse(src, buf.data(), K);
-                dequantize_row_q4_0(buf.data(), dst, K);
+                fmt::dequantize_row(Format::Q4_0, buf.data(), dst, K);
                 break;
             case WFormat::q8_0:
                 quantize_row_q8_0(src, buf.data(), K);
-                dequantize_row_q8_0(buf.data(), dst, K);
+                fmt::dequantize_row(Format::Q8_0, buf.data(), dst, K);
                 break;
             case WFormat::f16:
                 quantize_row_f16(src, buf.data(), K);
-                dequantize_row_f16(buf.data(), dst, K);
+                fmt::dequantize_row(Format::F16, buf.data(), dst, K);
                 break;
             case WFormat::w8a8: {
                 const float s = ref::quantize_row_i8(src, K, q.data());
@@ -237,7 +237,7 @@ std::string sensitivity_markdown(const std::vector<SensitivityEntry>& entries, c
         }
         if (choice) {
             auto it = choice->types.find(e.name);
-            os << " " << (it == choice->types.end() ? "?" : gguf::type_name(it->second)) << " |";
+            os << " " << (it == choice->types.end() ? "?" : fmt::name(it->second)) << " |";
         }
         os << "\n";
     }

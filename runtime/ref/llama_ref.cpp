@@ -77,7 +77,7 @@ std::vector<float> RefLlama::forward(std::span<const int32_t> tokens, int32_t st
     // x (M, n_embd): token embeddings (ids validated by embedding()).
     std::span<const uint8_t> table(reinterpret_cast<const uint8_t*>(w_.tok_embd.data()),
                                    w_.tok_embd.size() * sizeof(float));
-    std::vector<float> x = embedding(table, VKRT_TYPE_F32, V, E, tokens);
+    std::vector<float> x = embedding(table, Format::F32, V, E, tokens);
 
     for (size_t l = 0; l < c.n_layer; ++l) {
         const RefLlamaLayer& L = w_.layers[l];

@@ -7,13 +7,13 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/fp16.hpp"
 
 namespace vkrt::ref {
 
 namespace {
 
-constexpr size_t kBlock = 32;  // elements per Q4_0 / Q8_0 block (VKRT_QK4_0 == VKRT_QK8_0)
-static_assert(VKRT_QK4_0 == 32 && VKRT_QK8_0 == 32, "block size");
+constexpr size_t kBlock = 32;  // elements per Q4_0 / Q8_0 block and per block of quantize_blocks_i8
 
 void check_size(size_t got, size_t want, const char* what, const char* fn) {
     VKRT_CHECK(got == want, Status::invalid_argument, "ref::", fn, ": ", what, " has ", got, " elements, expected ",
@@ -41,65 +41,11 @@ void check_pos(std::span<const int32_t> pos, size_t n_ctx, const char* fn) {
 
 // ---- formats ----------------------------------------------------------------------
 
-float half_to_float(uint16_t h) {
-    const int sign = (h >> 15) & 1;
-    const int exp = (h >> 10) & 0x1f;
-    const int mant = h & 0x3ff;
-    float v;
-    if (exp == 0)
-        v = std::ldexp(float(mant), -24);  // zero / subnormal: mant * 2^-24
-    else if (exp == 31)
-        v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-    else
-        v = std::ldexp(float(1024 + mant), exp - 25);  // (1 + mant/1024) * 2^(exp-15)
-    return sign ? -v : v;
-}
-
-size_t row_bytes(uint32_t type, size_t k) {
-    switch (type) {
-        case VKRT_TYPE_F32: return k * 4;
-        case VKRT_TYPE_F16: return k * 2;
-        case VKRT_TYPE_Q4_0:
-        case VKRT_TYPE_Q8_0:
-            VKRT_CHECK(k % kBlock == 0, Status::invalid_argument, "ref::row_bytes: row of ", k,
-                       " elements is not a multiple of 32 for a block type");
-            return k / kBlock * (type == VKRT_TYPE_Q4_0 ? VKRT_Q4_0_BYTES : VKRT_Q8_0_BYTES);
-        default: fail(Status::unsupported, "ref::row_bytes: unsupported type id ", type);
-    }
-}
-
-void dequantize_row(uint32_t type, const void* src, float* dst, size_t k) {
-    const uint8_t* p = static_cast<const uint8_t*>(src);
-    switch (type) {
-        case VKRT_TYPE_F32:
-            std::memcpy(dst, p, k * 4);
-            return;
-        case VKRT_TYPE_F16:
-            for (size_t i = 0; i < k; ++i) dst[i] = half_to_float(load_u16le(p + 2 * i));
-            return;
-        case VKRT_TYPE_Q4_0:
-        case VKRT_TYPE_Q8_0: {
-            const size_t bb = row_bytes(type, kBlock);
-            VKRT_CHECK(k % kBlock == 0, Status::invalid_argument, "ref::dequantize_row: k = ", k,
-                       " not a multiple of 32");
-            for (size_t b = 0; b < k / kBlock; ++b) {
-                const uint8_t* blk = p + b * bb;
-                const float d = half_to_float(load_u16le(blk));
-                for (size_t j = 0; j < kBlock; ++j)
-                    dst[b * kBlock + j] =
-                        d * float(type == VKRT_TYPE_Q4_0 ? q4_0_int(blk, j) : q8_0_int(blk, j));
-            }
-            return;
-        }
-        default: fail(Status::unsupported, "ref::dequantize_row: unsupported type id ", type);
-    }
-}
-
-std::vector<float> dequantize(uint32_t type, std::span<const uint8_t> w, size_t rows, size_t k) {
-    const size_t rb = row_bytes(type, k);
+std::vector<float> dequantize(Format type, std::span<const uint8_t> w, size_t rows, size_t k) {
+    const size_t rb = size_t(fmt::row_bytes(type, k));
     check_size(w.size(), rows * rb, "w (bytes)", "dequantize");
     std::vector<float> out(rows * k);
-    for (size_t r = 0; r < rows; ++r) dequantize_row(type, w.data() + r * rb, out.data() + r * k, k);
+    for (size_t r = 0; r < rows; ++r) fmt::dequantize_row(type, w.data() + r * rb, out.data() + r * k, k);
     return out;
 }
 
@@ -303,7 +249,7 @@ std::vector<float> matmul_f32(std::span<const float> x, std::span<const float> w
     return y;
 }
 
-std::vector<float> matmul_f32(std::span<const float> x, std::span<const uint8_t> w, uint32_t type, size_t M,
+std::vector<float> matmul_f32(std::span<const float> x, std::span<const uint8_t> w, Format type, size_t M,
                               size_t N, size_t K) {
     const std::vector<float> wf = dequantize(type, w, N, K);
     return matmul_f32(x, wf, M, N, K);
@@ -325,11 +271,11 @@ BlockQuantized quantize_blocks_i8(std::span<const float> x, size_t M, size_t K) 
     return r;
 }
 
-std::vector<float> matmul_q_i8(const BlockQuantized& xq, std::span<const uint8_t> w, uint32_t type, size_t M,
+std::vector<float> matmul_q_i8(const BlockQuantized& xq, std::span<const uint8_t> w, Format type, size_t M,
                                size_t N, size_t K) {
-    VKRT_CHECK(type == VKRT_TYPE_Q4_0 || type == VKRT_TYPE_Q8_0, Status::invalid_argument,
-               "ref::matmul_q_i8: weight type ", type, " is not Q4_0 or Q8_0");
-    const size_t rb = row_bytes(type, K);  // checks K % 32
+    VKRT_CHECK(type == Format::Q4_0 || type == Format::Q8_0, Status::invalid_argument,
+               "ref::matmul_q_i8: weight type ", fmt::name(type), " is not Q4_0 or Q8_0");
+    const size_t rb = size_t(fmt::row_bytes(type, K));  // checks K % 32
     const size_t nb = K / kBlock, bb = rb / (nb ? nb : 1);
     check_size(xq.q.size(), M * K, "xq.q", "matmul_q_i8");
     check_size(xq.d.size(), M * nb, "xq.d", "matmul_q_i8");
@@ -343,8 +289,8 @@ std::vector<float> matmul_q_i8(const BlockQuantized& xq, std::span<const uint8_t
                 const int8_t* xb = &xq.q[m * K + b * kBlock];
                 int32_t acc = 0;
                 for (size_t j = 0; j < kBlock; ++j)
-                    acc += int32_t(xb[j]) * (type == VKRT_TYPE_Q4_0 ? q4_0_int(blk, j) : q8_0_int(blk, j));
-                const float dw = half_to_float(load_u16le(blk));
+                    acc += int32_t(xb[j]) * (type == Format::Q4_0 ? q4_0_int(blk, j) : q8_0_int(blk, j));
+                const float dw = fp16_to_fp32(load_u16le(blk));
                 const float term = (float(acc) * xq.d[m * nb + b]) * dw;
                 sum += double(term);
             }
@@ -353,7 +299,7 @@ std::vector<float> matmul_q_i8(const BlockQuantized& xq, std::span<const uint8_t
     return y;
 }
 
-std::vector<float> matmul_q_i8(std::span<const float> x, std::span<const uint8_t> w, uint32_t type, size_t M,
+std::vector<float> matmul_q_i8(std::span<const float> x, std::span<const uint8_t> w, Format type, size_t M,
                                size_t N, size_t K) {
     return matmul_q_i8(quantize_blocks_i8(x, M, K), w, type, M, N, K);
 }
@@ -434,15 +380,15 @@ std::vector<float> add(std::span<const float> a, std::span<const float> b) {
     return y;
 }
 
-std::vector<float> embedding(std::span<const uint8_t> table, uint32_t type, size_t n_vocab, size_t n_embd,
+std::vector<float> embedding(std::span<const uint8_t> table, Format type, size_t n_vocab, size_t n_embd,
                              std::span<const int32_t> ids) {
-    const size_t rb = row_bytes(type, n_embd);
+    const size_t rb = size_t(fmt::row_bytes(type, n_embd));
     check_size(table.size(), n_vocab * rb, "table (bytes)", "embedding");
     std::vector<float> y(ids.size() * n_embd);
     for (size_t m = 0; m < ids.size(); ++m) {
         VKRT_CHECK(ids[m] >= 0 && size_t(ids[m]) < n_vocab, Status::invalid_argument, "ref::embedding: ids[", m,
                    "] = ", ids[m], " outside [0, ", n_vocab, ")");
-        dequantize_row(type, table.data() + size_t(ids[m]) * rb, &y[m * n_embd], n_embd);
+        fmt::dequantize_row(type, table.data() + size_t(ids[m]) * rb, &y[m * n_embd], n_embd);
     }
     return y;
 }

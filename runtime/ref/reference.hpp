@@ -8,37 +8,28 @@
 //   * host arrays, row-major and contiguous; shapes in comments, llama2.c style.
 //   * matrices: Y (M,N) = X (M,K) . W (N,K)^T; a weight is N rows of K (GGUF layout,
 //     dims[0] = K contiguous).
-//   * weight / table types are ggml type ids from shaders/types.h (VKRT_TYPE_*),
-//     equal to gguf::TensorType's values (pass uint32_t(t)).
+//   * weight / table types are Formats (core/format.hpp, ggml's type ids); their rows
+//     are decoded with the registry's reference decoders (fmt::traits(f).dequantize).
 //   * every function checks its shapes (span sizes against the dims) and throws
 //     vkrt::Error(Status::invalid_argument) on mismatch; dims may be 0 (empty result).
 //
-// Block formats (decoded here by this file's own decoders; they are the spec):
-//   F16:  little-endian IEEE 754 binary16.
-//   Q4_0: 18 bytes per 32 elements: fp16 d | uint8 qs[16].
-//         element j < 16: q = qs[j] & 0xF; j >= 16: q = qs[j-16] >> 4; value = d * (q - 8).
-//   Q8_0: 34 bytes per 32 elements: fp16 d | int8 qs[32]; value = d * qs[j].
+// Block formats: see core/format.hpp (the registry's decoders are the spec, bit-exact
+// with ggml's dequantize_row_*).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include "types.h"
+#include "core/format.hpp"
 
 namespace vkrt::ref {
 
 // ---- formats ----------------------------------------------------------------------
 
-// IEEE binary16 bits -> float (exact).
-float half_to_float(uint16_t h);
-// Bytes of one row of k elements of `type` (F32, F16, Q4_0, Q8_0; block types need
-// k % 32 == 0). Other types -> Status::unsupported.
-size_t row_bytes(uint32_t type, size_t k);
-// One row: src (row_bytes(type, k) bytes) -> dst (k) floats.
-void dequantize_row(uint32_t type, const void* src, float* dst, size_t k);
-// A matrix: w (rows, k) of `type`, rows * row_bytes(type, k) bytes -> (rows, k) floats.
-std::vector<float> dequantize(uint32_t type, std::span<const uint8_t> w, size_t rows, size_t k);
+// A matrix: w (rows, k) of `type`, rows * fmt::row_bytes(type, k) bytes -> (rows, k) floats,
+// each row with fmt::dequantize_row (any format with a decoder; k % block_elems == 0).
+std::vector<float> dequantize(Format type, std::span<const uint8_t> w, size_t rows, size_t k);
 
 // ---- int8 quantization (W8A8 / SmoothQuant path) ----------------------------------
 
@@ -134,9 +125,9 @@ std::vector<float> gemm_i8_asym(std::span<const int8_t> xq, std::span<const floa
 
 // X (M,K) float, W (N,K) float -> Y (M,N) = X . W^T, accumulated in double, rounded to float.
 std::vector<float> matmul_f32(std::span<const float> x, std::span<const float> w, size_t M, size_t N, size_t K);
-// X (M,K) float, W (N,K) of `type` (F32/F16/Q4_0/Q8_0 raw bytes, N * row_bytes(type, K))
+// X (M,K) float, W (N,K) of `type` (raw bytes of any decodable format, N * fmt::row_bytes(type, K))
 //   -> Y (M,N): W dequantized exactly to float, then as above.
-std::vector<float> matmul_f32(std::span<const float> x, std::span<const uint8_t> w, uint32_t type, size_t M,
+std::vector<float> matmul_f32(std::span<const float> x, std::span<const uint8_t> w, Format type, size_t M,
                               size_t N, size_t K);
 
 // ---- integer-dot matmul against block weights (Q8_1-style activations, no sum) -------
@@ -157,10 +148,10 @@ struct BlockQuantized {
 // x (M,K) -> q (M,K), d (M, K/32) as above.
 BlockQuantized quantize_blocks_i8(std::span<const float> x, size_t M, size_t K);
 // xq (M,K) + d (M,K/32), W (N,K) Q4_0 or Q8_0 bytes -> Y (M,N).
-std::vector<float> matmul_q_i8(const BlockQuantized& xq, std::span<const uint8_t> w, uint32_t type, size_t M,
+std::vector<float> matmul_q_i8(const BlockQuantized& xq, std::span<const uint8_t> w, Format type, size_t M,
                                size_t N, size_t K);
 // x (M,K) float -> quantize_blocks_i8 -> the above.
-std::vector<float> matmul_q_i8(std::span<const float> x, std::span<const uint8_t> w, uint32_t type, size_t M,
+std::vector<float> matmul_q_i8(std::span<const float> x, std::span<const uint8_t> w, Format type, size_t M,
                                size_t N, size_t K);
 
 // ---- row kernels / element-wise ------------------------------------------------------
@@ -188,9 +179,9 @@ std::vector<float> swiglu(std::span<const float> gate, std::span<const float> up
 // a (n) + b (n) -> (n), float addition.
 std::vector<float> add(std::span<const float> a, std::span<const float> b);
 
-// table (n_vocab, n_embd) of `type` (F32/F16/Q4_0/Q8_0 bytes), ids (M) int32 -> (M, n_embd):
+// table (n_vocab, n_embd) of `type` (bytes of any decodable format), ids (M) int32 -> (M, n_embd):
 //   row m = dequantized table row ids[m]. An id outside [0, n_vocab) -> invalid_argument.
-std::vector<float> embedding(std::span<const uint8_t> table, uint32_t type, size_t n_vocab, size_t n_embd,
+std::vector<float> embedding(std::span<const uint8_t> table, Format type, size_t n_vocab, size_t n_embd,
                              std::span<const int32_t> ids);
 
 // ---- KV cache and attention ------------------------------------------------------------

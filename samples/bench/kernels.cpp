@@ -51,11 +51,11 @@ Buffer weight_buffer(Device& dev, gguf::TensorType t, uint32_t N, uint32_t K, ui
     std::vector<float> row(K);
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> d(-0.05f, 0.05f);
-    const uint64_t rb = gguf::row_bytes(t, K);
+    const uint64_t rb = fmt::row_bytes(t, K);
     std::vector<uint8_t> bytes(rb * N);
     for (uint32_t n = 0; n < N; ++n) {
         for (auto& x : row) x = d(rng);
-        quantize_row(t, row.data(), bytes.data() + rb * n, K);
+        fmt::quantize_row(t, row.data(), bytes.data() + rb * n, K);
     }
     Buffer b(dev, bytes.size(), MemoryKind::device, "weights");
     b.upload(bytes.data(), bytes.size());
@@ -97,10 +97,10 @@ void bench_matmul(const Ctx& c) {
     using TT = gguf::TensorType;
     const uint32_t N = c.small ? 1024 : 4096, K = c.small ? 3584 : 14336;
     for (TT t : {TT::Q4_0, TT::Q8_0, TT::F16}) {
-        std::string name = std::string("matmul_") + gguf::type_name(t);
+        std::string name = std::string("matmul_") + fmt::name(t);
         if (!wanted(c, name)) continue;
         Buffer w = weight_buffer(c.dev, t, N, K, 1);
-        const double wbytes = double(gguf::row_bytes(t, K)) * N;
+        const double wbytes = double(fmt::row_bytes(t, K)) * N;
         for (uint32_t M : {1u, 8u, c.small ? 64u : 512u}) {
             Buffer x = float_buffer(c.dev, uint64_t(M) * K, 2, "x");
             Buffer y(c.dev, uint64_t(M) * N * 4, MemoryKind::device, "y");

@@ -178,7 +178,7 @@ int run(int argc, char** argv) {
             std::fprintf(stderr, "writing %s ...\n", path.c_str());
             gguf::write_synthetic_llama(gguf::preset(synth, t), path);
         }
-        const std::string tname = t == gguf::TensorType::I8 ? "W8A8" : gguf::type_name(t);
+        const std::string tname = t == gguf::TensorType::I8 ? "W8A8" : fmt::name(t);
         return model_bench(path, "llama " + synth + " " + tname + " (synthetic)", n_prompt, n_gen, reps);
     }
     if (model.empty()) model = cli::default_model_path();
