@@ -43,9 +43,22 @@ LlamaHParams LlamaHParams::from_gguf(const gguf::File& f) {
     hp.n_ctx_train = uint32_t(f.get_int(a + "context_length", 2048));
     hp.rope_base = float(f.get_float(a + "rope.freq_base", 10000.0));
     hp.rms_eps = float(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
-    VKRT_CHECK(hp.n_embd % hp.n_head == 0, Status::bad_format, "gguf: embedding_length ", hp.n_embd,
-               " is not a multiple of head_count ", hp.n_head);
-    hp.head_dim = hp.n_embd / hp.n_head;
+    // head_dim as llama.cpp: attention.key_length, else n_embd / n_head. The query width
+    // n_head * head_dim may then differ from n_embd (attn_q is n_embd -> q_dim, attn_output
+    // q_dim -> n_embd), as in Qwen3 or Gemma files.
+    const int64_t key_length = f.get_int(a + "attention.key_length", 0);
+    const int64_t value_length = f.get_int(a + "attention.value_length", key_length);
+    if (key_length == 0) {
+        VKRT_CHECK(hp.n_embd % hp.n_head == 0, Status::bad_format, "gguf: embedding_length ", hp.n_embd,
+                   " is not a multiple of head_count ", hp.n_head, " (and ", a, "attention.key_length is absent)");
+        hp.head_dim = hp.n_embd / hp.n_head;
+    } else {
+        VKRT_CHECK(key_length > 0 && key_length <= (int64_t(1) << 16), Status::bad_format, "gguf: ", a,
+                   "attention.key_length ", key_length, " is out of range");
+        VKRT_CHECK(value_length == key_length, Status::unsupported, "gguf: ", a, "attention.value_length ",
+                   value_length, " differs from key_length ", key_length, ", which vkrt does not run");
+        hp.head_dim = uint32_t(key_length);
+    }
     VKRT_CHECK(hp.n_head_kv > 0 && hp.n_head % hp.n_head_kv == 0, Status::bad_format, "gguf: head_count ",
                hp.n_head, " is not a multiple of head_count_kv ", hp.n_head_kv);
     hp.n_rot = uint32_t(f.get_int(a + "rope.dimension_count", hp.head_dim));
@@ -157,7 +170,7 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
     tok_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(f));
     chat_template_ = f.get_string("tokenizer.chat_template", "");
     hp_.n_vocab = uint32_t(tok_->n_vocab());
-    const uint64_t E = hp_.n_embd, V = hp_.n_vocab, F = hp_.n_ff, KV = hp_.kv_dim();
+    const uint64_t E = hp_.n_embd, V = hp_.n_vocab, F = hp_.n_ff, KV = hp_.kv_dim(), Q = hp_.q_dim();
     const std::string scheme = f.get_string("vkrt.quantization.scheme", "");
     VKRT_CHECK(scheme.empty() || scheme == "w8a8" || scheme == "w8a8_static", Status::unsupported,
                "vkrt.quantization.scheme '", scheme, "' is not known (w8a8, w8a8_static)");
@@ -182,10 +195,10 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
         const std::string p = "blk." + std::to_string(l) + ".";
         LlamaLayer& L = layers[l];
         L.attn_norm = load_weight(f, p + "attn_norm.weight", {E}); tick();
-        L.wq = load_linear(f, p + "attn_q", E, E); tick();
+        L.wq = load_linear(f, p + "attn_q", E, Q); tick();
         L.wk = load_linear(f, p + "attn_k", E, KV); tick();
         L.wv = load_linear(f, p + "attn_v", E, KV); tick();
-        L.wo = load_linear(f, p + "attn_output", E, E); tick();
+        L.wo = load_linear(f, p + "attn_output", Q, E); tick();
         L.ffn_norm = load_weight(f, p + "ffn_norm.weight", {E}); tick();
         L.w_gate = load_linear(f, p + "ffn_gate", E, F); tick();
         L.w_up = load_linear(f, p + "ffn_up", E, F); tick();
@@ -214,23 +227,24 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch) 
     n_ctx_ = n_ctx ? n_ctx : std::min<uint32_t>(hp.n_ctx_train, 4096);
     n_batch_ = std::max<uint32_t>(1, std::min(n_batch ? n_batch : 512, n_ctx_));
     Device& dev = model.device();
-    const uint64_t B = n_batch_, E = hp.n_embd, KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
+    const uint64_t B = n_batch_, E = hp.n_embd, KV = hp.kv_dim(), Q = hp.q_dim(), F = hp.n_ff, V = hp.n_vocab;
     ids_ = Buffer(dev, B * 4, MemoryKind::upload, "token ids");
     positions_ = Buffer(dev, B * 4, MemoryKind::upload, "positions");
     x_ = Buffer(dev, B * E * 4, MemoryKind::device, "x");
     xb_ = Buffer(dev, B * E * 4, MemoryKind::device, "xb");
-    q_ = Buffer(dev, B * E * 4, MemoryKind::device, "q");
+    q_ = Buffer(dev, B * Q * 4, MemoryKind::device, "q");
     k_ = Buffer(dev, B * KV * 4, MemoryKind::device, "k");
     v_ = Buffer(dev, B * KV * 4, MemoryKind::device, "v");
-    att_ = Buffer(dev, B * E * 4, MemoryKind::device, "attention out");
+    att_ = Buffer(dev, B * Q * 4, MemoryKind::device, "attention out");
     ffn_g_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn gate");
     ffn_u_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn up");
     logits_gpu_ = Buffer(dev, B * V * 4, MemoryKind::device, "logits");
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
-    matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, std::max(hp.n_embd, hp.n_ff))),
+    const uint32_t widest_in = std::max({hp.n_embd, hp.n_ff, hp.q_dim()});  // the K of every linear
+    matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, widest_in)),
                              MemoryKind::device, "matmul scratch");
     if (model.w8a8()) {
-        const uint64_t words = ops::packed_row_words(std::max(hp.n_embd, hp.n_ff));
+        const uint64_t words = ops::packed_row_words(widest_in);
         act_q_ = Buffer(dev, B * words * 4, MemoryKind::device, "quantized activations");
         act_s_ = Buffer(dev, B * 4, MemoryKind::device, "activation scales");
         act_zp_ = Buffer(dev, B * 4, MemoryKind::device, "activation zero points");
@@ -248,7 +262,7 @@ LlamaSession::~LlamaSession() = default;
 void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const LlamaModel& m = *model_;
     const LlamaHParams& hp = m.hparams();
-    const uint32_t E = hp.n_embd, KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
+    const uint32_t E = hp.n_embd, KV = hp.kv_dim(), Q = hp.q_dim(), F = hp.n_ff, V = hp.n_vocab;
 
     const ops::RopeParams rope_q{hp.n_head, hp.head_dim, hp.n_rot, hp.rope_base, hp.rope_mode};
     const ops::RopeParams rope_k{hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, hp.rope_mode};
@@ -258,13 +272,13 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     ops::embed(rec, m.tok_embd.buf, m.tok_embd.type, ids_, x_, M, E, V);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         const LlamaLayer& L = m.layers[l];
-        // ---- attention: q (M,E), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T
+        // ---- attention: q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T
         linears(rec, x_, &L.attn_norm, M, E, {{&L.wq, q_}, {&L.wk, k_}, {&L.wv, v_}});
         ops::rope(rec, q_, positions_, q_, M, rope_q);
         ops::rope_store(rec, k_, positions_, k_cache_[l], M, rope_k, n_ctx_);  // rope(k) -> cache rows pos
         ops::kv_store(rec, v_, positions_, v_cache_[l], M, KV, n_ctx_);
         ops::attention(rec, q_, k_cache_[l], v_cache_[l], positions_, att_, M, att);
-        linears(rec, att_, nullptr, M, E, {{&L.wo, xb_}});  // (M,E) @ Wo^T -> (M,E)
+        linears(rec, att_, nullptr, M, Q, {{&L.wo, xb_}});  // (M,Q) @ Wo^T -> (M,E)
         ops::add(rec, x_, xb_, x_, M * E);
         // ---- feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T
         linears(rec, x_, &L.ffn_norm, M, E, {{&L.w_gate, ffn_g_}, {&L.w_up, ffn_u_}});

@@ -1,7 +1,7 @@
 // llama-family models on the GPU: hyper-parameters from GGUF metadata, weights
-// uploaded in their stored format (F32/F16/Q4_0/Q8_0; nothing is dequantized at
-// load), and a Session that owns one sequence's KV cache and runs prefill
-// (the whole batch through the GEMM kernels) and decode (one token through the
+// uploaded in their stored format (any format of the registry with GPU kernels,
+// core/format.hpp; nothing is dequantized at load), and a Session that owns one
+// sequence's KV cache and runs prefill (the whole batch through the GEMM kernels) and decode (one token through the
 // GEMV kernels, replaying one recorded command buffer token after token).
 #pragma once
 #include <cstdint>
@@ -27,6 +27,7 @@ struct LlamaHParams {
     float rope_base = 10000.0f, rms_eps = 1e-5f;
     ops::RopeMode rope_mode = ops::RopeMode::norm;
     uint32_t kv_dim() const { return n_head_kv * head_dim; }
+    uint32_t q_dim() const { return n_head * head_dim; }  // query width; may differ from n_embd
     // Reads `<arch>.*` keys with llama.cpp's defaults where a key is absent; checks consistency.
     static LlamaHParams from_gguf(const gguf::File& f);
 };
