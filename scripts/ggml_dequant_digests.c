@@ -68,46 +68,34 @@ typedef struct {
     uint64_t ne, offset, row;
 } Tensor;
 
-// Block elements / bytes of the types these files hold (ggml-common.h).
-static int block_of(uint32_t t, int* qk, int* bytes) {
-    switch (t) {
-        case GGML_TYPE_F32: *qk = 1; *bytes = 4; return 1;
-        case GGML_TYPE_F16: case GGML_TYPE_BF16: *qk = 1; *bytes = 2; return 1;
-        case GGML_TYPE_Q4_0: *qk = QK4_0; *bytes = sizeof(block_q4_0); return 1;
-        case GGML_TYPE_Q4_1: *qk = QK4_1; *bytes = sizeof(block_q4_1); return 1;
-        case GGML_TYPE_Q5_0: *qk = QK5_0; *bytes = sizeof(block_q5_0); return 1;
-        case GGML_TYPE_Q5_1: *qk = QK5_1; *bytes = sizeof(block_q5_1); return 1;
-        case GGML_TYPE_Q8_0: *qk = QK8_0; *bytes = sizeof(block_q8_0); return 1;
-        case GGML_TYPE_Q2_K: *qk = QK_K; *bytes = sizeof(block_q2_K); return 1;
-        case GGML_TYPE_Q3_K: *qk = QK_K; *bytes = sizeof(block_q3_K); return 1;
-        case GGML_TYPE_Q4_K: *qk = QK_K; *bytes = sizeof(block_q4_K); return 1;
-        case GGML_TYPE_Q5_K: *qk = QK_K; *bytes = sizeof(block_q5_K); return 1;
-        case GGML_TYPE_Q6_K: *qk = QK_K; *bytes = sizeof(block_q6_K); return 1;
-        case GGML_TYPE_IQ4_NL: *qk = QK4_NL; *bytes = sizeof(block_iq4_nl); return 1;
-        case GGML_TYPE_IQ4_XS: *qk = QK_K; *bytes = sizeof(block_iq4_xs); return 1;
-        default: return 0;
-    }
-}
+// The types these files hold: ggml's name and block elements / bytes (ggml-common.h).
+typedef struct {
+    uint32_t type;
+    const char* name;
+    int qk, bytes;
+} TypeInfo;
+static const TypeInfo kTypes[] = {
+    {GGML_TYPE_F32, "F32", 1, 4},
+    {GGML_TYPE_F16, "F16", 1, 2},
+    {GGML_TYPE_BF16, "BF16", 1, 2},
+    {GGML_TYPE_Q4_0, "Q4_0", QK4_0, sizeof(block_q4_0)},
+    {GGML_TYPE_Q4_1, "Q4_1", QK4_1, sizeof(block_q4_1)},
+    {GGML_TYPE_Q5_0, "Q5_0", QK5_0, sizeof(block_q5_0)},
+    {GGML_TYPE_Q5_1, "Q5_1", QK5_1, sizeof(block_q5_1)},
+    {GGML_TYPE_Q8_0, "Q8_0", QK8_0, sizeof(block_q8_0)},
+    {GGML_TYPE_Q2_K, "Q2_K", QK_K, sizeof(block_q2_K)},
+    {GGML_TYPE_Q3_K, "Q3_K", QK_K, sizeof(block_q3_K)},
+    {GGML_TYPE_Q4_K, "Q4_K", QK_K, sizeof(block_q4_K)},
+    {GGML_TYPE_Q5_K, "Q5_K", QK_K, sizeof(block_q5_K)},
+    {GGML_TYPE_Q6_K, "Q6_K", QK_K, sizeof(block_q6_K)},
+    {GGML_TYPE_IQ4_NL, "IQ4_NL", QK4_NL, sizeof(block_iq4_nl)},
+    {GGML_TYPE_IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs)},
+};
 
-static const char* type_name(uint32_t t) {
-    switch (t) {
-        case GGML_TYPE_F32: return "F32";
-        case GGML_TYPE_F16: return "F16";
-        case GGML_TYPE_BF16: return "BF16";
-        case GGML_TYPE_Q4_0: return "Q4_0";
-        case GGML_TYPE_Q4_1: return "Q4_1";
-        case GGML_TYPE_Q5_0: return "Q5_0";
-        case GGML_TYPE_Q5_1: return "Q5_1";
-        case GGML_TYPE_Q8_0: return "Q8_0";
-        case GGML_TYPE_Q2_K: return "Q2_K";
-        case GGML_TYPE_Q3_K: return "Q3_K";
-        case GGML_TYPE_Q4_K: return "Q4_K";
-        case GGML_TYPE_Q5_K: return "Q5_K";
-        case GGML_TYPE_Q6_K: return "Q6_K";
-        case GGML_TYPE_IQ4_NL: return "IQ4_NL";
-        case GGML_TYPE_IQ4_XS: return "IQ4_XS";
-        default: return "?";
-    }
+static const TypeInfo* type_info(uint32_t t) {
+    for (size_t i = 0; i < sizeof kTypes / sizeof kTypes[0]; ++i)
+        if (kTypes[i].type == t) return &kTypes[i];
+    return NULL;
 }
 
 // One row of k elements through ggml's decoder for type t.
@@ -182,10 +170,10 @@ static void process(const char* dir, const char* rel) {
     const size_t data = (c.pos + alignment - 1) / alignment * alignment;
     for (uint64_t i = 0; i < n_tensors; ++i) {
         const Tensor* t = &ts[i];
-        int qk, bb;
-        if (!block_of(t->type, &qk, &bb)) die("tensor type not handled by this harness", path);
-        if (t->row % (uint64_t)qk) die("row not a multiple of the block", path);
-        const uint64_t rows = t->ne / t->row, rb = t->row / (uint64_t)qk * (uint64_t)bb;
+        const TypeInfo* ti = type_info(t->type);
+        if (!ti) die("tensor type not handled by this harness", path);
+        if (t->row % (uint64_t)ti->qk) die("row not a multiple of the block", path);
+        const uint64_t rows = t->ne / t->row, rb = t->row / (uint64_t)ti->qk * (uint64_t)ti->bytes;
         if (data + t->offset + rows * rb > (uint64_t)size) die("tensor data past end of file", path);
         float* y = malloc((size_t)t->row * sizeof(float));
         uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64 over the float32 bytes, row after row
@@ -198,7 +186,7 @@ static void process(const char* dir, const char* rel) {
             }
         }
         free(y);
-        printf("%s %.*s %s %llu %016llx\n", rel, t->name_len, t->name, type_name(t->type),
+        printf("%s %.*s %s %llu %016llx\n", rel, t->name_len, t->name, ti->name,
                (unsigned long long)t->ne, (unsigned long long)h);
     }
     free(ts);

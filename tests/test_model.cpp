@@ -40,14 +40,6 @@ std::vector<int32_t> read_ids(const std::string& path) {
     return ids;
 }
 
-std::string read_text(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
 }  // namespace
 
 TEST_CASE("stories260K: greedy generation from BOS reproduces all 256 reference ids") {
@@ -98,7 +90,7 @@ TEST_CASE("stories260K: a prefill batch and token-by-token decode give the same 
 // llama.cpp's llama-perplexity on the same text: 100 chunks of 512 (ANCHORS.md).
 TEST_CASE("stories260K: perplexity on TinyStories matches llama.cpp (F32, and llama.cpp's Q8_0 / Q4_0 files)") {
     Device& dev = test::gpu();
-    const std::string text = read_text(model_path("tinystories_valid_head.txt"));
+    const std::string text = test::read_file(model_path("tinystories_valid_head.txt"));
     struct Case {
         const char* file;
         double llama_cpp;

@@ -449,10 +449,7 @@ TEST_CASE("sensitivity: report and a mixed file under a bits budget") {
     quant::QuantizeResult r = quant::quantize_gguf(model_path(), out, o);
     CHECK(r.linear_bits <= 10.0 + 1e-9);
     CHECK(r.linear_bits > 9.0);  // the budget is mostly used
-    std::ifstream in(o.sensitivity_report);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string md = ss.str();
+    const std::string md = test::read_file(o.sensitivity_report);
     CHECK(md.find("| blk.0.attn_q.weight | 64 x 64 |") != std::string::npos);
     CHECK(md.find("blk.4.ffn_down.weight") != std::string::npos);
     CHECK(md.find("(F16)") != std::string::npos);

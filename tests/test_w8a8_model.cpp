@@ -21,13 +21,7 @@ using namespace vkrt;
 
 namespace {
 
-std::string text() {
-    std::ifstream f(test::models_dir() + "/tinystories_valid_head.txt", std::ios::binary);
-    REQUIRE(f.good());
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+std::string text() { return test::read_file(test::models_dir() + "/tinystories_valid_head.txt"); }
 
 // 8 chunks of 512 keep this under a minute on lavapipe.
 constexpr int kChunks = 8;

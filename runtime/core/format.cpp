@@ -68,17 +68,24 @@ void q_bf16(const float* src, void* dst, size_t k) {
 
 // ---- 32-element blocks ----
 
-// Q4_0 (18 B): d | qs[16]. Element j < 16: low nibble of qs[j]; j >= 16: high nibble of qs[j-16].
-void dq_q4_0(const void* src, float* y, size_t k) {
+// The 32-element blocks d | qs[16] (Q4_0, IQ4_NL): element j < 16 is the low nibble of qs[j],
+// j >= 16 the high nibble of qs[j-16]; x = value(q, d).
+template <typename Value>
+void dq_nibbles_32(const void* src, float* y, size_t k, Value value) {
     const uint8_t* b = static_cast<const uint8_t*>(src);
     for (size_t i = 0; i < k / kQK; ++i, b += 18, y += kQK) {
         const float d = f16(b);
         const uint8_t* qs = b + 2;
         for (size_t j = 0; j < kQK / 2; ++j) {
-            y[j] = float(int(qs[j] & 0x0F) - 8) * d;
-            y[j + kQK / 2] = float(int(qs[j] >> 4) - 8) * d;
+            y[j] = value(qs[j] & 0x0F, d);
+            y[j + kQK / 2] = value(qs[j] >> 4, d);
         }
     }
+}
+
+// Q4_0 (18 B): x = (q - 8) * d.
+void dq_q4_0(const void* src, float* y, size_t k) {
+    dq_nibbles_32(src, y, k, [](int q, float d) { return float(q - 8) * d; });
 }
 
 // Q4_1 (20 B): d | m | qs[16]; x = q * d + m.
@@ -137,17 +144,9 @@ void dq_q8_0(const void* src, float* y, size_t k) {
     }
 }
 
-// IQ4_NL (18 B): d | qs[16], nibbles as Q4_0, x = d * kIQ4NL[q].
+// IQ4_NL (18 B): nibbles as Q4_0, x = d * kIQ4NL[q].
 void dq_iq4_nl(const void* src, float* y, size_t k) {
-    const uint8_t* b = static_cast<const uint8_t*>(src);
-    for (size_t i = 0; i < k / kQK; ++i, b += 18, y += kQK) {
-        const float d = f16(b);
-        const uint8_t* qs = b + 2;
-        for (size_t j = 0; j < kQK / 2; ++j) {
-            y[j] = d * float(kIQ4NL[qs[j] & 0x0F]);
-            y[j + kQK / 2] = d * float(kIQ4NL[qs[j] >> 4]);
-        }
-    }
+    dq_nibbles_32(src, y, k, [](int q, float d) { return d * float(kIQ4NL[q]); });
 }
 
 // ---- 256-element super-blocks ----

@@ -2,7 +2,10 @@
 #pragma once
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <random>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,15 @@ inline std::string models_dir() {
     return VKRT_MODELS_DIR;
 }
 inline std::string tmp_dir() { return VKRT_TEST_TMP_DIR; }
+
+// A whole file as bytes; throws naming the path when it cannot be read.
+inline std::string read_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f.good()) throw std::runtime_error("cannot open " + path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
 
 inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
     std::mt19937 rng(seed);
