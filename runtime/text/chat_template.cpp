@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "gguf/gguf.hpp"
+#include "text/tokenizer.hpp"
 
 namespace vkrt {
 
@@ -214,6 +215,14 @@ std::span<const std::string_view> chat_stop_strings(ChatStyle style) {
         case ChatStyle::unknown: break;
     }
     return {};
+}
+
+std::vector<int32_t> chat_eog_ids(ChatStyle style, const Tokenizer& tok) {
+    std::vector<int32_t> ids;
+    for (std::string_view s : chat_stop_strings(style)) {
+        if (int32_t id = tok.find_token(s); id >= 0) ids.push_back(id);
+    }
+    return ids;
 }
 
 }  // namespace vkrt
