@@ -58,4 +58,19 @@ std::span<const std::string_view> chat_stop_strings(ChatStyle style);
 // when the GGUF's eos_token_id names another token.
 std::vector<int32_t> chat_eog_ids(ChatStyle style, const Tokenizer& tok);
 
+// Where an assistant reply ends: the tokenizer's end-of-generation ids, the
+// style's stop tokens (chat_eog_ids) and its stop strings, for vocabularies in
+// which those are not single tokens (the model then spells them out).
+struct ChatStops {
+    std::vector<int32_t> ids;               // stop tokens besides Tokenizer::is_eog
+    std::vector<std::string_view> strings;  // chat_stop_strings(style)
+
+    static ChatStops of(ChatStyle style, const Tokenizer& tok);
+    bool is_stop_token(const Tokenizer& tok, int32_t id) const;
+    // Length of the start of `text` that is reply: everything before the first
+    // stop string (found = true), or else all of it but a tail that could still
+    // grow into a stop string (found = false; print only this much so far).
+    size_t reply_length(std::string_view text, bool& found) const;
+};
+
 }  // namespace vkrt
