@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 pkgs=$(cat scripts/debian-packages.txt)
 missing=""
 for p in $pkgs; do
+  # a tool installed some other way (npm bundled with NodeSource's nodejs) counts as present
+  command -v "$p" >/dev/null 2>&1 && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

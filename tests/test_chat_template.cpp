@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "text/chat_template.hpp"
+#include "text/tokenizer.hpp"
 
 using namespace vkrt;
 
@@ -122,4 +123,60 @@ TEST_CASE("no template: plain completion") {
     CHECK(chat_stop_strings(ChatStyle::none).empty());
     REQUIRE(chat_stop_strings(ChatStyle::chatml).size() == 1);
     CHECK(chat_stop_strings(ChatStyle::chatml)[0] == "<|im_end|>");
+}
+
+// ---- end of a reply ---------------------------------------------------------------------
+
+namespace {
+
+// A SentencePiece vocabulary with each family's turn markers as control tokens.
+Tokenizer marker_vocab(int32_t eos) {
+    TokenizerData d;
+    d.tokens = {"<unk>", "<s>", "</s>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "a", "b"};
+    d.token_types = {2, 3, 3, 3, 3, 3, 3, 1, 1};
+    d.bos = 1;
+    d.eos = eos;
+    return Tokenizer(std::move(d));
+}
+
+}  // namespace
+
+TEST_CASE("each family's turn end is a stop token, also when eos names another token") {
+    const Tokenizer tok = marker_vocab(2);
+    struct Want {
+        ChatStyle style;
+        const char* marker;
+    };
+    for (const Want& w : {Want{ChatStyle::chatml, "<|im_end|>"}, Want{ChatStyle::llama3, "<|eot_id|>"},
+                          Want{ChatStyle::gemma, "<end_of_turn>"}, Want{ChatStyle::phi3, "<|end|>"}}) {
+        CAPTURE(chat_style_name(w.style));
+        const int32_t id = tok.find_token(w.marker);
+        CHECK(chat_eog_ids(w.style, tok) == std::vector<int32_t>{id});
+        const ChatStops stops = ChatStops::of(w.style, tok);
+        CHECK(stops.is_stop_token(tok, id));
+        CHECK(stops.is_stop_token(tok, tok.eos()));
+        CHECK_FALSE(stops.is_stop_token(tok, tok.find_token("a")));
+    }
+    // a base model (no template) stops at the vocabulary's EOG ids only
+    const ChatStops none = ChatStops::of(ChatStyle::none, tok);
+    CHECK(none.ids.empty());
+    CHECK(none.is_stop_token(tok, 2));
+    CHECK_FALSE(none.is_stop_token(tok, tok.find_token("a")));
+}
+
+TEST_CASE("stop strings spelled out in text end the reply; a possible start is held back") {
+    const Tokenizer tok = marker_vocab(2);
+    const ChatStops stops = ChatStops::of(ChatStyle::chatml, tok);
+    bool found = true;
+    CHECK(stops.reply_length("Hello there", found) == 11);
+    CHECK_FALSE(found);
+    CHECK(stops.reply_length("Hello <|im", found) == 6);  // "<|im" may become <|im_end|>
+    CHECK_FALSE(found);
+    CHECK(stops.reply_length("Hello <|im_end|> more", found) == 6);
+    CHECK(found);
+    CHECK(stops.reply_length("a < b", found) == 5);  // "<" followed by a space cannot start it any more
+    CHECK_FALSE(found);
+    const ChatStops l2 = ChatStops::of(ChatStyle::llama2, tok);
+    CHECK(l2.reply_length("text [INST] next", found) == 5);
+    CHECK(found);
 }

@@ -291,6 +291,34 @@ TEST_CASE("bpe: llama-3 and qwen2 pre-tokenizers") {
           S{"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E", " \xC3\xB1"});
     const Tokenizer q(BpeVocab("qwen2").d);
     CHECK(q.pre_tokenize("x 2024") == S{"x", " ", "2", "0", "2", "4"});
+    // digits of other scripts are \p{N} too (Javanese, Adlam, Meetei Mayek), a
+    // combining mark is not a letter
+    CHECK(t.pre_tokenize("\xEA\xA7\x91\xEA\xA7\x92\xEA\xA7\x93\xEA\xA7\x94 \xF0\x9E\xA5\x91\xEF\xBF\xAF\xEA\xAF\xB1") ==
+          S{"\xEA\xA7\x91\xEA\xA7\x92\xEA\xA7\x93", "\xEA\xA7\x94", " ", "\xF0\x9E\xA5\x91", "\xEF\xBF\xAF",
+            "\xEA\xAF\xB1"});
+    CHECK(t.pre_tokenize("a\xCC\x81" "b") == S{"a", "\xCC\x81" "b"});
+}
+
+TEST_CASE("bpe: smollm pre-tokenizer splits every digit first") {
+    const Tokenizer t(BpeVocab("smollm").d);
+    using S = std::vector<std::string>;
+    CHECK(t.pre_tokenize("Hello 2024 world's  x!") ==
+          S{"Hello", " ", "2", "0", "2", "4", " world", "'s", " ", " x", "!"});
+    CHECK(t.pre_tokenize("a1b") == S{"a", "1", "b"});
+    CHECK(t.pre_tokenize("x  \xD9\xA1") == S{"x", "  ", "\xD9\xA1"});
+}
+
+TEST_CASE("bpe: qwen2 normalizes with NFC, the others do not") {
+    for (const char* pre : {"qwen2", "llama-bpe", "gpt-2"}) {
+        CAPTURE(pre);
+        const Tokenizer t(BpeVocab(pre).d);
+        const Ids decomposed = t.encode("cafe\xCC\x81", false, false);
+        if (std::string(pre) == "qwen2") {
+            CHECK(decomposed == Ids{'c', 'a', 'f', 0xC3, 0xA9});
+        } else {
+            CHECK(decomposed == Ids{'c', 'a', 'f', 'e', 0xCC, 0x81});
+        }
+    }
 }
 
 TEST_CASE("bpe: merges by rank give exact ids") {
@@ -372,16 +400,18 @@ TEST_CASE("bpe: special tokens, BOS/EOS and end of generation") {
 }
 
 TEST_CASE("bpe: byte-level round trip of arbitrary UTF-8 and invalid bytes") {
-    for (const char* pre : {"gpt-2", "llama-bpe", "qwen2"}) {
+    for (const char* pre : {"gpt-2", "llama-bpe", "qwen2", "smollm"}) {
         const Tokenizer t(BpeVocab(pre).d);
+        const bool nfc = std::string(pre) == "qwen2";
         for (const std::string& s : std::vector<std::string>{"h\xC3\xA9llo w\xC3\xB6rld", "\xF0\x9F\x98\x80\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD emoji",
               "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE6\x96\x87", "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82",
               "a\xCC\x81 combining", "\xFF\xFE\x80 bad\xC3", "tabs\t\tand\r\nlines\n\n", std::string("nul\0byte", 8)}) {
             CAPTURE(pre);
             CAPTURE(s);
             const Ids ids = t.encode(s, false, false);
-            CHECK(ids.size() == s.size());  // byte-only vocabulary: one id per byte
-            CHECK(t.decode(ids) == s);
+            const std::string want = nfc ? text::nfc(s) : s;  // qwen2: "a" + U+0301 -> U+00E1
+            CHECK(ids.size() == want.size());  // byte-only vocabulary: one id per byte
+            CHECK(t.decode(ids) == want);
         }
     }
 }

@@ -2,10 +2,12 @@
 // the styles vkrt supports; anything else is reported as ChatStyle::unknown).
 #include "text/chat_template.hpp"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
 #include "gguf/gguf.hpp"
+#include "text/tokenizer.hpp"
 
 namespace vkrt {
 
@@ -214,6 +216,46 @@ std::span<const std::string_view> chat_stop_strings(ChatStyle style) {
         case ChatStyle::unknown: break;
     }
     return {};
+}
+
+std::vector<int32_t> chat_eog_ids(ChatStyle style, const Tokenizer& tok) {
+    std::vector<int32_t> ids;
+    for (std::string_view s : chat_stop_strings(style)) {
+        if (int32_t id = tok.find_token(s); id >= 0) ids.push_back(id);
+    }
+    return ids;
+}
+
+ChatStops ChatStops::of(ChatStyle style, const Tokenizer& tok) {
+    ChatStops s;
+    s.ids = chat_eog_ids(style, tok);
+    for (std::string_view str : chat_stop_strings(style)) s.strings.push_back(str);
+    return s;
+}
+
+bool ChatStops::is_stop_token(const Tokenizer& tok, int32_t id) const {
+    return tok.is_eog(id) || std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+size_t ChatStops::reply_length(std::string_view text, bool& found) const {
+    size_t keep = text.size();
+    found = false;
+    for (std::string_view s : strings) {
+        if (size_t at = text.find(s); at != std::string_view::npos) {
+            keep = std::min(keep, at);
+            found = true;
+        }
+    }
+    if (found) return keep;
+    for (std::string_view s : strings) {  // longest tail that is a proper prefix of s
+        for (size_t n = std::min(s.size() - 1, text.size()); n > 0; --n) {
+            if (text.substr(text.size() - n) == s.substr(0, n)) {
+                keep = std::min(keep, text.size() - n);
+                break;
+            }
+        }
+    }
+    return keep;
 }
 
 }  // namespace vkrt

@@ -3,9 +3,11 @@
 // llm_chat_detect_template, and rendered to the exact strings of llama.cpp's
 // llm_chat_apply_template. This is not a Jinja engine.
 #pragma once
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -14,6 +16,7 @@ namespace vkrt {
 namespace gguf {
 class File;
 }
+class Tokenizer;
 
 enum class ChatStyle {
     none,              // no template (base model): plain completion, contents concatenated
@@ -48,5 +51,26 @@ std::string apply_chat_template(ChatStyle style, std::span<const ChatMessage> ms
 
 // Stop strings a style uses to end an assistant turn (besides the tokenizer's EOG ids).
 std::span<const std::string_view> chat_stop_strings(ChatStyle style);
+
+// The stop strings of the style that are single tokens of the vocabulary
+// (<|eot_id|> for Llama 3, <|im_end|> for ChatML, <end_of_turn> for Gemma, <|end|>
+// for Phi-3, ...): generation ends at these as at the tokenizer's EOG ids, even
+// when the GGUF's eos_token_id names another token.
+std::vector<int32_t> chat_eog_ids(ChatStyle style, const Tokenizer& tok);
+
+// Where an assistant reply ends: the tokenizer's end-of-generation ids, the
+// style's stop tokens (chat_eog_ids) and its stop strings, for vocabularies in
+// which those are not single tokens (the model then spells them out).
+struct ChatStops {
+    std::vector<int32_t> ids;               // stop tokens besides Tokenizer::is_eog
+    std::vector<std::string_view> strings;  // chat_stop_strings(style)
+
+    static ChatStops of(ChatStyle style, const Tokenizer& tok);
+    bool is_stop_token(const Tokenizer& tok, int32_t id) const;
+    // Length of the start of `text` that is reply: everything before the first
+    // stop string (found = true), or else all of it but a tail that could still
+    // grow into a stop string (found = false; print only this much so far).
+    size_t reply_length(std::string_view text, bool& found) const;
+};
 
 }  // namespace vkrt

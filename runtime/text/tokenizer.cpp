@@ -79,7 +79,16 @@ struct Units {
         }
         off.push_back(s.size());
     }
+    Units() = default;
     size_t size() const { return cp.size(); }
+    // Units [b, e) on their own (the end of the slice is the end of the text).
+    Units slice(size_t b, size_t e) const {
+        Units u;
+        u.cp.assign(cp.begin() + b, cp.begin() + e);
+        u.kind.assign(kind.begin() + b, kind.begin() + e);
+        u.off.assign(off.begin() + b, off.begin() + e + 1);
+        return u;
+    }
     Kind k(size_t i) const { return i < size() ? kind[i] : Kind::none; }
     uint32_t c(size_t i) const { return i < size() ? cp[i] : 0xFFFFFFFFu; }
     static Kind to_kind(CharClass cls) {
@@ -205,6 +214,26 @@ Words split_llama3(const Units& u, size_t max_digits) {
             ++pos;
         }
         sink.add(pos);
+    }
+    return words;
+}
+
+// SmolLM (llama.cpp's LLAMA_VOCAB_PRE_TYPE_SMOLLM, also StarCoder): two regexes
+// in turn, \p{N} then the GPT-2 one: every number character is a word of its
+// own, and the GPT-2 split runs on the text between them (so " 12" is " ", "1", "2").
+Words split_smollm(const Units& u) {
+    Words words;
+    for (size_t pos = 0; pos < u.size();) {
+        if (u.k(pos) == Kind::number) {
+            words.emplace_back(pos, pos + 1);
+            ++pos;
+            continue;
+        }
+        size_t end = pos;
+        while (end < u.size() && u.k(end) != Kind::number) ++end;
+        const Units part = u.slice(pos, end);
+        for (const auto& [b, e] : split_gpt2(part)) words.emplace_back(pos + b, pos + e);
+        pos = end;
     }
     return words;
 }
@@ -352,10 +381,17 @@ void Tokenizer::index_bpe() {
         ignore_merges_ = true;
     } else if (d_.pre == "smaug-bpe") {
         pre_ = Pre::llama3;
-    } else if (d_.pre == "qwen2" || d_.pre == "deepseek-r1-qwen") {
+    } else if (d_.pre == "qwen2" || d_.pre == "deepseek-r1-qwen" || d_.pre == "stablelm2" || d_.pre == "megrez") {
         pre_ = Pre::qwen2;
+        // Qwen's tokenizer.json normalizes with NFC before splitting (llama.cpp skips
+        // this, so a decomposed "e" + U+0301 gives other ids there than in Hugging Face).
+        nfc_ = d_.pre == "qwen2";
+    } else if (d_.pre == "smollm" || d_.pre == "starcoder" || d_.pre == "refact" || d_.pre == "command-r" ||
+               d_.pre == "codeshell" || d_.pre == "exaone" || d_.pre == "minerva-7b") {
+        pre_ = Pre::smollm;
     } else {
-        fail(Status::unsupported, "tokenizer.ggml.pre '", d_.pre, "' is not supported (gpt-2, llama-bpe, qwen2)");
+        fail(Status::unsupported, "tokenizer.ggml.pre '", d_.pre,
+             "' is not supported (gpt-2, llama-bpe, qwen2, smollm and their aliases)");
     }
     bpe_ranks_.reserve(d_.merges.size());
     for (size_t i = 0; i < d_.merges.size(); ++i) {
@@ -594,13 +630,23 @@ int32_t Tokenizer::bpe_rank(std::string_view left, std::string_view right) const
 }
 
 void Tokenizer::encode_bpe(std::string_view raw, std::vector<int32_t>& out) const {
+    // Normalization applies to the text between special tokens, as Hugging Face
+    // normalizes after splitting off the added tokens.
+    const std::string normalized = nfc_ ? text::nfc(raw) : std::string();
+    if (nfc_) raw = normalized;
     for (const std::string& word : pre_tokenize(raw)) bpe_word(bytes_to_bpe_text(word), out);
 }
 
 std::vector<std::string> Tokenizer::pre_tokenize(std::string_view raw) const {
     if (model_ == Model::spm) return {std::string(raw)};
     const Units units(raw);
-    const Words words = pre_ == Pre::gpt2 ? split_gpt2(units) : split_llama3(units, pre_ == Pre::llama3 ? 3 : 1);
+    Words words;
+    switch (pre_) {
+        case Pre::gpt2: words = split_gpt2(units); break;
+        case Pre::llama3: words = split_llama3(units, 3); break;
+        case Pre::qwen2: words = split_llama3(units, 1); break;
+        case Pre::smollm: words = split_smollm(units); break;
+    }
     std::vector<std::string> out;
     out.reserve(words.size());
     for (const auto& [b, e] : words) out.emplace_back(raw.substr(units.off[b], units.off[e] - units.off[b]));

@@ -3,9 +3,10 @@
 //   * "llama": SentencePiece-style (llama.cpp's llm_tokenizer_spm): spaces ->
 //     U+2581, optional leading U+2581, best-score bigram merges over UTF-8
 //     characters, byte fallback to <0xXX> tokens.
-//   * "gpt2":  byte-level BPE (Llama-3, Qwen2, GPT-2): hand-written regex
-//     pre-tokenizer (see text/unicode.hpp for the character classes), GPT-2
-//     bytes_to_unicode mapping, merges by rank.
+//   * "gpt2":  byte-level BPE (Llama-3, Qwen2, SmolLM, GPT-2): hand-written regex
+//     pre-tokenizer per tokenizer.ggml.pre (see text/unicode.hpp for the character
+//     classes, generated from the Unicode data), GPT-2 bytes_to_unicode mapping,
+//     merges by rank. "qwen2" applies NFC first, as Qwen's tokenizer.json does.
 //
 // Special tokens (control / user-defined) found verbatim in the input are
 // emitted as single ids before the text tokenizer runs, like llama.cpp's
@@ -40,7 +41,7 @@ enum class TokenType : int32_t {
 // Everything a Tokenizer needs; filled from GGUF by Tokenizer::from_gguf or by hand (tests).
 struct TokenizerData {
     std::string model = "llama";           // "llama" (SentencePiece) or "gpt2" (byte-level BPE)
-    std::string pre;                       // gpt2 pre-tokenizer: "default"/"gpt-2", "llama-bpe"/"llama3", "qwen2", ...
+    std::string pre;                       // gpt2 pre-tokenizer: "default"/"gpt-2", "llama-bpe"/"llama3", "qwen2", "smollm", ...
     std::vector<std::string> tokens;       // id -> text
     std::vector<float> scores;             // empty or one per token (SentencePiece merge priority)
     std::vector<int32_t> token_types;      // empty (all normal) or one TokenType per token
@@ -111,7 +112,7 @@ private:
         size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
     };
     using TokenMap = std::unordered_map<std::string, int32_t, SvHash, std::equal_to<>>;
-    enum class Pre { gpt2, llama3, qwen2 };
+    enum class Pre { gpt2, llama3, qwen2, smollm };
 
     void validate_and_index();
     void index_special_tokens();
@@ -129,6 +130,7 @@ private:
     Model model_ = Model::spm;
     Pre pre_ = Pre::gpt2;
     bool ignore_merges_ = false;  // Llama-3: a word that is a token is emitted whole
+    bool nfc_ = false;            // Qwen2: NFC-normalize text before pre-tokenizing
     int32_t eot_ = -1;
     TokenMap token_to_id_;
     TokenMap bpe_ranks_;  // key: left + '\0' + right

@@ -1,132 +1,147 @@
-// Compact Unicode classification and UTF-8 helpers (see unicode.hpp for the
-// approximation used for non-ASCII codepoints).
+// Unicode classification, NFC and UTF-8 helpers (see unicode.hpp). The tables
+// are generated from the Unicode Character Database (unicode_tables.inc).
 #include "text/unicode.hpp"
 
 #include <algorithm>
 #include <iterator>
+#include <unordered_map>
+#include <vector>
 
 namespace vkrt::text {
 
 namespace {
 
-// ---- range table: non-ASCII codepoints that are NOT letters ----------------
-// Sorted, non-overlapping; anything not covered (and not ASCII) is a letter.
-struct Range {
-    uint32_t lo, hi;
-    CharClass cls;
-};
-constexpr CharClass W = CharClass::whitespace;
-constexpr CharClass N = CharClass::number;
-constexpr CharClass O = CharClass::other;
-
-constexpr Range kRanges[] = {
-    // Latin-1 supplement
-    {0x0080, 0x0084, O}, {0x0085, 0x0085, W}, {0x0086, 0x009F, O}, {0x00A0, 0x00A0, W},
-    {0x00A1, 0x00A9, O}, {0x00AB, 0x00B1, O}, {0x00B2, 0x00B3, N}, {0x00B4, 0x00B4, O},
-    {0x00B6, 0x00B8, O}, {0x00B9, 0x00B9, N}, {0x00BB, 0x00BB, O}, {0x00BC, 0x00BE, N},
-    {0x00BF, 0x00BF, O}, {0x00D7, 0x00D7, O}, {0x00F7, 0x00F7, O},
-    // spacing modifier symbols, combining diacritical marks
-    {0x02C2, 0x02C5, O}, {0x02D2, 0x02DF, O}, {0x02E5, 0x02EB, O}, {0x02ED, 0x02ED, O},
-    {0x02EF, 0x036F, O},
-    // Greek, Cyrillic, Armenian, Hebrew
-    {0x0375, 0x0375, O}, {0x037E, 0x037E, O}, {0x0384, 0x0385, O}, {0x0387, 0x0387, O},
-    {0x03F6, 0x03F6, O}, {0x0482, 0x0489, O}, {0x055A, 0x055F, O}, {0x0589, 0x058A, O},
-    {0x058D, 0x058F, O}, {0x0591, 0x05C7, O}, {0x05F3, 0x05F4, O},
-    // Arabic, Syriac, NKo
-    {0x0600, 0x061F, O}, {0x064B, 0x065F, O}, {0x0660, 0x0669, N}, {0x066A, 0x066D, O},
-    {0x0670, 0x0670, O}, {0x06D4, 0x06D4, O}, {0x06D6, 0x06E4, O}, {0x06E7, 0x06ED, O},
-    {0x06F0, 0x06F9, N}, {0x06FD, 0x06FE, O}, {0x0700, 0x070F, O}, {0x07C0, 0x07C9, N},
-    // Devanagari
-    {0x0900, 0x0903, O}, {0x093A, 0x093C, O}, {0x093E, 0x094F, O}, {0x0951, 0x0957, O},
-    {0x0962, 0x0965, O}, {0x0966, 0x096F, N}, {0x0970, 0x0970, O},
-    // Bengali
-    {0x0981, 0x0983, O}, {0x09BC, 0x09BC, O}, {0x09BE, 0x09CD, O}, {0x09D7, 0x09D7, O},
-    {0x09E2, 0x09E3, O}, {0x09E6, 0x09EF, N}, {0x09F2, 0x09F3, O}, {0x09F4, 0x09F9, N},
-    {0x09FA, 0x09FB, O},
-    // Gurmukhi, Gujarati
-    {0x0A01, 0x0A03, O}, {0x0A3C, 0x0A51, O}, {0x0A66, 0x0A6F, N}, {0x0A70, 0x0A71, O},
-    {0x0A75, 0x0A75, O}, {0x0A81, 0x0A83, O}, {0x0ABC, 0x0ABC, O}, {0x0ABE, 0x0ACD, O},
-    {0x0AE2, 0x0AE3, O}, {0x0AE6, 0x0AEF, N}, {0x0AF0, 0x0AF1, O},
-    // Oriya, Tamil
-    {0x0B01, 0x0B03, O}, {0x0B3C, 0x0B3C, O}, {0x0B3E, 0x0B57, O}, {0x0B62, 0x0B63, O},
-    {0x0B66, 0x0B6F, N}, {0x0B70, 0x0B70, O}, {0x0B72, 0x0B77, N}, {0x0B82, 0x0B82, O},
-    {0x0BBE, 0x0BD7, O}, {0x0BE6, 0x0BF2, N}, {0x0BF3, 0x0BFA, O},
-    // Telugu, Kannada, Malayalam
-    {0x0C00, 0x0C04, O}, {0x0C3C, 0x0C3C, O}, {0x0C3E, 0x0C56, O}, {0x0C62, 0x0C63, O},
-    {0x0C66, 0x0C6F, N}, {0x0C78, 0x0C7E, N}, {0x0C7F, 0x0C7F, O}, {0x0C81, 0x0C83, O},
-    {0x0CBC, 0x0CBC, O}, {0x0CBE, 0x0CD6, O}, {0x0CE2, 0x0CE3, O}, {0x0CE6, 0x0CEF, N},
-    {0x0D00, 0x0D03, O}, {0x0D3B, 0x0D3C, O}, {0x0D3E, 0x0D4D, O}, {0x0D4F, 0x0D4F, O},
-    {0x0D57, 0x0D57, O}, {0x0D58, 0x0D5E, N}, {0x0D62, 0x0D63, O}, {0x0D66, 0x0D78, N},
-    {0x0D79, 0x0D79, O},
-    // Thai, Lao, Tibetan
-    {0x0E31, 0x0E31, O}, {0x0E34, 0x0E3A, O}, {0x0E3F, 0x0E3F, O}, {0x0E47, 0x0E4F, O},
-    {0x0E50, 0x0E59, N}, {0x0E5A, 0x0E5B, O}, {0x0EB1, 0x0EB1, O}, {0x0EB4, 0x0EBC, O},
-    {0x0EC8, 0x0ECE, O}, {0x0ED0, 0x0ED9, N}, {0x0F01, 0x0F1F, O}, {0x0F20, 0x0F33, N},
-    {0x0F34, 0x0F3F, O}, {0x0F71, 0x0F87, O}, {0x0F8D, 0x0FBC, O}, {0x0FBE, 0x0FDA, O},
-    // Myanmar, Georgian, Ethiopic, Ogham, Runic, Khmer, Mongolian
-    {0x102B, 0x103E, O}, {0x1040, 0x1049, N}, {0x104A, 0x104F, O}, {0x10FB, 0x10FB, O},
-    {0x135D, 0x1368, O}, {0x1369, 0x137C, N}, {0x1680, 0x1680, W}, {0x169B, 0x169C, O},
-    {0x16EB, 0x16ED, O}, {0x16EE, 0x16F0, N}, {0x17B4, 0x17D6, O}, {0x17D8, 0x17DB, O},
-    {0x17DD, 0x17DD, O}, {0x17E0, 0x17E9, N}, {0x17F0, 0x17F9, N}, {0x1800, 0x180F, O},
-    {0x1810, 0x1819, N},
-    // combining mark extensions, Greek extended symbols
-    {0x1AB0, 0x1AFF, O}, {0x1DC0, 0x1DFF, O}, {0x1FBD, 0x1FBD, O}, {0x1FBF, 0x1FC1, O},
-    {0x1FCD, 0x1FCF, O}, {0x1FDD, 0x1FDF, O}, {0x1FED, 0x1FEF, O}, {0x1FFD, 0x1FFE, O},
-    // general punctuation, super/subscripts, currency, combining marks for symbols
-    {0x2000, 0x200A, W}, {0x200B, 0x2027, O}, {0x2028, 0x2029, W}, {0x202A, 0x202E, O},
-    {0x202F, 0x202F, W}, {0x2030, 0x205E, O}, {0x205F, 0x205F, W}, {0x2060, 0x206F, O},
-    {0x2070, 0x2070, N}, {0x2074, 0x2079, N}, {0x207A, 0x207E, O}, {0x2080, 0x2089, N},
-    {0x208A, 0x208E, O}, {0x20A0, 0x20C0, O}, {0x20D0, 0x20F0, O},
-    // letterlike symbols (the letters among them stay letters)
-    {0x2100, 0x2101, O}, {0x2103, 0x2106, O}, {0x2108, 0x2109, O}, {0x2114, 0x2114, O},
-    {0x2116, 0x2118, O}, {0x211E, 0x2123, O}, {0x2125, 0x2125, O}, {0x2127, 0x2127, O},
-    {0x2129, 0x2129, O}, {0x212E, 0x212E, O}, {0x213A, 0x213B, O}, {0x2140, 0x2144, O},
-    {0x214A, 0x214D, O}, {0x214F, 0x214F, O},
-    // number forms, arrows .. dingbats .. misc symbols and arrows
-    {0x2150, 0x2182, N}, {0x2185, 0x2189, N}, {0x218A, 0x218B, O}, {0x2190, 0x245F, O},
-    {0x2460, 0x249B, N}, {0x249C, 0x24E9, O}, {0x24EA, 0x24FF, N}, {0x2500, 0x2775, O},
-    {0x2776, 0x2793, N}, {0x2794, 0x2BFF, O},
-    // Coptic, Tifinagh, Cyrillic ext, supplemental punctuation, CJK radicals
-    {0x2CE5, 0x2CEA, O}, {0x2CEF, 0x2CF1, O}, {0x2CF9, 0x2CFF, O}, {0x2D70, 0x2D70, O},
-    {0x2D7F, 0x2D7F, O}, {0x2DE0, 0x2E7F, O}, {0x2E80, 0x2FFF, O},
-    // CJK symbols and punctuation, kana marks
-    {0x3000, 0x3000, W}, {0x3001, 0x3004, O}, {0x3007, 0x3007, N}, {0x3008, 0x3020, O},
-    {0x3021, 0x3029, N}, {0x302A, 0x3030, O}, {0x3036, 0x3037, O}, {0x3038, 0x303A, N},
-    {0x303D, 0x303F, O}, {0x3099, 0x309C, O}, {0x30A0, 0x30A0, O}, {0x30FB, 0x30FB, O},
-    // Kanbun, CJK strokes, enclosed CJK letters and months, compatibility
-    {0x3190, 0x3191, O}, {0x3192, 0x3195, N}, {0x3196, 0x319F, O}, {0x31C0, 0x31E3, O},
-    {0x3200, 0x321E, O}, {0x3220, 0x3229, N}, {0x322A, 0x3247, O}, {0x3248, 0x324F, N},
-    {0x3250, 0x3250, O}, {0x3251, 0x325F, N}, {0x3260, 0x327F, O}, {0x3280, 0x3289, N},
-    {0x328A, 0x32B0, O}, {0x32B1, 0x32BF, N}, {0x32C0, 0x33FF, O}, {0x4DC0, 0x4DFF, O},
-    // Yi radicals, Lisu, Vai, Cyrillic ext-B, Bamum, modifier tone letters
-    {0xA490, 0xA4C6, O}, {0xA4FE, 0xA4FF, O}, {0xA60D, 0xA60F, O}, {0xA620, 0xA629, N},
-    {0xA66F, 0xA67E, O}, {0xA69E, 0xA69F, O}, {0xA6E6, 0xA6EF, N}, {0xA6F0, 0xA6F7, O},
-    {0xA700, 0xA716, O}, {0xA720, 0xA721, O}, {0xA789, 0xA78A, O},
-    // surrogates, private use
-    {0xD800, 0xF8FF, O},
-    // Hebrew/Arabic presentation forms, variation selectors, CJK compat/small forms
-    {0xFB1E, 0xFB1E, O}, {0xFB29, 0xFB29, O}, {0xFBB2, 0xFBC2, O}, {0xFD3E, 0xFD3F, O},
-    {0xFDFC, 0xFDFF, O}, {0xFE00, 0xFE6B, O}, {0xFEFF, 0xFEFF, O},
-    // halfwidth and fullwidth forms, specials
-    {0xFF01, 0xFF0F, O}, {0xFF10, 0xFF19, N}, {0xFF1A, 0xFF20, O}, {0xFF3B, 0xFF40, O},
-    {0xFF5B, 0xFF65, O}, {0xFFE0, 0xFFEE, O}, {0xFFF9, 0xFFFD, O},
-    // musical symbols, counting rods, math digits
-    {0x1D000, 0x1D24F, O}, {0x1D360, 0x1D378, N}, {0x1D7CE, 0x1D7FF, N},
-    // mahjong, dominoes, cards, enclosed alphanumerics, emoji and pictographs
-    {0x1F000, 0x1F0FF, O}, {0x1F100, 0x1F10C, N}, {0x1F10D, 0x1FAFF, O},
-    {0x1FB00, 0x1FBEF, O}, {0x1FBF0, 0x1FBF9, N},
-    // tags, variation selectors supplement, supplementary private use
-    {0xE0000, 0xE0FFF, O}, {0xF0000, 0x10FFFF, O},
+struct DecompEntry {
+    uint32_t cp;  // | 0x80000000 when excluded from composition
+    uint32_t first, second;  // second = 0: singleton
 };
 
-constexpr bool ranges_sorted() {
-    for (size_t i = 0; i < std::size(kRanges); ++i) {
-        if (kRanges[i].lo > kRanges[i].hi) return false;
-        if (i > 0 && kRanges[i - 1].hi >= kRanges[i].lo) return false;
-    }
-    return kRanges[0].lo >= 0x80;
+#include "text/unicode_tables.inc"
+
+constexpr uint32_t kExcluded = 0x80000000u;
+
+// Value of the run (start << shift | value) that covers cp.
+template <size_t N>
+uint32_t run_value(const uint32_t (&table)[N], uint32_t cp, unsigned shift) {
+    // first run starting after cp, then step back (table[0] starts at 0)
+    auto it = std::upper_bound(std::begin(table), std::end(table), cp,
+                               [shift](uint32_t v, uint32_t run) { return v < (run >> shift); });
+    return *(it - 1) & ((1u << shift) - 1);
 }
-static_assert(ranges_sorted(), "kRanges must be sorted, non-overlapping and non-ASCII");
+
+constexpr bool runs_sorted(const uint32_t* t, size_t n, unsigned shift) {
+    if (n == 0 || (t[0] >> shift) != 0) return false;
+    for (size_t i = 1; i < n; ++i) {
+        if ((t[i - 1] >> shift) >= (t[i] >> shift)) return false;
+    }
+    return true;
+}
+static_assert(runs_sorted(kClassRuns, std::size(kClassRuns), 2), "kClassRuns must start at 0 and be sorted");
+static_assert(runs_sorted(kCccRuns, std::size(kCccRuns), 8), "kCccRuns must start at 0 and be sorted");
+
+constexpr bool decomp_sorted() {
+    for (size_t i = 1; i < std::size(kDecomp); ++i) {
+        if ((kDecomp[i - 1].cp & ~kExcluded) >= (kDecomp[i].cp & ~kExcluded)) return false;
+    }
+    return true;
+}
+static_assert(decomp_sorted(), "kDecomp must be sorted by code point");
+
+const DecompEntry* find_decomp(uint32_t cp) {
+    auto it = std::lower_bound(std::begin(kDecomp), std::end(kDecomp), cp,
+                               [](const DecompEntry& e, uint32_t v) { return (e.cp & ~kExcluded) < v; });
+    return it != std::end(kDecomp) && (it->cp & ~kExcluded) == cp ? it : nullptr;
+}
+
+// ---- Hangul (Unicode 3.12, conjoining jamo behaviour) ----
+constexpr uint32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+constexpr uint32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
+
+void decompose(uint32_t cp, std::vector<uint32_t>& out) {
+    if (cp >= kSBase && cp < kSBase + kSCount) {
+        const uint32_t s = cp - kSBase;
+        out.push_back(kLBase + s / kNCount);
+        out.push_back(kVBase + (s % kNCount) / kTCount);
+        if (s % kTCount) out.push_back(kTBase + s % kTCount);
+        return;
+    }
+    if (const DecompEntry* d = find_decomp(cp)) {
+        decompose(d->first, out);
+        if (d->second) decompose(d->second, out);
+        return;
+    }
+    out.push_back(cp);
+}
+
+// (starter, combining) -> primary composite, from the decompositions that are
+// not excluded from composition.
+const std::unordered_map<uint64_t, uint32_t>& composition_map() {
+    static const std::unordered_map<uint64_t, uint32_t> map = [] {
+        std::unordered_map<uint64_t, uint32_t> m;
+        for (const DecompEntry& e : kDecomp) {
+            if (e.second == 0 || (e.cp & kExcluded)) continue;
+            m.emplace((uint64_t(e.first) << 32) | e.second, e.cp);
+        }
+        return m;
+    }();
+    return map;
+}
+
+// Composite of a + b, or 0.
+uint32_t compose_pair(uint32_t a, uint32_t b) {
+    if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount) {
+        return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
+    }
+    if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount) {
+        return a + (b - kTBase);
+    }
+    const auto& m = composition_map();
+    auto it = m.find((uint64_t(a) << 32) | b);
+    return it == m.end() ? 0 : it->second;
+}
+
+// NFC of one run of valid code points, in place.
+void nfc_codepoints(std::vector<uint32_t>& cps) {
+    std::vector<uint32_t> d;
+    d.reserve(cps.size() + 8);
+    for (uint32_t cp : cps) decompose(cp, d);
+    // canonical ordering: stable sort of each run of non-starters by combining class
+    for (size_t i = 0; i < d.size();) {
+        if (combining_class(d[i]) == 0) {
+            ++i;
+            continue;
+        }
+        size_t j = i;
+        while (j < d.size() && combining_class(d[j]) != 0) ++j;
+        std::stable_sort(d.begin() + i, d.begin() + j,
+                         [](uint32_t a, uint32_t b) { return combining_class(a) < combining_class(b); });
+        i = j;
+    }
+    // canonical composition
+    cps.clear();
+    size_t starter = SIZE_MAX;  // index in cps of the last starter
+    int last_ccc = -1;          // class of the last character kept after the starter
+    for (uint32_t c : d) {
+        const int ccc = combining_class(c);
+        if (starter != SIZE_MAX) {
+            // not blocked: nothing between, or everything between has a lower class
+            const bool blocked = last_ccc != -1 && (last_ccc == 0 || last_ccc >= ccc);
+            if (!blocked) {
+                if (uint32_t comp = compose_pair(cps[starter], c)) {
+                    cps[starter] = comp;
+                    continue;
+                }
+            }
+        }
+        if (ccc == 0) {
+            starter = cps.size();
+            last_ccc = -1;
+        } else {
+            last_ccc = ccc;
+        }
+        cps.push_back(c);
+    }
+}
 
 CharClass ascii_class(uint32_t c) {
     if (c == ' ' || (c >= 0x09 && c <= 0x0D)) return CharClass::whitespace;
@@ -142,11 +157,47 @@ CharClass ascii_class(uint32_t c) {
 CharClass char_class(uint32_t cp) {
     if (cp < 0x80) return ascii_class(cp);
     if (cp > 0x10FFFF) return CharClass::other;
-    // first range with hi >= cp
-    auto it = std::lower_bound(std::begin(kRanges), std::end(kRanges), cp,
-                               [](const Range& r, uint32_t v) { return r.hi < v; });
-    if (it != std::end(kRanges) && it->lo <= cp) return it->cls;
-    return CharClass::letter;
+    static constexpr CharClass kClasses[4] = {CharClass::other, CharClass::letter, CharClass::number,
+                                              CharClass::whitespace};
+    return kClasses[run_value(kClassRuns, cp, 2)];
+}
+
+uint8_t combining_class(uint32_t cp) {
+    if (cp < 0x300 || cp > 0x10FFFF) return 0;
+    return static_cast<uint8_t>(run_value(kCccRuns, cp, 8));
+}
+
+const char* unicode_version() { return kUcdVersion; }
+
+// ---- NFC --------------------------------------------------------------------
+
+std::string nfc(std::string_view s) {
+    size_t pos = 0;
+    for (; pos < s.size(); ++pos) {  // fast path: nothing at or above U+0300
+        const auto b = static_cast<unsigned char>(s[pos]);
+        if (b >= 0xCC) break;  // lead byte of U+0300 and above (or an invalid byte)
+    }
+    if (pos == s.size()) return std::string(s);
+    std::string out;
+    out.reserve(s.size());
+    std::vector<uint32_t> cps;
+    auto flush = [&] {
+        nfc_codepoints(cps);
+        for (uint32_t cp : cps) append_utf8(out, cp);
+        cps.clear();
+    };
+    for (pos = 0; pos < s.size();) {
+        const Utf8Char c = decode_utf8(s, pos);
+        if (c.valid) {
+            cps.push_back(c.cp);
+        } else {  // keep the byte, compose nothing across it
+            flush();
+            out += s[pos];
+        }
+        pos += c.len;
+    }
+    flush();
+    return out;
 }
 
 // ---- UTF-8 ------------------------------------------------------------------

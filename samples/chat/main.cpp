@@ -5,11 +5,16 @@
 //
 // Flags follow llama.cpp: -m -p -n -c --temp --top-k --top-p --min-p --seed
 // --repeat-penalty --repeat-last-n. The chat template comes from the model's
-// tokenizer.chat_template (ChatML, Llama-2, Llama-3, Gemma, Zephyr); a base model
-// without one gets plain completion of each line.
+// tokenizer.chat_template (ChatML for Qwen, Llama-2, Llama-3, Gemma, Phi-3, Zephyr);
+// a base model without one gets plain completion of each line. A reply ends at an
+// end-of-generation token of the vocabulary (eos, <|eot_id|>, <|im_end|>,
+// <end_of_turn>, <|end|>, ...), at the template's own stop token, or when the
+// text spells out one of the template's stop strings.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli.hpp"
@@ -35,8 +40,9 @@ struct Stats {
 };
 
 // Prefill `ids`, then sample up to n_predict tokens, streaming their text.
+// Returns the reply without its stop token or stop string.
 std::string generate(LlamaSession& session, Sampler& sampler, const std::vector<int32_t>& ids, int n_predict,
-                     Stats& st) {
+                     const ChatStops& stops, Stats& st) {
     const Tokenizer& tok = session.model().tokenizer();
     VKRT_CHECK(session.pos() + ids.size() < session.n_ctx(), Status::limit_exceeded, "the prompt (", ids.size(),
                " tokens) does not fit in the context (", session.n_ctx() - session.pos(), " tokens left; raise -c)");
@@ -48,20 +54,31 @@ std::string generate(LlamaSession& session, Sampler& sampler, const std::vector<
 
     t0 = cli::now_seconds();
     std::string text;
+    size_t printed = 0;
+    bool stop_string = false;
+    auto print_up_to = [&](size_t end) {
+        if (end > printed) std::fwrite(text.data() + printed, 1, end - printed, stdout);
+        printed = std::max(printed, end);
+        std::fflush(stdout);
+    };
     for (int i = 0; n_predict < 0 || i < n_predict; ++i) {
         int32_t t = sampler.sample(session.logits());
         sampler.accept(t);
-        if (tok.is_eog(t)) break;
-        std::string piece = tok.token_to_piece(t);
-        text += piece;
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
+        if (stops.is_stop_token(tok, t)) break;
+        text += tok.token_to_piece(t);
+        print_up_to(stops.reply_length(text, stop_string));
+        if (stop_string) break;
         if (session.pos() >= session.n_ctx()) {
             std::fprintf(stderr, "\n[context full: %u tokens]\n", session.n_ctx());
             break;
         }
         session.eval(std::span<const int32_t>(&t, 1));
         ++st.decode_tokens;
+    }
+    if (stop_string) {
+        text.resize(stops.reply_length(text, stop_string));
+    } else {
+        print_up_to(text.size());
     }
     st.decode_s += cli::now_seconds() - t0;
     return text;
@@ -105,15 +122,22 @@ int run(int argc, char** argv) {
     const Tokenizer& tok = model.tokenizer();
     const ChatStyle style = detect_chat_style(model.chat_template());
     const bool plain = style == ChatStyle::none || style == ChatStyle::unknown;
+    const ChatStops stops = ChatStops::of(style, tok);
 
     if (prompt != "\x01") {
         // One-shot completion.
         auto ids = tok.encode(prompt, true, true);
         if (display_prompt) std::fwrite(prompt.data(), 1, prompt.size(), stdout);
-        generate(session, sampler, ids, n_predict, st);
+        generate(session, sampler, ids, n_predict, stops, st);
         std::fputc('\n', stdout);
     } else {
-        std::fprintf(stderr, "vkrt: chat template: %s (empty line or EOF to quit)\n", chat_style_name(style));
+        std::string eog;
+        for (int32_t id : tok.eog_ids()) eog += " " + tok.token_text(id);
+        for (int32_t id : stops.ids) {
+            if (!tok.is_eog(id)) eog += " " + tok.token_text(id);
+        }
+        std::fprintf(stderr, "vkrt: chat template: %s, reply ends at:%s (empty line or EOF to quit)\n",
+                     chat_style_name(style), eog.c_str());
         std::vector<ChatMessage> history;
         if (!system.empty()) history.push_back({"system", system});
         std::string formatted_so_far;
@@ -134,7 +158,7 @@ int run(int argc, char** argv) {
             }
             auto ids = tok.encode(text, first, true);
             first = false;
-            std::string reply = generate(session, sampler, ids, n_predict, st);
+            std::string reply = generate(session, sampler, ids, n_predict, stops, st);
             if (!plain) {
                 // Keep the template's view of the conversation in step with the cache.
                 history.push_back({"assistant", reply});
