@@ -291,7 +291,7 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const uint64_t first = uint64_t(M - rows) * E * 4;
     ops::rmsnorm(rec, BufferView(x_, first, uint64_t(rows) * E * 4), m.output_norm.buf, xb_, rows, E, hp.rms_eps);
     const Weight& out = m.output_weight();
-    ops::matmul(rec, xb_, out.buf, uint32_t(out.type), logits_gpu_, rows, V, E, matmul_scratch_);
+    ops::matmul(rec, xb_, out.buf, out.type, logits_gpu_, rows, V, E, matmul_scratch_);
     rec.copy(logits_gpu_, logits_host_, uint64_t(rows) * V * 4);
 }
 
@@ -308,7 +308,7 @@ void LlamaSession::linears(Recorder& rec, const BufferView& in, const Weight* no
             ops::rmsnorm(rec, in, norm->buf, xb_, M, K, hp.rms_eps);
             x = xb_;
         }
-        for (const Out& o : outs) ops::matmul(rec, x, o.w->buf, uint32_t(o.w->type), o.y, M, o.w->rows, K, matmul_scratch_);
+        for (const Out& o : outs) ops::matmul(rec, x, o.w->buf, o.w->type, o.y, M, o.w->rows, K, matmul_scratch_);
         return;
     }
     // W8A8: quantize the input once per token (fused with the norm when there is one),
