@@ -15,3 +15,13 @@ void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out flo
         q[i + 4u] = fmt_iq4_packed(qw, 4u);
     }
 }
+
+#define FMT_HAS_DQ32
+void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
+    for (uint i = 0u; i < 4u; ++i) {
+        const uint qw = fmt_u32(o + 2u + 4u * i);
+        v[i] = vec4(fmt_iq4_values(qw, 0u));
+        v[i + 4u] = vec4(fmt_iq4_values(qw, 4u));
+    }
+    s = fmt_f16(o);
+}

@@ -24,3 +24,14 @@ void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out flo
         q[i + 4u] = fmt_iq4_packed(qw, 4u);
     }
 }
+
+// A 32-element unit has one scale: decoded once.
+#define FMT_HAS_DQ32
+void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
+    for (uint i = 0u; i < 4u; ++i) {
+        const uint qw = fmt_u32(o + 8u + 16u * u + 4u * i);
+        v[i] = vec4(fmt_iq4_values(qw, 0u));
+        v[i + 4u] = vec4(fmt_iq4_values(qw, 4u));
+    }
+    s = fmt_f16(o) * float(fmt_iq4xs_scale(o, u));
+}

@@ -26,3 +26,12 @@ void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out flo
     sc = ivec2(fmt_q3k_scale(o, 2u * u), fmt_q3k_scale(o, 2u * u + 1u));
     for (uint i = 0u; i < 8u; ++i) q[i] = fmt_bias_bytes(fmt_q3k_quants(o, 32u * u + 4u * i), 4u);
 }
+
+// A 32-element unit has two 6-bit sub-scales (one per 16): applied to the quants, d once.
+#define FMT_HAS_DQ32
+void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
+    const float s0 = float(fmt_q3k_scale(o, 2u * u)), s1 = float(fmt_q3k_scale(o, 2u * u + 1u));
+    for (uint i = 0u; i < 8u; ++i)
+        v[i] = (i < 4u ? s0 : s1) * vec4(ivec4(fmt_bytes(fmt_q3k_quants(o, 32u * u + 4u * i))) - 4);
+    s = fmt_f16(o + 108u);
+}

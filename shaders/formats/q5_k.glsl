@@ -23,3 +23,12 @@ void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out flo
     sc = ivec2(sm.x);
     for (uint i = 0u; i < 8u; ++i) q[i] = fmt_q5k_quants(o, 32u * u + 4u * i);
 }
+
+// A 32-element unit has one scale and min: decoded once.
+#define FMT_HAS_DQ32
+void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
+    const uvec2 sm = fmt_scale_min_k4(o + 4u, u);
+    const float d1 = fmt_f16(o) * float(sm.x), m1 = fmt_f16(o + 2u) * float(sm.y);
+    for (uint i = 0u; i < 8u; ++i) v[i] = d1 * vec4(fmt_bytes(fmt_q5k_quants(o, 32u * u + 4u * i))) - m1;
+    s = 1.0;
+}
