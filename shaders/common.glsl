@@ -3,7 +3,6 @@
 // storage feature. Byte offsets are little-endian, as in GGUF.
 #ifndef VKRT_COMMON_GLSL
 #define VKRT_COMMON_GLSL
-#include "types.h"
 
 // Byte `i` (0..3) of word w, sign-extended.
 int i8_of(uint w, uint i) { return bitfieldExtract(int(w), int(i * 8u), 8); }

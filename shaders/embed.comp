@@ -1,43 +1,47 @@
 #version 450
-// Token embedding lookup (GGUF table layout, bound as uint words):
-//   table (n_vocab rows of n_embd) of type F32 / F16 / Q4_0 / Q8_0, ids (M) int32
-//   -> out (M, n_embd) float,  out[m, k] = dequant(table[ids[m], k])
-// Q4_0: d * (q - 8), Q8_0: d * q with d the block's fp16 scale (one multiply, so
-// the result equals the host dequantization bit for bit). An id outside
-// [0, n_vocab) writes zeros (the host validates ids too).
+// Token embedding lookup, any table format with GPU kernels (GGUF layout, bound as uint
+// words, decoded by shaders/formats/<format>.glsl for TYPE):
+//   table part (rows base .. base+R of n_vocab rows of n_embd), ids (M) int32
+//   -> out (M, n_embd) float,  out[m, k] = dequant(table[ids[m], k]) for ids in the part
+// A table above the device's binding limit is bound as several parts, one dispatch each
+// (ops/weights.hpp); each writes the rows whose id falls in its range. Block formats:
+// one invocation per 4 elements (fmt_dq4, ggml's float operations: the row equals
+// ggml's dequantize_row_* bit for bit); scalar formats: one per element. An id outside
+// [0, n_vocab) writes zeros (from the part with base 0; the host validates ids too).
+//! variant-per-format embed_{fmt} K_FLOAT
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
-layout(binding = 0) readonly buffer T { uint tw[]; };
+layout(binding = 0) readonly buffer T { uint w[]; };
+#include "vkrt_decoder.glsl"
 layout(binding = 1) readonly buffer I { int ids[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };
-layout(push_constant) uniform PC { uint M; uint n_embd; uint n_vocab; uint type; } pc;
+layout(push_constant) uniform PC { uint M; uint n_embd; uint n_vocab; uint R; uint base; } pc;
 
-uint byte_at(uint off) { return (tw[off >> 2] >> ((off & 3u) * 8u)) & 0xffu; }
+#if FMT_QK > 1
+const uint PER = 4u;  // elements per invocation
+#else
+const uint PER = 1u;
+#endif
 
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-    if (i >= pc.M * pc.n_embd) return;
-    const uint m = i / pc.n_embd, k = i - m * pc.n_embd;
+    const uint per_row = pc.n_embd / PER;
+    if (i >= pc.M * per_row) return;
+    const uint m = i / per_row, k = (i - m * per_row) * PER;
     const int id = ids[m];
-    if (id < 0 || uint(id) >= pc.n_vocab) { o[i] = 0.0; return; }
-    const uint row = uint(id);
-    float v;
-    if (pc.type == VKRT_TYPE_F32) {
-        v = uintBitsToFloat(tw[row * pc.n_embd + k]);
-    } else if (pc.type == VKRT_TYPE_F16) {
-        v = VKRT_LOAD_F16(tw, (row * pc.n_embd + k) * 2u);
-    } else if (pc.type == VKRT_TYPE_Q4_0) {
-        const uint off = (row * (pc.n_embd / VKRT_QK4_0) + k / VKRT_QK4_0) * VKRT_Q4_0_BYTES;
-        const uint j = k % VKRT_QK4_0;
-        const float d = VKRT_LOAD_F16(tw, off);
-        const uint b = byte_at(off + 2u + (j & 15u));
-        const int qv = int(j < 16u ? (b & 15u) : (b >> 4)) - 8;
-        v = d * float(qv);
-    } else {  // VKRT_TYPE_Q8_0
-        const uint off = (row * (pc.n_embd / VKRT_QK8_0) + k / VKRT_QK8_0) * VKRT_Q8_0_BYTES;
-        const float d = VKRT_LOAD_F16(tw, off);
-        const int qv = bitfieldExtract(int(byte_at(off + 2u + k % VKRT_QK8_0)), 0, 8);
-        v = d * float(qv);
+    const uint ob = m * pc.n_embd + k;
+    if (id < 0 || uint(id) >= pc.n_vocab) {
+        if (pc.base == 0u)
+            for (uint j = 0u; j < PER; ++j) o[ob + j] = 0.0;
+        return;
     }
-    o[i] = v;
+    if (uint(id) < pc.base || uint(id) - pc.base >= pc.R) return;  // another part's row
+    const uint row = uint(id) - pc.base;
+#if FMT_QK > 1
+    const uint row_bytes = (pc.n_embd / FMT_QK) * FMT_BYTES;
+    const vec4 v = fmt_dq4(row * row_bytes + (k / FMT_QK) * FMT_BYTES, k % FMT_QK);
+    for (uint j = 0u; j < 4u; ++j) o[ob + j] = v[j];
+#else
+    o[ob] = fmt_elem(row * pc.n_embd + k);
+#endif
 }

@@ -1,5 +1,5 @@
 // Kernels of a llama block besides the matmuls: rmsnorm, rope (+ fused cache
-// store), kv_store, attention, softmax, swiglu, embed, argmax; each against a
+// store), kv_store, attention, softmax, swiglu, argmax (embed: test_kernels_matmul); each against a
 // host reference on seeded random data, on every capability path it has.
 //
 // The spec is runtime/ref/reference.hpp (double-precision math); the bounds below
@@ -421,49 +421,6 @@ TEST_CASE("attention: blocked-kernel tiles fit every head dim on 16 and 32 KiB d
     none.max_workgroup_invocations = 128;
     CHECK_FALSE(ops::flash_tiles(none, 256).has_value());
     CHECK_FALSE(ops::flash_tiles(none, 0).has_value());
-}
-
-TEST_CASE("embed: F32 / F16 / Q4_0 / Q8_0 tables, exact against dequantization; bad ids give zeros") {
-    Device& dev = test::gpu();
-    const uint32_t n_vocab = 37, n_embd = 96;
-    auto w = test::random_floats(size_t(n_vocab) * n_embd, 300, -2.f, 2.f);
-    std::vector<int32_t> ids{0, 36, 5, 5, 17, 37, -1};  // last two are out of range
-    const uint32_t M = uint32_t(ids.size());
-    for (gguf::TensorType t : {gguf::TensorType::F32, gguf::TensorType::F16, gguf::TensorType::Q4_0,
-                               gguf::TensorType::Q8_0}) {
-        CAPTURE(fmt::name(t));
-        const uint64_t rb = fmt::row_bytes(t, n_embd);
-        std::vector<uint8_t> bytes((rb * n_vocab + 3) / 4 * 4, 0);
-        for (uint32_t r = 0; r < n_vocab; ++r) fmt::quantize_row(t, &w[size_t(r) * n_embd], &bytes[r * rb], n_embd);
-        // The reference refuses bad ids: ask it for every row, index it by id.
-        std::vector<int32_t> all(n_vocab);
-        for (uint32_t r = 0; r < n_vocab; ++r) all[r] = int32_t(r);
-        auto deq = ref::embedding(std::span<const uint8_t>(bytes).first(rb * n_vocab), t, n_vocab, n_embd,
-                                  all);
-        Buffer bt = make_buffer(dev, bytes), bi = make_buffer(dev, ids);
-        Buffer bo(dev, size_t(M) * n_embd * 4);
-        test::run(dev, [&](Recorder& r) { ops::embed(r, bt, t, bi, bo, M, n_embd, n_vocab); });
-        auto o = bo.download_as<float>(size_t(M) * n_embd);
-        for (uint32_t m = 0; m < M; ++m)
-            for (uint32_t k = 0; k < n_embd; ++k) {
-                const bool ok = ids[m] >= 0 && uint32_t(ids[m]) < n_vocab;
-                const float want = ok ? deq[size_t(ids[m]) * n_embd + k] : 0.f;
-                REQUIRE(o[size_t(m) * n_embd + k] == want);
-            }
-        if (t == gguf::TensorType::F32)  // F32 is the table itself
-            for (uint32_t k = 0; k < n_embd; ++k) REQUIRE(o[k] == w[k]);
-    }
-    Recorder rec(dev);
-    Buffer b(dev, 4096);
-    rec.begin();
-    CHECK_THROWS_WITH_AS(ops::embed(rec, b, gguf::TensorType::Q4_0, b, b, 1, 40, 2),
-                         doctest::Contains("multiple of 32"), vkrt::Error);
-    CHECK_THROWS_WITH_AS(ops::embed(rec, b, gguf::TensorType::F32, b, b, 1, 64, 100),
-                         doctest::Contains("operand 'table'"), vkrt::Error);
-    rec.end();
-    CHECK_THROWS_WITH_AS(ops::check_ids(std::vector<int32_t>{3, 40}, 40), doctest::Contains("vocabulary"),
-                         vkrt::Error);
-    CHECK_NO_VALIDATION(dev);
 }
 
 TEST_CASE("decode loop: one recorded command buffer, resubmitted with a changing pos buffer") {

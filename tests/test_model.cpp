@@ -177,6 +177,48 @@ TEST_CASE("synthetic llamas of several shapes and weight types match the CPU ref
     CHECK_NO_VALIDATION(dev);
 }
 
+// Issue 7, item 5: a tensor above the binding limit is bound as row ranges over several
+// bindings. A device whose limit is forced down to 4 KiB splits every matrix of a mixed
+// K-quant file (token_embd Q4_K: 19 parts, output Q6_K: 27 parts); the logits of a prefill
+// and of decode steps must equal those of the same model bound whole.
+TEST_CASE("weights split over many bindings (forced 4 KiB limit) give the same logits as whole weights") {
+    Device& dev = test::gpu();
+    DeviceOptions o = DeviceOptions::from_env();
+    if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+    o.max_binding_bytes = 4096;
+    Device small(o);
+    REQUIRE(small.caps().max_binding_bytes == 4096);
+    const std::string path = model_path("arch/padded256-q4_k_m.gguf");
+    LlamaModel whole(dev, path), split(small, path);
+    CHECK(whole.tok_embd.mat.view.parts.size() == 1);
+    CHECK(split.tok_embd.mat.view.parts.size() == 19);  // 512 rows of 144 bytes (Q4_K), 28 rows a part
+    CHECK(split.output.mat.view.parts.size() == 27);    // 512 rows of 210 bytes (Q6_K), 19 rows a part
+    CHECK(split.layers[0].w_down.mat.view.parts.size() > 1);
+
+    const std::vector<int32_t> prompt = whole.tokenizer().encode("Once upon a time, there was a little girl", true, false);
+    LlamaSession a(whole, 64), b(split, 64);
+    const std::vector<float> la = a.eval(prompt, true);
+    CHECK(la == b.eval(prompt, true));
+    int32_t next = argmax(std::span<const float>(la).last(whole.hparams().n_vocab));
+    for (int step = 0; step < 4; ++step) {
+        CAPTURE(step);
+        const std::vector<float> da = a.eval(std::span<const int32_t>(&next, 1));
+        CHECK(da == b.eval(std::span<const int32_t>(&next, 1)));
+        next = argmax(da);
+    }
+
+    // A limit below one row: the error names the tensor, the row size and the limit.
+    o.max_binding_bytes = 512;
+    Device tiny(o);
+    CHECK_THROWS_WITH_AS(LlamaModel(tiny, model_path("arch/padded256-f32.gguf")),
+                         doctest::Contains("tensor 'token_embd.weight': one row (1024 bytes) is larger than the "
+                                           "binding limit (512 bytes)"),
+                         vkrt::Error);
+    CHECK_NO_VALIDATION(small);
+    CHECK_NO_VALIDATION(tiny);
+    CHECK_NO_VALIDATION(dev);
+}
+
 TEST_CASE("bad input: context overflow, token ids, missing tensors and bad files give named errors") {
     Device& dev = test::gpu();
     LlamaModel model(dev, model_path("stories260K.gguf"));

@@ -218,44 +218,34 @@ inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
     }
 }
 
-// Q4_K (144 B): d | dmin | scales[12] | qs[128]. 4 chunks of 64 (32 bytes of qs each): low
-// nibbles are group 2c, high nibbles group 2c+1; x = (d * sc) * q - dmin * m.
-void dq_q4_k(const void* src, float* y, size_t k) {
+// Q4_K (144 B): d | dmin | scales[12] | qs[128].
+// Q5_K (176 B): d | dmin | scales[12] | qh[32] | qs[128].
+// 4 chunks c of 64 elements (32 bytes of qs each): the low nibbles are group 2c, the high
+// nibbles group 2c+1; Q5_K's 5th bit is bit 2c (low) / 2c+1 (high) of qh[l];
+// x = (d * sc) * q - dmin * m with group g's 6-bit (sc, m).
+template <bool kFifthBit>
+void dq_q4_q5_k(const void* src, float* y, size_t k) {
+    constexpr size_t kBytes = kFifthBit ? 176 : 144;
     const uint8_t* b = static_cast<const uint8_t*>(src);
-    for (size_t i = 0; i < k / kQKK; ++i, b += 144) {
-        const float d = f16(b), dmin = f16(b + 2);
-        const uint8_t* scales = b + 4;
-        const uint8_t* q = b + 16;
-        for (int is = 0; is < 8; is += 2, q += 32) {
-            uint8_t sc, m;
-            scale_min_k4(is, scales, sc, m);
-            const float d1 = d * float(sc), m1 = dmin * float(m);
-            scale_min_k4(is + 1, scales, sc, m);
-            const float d2 = d * float(sc), m2 = dmin * float(m);
-            for (int l = 0; l < 32; ++l) *y++ = d1 * float(q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; ++l) *y++ = d2 * float(q[l] >> 4) - m2;
-        }
-    }
-}
-
-// Q5_K (176 B): d | dmin | scales[12] | qh[32] | qs[128]. As Q4_K plus a 5th bit: for chunk c,
-// bit 2c of qh[l] for the low nibbles and bit 2c+1 for the high ones.
-void dq_q5_k(const void* src, float* y, size_t k) {
-    const uint8_t* b = static_cast<const uint8_t*>(src);
-    for (size_t i = 0; i < k / kQKK; ++i, b += 176) {
+    for (size_t i = 0; i < k / kQKK; ++i, b += kBytes) {
         const float d = f16(b), dmin = f16(b + 2);
         const uint8_t* scales = b + 4;
         const uint8_t* qh = b + 16;
-        const uint8_t* ql = b + 48;
-        uint8_t u1 = 1, u2 = 2;
-        for (int is = 0; is < 8; is += 2, ql += 32, u1 = uint8_t(u1 << 2), u2 = uint8_t(u2 << 2)) {
-            uint8_t sc, m;
-            scale_min_k4(is, scales, sc, m);
-            const float d1 = d * float(sc), m1 = dmin * float(m);
-            scale_min_k4(is + 1, scales, sc, m);
-            const float d2 = d * float(sc), m2 = dmin * float(m);
-            for (int l = 0; l < 32; ++l) *y++ = d1 * float((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; ++l) *y++ = d2 * float((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
+        const uint8_t* q = b + (kFifthBit ? 48 : 16);
+        for (int c = 0; c < 4; ++c, q += 32) {
+            float dg[2], mg[2];
+            for (int h = 0; h < 2; ++h) {
+                uint8_t sc, m;
+                scale_min_k4(2 * c + h, scales, sc, m);
+                dg[h] = d * float(sc);
+                mg[h] = dmin * float(m);
+            }
+            for (int h = 0; h < 2; ++h)
+                for (int l = 0; l < 32; ++l) {
+                    int v = h ? q[l] >> 4 : q[l] & 0xF;
+                    if (kFifthBit && ((qh[l] >> (2 * c + h)) & 1)) v += 16;
+                    *y++ = dg[h] * float(v) - mg[h];
+                }
         }
     }
 }
@@ -322,8 +312,8 @@ constexpr DequantizeFn decoder_for(Format f) {
         case Format::Q8_0: return dq_q8_0;
         case Format::Q2_K: return dq_q2_k;
         case Format::Q3_K: return dq_q3_k;
-        case Format::Q4_K: return dq_q4_k;
-        case Format::Q5_K: return dq_q5_k;
+        case Format::Q4_K: return dq_q4_q5_k<false>;
+        case Format::Q5_K: return dq_q4_q5_k<true>;
         case Format::Q6_K: return dq_q6_k;
         case Format::IQ4_NL: return dq_iq4_nl;
         case Format::IQ4_XS: return dq_iq4_xs;

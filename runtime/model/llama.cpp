@@ -101,17 +101,18 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
                t->type == Format::I8 ? " here (I8 only for W8A8 linear weights)" : "");
     VKRT_CHECK(!vec || t->type == Format::F32, Status::unsupported, "norm tensor '", name, "' must be F32, not ",
                fmt::name(t->type));
-    const auto& caps = dev_->caps();
-    VKRT_CHECK(t->n_bytes <= caps.max_storage_buffer_range, Status::limit_exceeded, "tensor '", name, "' (",
-               t->n_bytes, " bytes) is larger than maxStorageBufferRange (", caps.max_storage_buffer_range,
-               " bytes) of ", caps.name);
     w.type = t->type;
     w.cols = uint32_t(dims[0]);
     w.rows = vec ? 1 : uint32_t(dims[1]);
-    // Padded to whole 32-bit words: the shaders read packed data as uint[].
-    w.buf = Buffer(*dev_, std::max<uint64_t>((t->n_bytes + 3) & ~uint64_t(3), 4), MemoryKind::device, name);
-    w.buf.upload(t->data, t->n_bytes);
     weight_bytes_ += t->n_bytes;
+    if (vec) {
+        w.buf = Buffer(*dev_, t->n_bytes, MemoryKind::device, name);
+        w.buf.upload(t->data, t->n_bytes);
+        return w;
+    }
+    // Split into row ranges that each fit one binding (a 431 MB Q6_K token_embd on a phone
+    // with a 128 MiB maxStorageBufferRange becomes 4 parts).
+    w.mat = ops::upload_weight(*dev_, t->type, w.rows, w.cols, t->data, name);
     return w;
 }
 
@@ -207,7 +208,7 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
     output_norm = load_weight(f, "output_norm.weight", {E});
     tick();
     output = load_weight(f, "output.weight", {E, V}, /*required=*/false);
-    tied_output_ = !output.buf;
+    tied_output_ = output.mat.buffers.empty();
     tick();
 }
 
@@ -269,7 +270,7 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hp.head_dim, n_ctx_};
 
     // x (M,E) = embedding rows of ids
-    ops::embed(rec, m.tok_embd.buf, m.tok_embd.type, ids_, x_, M, E, V);
+    ops::embed(rec, m.tok_embd.mat.view, ids_, x_, M);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         const LlamaLayer& L = m.layers[l];
         // ---- attention: q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T
@@ -291,7 +292,7 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const uint64_t first = uint64_t(M - rows) * E * 4;
     ops::rmsnorm(rec, BufferView(x_, first, uint64_t(rows) * E * 4), m.output_norm.buf, xb_, rows, E, hp.rms_eps);
     const Weight& out = m.output_weight();
-    ops::matmul(rec, xb_, out.buf, uint32_t(out.type), logits_gpu_, rows, V, E, matmul_scratch_);
+    ops::matmul(rec, xb_, out.mat.view, logits_gpu_, rows, matmul_scratch_);
     rec.copy(logits_gpu_, logits_host_, uint64_t(rows) * V * 4);
 }
 
@@ -308,7 +309,7 @@ void LlamaSession::linears(Recorder& rec, const BufferView& in, const Weight* no
             ops::rmsnorm(rec, in, norm->buf, xb_, M, K, hp.rms_eps);
             x = xb_;
         }
-        for (const Out& o : outs) ops::matmul(rec, x, o.w->buf, uint32_t(o.w->type), o.y, M, o.w->rows, K, matmul_scratch_);
+        for (const Out& o : outs) ops::matmul(rec, x, o.w->mat.view, o.y, M, matmul_scratch_);
         return;
     }
     // W8A8: quantize the input once per token (fused with the norm when there is one),

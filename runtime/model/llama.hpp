@@ -13,6 +13,7 @@
 
 #include "gguf/gguf.hpp"
 #include "ops/rope.hpp"
+#include "ops/weights.hpp"
 #include "text/tokenizer.hpp"
 #include "vk/buffer.hpp"
 #include "vk/device.hpp"
@@ -34,7 +35,10 @@ struct LlamaHParams {
 
 // A weight on the GPU: `rows` rows of `cols` elements in GGUF layout (dims[0] = cols).
 struct Weight {
-    Buffer buf;
+    // Matrices in a registry format: one buffer per part of whole rows, each within the
+    // device's binding limit (ops::upload_weight), bound through mat.view.
+    ops::WeightBuffers mat;
+    Buffer buf;  // norm vectors (F32), and W8A8's I8 rows (one binding)
     gguf::TensorType type = gguf::TensorType::F32;
     uint32_t rows = 0, cols = 0;
     std::string name;

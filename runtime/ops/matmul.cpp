@@ -3,86 +3,63 @@
 #include <algorithm>
 
 #include "ops/dispatch.hpp"
-#include "types.h"
+#include "vk/shaders.hpp"
 
 namespace vkrt::ops {
 
 namespace {
 
-bool is_block_type(uint32_t t) { return t == VKRT_TYPE_Q4_0 || t == VKRT_TYPE_Q8_0; }
+using spv::Family;
+using spv::Path;
 
-const char* type_suffix(uint32_t t) {
-    switch (t) {
-        case VKRT_TYPE_F32: return "f32";
-        case VKRT_TYPE_F16: return "f16";
-        case VKRT_TYPE_Q4_0: return "q4_0";
-        case VKRT_TYPE_Q8_0: return "q8_0";
-        default: return nullptr;
-    }
-}
+bool is_block(Format t) { return fmt::traits(t).block_elems > 1; }
+bool has_int_path(Format t) { return (fmt::traits(t).kernels & fmt::kKernelInt) != 0; }
 
-// Bytes of W: N rows of K elements of type t.
-uint64_t weight_bytes(uint32_t t, uint64_t N, uint64_t K) {
-    switch (t) {
-        case VKRT_TYPE_F32: return N * K * 4;
-        case VKRT_TYPE_F16: return N * K * 2;
-        case VKRT_TYPE_Q4_0: return N * (K / 32) * VKRT_Q4_0_BYTES;
-        default: return N * (K / 32) * VKRT_Q8_0_BYTES;
-    }
-}
-
-// Shape, type and operand checks shared by every path.
-void check_common(const char* kernel, const BufferView& x, const BufferView& w, uint32_t wtype, const BufferView& y,
-                  uint32_t M, uint32_t N, uint32_t K) {
-    VKRT_CHECK(type_suffix(wtype) != nullptr, Status::unsupported, kernel, ": weight type ", wtype,
-               " is not supported (F32, F16, Q4_0, Q8_0)");
-    VKRT_CHECK(M > 0 && N > 0 && K > 0, Status::invalid_argument, kernel, ": empty shape (M,N,K) = (", M, ",", N, ",",
-               K, ")");
-    VKRT_CHECK(!is_block_type(wtype) || K % 32 == 0, Status::invalid_argument, kernel, ": (M,N,K) = (", M, ",", N, ",",
-               K, "): K must be a multiple of 32 for ", type_suffix(wtype), " weights");
+// Shape, format and operand checks shared by every path.
+void check_common(const char* kernel, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M) {
+    check_weight(w, kernel);
+    const uint32_t N = w.rows, K = w.cols;
+    VKRT_CHECK(M > 0, Status::invalid_argument, kernel, ": empty shape (M,N,K) = (", M, ",", N, ",", K, ")");
     // Flat indices in the shaders are 32-bit.
-    VKRT_CHECK(uint64_t(M) * K < (uint64_t(1) << 32) && uint64_t(M) * N < (uint64_t(1) << 32) &&
-                   weight_bytes(wtype, N, K) < (uint64_t(1) << 32),
-               Status::limit_exceeded, kernel, ": (M,N,K) = (", M, ",", N, ",", K, ") is too large for 32-bit indexing");
+    VKRT_CHECK(uint64_t(M) * K < (uint64_t(1) << 32) && uint64_t(M) * N < (uint64_t(1) << 32), Status::limit_exceeded,
+               kernel, ": (M,N,K) = (", M, ",", N, ",", K, ") is too large for 32-bit indexing");
     require_bytes(x, uint64_t(M) * K * 4, kernel, "x");
-    require_bytes(w, (weight_bytes(wtype, N, K) + 3) & ~uint64_t(3), kernel, "w");
     require_bytes(y, uint64_t(M) * N * 4, kernel, "y");
 }
 
-// Threads per GEMV workgroup: enough to cover one row's work units (blocks, or
-// weight words) once, 32..128, a power of two (the shared-memory tree needs one).
-uint32_t gemv_threads(uint32_t wtype, uint32_t K) {
-    uint32_t units = is_block_type(wtype) ? K / 32 : (wtype == VKRT_TYPE_F16 && K % 2 == 0) ? K / 2 : K;
+// Threads per GEMV workgroup: enough to cover one row's work units (32-element units,
+// or weight words) once, 32..128, a power of two (the shared-memory tree needs one).
+uint32_t gemv_threads(Format t, uint32_t K) {
+    const uint32_t units = is_block(t) ? K / 32 : (fmt::traits(t).block_bytes == 2 && K % 2 == 0) ? K / 2 : K;
     return units <= 32 ? 32 : units <= 64 ? 64 : 128;
 }
 
 constexpr uint32_t kGemvRows = 2;  // output rows per GEMV workgroup
 constexpr uint32_t kGemvCols = 8;  // max columns of X per GEMV workgroup
 
-// "prefix" + "type" + "suffix" (a plain helper: operator+ chains trip GCC 12's -Wrestrict).
-std::string variant_name(const char* prefix, const char* type, const char* suffix = "") {
-    std::string s(prefix);
-    s.append(type).append(suffix);
-    return s;
-}
+struct GemvPc {
+    uint32_t M, N, K, R, base;
+};
 
-void dispatch_gemv(Recorder& rec, const std::string& variant_base, uint32_t wtype, const BufferView& xbind,
-                   const BufferView& w, const BufferView& y, uint32_t M, uint32_t N, uint32_t K) {
+// One dispatch per weight part; `sg`/`nosg` pick the variant by the subgroup capability.
+void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, const WeightView& w,
+                   const BufferView& y, uint32_t M) {
     Device& dev = rec.device();
     const auto& caps = dev.caps();
-    const uint32_t L = gemv_threads(wtype, K);
+    const uint32_t N = w.rows, K = w.cols;
+    const uint32_t L = gemv_threads(w.type, K);
     // Columns per workgroup: M rounded up to 1, 2, 4 or 8 (few pipelines; a padded column
     // re-reads column M-1 and is not stored).
     const uint32_t ncols = M >= 5 ? kGemvCols : M >= 3 ? 4 : M;
-    std::string name = variant_base;
-    if (!caps.subgroup) name += "_nosg";
-    const Pipeline& p = dev.pipeline(name, {L, kGemvRows, ncols});
-    Groups g = groups_1d(dev, N, kGemvRows);
-    g.z = div_up(M, ncols);
-    VKRT_CHECK(g.z <= caps.max_workgroup_count[2], Status::limit_exceeded, "matmul: M = ", M,
-               " needs more workgroups in z than the device allows");
-    struct { uint32_t M, N, K; } pc{M, N, K};
-    rec.dispatch(p, {w, xbind, y}, pc, g);
+    const Pipeline& p =
+        dev.pipeline(spv::format_kernel(Family::matvec, w.type, caps.subgroup ? sg : nosg), {L, kGemvRows, ncols});
+    for (const WeightPart& part : w.parts) {
+        Groups g = groups_1d(dev, part.rows, kGemvRows);
+        g.z = div_up(M, ncols);
+        VKRT_CHECK(g.z <= caps.max_workgroup_count[2], Status::limit_exceeded, "matmul: M = ", M,
+                   " needs more workgroups in z than the device allows");
+        rec.dispatch(p, {part.view, xbind, y}, GemvPc{M, N, K, part.rows, part.row0}, g);
+    }
 }
 
 }  // namespace
@@ -108,16 +85,15 @@ GemmTiles default_gemm_tiles(const Device& dev) {
 
 uint64_t matmul_scratch_bytes(uint32_t M, uint32_t K) { return uint64_t(M) * K + uint64_t(M) * (K / 32) * 8; }
 
-MatmulPath matmul_pick_path(const Device& dev, uint32_t wtype, uint32_t M, uint32_t N, uint32_t K,
-                            bool have_scratch) {
+MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_t N, uint32_t K, bool have_scratch) {
     const auto& caps = dev.caps();
     // CPU implementations (lavapipe, SwiftShader) run the shared-memory tiles and their
     // barriers slowly: there the GEMV, 8 columns of x per pass over W, is 4x faster
     // for prefill (vkrt-bench --kernels on llvmpipe).
     if (M > 8 && caps.type != VK_PHYSICAL_DEVICE_TYPE_CPU) return MatmulPath::gemm;
     if (M > 8) return MatmulPath::gemv;
-    if (!is_block_type(wtype)) return MatmulPath::gemv;
-    if (have_scratch && caps.int_dot && caps.int_dot_accelerated) return MatmulPath::gemv_int;
+    if (!is_block(wtype)) return MatmulPath::gemv;
+    if (have_scratch && has_int_path(wtype) && caps.int_dot && caps.int_dot_accelerated) return MatmulPath::gemv_int;
     // float16 math pays where ALU (not bandwidth) is the limit: integrated / mobile GPUs
     // (2x fp16 rate). Discrete GPUs and CPU implementations keep float32.
     if (caps.fp16 && caps.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU) return MatmulPath::gemv_f16;
@@ -135,9 +111,9 @@ void quantize_q8_1(Recorder& rec, const BufferView& x, const BufferView& scratch
     rec.dispatch(p, {x, scratch}, pc, groups_1d(rec.device(), uint64_t(M) * (K / 32), kLocal));
 }
 
-void matmul_gemm(Recorder& rec, const BufferView& x, const BufferView& w, uint32_t wtype, const BufferView& y,
-                 uint32_t M, uint32_t N, uint32_t K, const GemmTiles& t) {
-    check_common("matmul (gemm)", x, w, wtype, y, M, N, K);
+void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
+                 const GemmTiles& t) {
+    check_common("matmul (gemm)", x, w, y, M);
     Device& dev = rec.device();
     const auto& caps = dev.caps();
     VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0, Status::invalid_argument,
@@ -145,52 +121,58 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const BufferView& w, uint32
     const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
     VKRT_CHECK(L <= caps.max_workgroup_invocations && 2u * 32u * (t.BM + t.BN + 2u) * 4u <= caps.shared_memory,
                Status::unsupported, "matmul (gemm): tiles ", t.BM, "x", t.BN, " exceed the device's limits");
-    Groups g{div_up(N, t.BN), div_up(M, t.BM), 1};
-    VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
-               "matmul (gemm): (M,N) = (", M, ",", N, ") needs more workgroups than the device allows");
-    const Pipeline& p = dev.pipeline(variant_name("gemm_", type_suffix(wtype)), {L, t.BM, t.BN, t.TM, t.TN});
-    struct { uint32_t M, N, K; } pc{M, N, K};
-    rec.dispatch(p, {w, x, y}, pc, g);
+    const Pipeline& p =
+        dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN});
+    for (const WeightPart& part : w.parts) {
+        Groups g{div_up(part.rows, t.BN), div_up(M, t.BM), 1};
+        VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
+                   "matmul (gemm): (M,N) = (", M, ",", w.rows, ") needs more workgroups than the device allows");
+        rec.dispatch(p, {part.view, x, y}, GemvPc{M, w.rows, w.cols, part.rows, part.row0}, g);
+    }
 }
 
-void matmul(Recorder& rec, const BufferView& x, const BufferView& w, uint32_t wtype, const BufferView& y,
-            uint32_t M, uint32_t N, uint32_t K, const BufferView& scratch, MatmulPath path) {
-    check_common("matmul", x, w, wtype, y, M, N, K);
+void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
+            const BufferView& scratch, MatmulPath path) {
+    check_common("matmul", x, w, y, M);
     Device& dev = rec.device();
     const auto& caps = dev.caps();
+    const uint32_t N = w.rows, K = w.cols;
     if (path == MatmulPath::auto_) {
-        const bool have_scratch =
-            scratch.buffer != nullptr && scratch.bytes() >= matmul_scratch_bytes(M, K);
-        path = matmul_pick_path(dev, wtype, M, N, K, have_scratch);
+        const bool have_scratch = scratch.buffer != nullptr && scratch.bytes() >= matmul_scratch_bytes(M, K);
+        path = matmul_pick_path(dev, w.type, M, N, K, have_scratch);
     }
-    const char* t = type_suffix(wtype);
+    const char* t = fmt::name(w.type);
     switch (path) {
         case MatmulPath::gemv:
-            dispatch_gemv(rec, variant_name("matvec_", t), wtype, x, w, y, M, N, K);
+            dispatch_gemv(rec, Path::plain, Path::nosg, x, w, y, M);
             return;
         case MatmulPath::gemv_f16:
-            VKRT_CHECK(is_block_type(wtype), Status::unsupported, "matmul: path gemv_f16 is for Q4_0/Q8_0 weights, not ",
-                       t);
+            VKRT_CHECK(is_block(w.type), Status::unsupported, "matmul: path gemv_f16 is for block formats, not ", t);
             VKRT_CHECK(caps.fp16, Status::unsupported, "matmul: path gemv_f16 needs shaderFloat16, which ", caps.name,
                        " does not offer");
-            dispatch_gemv(rec, variant_name("matvec_", t, "_f16"), wtype, x, w, y, M, N, K);
+            dispatch_gemv(rec, Path::f16, Path::f16_nosg, x, w, y, M);
             return;
         case MatmulPath::gemv_int: {
-            VKRT_CHECK(is_block_type(wtype), Status::unsupported, "matmul: path gemv_int is for Q4_0/Q8_0 weights, not ",
-                       t);
+            VKRT_CHECK(has_int_path(w.type), Status::unsupported, "matmul: path gemv_int has no kernel for ", t,
+                       " weights (formats.def: VKRT_K_INT)");
             VKRT_CHECK(caps.int_dot, Status::unsupported, "matmul: path gemv_int needs integer dot products, which ",
                        caps.name, " does not offer");
             require_bytes(scratch, matmul_scratch_bytes(M, K), "matmul (gemv_int)", "scratch");
             quantize_q8_1(rec, x, scratch, M, K);
-            dispatch_gemv(rec, variant_name("matvec_", t, "_int"), wtype, scratch, w, y, M, N, K);
+            dispatch_gemv(rec, Path::int_, Path::int_nosg, scratch, w, y, M);
             return;
         }
         case MatmulPath::gemm:
-            matmul_gemm(rec, x, w, wtype, y, M, N, K, default_gemm_tiles(dev));
+            matmul_gemm(rec, x, w, y, M, default_gemm_tiles(dev));
             return;
         case MatmulPath::auto_: break;
     }
     fail(Status::internal, "matmul: no path");
+}
+
+void matmul(Recorder& rec, const BufferView& x, const BufferView& w, Format wtype, const BufferView& y, uint32_t M,
+            uint32_t N, uint32_t K, const BufferView& scratch, MatmulPath path) {
+    matmul(rec, x, single_part(w, wtype, N, K), y, M, scratch, path);
 }
 
 }  // namespace vkrt::ops

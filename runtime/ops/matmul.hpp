@@ -1,15 +1,15 @@
 // Dequantizing matrix products with GGUF weights (shaders/matvec.comp,
 // shaders/matmul.comp, shaders/quantize_q8_1.comp):
 //   X (M,K) f32 . W (N,K)^T -> Y (M,N) f32,  Y[m,n] = sum_k X[m,k] * W[n,k]
-// W holds N rows of K elements in the exact GGUF byte layout of `wtype`
-// (VKRT_TYPE_F32, _F16, _Q4_0, _Q8_0 from shaders/types.h); row n of a block type
-// starts at byte n * (K/32) * block_bytes. K must be a multiple of 32 for Q4_0/Q8_0
-// (any K for F32/F16). The W view must hold the tensor's bytes rounded up to a
-// multiple of 4 (the shaders read 32-bit words; only matters when the byte count
-// is not already a multiple of 4, e.g. Q4_0 with N*K/32 odd).
+// W holds N rows of K elements in the exact GGUF byte layout of its format (any format
+// with GPU kernels in shaders/formats.def), as one or more parts of whole rows
+// (ops/weights.hpp): the kernels run once per part. K must be a multiple of the
+// format's block (32 or 256 elements; any K for F32/F16/BF16).
 #pragma once
 #include <cstdint>
 
+#include "core/format.hpp"
+#include "ops/weights.hpp"
 #include "vk/buffer.hpp"
 #include "vk/recorder.hpp"
 
@@ -17,11 +17,12 @@ namespace vkrt::ops {
 
 enum class MatmulPath {
     auto_,     // GEMV (float32, or float16 math where preferred) for M <= 8, tiled GEMM otherwise;
-               // the integer path when a scratch is given and the device has accelerated int dot
+               // the integer path when a scratch is given, the format has one (VKRT_K_INT) and
+               // the device accelerates integer dot products
     gemv,      // matvec, float32 math (any M: columns are processed 8 at a time)
-    gemv_f16,  // matvec with float16 dequant/products, float32 accumulation (Q4_0/Q8_0; caps.fp16)
+    gemv_f16,  // matvec with float16 products, float32 accumulation (block formats; caps.fp16)
     gemm,      // shared-memory tiled GEMM, float32 (any M)
-    gemv_int,  // X quantized to int8 per block of 32 into `scratch`, then OpSDot (Q4_0/Q8_0; caps.int_dot)
+    gemv_int,  // X quantized to int8 per block of 32 into `scratch`, then OpSDot (VKRT_K_INT formats; caps.int_dot)
 };
 const char* matmul_path_name(MatmulPath p);
 
@@ -38,23 +39,24 @@ GemmTiles default_gemm_tiles(const Device& dev);
 // bytes (per block: float d, int32 sum of the int8 values). 0 for other paths is fine.
 uint64_t matmul_scratch_bytes(uint32_t M, uint32_t K);
 
-// The path `auto_` resolves to for this device, type and shape (given whether a
+// The path `auto_` resolves to for this device, format and shape (given whether a
 // scratch of matmul_scratch_bytes(M, K) is available).
-MatmulPath matmul_pick_path(const Device& dev, uint32_t wtype, uint32_t M, uint32_t N, uint32_t K,
-                            bool have_scratch);
+MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_t N, uint32_t K, bool have_scratch);
 
-// X (M,K) f32 . W (N,K)^T [wtype, GGUF layout] -> Y (M,N) f32.
+// X (M,K) f32 . W (N,K)^T -> Y (M,N) f32, with N = w.rows and K = w.cols.
 // scratch: only for the integer path (>= matmul_scratch_bytes(M, K)); with MatmulPath::auto_
 // an unbound or too small scratch just means the float paths. A forced path that the
-// device or type cannot run throws Status::unsupported; bad shapes or operands throw
+// device or format cannot run throws Status::unsupported; bad shapes or operands throw
 // Status::invalid_argument. Y must not alias X (or the scratch).
-void matmul(Recorder& rec, const BufferView& x, const BufferView& w, uint32_t wtype, const BufferView& y,
-            uint32_t M, uint32_t N, uint32_t K, const BufferView& scratch = {},
-            MatmulPath path = MatmulPath::auto_);
+void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
+            const BufferView& scratch = {}, MatmulPath path = MatmulPath::auto_);
+// The same with W in one view.
+void matmul(Recorder& rec, const BufferView& x, const BufferView& w, Format wtype, const BufferView& y, uint32_t M,
+            uint32_t N, uint32_t K, const BufferView& scratch = {}, MatmulPath path = MatmulPath::auto_);
 
 // The GEMM path with explicit tiles (tests, tuning).
-void matmul_gemm(Recorder& rec, const BufferView& x, const BufferView& w, uint32_t wtype, const BufferView& y,
-                 uint32_t M, uint32_t N, uint32_t K, const GemmTiles& tiles);
+void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
+                 const GemmTiles& tiles);
 
 // Only the activation quantization of the integer path:
 // X (M,K) f32 -> scratch (matmul_scratch_bytes(M, K)), layout as in shaders/quantize_q8_1.comp.

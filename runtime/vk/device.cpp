@@ -161,6 +161,13 @@ DeviceOptions DeviceOptions::from_env() {
     }
     if (const char* v = std::getenv("VKRT_VALIDATION")) o.validation = std::strcmp(v, "0") != 0 && *v;
     if (const char* c = std::getenv("VKRT_PIPELINE_CACHE")) o.pipeline_cache = c;
+    if (const char* b = std::getenv("VKRT_MAX_BINDING_BYTES"); b && *b) {
+        char* end = nullptr;
+        const unsigned long long v = std::strtoull(b, &end, 10);
+        VKRT_CHECK(*end == 0 && v >= 256, Status::invalid_argument, "VKRT_MAX_BINDING_BYTES: '", b,
+                   "' is not a byte count >= 256");
+        o.max_binding_bytes = v;
+    }
     return o;
 }
 
@@ -194,6 +201,7 @@ std::string Capabilities::report() const {
        << "shared memory:           " << shared_memory << " bytes\n"
        << "max workgroup size:      " << max_workgroup_invocations << "\n"
        << "maxStorageBufferRange:   " << max_storage_buffer_range << " bytes\n"
+       << "weight binding limit:    " << max_binding_bytes << " bytes\n"
        << "maxMemoryAllocationSize: " << max_allocation_size << " bytes\n"
        << "device-local memory:     " << device_local_bytes / (1024 * 1024) << " MiB"
        << (uma ? " (host visible: unified memory)" : "") << "\n"
@@ -392,6 +400,11 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (opts.disable_int_dot) { c.forced_no_int_dot = c.int_dot; c.int_dot = false; c.int_dot_accelerated = false; }
     if (opts.disable_fp16) { c.forced_no_fp16 = c.fp16; c.fp16 = false; }
     if (opts.disable_subgroup) { c.forced_no_subgroup = c.subgroup; c.subgroup = false; }
+    // One weight part is one buffer and one binding; whole words.
+    c.max_binding_bytes = c.max_storage_buffer_range;
+    if (c.max_allocation_size) c.max_binding_bytes = std::min(c.max_binding_bytes, c.max_allocation_size);
+    if (opts.max_binding_bytes) c.max_binding_bytes = std::min(c.max_binding_bytes, opts.max_binding_bytes);
+    c.max_binding_bytes &= ~uint64_t(3);
 
     vkGetPhysicalDeviceMemoryProperties(phys_, &mem_props_);
     bool all_local_visible = true, any_local = false;

@@ -24,9 +24,11 @@ struct DeviceOptions {
     bool disable_subgroup = false;  // act as if subgroup arithmetic were missing
     bool validation = false;        // Khronos validation layer + message counter
     std::string pipeline_cache;  // file path; "" = default (~/.cache/vkrt), "off" = none
+    uint64_t max_binding_bytes = 0;  // split weights into bindings of at most this (0 = the device's limit)
 
     // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup), VKRT_VALIDATION=1,
-    // VKRT_PIPELINE_CACHE (path or "off").
+    // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
+    // weight parts, as on a phone's 128 MiB maxStorageBufferRange).
     static DeviceOptions from_env();
 };
 
@@ -49,6 +51,8 @@ struct Capabilities {
     uint32_t max_workgroup_invocations = 0;
     uint32_t max_workgroup_count[3] = {0, 0, 0};
     uint64_t max_storage_buffer_range = 0;
+    uint64_t max_binding_bytes = 0;    // weights are split into parts of at most this (ops/weights.hpp):
+                                       // maxStorageBufferRange, maxMemoryAllocationSize, VKRT_MAX_BINDING_BYTES
     uint64_t max_allocation_size = 0;
     uint64_t min_storage_offset_alignment = 0;
     uint64_t device_local_bytes = 0;

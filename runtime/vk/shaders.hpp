@@ -6,6 +6,9 @@
 #include <span>
 #include <string_view>
 
+#include "core/format.hpp"
+#include "format_kernels.hpp"  // generated: Family, Path, format_kernels()
+
 namespace vkrt::spv {
 
 struct ShaderBlob {
@@ -17,5 +20,10 @@ struct ShaderBlob {
 std::span<const ShaderBlob> all_shaders();
 // Throws vkrt::Error(internal) if no variant has that name.
 const ShaderBlob& shader(std::string_view name);
+
+// The variant of a kernel family for a weight format and path, from the table the build
+// generates from the `//! variant-per-format` lines; throws Status::unsupported naming
+// the family, format and path when the build has no such variant.
+const char* format_kernel(Family family, Format format, Path path);
 
 }  // namespace vkrt::spv

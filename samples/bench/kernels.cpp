@@ -29,6 +29,7 @@ struct Ctx {
     int reps;
     bool small;  // CPU device: scale shapes down
     double dot_peak_gops = 0;  // measured by dot_peak, for the int8 GEMM's fraction of peak
+    double read_gbs = 0;       // measured read bandwidth, for the matmuls' fraction of it
 };
 
 Buffer random_buffer(Device& dev, uint64_t bytes, uint32_t seed, const char* name) {
@@ -46,18 +47,11 @@ Buffer float_buffer(Device& dev, uint64_t n, uint32_t seed, const char* name, fl
     for (auto& x : v) x = d(rng);
     return make_buffer(dev, v, name);
 }
-// Weights in a GGUF type: quantized from random floats so scales are realistic.
-Buffer weight_buffer(Device& dev, gguf::TensorType t, uint32_t N, uint32_t K, uint32_t seed) {
-    std::vector<float> row(K);
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> d(-0.05f, 0.05f);
-    const uint64_t rb = fmt::row_bytes(t, K);
-    std::vector<uint8_t> bytes(rb * N);
-    for (uint32_t n = 0; n < N; ++n) {
-        for (auto& x : row) x = d(rng);
-        fmt::quantize_row(t, row.data(), bytes.data() + rb * n, K);
-    }
-    Buffer b(dev, bytes.size(), MemoryKind::device, "weights");
+// Weights in a GGUF type (ops::synthetic_weight: encoded random floats, or random
+// blocks with sane scales for the formats vkrt does not encode).
+Buffer weight_buffer(Device& dev, Format t, uint32_t N, uint32_t K, uint32_t seed) {
+    const std::vector<uint8_t> bytes = ops::synthetic_weight(t, N, K, seed);
+    Buffer b(dev, (bytes.size() + 3) & ~size_t(3), MemoryKind::device, "weights");
     b.upload(bytes.data(), bytes.size());
     return b;
 }
@@ -93,31 +87,39 @@ std::string shape3(uint32_t m, uint32_t n, uint32_t k) {
     return "M=" + std::to_string(m) + " N=" + std::to_string(n) + " K=" + std::to_string(k);
 }
 
-void bench_matmul(const Ctx& c) {
-    using TT = gguf::TensorType;
+// GEMV and GEMM rows for every weight format with GPU kernels (the registry), with the
+// weights' GB/s and its fraction of the measured read bandwidth (c.read_gbs).
+void bench_matmul(Ctx& c) {
     const uint32_t N = c.small ? 1024 : 4096, K = c.small ? 3584 : 14336;
-    for (TT t : {TT::Q4_0, TT::Q8_0, TT::F16}) {
-        std::string name = std::string("matmul_") + fmt::name(t);
+    for (const fmt::Traits& ft : fmt::all()) {
+        if (!(ft.kernels & fmt::kKernelFloat) || K % ft.block_elems != 0) continue;
+        const Format t = ft.type;
+        std::string name = std::string("matmul_") + ft.name;
         if (!wanted(c, name)) continue;
+        if (c.read_gbs == 0) c.read_gbs = ops::measure_read_bandwidth_gbs(c.dev, c.small ? (64ull << 20) : (1ull << 30));
         Buffer w = weight_buffer(c.dev, t, N, K, 1);
         const double wbytes = double(fmt::row_bytes(t, K)) * N;
         for (uint32_t M : {1u, 8u, c.small ? 64u : 512u}) {
             Buffer x = float_buffer(c.dev, uint64_t(M) * K, 2, "x");
             Buffer y(c.dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
-            std::vector<ops::MatmulPath> paths = {ops::MatmulPath::auto_};
-            if (M <= 8 && c.dev.caps().int_dot && (t == TT::Q4_0 || t == TT::Q8_0))
+            std::vector<ops::MatmulPath> paths = {ops::MatmulPath::gemv};
+            if (M <= 8 && c.dev.caps().int_dot && (ft.kernels & fmt::kKernelInt))
                 paths.push_back(ops::MatmulPath::gemv_int);
-            if (M <= 8 && c.dev.caps().fp16 && (t == TT::Q4_0 || t == TT::Q8_0))
-                paths.push_back(ops::MatmulPath::gemv_f16);
+            if (M <= 8 && c.dev.caps().fp16 && ft.block_elems > 1) paths.push_back(ops::MatmulPath::gemv_f16);
             if (M > 8) paths = {ops::MatmulPath::gemm};
             for (auto p : paths) {
                 Buffer scratch(c.dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(M, K)), MemoryKind::device,
                                "scratch");
                 double s = time_it(c.dev, c.reps, [&](Recorder& r) {
-                    ops::matmul(r, x, w, uint32_t(t), y, M, N, K, scratch, p);
+                    ops::matmul(r, x, w, t, y, M, N, K, scratch, p);
                 });
                 row(c, name, shape3(M, N, K), ops::matmul_path_name(p), s,
                     wbytes + double(M) * K * 4 + double(M) * N * 4, 2.0 * M * N * K);
+                // The weights alone, against the measured read bandwidth (the decode GEMV's bound).
+                const double gbs = wbytes / s * 1e-9;
+                char frac[40];
+                std::snprintf(frac, sizeof frac, "%.0f%% of read %.1f GB/s", 100.0 * gbs / c.read_gbs, c.read_gbs);
+                std::printf("| %-20s | %-26s | %-8s | %10s | %8.1f | %9s |\n", "  weights", frac, "", "", gbs, "");
             }
         }
     }
@@ -132,6 +134,7 @@ void bench_int8(Ctx& c) {
     }
     if (wanted(c, "read_bandwidth")) {
         double gbs = ops::measure_read_bandwidth_gbs(c.dev, c.small ? (64ull << 20) : (1ull << 30));
+        c.read_gbs = gbs;
         std::printf("| %-20s | %-26s | %-8s | %10s | %8.1f | %9s |\n", "read_bandwidth", "uvec4 grid-stride", "-", "-",
                     gbs, "-");
     }
@@ -222,7 +225,7 @@ void bench_block(const Ctx& c) {
         Buffer idb = make_buffer(c.dev, ids, "ids");
         Buffer out(c.dev, uint64_t(M) * E * 4, MemoryKind::device, "out");
         double s = time_it(c.dev, c.reps, [&](Recorder& r) {
-            ops::embed(r, table, gguf::TensorType::Q4_0, idb, out, M, E, V);
+            ops::embed(r, table, Format::Q4_0, idb, out, M, E, V);
         });
         row(c, "embed_q4_0", shape3(M, E, 0), "-", s, double(M) * E * (4 + 18.0 / 32), double(M) * E);
     }

@@ -1,0 +1,67 @@
+// Weights as the matrix and embedding kernels bind them: N rows of K elements of one
+// format (core/format.hpp) in their exact GGUF byte layout, as one or more parts of
+// whole rows. A tensor above the device's binding limit (maxStorageBufferRange: phones
+// report 128 MiB to 1 GiB, while Llama-3-8B's Q6_K token_embd is 431 MB) is split into
+// parts that each fit one storage-buffer binding; the kernels run once per part with the
+// part's first row as a push constant (shaders/matvec.comp, matmul.comp, embed.comp).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/format.hpp"
+#include "vk/buffer.hpp"
+
+namespace vkrt::ops {
+
+// Rows row0 .. row0+rows of a weight, bound as one view. The view holds the rows' bytes
+// rounded up to a multiple of 4 (the shaders read 32-bit words).
+struct WeightPart {
+    BufferView view;
+    uint32_t row0 = 0, rows = 0;
+};
+
+// A weight (N rows of K elements of `type`), parts in row order covering all rows.
+struct WeightView {
+    Format type = Format::F32;
+    uint32_t rows = 0, cols = 0;  // N, K
+    std::vector<WeightPart> parts;
+};
+
+// A weight held in one view (any size the recorder accepts).
+WeightView single_part(const BufferView& view, Format type, uint32_t rows, uint32_t cols);
+
+// Checks a view against its shape: a format with GPU kernels, K a whole number of blocks,
+// parts contiguous in row order, each view holding its rows' bytes rounded up to 4.
+// Throws Status::unsupported / invalid_argument naming `kernel` and `operand`.
+void check_weight(const WeightView& w, const char* kernel, const char* operand = "w");
+
+// A weight's device buffers (one per part) and its view.
+struct WeightBuffers {
+    std::vector<Buffer> buffers;
+    WeightView view;
+};
+
+// Rows per part for a weight of `cols` elements of `type` a row under a binding limit of
+// `max_bytes` (rounded-up rows included); throws Status::limit_exceeded when one row
+// does not fit.
+uint32_t rows_per_part(Format type, uint32_t cols, uint64_t max_bytes, const std::string& name);
+
+// Uploads N rows of K elements (GGUF bytes at `data`, fmt::row_bytes(type, K) a row) into
+// parts of at most `max_bytes` each (0 = the device's caps().max_binding_bytes, which
+// VKRT_MAX_BINDING_BYTES can lower), one buffer each, zero padded to whole words.
+WeightBuffers upload_weight(Device& dev, Format type, uint32_t rows, uint32_t cols, const void* data,
+                     const std::string& name, uint64_t max_bytes = 0);
+
+}  // namespace vkrt::ops
+
+namespace vkrt::ops {
+
+// Synthetic weights for tests and benchmarks: N rows of K elements of `type` in GGUF
+// layout. Formats with an encoder (fmt::Traits::quantize) get uniform [-1, 1] values
+// encoded; the others get random block bytes, a block redrawn until every element it
+// decodes to (the registry's reference decoder) is finite with max |x| in [2^-8, 64], so
+// every bit of every field is exercised at sane magnitudes. Deterministic in `seed`.
+std::vector<uint8_t> synthetic_weight(Format type, uint32_t rows, uint32_t cols, uint32_t seed);
+
+}  // namespace vkrt::ops

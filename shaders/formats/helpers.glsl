@@ -1,0 +1,67 @@
+// Shared by the decoders in shaders/formats/ (included by the generated vkrt_decoder.glsl).
+//
+// Decoder interface. The including kernel declares the weights, bound in their exact
+// GGUF byte layout as `readonly buffer ... { uint w[]; }`, before the decoder; the
+// generated header defines FMT_QK (elements per block), FMT_BYTES (bytes per block),
+// FMT_ALIGN4 (1 when every block starts on a 4-byte boundary; otherwise blocks are
+// only 2-byte aligned) and FMT_INT (1 when the format has the integer-dot interface).
+//
+// Scalar formats (FMT_QK == 1: F32, F16, BF16) provide
+//   float fmt_elem(uint i)       element i of the tensor (flat index)
+//   vec2  fmt_pair(uint j)       elements 2j, 2j+1 (16-bit formats only: FMT_PAIRS == 1)
+// Block formats (FMT_QK % 32 == 0) provide
+//   vec4 fmt_dq4(uint o, uint e) elements e..e+3 (e % 4 == 0) of the block starting at
+//                                byte o, with ggml's float operations in ggml's order
+//                                (so an embedding row equals ggml's dequantize_row_*)
+// and may provide (FMT_HAS_DQ32; otherwise formats/derived.glsl builds it from fmt_dq4)
+//   void fmt_dq32(uint o, uint u, out vec4 v[8], out float s)
+//                                sub-block u (elements 32u..32u+31) as s * v[i][c] for
+//                                element 32u+4i+c: a common factor the GEMV applies once
+// and, with FMT_INT, the integer-dot interface (FMT_INT_MIN says whether m is used)
+//   void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m)
+//                                element 32u+4i+c = d * (sc[h] * q_c) + m, h = (4i+c)/16,
+//                                where q_c is byte c of q[i] as a signed int8
+#ifndef VKRT_FORMAT_HELPERS_GLSL
+#define VKRT_FORMAT_HELPERS_GLSL
+#include "common.glsl"
+
+uint fmt_u8(uint o) { return (w[o >> 2] >> ((o & 3u) * 8u)) & 0xffu; }
+uint fmt_u16(uint o) { return VKRT_LOAD_U16(w, o); }  // o even
+float fmt_f16(uint o) { return unpackHalf2x16(fmt_u16(o)).x; }
+// 32 bits at byte offset o of a block (o % 4 == 0 in 4-byte aligned formats, even otherwise).
+uint fmt_u32(uint o) {
+#if FMT_ALIGN4
+    return w[o >> 2];
+#else
+    return VKRT_LOAD_U32_ALIGN2(w, o);
+#endif
+}
+// The four bytes of a word, as unsigned values.
+uvec4 fmt_bytes(uint q) { return (uvec4(q) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
+// The four bytes of a word, sign-extended.
+ivec4 fmt_sbytes(uint q) { return ivec4(uvec4(q) << uvec4(24u, 16u, 8u, 0u)) >> 24; }
+// Per byte v (0..127) of a word: v - bias as a signed int8 (bias <= 128, no carries
+// between bytes): (v + 128 - bias) ^ 0x80.
+uint fmt_bias_bytes(uint v, uint bias) { return (v + (128u - bias) * 0x01010101u) ^ 0x80808080u; }
+
+// IQ4_NL / IQ4_XS codebook (ggml-common.h kvalues_iq4nl).
+const int kFmtIQ4[16] = int[16](-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+// The codebook values of the four nibbles at bit `shift` of each byte of q.
+ivec4 fmt_iq4_values(uint q, uint shift) {
+    const uvec4 n = (uvec4(q) >> (uvec4(0u, 8u, 16u, 24u) + shift)) & 0xFu;
+    return ivec4(kFmtIQ4[n.x], kFmtIQ4[n.y], kFmtIQ4[n.z], kFmtIQ4[n.w]);
+}
+// The same packed as int8 bytes.
+uint fmt_iq4_packed(uint q, uint shift) {
+    const ivec4 v = fmt_iq4_values(q, shift);
+    return (uint(v.x) & 0xffu) | ((uint(v.y) & 0xffu) << 8) | ((uint(v.z) & 0xffu) << 16) | (uint(v.w) << 24);
+}
+
+// 6-bit scale and min s (0..7) of the K formats' 12 scale bytes at byte o
+// (ggml's get_scale_min_k4).
+uvec2 fmt_scale_min_k4(uint o, uint s) {
+    if (s < 4u) return uvec2(fmt_u8(o + s) & 63u, fmt_u8(o + s + 4u) & 63u);
+    const uint a = fmt_u8(o + s + 4u);
+    return uvec2((a & 0xFu) | ((fmt_u8(o + s - 4u) >> 6) << 4), (a >> 4) | ((fmt_u8(o + s) >> 6) << 4));
+}
+#endif
