@@ -154,7 +154,8 @@ void main() {
         if (small_hd) {
             if (g < G) {
                 float a = acc[0] * alpha;
-                for (uint jj = g; jj < cnt; jj += G) a += ps[jj] * KV_LOAD(V_TYPE, vc, t0 + jj, kvbase + my_d, kv_stride);
+                for (uint jj = g; jj < cnt; jj += G)
+                    a += ps[jj] * KV_LOAD(V_TYPE, vc, t0 + jj, kvbase + my_d, kv_stride);
                 acc[0] = a;
             }
         } else {
@@ -162,7 +163,8 @@ void main() {
                 const uint d = tid + uint(k) * L;
                 if (d < hd) {
                     float a = acc[k] * alpha;
-                    for (uint jj = 0u; jj < cnt; ++jj) a += ps[jj] * KV_LOAD(V_TYPE, vc, t0 + jj, kvbase + d, kv_stride);
+                    for (uint jj = 0u; jj < cnt; ++jj)
+                        a += ps[jj] * KV_LOAD(V_TYPE, vc, t0 + jj, kvbase + d, kv_stride);
                     acc[k] = a;
                 }
             }

@@ -28,8 +28,8 @@ void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const
     require_bytes(cache, cache_bytes, "kv_store", "cache");
     constexpr uint32_t kLocal = 256;
     struct { uint32_t M, width, n_ctx; } pc{M, width, n_ctx};
-    rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {kLocal}), {src, pos, cache}, pc,
-                 groups_1d(rec.device(), n / kv_store_unit(type), kLocal));
+    rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {kLocal}),
+                 {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), kLocal));
 }
 
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
@@ -75,8 +75,8 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
             const uint64_t blocks = (uint64_t(M) * grp + t->br - 1) / t->br;
             if (s.n_head_kv <= dev.caps().max_workgroup_count[0] && blocks <= dev.caps().max_workgroup_count[1]) {
                 rec.dispatch(dev.pipeline(attention_variant("attention_flash", s.type_k, s.type_v),
-                                          {t->wg, t->br, t->bc, t->tpr, t->dpt, t->ns, t->q_size,
-                                                              t->k_size, t->v_size, t->s_size}),
+                                          {t->wg, t->br, t->bc, t->tpr, t->dpt, t->ns, t->q_size, t->k_size,
+                                           t->v_size, t->s_size}),
                              {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head_kv, uint32_t(blocks), 1});
                 return;
             }
