@@ -1,7 +1,8 @@
 #version 450
 // Causal multi-head attention with grouped-query heads, over a KV cache:
 //   q (M, n_head, hd) float (row stride q_stride floats), pos (M) int32,
-//   K cache, V cache (n_ctx, n_head_kv, hd) float  ->  out (M, n_head, hd) float (row stride o_stride)
+//   K cache, V cache (n_ctx, n_head_kv, hd) of types K_TYPE, V_TYPE (F32, F16 or Q8_0 rows,
+//   shaders/kv_cache.glsl)  ->  out (M, n_head, hd) float (row stride o_stride)
 //   query m, head h sees cache rows j = 0..pos[m] of kv head h / (n_head / n_head_kv):
 //   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j,kvh,:]) * V[j,kvh,:]
 // One workgroup per (head, query): x = head, y = query. The kv range is walked in
@@ -15,16 +16,35 @@
 // Limits: hd <= 256, L a power of two >= 64 (ACC_MAX accumulators per thread).
 // Rows with pos[m] < 0 produce zeros; pos[m] >= n_ctx is clamped to n_ctx-1 (the
 // host validates positions before submit).
-//! variant attention_sg SUBGROUP=1
-//! variant attention_shared SUBGROUP=0
+// Variants: subgroup or shared-memory reductions x cache types of K and V; names are
+// attention_<sg|shared>[_<type> when K and V share it | _k<type>_v<type>] (F32: no suffix).
+//! variant attention_sg SUBGROUP=1 K_TYPE=0 V_TYPE=0
+//! variant attention_sg_kf32_vf16 SUBGROUP=1 K_TYPE=0 V_TYPE=1
+//! variant attention_sg_kf32_vq8_0 SUBGROUP=1 K_TYPE=0 V_TYPE=8
+//! variant attention_sg_kf16_vf32 SUBGROUP=1 K_TYPE=1 V_TYPE=0
+//! variant attention_sg_f16 SUBGROUP=1 K_TYPE=1 V_TYPE=1
+//! variant attention_sg_kf16_vq8_0 SUBGROUP=1 K_TYPE=1 V_TYPE=8
+//! variant attention_sg_kq8_0_vf32 SUBGROUP=1 K_TYPE=8 V_TYPE=0
+//! variant attention_sg_kq8_0_vf16 SUBGROUP=1 K_TYPE=8 V_TYPE=1
+//! variant attention_sg_q8_0 SUBGROUP=1 K_TYPE=8 V_TYPE=8
+//! variant attention_shared SUBGROUP=0 K_TYPE=0 V_TYPE=0
+//! variant attention_shared_kf32_vf16 SUBGROUP=0 K_TYPE=0 V_TYPE=1
+//! variant attention_shared_kf32_vq8_0 SUBGROUP=0 K_TYPE=0 V_TYPE=8
+//! variant attention_shared_kf16_vf32 SUBGROUP=0 K_TYPE=1 V_TYPE=0
+//! variant attention_shared_f16 SUBGROUP=0 K_TYPE=1 V_TYPE=1
+//! variant attention_shared_kf16_vq8_0 SUBGROUP=0 K_TYPE=1 V_TYPE=8
+//! variant attention_shared_kq8_0_vf32 SUBGROUP=0 K_TYPE=8 V_TYPE=0
+//! variant attention_shared_kq8_0_vf16 SUBGROUP=0 K_TYPE=8 V_TYPE=1
+//! variant attention_shared_q8_0 SUBGROUP=0 K_TYPE=8 V_TYPE=8
 #if SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
+#include "kv_cache.glsl"
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer Q { float q[]; };
-layout(binding = 1) readonly buffer Kc { float kc[]; };
-layout(binding = 2) readonly buffer Vc { float vc[]; };
+layout(binding = 1) readonly buffer Kc { uint kc[]; };
+layout(binding = 2) readonly buffer Vc { uint vc[]; };
 layout(binding = 3) readonly buffer P { int pos[]; };
 layout(binding = 4) writeonly buffer O { float o[]; };
 layout(push_constant) uniform PC {
@@ -114,14 +134,13 @@ void main() {
         const uint j = t0 + tid;
         float s = NEG_BIG;
         if (j < n) {
-            const uint kb = j * kv_stride + kvbase;
             float d0 = 0.0, d1 = 0.0;
             uint d = 0u;
             for (; d + 1u < hd; d += 2u) {
-                d0 += qs[d] * kc[kb + d];
-                d1 += qs[d + 1u] * kc[kb + d + 1u];
+                d0 += qs[d] * KV_LOAD(K_TYPE, kc, j, kvbase + d, kv_stride);
+                d1 += qs[d + 1u] * KV_LOAD(K_TYPE, kc, j, kvbase + d + 1u, kv_stride);
             }
-            if (d < hd) d0 += qs[d] * kc[kb + d];
+            if (d < hd) d0 += qs[d] * KV_LOAD(K_TYPE, kc, j, kvbase + d, kv_stride);
             s = d0 + d1;
         }
         const float m_new = max(m_run, wg_max(s));
@@ -132,11 +151,11 @@ void main() {
         m_run = m_new;
 
         const uint cnt = min(L, n - t0);
-        const uint vb0 = t0 * kv_stride + kvbase;
         if (small_hd) {
             if (g < G) {
                 float a = acc[0] * alpha;
-                for (uint jj = g; jj < cnt; jj += G) a += ps[jj] * vc[vb0 + jj * kv_stride + my_d];
+                for (uint jj = g; jj < cnt; jj += G)
+                    a += ps[jj] * KV_LOAD(V_TYPE, vc, t0 + jj, kvbase + my_d, kv_stride);
                 acc[0] = a;
             }
         } else {
@@ -144,7 +163,8 @@ void main() {
                 const uint d = tid + uint(k) * L;
                 if (d < hd) {
                     float a = acc[k] * alpha;
-                    for (uint jj = 0u; jj < cnt; ++jj) a += ps[jj] * vc[vb0 + jj * kv_stride + d];
+                    for (uint jj = 0u; jj < cnt; ++jj)
+                        a += ps[jj] * KV_LOAD(V_TYPE, vc, t0 + jj, kvbase + d, kv_stride);
                     acc[k] = a;
                 }
             }

@@ -2,7 +2,8 @@
 // Causal grouped-query attention over a KV cache for a BLOCK of query rows
 // (prefill; FlashAttention-2 style). Same contract as shaders/attention.comp:
 //   q (M, n_head, hd) float (row stride q_stride floats), pos (M) int32,
-//   K cache, V cache (n_ctx, n_head_kv, hd) float  ->  out (M, n_head, hd) float (row stride o_stride)
+//   K cache, V cache (n_ctx, n_head_kv, hd) of types K_TYPE, V_TYPE (F32, F16 or Q8_0 rows,
+//   shaders/kv_cache.glsl)  ->  out (M, n_head, hd) float (row stride o_stride)
 //   query m, head h sees cache rows j = 0..pos[m] of kv head kvh = h / grp (grp = n_head / n_head_kv):
 //   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j,kvh,:]) * V[j,kvh,:]
 //
@@ -27,6 +28,18 @@
 //   threads read at once fall in different banks): Q BR x (HDS4+P) (TPR > 1 only),
 //   K BC x (HDS4+P), V BC x HDS4; floats: S BR x (BC+1) (TPR > 1 only), BR row lengths.
 // No subgroup operations: the same code runs on every device.
+// Variants: cache types of K and V, named as in shaders/attention.comp (the K/V tiles are
+// converted to float when they are loaded into shared memory).
+//! variant attention_flash K_TYPE=0 V_TYPE=0
+//! variant attention_flash_kf32_vf16 K_TYPE=0 V_TYPE=1
+//! variant attention_flash_kf32_vq8_0 K_TYPE=0 V_TYPE=8
+//! variant attention_flash_kf16_vf32 K_TYPE=1 V_TYPE=0
+//! variant attention_flash_f16 K_TYPE=1 V_TYPE=1
+//! variant attention_flash_kf16_vq8_0 K_TYPE=1 V_TYPE=8
+//! variant attention_flash_kq8_0_vf32 K_TYPE=8 V_TYPE=0
+//! variant attention_flash_kq8_0_vf16 K_TYPE=8 V_TYPE=1
+//! variant attention_flash_q8_0 K_TYPE=8 V_TYPE=8
+#include "kv_cache.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint BR = 64;     // query rows per workgroup
 layout(constant_id = 2) const uint BC = 32;     // kv rows per tile
@@ -39,8 +52,8 @@ layout(constant_id = 8) const uint V_SIZE = 32 * 2;
 layout(constant_id = 9) const uint S_SIZE = 1;  // floats
 
 layout(binding = 0) readonly buffer Q { float q[]; };
-layout(binding = 1) readonly buffer Kc { float kc[]; };
-layout(binding = 2) readonly buffer Vc { float vc[]; };
+layout(binding = 1) readonly buffer Kc { uint kc[]; };
+layout(binding = 2) readonly buffer Vc { uint vc[]; };
 layout(binding = 3) readonly buffer P { int pos[]; };
 layout(binding = 4) writeonly buffer O { float o[]; };
 layout(push_constant) uniform PC {
@@ -68,6 +81,12 @@ shared uint nrow[BR];     // visible kv rows of each query row
     4u * (d4) + 1u < (hd) ? buf[(base) + 4u * (d4) + 1u] : 0.0,             \
     4u * (d4) + 2u < (hd) ? buf[(base) + 4u * (d4) + 2u] : 0.0,             \
     4u * (d4) + 3u < (hd) ? buf[(base) + 4u * (d4) + 3u] : 0.0)
+// The same from cache row r (elements e0.. of a row of `width`) of type TYPE.
+#define LOAD4_KV(TYPE, c, r, e0, d4, hd, width) vec4(                                       \
+    4u * (d4) + 0u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 0u, width) : 0.0,        \
+    4u * (d4) + 1u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 1u, width) : 0.0,        \
+    4u * (d4) + 2u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 2u, width) : 0.0,        \
+    4u * (d4) + 3u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 3u, width) : 0.0)
 
 void main() {
     const uint WG = gl_WorkGroupSize.x;
@@ -119,9 +138,8 @@ void main() {
             const uint j = e / HDS4, d4 = e % HDS4;
             vec4 kv = vec4(0.0), vv = vec4(0.0);
             if (t0 + j < n_blk) {
-                const uint src = (t0 + j) * kv_stride + kvbase;
-                kv = LOAD4(kc, src, d4, hd);
-                vv = LOAD4(vc, src, d4, hd);
+                kv = LOAD4_KV(K_TYPE, kc, t0 + j, kvbase, d4, hd, kv_stride);
+                vv = LOAD4_KV(V_TYPE, vc, t0 + j, kvbase, d4, hd, kv_stride);
             }
             ks[j * QK_STRIDE + d4] = kv;
             vs[j * HDS4 + d4] = vv;

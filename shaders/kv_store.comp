@@ -1,18 +1,52 @@
 #version 450
-// KV-cache store: src (M, width) float -> cache (n_ctx, width) float, row pos[m].
-//   cache[pos[m], c] = src[m, c]
+// KV-cache store: src (M, width) float -> cache (n_ctx, width) of the cache type, row pos[m]:
+//   cache[pos[m], c] = round_to_cache_type(src[m, c])     (row layouts: shaders/kv_cache.glsl)
 // Positions come from a buffer (they change every token while the command buffer
 // is reused). A position outside [0, n_ctx) is skipped here (the host validates too).
+// One invocation per unit of the row: an element (F32), a word of two halves (F16,
+// width even) or a 32-element q8_0 block (Q8_0, width % 32 == 0).
+//! variant kv_store OUT_TYPE=0
+//! variant kv_store_f16 OUT_TYPE=1
+//! variant kv_store_q8_0 OUT_TYPE=8
+#include "types.h"
+
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer S { float src[]; };
 layout(binding = 1) readonly buffer P { int pos[]; };
-layout(binding = 2) writeonly buffer C { float cache[]; };
+#if OUT_TYPE == VKRT_TYPE_Q8_0
+layout(binding = 2) buffer C { uint cache[]; };  // read-write: shared words are merged with atomics
+#else
+layout(binding = 2) writeonly buffer C { uint cache[]; };
+#endif
 layout(push_constant) uniform PC { uint M; uint width; uint n_ctx; } pc;
+#if OUT_TYPE == VKRT_TYPE_Q8_0
+#define KV_OUT cache
+#endif
+#include "kv_cache.glsl"
+
+#if OUT_TYPE == VKRT_TYPE_F16
+const uint UNIT = 2u;
+#elif OUT_TYPE == VKRT_TYPE_Q8_0
+const uint UNIT = 32u;
+#else
+const uint UNIT = 1u;
+#endif
+
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-    if (i >= pc.M * pc.width) return;
-    const uint m = i / pc.width, c = i - m * pc.width;
+    const uint units = pc.width / UNIT;  // per row
+    if (i >= pc.M * units) return;
+    const uint m = i / units, u = i - m * units;
     const int p = pos[m];
     if (p < 0 || uint(p) >= pc.n_ctx) return;
-    cache[uint(p) * pc.width + c] = src[i];
+    const uint s = m * pc.width + u * UNIT;  // first source element
+#if OUT_TYPE == VKRT_TYPE_F16
+    cache[(uint(p) * pc.width + u * UNIT) >> 1] = packHalf2x16(vec2(src[s], src[s + 1u]));
+#elif OUT_TYPE == VKRT_TYPE_Q8_0
+    float v[32];
+    for (uint j = 0u; j < 32u; ++j) v[j] = src[s + j];
+    kv_store_q8_0_block(KV_Q8_0_BLOCK(uint(p), u * UNIT, pc.width), v);
+#else
+    cache[uint(p) * pc.width + u] = floatBitsToUint(src[s]);
+#endif
 }

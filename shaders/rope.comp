@@ -1,6 +1,6 @@
 #version 450
 // Rotary position embedding (llama.cpp ggml_rope, modes NORM and NEOX):
-//   x (M, n_head, head_dim) float, pos (M) int32 -> out (M, n_head, head_dim) float
+//   x (M, n_head, head_dim) float, pos (M) int32 -> out (M, n_head, head_dim)
 // For pair i in [0, n_rot/2): theta = pos[m] * freq_base^(-2i/n_rot) (float pow, as llama.cpp),
 //   NORM (mode 0): (x[2i], x[2i+1])          rotated by theta
 //   NEOX (mode 2): (x[i],  x[i + n_rot/2])   rotated by theta
@@ -8,11 +8,29 @@
 // Rows are addressed with strides (in floats) so that x can be a slice of a fused
 // QKV row, and out can be a KV cache: with out_by_pos = 1 the result of row m goes
 // to out row pos[m] (skipped when pos[m] is outside [0, n_ctx)): RoPE on K and the
-// cache store in one pass. out may alias x (each thread reads its pair, then writes it).
+// cache store in one pass.
+// Variants by output type:
+//   rope (float out): an invocation per rotated pair; out may alias x (each invocation
+//     reads its pair, then writes it).
+//   rope_store_f16 / rope_store_q8_0 (out_by_pos = 1, out a cache of that type, row
+//     layouts in shaders/kv_cache.glsl, out_stride unused): an invocation per output
+//     word (dims 2k, 2k+1 of a row) or per 32-element q8_0 block of a row (blocks may
+//     span heads); out must not alias x. Each element is rotated with the same float
+//     operations as in `rope` (`precise`: no contraction), then rounded to the cache type.
+//! variant rope OUT_TYPE=0
+//! variant rope_store_f16 OUT_TYPE=1
+//! variant rope_store_q8_0 OUT_TYPE=8
+#include "types.h"
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) readonly buffer P { int pos[]; };
+#if OUT_TYPE == VKRT_TYPE_F32
 layout(binding = 2) writeonly buffer O { float o[]; };
+#elif OUT_TYPE == VKRT_TYPE_F16
+layout(binding = 2) writeonly buffer O { uint o[]; };
+#else
+layout(binding = 2) buffer O { uint o[]; };  // read-write: shared words are merged with atomics
+#endif
 layout(push_constant) uniform PC {
     uint M, n_head, head_dim, n_rot;
     float freq_base;
@@ -22,10 +40,39 @@ layout(push_constant) uniform PC {
     uint out_by_pos;  // 1: out row = pos[m] (a KV cache of n_ctx rows)
     uint n_ctx;
 } pc;
+#if OUT_TYPE == VKRT_TYPE_Q8_0
+#define KV_OUT o
+#endif
+#include "kv_cache.glsl"
+
+float theta_of(int p, uint pr) { return float(p) * pow(pc.freq_base, -2.0 * float(pr) / float(pc.n_rot)); }
+
+// The rotated pair (a, b) by theta.
+vec2 rotate(float a, float b, float theta) {
+    const float c = cos(theta), s = sin(theta);
+    precise vec2 r;
+    r.x = a * c - b * s;
+    r.y = a * s + b * c;
+    return r;
+}
+
+#if OUT_TYPE != VKRT_TYPE_F32
+// Output dim i of head h of row m (x row base xb), position p.
+float rope_elem(uint xb, uint i, int p) {
+    const uint half_rot = pc.n_rot / 2u;
+    if (i >= pc.n_rot) return x[xb + i];
+    uint pr, i0, i1;
+    if (pc.neox != 0u) { pr = i % half_rot; i0 = pr; i1 = pr + half_rot; }
+    else               { pr = i / 2u; i0 = 2u * pr; i1 = i0 + 1u; }
+    const vec2 r = rotate(x[xb + i0], x[xb + i1], theta_of(p, pr));
+    return i == i0 ? r.x : r.y;
+}
+#endif
 
 void main() {
-    const uint half_hd = pc.head_dim / 2u;
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+#if OUT_TYPE == VKRT_TYPE_F32
+    const uint half_hd = pc.head_dim / 2u;
     if (i >= pc.M * pc.n_head * half_hd) return;
     const uint pr = i % half_hd;  // pair index within the head
     const uint mh = i / half_hd;
@@ -43,15 +90,40 @@ void main() {
         uint i0, i1;
         if (pc.neox != 0u) { i0 = pr; i1 = pr + half_rot; }
         else               { i0 = 2u * pr; i1 = i0 + 1u; }
-        const float theta = float(p) * pow(pc.freq_base, -2.0 * float(pr) / float(pc.n_rot));
-        const float c = cos(theta), s = sin(theta);
-        const float a = x[xb + i0], b = x[xb + i1];
-        o[ob + i0] = a * c - b * s;
-        o[ob + i1] = a * s + b * c;
+        const vec2 r = rotate(x[xb + i0], x[xb + i1], theta_of(p, pr));
+        o[ob + i0] = r.x;
+        o[ob + i1] = r.y;
     } else {
         // Pass-through dims: n_rot + 2*(pr - half_rot) and the next one.
         const uint j = pc.n_rot + 2u * (pr - half_rot);
         o[ob + j] = x[xb + j];
         o[ob + j + 1u] = x[xb + j + 1u];
     }
+#else
+    // Cache rows of width = n_head * head_dim elements, in units of UNIT elements.
+#if OUT_TYPE == VKRT_TYPE_F16
+    const uint UNIT = 2u;
+#else
+    const uint UNIT = 32u;
+#endif
+    const uint width = pc.n_head * pc.head_dim, units = width / UNIT;
+    if (i >= pc.M * units) return;
+    const uint m = i / units, u = i - m * units;
+    const int p = pos[m];
+    if (p < 0 || uint(p) >= pc.n_ctx) return;
+    const uint e0 = u * UNIT;  // first element of the unit in the row
+#if OUT_TYPE == VKRT_TYPE_F16
+    // head_dim is even: both dims are in one head.
+    const uint h = e0 / pc.head_dim, d = e0 - h * pc.head_dim;
+    const uint xb = m * pc.x_stride + h * pc.head_dim;
+    o[(uint(p) * width + e0) >> 1] = packHalf2x16(vec2(rope_elem(xb, d, p), rope_elem(xb, d + 1u, p)));
+#else
+    float v[32];
+    for (uint j = 0u; j < 32u; ++j) {
+        const uint e = e0 + j, h = e / pc.head_dim;
+        v[j] = rope_elem(m * pc.x_stride + h * pc.head_dim, e - h * pc.head_dim, p);
+    }
+    kv_store_q8_0_block(KV_Q8_0_BLOCK(uint(p), e0, width), v);
+#endif
+#endif
 }

@@ -17,6 +17,20 @@ if(TARGET vkrt-chat AND TARGET vkrt-bench)
     PASS_REGULAR_EXPRESSION "integer dot product:.*maxStorageBufferRange")
   add_test(NAME cli_bench_model COMMAND vkrt-bench -m ${_model} -p 32 -n 8 -r 1)
   set_tests_properties(cli_bench_model PROPERTIES PASS_REGULAR_EXPRESSION "\\| pp32 \\|.*\\| tg8 \\|")
+  # Device memory of the model and the session; KV bytes as llama.cpp counts them:
+  # 5 layers x 4096 positions x 32 values x (34/32 + 34/32) bytes = 1.33 MiB for q8_0.
+  add_test(NAME cli_bench_memory COMMAND vkrt-bench -m ${_model} -p 0 -n 0 -c 4096 -ctk q8_0 -ctv q8_0)
+  set_tests_properties(cli_bench_memory PROPERTIES PASS_REGULAR_EXPRESSION
+    "memory: weights 1.12 MiB \\| KV cache 1.33 MiB \\(K q8_0, V q8_0, 4096 positions\\).*llama.cpp KV cache at n_ctx 4096, same types: 1.33 MiB")
+  add_test(NAME cli_bench_bad_cache_type COMMAND vkrt-bench -m ${_model} -p 0 -n 0 -ctv q4_0)
+  set_tests_properties(cli_bench_bad_cache_type PROPERTIES PASS_REGULAR_EXPRESSION
+    "-ctv: unsupported KV cache type 'q4_0' \\(supported: f32, f16, q8_0\\)")
+  # The chat with an 8-bit cache still tells the story (greedy).
+  add_test(NAME cli_chat_q8_0_cache
+    COMMAND vkrt-chat -m ${_model} -p "Once upon a time" -n 24 --temp 0 -ctk q8_0 -ctv q8_0)
+  set_tests_properties(cli_chat_q8_0_cache PROPERTIES
+    PASS_REGULAR_EXPRESSION "KV cache [0-9.]+ KiB \\(K q8_0, V q8_0.*Once upon a time, there was a little girl named Lily"
+    ENVIRONMENT "VKRT_VALIDATION=1")
 endif()
 if(TARGET vkrt-quantize AND TARGET vkrt-chat)
   # vkrt-quantize writes a Q4_0 file that the runtime then loads and runs (a fixture chain).

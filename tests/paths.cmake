@@ -5,3 +5,10 @@ if(TARGET test_model)
   set_tests_properties(test_model_fallback_paths PROPERTIES
     ENVIRONMENT "VKRT_VALIDATION=1;VKRT_DISABLE=dot,fp16,subgroup" TIMEOUT 900)
 endif()
+# The same for the KV cache types: batch against step with F16 and Q8_0 caches (the
+# synthetic-model test already runs on both paths itself).
+if(TARGET test_model_kv_cache)
+  add_test(NAME test_model_kv_cache_fallback_paths COMMAND test_model_kv_cache -tc=*token-by-token*)
+  set_tests_properties(test_model_kv_cache_fallback_paths PROPERTIES
+    ENVIRONMENT "VKRT_VALIDATION=1;VKRT_DISABLE=dot,fp16,subgroup" TIMEOUT 900)
+endif()

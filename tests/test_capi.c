@@ -93,6 +93,29 @@ int main(void) {
     EXPECT(vkrt_eval(s, many, 200) == VKRT_ERROR_LIMIT_EXCEEDED);
     EXPECT(strstr(vkrt_last_error(), "context") != NULL);
 
+    /* KV cache types: F16 by default (5 layers x 128 positions x 32 x 2 bytes, K and V),
+     * Q8_0 at 34 bytes per 32 values, F32 twice F16; an unknown type is refused. */
+    EXPECT(vkrt_session_kv_bytes(s) == 5u * 128u * 32u * 2u * 2u);
+    {
+        vkrt_session* q8 = NULL;
+        vkrt_session_params qp = vkrt_session_default_params();
+        qp.n_ctx = 128;
+        qp.type_k = VKRT_CACHE_Q8_0;
+        qp.type_v = VKRT_CACHE_F32;
+        EXPECT(vkrt_session_create(model, &qp, &q8) == VKRT_OK);
+        EXPECT(vkrt_session_kv_bytes(q8) == 5u * 128u * (34u + 128u));
+        int32_t first = -1;
+        EXPECT(vkrt_eval(q8, ids, n) == VKRT_OK);
+        EXPECT(vkrt_sample(q8, &greedy, &first) == VKRT_OK);
+        EXPECT(first >= 0 && first < 512);
+        vkrt_session_free(q8);
+        qp.type_v = 7;
+        q8 = NULL;
+        EXPECT(vkrt_session_create(model, &qp, &q8) == VKRT_ERROR_INVALID_ARGUMENT);
+        EXPECT(strstr(vkrt_last_error(), "type_v") != NULL);
+        EXPECT(q8 == NULL);
+    }
+
     EXPECT(vkrt_context_validation_messages(ctx) == 0);
     vkrt_session_free(s);
     vkrt_model_free(model);

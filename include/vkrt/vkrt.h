@@ -86,9 +86,23 @@ VKRT_API vkrt_status vkrt_detokenize(const vkrt_model* model, const int32_t* tok
                                      size_t capacity, size_t* length);
 
 /* ---- session ---- */
+/* Element type of the KV cache (llama.cpp's -ctk / -ctv). 0 is the default, F16, so that a
+ * zero-initialized vkrt_session_params gets llama.cpp's default cache. Q8_0 is ggml's
+ * 8-bit block format (34 bytes per 32 values) and needs n_head_kv * head_dim to be a
+ * multiple of 32. */
+typedef enum vkrt_cache_type {
+    VKRT_CACHE_DEFAULT = 0, /* F16 */
+    VKRT_CACHE_F32 = 1,
+    VKRT_CACHE_F16 = 2,
+    VKRT_CACHE_Q8_0 = 3
+} vkrt_cache_type;
+
 typedef struct vkrt_session_params {
     int32_t n_ctx;    /* 0 = min(model's training context, 4096) */
     int32_t n_batch;  /* largest prefill batch recorded at once; 0 = 512 */
+    /* Added after n_batch (fields are only ever appended): */
+    int32_t type_k;   /* vkrt_cache_type of the K cache */
+    int32_t type_v;   /* vkrt_cache_type of the V cache */
 } vkrt_session_params;
 VKRT_API vkrt_session_params vkrt_session_default_params(void);
 VKRT_API vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* params, vkrt_session** out);
@@ -96,6 +110,8 @@ VKRT_API void vkrt_session_free(vkrt_session* session);
 VKRT_API int32_t vkrt_session_n_ctx(const vkrt_session* session);
 VKRT_API int32_t vkrt_session_pos(const vkrt_session* session);   /* tokens in the KV cache */
 VKRT_API vkrt_status vkrt_session_reset(vkrt_session* session);   /* empty the KV cache */
+/* Device bytes of the session's KV cache (K and V of every layer). */
+VKRT_API uint64_t vkrt_session_kv_bytes(const vkrt_session* session);
 
 /* Run `n_tokens` tokens at the current position (prefill when n > 1, decode when 1).
  * Afterwards vkrt_get_logits returns the last token's logits. */

@@ -122,6 +122,7 @@ public:
     void reset() { check(vkrt_session_reset(h_.get())); }
     int32_t pos() const { return vkrt_session_pos(h_.get()); }
     int32_t n_ctx() const { return vkrt_session_n_ctx(h_.get()); }
+    uint64_t kv_bytes() const { return vkrt_session_kv_bytes(h_.get()); }
     vkrt_session* get() const { return h_.get(); }
 
 private:

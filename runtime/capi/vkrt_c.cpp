@@ -55,6 +55,18 @@ vkrt_status guard(F&& f) {
 
 #define VKRT_REQUIRE_ARG(p) VKRT_CHECK((p) != nullptr, vkrt::Status::invalid_argument, #p " is NULL")
 
+vkrt::ops::KvType to_kv_type(int32_t t, const char* field) {
+    switch (t) {
+        case VKRT_CACHE_DEFAULT: return vkrt::KvCacheTypes{}.k;
+        case VKRT_CACHE_F32: return vkrt::ops::KvType::f32;
+        case VKRT_CACHE_F16: return vkrt::ops::KvType::f16;
+        case VKRT_CACHE_Q8_0: return vkrt::ops::KvType::q8_0;
+        default: break;
+    }
+    vkrt::fail(vkrt::Status::invalid_argument, "vkrt_session_params.", field, " = ", t,
+               " is not a vkrt_cache_type (0 default, 1 F32, 2 F16, 3 Q8_0)");
+}
+
 vkrt::SamplerParams to_cpp(const vkrt_sampler_params& p) {
     vkrt::SamplerParams s;
     s.temperature = p.temperature;
@@ -187,14 +199,20 @@ vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* pa
         VKRT_REQUIRE_ARG(model);
         int32_t n_ctx = params ? params->n_ctx : 0, n_batch = params ? params->n_batch : 0;
         VKRT_CHECK(n_ctx >= 0 && n_batch >= 0, vkrt::Status::invalid_argument, "n_ctx and n_batch must be >= 0");
+        vkrt::KvCacheTypes kv;
+        if (params) {
+            kv.k = to_kv_type(params->type_k, "type_k");
+            kv.v = to_kv_type(params->type_v, "type_v");
+        }
         auto s = std::make_unique<vkrt_session>();
         s->model = model;
-        s->session = std::make_unique<vkrt::LlamaSession>(*model->model, uint32_t(n_ctx), uint32_t(n_batch));
+        s->session = std::make_unique<vkrt::LlamaSession>(*model->model, uint32_t(n_ctx), uint32_t(n_batch), kv);
         *out = s.release();
     });
 }
 
 void vkrt_session_free(vkrt_session* s) { delete s; }
+uint64_t vkrt_session_kv_bytes(const vkrt_session* s) { return s ? s->session->memory().kv : 0; }
 int32_t vkrt_session_n_ctx(const vkrt_session* s) { return s ? int32_t(s->session->n_ctx()) : 0; }
 int32_t vkrt_session_pos(const vkrt_session* s) { return s ? int32_t(s->session->pos()) : 0; }
 

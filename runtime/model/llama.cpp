@@ -223,7 +223,7 @@ std::string LlamaModel::describe() const {
 
 // ---------------------------------------------------------------- session
 
-LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch) : model_(&model) {
+LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, KvCacheTypes kv) : model_(&model) {
     const LlamaHParams& hp = model.hparams();
     n_ctx_ = n_ctx ? n_ctx : std::min<uint32_t>(hp.n_ctx_train, 4096);
     n_batch_ = std::max<uint32_t>(1, std::min(n_batch ? n_batch : 512, n_ctx_));
@@ -250,10 +250,19 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch) 
         act_s_ = Buffer(dev, B * 4, MemoryKind::device, "activation scales");
         act_zp_ = Buffer(dev, B * 4, MemoryKind::device, "activation zero points");
     }
-    for (uint32_t l = 0; l < hp.n_layer; ++l) {
-        k_cache_.emplace_back(dev, uint64_t(n_ctx_) * KV * 4, MemoryKind::device, "k cache " + std::to_string(l));
-        v_cache_.emplace_back(dev, uint64_t(n_ctx_) * KV * 4, MemoryKind::device, "v cache " + std::to_string(l));
-    }
+    // Every layer keeps all n_ctx positions (a sliding-window layer would keep its window).
+    const std::vector<uint32_t> layer_rows(hp.n_layer, n_ctx_);
+    kv_ = KvCache(dev, layer_rows, uint32_t(KV), kv);
+
+    auto sum = [](std::initializer_list<const Buffer*> bufs) {
+        uint64_t n = 0;
+        for (const Buffer* b : bufs) n += b->size();
+        return n;
+    };
+    memory_.kv = kv_.bytes();
+    memory_.activations = sum({&x_, &xb_, &q_, &k_, &v_, &att_, &ffn_g_, &ffn_u_, &logits_gpu_});
+    memory_.scratch = sum({&matmul_scratch_, &act_q_, &act_s_, &act_zp_});
+    memory_.io = sum({&ids_, &positions_, &logits_host_});
 }
 
 LlamaSession::~LlamaSession() = default;
@@ -267,7 +276,8 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
 
     const ops::RopeParams rope_q{hp.n_head, hp.head_dim, hp.n_rot, hp.rope_base, hp.rope_mode};
     const ops::RopeParams rope_k{hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, hp.rope_mode};
-    const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hp.head_dim, n_ctx_};
+    const KvCacheTypes& kvt = kv_.types();
+    const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hp.head_dim, n_ctx_, kvt.k, kvt.v};
 
     // x (M,E) = embedding rows of ids
     ops::embed(rec, m.tok_embd.mat.view, ids_, x_, M);
@@ -276,9 +286,9 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
         // ---- attention: q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T
         linears(rec, x_, &L.attn_norm, M, E, {{&L.wq, q_}, {&L.wk, k_}, {&L.wv, v_}});
         ops::rope(rec, q_, positions_, q_, M, rope_q);
-        ops::rope_store(rec, k_, positions_, k_cache_[l], M, rope_k, n_ctx_);  // rope(k) -> cache rows pos
-        ops::kv_store(rec, v_, positions_, v_cache_[l], M, KV, n_ctx_);
-        ops::attention(rec, q_, k_cache_[l], v_cache_[l], positions_, att_, M, att);
+        ops::rope_store(rec, k_, positions_, kv_.k(l), M, rope_k, n_ctx_, 0, kvt.k);  // rope(k) -> cache rows pos
+        ops::kv_store(rec, v_, positions_, kv_.v(l), M, KV, n_ctx_, kvt.v);
+        ops::attention(rec, q_, kv_.k(l), kv_.v(l), positions_, att_, M, att);
         linears(rec, att_, nullptr, M, Q, {{&L.wo, xb_}});  // (M,Q) @ Wo^T -> (M,E)
         ops::add(rec, x_, xb_, x_, M * E);
         // ---- feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gguf/gguf.hpp"
+#include "model/kv_cache.hpp"
 #include "ops/rope.hpp"
 #include "ops/weights.hpp"
 #include "text/tokenizer.hpp"
@@ -95,9 +96,19 @@ private:
     uint64_t weight_bytes_ = 0;
 };
 
+// Device memory a session allocates (bytes, as requested from Vulkan).
+struct SessionMemory {
+    uint64_t kv = 0;           // K and V caches of every layer
+    uint64_t activations = 0;  // per-batch tensors (x, q, k, v, attention out, FFN, logits)
+    uint64_t scratch = 0;      // matmul split-K partials, W8A8 quantized activations
+    uint64_t io = 0;           // host-visible token ids, positions, logits readback
+    uint64_t total() const { return kv + activations + scratch + io; }
+};
+
 class LlamaSession {
 public:
-    LlamaSession(LlamaModel& model, uint32_t n_ctx = 0, uint32_t n_batch = 512);
+    // kv: the cache's element types (F16 by default, as llama.cpp; runtime/model/kv_cache.hpp).
+    LlamaSession(LlamaModel& model, uint32_t n_ctx = 0, uint32_t n_batch = 512, KvCacheTypes kv = {});
     ~LlamaSession();
 
     // Evaluate `tokens` at positions pos()..pos()+n-1 (batches of up to n_batch).
@@ -111,6 +122,8 @@ public:
     uint32_t n_batch() const { return n_batch_; }
     void reset() { pos_ = 0; }
     LlamaModel& model() const { return *model_; }
+    const KvCache& kv_cache() const { return kv_; }
+    const SessionMemory& memory() const { return memory_; }
 
 private:
     void record_forward(Recorder& rec, uint32_t M, bool all_logits);
@@ -132,7 +145,8 @@ private:
     // Activations, sized for n_batch rows.
     Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, matmul_scratch_;
     Buffer act_q_, act_s_, act_zp_;  // W8A8: quantized activations, per-row scales / zero points
-    std::vector<Buffer> k_cache_, v_cache_;
+    KvCache kv_;
+    SessionMemory memory_;  // every Buffer above, by role (see the constructor)
     std::unique_ptr<Recorder> decode_rec_, batch_rec_;
     uint32_t batch_rec_m_ = 0;
     bool batch_rec_all_ = false;

@@ -20,8 +20,10 @@ struct PerplexityResult {
     uint64_t text_tokens = 0;
 };
 
-// `first_chunk` skips that many chunks (calibration uses another part of the text).
+// `first_chunk` skips that many chunks (calibration uses another part of the text);
+// `kv`: the session's cache types (F16 by default, as llama-perplexity's default).
 PerplexityResult perplexity(LlamaModel& model, const std::string& text, int n_ctx, int max_chunks,
-                            int first_chunk = 0, const std::function<void(int, int, double)>& progress = {});
+                            int first_chunk = 0, const std::function<void(int, int, double)>& progress = {},
+                            KvCacheTypes kv = {});
 
 }  // namespace vkrt

@@ -7,20 +7,29 @@
 
 namespace vkrt::ops {
 
+namespace {
+// Variant name of an attention kernel family for the cache types (shaders/attention.comp).
+std::string attention_variant(const char* family, KvType k, KvType v) {
+    if (k == v) return std::string(family) + kv_variant_suffix(k);
+    return std::string(family) + "_k" + kv_type_name(k) + "_v" + kv_type_name(v);
+}
+}  // namespace
+
 void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const BufferView& cache, uint32_t M,
-              uint32_t width, uint32_t n_ctx) {
+              uint32_t width, uint32_t n_ctx, KvType type) {
     VKRT_CHECK(M >= 1 && width >= 1 && n_ctx >= 1, Status::invalid_argument, "kv_store: empty shape M=", M,
                " width=", width, " n_ctx=", n_ctx);
     const uint64_t n = uint64_t(M) * width;
-    VKRT_CHECK(n <= 0xffffffffull && uint64_t(n_ctx) * width <= 0xffffffffull, Status::limit_exceeded,
-               "kv_store: shape exceeds 2^32 elements");
+    const uint64_t cache_bytes = kv_cache_bytes(type, width, n_ctx, "kv_store");
+    VKRT_CHECK(n <= 0xffffffffull && uint64_t(n_ctx) * width <= 0xffffffffull && cache_bytes <= 0xffffffffull,
+               Status::limit_exceeded, "kv_store: shape exceeds 2^32 elements");
     require_bytes(src, n * 4, "kv_store", "src");
     require_bytes(pos, uint64_t(M) * 4, "kv_store", "pos");
-    require_bytes(cache, uint64_t(n_ctx) * width * 4, "kv_store", "cache");
+    require_bytes(cache, cache_bytes, "kv_store", "cache");
     constexpr uint32_t kLocal = 256;
     struct { uint32_t M, width, n_ctx; } pc{M, width, n_ctx};
-    rec.dispatch(rec.device().pipeline("kv_store", {kLocal}), {src, pos, cache}, pc,
-                 groups_1d(rec.device(), n, kLocal));
+    rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {kLocal}),
+                 {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), kLocal));
 }
 
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
@@ -41,12 +50,14 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     if (!out_stride) out_stride = uint32_t(width);
     VKRT_CHECK(q_stride >= width && out_stride >= width, Status::invalid_argument, kn, ": row strides (", q_stride,
                ", ", out_stride, ") must be >= n_head*head_dim = ", width);
+    const uint64_t k_bytes = kv_cache_bytes(s.type_k, uint32_t(kv_width), s.n_ctx, "attention: k_cache");
+    const uint64_t v_bytes = kv_cache_bytes(s.type_v, uint32_t(kv_width), s.n_ctx, "attention: v_cache");
     VKRT_CHECK(uint64_t(s.n_ctx) * kv_width <= 0xffffffffull && uint64_t(M) * q_stride <= 0xffffffffull &&
-                   uint64_t(M) * out_stride <= 0xffffffffull,
+                   uint64_t(M) * out_stride <= 0xffffffffull && std::max(k_bytes, v_bytes) <= 0xffffffffull,
                Status::limit_exceeded, kn, ": shape exceeds 2^32 elements");
     require_bytes(q, ((M - 1) * uint64_t(q_stride) + width) * 4, kn, "q");
-    require_bytes(k_cache, uint64_t(s.n_ctx) * kv_width * 4, kn, "k_cache");
-    require_bytes(v_cache, uint64_t(s.n_ctx) * kv_width * 4, kn, "v_cache");
+    require_bytes(k_cache, k_bytes, kn, "k_cache");
+    require_bytes(v_cache, v_bytes, kn, "v_cache");
     require_bytes(pos, uint64_t(M) * 4, kn, "pos");
     require_bytes(out, ((M - 1) * uint64_t(out_stride) + width) * 4, kn, "out");
 
@@ -63,8 +74,9 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
         if (auto t = flash_tiles(dev.caps(), s.head_dim)) {
             const uint64_t blocks = (uint64_t(M) * grp + t->br - 1) / t->br;
             if (s.n_head_kv <= dev.caps().max_workgroup_count[0] && blocks <= dev.caps().max_workgroup_count[1]) {
-                rec.dispatch(dev.pipeline("attention_flash", {t->wg, t->br, t->bc, t->tpr, t->dpt, t->ns, t->q_size,
-                                                              t->k_size, t->v_size, t->s_size}),
+                rec.dispatch(dev.pipeline(attention_variant("attention_flash", s.type_k, s.type_v),
+                                          {t->wg, t->br, t->bc, t->tpr, t->dpt, t->ns, t->q_size, t->k_size,
+                                           t->v_size, t->s_size}),
                              {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head_kv, uint32_t(blocks), 1});
                 return;
             }
@@ -78,7 +90,8 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     // 128 threads: a kv tile of 128 rows; hd <= 256 needs at most 2 accumulators a
     // thread (the shader allows 4, i.e. workgroups down to 64).
     constexpr uint32_t kLocal = 128;
-    const char* variant = dev.caps().subgroup ? "attention_sg" : "attention_shared";
+    const std::string variant =
+        attention_variant(dev.caps().subgroup ? "attention_sg" : "attention_shared", s.type_k, s.type_v);
     rec.dispatch(dev.pipeline(variant, {kLocal}), {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head, M, 1});
 }
 

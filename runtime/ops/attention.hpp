@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
-
+#include "ops/kv_type.hpp"
 #include "vk/buffer.hpp"
 #include "vk/recorder.hpp"
 
@@ -14,19 +14,23 @@ struct Capabilities;
 
 namespace vkrt::ops {
 
-// src (M, width), pos (M) int32 -> cache (n_ctx, width): cache[pos[m], :] = src[m, :].
+// src (M, width) float, pos (M) int32 -> cache (n_ctx, width) of `type`:
+//   cache[pos[m], :] = src[m, :] rounded to the type (f16: nearest even; q8_0 per block of
+//   32: d = amax / 127, q = round_half_away(x * (1/d)), as ggml's quantize_row_q8_0_ref).
 // Rows with pos outside [0, n_ctx) are skipped by the shader (validate with check_positions).
 void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const BufferView& cache, uint32_t M,
-              uint32_t width, uint32_t n_ctx);
+              uint32_t width, uint32_t n_ctx, KvType type = KvType::f32);
 
 struct AttentionShape {
     uint32_t n_head = 0;
     uint32_t n_head_kv = 0;  // divides n_head (grouped-query: head h reads kv head h / (n_head/n_head_kv))
     uint32_t head_dim = 0;   // 1..256
     uint32_t n_ctx = 0;      // rows of each cache
+    KvType type_k = KvType::f32, type_v = KvType::f32;  // element types of the caches
 };
 
-// q (M, n_head, hd), K cache (n_ctx, n_head_kv, hd), V cache (n_ctx, n_head_kv, hd), pos (M) int32
+// q (M, n_head, hd), K cache (n_ctx, n_head_kv, hd), V cache (n_ctx, n_head_kv, hd) of types
+// s.type_k / s.type_v (read as the float values they store), pos (M) int32
 //   -> out (M, n_head, hd): out[m,h] = softmax_j(scale * q[m,h] . K[j,kvh]) . V[j,kvh], j = 0..pos[m].
 // scale = 0 means 1/sqrt(hd). q_stride / out_stride: floats between rows (0 = n_head*hd).
 // No scratch memory: an online softmax walks the kv rows in tiles (see the shaders).

@@ -35,10 +35,14 @@ RopePush make_push(const char* kernel, uint32_t M, const RopeParams& p, uint32_t
 
 constexpr uint32_t kLocal = 256;
 
-void record(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& out, const RopePush& pc) {
-    const uint64_t pairs = uint64_t(pc.M) * pc.n_head * (pc.head_dim / 2);
-    VKRT_CHECK(pairs <= 0xffffffffull, Status::limit_exceeded, "rope: ", pairs, " pairs exceed 2^32");
-    rec.dispatch(rec.device().pipeline("rope", {kLocal}), {x, pos, out}, pc, groups_1d(rec.device(), pairs, kLocal));
+// f32 output: an invocation per rotated pair; f16 / q8_0 caches: per word / block of a row.
+void record(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& out, const RopePush& pc,
+            KvType type) {
+    const uint64_t n = type == KvType::f32 ? uint64_t(pc.M) * pc.n_head * (pc.head_dim / 2)
+                                           : uint64_t(pc.M) * pc.n_head * pc.head_dim / kv_store_unit(type);
+    VKRT_CHECK(n <= 0xffffffffull, Status::limit_exceeded, "rope: ", n, " invocations exceed 2^32");
+    const std::string variant = type == KvType::f32 ? "rope" : std::string("rope_store") + kv_variant_suffix(type);
+    rec.dispatch(rec.device().pipeline(variant, {kLocal}), {x, pos, out}, pc, groups_1d(rec.device(), n, kLocal));
 }
 }  // namespace
 
@@ -49,20 +53,23 @@ void rope(Recorder& rec, const BufferView& x, const BufferView& pos, const Buffe
     require_bytes(x, (uint64_t(M - 1) * pc.x_stride + width) * 4, "rope", "x");
     require_bytes(pos, uint64_t(M) * 4, "rope", "pos");
     require_bytes(out, (uint64_t(M - 1) * pc.out_stride + width) * 4, "rope", "out");
-    record(rec, x, pos, out, pc);
+    record(rec, x, pos, out, pc, KvType::f32);
 }
 
 void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& cache, uint32_t M,
-                const RopeParams& p, uint32_t n_ctx, uint32_t x_stride) {
+                const RopeParams& p, uint32_t n_ctx, uint32_t x_stride, KvType type) {
     RopePush pc = make_push("rope_store", M, p, x_stride, 0);
     VKRT_CHECK(n_ctx >= 1, Status::invalid_argument, "rope_store: n_ctx must be >= 1");
     const uint64_t width = uint64_t(p.n_head) * p.head_dim;
+    const uint64_t cache_bytes = kv_cache_bytes(type, uint32_t(width), n_ctx, "rope_store");
+    VKRT_CHECK(cache_bytes <= 0xffffffffull && uint64_t(n_ctx) * width <= 0xffffffffull, Status::limit_exceeded,
+               "rope_store: the cache exceeds 2^32 elements");
     require_bytes(x, (uint64_t(M - 1) * pc.x_stride + width) * 4, "rope_store", "x");
     require_bytes(pos, uint64_t(M) * 4, "rope_store", "pos");
-    require_bytes(cache, uint64_t(n_ctx) * width * 4, "rope_store", "cache");
+    require_bytes(cache, cache_bytes, "rope_store", "cache");
     pc.out_by_pos = 1;
     pc.n_ctx = n_ctx;
-    record(rec, x, pos, cache, pc);
+    record(rec, x, pos, cache, pc, type);
 }
 
 void check_positions(std::span<const int32_t> pos, uint32_t n_ctx) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 
+#include "ops/kv_type.hpp"
 #include "vk/buffer.hpp"
 #include "vk/recorder.hpp"
 
@@ -30,10 +31,13 @@ void rope(Recorder& rec, const BufferView& x, const BufferView& pos, const Buffe
           const RopeParams& p, uint32_t x_stride = 0, uint32_t out_stride = 0);
 
 // RoPE and KV-cache store in one pass:
-// x (M, n_head, head_dim), pos (M) -> cache (n_ctx, n_head, head_dim), row pos[m] = rope(x[m]).
+// x (M, n_head, head_dim), pos (M) -> cache (n_ctx, n_head, head_dim) of `type`,
+//   row pos[m] = rope(x[m]) rounded to the type as ops::kv_store rounds (ops/kv_type.hpp);
+//   the rotated values are the float results of ops::rope, bit for bit.
 // Rows with pos outside [0, n_ctx) are skipped by the shader (validate with check_positions).
+// The cache must not alias x.
 void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& cache, uint32_t M,
-                const RopeParams& p, uint32_t n_ctx, uint32_t x_stride = 0);
+                const RopeParams& p, uint32_t n_ctx, uint32_t x_stride = 0, KvType type = KvType::f32);
 
 // Host-side validation of a positions array before it is uploaded: every pos in [0, n_ctx).
 void check_positions(std::span<const int32_t> pos, uint32_t n_ctx);

@@ -88,8 +88,8 @@ std::vector<float> RefLlama::forward(std::span<const int32_t> tokens, int32_t st
         std::vector<float> v = matmul_f32(xn, L.wv, M, KV, E);  // (M, n_head_kv*hd)
         q = rope(q, pos, M, c.n_head, hd, n_rot, c.rope_base, c.rope_mode);
         k = rope(k, pos, M, c.n_head_kv, hd, n_rot, c.rope_base, c.rope_mode);
-        kv_store(k, pos, k_cache_[l], M, KV, c.n_ctx);
-        kv_store(v, pos, v_cache_[l], M, KV, c.n_ctx);
+        kv_store(k, pos, k_cache_[l], M, KV, c.n_ctx, c.type_k);
+        kv_store(v, pos, v_cache_[l], M, KV, c.n_ctx, c.type_v);
         std::vector<float> att =
             attention(q, k_cache_[l], v_cache_[l], pos, M, c.n_head, c.n_head_kv, hd, c.n_ctx);  // (M, Q)
         x = add(x, matmul_f32(att, L.wo, M, E, Q));

@@ -6,7 +6,7 @@
 //   xn  = rmsnorm(x, attn_norm, rms_eps)
 //   q   = xn . wq^T (M, n_head*hd);  k = xn . wk^T, v = xn . wv^T (M, n_head_kv*hd)
 //   q, k = rope(q / k, pos, n_rot, rope_base, rope_mode)
-//   kv_store(k -> k_cache[l], v -> v_cache[l], rows pos[m])
+//   kv_store(k -> k_cache[l], v -> v_cache[l], rows pos[m], rounded to type_k / type_v)
 //   att = attention(q, k_cache[l], v_cache[l], pos)     (causal, GQA, scale 1/sqrt(hd))
 //   x   = x + att . wo^T
 //   xn  = rmsnorm(x, ffn_norm, rms_eps)
@@ -35,6 +35,9 @@ struct RefLlamaConfig {
     float rope_base = 10000.0f;
     float rms_eps = 1e-5f;
     RopeMode rope_mode = RopeMode::norm;
+    // KV cache element types (VKRT_TYPE_F32 / F16 / Q8_0): K and V rows are rounded
+    // to them as they are stored (ref::kv_store), as the GPU session's cache does.
+    uint32_t type_k = VKRT_TYPE_F32, type_v = VKRT_TYPE_F32;
 
     uint32_t hd() const { return head_dim ? head_dim : (n_head ? n_embd / n_head : 0); }
     uint32_t q_dim() const { return n_head * hd(); }

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/fp16.hpp"
+#include "core/quant.hpp"
 
 namespace vkrt::ref {
 
@@ -395,14 +396,38 @@ std::vector<float> embedding(std::span<const uint8_t> table, Format type, size_t
 
 // ---- KV cache and attention -------------------------------------------------------
 
+std::vector<uint8_t> encode_kv_row(uint32_t type, std::span<const float> src) {
+    const size_t width = src.size();
+    VKRT_CHECK(type == VKRT_TYPE_F32 || type == VKRT_TYPE_F16 || type == VKRT_TYPE_Q8_0, Status::invalid_argument,
+               "ref::encode_kv_row: KV cache type ", type, " is not F32, F16 or Q8_0");
+    VKRT_CHECK(type != VKRT_TYPE_F16 || width % 2 == 0, Status::invalid_argument,
+               "ref::encode_kv_row: an F16 row needs an even width, got ", width);
+    VKRT_CHECK(type != VKRT_TYPE_Q8_0 || width % kBlock == 0, Status::invalid_argument,
+               "ref::encode_kv_row: a Q8_0 row needs a multiple of 32 elements, got ", width);
+    std::vector<uint8_t> out(row_bytes(type, width));
+    // core/quant's quantizers are ggml's reference ones (F16: nearest even; Q8_0:
+    // quantize_row_q8_0_ref, the rule spelled out in reference.hpp).
+    quantize_row(gguf::TensorType(type), src.data(), out.data(), width);
+    return out;
+}
+
+std::vector<float> round_kv_row(uint32_t type, std::span<const float> src) {
+    const std::vector<uint8_t> bytes = encode_kv_row(type, src);
+    std::vector<float> out(src.size());
+    dequantize_row(type, bytes.data(), out.data(), src.size());
+    return out;
+}
+
 void kv_store(std::span<const float> src, std::span<const int32_t> pos, std::span<float> cache, size_t M,
-              size_t width, size_t n_ctx) {
+              size_t width, size_t n_ctx, uint32_t type) {
     check_size(src.size(), M * width, "src", "kv_store");
     check_size(pos.size(), M, "pos", "kv_store");
     check_size(cache.size(), n_ctx * width, "cache", "kv_store");
     check_pos(pos, n_ctx, "kv_store");
-    for (size_t m = 0; m < M; ++m)
-        std::copy_n(&src[m * width], width, &cache[size_t(pos[m]) * width]);
+    for (size_t m = 0; m < M; ++m) {
+        const std::vector<float> row = round_kv_row(type, src.subspan(m * width, width));
+        std::copy(row.begin(), row.end(), &cache[size_t(pos[m]) * width]);
+    }
 }
 
 std::vector<float> attention(std::span<const float> q, std::span<const float> k_cache,

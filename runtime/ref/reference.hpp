@@ -186,10 +186,31 @@ std::vector<float> embedding(std::span<const uint8_t> table, Format type, size_t
 
 // ---- KV cache and attention ------------------------------------------------------------
 
-// src (M, width), pos (M) int32 -> cache (n_ctx, width): cache[pos[m], :] = src[m, :].
-// pos outside [0, n_ctx) -> invalid_argument (nothing written).
+// KV cache element types (ggml ids, as ops::KvType): VKRT_TYPE_F32, VKRT_TYPE_F16, VKRT_TYPE_Q8_0.
+// A cache row of `width` elements is stored as (shaders/kv_cache.glsl):
+//   F32:  the floats;
+//   F16:  each value rounded to binary16, nearest even (width even);
+//   Q8_0: ggml's quantize_row_q8_0_ref per block of 32 (width % 32 == 0):
+//         amax = max |x| (float), d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0,
+//         q[j] = roundf(clamp(x[j] * id, -127, 127)) (half away from zero), stored fp16(d).
+//         The GPU divides with up to 2.5 ulp of error (SPIR-V precision), so its d may
+//         differ by an fp16 ulp where float d lies at an fp16 rounding tie, and a q by one
+//         where x[j] * id lies within a few ulp of a .5 tie.
+// Attention reads the cache back as the float values it holds (f16 exactly, q8_0 as
+// fp16(d) * q, exact in float).
+
+// One row src (width) -> its bytes in a cache of `type` (width * 4, width * 2 or width/32 * 34).
+std::vector<uint8_t> encode_kv_row(uint32_t type, std::span<const float> src);
+// One row src (width) -> the float values a cache of `type` holds for it
+// (dequantize_row(type, encode_kv_row(type, src))).
+std::vector<float> round_kv_row(uint32_t type, std::span<const float> src);
+
+// src (M, width), pos (M) int32 -> cache (n_ctx, width) of floats, the values a cache of
+// `type` holds: cache[pos[m], :] = round_kv_row(type, src[m, :]).
+// pos outside [0, n_ctx) -> invalid_argument (nothing written); a type other than
+// F32/F16/Q8_0, or a width the type cannot hold -> invalid_argument.
 void kv_store(std::span<const float> src, std::span<const int32_t> pos, std::span<float> cache, size_t M,
-              size_t width, size_t n_ctx);
+              size_t width, size_t n_ctx, uint32_t type = VKRT_TYPE_F32);
 
 // q (M, n_head, hd), k_cache (n_ctx, n_head_kv, hd), v_cache (n_ctx, n_head_kv, hd), pos (M) int32
 //   -> out (M, n_head, hd):

@@ -202,6 +202,18 @@ void bench_block(const Ctx& c) {
             double s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::attention(r, q, kc, vc, pd, out, 1, sh); });
             row(c, "attention_decode", heads + " kv=" + std::to_string(n_ctx), "-", s,
                 double(n_ctx) * n_kv_head * hd * 8, 4.0 * n_ctx * n_head * hd);
+            // The same over F16 and Q8_0 caches (vkrt's default and the 8-bit option):
+            // decode attention reads the whole cache, so its bytes set the time.
+            for (auto [kt, gt] : {std::pair{ops::KvType::f16, gguf::TensorType::F16},
+                                  std::pair{ops::KvType::q8_0, gguf::TensorType::Q8_0}}) {
+                Buffer kq = weight_buffer(c.dev, gt, n_ctx, n_kv_head * hd, 18);
+                Buffer vq = weight_buffer(c.dev, gt, n_ctx, n_kv_head * hd, 19);
+                ops::AttentionShape shq = sh;
+                shq.type_k = shq.type_v = kt;
+                double sq = time_it(c.dev, c.reps, [&](Recorder& r) { ops::attention(r, q, kq, vq, pd, out, 1, shq); });
+                row(c, "attention_decode", heads + " kv=" + std::to_string(n_ctx), ops::kv_type_name(kt), sq,
+                    double(kq.size() + vq.size()), 4.0 * n_ctx * n_head * hd);
+            }
             Buffer pp = make_buffer(c.dev, pos_prefill, "pos");
             s = time_it(c.dev, std::max(1, c.reps / 2), [&](Recorder& r) {
                 ops::attention(r, q, kc, vc, pp, out, M, sh);

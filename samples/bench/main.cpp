@@ -3,11 +3,14 @@
 //   vkrt-bench --devices                         every Vulkan device and its capability report
 //   vkrt-bench --kernels [--filter NAME] [--reps N]
 //                                                per kernel and shape: time, GB/s, GOPS
-//   vkrt-bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]
-//   vkrt-bench --synthetic 7B|1B|125M|tiny [--type q4_0|q8_0|f16|f32|w8a8] [-p 512] [-n 128]
-//                                                prefill (ppN) and decode (tgN) tokens/s, like llama-bench
+//   vkrt-bench -m MODEL.gguf [-p 512] [-n 128] [-r 3] [-c N]
+//   vkrt-bench --synthetic 7B|1B|125M|tiny [--type q4_0|q8_0|f16|f32|w8a8] [-p 512] [-n 128] [-c N]
+//                                                prefill (ppN) and decode (tgN) tokens/s, like llama-bench,
+//                                                after the device memory of the model and the session
+//                                                (-c: the session's context, default p + n)
 //   vkrt-bench --perplexity TEXT.txt [-m MODEL] [-c 512] [--chunks 100]
 //                                                perplexity as llama-perplexity computes it
+//   -ctk / -ctv f16|q8_0|f32                     KV cache types (f16 by default, as llama.cpp)
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -31,8 +34,9 @@ namespace {
 const char* kUsage =
     "usage: vkrt-bench --devices\n"
     "       vkrt-bench --kernels [--filter NAME] [--reps N]\n"
-    "       vkrt-bench [-m MODEL.gguf | --synthetic 7B|1B|125M|tiny [--type q4_0|q8_0|f16|f32|w8a8]] [-p 512] [-n 128] [-r 3]\n"
+    "       vkrt-bench [-m MODEL.gguf | --synthetic 7B|1B|125M|tiny [--type q4_0|q8_0|f16|f32|w8a8]] [-p 512] [-n 128] [-r 3] [-c CTX]\n"
     "       vkrt-bench --perplexity TEXT [-m MODEL.gguf] [-c 512] [--chunks 100]\n"
+    "       with -ctk / -ctv f16|q8_0|f32: KV cache types (default f16)\n"
     "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
 
 int devices() {
@@ -69,7 +73,28 @@ MeanSd stats(const std::vector<double>& v) {
     return m;
 }
 
-int model_bench(const std::string& path, const std::string& label, int n_prompt, int n_gen, int reps) {
+// llama.cpp's KV cache bytes for the same model, context and types:
+// n_layer * n_ctx * n_head_kv * head_dim * (bytes per K element + bytes per V element),
+// f32 4, f16 2, q8_0 34/32 bytes an element.
+double llama_cpp_kv_bytes(const LlamaHParams& hp, uint32_t n_ctx, const KvCacheTypes& t) {
+    auto per_element = [](ops::KvType k) {
+        return k == ops::KvType::f32 ? 4.0 : k == ops::KvType::f16 ? 2.0 : 34.0 / 32.0;
+    };
+    return double(hp.n_layer) * n_ctx * hp.n_head_kv * hp.head_dim * (per_element(t.k) + per_element(t.v));
+}
+
+// "memory: weights ... | KV cache ... | ..." and the same context's KV size in llama.cpp.
+void print_memory(const LlamaModel& model, const LlamaSession& session) {
+    std::printf("memory: %s | total %s\n", cli::memory_report(model, session).c_str(),
+                cli::format_bytes(double(model.weight_bytes() + session.memory().total())).c_str());
+    std::printf("llama.cpp KV cache at n_ctx %u, same types: %s\n", session.n_ctx(),
+                cli::format_bytes(llama_cpp_kv_bytes(model.hparams(), session.n_ctx(), session.kv_cache().types()))
+                    .c_str());
+    std::fflush(stdout);
+}
+
+int model_bench(const std::string& path, const std::string& label, int n_prompt, int n_gen, int reps, int n_ctx_arg,
+                const KvCacheTypes& kv) {
     Device dev;
     double t0 = cli::now_seconds();
     LlamaModel model(dev, path, [](float f) {
@@ -77,18 +102,18 @@ int model_bench(const std::string& path, const std::string& label, int n_prompt,
     });
     std::fprintf(stderr, "\rloaded in %.2f s: %s\n", cli::now_seconds() - t0, model.describe().c_str());
     const auto& hp = model.hparams();
-    const uint32_t n_ctx = uint32_t(std::max(n_prompt, n_gen) + 1);
-    LlamaSession session(model, n_ctx, uint32_t(std::max(n_prompt, 1)));
+    const uint32_t n_ctx = n_ctx_arg > 0 ? uint32_t(n_ctx_arg) : uint32_t(std::max(n_prompt + n_gen, 1));
+    VKRT_CHECK(uint32_t(std::max(n_prompt, n_gen)) <= n_ctx, Status::invalid_argument, "-c ", n_ctx,
+               " is smaller than -p / -n");
+    LlamaSession session(model, n_ctx, uint32_t(std::max(n_prompt, 1)), kv);
+    print_memory(model, session);
     std::mt19937 rng(42);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(hp.n_vocab) - 1);
     std::printf("| model | size | device | test | t/s |\n| --- | --- | --- | --- | --- |\n");
-    const double mib = double(model.weight_bytes()) / (1024.0 * 1024.0);
-    char size[32];
-    if (mib >= 1024) std::snprintf(size, sizeof size, "%.2f GiB", mib / 1024);
-    else std::snprintf(size, sizeof size, "%.2f MiB", mib);
+    const std::string size = cli::format_bytes(double(model.weight_bytes()));
     auto row = [&](const std::string& test, const std::vector<double>& tps) {
         MeanSd m = stats(tps);
-        std::printf("| %s | %s | %s | %s | %.2f ± %.2f |\n", label.c_str(), size, dev.caps().name.c_str(),
+        std::printf("| %s | %s | %s | %s | %.2f ± %.2f |\n", label.c_str(), size.c_str(), dev.caps().name.c_str(),
                     test.c_str(), m.mean, m.sd);
         std::fflush(stdout);
     };
@@ -120,7 +145,8 @@ int model_bench(const std::string& path, const std::string& label, int n_prompt,
     return 0;
 }
 
-int perplexity_mode(const std::string& text_path, const std::string& model_path, int n_ctx, int max_chunks) {
+int perplexity_mode(const std::string& text_path, const std::string& model_path, int n_ctx, int max_chunks,
+                    const KvCacheTypes& kv) {
     std::ifstream f(text_path, std::ios::binary);
     VKRT_CHECK(f.good(), Status::io_error, "cannot open ", text_path);
     std::stringstream ss;
@@ -129,9 +155,10 @@ int perplexity_mode(const std::string& text_path, const std::string& model_path,
     LlamaModel model(dev, model_path);
     std::fprintf(stderr, "%s\n", model.describe().c_str());
     double t0 = cli::now_seconds();
-    PerplexityResult r = perplexity(model, ss.str(), n_ctx, max_chunks, 0, [](int c, int n, double ppl) {
-        std::fprintf(stderr, "\r[%d/%d] ppl %.4f", c, n, ppl);
-    });
+    std::fprintf(stderr, "KV cache: K %s, V %s\n", ops::kv_type_name(kv.k), ops::kv_type_name(kv.v));
+    PerplexityResult r = perplexity(
+        model, ss.str(), n_ctx, max_chunks, 0,
+        [](int c, int n, double ppl) { std::fprintf(stderr, "\r[%d/%d] ppl %.4f", c, n, ppl); }, kv);
     std::fprintf(stderr, "\n");
     std::printf("perplexity: %.4f over %d chunks of %d tokens (%llu scored), %.1f s on %s\n", r.ppl, r.chunks, n_ctx,
                 (unsigned long long)r.scored, cli::now_seconds() - t0, dev.caps().name.c_str());
@@ -160,17 +187,20 @@ int run(int argc, char** argv) {
     if (!ppl.empty()) {
         int n_ctx = int(args.integer("-c", "--ctx-size", 512));
         int chunks = int(args.integer("--chunks", "", 100));
+        const KvCacheTypes kv = cli::kv_cache_types(args);
         args.finish();
-        return perplexity_mode(ppl, model.empty() ? cli::default_model_path() : model, n_ctx, chunks);
+        return perplexity_mode(ppl, model.empty() ? cli::default_model_path() : model, n_ctx, chunks, kv);
     }
     std::string synth = args.str("--synthetic", "", "");
     std::string type = args.str("--type", "", "q4_0");
     int n_prompt = int(args.integer("-p", "--n-prompt", 512));
     int n_gen = int(args.integer("-n", "--n-gen", 128));
     int reps = int(args.integer("-r", "--repetitions", 3));
+    int n_ctx = int(args.integer("-c", "--ctx-size", 0));
+    const KvCacheTypes kv = cli::kv_cache_types(args);
     std::string out_dir = args.str("--synthetic-dir", "", std::filesystem::temp_directory_path().string());
     args.finish();
-    VKRT_CHECK(reps > 0 && n_prompt >= 0 && n_gen >= 0, Status::invalid_argument, "bad -p/-n/-r");
+    VKRT_CHECK(reps > 0 && n_prompt >= 0 && n_gen >= 0 && n_ctx >= 0, Status::invalid_argument, "bad -p/-n/-r/-c");
     if (!synth.empty()) {
         gguf::TensorType t = parse_type(type);
         std::string path = out_dir + "/vkrt-synthetic-" + synth + "-" + type + ".gguf";
@@ -179,10 +209,10 @@ int run(int argc, char** argv) {
             gguf::write_synthetic_llama(gguf::preset(synth, t), path);
         }
         const std::string tname = t == gguf::TensorType::I8 ? "W8A8" : fmt::name(t);
-        return model_bench(path, "llama " + synth + " " + tname + " (synthetic)", n_prompt, n_gen, reps);
+        return model_bench(path, "llama " + synth + " " + tname + " (synthetic)", n_prompt, n_gen, reps, n_ctx, kv);
     }
     if (model.empty()) model = cli::default_model_path();
-    return model_bench(model, std::filesystem::path(model).filename().string(), n_prompt, n_gen, reps);
+    return model_bench(model, std::filesystem::path(model).filename().string(), n_prompt, n_gen, reps, n_ctx, kv);
 }
 
 }  // namespace

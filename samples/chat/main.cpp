@@ -4,7 +4,7 @@
 //   vkrt-chat -m model.gguf -p "Once upon a time" -n 128     one-shot completion
 //
 // Flags follow llama.cpp: -m -p -n -c --temp --top-k --top-p --min-p --seed
-// --repeat-penalty --repeat-last-n. The chat template comes from the model's
+// --repeat-penalty --repeat-last-n -ctk -ctv. The chat template comes from the model's
 // tokenizer.chat_template (ChatML for Qwen, Llama-2, Llama-3, Gemma, Phi-3, Zephyr);
 // a base model without one gets plain completion of each line. A reply ends at an
 // end-of-generation token of the vocabulary (eos, <|eot_id|>, <|im_end|>,
@@ -30,7 +30,7 @@ namespace {
 const char* kUsage =
     "usage: vkrt-chat [-m MODEL.gguf] [-p PROMPT] [-n N] [-c CTX] [--temp T] [--top-k K]\n"
     "                 [--top-p P] [--min-p P] [--seed S] [--repeat-penalty R] [--repeat-last-n N]\n"
-    "                 [-s SYSTEM] [--no-display-prompt]\n"
+    "                 [-s SYSTEM] [--no-display-prompt] [-ctk f16|q8_0|f32] [-ctv f16|q8_0|f32]\n"
     "  without -p: interactive chat on stdin (an empty line or EOF ends it)\n"
     "  environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
 
@@ -94,6 +94,7 @@ int run(int argc, char** argv) {
     const std::string prompt = args.str("-p", "--prompt", "\x01");
     const int n_predict = int(args.integer("-n", "--n-predict", 256));
     const int n_ctx = int(args.integer("-c", "--ctx-size", 0));
+    const KvCacheTypes kv_types = cli::kv_cache_types(args);
     const std::string system = args.str("-s", "--system", "");
     const bool display_prompt = !args.flag("--no-display-prompt");
     SamplerParams sp;
@@ -116,7 +117,8 @@ int run(int argc, char** argv) {
         std::fflush(stderr);
     });
     std::fprintf(stderr, "\nvkrt: %s\n", model.describe().c_str());
-    LlamaSession session(model, uint32_t(n_ctx));
+    LlamaSession session(model, uint32_t(n_ctx), 512, kv_types);
+    std::fprintf(stderr, "vkrt: memory: %s\n", cli::memory_report(model, session).c_str());
     st.load_s = cli::now_seconds() - t0;
     Sampler sampler(sp);
     const Tokenizer& tok = model.tokenizer();

@@ -66,6 +66,33 @@ std::string default_model_path() {
     return std::string(VKRT_MODELS_DIR) + "/stories260K.gguf";
 }
 
+KvCacheTypes kv_cache_types(Args& args) {
+    KvCacheTypes t;
+    const std::string k = args.str("-ctk", "--cache-type-k", "");
+    const std::string v = args.str("-ctv", "--cache-type-v", "");
+    if (!k.empty()) t.k = ops::parse_kv_type(k, "-ctk");
+    if (!v.empty()) t.v = ops::parse_kv_type(v, "-ctv");
+    return t;
+}
+
+std::string format_bytes(double bytes) {
+    char buf[32];
+    const double mib = bytes / (1024.0 * 1024.0);
+    if (mib >= 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", mib / 1024);
+    else if (mib >= 1) std::snprintf(buf, sizeof buf, "%.2f MiB", mib);
+    else std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
+    return buf;
+}
+
+std::string memory_report(const LlamaModel& model, const LlamaSession& session) {
+    const SessionMemory& m = session.memory();
+    const KvCacheTypes& t = session.kv_cache().types();
+    return "weights " + format_bytes(double(model.weight_bytes())) + " | KV cache " + format_bytes(double(m.kv)) +
+           " (K " + ops::kv_type_name(t.k) + ", V " + ops::kv_type_name(t.v) + ", " + std::to_string(session.n_ctx()) +
+           " positions) | activations " + format_bytes(double(m.activations)) + " | scratch " +
+           format_bytes(double(m.scratch)) + " | I/O " + format_bytes(double(m.io));
+}
+
 int guarded_main(const char* name, int (*run)(int, char**), int argc, char** argv) {
     try {
         return run(argc, argv);

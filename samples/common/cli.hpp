@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "model/llama.hpp"
+
 namespace vkrt::cli {
 
 // Flags in llama.cpp's style: "-m FILE", "--temp 0.7", "--flag".
@@ -25,6 +27,16 @@ private:
 };
 
 std::string default_model_path();
+
+// KV cache types from -ctk / --cache-type-k and -ctv / --cache-type-v (f32, f16, q8_0;
+// f16 when absent, as llama.cpp).
+KvCacheTypes kv_cache_types(Args& args);
+
+// The device memory a model and a session allocate, one line:
+// "weights 1.00 MiB | KV cache 0.31 MiB (K f16, V f16, 512 positions) | activations ... | scratch ... | I/O ..."
+std::string memory_report(const LlamaModel& model, const LlamaSession& session);
+// Bytes as "12.34 MiB" (KiB below 1 MiB, GiB from 1 GiB up).
+std::string format_bytes(double bytes);
 
 // main() of a sample: runs `run`, turns a vkrt::Error or other exception into
 // "<name>: error (<status>): <message>" on stderr and exit code 1.

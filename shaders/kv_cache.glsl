@@ -1,0 +1,80 @@
+// KV-cache rows: how the store kernels (kv_store.comp, rope.comp's rope_store variants)
+// write them and the attention kernels read them. A cache holds one row per position
+// of `width` = n_head_kv * head_dim elements; its type is a ggml type id (types.h):
+//   VKRT_TYPE_F32:  width floats a row.
+//   VKRT_TYPE_F16:  width IEEE halves a row (width even): element e of row r is half
+//                   ((r*width + e) & 1) of word (r*width + e) / 2 (little-endian).
+//   VKRT_TYPE_Q8_0: width / 32 ggml q8_0 blocks a row (width % 32 == 0), packed with no
+//                   padding (34 bytes a block: fp16 d | int8 q[32]; value = d * q), so row r
+//                   starts at byte r * (width/32) * 34: 2-byte aligned, blocks straddle words.
+// Every cache is bound as uint[] (no 8/16-bit storage feature needed); the host rounds
+// the buffer up to whole words.
+#ifndef VKRT_KV_CACHE_GLSL
+#define VKRT_KV_CACHE_GLSL
+#include "common.glsl"
+
+// Bytes of a q8_0 row of `width` elements.
+#define KV_Q8_0_ROW_BYTES(width) (((width) >> 5) * uint(VKRT_Q8_0_BYTES))
+
+// Element e of row r of a cache `c` of `width` elements a row, as float.
+#define KV_LOAD_F32(c, r, e, width) uintBitsToFloat(c[(r) * (width) + (e)])
+#define KV_LOAD_F16(c, r, e, width) kv_half(c[((r) * (width) + (e)) >> 1], ((r) * (width) + (e)) & 1u)
+#define KV_Q8_0_BLOCK(r, e, width) ((r) * KV_Q8_0_ROW_BYTES(width) + ((e) >> 5) * uint(VKRT_Q8_0_BYTES))
+#define KV_LOAD_Q8_0(c, r, e, width) kv_q8_0(c, KV_Q8_0_BLOCK(r, e, width), (e) & 31u)
+// d * q of element j of the q8_0 block at byte `off` (d * q is exact in float).
+#define kv_q8_0(c, off, j) (VKRT_LOAD_F16(c, off) * float(i8_of(c[((off) + 2u + (j)) >> 2], ((off) + 2u + (j)) & 3u)))
+// Load for a type chosen at compile time (TYPE is a preprocessor constant).
+#define KV_LOAD(TYPE, c, r, e, width)                                              \
+    ((TYPE) == VKRT_TYPE_F16 ? KV_LOAD_F16(c, r, e, width)                         \
+     : (TYPE) == VKRT_TYPE_Q8_0 ? KV_LOAD_Q8_0(c, r, e, width) : KV_LOAD_F32(c, r, e, width))
+
+float kv_half(uint w, uint i) { return unpackHalf2x16(w >> (16u * i)).x; }
+
+#ifdef KV_OUT
+// ---- q8_0 block quantization (ggml's quantize_row_q8_0_ref) ----------------------
+//   amax = max |v|, d = amax / 127, id = d != 0 ? 1 / d : 0,
+//   q[j] = round_half_away(clamp(v[j] * id, -127, 127)), stored d = fp16(d).
+// GPU division may be off by a couple of ulp (SPIR-V allows 2.5), so q may differ from
+// the CPU's by one where v * id is within an ulp of a .5 tie (ref::kv_store documents it).
+float kv_round_away(float v) {
+    const float t = trunc(v);
+    return (abs(v - t) >= 0.5) ? t + sign(v) : t;
+}
+
+// Writes the 34 bytes of a block at byte `off` (even) of the uint[] buffer KV_OUT (the
+// including shader defines KV_OUT as its cache buffer's name; the buffer must not be
+// writeonly). Words the block covers whole are stored; the first or last word it shares
+// with a neighbouring block (another invocation's) is merged with atomics on its bytes
+// only, so blocks of one dispatch may be written in any order.
+void kv_store_q8_0_block(const uint off, const float v[32]) {
+    float amax = 0.0;
+    for (uint j = 0u; j < 32u; ++j) amax = max(amax, abs(v[j]));
+    const float d = amax / 127.0;
+    const float id = d != 0.0 ? 1.0 / d : 0.0;
+    uint bytes[9];  // the block's 34 bytes, shifted to its word alignment: (off & 3) is 0 or 2
+    const uint lead = off & 3u;
+    for (uint w = 0u; w < 9u; ++w) bytes[w] = 0u;
+    const uint dh = packHalf2x16(vec2(d, 0.0)) & 0xffffu;
+    bytes[0] = dh << (8u * lead);
+    for (uint j = 0u; j < 32u; ++j) {
+        const int q = int(kv_round_away(clamp(v[j] * id, -127.0, 127.0)));
+        const uint b = lead + 2u + j;
+        bytes[b >> 2] |= (uint(q) & 0xffu) << (8u * (b & 3u));
+    }
+    const uint w0 = off >> 2;
+    for (uint w = 0u; w < 9u; ++w) {
+        // Bytes [lead, lead + 34) of words w0.. belong to this block.
+        const uint lo = max(4u * w, lead), hi = min(4u * w + 4u, lead + 34u);
+        if (lo >= hi) continue;
+        if (hi - lo == 4u) {
+            KV_OUT[w0 + w] = bytes[w];
+        } else {
+            const uint mask = ((1u << (8u * (hi - lo))) - 1u) << (8u * (lo - 4u * w));
+            atomicAnd(KV_OUT[w0 + w], ~mask);
+            atomicOr(KV_OUT[w0 + w], bytes[w] & mask);
+        }
+    }
+}
+#endif  // KV_OUT
+
+#endif

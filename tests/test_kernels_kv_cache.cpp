@@ -1,0 +1,293 @@
+// KV caches of every element type (f32, f16, q8_0): the store kernels (kv_store and
+// rope_store) against ref::encode_kv_row byte for byte, and attention over caches of
+// every K x V type pair against ref::attention on the values the cache holds, on every
+// capability path the attention kernels have (subgroup, shared memory; dot and fp16
+// arithmetic are not used by them).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/fp16.hpp"
+#include "gpu.hpp"
+#include "ops/attention.hpp"
+#include "ops/rope.hpp"
+#include "ref/reference.hpp"
+#include "test_util.hpp"
+
+using namespace vkrt;
+
+namespace {
+
+using ops::KvType;
+constexpr KvType kTypes[] = {KvType::f32, KvType::f16, KvType::q8_0};
+
+// ---- bounds -------------------------------------------------------------------
+// Store kernels: F32 and F16 are exact (fp16 conversion is correctly rounded on Vulkan).
+// Q8_0 follows ggml's rule (ref/reference.hpp) with two GPU divisions (amax / 127 and
+// 1 / d) that SPIR-V allows 2.5 ulp of error: an fp16 d may then differ by one unit where
+// the float d lies within kDivUlps ulp of an fp16 rounding tie, and a q by one where
+// x * id lies within kTieRel (relative) of a .5 tie. Anywhere else the bytes are equal.
+constexpr int kDivUlps = 4;
+constexpr float kTieRel = 3e-6f;
+// attention: the same bound as over float caches (test_kernels_block.cpp): the kernel
+// reads the cache as the exact float values it holds, and so does the reference.
+constexpr float kAttnAbsTol = 3e-5f;
+
+uint32_t ty(KvType t) { return uint32_t(t); }
+
+std::vector<Device*> paths() {
+    std::vector<Device*> d;
+    if (test::gpu().caps().subgroup) d.push_back(&test::gpu());
+    else MESSAGE("device has no subgroup arithmetic: only the shared-memory path runs");
+    d.push_back(&test::gpu_with(false, false, true));
+    return d;
+}
+
+std::vector<int32_t> iota_pos(uint32_t M, int32_t start) {
+    std::vector<int32_t> p(M);
+    for (uint32_t i = 0; i < M; ++i) p[i] = start + int32_t(i);
+    return p;
+}
+
+float nudge(float x, int ulps) {
+    for (int i = 0; i < std::abs(ulps); ++i) x = std::nextafter(x, ulps > 0 ? INFINITY : -INFINITY);
+    return x;
+}
+
+// Compares one cache row the GPU wrote (`got`, kv_row_bytes) with the reference encoding
+// of the source values x (width), allowing the Q8_0 tie cases above. Returns the number
+// of tolerated differences (REQUIREs on anything else).
+int check_row(KvType t, const uint8_t* got, std::span<const float> x) {
+    const std::vector<uint8_t> want = ref::encode_kv_row(ty(t), x);
+    if (t != KvType::q8_0 || std::memcmp(got, want.data(), want.size()) == 0) {
+        REQUIRE(std::memcmp(got, want.data(), want.size()) == 0);
+        return 0;
+    }
+    int tolerated = 0;
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+        CAPTURE(b);
+        const uint8_t* g = got + b * 34;
+        const uint8_t* w = want.data() + b * 34;
+        const float* xb = x.data() + b * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+        const float d = amax / 127.0f, id = d != 0.f ? 1.0f / d : 0.f;
+        const uint16_t dg = uint16_t(g[0] | g[1] << 8), dw = uint16_t(w[0] | w[1] << 8);
+        if (dg != dw) {
+            const bool near_tie = fp32_to_fp16(nudge(d, -kDivUlps)) != fp32_to_fp16(nudge(d, kDivUlps));
+            REQUIRE_MESSAGE((near_tie && std::abs(int(dg) - int(dw)) == 1), "d " << dg << " vs " << dw);
+            ++tolerated;
+        }
+        for (int j = 0; j < 32; ++j) {
+            const int qg = int8_t(g[2 + j]), qw = int8_t(w[2 + j]);
+            if (qg == qw) continue;
+            const float v = xb[j] * id;
+            const bool near_tie = std::fabs(std::fabs(v - std::trunc(v)) - 0.5f) <= kTieRel * std::fabs(v);
+            CAPTURE(j);
+            CAPTURE(v);
+            REQUIRE_MESSAGE((near_tie && std::abs(qg - qw) == 1), "q " << qg << " vs " << qw);
+            ++tolerated;
+        }
+    }
+    return tolerated;
+}
+
+// A cache of n_ctx rows whose bytes are all `fill` (rows nobody writes must keep them).
+Buffer filled_cache(Device& dev, KvType t, uint32_t width, uint32_t n_ctx, uint8_t fill) {
+    std::vector<uint8_t> bytes(ops::kv_cache_bytes(t, width, n_ctx), fill);
+    return make_buffer(dev, bytes);
+}
+
+// Checks a downloaded cache: row pos[m] (valid positions) holds src row m encoded, all
+// other bytes are still `fill`.
+void check_cache(KvType t, const std::vector<uint8_t>& cache, const std::vector<float>& src,
+                 const std::vector<int32_t>& pos, uint32_t width, uint32_t n_ctx, uint8_t fill) {
+    const uint64_t rb = ops::kv_row_bytes(t, width);
+    std::vector<int> src_row(n_ctx, -1);
+    for (size_t m = 0; m < pos.size(); ++m)
+        if (pos[m] >= 0 && uint32_t(pos[m]) < n_ctx) src_row[size_t(pos[m])] = int(m);
+    int tolerated = 0;
+    for (uint32_t r = 0; r < n_ctx; ++r) {
+        CAPTURE(r);
+        const uint8_t* got = cache.data() + r * rb;
+        if (src_row[r] < 0) {
+            for (uint64_t i = 0; i < rb; ++i) REQUIRE(got[i] == fill);
+        } else {
+            tolerated += check_row(t, got, std::span<const float>(src).subspan(size_t(src_row[r]) * width, width));
+        }
+    }
+    for (uint64_t i = n_ctx * rb; i < cache.size(); ++i) REQUIRE(cache[i] == fill);  // padding to a whole word
+    if (tolerated) MESSAGE(tolerated << " q8_0 values at a rounding tie differ by one unit");
+}
+
+}  // namespace
+
+TEST_CASE("kv_type: names, row sizes, and widths a type cannot hold") {
+    CHECK(ops::parse_kv_type("F16", "-ctk") == KvType::f16);
+    CHECK(ops::parse_kv_type("q8_0", "-ctv") == KvType::q8_0);
+    CHECK(ops::parse_kv_type("f32", "-ctk") == KvType::f32);
+    CHECK_THROWS_WITH_AS(ops::parse_kv_type("q4_0", "-ctk"), doctest::Contains("-ctk: unsupported KV cache type 'q4_0'"),
+                         vkrt::Error);
+    CHECK(ops::kv_row_bytes(KvType::f32, 32) == 128);
+    CHECK(ops::kv_row_bytes(KvType::f16, 32) == 64);
+    CHECK(ops::kv_row_bytes(KvType::q8_0, 32) == 34);
+    CHECK(ops::kv_row_bytes(KvType::q8_0, 4096) == 4352);
+    CHECK(ops::kv_cache_bytes(KvType::q8_0, 32, 3) == 104);  // 102 bytes, rounded up to words
+    CHECK_THROWS_WITH_AS(ops::kv_row_bytes(KvType::q8_0, 24), doctest::Contains("multiple of 32"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::kv_row_bytes(KvType::f16, 7), doctest::Contains("even"), vkrt::Error);
+}
+
+TEST_CASE("kv_store: f32 / f16 / q8_0 rows land at pos[m] as the reference encodes them; other bytes are kept") {
+    Device& dev = test::gpu();
+    const uint32_t n_ctx = 11;
+    // Adjacent rows (2, 3, 4: q8_0 rows of 34 bytes share words with their neighbours,
+    // written by other invocations or not at all), the first and last row, and two
+    // positions outside the cache that are skipped.
+    const std::vector<int32_t> pos{3, 2, 10, 11, -1, 0, 4};
+    const uint32_t M = uint32_t(pos.size());
+    for (KvType t : kTypes) {
+        for (uint32_t width : {32u, 64u, 96u, 256u}) {
+            CAPTURE(ops::kv_type_name(t));
+            CAPTURE(width);
+            auto src = test::random_floats(size_t(M) * width, 400 + width);
+            for (uint32_t c = 0; c < width; ++c) src[c] = 0.f;  // an all-zero row: d = 0, q = 0
+            for (uint32_t c = 0; c < width; c += 5) src[size_t(width) + c] *= 300.f;  // wide range in a row
+            Buffer bs = make_buffer(dev, src), bp = make_buffer(dev, pos);
+            Buffer bc = filled_cache(dev, t, width, n_ctx, 0xA5);
+            test::run(dev, [&](Recorder& r) { ops::kv_store(r, bs, bp, bc, M, width, n_ctx, t); });
+            check_cache(t, bc.download_as<uint8_t>(bc.size()), src, pos, width, n_ctx, 0xA5);
+        }
+    }
+    Buffer b(dev, 1 << 16);
+    Recorder rec(dev);
+    rec.begin();
+    CHECK_THROWS_WITH_AS(ops::kv_store(rec, b, b, b, 1, 24, 4, KvType::q8_0), doctest::Contains("multiple of 32"),
+                         vkrt::Error);
+    Buffer small(dev, 34 * 4);  // 4 rows of 34 bytes need 136 bytes: exactly fits; 5 rows do not
+    ops::kv_store(rec, b, b, small, 1, 32, 4, KvType::q8_0);
+    CHECK_THROWS_WITH_AS(ops::kv_store(rec, b, b, small, 1, 32, 5, KvType::q8_0), doctest::Contains("operand 'cache'"),
+                         vkrt::Error);
+    rec.end();
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("rope_store: f16 / q8_0 caches hold ops::rope's float output rounded as kv_store rounds it") {
+    Device& dev = test::gpu();
+    struct Case {
+        uint32_t M, n_head, hd, n_rot, x_stride;
+        int32_t pos0;
+    };
+    // hd 8 x 4 heads: a q8_0 block spans four heads (stories260K's K rows); partial
+    // rotation; a K slice of a wider (fused) row; NEOX pairs 64 dims apart.
+    const Case cases[] = {{5, 4, 8, 8, 0, 3}, {3, 2, 64, 32, 0, 290}, {4, 4, 8, 8, 96, 0}, {2, 2, 128, 128, 0, 7},
+                          {6, 1, 96, 64, 0, 1}};
+    for (bool neox : {false, true}) {
+        for (const Case& c : cases) {
+            CAPTURE(neox);
+            CAPTURE(c.hd);
+            CAPTURE(c.n_head);
+            const uint32_t width = c.n_head * c.hd, stride = c.x_stride ? c.x_stride : width;
+            auto x = test::random_floats(size_t(c.M) * stride, 500 + c.hd + c.M, -2.f, 2.f);
+            auto pos = iota_pos(c.M, c.pos0);
+            Buffer bx = make_buffer(dev, x), bp = make_buffer(dev, pos);
+            ops::RopeParams rp{c.n_head, c.hd, c.n_rot, 10000.f, neox ? ops::RopeMode::neox : ops::RopeMode::norm};
+            // The float result of ops::rope (its accuracy is tested in test_kernels_block.cpp).
+            Buffer bo(dev, size_t(c.M) * width * 4);
+            test::run(dev, [&](Recorder& r) { ops::rope(r, bx, bp, bo, c.M, rp, stride, width); });
+            const auto o = bo.download_as<float>(size_t(c.M) * width);
+            const uint32_t n_ctx = uint32_t(c.pos0) + c.M + 2;
+            for (KvType t : kTypes) {
+                CAPTURE(ops::kv_type_name(t));
+                Buffer bc = filled_cache(dev, t, width, n_ctx, 0x5A);
+                test::run(dev, [&](Recorder& r) { ops::rope_store(r, bx, bp, bc, c.M, rp, n_ctx, stride, t); });
+                check_cache(t, bc.download_as<uint8_t>(bc.size()), o, pos, width, n_ctx, 0x5A);
+            }
+        }
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+namespace {
+// Attention for queries at `pos` over K/V caches of types tk/tv holding random values
+// (rows past the largest position hold bytes 0xFF: NaN in f32/f16, a NaN scale in q8_0;
+// the kernels must not read them).
+void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_head, uint32_t n_head_kv, uint32_t hd,
+                     const std::vector<int32_t>& pos, uint32_t n_ctx, uint32_t seed) {
+    CAPTURE(ops::kv_type_name(tk));
+    CAPTURE(ops::kv_type_name(tv));
+    CAPTURE(M);
+    CAPTURE(n_head);
+    CAPTURE(n_head_kv);
+    CAPTURE(hd);
+    const uint32_t width = n_head_kv * hd;
+    const uint32_t rows = uint32_t(*std::max_element(pos.begin(), pos.end())) + 1;
+    auto q = test::random_floats(size_t(M) * n_head * hd, seed);
+    auto kf = test::random_floats(size_t(n_ctx) * width, seed + 1);
+    auto vf = test::random_floats(size_t(n_ctx) * width, seed + 2);
+    std::vector<uint8_t> kb(ops::kv_cache_bytes(tk, width, n_ctx), 0xFF), vb(ops::kv_cache_bytes(tv, width, n_ctx), 0xFF);
+    std::vector<float> kr(kf.size(), 0.f), vr(vf.size(), 0.f);  // what the caches hold (rows < `rows`)
+    for (uint32_t r = 0; r < rows; ++r) {
+        const std::span<const float> ks(kf.data() + size_t(r) * width, width), vs(vf.data() + size_t(r) * width, width);
+        const auto ke = ref::encode_kv_row(ty(tk), ks), ve = ref::encode_kv_row(ty(tv), vs);
+        std::copy(ke.begin(), ke.end(), kb.begin() + int64_t(r * ke.size()));
+        std::copy(ve.begin(), ve.end(), vb.begin() + int64_t(r * ve.size()));
+        const auto kx = ref::round_kv_row(ty(tk), ks), vx = ref::round_kv_row(ty(tv), vs);
+        std::copy(kx.begin(), kx.end(), kr.begin() + int64_t(size_t(r) * width));
+        std::copy(vx.begin(), vx.end(), vr.begin() + int64_t(size_t(r) * width));
+    }
+    Buffer bq = make_buffer(dev, q), bk = make_buffer(dev, kb), bv = make_buffer(dev, vb), bp = make_buffer(dev, pos);
+    Buffer bo(dev, q.size() * 4);
+    ops::AttentionShape sh{n_head, n_head_kv, hd, n_ctx, tk, tv};
+    test::run(dev, [&](Recorder& r) { ops::attention(r, bq, bk, bv, bp, bo, M, sh); });
+    const auto o = bo.download_as<float>(q.size());
+    const auto want = ref::attention(q, kr, vr, pos, M, n_head, n_head_kv, hd, n_ctx);
+    float worst = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < o.size(); ++i) {
+        if (!std::isfinite(o[i])) ++bad;
+        else worst = std::max(worst, std::fabs(o[i] - want[i]));
+    }
+    CAPTURE(worst);
+    CHECK(bad == 0);
+    CHECK(worst <= kAttnAbsTol);
+}
+}  // namespace
+
+TEST_CASE("attention over f16 / q8_0 caches: every K x V type pair, decode and blocked prefill, both paths") {
+    static_assert(ops::kAttentionBlockMinRows == 8, "M = 1 and 3 below run the per-query kernel, M >= 20 the blocked one");
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        uint32_t seed = 600;
+        for (KvType tk : kTypes) {
+            for (KvType tv : kTypes) {
+                // Decode: heads of 8 (a q8_0 block spans four kv heads), 96 (blocks straddle heads)
+                // and 256 (more dims than threads).
+                check_attention(*dev, tk, tv, 1, 8, 4, 8, {299}, 320, seed++);
+                check_attention(*dev, tk, tv, 3, 4, 2, 96, iota_pos(3, 74), 80, seed++);
+                check_attention(*dev, tk, tv, 1, 2, 2, 256, {32}, 40, seed++);
+                // Blocked prefill from 0 and continuing a cache at an offset.
+                check_attention(*dev, tk, tv, 64, 8, 4, 8, iota_pos(64, 0), 80, seed++);
+                check_attention(*dev, tk, tv, 20, 8, 2, 64, iota_pos(20, 100), 128, seed++);
+            }
+        }
+        CHECK_NO_VALIDATION(*dev);
+    }
+    Device& dev = test::gpu();
+    check_attention(dev, KvType::q8_0, KvType::q8_0, 40, 32, 8, 128, iota_pos(40, 7), 64, 700);
+    check_attention(dev, KvType::f16, KvType::f16, 40, 32, 8, 128, iota_pos(40, 7), 64, 701);
+    Recorder rec(dev);
+    Buffer b(dev, 1 << 16);
+    rec.begin();
+    CHECK_THROWS_WITH_AS(ops::attention(rec, b, b, b, b, b, 1, ops::AttentionShape{4, 3, 8, 4, KvType::q8_0}),
+                         doctest::Contains("multiple of n_head_kv"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::attention(rec, b, b, b, b, b, 1, ops::AttentionShape{4, 2, 8, 4, KvType::f32, KvType::q8_0}),
+                         doctest::Contains("v_cache: a q8_0 cache needs rows"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(
+        ops::attention(rec, b, b, b, b, b, 1, ops::AttentionShape{4, 4, 64, 1024, KvType::f16, KvType::f16}),
+        doctest::Contains("operand 'k_cache'"), vkrt::Error);
+    rec.end();
+    CHECK_NO_VALIDATION(dev);
+}
