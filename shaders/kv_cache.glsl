@@ -1,6 +1,6 @@
 // KV-cache rows: how the store kernels (kv_store.comp, rope.comp's rope_store variants)
 // write them and the attention kernels read them. A cache holds one row per position
-// of `width` = n_head_kv * head_dim elements; its type is a ggml type id (types.h):
+// of `width` = n_head_kv * head_dim elements; its type is a ggml type id (vkrt_formats.glsl, from formats.def):
 //   VKRT_TYPE_F32:  width floats a row.
 //   VKRT_TYPE_F16:  width IEEE halves a row (width even): element e of row r is half
 //                   ((r*width + e) & 1) of word (r*width + e) / 2 (little-endian).
@@ -12,14 +12,15 @@
 #ifndef VKRT_KV_CACHE_GLSL
 #define VKRT_KV_CACHE_GLSL
 #include "common.glsl"
+#include "vkrt_formats.glsl"
 
 // Bytes of a q8_0 row of `width` elements.
-#define KV_Q8_0_ROW_BYTES(width) (((width) >> 5) * uint(VKRT_Q8_0_BYTES))
+#define KV_Q8_0_ROW_BYTES(width) (((width) >> 5) * uint(VKRT_BYTES_Q8_0))
 
 // Element e of row r of a cache `c` of `width` elements a row, as float.
 #define KV_LOAD_F32(c, r, e, width) uintBitsToFloat(c[(r) * (width) + (e)])
 #define KV_LOAD_F16(c, r, e, width) kv_half(c[((r) * (width) + (e)) >> 1], ((r) * (width) + (e)) & 1u)
-#define KV_Q8_0_BLOCK(r, e, width) ((r) * KV_Q8_0_ROW_BYTES(width) + ((e) >> 5) * uint(VKRT_Q8_0_BYTES))
+#define KV_Q8_0_BLOCK(r, e, width) ((r) * KV_Q8_0_ROW_BYTES(width) + ((e) >> 5) * uint(VKRT_BYTES_Q8_0))
 #define KV_LOAD_Q8_0(c, r, e, width) kv_q8_0(c, KV_Q8_0_BLOCK(r, e, width), (e) & 31u)
 // d * q of element j of the q8_0 block at byte `off` (d * q is exact in float).
 #define kv_q8_0(c, off, j) (VKRT_LOAD_F16(c, off) * float(i8_of(c[((off) + 2u + (j)) >> 2], ((off) + 2u + (j)) & 3u)))

@@ -8,7 +8,7 @@
 //! variant kv_store OUT_TYPE=0
 //! variant kv_store_f16 OUT_TYPE=1
 //! variant kv_store_q8_0 OUT_TYPE=8
-#include "types.h"
+#include "vkrt_formats.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer S { float src[]; };

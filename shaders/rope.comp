@@ -20,7 +20,7 @@
 //! variant rope OUT_TYPE=0
 //! variant rope_store_f16 OUT_TYPE=1
 //! variant rope_store_q8_0 OUT_TYPE=8
-#include "types.h"
+#include "vkrt_formats.glsl"
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) readonly buffer P { int pos[]; };

@@ -484,14 +484,14 @@ TEST_CASE("kv_store") {
 TEST_CASE("kv_store: F16 and Q8_0 caches hold the values rounded as stored") {
     // F16: 1/3 -> 0x3555 = 0.333251953125 (nearest even); 65519 -> 65504 (largest half).
     std::vector<float> cache(2, 0.f);
-    kv_store(std::vector<float>{1.f / 3.f, 65519.f}, std::vector<int32_t>{0}, cache, 1, 2, 1, VKRT_TYPE_F16);
+    kv_store(std::vector<float>{1.f / 3.f, 65519.f}, std::vector<int32_t>{0}, cache, 1, 2, 1, uint32_t(Format::F16));
     CHECK(cache == std::vector<float>{0.333251953125f, 65504.f});
-    const auto f16 = encode_kv_row(VKRT_TYPE_F16, std::vector<float>{1.f / 3.f, -2.f});
+    const auto f16 = encode_kv_row(uint32_t(Format::F16), std::vector<float>{1.f / 3.f, -2.f});
     CHECK(f16 == std::vector<uint8_t>{0x55, 0x35, 0x00, 0xc0});
     // Q8_0: amax 127 -> d = 1; 63.5 and -63.5 round half away from zero; 0.49 -> 0.
     std::vector<float> x(32, 0.f);
     x[0] = 127.f, x[1] = 63.5f, x[2] = -63.5f, x[3] = 0.49f, x[31] = -100.25f;
-    const auto q = encode_kv_row(VKRT_TYPE_Q8_0, x);
+    const auto q = encode_kv_row(uint32_t(Format::Q8_0), x);
     REQUIRE(q.size() == 34);
     CHECK(q[0] == 0x00);  // fp16 1.0 = 0x3c00, little-endian
     CHECK(q[1] == 0x3c);
@@ -501,16 +501,16 @@ TEST_CASE("kv_store: F16 and Q8_0 caches hold the values rounded as stored") {
     CHECK(int8_t(q[5]) == 0);
     CHECK(int8_t(q[33]) == -100);
     std::vector<float> c8(32 * 2, 7.f);
-    kv_store(x, std::vector<int32_t>{1}, c8, 1, 32, 2, VKRT_TYPE_Q8_0);
+    kv_store(x, std::vector<int32_t>{1}, c8, 1, 32, 2, uint32_t(Format::Q8_0));
     CHECK(c8[32] == 127.f);
     CHECK(c8[33] == 64.f);
     CHECK(c8[35] == 0.f);
     CHECK(c8[63] == -100.f);
     CHECK(c8[0] == 7.f);  // row 0 untouched
     // An all-zero block: d = 0, q = 0.
-    CHECK(round_kv_row(VKRT_TYPE_Q8_0, std::vector<float>(32, 0.f)) == std::vector<float>(32, 0.f));
-    CHECK(throws_status(Status::invalid_argument, [&] { encode_kv_row(VKRT_TYPE_Q8_0, std::vector<float>(16, 1.f)); }));
-    CHECK(throws_status(Status::invalid_argument, [&] { encode_kv_row(VKRT_TYPE_Q4_0, std::vector<float>(32, 1.f)); }));
+    CHECK(round_kv_row(uint32_t(Format::Q8_0), std::vector<float>(32, 0.f)) == std::vector<float>(32, 0.f));
+    CHECK(throws_status(Status::invalid_argument, [&] { encode_kv_row(uint32_t(Format::Q8_0), std::vector<float>(16, 1.f)); }));
+    CHECK(throws_status(Status::invalid_argument, [&] { encode_kv_row(uint32_t(Format::Q4_0), std::vector<float>(32, 1.f)); }));
 }
 
 TEST_CASE("attention: one key, hand-computed weights, causality, GQA mapping") {

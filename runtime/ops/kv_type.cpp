@@ -6,6 +6,10 @@
 
 namespace vkrt::ops {
 
+namespace {
+const fmt::Traits& kQ8 = fmt::traits(Format::Q8_0);  // the q8_0 cache rows are ggml q8_0 blocks
+}  // namespace
+
 const char* kv_type_name(KvType t) {
     switch (t) {
         case KvType::f32: return "f32";
@@ -31,9 +35,9 @@ uint64_t kv_row_bytes(KvType t, uint32_t width, const char* what) {
                        width);
             return uint64_t(width) * 2;
         case KvType::q8_0:
-            VKRT_CHECK(width % VKRT_QK8_0 == 0, Status::invalid_argument, what,
+            VKRT_CHECK(width % kQ8.block_elems == 0, Status::invalid_argument, what,
                        ": a q8_0 cache needs rows (n_head_kv * head_dim) of a multiple of 32 elements, got ", width);
-            return uint64_t(width) / VKRT_QK8_0 * VKRT_Q8_0_BYTES;
+            return uint64_t(width) / kQ8.block_elems * kQ8.block_bytes;
     }
     fail(Status::invalid_argument, what, ": unknown KV cache type ", uint32_t(t));
 }
@@ -42,7 +46,7 @@ uint64_t kv_cache_bytes(KvType t, uint32_t width, uint32_t rows, const char* wha
     return (uint64_t(rows) * kv_row_bytes(t, width, what) + 3) / 4 * 4;
 }
 
-uint32_t kv_store_unit(KvType t) { return t == KvType::f16 ? 2 : t == KvType::q8_0 ? VKRT_QK8_0 : 1; }
+uint32_t kv_store_unit(KvType t) { return t == KvType::f16 ? 2 : t == KvType::q8_0 ? fmt::traits(Format::Q8_0).block_elems : 1; }
 
 const char* kv_variant_suffix(KvType t) { return t == KvType::f16 ? "_f16" : t == KvType::q8_0 ? "_q8_0" : ""; }
 

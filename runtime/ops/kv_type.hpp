@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "types.h"
+#include "core/format.hpp"
 
 namespace vkrt::ops {
 
@@ -14,7 +14,9 @@ namespace vkrt::ops {
 //   f16:  2 bytes an element, IEEE binary16 rounded to nearest even (width even);
 //   q8_0: ggml's q8_0 blocks along the row, 34 bytes per 32 elements (width % 32 == 0),
 //         rows packed without padding, as llama.cpp's q8_0 cache.
-enum class KvType : uint32_t { f32 = VKRT_TYPE_F32, f16 = VKRT_TYPE_F16, q8_0 = VKRT_TYPE_Q8_0 };
+enum class KvType : uint32_t {
+    f32 = uint32_t(Format::F32), f16 = uint32_t(Format::F16), q8_0 = uint32_t(Format::Q8_0)
+};
 const char* kv_type_name(KvType t);  // "f32", "f16", "q8_0"
 // "f32" / "f16" / "q8_0" (any case) -> the type; anything else -> invalid_argument naming
 // `what` (e.g. "-ctk") and the supported types.

@@ -35,9 +35,9 @@ struct RefLlamaConfig {
     float rope_base = 10000.0f;
     float rms_eps = 1e-5f;
     RopeMode rope_mode = RopeMode::norm;
-    // KV cache element types (VKRT_TYPE_F32 / F16 / Q8_0): K and V rows are rounded
+    // KV cache element types (ggml ids of Format::F32 / F16 / Q8_0): K and V rows are rounded
     // to them as they are stored (ref::kv_store), as the GPU session's cache does.
-    uint32_t type_k = VKRT_TYPE_F32, type_v = VKRT_TYPE_F32;
+    uint32_t type_k = uint32_t(Format::F32), type_v = uint32_t(Format::F32);
 
     uint32_t hd() const { return head_dim ? head_dim : (n_head ? n_embd / n_head : 0); }
     uint32_t q_dim() const { return n_head * hd(); }

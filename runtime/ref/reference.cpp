@@ -398,23 +398,23 @@ std::vector<float> embedding(std::span<const uint8_t> table, Format type, size_t
 
 std::vector<uint8_t> encode_kv_row(uint32_t type, std::span<const float> src) {
     const size_t width = src.size();
-    VKRT_CHECK(type == VKRT_TYPE_F32 || type == VKRT_TYPE_F16 || type == VKRT_TYPE_Q8_0, Status::invalid_argument,
-               "ref::encode_kv_row: KV cache type ", type, " is not F32, F16 or Q8_0");
-    VKRT_CHECK(type != VKRT_TYPE_F16 || width % 2 == 0, Status::invalid_argument,
+    VKRT_CHECK(type == uint32_t(Format::F32) || type == uint32_t(Format::F16) || type == uint32_t(Format::Q8_0),
+               Status::invalid_argument, "ref::encode_kv_row: KV cache type ", type, " is not F32, F16 or Q8_0");
+    VKRT_CHECK(type != uint32_t(Format::F16) || width % 2 == 0, Status::invalid_argument,
                "ref::encode_kv_row: an F16 row needs an even width, got ", width);
-    VKRT_CHECK(type != VKRT_TYPE_Q8_0 || width % kBlock == 0, Status::invalid_argument,
+    VKRT_CHECK(type != uint32_t(Format::Q8_0) || width % kBlock == 0, Status::invalid_argument,
                "ref::encode_kv_row: a Q8_0 row needs a multiple of 32 elements, got ", width);
-    std::vector<uint8_t> out(row_bytes(type, width));
-    // core/quant's quantizers are ggml's reference ones (F16: nearest even; Q8_0:
+    std::vector<uint8_t> out(fmt::row_bytes(Format(type), width));
+    // The registry's quantizers are ggml's reference ones (F16: nearest even; Q8_0:
     // quantize_row_q8_0_ref, the rule spelled out in reference.hpp).
-    quantize_row(gguf::TensorType(type), src.data(), out.data(), width);
+    fmt::quantize_row(Format(type), src.data(), out.data(), width);
     return out;
 }
 
 std::vector<float> round_kv_row(uint32_t type, std::span<const float> src) {
     const std::vector<uint8_t> bytes = encode_kv_row(type, src);
     std::vector<float> out(src.size());
-    dequantize_row(type, bytes.data(), out.data(), src.size());
+    fmt::dequantize_row(Format(type), bytes.data(), out.data(), src.size());
     return out;
 }
 

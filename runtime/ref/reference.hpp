@@ -186,7 +186,7 @@ std::vector<float> embedding(std::span<const uint8_t> table, Format type, size_t
 
 // ---- KV cache and attention ------------------------------------------------------------
 
-// KV cache element types (ggml ids, as ops::KvType): VKRT_TYPE_F32, VKRT_TYPE_F16, VKRT_TYPE_Q8_0.
+// KV cache element types (ggml ids, as ops::KvType): Format::F32, F16 or Q8_0.
 // A cache row of `width` elements is stored as (shaders/kv_cache.glsl):
 //   F32:  the floats;
 //   F16:  each value rounded to binary16, nearest even (width even);
@@ -210,7 +210,7 @@ std::vector<float> round_kv_row(uint32_t type, std::span<const float> src);
 // pos outside [0, n_ctx) -> invalid_argument (nothing written); a type other than
 // F32/F16/Q8_0, or a width the type cannot hold -> invalid_argument.
 void kv_store(std::span<const float> src, std::span<const int32_t> pos, std::span<float> cache, size_t M,
-              size_t width, size_t n_ctx, uint32_t type = VKRT_TYPE_F32);
+              size_t width, size_t n_ctx, uint32_t type = uint32_t(Format::F32));
 
 // q (M, n_head, hd), k_cache (n_ctx, n_head_kv, hd), v_cache (n_ctx, n_head_kv, hd), pos (M) int32
 //   -> out (M, n_head, hd):

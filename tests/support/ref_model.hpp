@@ -12,9 +12,9 @@ namespace vkrt::test {
 
 class RefModel {
 public:
-    // type_k / type_v: the reference's KV cache types (VKRT_TYPE_F32 / F16 / Q8_0).
-    explicit RefModel(const std::string& gguf_path, uint32_t n_ctx = 256, uint32_t type_k = VKRT_TYPE_F32,
-                      uint32_t type_v = VKRT_TYPE_F32);
+    // type_k / type_v: the reference's KV cache types (ggml ids of Format::F32 / F16 / Q8_0).
+    explicit RefModel(const std::string& gguf_path, uint32_t n_ctx = 256, uint32_t type_k = uint32_t(Format::F32),
+                      uint32_t type_v = uint32_t(Format::F32));
     // tokens at positions start_pos.. -> logits (M, n_vocab)
     std::vector<float> forward(std::span<const int32_t> tokens, int32_t start_pos) {
         return llama_->forward(tokens, start_pos);
