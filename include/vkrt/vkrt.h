@@ -50,6 +50,11 @@ typedef struct vkrt_context_params {
     int disable_int_dot;    /* act as if the feature were missing (testing) */
     int disable_fp16;
     int disable_subgroup;
+    /* Directory for the pipeline cache file (pipelines-<vendor>-<device>.bin); created if
+     * missing. NULL = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps without a usable home
+     * directory (Android: pass Context.getCacheDir()) set it; VKRT_PIPELINE_CACHE (a file,
+     * or "off") overrides it. */
+    const char* pipeline_cache_dir;
 } vkrt_context_params;
 VKRT_API vkrt_context_params vkrt_context_default_params(void);
 VKRT_API vkrt_status vkrt_context_create(const vkrt_context_params* params, vkrt_context** out);
@@ -116,10 +121,14 @@ VKRT_API vkrt_sampler_params vkrt_sampler_default_params(void);
 /* Sample from the last logits; the session remembers the token for the repetition penalty. */
 VKRT_API vkrt_status vkrt_sample(vkrt_session* session, const vkrt_sampler_params* params, int32_t* token);
 
-/* Called with each generated token and its text piece; return non-zero to stop. */
+/* Called with each generated token and its text piece (the token's bytes: a byte token can
+ * end inside a multi-byte UTF-8 character); return non-zero to stop (cancel) the generation. */
 typedef int (*vkrt_token_callback)(int32_t token, const char* piece, void* user);
-/* Tokenize `prompt` (BOS per the model), evaluate it, then sample and evaluate up to
- * n_predict tokens, stopping at an end-of-generation token or when the callback asks. */
+/* Tokenize `prompt` (BOS when the session is empty), evaluate it, then sample and evaluate up
+ * to n_predict tokens, stopping at an end-of-generation token (not passed to the callback, not
+ * evaluated), when the context is full, or when the callback asks. Every token passed to the
+ * callback is evaluated, also the one at which it asks to stop (unless the context is full),
+ * so a later call continues the text after it. */
 VKRT_API vkrt_status vkrt_generate(vkrt_session* session, const char* prompt, const vkrt_sampler_params* params,
                                    int32_t n_predict, vkrt_token_callback callback, void* user);
 

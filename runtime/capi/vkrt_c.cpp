@@ -93,6 +93,7 @@ vkrt_status vkrt_context_create(const vkrt_context_params* params, vkrt_context*
             o.disable_int_dot |= params->disable_int_dot != 0;
             o.disable_fp16 |= params->disable_fp16 != 0;
             o.disable_subgroup |= params->disable_subgroup != 0;
+            if (params->pipeline_cache_dir) o.pipeline_cache_dir = params->pipeline_cache_dir;
         }
         auto ctx = std::make_unique<vkrt_context>();
         ctx->dev = std::make_unique<vkrt::Device>(o);
@@ -284,10 +285,13 @@ vkrt_status vkrt_generate(vkrt_session* s, const char* prompt, const vkrt_sample
             s->sampler->accept(t);
             if (tok.is_eog(t)) break;
             std::string piece = tok.token_to_piece(t);
-            if (callback && callback(t, piece.c_str(), user)) break;
+            const bool stop = callback && callback(t, piece.c_str(), user) != 0;
             if (s->session->pos() >= s->session->n_ctx()) break;
+            // Evaluated even when the callback stops: the session then holds every token the
+            // callback has seen, and a later generate continues after it (not with it again).
             s->session->eval(std::span<const int32_t>(&t, 1));
             s->history.push_back(t);
+            if (stop) break;
         }
     });
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/log.hpp"
 #include "vk/check.hpp"
 #include "vk/pipeline.hpp"
 
@@ -222,9 +223,9 @@ VKAPI_ATTR VkBool32 VKAPI_CALL Device::debug_callback(VkDebugUtilsMessageSeverit
                                                       void* user) {
     auto* self = static_cast<Device*>(user);
     self->validation_messages_.fetch_add(1);
-    std::fprintf(stderr, "vkrt: validation %s: %s\n",
-                 (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "error" : "warning",
-                 data && data->pMessage ? data->pMessage : "(no message)");
+    const bool error = (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) != 0;
+    log_line(error ? LogLevel::error : LogLevel::warning, error ? "validation error: " : "validation warning: ",
+             data && data->pMessage ? data->pMessage : "(no message)");
     return VK_FALSE;
 }
 
@@ -486,7 +487,7 @@ void Device::load_pipeline_cache(const DeviceOptions& opts) {
     if (opts.pipeline_cache != "off") {
         std::string path = opts.pipeline_cache;
         if (path.empty()) {
-            std::string dir = default_cache_dir();
+            std::string dir = opts.pipeline_cache_dir.empty() ? default_cache_dir() : opts.pipeline_cache_dir;
             if (!dir.empty()) {
                 char buf[96];
                 std::snprintf(buf, sizeof buf, "/pipelines-%04x-%04x.bin", caps_.vendor_id, caps_.device_id);

@@ -23,7 +23,10 @@ struct DeviceOptions {
     bool disable_fp16 = false;      // act as if shaderFloat16 were missing
     bool disable_subgroup = false;  // act as if subgroup arithmetic were missing
     bool validation = false;        // Khronos validation layer + message counter
-    std::string pipeline_cache;  // file path; "" = default (~/.cache/vkrt), "off" = none
+    std::string pipeline_cache;  // file path; "" = default (see pipeline_cache_dir), "off" = none
+    // Folder for the default cache file; "" = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps
+    // without a home directory (Android) pass their cache folder here.
+    std::string pipeline_cache_dir;
 
     // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off").
