@@ -478,6 +478,20 @@ void File::Impl::parse() {
                    ", data section starts at ", data_start, ")");
         ti.data = static_cast<const uint8_t*>(map.addr) + data_start + ti.offset;
     }
+    // No two tensors may share bytes (llama.cpp packs them in order; an overlap is a
+    // corrupt or malicious file, and writing one tensor would change another).
+    std::vector<const TensorInfo*> by_offset;
+    by_offset.reserve(tensors.size());
+    for (const TensorInfo& ti : tensors) by_offset.push_back(&ti);
+    std::sort(by_offset.begin(), by_offset.end(),
+              [](const TensorInfo* x, const TensorInfo* y) { return x->offset < y->offset; });
+    for (size_t i = 1; i < by_offset.size(); ++i) {
+        const TensorInfo& prev = *by_offset[i - 1];
+        const TensorInfo& cur = *by_offset[i];
+        VKRT_CHECK(cur.offset >= prev.offset + prev.n_bytes, Status::bad_format, "gguf: tensor '", cur.name,
+                   "' data [offset ", cur.offset, ", ", cur.n_bytes, " bytes] overlaps tensor '", prev.name,
+                   "' [offset ", prev.offset, ", ", prev.n_bytes, " bytes]");
+    }
 }
 
 uint32_t File::version() const { return impl_->version; }

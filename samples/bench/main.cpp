@@ -150,7 +150,7 @@ int run(int argc, char** argv) {
     }
     if (args.flag("--kernels")) {
         std::string filter = args.str("--filter", "", "");
-        int reps = int(args.integer("--reps", "-r", 5));
+        int reps = int(args.integer("--reps", "-r", 5, 1, INT32_MAX));
         args.finish();
         Device dev;
         return bench::run_kernels(dev, filter, reps);
@@ -158,16 +158,16 @@ int run(int argc, char** argv) {
     std::string ppl = args.str("--perplexity", "", "");
     std::string model = args.str("-m", "--model", "");
     if (!ppl.empty()) {
-        int n_ctx = int(args.integer("-c", "--ctx-size", 512));
-        int chunks = int(args.integer("--chunks", "", 100));
+        int n_ctx = int(args.integer("-c", "--ctx-size", 512, 2, INT32_MAX));
+        int chunks = int(args.integer("--chunks", "", 100, 1, INT32_MAX));
         args.finish();
         return perplexity_mode(ppl, model.empty() ? cli::default_model_path() : model, n_ctx, chunks);
     }
     std::string synth = args.str("--synthetic", "", "");
     std::string type = args.str("--type", "", "q4_0");
-    int n_prompt = int(args.integer("-p", "--n-prompt", 512));
-    int n_gen = int(args.integer("-n", "--n-gen", 128));
-    int reps = int(args.integer("-r", "--repetitions", 3));
+    int n_prompt = int(args.integer("-p", "--n-prompt", 512, 0, INT32_MAX - 1));
+    int n_gen = int(args.integer("-n", "--n-gen", 128, 0, INT32_MAX - 1));
+    int reps = int(args.integer("-r", "--repetitions", 3, 1, INT32_MAX));
     std::string out_dir = args.str("--synthetic-dir", "", std::filesystem::temp_directory_path().string());
     args.finish();
     VKRT_CHECK(reps > 0 && n_prompt >= 0 && n_gen >= 0, Status::invalid_argument, "bad -p/-n/-r");

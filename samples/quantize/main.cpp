@@ -59,7 +59,7 @@ int run(int argc, char** argv) {
     const double percentile = args.number("--percentile", "", 99.99);
     const bool asym = args.flag("--asym");
     const std::string calib_text = args.str("--calib-text", "", models_dir() + "/tinystories_valid_head.txt");
-    const int64_t calib_tokens = args.integer("--calib-tokens", "", 4096);
+    const int64_t calib_tokens = args.integer("--calib-tokens", "", 4096, 2, INT32_MAX);
     const std::string sens = args.str("--sensitivity", "", "");
     const double budget = args.number("--budget-bits", "", 0.0);
     args.finish();
