@@ -145,7 +145,7 @@ public final class Session implements AutoCloseable {
     }
 
     /** Tokens the KV cache holds. */
-    public int nCtx() {
+    public synchronized int nCtx() {
         long p = handle.acquire();
         try {
             return Native.sessionNCtx(p);
