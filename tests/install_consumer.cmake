@@ -2,6 +2,10 @@
 # consumer project (tests/consumer) against it with find_package(vkrt CONFIG).
 set(_prefix ${CMAKE_CURRENT_BINARY_DIR}/install-prefix)
 set(_cbuild ${CMAKE_CURRENT_BINARY_DIR}/consumer-build)
+set(_cflags "")
+if(VKRT_SANITIZE)
+  set(_cflags "-fsanitize=${VKRT_SANITIZE}")
+endif()
 add_test(NAME install_and_consume
   COMMAND ${CMAKE_COMMAND}
     -DVKRT_BUILD_DIR=${CMAKE_BINARY_DIR}
@@ -9,5 +13,9 @@ add_test(NAME install_and_consume
     -DCONSUMER_SRC=${CMAKE_CURRENT_SOURCE_DIR}/consumer
     -DCONSUMER_BUILD=${_cbuild}
     -DMODEL=${VKRT_MODELS_DIR}/stories260K.gguf
+    # A sanitizer build's library needs the consumer built the same way.
+    -DCONSUMER_CC=${CMAKE_C_COMPILER}
+    -DCONSUMER_CXX=${CMAKE_CXX_COMPILER}
+    "-DCONSUMER_FLAGS=${_cflags}"
     -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
 set_tests_properties(install_and_consume PROPERTIES TIMEOUT 600)
