@@ -8,6 +8,10 @@ set(_java_args)
 if(TARGET vkrt_java)
   set(_java_args -DJAVA=${Java_JAVA_EXECUTABLE} -DJAVAC=${Java_JAVAC_EXECUTABLE})
 endif()
+set(_cflags "")
+if(VKRT_SANITIZE)
+  set(_cflags "-fsanitize=${VKRT_SANITIZE}")
+endif()
 add_test(NAME install_and_consume
   COMMAND ${CMAKE_COMMAND}
     -DVKRT_BUILD_DIR=${CMAKE_BINARY_DIR}
@@ -18,6 +22,10 @@ add_test(NAME install_and_consume
     -DCONSUMER_BUILD=${_cbuild}
     -DMODEL=${VKRT_MODELS_DIR}/stories260K.gguf
     ${_java_args}
+    # A sanitizer build's library needs the consumer built the same way.
+    -DCONSUMER_CC=${CMAKE_C_COMPILER}
+    -DCONSUMER_CXX=${CMAKE_CXX_COMPILER}
+    "-DCONSUMER_FLAGS=${_cflags}"
     -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
 set_tests_properties(install_and_consume PROPERTIES TIMEOUT 600
   FAIL_REGULAR_EXPRESSION "WARNING in native method|FATAL ERROR in native method")

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "io/safe_write.hpp"
 #include "types.h"
 
 static_assert(std::endian::native == std::endian::little, "vkrt's GGUF code assumes a little-endian host");
@@ -339,6 +340,7 @@ struct File::Impl {
     std::map<std::string, Value> metadata;
     std::vector<TensorInfo> tensors;
     std::unordered_map<std::string, size_t> by_name;
+    io::InputGuard input;  // no vkrt writer may replace this file while it is mapped
 
     void parse();
 };
@@ -368,6 +370,7 @@ File File::open(const std::string& path) {
         ::close(fd);
         fail(Status::bad_format, "gguf: '", path, "' is too small to be a GGUF file (", size, " bytes)");
     }
+    f.impl_->input = io::InputGuard(fd);
     void* addr = mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
     const int e = errno;
     ::close(fd);  // the mapping stays valid
@@ -576,23 +579,14 @@ Value scalar(ValueType t, std::variant<uint64_t, int64_t, double, bool, std::str
     return out;
 }
 
-// Buffered output file; every failure is an io_error naming the path.
+// Output through io::SafeWriter (temporary sibling, fsync, checked rename); every
+// failure is an io_error naming the path.
 struct Out {
-    std::string path;
-    FILE* f = nullptr;
+    io::SafeWriter& w;
     uint64_t pos = 0;
 
-    explicit Out(const std::string& p) : path(p) {
-        f = std::fopen(p.c_str(), "wb");
-        VKRT_CHECK(f, Status::io_error, "gguf: cannot create '", p, "': ", std::strerror(errno));
-        std::setvbuf(f, nullptr, _IOFBF, 1 << 20);
-    }
-    ~Out() {
-        if (f) std::fclose(f);
-    }
     void bytes(const void* p, size_t n) {
-        if (n && std::fwrite(p, 1, n, f) != n)
-            fail(Status::io_error, "gguf: write to '", path, "' failed at offset ", pos, ": ", std::strerror(errno));
+        w.write(p, n);
         pos += n;
     }
     template <typename T>
@@ -604,11 +598,6 @@ struct Out {
     void pad_to(uint64_t align) {
         static const uint8_t zeros[64] = {};
         while (pos % align) bytes(zeros, size_t(std::min<uint64_t>(sizeof zeros, align - pos % align)));
-    }
-    void close() {
-        const int r = std::fclose(f);
-        f = nullptr;
-        VKRT_CHECK(r == 0, Status::io_error, "gguf: closing '", path, "' failed: ", std::strerror(errno));
     }
 };
 
@@ -761,16 +750,9 @@ void Writer::write(const std::string& path, uint32_t alignment) const {
 void Writer::write_impl(const std::string& path, uint32_t alignment) const {
     VKRT_CHECK(is_pow2(alignment) && alignment <= kMaxAlignment, Status::invalid_argument,
                "gguf writer: alignment ", alignment, " is not a power of two in [1, ", kMaxAlignment, "]");
-    const std::string part = path + ".part";
-    struct Cleanup {  // removes the partial file unless the write succeeded
-        const std::string& p;
-        bool done = false;
-        ~Cleanup() {
-            if (!done) std::remove(p.c_str());
-        }
-    } cleanup{part};
+    io::SafeWriter writer(path);  // removes its temporary file unless committed
     {
-        Out o(part);
+        Out o{writer};
 
         // header
         const uint64_t n_kv = 1 + std::count_if(kv_.begin(), kv_.end(),
@@ -821,11 +803,8 @@ void Writer::write_impl(const std::string& path, uint32_t alignment) const {
             }
             o.pad_to(alignment);
         }
-        o.close();
     }
-    VKRT_CHECK(std::rename(part.c_str(), path.c_str()) == 0, Status::io_error, "gguf writer: cannot rename '", part,
-               "' to '", path, "': ", std::strerror(errno));
-    cleanup.done = true;
+    writer.commit();
 }
 
 }  // namespace vkrt::gguf

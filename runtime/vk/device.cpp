@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/log.hpp"
+#include "io/safe_write.hpp"
 #include "vk/check.hpp"
 #include "vk/pipeline.hpp"
 
@@ -561,15 +562,7 @@ void Device::save_pipeline_cache() const {
     VK_CHECK(vkGetPipelineCacheData(device_, cache_, &n, data.data()));
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(cache_path_).parent_path(), ec);
-    std::string tmp = cache_path_ + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        VKRT_CHECK(f.good(), Status::io_error, "cannot write pipeline cache ", tmp);
-        f.write(data.data(), std::streamsize(n));
-        VKRT_CHECK(f.good(), Status::io_error, "cannot write pipeline cache ", tmp);
-    }
-    std::filesystem::rename(tmp, cache_path_, ec);
-    VKRT_CHECK(!ec, Status::io_error, "cannot rename ", tmp, " to ", cache_path_, ": ", ec.message());
+    io::write_file(cache_path_, std::string_view(data.data(), n));  // temporary sibling, fsync, rename
 }
 
 // ---------------------------------------------------------------- pipelines, submit

@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "core/error.hpp"
+#include "io/safe_write.hpp"
 
 namespace vkrt::cli {
 
@@ -72,6 +73,8 @@ std::string default_model_path() {
 }
 
 int guarded_main(const char* name, int (*run)(int, char**), int argc, char** argv) {
+    // Ctrl-C or a kill during a write removes the temporary file (io/safe_write.hpp).
+    io::install_signal_cleanup();
     try {
         return run(argc, argv);
     } catch (const Error& e) {
