@@ -3,8 +3,13 @@
 set(_prefix ${CMAKE_CURRENT_BINARY_DIR}/install-prefix)
 set(_cbuild ${CMAKE_CURRENT_BINARY_DIR}/consumer-build)
 set(_cflags "")
+set(_lflags "")
 if(VKRT_SANITIZE)
   set(_cflags "-fsanitize=${VKRT_SANITIZE}")
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    # the C consumer links libvkrt (C++): UBSan's C++ runtime and libstdc++ explicitly
+    set(_lflags "-fsanitize-link-c++-runtime -lstdc++")
+  endif()
 endif()
 add_test(NAME install_and_consume
   COMMAND ${CMAKE_COMMAND}
@@ -17,5 +22,6 @@ add_test(NAME install_and_consume
     -DCONSUMER_CC=${CMAKE_C_COMPILER}
     -DCONSUMER_CXX=${CMAKE_CXX_COMPILER}
     "-DCONSUMER_FLAGS=${_cflags}"
+    "-DCONSUMER_LINK_FLAGS=${_lflags}"
     -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
 set_tests_properties(install_and_consume PROPERTIES TIMEOUT 600)
