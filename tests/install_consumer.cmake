@@ -9,8 +9,13 @@ if(TARGET vkrt_java)
   set(_java_args -DJAVA=${Java_JAVA_EXECUTABLE} -DJAVAC=${Java_JAVAC_EXECUTABLE})
 endif()
 set(_cflags "")
+set(_lflags "")
 if(VKRT_SANITIZE)
   set(_cflags "-fsanitize=${VKRT_SANITIZE}")
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    # the C consumer links libvkrt (C++): UBSan's C++ runtime and libstdc++ explicitly
+    set(_lflags "-fsanitize-link-c++-runtime -lstdc++")
+  endif()
 endif()
 add_test(NAME install_and_consume
   COMMAND ${CMAKE_COMMAND}
@@ -26,6 +31,7 @@ add_test(NAME install_and_consume
     -DCONSUMER_CC=${CMAKE_C_COMPILER}
     -DCONSUMER_CXX=${CMAKE_CXX_COMPILER}
     "-DCONSUMER_FLAGS=${_cflags}"
+    "-DCONSUMER_LINK_FLAGS=${_lflags}"
     -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
 set_tests_properties(install_and_consume PROPERTIES TIMEOUT 600
   FAIL_REGULAR_EXPRESSION "WARNING in native method|FATAL ERROR in native method")

@@ -120,14 +120,14 @@ TEST_CASE("safe write: the input file under another spelling or a hard link is r
     small_writer().write(in);
     const std::string before = read_all(in);
     {
-        gguf::File f = gguf::File::open(in);  // an open input, as in vkrt-quantize
-        expect_refused([&] { small_writer().write(d + "/./m.gguf"); }, "a file this process is reading");
+        const io::InputGuard guard(in);  // as vkrt-quantize guards its model
+        expect_refused([&] { small_writer().write(d + "/./m.gguf"); }, "it is the input file");
         expect_refused([&] { small_writer().write(d + "/../" + fs::path(d).filename().string() + "/m.gguf"); },
-                       "a file this process is reading");
+                       "it is the input file");
         const std::string hard = d + "/hard.gguf";
         fs::create_hard_link(in, hard);
-        expect_refused([&] { small_writer().write(hard); }, "a file this process is reading");
-        expect_refused([&] { io::write_file(hard, "report"); }, "a file this process is reading");
+        expect_refused([&] { small_writer().write(hard); }, "it is the input file");
+        expect_refused([&] { io::write_file(hard, "report"); }, "it is the input file");
         CHECK(io::same_file(in, d + "/./m.gguf"));
         CHECK(io::same_file(in, hard));
     }

@@ -340,7 +340,6 @@ struct File::Impl {
     std::map<std::string, Value> metadata;
     std::vector<TensorInfo> tensors;
     std::unordered_map<std::string, size_t> by_name;
-    io::InputGuard input;  // no vkrt writer may replace this file while it is mapped
 
     void parse();
 };
@@ -370,7 +369,6 @@ File File::open(const std::string& path) {
         ::close(fd);
         fail(Status::bad_format, "gguf: '", path, "' is too small to be a GGUF file (", size, " bytes)");
     }
-    f.impl_->input = io::InputGuard(fd);
     void* addr = mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
     const int e = errno;
     ::close(fd);  // the mapping stays valid

@@ -116,7 +116,7 @@ public:
                          RowFill fill);
     // Writes through io::SafeWriter: a temporary sibling "<path>.part-XXXXXX", fsync'd,
     // then renamed over path (never half a file at path). path must be new or a regular
-    // file, and not a file this process has open as a gguf::File (the input).
+    // file, and no file registered as an input (io::InputGuard: vkrt-quantize's model).
     // Always writes general.alignment = alignment (u32, power of two, <= 1 MiB) as the
     // last key; a general.alignment set or copied earlier is replaced by it.
     void write(const std::string& path, uint32_t alignment = 32) const;  // throws io_error

@@ -111,7 +111,7 @@ void check_output_path(const std::string& path) {
     VKRT_CHECK(S_ISREG(st.st_mode), Status::io_error, "refusing to write '", path, "': it is ", kind_of(st.st_mode),
                " (vkrt replaces only regular files)");
     VKRT_CHECK(!is_input(st.st_dev, st.st_ino), Status::io_error, "refusing to write '", path,
-               "': it is a file this process is reading (the input, under another name)");
+               "': it is the input file (under this or another name)");
 }
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -122,9 +122,9 @@ bool same_file(const std::string& a, const std::string& b) {
 
 // ---------------------------------------------------------------- InputGuard
 
-InputGuard::InputGuard(int fd) {
+InputGuard::InputGuard(const std::string& path) {
     struct stat st {};
-    if (::fstat(fd, &st) != 0) return;
+    VKRT_CHECK(::stat(path.c_str(), &st) == 0, Status::io_error, "cannot stat '", path, "': ", std::strerror(errno));
     dev_ = st.st_dev;
     ino_ = st.st_ino;
     Inputs& in = inputs();

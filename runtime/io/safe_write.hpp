@@ -3,9 +3,9 @@
 // then renamed over the target, so a reader never sees half a file and a crash
 // never loses the old one. The target must be a new path or a regular file:
 // a symlink, FIFO, device node, socket or directory is refused (an output of
-// /dev/null must not replace /dev/null), and so is any file this process has
-// open as an input (compared by device and inode, so DIR/./m.gguf, a hard link
-// or another spelling of the input is caught). Temporary files of writes in
+// /dev/null must not replace /dev/null), and so is any file registered as an
+// input of the running job with an InputGuard (compared by device and inode, so
+// DIR/./m.gguf, a hard link or another spelling of the input is caught). Temporary files of writes in
 // progress are removed on SIGINT/SIGTERM once install_signal_cleanup() ran
 // (the samples do), or by remove_temporary_files() from an application's own
 // signal handler.
@@ -26,12 +26,12 @@ void check_output_path(const std::string& path);
 // true when both paths exist and are the same file (device and inode).
 bool same_file(const std::string& a, const std::string& b);
 
-// While alive, no SafeWriter may replace this file (gguf::File holds one for the
-// file it maps). Registered by device and inode.
+// While alive, no SafeWriter may replace this file (vkrt-quantize guards its input
+// model for the whole run). Registered by device and inode.
 class InputGuard {
 public:
     InputGuard() = default;
-    explicit InputGuard(int fd);  // the open input (fstat)
+    explicit InputGuard(const std::string& path);  // io_error if it cannot be stat'ed
     InputGuard(InputGuard&& o) noexcept;
     InputGuard& operator=(InputGuard&& o) noexcept;
     InputGuard(const InputGuard&) = delete;

@@ -109,6 +109,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                "' and output '", out_path, "' are the same file");
 
     gguf::File f = gguf::File::open(in_path);
+    const io::InputGuard input_guard(in_path);  // no output (GGUF, report) may replace the input
     QuantizeResult res;
     res.bytes_in = f.file_size();
 

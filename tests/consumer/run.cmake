@@ -12,7 +12,8 @@ file(REMOVE_RECURSE ${PREFIX} ${CONSUMER_BUILD})
 run(${CMAKE_COMMAND} --install ${VKRT_BUILD_DIR} --prefix ${PREFIX})
 run(${CMAKE_COMMAND} -S ${CONSUMER_SRC} -B ${CONSUMER_BUILD} -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release
     -DCMAKE_C_COMPILER=${CONSUMER_CC} -DCMAKE_CXX_COMPILER=${CONSUMER_CXX}
-    "-DCMAKE_C_FLAGS=${CONSUMER_FLAGS}" "-DCMAKE_CXX_FLAGS=${CONSUMER_FLAGS}")
+    "-DCMAKE_C_FLAGS=${CONSUMER_FLAGS}" "-DCMAKE_CXX_FLAGS=${CONSUMER_FLAGS}"
+    "-DCMAKE_EXE_LINKER_FLAGS=${CONSUMER_LINK_FLAGS}")
 run(${CMAKE_COMMAND} --build ${CONSUMER_BUILD})
 set(ENV{LD_LIBRARY_PATH} "${PREFIX}/${LIBDIR}:$ENV{LD_LIBRARY_PATH}")
 run(${CONSUMER_BUILD}/consumer_c ${MODEL})
@@ -23,7 +24,7 @@ set(ENV{PKG_CONFIG_PATH} "${PREFIX}/${LIBDIR}/pkgconfig")
 run(pkg-config --print-errors --cflags --libs vkrt)
 set(_cc cc)
 if(CONSUMER_FLAGS)  # a sanitizer build's library needs its compiler and flags
-  set(_cc "${CONSUMER_CC} ${CONSUMER_FLAGS}")
+  set(_cc "${CONSUMER_CC} ${CONSUMER_FLAGS} ${CONSUMER_LINK_FLAGS}")
 endif()
 run(sh -c "${_cc} -O2 -Wall -Werror ${CONSUMER_SRC}/main.c $(pkg-config --cflags --libs vkrt) -o ${CONSUMER_BUILD}/consumer_pkgconfig")
 run(${CONSUMER_BUILD}/consumer_pkgconfig ${MODEL})
