@@ -191,11 +191,15 @@ function(vkrt_embed_shaders out_var)
       endforeach()
       set(spv ${A_OUTPUT_DIR}/${name}.spv)
       set(cpp ${A_OUTPUT_DIR}/${name}.spv.cpp)
+      set(validate)
+      if(SPIRV_VAL)  # always on desktop; optional only for Android (no spirv-val in the NDK)
+        set(validate COMMAND ${SPIRV_VAL} --target-env ${VKRT_SPIRV_TARGET_ENV} ${spv})
+      endif()
       add_custom_command(
         OUTPUT ${cpp}
         COMMAND ${GLSLC} --target-env=${VKRT_SPIRV_TARGET_ENV} -O -I ${CMAKE_CURRENT_SOURCE_DIR}/shaders
                 -I ${A_OUTPUT_DIR} ${defs} -o ${spv} ${src}
-        COMMAND ${SPIRV_VAL} --target-env ${VKRT_SPIRV_TARGET_ENV} ${spv}
+        ${validate}
         COMMAND ${CMAKE_COMMAND} -DSPV=${spv} -DCPP=${cpp} -DNAME=${name}
                 -P ${CMAKE_CURRENT_SOURCE_DIR}/cmake/SpirvToCpp.cmake
         DEPENDS ${src} ${A_DEPENDS} ${gen_deps} ${CMAKE_CURRENT_SOURCE_DIR}/cmake/SpirvToCpp.cmake

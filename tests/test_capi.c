@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "vkrt/vkrt.h"
 
@@ -22,6 +24,17 @@ static int count_tokens(int32_t token, const char* piece, void* user) {
     (void)token;
     (void)piece;
     return ++*(int*)user >= 10; /* stop after 10 */
+}
+
+typedef struct {
+    int32_t ids[64];
+    int n;
+} recorded;
+static int record_tokens(int32_t token, const char* piece, void* user) {
+    (void)piece;
+    recorded* r = (recorded*)user;
+    if (r->n < 64) r->ids[r->n++] = token;
+    return 0;
 }
 
 int main(void) {
@@ -85,6 +98,15 @@ int main(void) {
     EXPECT(vkrt_session_reset(s) == VKRT_OK);
     EXPECT(vkrt_generate(s, "Once upon a time", &greedy, 50, count_tokens, &produced) == VKRT_OK);
     EXPECT(produced == 10);
+    /* the token at which the callback stopped is evaluated: generating on continues after it,
+     * exactly as one uninterrupted generation does */
+    EXPECT(vkrt_session_pos(s) == n + 10);
+    recorded more = {{0}, 0}, whole = {{0}, 0};
+    EXPECT(vkrt_generate(s, "", &greedy, 5, record_tokens, &more) == VKRT_OK);
+    EXPECT(more.n == 5 && vkrt_session_pos(s) == n + 15);
+    EXPECT(vkrt_session_reset(s) == VKRT_OK);
+    EXPECT(vkrt_generate(s, "Once upon a time", &greedy, 15, record_tokens, &whole) == VKRT_OK);
+    EXPECT(whole.n == 15 && memcmp(whole.ids + 10, more.ids, 5 * sizeof(int32_t)) == 0);
 
     /* overflow of the context is an error, not a crash */
     int32_t many[200];
@@ -120,6 +142,34 @@ int main(void) {
     vkrt_session_free(s);
     vkrt_model_free(model);
     vkrt_context_free(ctx);
+
+    /* the pipeline cache goes to the folder the app passes in (created if missing) */
+    char dir[1024], file[1200];
+    snprintf(dir, sizeof dir, "%s/capi-pipeline-cache/sub", VKRT_TEST_TMP_DIR);
+    vkrt_context_params cp2 = vkrt_context_default_params();
+    cp2.pipeline_cache_dir = dir;
+    vkrt_context* ctx2 = NULL;
+    EXPECT(vkrt_context_create(&cp2, &ctx2) == VKRT_OK);
+    vkrt_model* m2 = NULL;
+    EXPECT(vkrt_model_load(ctx2, path, NULL, &m2) == VKRT_OK); /* compiles the pipelines */
+    vkrt_model_free(m2);
+    vkrt_context_free(ctx2);
+    int cache_files = 0;
+    DIR* d = opendir(dir);
+    EXPECT(d != NULL);
+    if (d) {
+        struct dirent* e;
+        while ((e = readdir(d)) != NULL)
+            if (strncmp(e->d_name, "pipelines-", 10) == 0 && strstr(e->d_name, ".bin")) {
+                struct stat st;
+                snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+                EXPECT(stat(file, &st) == 0 && st.st_size > 0);
+                remove(file);
+                ++cache_files;
+            }
+        closedir(d);
+    }
+    EXPECT(cache_files == 1);
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }

@@ -6,6 +6,25 @@
  *   vkrt_context  a Vulkan device (VKRT_DEVICE selects one; see vkrt-bench --devices)
  *   vkrt_model    weights from a GGUF file, on that device, plus its tokenizer
  *   vkrt_session  one sequence: KV cache, position, last logits, sampler
+ *
+ * Lifetimes. Handles may be freed in any order and from any thread: a session
+ * keeps its model alive and a model keeps its context (device) alive, so what
+ * a handle needs is released only when its last user is freed. Freeing a
+ * context while its models and sessions still run is fine; the device goes
+ * away with the last of them. Every *_free accepts NULL. Each handle is freed
+ * exactly once; a freed, foreign or wrong-kind pointer passed to a call is
+ * caught (VKRT_ERROR_INVALID_ARGUMENT, or the documented fallback value of the
+ * calls that return no status, with the message in vkrt_last_error) as long as
+ * its address has not been reused by a new handle, and a double free is
+ * ignored. Pointers returned by a call stay valid as documented there.
+ *
+ * Threads. Contexts and models may be used by many threads at once (loading,
+ * tokenizing, creating sessions; the device's queue, command pools, descriptor
+ * pools and pipeline cache are synchronized inside vkrt). A session is used by
+ * one thread at a time; it may move between threads. A call on a session that
+ * another thread is inside fails with VKRT_ERROR_INVALID_ARGUMENT rather than
+ * racing. vkrt_last_error() is per thread. Callbacks (progress, token) run on
+ * the calling thread, inside the call.
  */
 #ifndef VKRT_H
 #define VKRT_H
@@ -50,11 +69,18 @@ typedef struct vkrt_context_params {
     int disable_int_dot;    /* act as if the feature were missing (testing) */
     int disable_fp16;
     int disable_subgroup;
+    /* Directory for the pipeline cache file (pipelines-<vendor>-<device>.bin); created if
+     * missing. NULL = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps without a usable home
+     * directory (Android: pass Context.getCacheDir()) set it; VKRT_PIPELINE_CACHE (a file,
+     * or "off") overrides it. */
+    const char* pipeline_cache_dir;
 } vkrt_context_params;
 VKRT_API vkrt_context_params vkrt_context_default_params(void);
 VKRT_API vkrt_status vkrt_context_create(const vkrt_context_params* params, vkrt_context** out);
+/* Releases the handle; the device lives on while models or sessions created from it do. */
 VKRT_API void vkrt_context_free(vkrt_context* ctx);
-/* Human-readable device + capability report (valid until the context is freed). */
+/* Human-readable device + capability report, valid until the context handle is freed
+ * ("" for an invalid handle). */
 VKRT_API const char* vkrt_context_describe(const vkrt_context* ctx);
 /* Number of Khronos validation-layer messages seen (0 unless validation is on). */
 VKRT_API uint64_t vkrt_context_validation_messages(const vkrt_context* ctx);
@@ -68,7 +94,9 @@ typedef struct vkrt_model_params {
 VKRT_API vkrt_model_params vkrt_model_default_params(void);
 VKRT_API vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_model_params* params,
                                      vkrt_model** out);
+/* Releases the handle; the weights live on while sessions created from the model do. */
 VKRT_API void vkrt_model_free(vkrt_model* model);
+/* For an invalid handle these return 0 (n_vocab, n_ctx_train, is_eog) or -1 (bos, eos). */
 VKRT_API int32_t vkrt_model_n_vocab(const vkrt_model* model);
 VKRT_API int32_t vkrt_model_n_ctx_train(const vkrt_model* model);
 VKRT_API int32_t vkrt_model_bos(const vkrt_model* model);
@@ -107,6 +135,7 @@ typedef struct vkrt_session_params {
 VKRT_API vkrt_session_params vkrt_session_default_params(void);
 VKRT_API vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* params, vkrt_session** out);
 VKRT_API void vkrt_session_free(vkrt_session* session);
+/* 0 for an invalid handle. */
 VKRT_API int32_t vkrt_session_n_ctx(const vkrt_session* session);
 VKRT_API int32_t vkrt_session_pos(const vkrt_session* session);   /* tokens in the KV cache */
 VKRT_API vkrt_status vkrt_session_reset(vkrt_session* session);   /* empty the KV cache */
@@ -116,7 +145,8 @@ VKRT_API uint64_t vkrt_session_kv_bytes(const vkrt_session* session);
 /* Run `n_tokens` tokens at the current position (prefill when n > 1, decode when 1).
  * Afterwards vkrt_get_logits returns the last token's logits. */
 VKRT_API vkrt_status vkrt_eval(vkrt_session* session, const int32_t* tokens, int32_t n_tokens);
-/* The last token's logits (n_vocab floats), valid until the next eval. */
+/* The last token's logits (n_vocab floats), valid until the next eval, reset or free
+ * of this session. */
 VKRT_API vkrt_status vkrt_get_logits(vkrt_session* session, const float** logits, int32_t* n_vocab);
 
 typedef struct vkrt_sampler_params {
@@ -132,10 +162,14 @@ VKRT_API vkrt_sampler_params vkrt_sampler_default_params(void);
 /* Sample from the last logits; the session remembers the token for the repetition penalty. */
 VKRT_API vkrt_status vkrt_sample(vkrt_session* session, const vkrt_sampler_params* params, int32_t* token);
 
-/* Called with each generated token and its text piece; return non-zero to stop. */
+/* Called with each generated token and its text piece (the token's bytes: a byte token can
+ * end inside a multi-byte UTF-8 character); return non-zero to stop (cancel) the generation. */
 typedef int (*vkrt_token_callback)(int32_t token, const char* piece, void* user);
-/* Tokenize `prompt` (BOS per the model), evaluate it, then sample and evaluate up to
- * n_predict tokens, stopping at an end-of-generation token or when the callback asks. */
+/* Tokenize `prompt` (BOS when the session is empty), evaluate it, then sample and evaluate up
+ * to n_predict tokens, stopping at an end-of-generation token (not passed to the callback, not
+ * evaluated), when the context is full, or when the callback asks. Every token passed to the
+ * callback is evaluated, also the one at which it asks to stop (unless the context is full),
+ * so a later call continues the text after it. */
 VKRT_API vkrt_status vkrt_generate(vkrt_session* session, const char* prompt, const vkrt_sampler_params* params,
                                    int32_t n_predict, vkrt_token_callback callback, void* user);
 

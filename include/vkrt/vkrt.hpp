@@ -1,5 +1,8 @@
 // vkrt C++ API: RAII owners over the C API in vkrt.h (same core, same library).
 // Failures throw vkrt::Exception carrying the status and the message.
+// Lifetimes and threads follow vkrt.h: Context, Model and Session may be destroyed
+// in any order (a Session keeps its Model and Context alive); a Session is used
+// by one thread at a time.
 #pragma once
 #include <stdexcept>
 #include <string>

@@ -1,36 +1,153 @@
 // The C API (include/vkrt/vkrt.h) over the C++ core. Every entry point catches
 // everything: vkrt::Error keeps its status, std::bad_alloc is out_of_memory,
 // anything else is internal. The message is kept per thread.
+//
+// Lifetimes: every handle is a reference-counted object. A session holds its
+// model, a model its context, so the user may free handles in any order (a
+// garbage collector does): what a handle needs stays alive until its last user
+// is gone. Handles are also registered in a process-wide table; every call
+// looks its handle up there before touching it, so a freed, foreign or
+// wrong-kind pointer is refused with VKRT_ERROR_INVALID_ARGUMENT instead of
+// being dereferenced (the lookup never reads the pointed-to memory). The call
+// holds its own reference for its duration, so a handle freed by another
+// thread mid-call stays valid until the call returns.
+//
+// Threads: contexts and models are shared freely (the device layer
+// synchronizes its command pools, queue and pipeline cache); a session is used
+// by one thread at a time, and a second thread entering a busy session gets an
+// error instead of a data race.
 #include "vkrt/vkrt.h"
 
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 #include "core/error.hpp"
 #include "model/llama.hpp"
 #include "text/sampler.hpp"
 
-struct vkrt_context {
+namespace {
+
+enum class Kind { context, model, session };
+const char* kind_name(Kind k) {
+    switch (k) {
+        case Kind::context: return "vkrt_context";
+        case Kind::model: return "vkrt_model";
+        case Kind::session: return "vkrt_session";
+    }
+    return "handle";
+}
+
+// Base of every handle; `kind` tells a context from a model from a session.
+struct Object {
+    explicit Object(Kind k) : kind(k) {}
+    virtual ~Object() = default;
+    const Kind kind;
+};
+
+}  // namespace
+
+struct vkrt_context : Object {
+    vkrt_context() : Object(Kind::context) {}
     std::unique_ptr<vkrt::Device> dev;
     std::string description;
 };
-struct vkrt_model {
-    vkrt_context* ctx;
-    std::unique_ptr<vkrt::LlamaModel> model;
+struct vkrt_model : Object {
+    vkrt_model() : Object(Kind::model) {}
+    std::shared_ptr<vkrt_context> ctx;  // keeps the device alive while the model lives
+    std::unique_ptr<vkrt::LlamaModel> model;  // declared after ctx: destroyed before it
 };
-struct vkrt_session {
-    vkrt_model* model;
-    std::unique_ptr<vkrt::LlamaSession> session;
+struct vkrt_session : Object {
+    vkrt_session() : Object(Kind::session) {}
+    std::shared_ptr<vkrt_model> model;  // keeps the model (and its device) alive
+    std::unique_ptr<vkrt::LlamaSession> session;  // declared after model: destroyed before it
     std::vector<int32_t> history;  // for the repetition penalty
     std::unique_ptr<vkrt::Sampler> sampler;
     vkrt_sampler_params sampler_params{};
+    // Held for the duration of every call that uses the session: a second thread
+    // is refused (recursive: a token callback may query its own session).
+    std::recursive_mutex busy;
 };
 
 namespace {
 
 thread_local std::string g_last_error;
+
+// Live handles: pointer -> owning reference. Never destroyed (a static that
+// outlives every handle, also those an application leaks until exit).
+class Registry {
+public:
+    template <typename T>
+    T* add(std::shared_ptr<T> obj) {
+        T* raw = obj.get();
+        std::lock_guard<std::mutex> lock(mu_);
+        live_.emplace(static_cast<const void*>(raw), std::move(obj));
+        return raw;
+    }
+    // A reference to the live handle `h` of kind `k`; throws invalid_argument naming
+    // `what` for NULL, freed, foreign or wrong-kind handles.
+    template <typename T>
+    std::shared_ptr<T> get(const T* h, Kind k, const char* what) {
+        VKRT_CHECK(h != nullptr, vkrt::Status::invalid_argument, what, ": ", kind_name(k), " is NULL");
+        std::shared_ptr<Object> o;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = live_.find(static_cast<const void*>(h));
+            if (it != live_.end()) o = it->second;
+        }
+        VKRT_CHECK(o != nullptr, vkrt::Status::invalid_argument, what, ": ", kind_name(k), " ",
+                   static_cast<const void*>(h), " is not a live handle (already freed, or not created by vkrt)");
+        VKRT_CHECK(o->kind == k, vkrt::Status::invalid_argument, what, ": ", static_cast<const void*>(h),
+                   " is a ", kind_name(o->kind), ", not a ", kind_name(k));
+        return std::static_pointer_cast<T>(o);
+    }
+    // Drops the table's reference; the object dies here unless a dependent handle or a
+    // running call still holds it. Returns false when `h` was not live (double free).
+    bool remove(const void* h, Kind k) {
+        std::shared_ptr<Object> o;  // released after the lock: destructors may take a while
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = live_.find(h);
+            if (it == live_.end() || it->second->kind != k) return false;
+            o = std::move(it->second);
+            live_.erase(it);
+        }
+        return true;
+    }
+
+private:
+    std::mutex mu_;
+    std::unordered_map<const void*, std::shared_ptr<Object>> live_;
+};
+
+Registry& registry() {
+    static Registry* r = new Registry;  // intentionally never destroyed
+    return *r;
+}
+
+template <typename T>
+std::shared_ptr<T> lookup(const T* h, const char* what);
+template <>
+std::shared_ptr<vkrt_context> lookup(const vkrt_context* h, const char* what) {
+    return registry().get(h, Kind::context, what);
+}
+template <>
+std::shared_ptr<vkrt_model> lookup(const vkrt_model* h, const char* what) {
+    return registry().get(h, Kind::model, what);
+}
+template <>
+std::shared_ptr<vkrt_session> lookup(const vkrt_session* h, const char* what) {
+    return registry().get(h, Kind::session, what);
+}
+
+vkrt_status record(const vkrt::Error& e) {
+    g_last_error = e.what();
+    return static_cast<vkrt_status>(e.status());
+}
 
 template <typename F>
 vkrt_status guard(F&& f) {
@@ -39,8 +156,7 @@ vkrt_status guard(F&& f) {
         f();
         return VKRT_OK;
     } catch (const vkrt::Error& e) {
-        g_last_error = e.what();
-        return static_cast<vkrt_status>(e.status());
+        return record(e);
     } catch (const std::bad_alloc&) {
         g_last_error = "out of host memory";
         return VKRT_ERROR_OUT_OF_MEMORY;
@@ -51,6 +167,35 @@ vkrt_status guard(F&& f) {
         g_last_error = "internal error: unknown exception";
         return VKRT_ERROR_INTERNAL;
     }
+}
+
+// For the calls that return a value instead of a status: `fallback` on any
+// failure (the message is in vkrt_last_error).
+template <typename R, typename F>
+R guard_value(R fallback, F&& f) {
+    R r = fallback;
+    guard([&] { r = f(); });
+    return r;
+}
+
+// The session of `h`, locked against use by a second thread for the lifetime of this object.
+struct SessionUse {
+    std::shared_ptr<vkrt_session> s;
+    std::unique_lock<std::recursive_mutex> lock;
+    SessionUse(const vkrt_session* h, const char* what) : s(lookup(h, what)), lock(s->busy, std::try_to_lock) {
+        VKRT_CHECK(lock.owns_lock(), vkrt::Status::invalid_argument, what,
+                   ": the session is in use by another thread (a session serves one thread at a time)");
+    }
+    vkrt_session* operator->() const { return s.get(); }
+};
+
+// Frees handle `h` of kind `k`; a handle that is not live is left alone and named in
+// vkrt_last_error (a double free must not corrupt the heap).
+void free_handle(const void* h, Kind k, const char* what) {
+    if (!h) return;
+    if (!registry().remove(h, k))
+        g_last_error = vkrt::detail::concat(what, ": ", h, " is not a live ", kind_name(k),
+                                            " (already freed, or not created by vkrt); ignored");
 }
 
 #define VKRT_REQUIRE_ARG(p) VKRT_CHECK((p) != nullptr, vkrt::Status::invalid_argument, #p " is NULL")
@@ -81,6 +226,16 @@ vkrt::SamplerParams to_cpp(const vkrt_sampler_params& p) {
 
 bool same(const vkrt_sampler_params& a, const vkrt_sampler_params& b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
+int32_t sample_one(vkrt_session* s, const vkrt_sampler_params& p) {
+    if (!s->sampler || !same(p, s->sampler_params)) {
+        s->sampler = std::make_unique<vkrt::Sampler>(to_cpp(p));
+        s->sampler_params = p;
+        for (int32_t t : s->history) s->sampler->accept(t);
+    }
+    VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "sample: nothing evaluated yet");
+    return s->sampler->sample(s->session->logits());
+}
+
 }  // namespace
 
 extern "C" {
@@ -88,6 +243,8 @@ extern "C" {
 const char* vkrt_last_error(void) { return g_last_error.c_str(); }
 
 const char* vkrt_status_string(vkrt_status s) { return vkrt::status_name(static_cast<vkrt::Status>(s)); }
+
+// ---------------------------------------------------------------- context
 
 vkrt_context_params vkrt_context_default_params(void) {
     vkrt_context_params p{};
@@ -105,21 +262,29 @@ vkrt_status vkrt_context_create(const vkrt_context_params* params, vkrt_context*
             o.disable_int_dot |= params->disable_int_dot != 0;
             o.disable_fp16 |= params->disable_fp16 != 0;
             o.disable_subgroup |= params->disable_subgroup != 0;
+            if (params->pipeline_cache_dir) o.pipeline_cache_dir = params->pipeline_cache_dir;
         }
-        auto ctx = std::make_unique<vkrt_context>();
+        auto ctx = std::make_shared<vkrt_context>();
         ctx->dev = std::make_unique<vkrt::Device>(o);
         ctx->description = ctx->dev->caps().report();
-        *out = ctx.release();
+        *out = registry().add(std::move(ctx));
     });
 }
 
-void vkrt_context_free(vkrt_context* ctx) { delete ctx; }
+void vkrt_context_free(vkrt_context* ctx) { free_handle(ctx, Kind::context, "vkrt_context_free"); }
 
-const char* vkrt_context_describe(const vkrt_context* ctx) { return ctx ? ctx->description.c_str() : ""; }
+const char* vkrt_context_describe(const vkrt_context* ctx) {
+    // The string lives in the context object, which outlives this handle while models use it.
+    return guard_value<const char*>("", [&] { return lookup(ctx, "vkrt_context_describe")->description.c_str(); });
+}
 
 uint64_t vkrt_context_validation_messages(const vkrt_context* ctx) {
-    return ctx ? ctx->dev->validation_messages() : 0;
+    return guard_value<uint64_t>(0, [&] {
+        return lookup(ctx, "vkrt_context_validation_messages")->dev->validation_messages();
+    });
 }
+
+// ---------------------------------------------------------------- model
 
 vkrt_model_params vkrt_model_default_params(void) {
     vkrt_model_params p{};
@@ -130,7 +295,7 @@ vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_mode
     return guard([&] {
         VKRT_REQUIRE_ARG(out);
         *out = nullptr;
-        VKRT_REQUIRE_ARG(ctx);
+        auto c = lookup(ctx, "vkrt_model_load");
         VKRT_REQUIRE_ARG(path);
         vkrt::LlamaModel::Progress progress;
         if (params && params->progress) {
@@ -138,30 +303,43 @@ vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_mode
             void* user = params->progress_user;
             progress = [cb, user](float f) { cb(f, user); };
         }
-        auto m = std::make_unique<vkrt_model>();
-        m->ctx = ctx;
-        m->model = std::make_unique<vkrt::LlamaModel>(*ctx->dev, path, progress);
-        *out = m.release();
+        auto m = std::make_shared<vkrt_model>();
+        m->ctx = c;
+        m->model = std::make_unique<vkrt::LlamaModel>(*c->dev, path, progress);
+        *out = registry().add(std::move(m));
     });
 }
 
-void vkrt_model_free(vkrt_model* model) { delete model; }
+void vkrt_model_free(vkrt_model* model) { free_handle(model, Kind::model, "vkrt_model_free"); }
 
-int32_t vkrt_model_n_vocab(const vkrt_model* m) { return m ? int32_t(m->model->hparams().n_vocab) : 0; }
-int32_t vkrt_model_n_ctx_train(const vkrt_model* m) { return m ? int32_t(m->model->hparams().n_ctx_train) : 0; }
-int32_t vkrt_model_bos(const vkrt_model* m) { return m ? m->model->tokenizer().bos() : -1; }
-int32_t vkrt_model_eos(const vkrt_model* m) { return m ? m->model->tokenizer().eos() : -1; }
-int vkrt_model_is_eog(const vkrt_model* m, int32_t t) { return m && m->model->tokenizer().is_eog(t) ? 1 : 0; }
+int32_t vkrt_model_n_vocab(const vkrt_model* m) {
+    return guard_value<int32_t>(0, [&] { return int32_t(lookup(m, "vkrt_model_n_vocab")->model->hparams().n_vocab); });
+}
+int32_t vkrt_model_n_ctx_train(const vkrt_model* m) {
+    return guard_value<int32_t>(
+        0, [&] { return int32_t(lookup(m, "vkrt_model_n_ctx_train")->model->hparams().n_ctx_train); });
+}
+int32_t vkrt_model_bos(const vkrt_model* m) {
+    return guard_value<int32_t>(-1, [&] { return lookup(m, "vkrt_model_bos")->model->tokenizer().bos(); });
+}
+int32_t vkrt_model_eos(const vkrt_model* m) {
+    return guard_value<int32_t>(-1, [&] { return lookup(m, "vkrt_model_eos")->model->tokenizer().eos(); });
+}
+int vkrt_model_is_eog(const vkrt_model* m, int32_t t) {
+    return guard_value<int>(0, [&] { return lookup(m, "vkrt_model_is_eog")->model->tokenizer().is_eog(t) ? 1 : 0; });
+}
 
 vkrt_status vkrt_tokenize(const vkrt_model* model, const char* text, int add_bos, int parse_special, int32_t* tokens,
                           int32_t capacity, int32_t* n_tokens) {
     return guard([&] {
-        VKRT_REQUIRE_ARG(model);
+        auto m = lookup(model, "vkrt_tokenize");
         VKRT_REQUIRE_ARG(text);
         VKRT_REQUIRE_ARG(n_tokens);
         VKRT_CHECK(capacity >= 0 && (capacity == 0 || tokens), vkrt::Status::invalid_argument,
                    "tokens is NULL or capacity < 0");
-        auto ids = model->model->tokenizer().encode(text, add_bos != 0, parse_special != 0);
+        auto ids = m->model->tokenizer().encode(text, add_bos != 0, parse_special != 0);
+        VKRT_CHECK(ids.size() <= size_t(INT32_MAX), vkrt::Status::limit_exceeded, "tokenize: ", ids.size(),
+                   " tokens do not fit in an int32_t count");
         *n_tokens = int32_t(ids.size());
         VKRT_CHECK(ids.size() <= size_t(capacity), vkrt::Status::limit_exceeded, "tokenize: ", ids.size(),
                    " tokens do not fit in a buffer of ", capacity);
@@ -172,20 +350,22 @@ vkrt_status vkrt_tokenize(const vkrt_model* model, const char* text, int add_bos
 vkrt_status vkrt_detokenize(const vkrt_model* model, const int32_t* tokens, int32_t n, char* buf, size_t capacity,
                             size_t* length) {
     return guard([&] {
-        VKRT_REQUIRE_ARG(model);
+        auto m = lookup(model, "vkrt_detokenize");
         VKRT_REQUIRE_ARG(length);
         VKRT_CHECK(n >= 0 && (n == 0 || tokens), vkrt::Status::invalid_argument, "tokens is NULL or n < 0");
-        const int32_t V = int32_t(model->model->hparams().n_vocab);
+        const int32_t V = int32_t(m->model->hparams().n_vocab);
         for (int32_t i = 0; i < n; ++i)
             VKRT_CHECK(tokens[i] >= 0 && tokens[i] < V, vkrt::Status::invalid_argument, "detokenize: token id ",
                        tokens[i], " is outside the vocabulary (", V, ")");
-        std::string s = model->model->tokenizer().decode(std::span<const int32_t>(tokens, size_t(n)));
+        std::string s = m->model->tokenizer().decode(std::span<const int32_t>(tokens, size_t(n)));
         *length = s.size();
         VKRT_CHECK(buf && s.size() + 1 <= capacity, vkrt::Status::limit_exceeded, "detokenize: ", s.size() + 1,
                    " bytes do not fit in a buffer of ", capacity);
         std::memcpy(buf, s.c_str(), s.size() + 1);
     });
 }
+
+// ---------------------------------------------------------------- session
 
 vkrt_session_params vkrt_session_default_params(void) {
     vkrt_session_params p{};
@@ -196,7 +376,7 @@ vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* pa
     return guard([&] {
         VKRT_REQUIRE_ARG(out);
         *out = nullptr;
-        VKRT_REQUIRE_ARG(model);
+        auto m = lookup(model, "vkrt_session_create");
         int32_t n_ctx = params ? params->n_ctx : 0, n_batch = params ? params->n_batch : 0;
         VKRT_CHECK(n_ctx >= 0 && n_batch >= 0, vkrt::Status::invalid_argument, "n_ctx and n_batch must be >= 0");
         vkrt::KvCacheTypes kv;
@@ -204,30 +384,37 @@ vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* pa
             kv.k = to_kv_type(params->type_k, "type_k");
             kv.v = to_kv_type(params->type_v, "type_v");
         }
-        auto s = std::make_unique<vkrt_session>();
-        s->model = model;
-        s->session = std::make_unique<vkrt::LlamaSession>(*model->model, uint32_t(n_ctx), uint32_t(n_batch), kv);
-        *out = s.release();
+        auto s = std::make_shared<vkrt_session>();
+        s->model = m;
+        s->session = std::make_unique<vkrt::LlamaSession>(*m->model, uint32_t(n_ctx), uint32_t(n_batch), kv);
+        *out = registry().add(std::move(s));
     });
 }
 
-void vkrt_session_free(vkrt_session* s) { delete s; }
-uint64_t vkrt_session_kv_bytes(const vkrt_session* s) { return s ? s->session->memory().kv : 0; }
-int32_t vkrt_session_n_ctx(const vkrt_session* s) { return s ? int32_t(s->session->n_ctx()) : 0; }
-int32_t vkrt_session_pos(const vkrt_session* s) { return s ? int32_t(s->session->pos()) : 0; }
+void vkrt_session_free(vkrt_session* s) { free_handle(s, Kind::session, "vkrt_session_free"); }
+uint64_t vkrt_session_kv_bytes(const vkrt_session* s) {
+    return guard_value<uint64_t>(0, [&] { return SessionUse(s, "vkrt_session_kv_bytes")->session->memory().kv; });
+}
 
-vkrt_status vkrt_session_reset(vkrt_session* s) {
+int32_t vkrt_session_n_ctx(const vkrt_session* s) {
+    return guard_value<int32_t>(0, [&] { return int32_t(SessionUse(s, "vkrt_session_n_ctx")->session->n_ctx()); });
+}
+int32_t vkrt_session_pos(const vkrt_session* s) {
+    return guard_value<int32_t>(0, [&] { return int32_t(SessionUse(s, "vkrt_session_pos")->session->pos()); });
+}
+
+vkrt_status vkrt_session_reset(vkrt_session* h) {
     return guard([&] {
-        VKRT_REQUIRE_ARG(s);
+        SessionUse s(h, "vkrt_session_reset");
         s->session->reset();
         s->history.clear();
         if (s->sampler) s->sampler->reset();
     });
 }
 
-vkrt_status vkrt_eval(vkrt_session* s, const int32_t* tokens, int32_t n) {
+vkrt_status vkrt_eval(vkrt_session* h, const int32_t* tokens, int32_t n) {
     return guard([&] {
-        VKRT_REQUIRE_ARG(s);
+        SessionUse s(h, "vkrt_eval");
         VKRT_REQUIRE_ARG(tokens);
         VKRT_CHECK(n > 0, vkrt::Status::invalid_argument, "eval: n_tokens must be > 0");
         s->session->eval(std::span<const int32_t>(tokens, size_t(n)));
@@ -237,9 +424,9 @@ vkrt_status vkrt_eval(vkrt_session* s, const int32_t* tokens, int32_t n) {
     });
 }
 
-vkrt_status vkrt_get_logits(vkrt_session* s, const float** logits, int32_t* n_vocab) {
+vkrt_status vkrt_get_logits(vkrt_session* h, const float** logits, int32_t* n_vocab) {
     return guard([&] {
-        VKRT_REQUIRE_ARG(s);
+        SessionUse s(h, "vkrt_get_logits");
         VKRT_REQUIRE_ARG(logits);
         VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "get_logits: nothing evaluated yet");
         *logits = s->session->logits().data();
@@ -260,31 +447,19 @@ vkrt_sampler_params vkrt_sampler_default_params(void) {
     return p;
 }
 
-namespace {
-int32_t sample_one(vkrt_session* s, const vkrt_sampler_params& p) {
-    if (!s->sampler || !same(p, s->sampler_params)) {
-        s->sampler = std::make_unique<vkrt::Sampler>(to_cpp(p));
-        s->sampler_params = p;
-        for (int32_t t : s->history) s->sampler->accept(t);
-    }
-    VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "sample: nothing evaluated yet");
-    int32_t t = s->sampler->sample(s->session->logits());
-    return t;
-}
-}  // namespace
-
-vkrt_status vkrt_sample(vkrt_session* s, const vkrt_sampler_params* params, int32_t* token) {
+vkrt_status vkrt_sample(vkrt_session* h, const vkrt_sampler_params* params, int32_t* token) {
     return guard([&] {
-        VKRT_REQUIRE_ARG(s);
+        SessionUse s(h, "vkrt_sample");
         VKRT_REQUIRE_ARG(token);
-        *token = sample_one(s, params ? *params : vkrt_sampler_default_params());
+        *token = sample_one(s.s.get(), params ? *params : vkrt_sampler_default_params());
     });
 }
 
-vkrt_status vkrt_generate(vkrt_session* s, const char* prompt, const vkrt_sampler_params* params, int32_t n_predict,
+vkrt_status vkrt_generate(vkrt_session* h, const char* prompt, const vkrt_sampler_params* params, int32_t n_predict,
                           vkrt_token_callback callback, void* user) {
     return guard([&] {
-        VKRT_REQUIRE_ARG(s);
+        SessionUse use(h, "vkrt_generate");
+        vkrt_session* s = use.s.get();
         VKRT_REQUIRE_ARG(prompt);
         const vkrt::Tokenizer& tok = s->model->model->tokenizer();
         const vkrt_sampler_params p = params ? *params : vkrt_sampler_default_params();
@@ -302,10 +477,13 @@ vkrt_status vkrt_generate(vkrt_session* s, const char* prompt, const vkrt_sample
             s->sampler->accept(t);
             if (tok.is_eog(t)) break;
             std::string piece = tok.token_to_piece(t);
-            if (callback && callback(t, piece.c_str(), user)) break;
+            const bool stop = callback && callback(t, piece.c_str(), user) != 0;
             if (s->session->pos() >= s->session->n_ctx()) break;
+            // Evaluated even when the callback stops: the session then holds every token the
+            // callback has seen, and a later generate continues after it (not with it again).
             s->session->eval(std::span<const int32_t>(&t, 1));
             s->history.push_back(t);
+            if (stop) break;
         }
     });
 }

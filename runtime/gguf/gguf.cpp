@@ -25,6 +25,7 @@
 #include <unordered_set>
 
 #include "core/format.hpp"
+#include "io/safe_write.hpp"
 
 static_assert(std::endian::native == std::endian::little, "vkrt's GGUF code assumes a little-endian host");
 
@@ -399,6 +400,20 @@ void File::Impl::parse() {
                    ", data section starts at ", data_start, ")");
         ti.data = static_cast<const uint8_t*>(map.addr) + data_start + ti.offset;
     }
+    // No two tensors may share bytes (llama.cpp packs them in order; an overlap is a
+    // corrupt or malicious file, and writing one tensor would change another).
+    std::vector<const TensorInfo*> by_offset;
+    by_offset.reserve(tensors.size());
+    for (const TensorInfo& ti : tensors) by_offset.push_back(&ti);
+    std::sort(by_offset.begin(), by_offset.end(),
+              [](const TensorInfo* x, const TensorInfo* y) { return x->offset < y->offset; });
+    for (size_t i = 1; i < by_offset.size(); ++i) {
+        const TensorInfo& prev = *by_offset[i - 1];
+        const TensorInfo& cur = *by_offset[i];
+        VKRT_CHECK(cur.offset >= prev.offset + prev.n_bytes, Status::bad_format, "gguf: tensor '", cur.name,
+                   "' data [offset ", cur.offset, ", ", cur.n_bytes, " bytes] overlaps tensor '", prev.name,
+                   "' [offset ", prev.offset, ", ", prev.n_bytes, " bytes]");
+    }
 }
 
 uint32_t File::version() const { return impl_->version; }
@@ -483,23 +498,14 @@ Value scalar(ValueType t, std::variant<uint64_t, int64_t, double, bool, std::str
     return out;
 }
 
-// Buffered output file; every failure is an io_error naming the path.
+// Output through io::SafeWriter (temporary sibling, fsync, checked rename); every
+// failure is an io_error naming the path.
 struct Out {
-    std::string path;
-    FILE* f = nullptr;
+    io::SafeWriter& w;
     uint64_t pos = 0;
 
-    explicit Out(const std::string& p) : path(p) {
-        f = std::fopen(p.c_str(), "wb");
-        VKRT_CHECK(f, Status::io_error, "gguf: cannot create '", p, "': ", std::strerror(errno));
-        std::setvbuf(f, nullptr, _IOFBF, 1 << 20);
-    }
-    ~Out() {
-        if (f) std::fclose(f);
-    }
     void bytes(const void* p, size_t n) {
-        if (n && std::fwrite(p, 1, n, f) != n)
-            fail(Status::io_error, "gguf: write to '", path, "' failed at offset ", pos, ": ", std::strerror(errno));
+        w.write(p, n);
         pos += n;
     }
     template <typename T>
@@ -511,11 +517,6 @@ struct Out {
     void pad_to(uint64_t align) {
         static const uint8_t zeros[64] = {};
         while (pos % align) bytes(zeros, size_t(std::min<uint64_t>(sizeof zeros, align - pos % align)));
-    }
-    void close() {
-        const int r = std::fclose(f);
-        f = nullptr;
-        VKRT_CHECK(r == 0, Status::io_error, "gguf: closing '", path, "' failed: ", std::strerror(errno));
     }
 };
 
@@ -669,16 +670,9 @@ void Writer::write(const std::string& path, uint32_t alignment) const {
 void Writer::write_impl(const std::string& path, uint32_t alignment) const {
     VKRT_CHECK(is_pow2(alignment) && alignment <= kMaxAlignment, Status::invalid_argument,
                "gguf writer: alignment ", alignment, " is not a power of two in [1, ", kMaxAlignment, "]");
-    const std::string part = path + ".part";
-    struct Cleanup {  // removes the partial file unless the write succeeded
-        const std::string& p;
-        bool done = false;
-        ~Cleanup() {
-            if (!done) std::remove(p.c_str());
-        }
-    } cleanup{part};
+    io::SafeWriter writer(path);  // removes its temporary file unless committed
     {
-        Out o(part);
+        Out o{writer};
 
         // header
         const uint64_t n_kv = 1 + std::count_if(kv_.begin(), kv_.end(),
@@ -729,11 +723,8 @@ void Writer::write_impl(const std::string& path, uint32_t alignment) const {
             }
             o.pad_to(alignment);
         }
-        o.close();
     }
-    VKRT_CHECK(std::rename(part.c_str(), path.c_str()) == 0, Status::io_error, "gguf writer: cannot rename '", part,
-               "' to '", path, "': ", std::strerror(errno));
-    cleanup.done = true;
+    writer.commit();
 }
 
 }  // namespace vkrt::gguf

@@ -106,7 +106,9 @@ public:
     using RowFill = std::function<void(uint64_t row0, uint64_t n_rows, uint8_t* out)>;
     void add_tensor_rows(const std::string& name, TensorType type, std::vector<uint64_t> dims,
                          RowFill fill);
-    // Writes to path + ".part" and renames on success (no half-written file at path).
+    // Writes through io::SafeWriter: a temporary sibling "<path>.part-XXXXXX", fsync'd,
+    // then renamed over path (never half a file at path). path must be new or a regular
+    // file, and no file registered as an input (io::InputGuard: vkrt-quantize's model).
     // Always writes general.alignment = alignment (u32, power of two, <= 1 MiB) as the
     // last key; a general.alignment set or copied earlier is replaced by it.
     void write(const std::string& path, uint32_t alignment = 32) const;  // throws io_error

@@ -39,8 +39,14 @@ LlamaHParams LlamaHParams::from_gguf(const gguf::File& f) {
     hp.n_embd = need("embedding_length");
     hp.n_ff = need("feed_forward_length");
     hp.n_head = need("attention.head_count");
-    hp.n_head_kv = uint32_t(f.get_int(a + "attention.head_count_kv", hp.n_head));
-    hp.n_ctx_train = uint32_t(f.get_int(a + "context_length", 2048));
+    // Optional counts: range-checked as 64-bit values, never truncated to 32 bits.
+    auto opt = [&](const char* key, int64_t def, int64_t hi) -> uint32_t {
+        const int64_t v = f.get_int(a + key, def);
+        VKRT_CHECK(v > 0 && v <= hi, Status::bad_format, "gguf: ", a, key, " = ", v, " is out of range [1, ", hi, "]");
+        return uint32_t(v);
+    };
+    hp.n_head_kv = opt("attention.head_count_kv", hp.n_head, int64_t(1) << 24);
+    hp.n_ctx_train = opt("context_length", 2048, INT32_MAX);  // the C API reports it as int32_t
     hp.rope_base = float(f.get_float(a + "rope.freq_base", 10000.0));
     hp.rms_eps = float(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
     // head_dim as llama.cpp: attention.key_length, else n_embd / n_head. The query width
@@ -61,7 +67,7 @@ LlamaHParams LlamaHParams::from_gguf(const gguf::File& f) {
     }
     VKRT_CHECK(hp.n_head_kv > 0 && hp.n_head % hp.n_head_kv == 0, Status::bad_format, "gguf: head_count ",
                hp.n_head, " is not a multiple of head_count_kv ", hp.n_head_kv);
-    hp.n_rot = uint32_t(f.get_int(a + "rope.dimension_count", hp.head_dim));
+    hp.n_rot = opt("rope.dimension_count", hp.head_dim, int64_t(1) << 24);
     VKRT_CHECK(hp.n_rot > 0 && hp.n_rot <= hp.head_dim && hp.n_rot % 2 == 0, Status::bad_format,
                "gguf: rope.dimension_count ", hp.n_rot, " does not fit head_dim ", hp.head_dim);
     VKRT_CHECK(hp.head_dim <= 256, Status::unsupported, "head_dim ", hp.head_dim, " > 256 is not supported");
@@ -183,6 +189,16 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
     VKRT_CHECK(!(act_quant_.static_scale && act_quant_.asymmetric), Status::unsupported, path,
                ": static asymmetric W8A8 activations are not supported (use dynamic asymmetric or static symmetric)");
 
+    // Before anything is allocated for what the file claims: every layer needs its
+    // 9 tensors (a huge block_count is refused here, not by the allocator), and the
+    // weights must fit the device heap.
+    VKRT_CHECK(uint64_t(hp_.n_layer) * 9 + 2 <= f.tensors().size(), Status::bad_format, "gguf: ", hp_.arch,
+               ".block_count ", hp_.n_layer, " needs at least ", uint64_t(hp_.n_layer) * 9 + 2,
+               " tensors, but the file has ", f.tensors().size());
+    uint64_t weight_need = 0;
+    for (const gguf::TensorInfo& t : f.tensors()) weight_need += (t.n_bytes + 3) & ~uint64_t(3);
+    dev.check_memory(weight_need, "model '" + path + "'");
+
     const size_t total = 3 + size_t(hp_.n_layer) * 9;
     size_t done = 0;
     auto tick = [&] {
@@ -229,6 +245,21 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
     n_batch_ = std::max<uint32_t>(1, std::min(n_batch ? n_batch : 512, n_ctx_));
     Device& dev = model.device();
     const uint64_t B = n_batch_, E = hp.n_embd, KV = hp.kv_dim(), Q = hp.q_dim(), F = hp.n_ff, V = hp.n_vocab;
+    const uint32_t widest_in = std::max({hp.n_embd, hp.n_ff, hp.q_dim()});  // the K of every linear
+    {
+        // The session's device memory (activations, logits, KV cache) against the heap,
+        // before allocating any of it; 128-bit so that no product wraps.
+        using u128 = unsigned __int128;
+        const u128 acts = u128(B) * (2 * E + 2 * Q + 2 * KV + 2 * F + 2 * V) * 4 +
+                          ops::matmul_scratch_bytes(n_batch_, widest_in) +
+                          (model.w8a8() ? u128(B) * (ops::packed_row_words(widest_in) + 2) * 4 : 0);
+        const u128 kv_bytes = u128(hp.n_layer) * (ops::kv_cache_bytes(kv.k, uint32_t(KV), n_ctx_, "k cache") +
+                                                  ops::kv_cache_bytes(kv.v, uint32_t(KV), n_ctx_, "v cache"));
+        const u128 need = acts + kv_bytes;
+        dev.check_memory(need > UINT64_MAX ? UINT64_MAX : uint64_t(need),
+                         "session (n_ctx " + std::to_string(n_ctx_) + ", n_batch " + std::to_string(n_batch_) +
+                             ") of model '" + model.path() + "'");
+    }
     ids_ = Buffer(dev, B * 4, MemoryKind::upload, "token ids");
     positions_ = Buffer(dev, B * 4, MemoryKind::upload, "positions");
     x_ = Buffer(dev, B * E * 4, MemoryKind::device, "x");
@@ -241,7 +272,6 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
     ffn_u_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn up");
     logits_gpu_ = Buffer(dev, B * V * 4, MemoryKind::device, "logits");
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
-    const uint32_t widest_in = std::max({hp.n_embd, hp.n_ff, hp.q_dim()});  // the K of every linear
     matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, widest_in)),
                              MemoryKind::device, "matmul scratch");
     if (model.w8a8()) {

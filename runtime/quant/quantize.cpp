@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/quant.hpp"
+#include "io/safe_write.hpp"
 #include "quant/sensitivity.hpp"
 #include "quant/smoothquant.hpp"
 #include "ref/reference.hpp"
@@ -103,9 +104,12 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                " is outside [0, 1]");
     VKRT_CHECK(opt.percentile > 0 && opt.percentile <= 100, Status::invalid_argument, "--percentile ",
                opt.percentile, " is outside (0, 100]");
-    VKRT_CHECK(in_path != out_path, Status::invalid_argument, "input and output are the same file '", in_path, "'");
+    // The same file under any spelling (DIR/./m.gguf, a hard link): device and inode.
+    VKRT_CHECK(in_path != out_path && !io::same_file(in_path, out_path), Status::invalid_argument, "input '", in_path,
+               "' and output '", out_path, "' are the same file");
 
     gguf::File f = gguf::File::open(in_path);
+    const io::InputGuard input_guard(in_path);  // no output (GGUF, report) may replace the input
     QuantizeResult res;
     res.bytes_in = f.file_size();
 
@@ -147,11 +151,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                  << (sm ? "alpha " + std::to_string(opt.alpha) : std::string("off")) << ".";
             res.sensitivity_md = sensitivity_markdown(entries, choice ? &*choice : nullptr, info.str());
             if (!opt.sensitivity_report.empty()) {
-                FILE* fp = std::fopen(opt.sensitivity_report.c_str(), "wb");
-                VKRT_CHECK(fp, Status::io_error, "cannot write the sensitivity report '", opt.sensitivity_report, "'");
-                const size_t n = std::fwrite(res.sensitivity_md.data(), 1, res.sensitivity_md.size(), fp);
-                const bool ok = std::fclose(fp) == 0 && n == res.sensitivity_md.size();
-                VKRT_CHECK(ok, Status::io_error, "cannot write the sensitivity report '", opt.sensitivity_report, "'");
+                io::write_file(opt.sensitivity_report, res.sensitivity_md);
                 log("sensitivity report: " + opt.sensitivity_report);
             }
         }

@@ -18,30 +18,18 @@ int find_memory_type(const VkPhysicalDeviceMemoryProperties& mp, uint32_t type_b
     return -1;
 }
 
-// One-off command buffer: copy between buffers and wait.
+// One-off command buffer (the device's pool, locked): copy between buffers and wait.
 void copy_now(Device& dev, VkBuffer src, uint64_t src_off, VkBuffer dst, uint64_t dst_off, uint64_t bytes) {
-    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    ai.commandPool = dev.command_pool();
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    VkCommandBuffer cb = VK_NULL_HANDLE;
-    VK_CHECK(vkAllocateCommandBuffers(dev.handle(), &ai, &cb));
-    VkDevice d = dev.handle();
-    VkCommandPool pool = dev.command_pool();
-    vk::Unique<VkCommandBuffer> owner(cb, [d, pool](VkCommandBuffer c) { vkFreeCommandBuffers(d, pool, 1, &c); });
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    VK_CHECK(vkBeginCommandBuffer(cb, &bi));
-    // Make earlier shader writes visible to the copy, and the copy to later work.
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-    VkBufferCopy region{src_off, dst_off, bytes};
-    vkCmdCopyBuffer(cb, src, dst, 1, &region);
-    VK_CHECK(vkEndCommandBuffer(cb));
-    dev.submit_and_wait(cb);
+    dev.run_once([&](VkCommandBuffer cb) {
+        // Make earlier shader writes visible to the copy, and the copy to later work.
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+        mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+        vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                             VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+        VkBufferCopy region{src_off, dst_off, bytes};
+        vkCmdCopyBuffer(cb, src, dst, 1, &region);
+    });
 }
 
 }  // namespace
@@ -96,7 +84,13 @@ Buffer::Buffer(Device& dev, uint64_t size, MemoryKind kind, std::string name)
         fail(Status::out_of_memory, "out of ", r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? "device" : "host",
              " memory allocating ", size, " bytes for buffer '", name_, "' on ", caps.name);
     VK_CHECK(r);
-    mem_ = vk::Unique<VkDeviceMemory>(m, [d](VkDeviceMemory h) { vkFreeMemory(d, h, nullptr); });
+    const Device* owner = &dev;
+    const int64_t bytes = int64_t(req.size);
+    owner->note_allocation(bytes);
+    mem_ = vk::Unique<VkDeviceMemory>(m, [d, owner, bytes](VkDeviceMemory h) {
+        vkFreeMemory(d, h, nullptr);
+        owner->note_allocation(-bytes);
+    });
     VK_CHECK(vkBindBufferMemory(d, b, m, 0));
     auto flags = mp.memoryTypes[type].propertyFlags;
     if (flags & visible) {

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/log.hpp"
+#include "io/safe_write.hpp"
 #include "vk/check.hpp"
 #include "vk/pipeline.hpp"
 
@@ -140,6 +142,36 @@ std::string default_cache_dir() {
     return {};
 }
 
+// "123", "64K", "512M", "2G" -> bytes; anything else (or an overflow) is an error naming `what`.
+uint64_t parse_bytes(const std::string& s, const char* what) {
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i) {
+        const uint64_t d = uint64_t(s[i] - '0');
+        VKRT_CHECK(v <= (UINT64_MAX - d) / 10, Status::invalid_argument, what, "='", s, "' overflows 64 bits");
+        v = v * 10 + d;
+    }
+    VKRT_CHECK(i > 0 && i + 1 >= s.size(), Status::invalid_argument, what, "='", s,
+               "' is not a byte count (digits, optionally followed by K, M or G)");
+    int shift = 0;
+    if (i < s.size()) {
+        switch (std::toupper(static_cast<unsigned char>(s[i]))) {
+            case 'K': shift = 10; break;
+            case 'M': shift = 20; break;
+            case 'G': shift = 30; break;
+            default: fail(Status::invalid_argument, what, "='", s, "': unknown suffix (K, M or G)");
+        }
+    }
+    VKRT_CHECK(v <= (UINT64_MAX >> shift), Status::invalid_argument, what, "='", s, "' overflows 64 bits");
+    return v << shift;
+}
+
+std::string mib(uint64_t bytes) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / (1024.0 * 1024.0));
+    return buf;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- options
@@ -168,6 +200,7 @@ DeviceOptions DeviceOptions::from_env() {
                    "' is not a byte count >= 256");
         o.max_binding_bytes = v;
     }
+    if (const char* m = std::getenv("VKRT_MEMORY_LIMIT"); m && *m) o.memory_limit = parse_bytes(m, "VKRT_MEMORY_LIMIT");
     return o;
 }
 
@@ -230,9 +263,9 @@ VKAPI_ATTR VkBool32 VKAPI_CALL Device::debug_callback(VkDebugUtilsMessageSeverit
                                                       void* user) {
     auto* self = static_cast<Device*>(user);
     self->validation_messages_.fetch_add(1);
-    std::fprintf(stderr, "vkrt: validation %s: %s\n",
-                 (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "error" : "warning",
-                 data && data->pMessage ? data->pMessage : "(no message)");
+    const bool error = (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) != 0;
+    log_line(error ? LogLevel::error : LogLevel::warning, error ? "validation error: " : "validation warning: ",
+             data && data->pMessage ? data->pMessage : "(no message)");
     return VK_FALSE;
 }
 
@@ -297,7 +330,8 @@ void Device::pick_physical(const DeviceOptions& opts) {
         const std::string& s = opts.select;
         bool numeric = std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit((unsigned char)c); });
         if (numeric) {
-            unsigned long idx = std::stoul(s);
+            const bool fits = s.size() <= 9;  // no overflow; more devices than that do not exist
+            const unsigned long idx = fits ? std::stoul(s) : ~0ul;
             VKRT_CHECK(idx < pds.size(), Status::invalid_argument, "VKRT_DEVICE=", s, ": only ", pds.size(),
                        " Vulkan device(s) present");
             phys_ = pds[idx];
@@ -426,6 +460,9 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (!v12 && has_f16_ext && (c.fp16 || c.int8)) enabled_exts_.push_back(VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
     if (!v12 && has_s8_ext && c.storage8) enabled_exts_.push_back(VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
     if (has_ext(exts, "VK_KHR_portability_subset")) enabled_exts_.push_back("VK_KHR_portability_subset");
+    memory_budget_ext_ = has_ext(exts, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    if (memory_budget_ext_) enabled_exts_.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    memory_limit_ = opts.memory_limit;
 }
 
 void Device::create_device() {
@@ -499,7 +536,7 @@ void Device::load_pipeline_cache(const DeviceOptions& opts) {
     if (opts.pipeline_cache != "off") {
         std::string path = opts.pipeline_cache;
         if (path.empty()) {
-            std::string dir = default_cache_dir();
+            std::string dir = opts.pipeline_cache_dir.empty() ? default_cache_dir() : opts.pipeline_cache_dir;
             if (!dir.empty()) {
                 char buf[96];
                 std::snprintf(buf, sizeof buf, "/pipelines-%04x-%04x.bin", caps_.vendor_id, caps_.device_id);
@@ -531,21 +568,14 @@ void Device::load_pipeline_cache(const DeviceOptions& opts) {
 
 void Device::save_pipeline_cache() const {
     if (cache_path_.empty() || !cache_) return;
+    std::lock_guard<std::mutex> lock(pipelines_mu_);
     size_t n = 0;
     VK_CHECK(vkGetPipelineCacheData(device_, cache_, &n, nullptr));
     std::vector<char> data(n);
     VK_CHECK(vkGetPipelineCacheData(device_, cache_, &n, data.data()));
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(cache_path_).parent_path(), ec);
-    std::string tmp = cache_path_ + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        VKRT_CHECK(f.good(), Status::io_error, "cannot write pipeline cache ", tmp);
-        f.write(data.data(), std::streamsize(n));
-        VKRT_CHECK(f.good(), Status::io_error, "cannot write pipeline cache ", tmp);
-    }
-    std::filesystem::rename(tmp, cache_path_, ec);
-    VKRT_CHECK(!ec, Status::io_error, "cannot rename ", tmp, " to ", cache_path_, ": ", ec.message());
+    io::write_file(cache_path_, std::string_view(data.data(), n));  // temporary sibling, fsync, rename
 }
 
 // ---------------------------------------------------------------- pipelines, submit
@@ -571,8 +601,83 @@ void Device::submit_and_wait(VkCommandBuffer cb) const {
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cb;
-    VK_CHECK(vkQueueSubmit(queue_, 1, &si, fence));
+    {
+        std::lock_guard<std::mutex> lock(queue_mu_);
+        VK_CHECK(vkQueueSubmit(queue_, 1, &si, fence));
+    }
     VK_CHECK(vkWaitForFences(device_, 1, &fence, VK_TRUE, UINT64_MAX));
+}
+
+// ---------------------------------------------------------------- device memory
+
+Device::HeapInfo Device::device_heap() const {
+    HeapInfo h;
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+    VkPhysicalDeviceMemoryProperties2 mp2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+    if (memory_budget_ext_) mp2.pNext = &budget;
+    vkGetPhysicalDeviceMemoryProperties2(phys_, &mp2);
+    const VkPhysicalDeviceMemoryProperties& mp = mp2.memoryProperties;
+    // The largest device-local heap holds the weights and the KV cache.
+    bool found = false;
+    for (uint32_t i = 0; i < mp.memoryHeapCount; ++i)
+        if ((mp.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            (!found || mp.memoryHeaps[i].size > mp.memoryHeaps[h.index].size)) {
+            h.index = i;
+            found = true;
+        }
+    h.size = mp.memoryHeaps[h.index].size;
+    const uint64_t ours = allocated_bytes_.load();
+    if (memory_budget_ext_) {
+        h.from_budget_ext = true;
+        h.budget = budget.heapBudget[h.index];
+        h.usage = budget.heapUsage[h.index];
+        h.available = h.budget > h.usage ? h.budget - h.usage : 0;
+    } else {
+        h.budget = h.size;
+        h.usage = ours;
+        h.available = h.size > ours ? h.size - ours : 0;
+    }
+    if (memory_limit_ && memory_limit_ < h.size) {
+        h.limited = true;
+        h.size = memory_limit_;
+        h.available = std::min(h.available, memory_limit_ > ours ? memory_limit_ - ours : 0);
+    }
+    return h;
+}
+
+void Device::check_memory(uint64_t bytes, const std::string& what) const {
+    const HeapInfo h = device_heap();
+    if (bytes <= h.available) return;
+    fail(Status::out_of_memory, what, " needs ", bytes, " bytes (", mib(bytes), ") of device memory, but heap ",
+         h.index, " of ", caps_.name, " has ", h.size, " bytes (", mib(h.size), ")",
+         h.limited ? " (VKRT_MEMORY_LIMIT)" : "", " of which ", h.available, " bytes (", mib(h.available),
+         ") are available", h.from_budget_ext ? " (VK_EXT_memory_budget)" : " (heap size less vkrt's buffers)");
+}
+
+void Device::note_allocation(int64_t bytes) const { allocated_bytes_.fetch_add(uint64_t(bytes)); }
+
+void Device::queue_wait_idle() const {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    VK_CHECK(vkQueueWaitIdle(queue_));
+}
+
+void Device::run_once(const std::function<void(VkCommandBuffer)>& record) const {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = pool_;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    VkCommandBuffer cb = VK_NULL_HANDLE;
+    VK_CHECK(vkAllocateCommandBuffers(device_, &ai, &cb));
+    VkDevice d = device_;
+    VkCommandPool pool = pool_;
+    vk::Unique<VkCommandBuffer> owner(cb, [d, pool](VkCommandBuffer c) { vkFreeCommandBuffers(d, pool, 1, &c); });
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    VK_CHECK(vkBeginCommandBuffer(cb, &bi));
+    record(cb);
+    VK_CHECK(vkEndCommandBuffer(cb));
+    submit_and_wait(cb);
 }
 
 }  // namespace vkrt

@@ -1,10 +1,18 @@
 // Device layer: instance, physical-device selection, capabilities, logical
 // device, queue, command pool, pipeline cache (saved to disk).
+//
+// Threads: a Device is shared by every thread that uses it. The Vulkan objects
+// that need external synchronization are only reached through members that
+// take a lock: the queue (submit_and_wait, queue_wait_idle), the device's own
+// command pool (run_once) and the pipeline cache (pipeline, save). Recorders
+// own their command pool and descriptor pools (a recorder serves one thread at
+// a time).
 #pragma once
 #include <vulkan/vulkan.h>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,12 +31,19 @@ struct DeviceOptions {
     bool disable_fp16 = false;      // act as if shaderFloat16 were missing
     bool disable_subgroup = false;  // act as if subgroup arithmetic were missing
     bool validation = false;        // Khronos validation layer + message counter
-    std::string pipeline_cache;  // file path; "" = default (~/.cache/vkrt), "off" = none
+    std::string pipeline_cache;  // file path; "" = default (see pipeline_cache_dir), "off" = none
+    // Folder for the default cache file; "" = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps
+    // without a home directory (Android) pass their cache folder here.
+    std::string pipeline_cache_dir;
     uint64_t max_binding_bytes = 0;  // split weights into bindings of at most this (0 = the device's limit)
+    // Act as if the device-local heap had only this many bytes (testing the memory
+    // checks without a model larger than the real heap); 0 = the real heap.
+    uint64_t memory_limit = 0;
 
     // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
-    // weight parts, as on a phone's 128 MiB maxStorageBufferRange).
+    // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
+    // (bytes, or with a K/M/G suffix).
     static DeviceOptions from_env();
 };
 
@@ -84,9 +99,8 @@ public:
     const Capabilities& caps() const { return caps_; }
     VkDevice handle() const { return device_; }
     VkPhysicalDevice physical() const { return phys_; }
-    VkQueue queue() const { return queue_; }
     uint32_t queue_family() const { return queue_family_; }
-    VkCommandPool command_pool() const { return pool_; }
+    // For Pipeline's constructor, which Device::pipeline runs under its lock.
     VkPipelineCache pipeline_cache() const { return cache_; }
     const VkPhysicalDeviceMemoryProperties& memory_properties() const { return mem_props_; }
 
@@ -102,8 +116,29 @@ public:
     size_t pipeline_cache_loaded_bytes() const { return cache_loaded_bytes_; }
     void save_pipeline_cache() const;  // also done by the destructor
 
-    // Submit one command buffer and wait for it (a fence per call).
+    // Submit one command buffer and wait for it (a fence per call). Thread-safe: the
+    // queue is locked for the submit only, not for the wait.
     void submit_and_wait(VkCommandBuffer cb) const;
+    // vkQueueWaitIdle under the queue lock.
+    void queue_wait_idle() const;
+    // Record a one-off command buffer from the device's pool with `record`, submit
+    // it and wait (staging copies). Thread-safe: the pool is locked throughout.
+    void run_once(const std::function<void(VkCommandBuffer)>& record) const;
+
+    // Device memory: the bytes the heap behind device-local buffers can still give
+    // (VK_EXT_memory_budget's budget minus usage where present, else the heap size),
+    // and a check that `bytes` for `what` fit there before anything is allocated:
+    // out_of_memory naming `what`, its size, the heap and what it has.
+    struct HeapInfo {
+        uint32_t index = 0;
+        uint64_t size = 0, budget = 0, usage = 0, available = 0;
+        bool from_budget_ext = false;  // VK_EXT_memory_budget figures
+        bool limited = false;          // DeviceOptions::memory_limit applied
+    };
+    HeapInfo device_heap() const;
+    void check_memory(uint64_t bytes, const std::string& what) const;
+    // Buffers report their device memory here (+ on allocation, - on release).
+    void note_allocation(int64_t bytes) const;
 
 private:
     static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(
@@ -130,7 +165,12 @@ private:
     VkPhysicalDeviceMemoryProperties mem_props_{};
     Capabilities caps_;
     std::vector<const char*> enabled_exts_;
-    std::mutex pipelines_mu_;
+    bool memory_budget_ext_ = false;  // VK_EXT_memory_budget enabled
+    uint64_t memory_limit_ = 0;
+    mutable std::atomic<uint64_t> allocated_bytes_{0};  // device memory held by Buffers
+    mutable std::mutex queue_mu_;      // vkQueueSubmit / vkQueueWaitIdle
+    mutable std::mutex pool_mu_;       // pool_ and the command buffers allocated from it
+    mutable std::mutex pipelines_mu_;  // pipelines_ and the VkPipelineCache
     std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
 };
 

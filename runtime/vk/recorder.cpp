@@ -16,7 +16,14 @@ constexpr uint32_t kSetsPerPool = 256;
 
 Recorder::Recorder(Device& dev) : dev_(&dev) {
     VkDevice d = dev.handle();
-    VkCommandPool pool = dev.command_pool();
+    // A command pool per recorder: pools need external synchronization, and
+    // recorders of different sessions record on different threads.
+    VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pci.queueFamilyIndex = dev.queue_family();
+    VkCommandPool pool = VK_NULL_HANDLE;
+    VK_CHECK(vkCreateCommandPool(d, &pci, nullptr, &pool));
+    pool_ = vk::Unique<VkCommandPool>(pool, [d](VkCommandPool p) { vkDestroyCommandPool(d, p, nullptr); });
     VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     ai.commandPool = pool;
     ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
@@ -43,7 +50,13 @@ Recorder::Recorder(Device& dev) : dev_(&dev) {
 
 Recorder::~Recorder() {
     // The command buffer may still be executing only if submit() threw mid-way.
-    if (recorded_) vkQueueWaitIdle(dev_->queue());
+    if (recorded_) {
+        try {
+            dev_->queue_wait_idle();
+        } catch (...) {
+            // device lost: nothing is executing any more
+        }
+    }
 }
 
 void Recorder::begin() {

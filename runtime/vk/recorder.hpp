@@ -8,6 +8,10 @@
 // as the Q/K/V projections of one input, runs without one). A recorded command buffer can be submitted again and again
 // (decode reuses one per token; per-token values live in buffers, not in push
 // constants).
+//
+// A recorder owns its command pool, command buffer and descriptor pools, so
+// recorders on different threads need no locks; one recorder serves one thread
+// at a time. Submits go through Device, which locks the queue.
 #pragma once
 #include <vulkan/vulkan.h>
 
@@ -88,6 +92,7 @@ private:
     void order(std::span<const Range> reads, std::span<const Range> writes);
 
     Device* dev_;
+    vk::Unique<VkCommandPool> pool_;  // this recorder's own (declared first: destroyed after cb_)
     vk::Unique<VkCommandBuffer> cb_;
     std::vector<vk::Unique<VkDescriptorPool>> pools_;
     size_t pool_index_ = 0;

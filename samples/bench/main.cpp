@@ -177,7 +177,7 @@ int run(int argc, char** argv) {
     }
     if (args.flag("--kernels")) {
         std::string filter = args.str("--filter", "", "");
-        int reps = int(args.integer("--reps", "-r", 5));
+        int reps = int(args.integer("--reps", "-r", 5, 1, INT32_MAX));
         args.finish();
         Device dev;
         return bench::run_kernels(dev, filter, reps);
@@ -185,18 +185,18 @@ int run(int argc, char** argv) {
     std::string ppl = args.str("--perplexity", "", "");
     std::string model = args.str("-m", "--model", "");
     if (!ppl.empty()) {
-        int n_ctx = int(args.integer("-c", "--ctx-size", 512));
-        int chunks = int(args.integer("--chunks", "", 100));
+        int n_ctx = int(args.integer("-c", "--ctx-size", 512, 2, INT32_MAX));
+        int chunks = int(args.integer("--chunks", "", 100, 1, INT32_MAX));
         const KvCacheTypes kv = cli::kv_cache_types(args);
         args.finish();
         return perplexity_mode(ppl, model.empty() ? cli::default_model_path() : model, n_ctx, chunks, kv);
     }
     std::string synth = args.str("--synthetic", "", "");
     std::string type = args.str("--type", "", "q4_0");
-    int n_prompt = int(args.integer("-p", "--n-prompt", 512));
-    int n_gen = int(args.integer("-n", "--n-gen", 128));
-    int reps = int(args.integer("-r", "--repetitions", 3));
-    int n_ctx = int(args.integer("-c", "--ctx-size", 0));
+    int n_prompt = int(args.integer("-p", "--n-prompt", 512, 0, INT32_MAX - 1));
+    int n_gen = int(args.integer("-n", "--n-gen", 128, 0, INT32_MAX - 1));
+    int reps = int(args.integer("-r", "--repetitions", 3, 1, INT32_MAX));
+    int n_ctx = int(args.integer("-c", "--ctx-size", 0, 0, INT32_MAX));
     const KvCacheTypes kv = cli::kv_cache_types(args);
     std::string out_dir = args.str("--synthetic-dir", "", std::filesystem::temp_directory_path().string());
     args.finish();

@@ -92,8 +92,8 @@ int run(int argc, char** argv) {
     }
     const std::string model_path = args.str("-m", "--model", cli::default_model_path());
     const std::string prompt = args.str("-p", "--prompt", "\x01");
-    const int n_predict = int(args.integer("-n", "--n-predict", 256));
-    const int n_ctx = int(args.integer("-c", "--ctx-size", 0));
+    const int n_predict = int(args.integer("-n", "--n-predict", 256, 0, INT32_MAX));
+    const int n_ctx = int(args.integer("-c", "--ctx-size", 0, 0, INT32_MAX));
     const KvCacheTypes kv_types = cli::kv_cache_types(args);
     const std::string system = args.str("-s", "--system", "");
     const bool display_prompt = !args.flag("--no-display-prompt");
@@ -103,8 +103,8 @@ int run(int argc, char** argv) {
     sp.top_p = float(args.number("--top-p", "", sp.top_p));
     sp.min_p = float(args.number("--min-p", "", sp.min_p));
     sp.repeat_penalty = float(args.number("--repeat-penalty", "", sp.repeat_penalty));
-    sp.repeat_last_n = int(args.integer("--repeat-last-n", "", sp.repeat_last_n));
-    sp.seed = uint64_t(args.integer("--seed", "-s-seed", int64_t(sp.seed)));
+    sp.repeat_last_n = int(args.integer("--repeat-last-n", "", sp.repeat_last_n, -1, INT32_MAX));
+    sp.seed = uint64_t(args.integer("--seed", "-s-seed", int64_t(sp.seed), INT64_MIN, INT64_MAX));
     args.finish();
     VKRT_CHECK(n_ctx >= 0, Status::invalid_argument, "-c must be >= 0");
 

@@ -1,10 +1,14 @@
 #include "cli.hpp"
 
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 
 #include "core/error.hpp"
+#include "io/safe_write.hpp"
 
 namespace vkrt::cli {
 
@@ -29,30 +33,32 @@ std::string Args::str(const std::string& a, const std::string& b, const std::str
     return i < 0 ? def : args_[size_t(i)];
 }
 
-int64_t Args::integer(const std::string& a, const std::string& b, int64_t def) {
+int64_t Args::integer(const std::string& a, const std::string& b, int64_t def, int64_t lo, int64_t hi) {
     int i = find(a, b, true);
     if (i < 0) return def;
-    try {
-        size_t pos = 0;
-        int64_t v = std::stoll(args_[size_t(i)], &pos);
-        VKRT_CHECK(pos == args_[size_t(i)].size(), Status::invalid_argument, "");
-        return v;
-    } catch (...) {
-        fail(Status::invalid_argument, "flag ", a, ": '", args_[size_t(i)], "' is not an integer");
-    }
+    const std::string& s = args_[size_t(i)];
+    errno = 0;
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    VKRT_CHECK(!s.empty() && end == s.c_str() + s.size() && !std::isspace(static_cast<unsigned char>(s[0])),
+               Status::invalid_argument, "flag ", a, ": '", s, "' is not an integer");
+    VKRT_CHECK(errno != ERANGE && v >= lo && v <= hi, Status::invalid_argument, "flag ", a, ": ", s,
+               " is out of range [", lo, ", ", hi, "]");
+    return v;
 }
 
 double Args::number(const std::string& a, const std::string& b, double def) {
     int i = find(a, b, true);
     if (i < 0) return def;
-    try {
-        size_t pos = 0;
-        double v = std::stod(args_[size_t(i)], &pos);
-        VKRT_CHECK(pos == args_[size_t(i)].size(), Status::invalid_argument, "");
-        return v;
-    } catch (...) {
-        fail(Status::invalid_argument, "flag ", a, ": '", args_[size_t(i)], "' is not a number");
-    }
+    const std::string& s = args_[size_t(i)];
+    errno = 0;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    VKRT_CHECK(!s.empty() && end == s.c_str() + s.size() && !std::isspace(static_cast<unsigned char>(s[0])),
+               Status::invalid_argument, "flag ", a, ": '", s, "' is not a number");
+    VKRT_CHECK(errno != ERANGE && std::isfinite(v), Status::invalid_argument, "flag ", a, ": ", s,
+               " is not a finite number in range");
+    return v;
 }
 
 void Args::finish() const {
@@ -94,6 +100,8 @@ std::string memory_report(const LlamaModel& model, const LlamaSession& session) 
 }
 
 int guarded_main(const char* name, int (*run)(int, char**), int argc, char** argv) {
+    // Ctrl-C or a kill during a write removes the temporary file (io/safe_write.hpp).
+    io::install_signal_cleanup();
     try {
         return run(argc, argv);
     } catch (const Error& e) {

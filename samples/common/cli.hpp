@@ -1,6 +1,7 @@
 // Small helpers shared by the samples: flag parsing, timing, default paths.
 #pragma once
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,7 +16,12 @@ public:
     Args(int argc, char** argv);
     bool flag(const std::string& name);                             // consumes --name
     std::string str(const std::string& a, const std::string& b, const std::string& def);
-    int64_t integer(const std::string& a, const std::string& b, int64_t def);
+    // An integer in [lo, hi] (default: the int32_t range, which every caller casts
+    // to); a value outside, or one that overflows 64 bits, is refused naming the
+    // flag, never wrapped.
+    int64_t integer(const std::string& a, const std::string& b, int64_t def, int64_t lo = INT32_MIN,
+                    int64_t hi = INT32_MAX);
+    // A finite number (nan and inf are refused).
     double number(const std::string& a, const std::string& b, double def);
     // Throws vkrt::Error(invalid_argument) naming the first flag nobody consumed.
     void finish() const;

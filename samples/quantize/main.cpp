@@ -9,6 +9,7 @@
 #include "cli.hpp"
 #include "core/error.hpp"
 #include "gguf/gguf.hpp"
+#include "io/safe_write.hpp"
 #include "quant/quantize.hpp"
 
 using namespace vkrt;
@@ -18,7 +19,8 @@ namespace {
 const char* kUsage =
     "usage: vkrt-quantize -m IN.gguf -o OUT.gguf --type q4_0|q8_0|w8a8|w8a8_static [options]\n"
     "  -m, --model FILE        F32/F16 llama GGUF (default: stories260K)\n"
-    "  -o, --output FILE       output GGUF (written to FILE.part, then renamed)\n"
+    "  -o, --output FILE       output GGUF (a new path or a regular file; written to a temporary\n"
+    "                          FILE.part-XXXXXX, fsync'd, then renamed; removed on Ctrl-C)\n"
     "  --type T                q4_0, q8_0: llama.cpp block formats (output.weight Q8_0;\n"
     "                          rows that fit no 32-block fall back to F16);\n"
     "                          w8a8: int8 per-channel weights, dynamic per-token int8 activations;\n"
@@ -59,12 +61,17 @@ int run(int argc, char** argv) {
     const double percentile = args.number("--percentile", "", 99.99);
     const bool asym = args.flag("--asym");
     const std::string calib_text = args.str("--calib-text", "", models_dir() + "/tinystories_valid_head.txt");
-    const int64_t calib_tokens = args.integer("--calib-tokens", "", 4096);
+    const int64_t calib_tokens = args.integer("--calib-tokens", "", 4096, 2, INT32_MAX);
     const std::string sens = args.str("--sensitivity", "", "");
     const double budget = args.number("--budget-bits", "", 0.0);
     args.finish();
 
     VKRT_CHECK(!out.empty(), Status::invalid_argument, "no output file (-o OUT.gguf); see --help");
+    // Refuse a bad output before minutes of work (the writer checks again before it renames).
+    io::check_output_path(out);
+    VKRT_CHECK(!io::same_file(in, out), Status::invalid_argument, "input '", in, "' and output '", out,
+               "' are the same file");
+    if (!sens.empty()) io::check_output_path(sens);
     VKRT_CHECK(!type.empty() || budget > 0, Status::invalid_argument,
                "no quantization type (--type q4_0|q8_0|w8a8|w8a8_static); see --help");
     VKRT_CHECK(scales == "minmax" || scales == "mse", Status::invalid_argument, "--scales '", scales,

@@ -1,0 +1,422 @@
+// JNI glue: org.vkrt.Native's static methods over the C API (include/vkrt/vkrt.h).
+//
+// - Text crosses as UTF-8 byte[] (JNI's "modified UTF-8" would mangle NUL and characters
+//   outside the BMP); Java refuses a NUL inside text before it gets here.
+// - A failed C call throws org.vkrt.VkrtException(status, vkrt_last_error()).
+// - Callbacks (token, progress) may run on any thread: each gets its JNIEnv from the JavaVM,
+//   attaching the thread for the call when it is not attached and detaching it afterwards.
+//   An exception thrown by Java code in a callback is taken out of that thread (callbacks
+//   must not return into C with one pending), stops the operation, and is rethrown on the
+//   calling thread when the C call returns.
+// - Methods are registered in JNI_OnLoad, so only JNI_OnLoad is exported.
+#include <jni.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vkrt/vkrt.h"
+
+namespace {
+
+JavaVM* g_vm = nullptr;
+jclass g_exception_class = nullptr;        // org.vkrt.VkrtException
+jmethodID g_exception_ctor = nullptr;      // (I[B)V
+jmethodID g_token_sink_on_token = nullptr;  // Native$TokenSink.onToken(I[B)Z
+jmethodID g_progress_on_progress = nullptr; // Native$ProgressSink.onProgress(F)V
+std::atomic<long> g_live{0};               // handles created here and not yet freed
+
+constexpr jint kJniVersion = JNI_VERSION_1_6;
+
+template <typename T>
+T* from_jlong(jlong p) {
+    return reinterpret_cast<T*>(static_cast<intptr_t>(p));
+}
+template <typename T>
+jlong to_jlong(T* p) {
+    return static_cast<jlong>(reinterpret_cast<intptr_t>(p));
+}
+
+jbyteArray bytes(JNIEnv* env, const char* s, size_t n) {
+    jbyteArray a = env->NewByteArray(jsize(n));
+    if (a && n) env->SetByteArrayRegion(a, 0, jsize(n), reinterpret_cast<const jbyte*>(s));
+    return a;  // null with OutOfMemoryError pending if it could not be made
+}
+
+// Throws VkrtException(status, message) unless an exception is already pending (a callback's,
+// which wins: it says why the operation stopped).
+void throw_vkrt(JNIEnv* env, vkrt_status status, const char* message) {
+    if (env->ExceptionCheck()) return;
+    jbyteArray msg = bytes(env, message, std::strlen(message));
+    if (!msg) return;
+    auto ex = static_cast<jthrowable>(env->NewObject(g_exception_class, g_exception_ctor, jint(status), msg));
+    if (ex) env->Throw(ex);
+}
+
+// true if ok; otherwise throws with vkrt_last_error() (thread-local: read it right away).
+bool check(JNIEnv* env, vkrt_status s) {
+    if (s == VKRT_OK) return true;
+    throw_vkrt(env, s, vkrt_last_error());
+    return false;
+}
+
+// A Java byte[] as a NUL-terminated std::string. A null array reads as "no value".
+bool to_string(JNIEnv* env, jbyteArray a, std::string& out) {
+    out.clear();
+    if (!a) return true;
+    jsize n = env->GetArrayLength(a);
+    out.resize(size_t(n));
+    if (n) env->GetByteArrayRegion(a, 0, n, reinterpret_cast<jbyte*>(out.data()));
+    return !env->ExceptionCheck();
+}
+
+// The JNIEnv of the current thread, attaching it (as a daemon) for the lifetime of this object
+// when a native thread calls into Java.
+class ScopedEnv {
+public:
+    ScopedEnv() {
+        if (!g_vm) return;
+        jint r = g_vm->GetEnv(reinterpret_cast<void**>(&env_), kJniVersion);
+        if (r == JNI_EDETACHED) {
+            JavaVMAttachArgs args{kJniVersion, const_cast<char*>("vkrt-native"), nullptr};
+#if defined(__ANDROID__)
+            r = g_vm->AttachCurrentThreadAsDaemon(&env_, &args);
+#else
+            r = g_vm->AttachCurrentThreadAsDaemon(reinterpret_cast<void**>(&env_), &args);
+#endif
+            attached_ = r == JNI_OK;
+        }
+        if (r != JNI_OK) env_ = nullptr;
+    }
+    ~ScopedEnv() {
+        if (attached_) g_vm->DetachCurrentThread();
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+    JNIEnv* get() const { return env_; }
+
+private:
+    JNIEnv* env_ = nullptr;
+    bool attached_ = false;
+};
+
+// What a callback trampoline needs: the Java object and the first exception it threw, both as
+// global references (a local reference is valid only on the thread of the native method that
+// got it). Made and destroyed on the thread that calls into the C API.
+struct Callback {
+    JNIEnv* owner;
+    jobject target = nullptr;
+    jthrowable error = nullptr;
+
+    Callback(JNIEnv* env, jobject obj) : owner(env), target(obj ? env->NewGlobalRef(obj) : nullptr) {}
+    ~Callback() {
+        if (target) owner->DeleteGlobalRef(target);
+        if (error) owner->DeleteGlobalRef(error);
+    }
+    Callback(const Callback&) = delete;
+    Callback& operator=(const Callback&) = delete;
+    // false with OutOfMemoryError pending if the global reference could not be made
+    bool ok(jobject obj) const { return !obj || target; }
+
+    // Takes a pending exception out of env into `error`; true if there was one.
+    bool take_exception(JNIEnv* env) {
+        if (!env->ExceptionCheck()) return false;
+        jthrowable ex = env->ExceptionOccurred();
+        env->ExceptionClear();
+        if (!error) error = static_cast<jthrowable>(env->NewGlobalRef(ex));
+        env->DeleteLocalRef(ex);
+        return true;
+    }
+    // On the calling thread once the C call has returned: rethrow what a callback threw.
+    bool rethrow() {
+        if (!error) return false;
+        auto local = static_cast<jthrowable>(owner->NewLocalRef(error));
+        owner->DeleteGlobalRef(error);
+        error = nullptr;
+        if (local) owner->Throw(local);
+        return true;
+    }
+};
+
+// vkrt_token_callback: non-zero stops the generation.
+int on_token(int32_t token, const char* piece, void* user) {
+    auto* cb = static_cast<Callback*>(user);
+    if (cb->error) return 1;
+    ScopedEnv scoped;
+    JNIEnv* env = scoped.get();
+    if (!env) return 1;  // cannot reach the JVM from this thread: stop rather than run blind
+    jbyteArray p = bytes(env, piece, std::strlen(piece));
+    jboolean go = JNI_FALSE;
+    if (p) {
+        go = env->CallBooleanMethod(cb->target, g_token_sink_on_token, jint(token), p);
+        env->DeleteLocalRef(p);
+    }
+    if (cb->take_exception(env)) return 1;
+    return go ? 0 : 1;
+}
+
+// vkrt_progress_callback: cannot stop the load; after an exception the rest is skipped.
+void on_progress(float fraction, void* user) {
+    auto* cb = static_cast<Callback*>(user);
+    if (cb->error) return;
+    ScopedEnv scoped;
+    JNIEnv* env = scoped.get();
+    if (!env) return;
+    env->CallVoidMethod(cb->target, g_progress_on_progress, jfloat(fraction));
+    cb->take_exception(env);
+}
+
+vkrt_sampler_params sampler(jfloat temperature, jint top_k, jfloat top_p, jfloat min_p, jfloat repeat_penalty,
+                            jint repeat_last_n, jlong seed) {
+    vkrt_sampler_params p = vkrt_sampler_default_params();
+    p.temperature = temperature;
+    p.top_k = top_k;
+    p.top_p = top_p;
+    p.min_p = min_p;
+    p.repeat_penalty = repeat_penalty;
+    p.repeat_last_n = repeat_last_n;
+    p.seed = uint64_t(seed);
+    return p;
+}
+
+// ---------------------------------------------------------------- context
+
+jlong context_create(JNIEnv* env, jclass, jbyteArray device, jboolean validation, jbyteArray cache_dir) {
+    std::string dev, dir;
+    if (!to_string(env, device, dev) || !to_string(env, cache_dir, dir)) return 0;
+    vkrt_context_params p = vkrt_context_default_params();
+    p.device = device ? dev.c_str() : nullptr;
+    p.validation = validation ? 1 : 0;
+    p.pipeline_cache_dir = cache_dir ? dir.c_str() : nullptr;
+    vkrt_context* ctx = nullptr;
+    if (!check(env, vkrt_context_create(&p, &ctx))) return 0;
+    ++g_live;
+    return to_jlong(ctx);
+}
+
+void context_free(JNIEnv*, jclass, jlong ctx) {
+    vkrt_context_free(from_jlong<vkrt_context>(ctx));
+    --g_live;
+}
+
+jbyteArray context_describe(JNIEnv* env, jclass, jlong ctx) {
+    const char* d = vkrt_context_describe(from_jlong<vkrt_context>(ctx));
+    return bytes(env, d, std::strlen(d));
+}
+
+jlong context_validation_messages(JNIEnv*, jclass, jlong ctx) {
+    return jlong(vkrt_context_validation_messages(from_jlong<vkrt_context>(ctx)));
+}
+
+// ---------------------------------------------------------------- model
+
+jlong model_load(JNIEnv* env, jclass, jlong ctx, jbyteArray path, jobject progress) {
+    std::string p8;
+    if (!to_string(env, path, p8)) return 0;
+    Callback cb(env, progress);
+    if (!cb.ok(progress)) return 0;
+    vkrt_model_params mp = vkrt_model_default_params();
+    if (progress) {
+        mp.progress = on_progress;
+        mp.progress_user = &cb;
+    }
+    vkrt_model* m = nullptr;
+    vkrt_status s = vkrt_model_load(from_jlong<vkrt_context>(ctx), p8.c_str(), &mp, &m);
+    if (cb.rethrow()) {  // the listener failed: the load fails with its exception
+        vkrt_model_free(m);
+        return 0;
+    }
+    if (!check(env, s)) return 0;
+    ++g_live;
+    return to_jlong(m);
+}
+
+void model_free(JNIEnv*, jclass, jlong m) {
+    vkrt_model_free(from_jlong<vkrt_model>(m));
+    --g_live;
+}
+
+jint model_info(JNIEnv*, jclass, jlong mp, jint what) {
+    auto* m = from_jlong<vkrt_model>(mp);
+    switch (what) {
+        case 0: return vkrt_model_n_vocab(m);
+        case 1: return vkrt_model_n_ctx_train(m);
+        case 2: return vkrt_model_bos(m);
+        case 3: return vkrt_model_eos(m);
+        default: return -1;
+    }
+}
+
+jboolean model_is_eog(JNIEnv*, jclass, jlong m, jint token) {
+    return vkrt_model_is_eog(from_jlong<vkrt_model>(m), token) ? JNI_TRUE : JNI_FALSE;
+}
+
+jintArray tokenize(JNIEnv* env, jclass, jlong mp, jbyteArray text, jboolean add_bos, jboolean parse_special) {
+    std::string t;
+    if (!to_string(env, text, t)) return nullptr;
+    auto* m = from_jlong<vkrt_model>(mp);
+    std::vector<int32_t> ids(t.size() + 8);  // a token covers at least one byte (+ BOS, specials)
+    int32_t n = 0;
+    vkrt_status s = vkrt_tokenize(m, t.c_str(), add_bos, parse_special, ids.data(), int32_t(ids.size()), &n);
+    if (s == VKRT_ERROR_LIMIT_EXCEEDED && n > int32_t(ids.size())) {
+        ids.resize(size_t(n));
+        s = vkrt_tokenize(m, t.c_str(), add_bos, parse_special, ids.data(), n, &n);
+    }
+    if (!check(env, s)) return nullptr;
+    jintArray out = env->NewIntArray(n);
+    if (out && n) env->SetIntArrayRegion(out, 0, n, reinterpret_cast<const jint*>(ids.data()));
+    return out;
+}
+
+jbyteArray detokenize(JNIEnv* env, jclass, jlong mp, jintArray tokens) {
+    auto* m = from_jlong<vkrt_model>(mp);
+    jsize n = env->GetArrayLength(tokens);
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    if (n) env->GetIntArrayRegion(tokens, 0, n, reinterpret_cast<jint*>(ids.data()));
+    std::string out(size_t(n) * 8 + 16, '\0');
+    size_t len = 0;
+    vkrt_status s = vkrt_detokenize(m, ids.data(), n, out.data(), out.size(), &len);
+    if (s == VKRT_ERROR_LIMIT_EXCEEDED && len + 1 > out.size()) {
+        out.resize(len + 1);
+        s = vkrt_detokenize(m, ids.data(), n, out.data(), out.size(), &len);
+    }
+    if (!check(env, s)) return nullptr;
+    return bytes(env, out.data(), len);
+}
+
+// ---------------------------------------------------------------- session
+
+jlong session_create(JNIEnv* env, jclass, jlong m, jint n_ctx, jint n_batch) {
+    vkrt_session_params p = vkrt_session_default_params();
+    p.n_ctx = n_ctx;
+    p.n_batch = n_batch;
+    vkrt_session* s = nullptr;
+    if (!check(env, vkrt_session_create(from_jlong<vkrt_model>(m), &p, &s))) return 0;
+    ++g_live;
+    return to_jlong(s);
+}
+
+void session_free(JNIEnv*, jclass, jlong s) {
+    vkrt_session_free(from_jlong<vkrt_session>(s));
+    --g_live;
+}
+
+jint session_n_ctx(JNIEnv*, jclass, jlong s) { return vkrt_session_n_ctx(from_jlong<vkrt_session>(s)); }
+jint session_pos(JNIEnv*, jclass, jlong s) { return vkrt_session_pos(from_jlong<vkrt_session>(s)); }
+
+void session_reset(JNIEnv* env, jclass, jlong s) { check(env, vkrt_session_reset(from_jlong<vkrt_session>(s))); }
+
+void eval(JNIEnv* env, jclass, jlong s, jintArray tokens) {
+    jsize n = env->GetArrayLength(tokens);
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    if (n) env->GetIntArrayRegion(tokens, 0, n, reinterpret_cast<jint*>(ids.data()));
+    check(env, vkrt_eval(from_jlong<vkrt_session>(s), ids.data(), n));
+}
+
+jfloatArray logits(JNIEnv* env, jclass, jlong s) {
+    const float* l = nullptr;
+    int32_t n = 0;
+    if (!check(env, vkrt_get_logits(from_jlong<vkrt_session>(s), &l, &n))) return nullptr;
+    jfloatArray out = env->NewFloatArray(n);
+    if (out && n) env->SetFloatArrayRegion(out, 0, n, l);
+    return out;
+}
+
+jfloatArray sampler_defaults(JNIEnv* env, jclass) {
+    vkrt_sampler_params p = vkrt_sampler_default_params();
+    const jfloat v[6] = {p.temperature, jfloat(p.top_k), p.top_p, p.min_p, p.repeat_penalty, jfloat(p.repeat_last_n)};
+    jfloatArray out = env->NewFloatArray(6);
+    if (out) env->SetFloatArrayRegion(out, 0, 6, v);
+    return out;
+}
+
+jlong sampler_default_seed(JNIEnv*, jclass) { return jlong(vkrt_sampler_default_params().seed); }
+
+jint sample(JNIEnv* env, jclass, jlong s, jfloat temperature, jint top_k, jfloat top_p, jfloat min_p,
+            jfloat repeat_penalty, jint repeat_last_n, jlong seed) {
+    vkrt_sampler_params p = sampler(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed);
+    int32_t t = -1;
+    if (!check(env, vkrt_sample(from_jlong<vkrt_session>(s), &p, &t))) return -1;
+    return t;
+}
+
+void generate(JNIEnv* env, jclass, jlong s, jbyteArray prompt, jfloat temperature, jint top_k, jfloat top_p,
+              jfloat min_p, jfloat repeat_penalty, jint repeat_last_n, jlong seed, jint n_predict, jobject sink) {
+    std::string p8;
+    if (!to_string(env, prompt, p8)) return;
+    vkrt_sampler_params p = sampler(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed);
+    Callback cb(env, sink);
+    if (!cb.ok(sink)) return;
+    vkrt_status st = vkrt_generate(from_jlong<vkrt_session>(s), p8.c_str(), &p, n_predict, sink ? on_token : nullptr,
+                                   &cb);
+    if (cb.rethrow()) return;
+    check(env, st);
+}
+
+// ---------------------------------------------------------------- diagnostics
+
+jlong live_objects(JNIEnv*, jclass) { return g_live.load(); }
+
+jboolean call_sink_from_native_thread(JNIEnv* env, jclass, jobject sink, jint token, jbyteArray piece) {
+    std::string p8;
+    if (!to_string(env, piece, p8)) return JNI_FALSE;
+    Callback cb(env, sink);
+    if (!cb.ok(sink)) return JNI_FALSE;
+    int stop = 1;
+    std::thread t([&] { stop = on_token(token, p8.c_str(), &cb); });
+    t.join();
+    if (cb.rethrow()) return JNI_FALSE;
+    return stop ? JNI_FALSE : JNI_TRUE;
+}
+
+#define M(name, sig, fn) JNINativeMethod{const_cast<char*>(name), const_cast<char*>(sig), reinterpret_cast<void*>(fn)}
+const JNINativeMethod kMethods[] = {
+    M("contextCreate", "([BZ[B)J", context_create),
+    M("contextFree", "(J)V", context_free),
+    M("contextDescribe", "(J)[B", context_describe),
+    M("contextValidationMessages", "(J)J", context_validation_messages),
+    M("modelLoad", "(J[BLorg/vkrt/Native$ProgressSink;)J", model_load),
+    M("modelFree", "(J)V", model_free),
+    M("modelInfo", "(JI)I", model_info),
+    M("modelIsEog", "(JI)Z", model_is_eog),
+    M("tokenize", "(J[BZZ)[I", tokenize),
+    M("detokenize", "(J[I)[B", detokenize),
+    M("sessionCreate", "(JII)J", session_create),
+    M("sessionFree", "(J)V", session_free),
+    M("sessionNCtx", "(J)I", session_n_ctx),
+    M("sessionPos", "(J)I", session_pos),
+    M("sessionReset", "(J)V", session_reset),
+    M("eval", "(J[I)V", eval),
+    M("logits", "(J)[F", logits),
+    M("samplerDefaults", "()[F", sampler_defaults),
+    M("samplerDefaultSeed", "()J", sampler_default_seed),
+    M("sample", "(JFIFFFIJ)I", sample),
+    M("generate", "(J[BFIFFFIJILorg/vkrt/Native$TokenSink;)V", generate),
+    M("liveObjects", "()J", live_objects),
+    M("callSinkFromNativeThread", "(Lorg/vkrt/Native$TokenSink;I[B)Z", call_sink_from_native_thread),
+};
+#undef M
+
+}  // namespace
+
+extern "C" JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM* vm, void*) {
+    JNIEnv* env = nullptr;
+    if (vm->GetEnv(reinterpret_cast<void**>(&env), kJniVersion) != JNI_OK) return JNI_ERR;
+    g_vm = vm;
+    // Classes are looked up here, with the class loader that loads the library: FindClass
+    // from a native thread would see only the system class loader (Android).
+    jclass native = env->FindClass("org/vkrt/Native");
+    jclass ex = env->FindClass("org/vkrt/VkrtException");
+    jclass token_sink = env->FindClass("org/vkrt/Native$TokenSink");
+    jclass progress_sink = env->FindClass("org/vkrt/Native$ProgressSink");
+    if (!native || !ex || !token_sink || !progress_sink) return JNI_ERR;
+    g_exception_class = static_cast<jclass>(env->NewGlobalRef(ex));
+    g_exception_ctor = env->GetMethodID(ex, "<init>", "(I[B)V");
+    g_token_sink_on_token = env->GetMethodID(token_sink, "onToken", "(I[B)Z");
+    g_progress_on_progress = env->GetMethodID(progress_sink, "onProgress", "(F)V");
+    if (!g_exception_class || !g_exception_ctor || !g_token_sink_on_token || !g_progress_on_progress) return JNI_ERR;
+    if (env->RegisterNatives(native, kMethods, jint(sizeof kMethods / sizeof kMethods[0])) != 0) return JNI_ERR;
+    return kJniVersion;
+}

@@ -1,0 +1,110 @@
+package org.vkrt;
+
+import java.util.Objects;
+
+/**
+ * Weights of a GGUF file on a {@link Context}'s device, plus the tokenizer. Safe to share
+ * between threads (each thread with its own {@link Session}). Closing it while sessions are
+ * open is allowed: they keep the weights until they are closed.
+ */
+public final class Model implements AutoCloseable {
+    final NativeHandle handle;
+    private final NativeCleaner.Cleanable cleanable;
+
+    public Model(Context context, String path) {
+        this(context, path, null);
+    }
+
+    /**
+     * Loads {@code path}. A missing or malformed file throws {@link VkrtException} with
+     * {@link Status#IO_ERROR} or {@link Status#BAD_FORMAT} and a message that names it.
+     */
+    public Model(Context context, String path, ProgressListener progress) {
+        Objects.requireNonNull(context, "context");
+        Objects.requireNonNull(path, "path");
+        byte[] p8 = Text.utf8(path, "path");
+        long c = context.handle.acquire();
+        try {
+            long m = Native.modelLoad(c, p8, progress == null ? null : progress::onProgress);
+            handle = new NativeHandle("Model", m, Native::modelFree, context.handle);
+        } finally {
+            context.handle.release();
+        }
+        cleanable = NativeCleaner.register(this, handle);
+    }
+
+    public int nVocab() {
+        return info(Native.INFO_N_VOCAB);
+    }
+
+    /** The context length the model was trained with (from the file). */
+    public int nCtxTrain() {
+        return info(Native.INFO_N_CTX_TRAIN);
+    }
+
+    /** Beginning-of-sequence token, or -1. */
+    public int bos() {
+        return info(Native.INFO_BOS);
+    }
+
+    /** End-of-sequence token, or -1. */
+    public int eos() {
+        return info(Native.INFO_EOS);
+    }
+
+    /** True if the token ends generation (eos, eot, &lt;|im_end|&gt;, ...). */
+    public boolean isEog(int token) {
+        long p = handle.acquire();
+        try {
+            return Native.modelIsEog(p, token);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** Text to token ids, with the model's BOS in front and special tokens (like &lt;|im_start|&gt;) parsed. */
+    public int[] tokenize(String text) {
+        return tokenize(text, true, true);
+    }
+
+    public int[] tokenize(String text, boolean addBos, boolean parseSpecial) {
+        Objects.requireNonNull(text, "text");
+        byte[] t8 = Text.utf8(text, "text");
+        long p = handle.acquire();
+        try {
+            return Native.tokenize(p, t8, addBos, parseSpecial);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** Token ids to text; an id outside the vocabulary throws {@link Status#INVALID_ARGUMENT}. */
+    public String detokenize(int[] tokens) {
+        Objects.requireNonNull(tokens, "tokens");
+        long p = handle.acquire();
+        try {
+            return Text.string(Native.detokenize(p, tokens));
+        } finally {
+            handle.release();
+        }
+    }
+
+    public boolean isClosed() {
+        return handle.isClosed();
+    }
+
+    /** Idempotent. Further calls on this object throw IllegalStateException. */
+    @Override
+    public void close() {
+        cleanable.clean();
+    }
+
+    private int info(int what) {
+        long p = handle.acquire();
+        try {
+            return Native.modelInfo(p, what);
+        } finally {
+            handle.release();
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package org.vkrt;
+
+/**
+ * The JNI entry points (bindings/java/src/main/cpp/vkrt_jni.cpp), one per C API call. Text
+ * crosses as UTF-8 byte arrays, never as JNI "modified UTF-8" strings, so every character
+ * (NUL excepted, which the C API cannot take) survives. Failures throw {@link VkrtException}.
+ * Pointers are the C API's handles; only {@link NativeHandle} owns them.
+ */
+final class Native {
+    private Native() {}
+
+    static {
+        // Loaded from java.library.path (desktop) or the APK's native libraries (Android).
+        System.loadLibrary("vkrt_jni");
+    }
+
+    /** Called with each generated token; returns false to stop. */
+    interface TokenSink {
+        boolean onToken(int token, byte[] piece);
+    }
+
+    interface ProgressSink {
+        void onProgress(float fraction);
+    }
+
+    // ---- context
+    static native long contextCreate(byte[] device, boolean validation, byte[] pipelineCacheDir);
+    static native void contextFree(long ctx);
+    static native byte[] contextDescribe(long ctx);
+    static native long contextValidationMessages(long ctx);
+
+    // ---- model
+    static native long modelLoad(long ctx, byte[] path, ProgressSink progress);
+    static native void modelFree(long model);
+    static final int INFO_N_VOCAB = 0, INFO_N_CTX_TRAIN = 1, INFO_BOS = 2, INFO_EOS = 3;
+    static native int modelInfo(long model, int what);
+    static native boolean modelIsEog(long model, int token);
+    static native int[] tokenize(long model, byte[] text, boolean addBos, boolean parseSpecial);
+    static native byte[] detokenize(long model, int[] tokens);
+
+    // ---- session
+    static native long sessionCreate(long model, int nCtx, int nBatch);
+    static native void sessionFree(long session);
+    static native int sessionNCtx(long session);
+    static native int sessionPos(long session);
+    static native void sessionReset(long session);
+    static native void eval(long session, int[] tokens);
+    static native float[] logits(long session);
+
+    /** {temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n} and seed of vkrt_sampler_default_params. */
+    static native float[] samplerDefaults();
+    static native long samplerDefaultSeed();
+
+    static native int sample(long session, float temperature, int topK, float topP, float minP,
+                             float repeatPenalty, int repeatLastN, long seed);
+    static native void generate(long session, byte[] prompt, float temperature, int topK, float topP,
+                                float minP, float repeatPenalty, int repeatLastN, long seed,
+                                int nPredict, TokenSink sink);
+
+    // ---- diagnostics for the tests
+    /** Native handles created through this library and not yet freed. */
+    static native long liveObjects();
+    /**
+     * Calls sink.onToken(token, piece) from a new native thread (attached to the JVM for the
+     * call, then detached) and returns its answer: the path a callback from a driver or worker
+     * thread takes. An exception thrown by the sink is rethrown here.
+     */
+    static native boolean callSinkFromNativeThread(TokenSink sink, int token, byte[] piece);
+}
