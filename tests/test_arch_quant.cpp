@@ -105,7 +105,8 @@ TEST_CASE("quantization on every architecture: calibration, SmoothQuant, sensiti
         };
         for (Q q : {Q{quant::QuantType::q8_0, 0.01}, Q{quant::QuantType::w8a8, 0.05},
                     Q{quant::QuantType::q4_0, 0.5}}) {
-            CAPTURE(quant::quant_type_name(q.type));
+            const std::string qname = quant::quant_type_name(q.type);
+            CAPTURE(qname);
             quant::QuantizeOptions o;
             o.type = q.type;
             o.calib_text = text_path();
@@ -114,7 +115,7 @@ TEST_CASE("quantization on every architecture: calibration, SmoothQuant, sensiti
             quant::quantize_gguf(src, out, o);
             LlamaModel model(dev, out);
             const double p = perplexity(model, text, 512, kChunks).ppl;
-            MESSAGE(c.file << " " << quant::quant_type_name(q.type) << ": perplexity " << p << " (F32 " << base_ppl
+            MESSAGE(c.file << " " << qname << ": perplexity " << p << " (F32 " << base_ppl
                            << ")");
             CHECK(std::isfinite(p));
             CHECK(p < base_ppl * (1 + q.max_rel_increase));
