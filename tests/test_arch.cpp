@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -179,6 +181,13 @@ TEST_CASE("arch: synthetic models of every architecture match the CPU reference 
         cases.push_back({"gemma3 F16", c});
     }
     cases.push_back({"phi3 fused", base("phi3", TT::F32)});
+    {
+        auto c = base("phi3", TT::F32);  // LongRoPE: a 64-token session is above the original 32: long factors
+        c.rope_factors_ls = true, c.n_ctx_orig = 32, c.rope_attn_factor = 1.19f;
+        cases.push_back({"phi3 long rope factors", c});
+        c.n_ctx_orig = 4096;  // below: short factors
+        cases.push_back({"phi3 short rope factors", c});
+    }
     cases.push_back({"phi3 W8A8", base("phi3", TT::I8)});
     {
         auto c = base("qwen3", TT::I8);  // W8A8 with the query width != n_embd
@@ -224,6 +233,45 @@ TEST_CASE("arch: synthetic models of every architecture match the CPU reference 
         }
         std::filesystem::remove(path);
         if (w8a8) std::filesystem::remove(ref_path);
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("arch: token_embd / output above the binding limit run split into row chunks") {
+    // VKRT_MAX_BINDING_BYTES lowers the limit as a device with a small maxStorageBufferRange
+    // (lavapipe: 128 MiB, below Llama 3.2 1B's and Gemma 3 1B's embedding tables) would.
+    Device& dev = test::gpu();
+    for (bool tied : {false, true}) {
+        CAPTURE(tied);
+        gguf::SyntheticLlama c;
+        c.arch = "qwen3";
+        c.n_layer = 2, c.n_embd = 64, c.n_head = 4, c.n_head_kv = 2, c.head_dim = 32, c.n_ff = 96, c.n_vocab = 320;
+        c.tie_output = tied;
+        c.seed = 5;
+        const std::string path = test::tmp_dir() + "/arch_split.gguf";
+        gguf::write_synthetic_llama(c, path);
+        const std::vector<int32_t> prompt = {1, 300, 2, 159, 160, 161, 319, 0, 155, 156, 157};
+        LlamaModel whole(dev, path);
+        LlamaSession sw(whole, 32, 16);
+        const std::vector<float> want = sw.eval(prompt, true);
+        ::setenv("VKRT_MAX_BINDING_BYTES", "40000", 1);  // 156 rows of 256 bytes a chunk: 3 chunks
+        std::unique_ptr<LlamaModel> split;
+        try {
+            split = std::make_unique<LlamaModel>(dev, path);
+        } catch (...) {
+            ::unsetenv("VKRT_MAX_BINDING_BYTES");
+            throw;
+        }
+        ::unsetenv("VKRT_MAX_BINDING_BYTES");
+        CHECK(split->tok_embd.chunks.size() == 3);
+        CHECK(split->output_weight().chunks.size() == 3);
+        LlamaSession ss(*split, 32, 16);
+        CHECK(rel_err(ss.eval(prompt, true), want) <= 1e-5f);
+        // Decode through the replayed command buffer too.
+        const int32_t t = 158;
+        const std::vector<float> a = sw.eval(std::span<const int32_t>(&t, 1));
+        CHECK(rel_err(ss.eval(std::span<const int32_t>(&t, 1)), a) <= 1e-5f);
+        std::filesystem::remove(path);
     }
     CHECK_NO_VALIDATION(dev);
 }

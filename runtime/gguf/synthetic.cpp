@@ -220,6 +220,9 @@ arch::HParams synthetic_hparams(const SyntheticLlama& c) {
     hp.rms_eps = c.rms_eps;
     hp.rope_factors = c.rope_factors;
     hp.qkv_bias = c.qkv_bias;
+    hp.rope_factors_ls = c.rope_factors_ls;
+    hp.n_ctx_orig = uint32_t(c.n_ctx_orig ? c.n_ctx_orig : c.n_ctx);
+    hp.rope_attn_factor = c.rope_attn_factor;
     hp.n_swa = uint32_t(c.n_swa);
     hp.swa_pattern = uint32_t(c.swa_pattern);
     if (c.arch == "gemma3" && hp.n_swa == 0) hp.n_swa = 4096;  // gemma3 files always name a window

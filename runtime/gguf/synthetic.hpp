@@ -32,6 +32,9 @@ struct SyntheticLlama {
     float rope_base_swa = 10000.f;
     bool rope_factors = false;   // llama: rope_freqs.weight (Llama 3.x)
     bool qkv_bias = false;       // llama: optional q/k/v biases (qwen2 always has them)
+    bool rope_factors_ls = false;  // phi3: LongRoPE rope_factors_short / _long.weight
+    int n_ctx_orig = 0;          // rope.scaling.original_context_length (0: n_ctx)
+    float rope_attn_factor = 1.f;  // rope.scaling.attn_factor
     int n_vocab = 300;           // >= 259 (3 specials + 256 byte tokens)
     int n_ctx = 2048;
     float rope_base = 10000.f;

@@ -50,8 +50,20 @@ bool runnable_weight_type(gguf::TensorType t) {
 
 // ---------------------------------------------------------------- model
 
+uint64_t LlamaModel::max_binding_bytes() const {
+    uint64_t limit = dev_->caps().max_storage_buffer_range;
+    if (const char* e = std::getenv("VKRT_MAX_BINDING_BYTES")) {
+        char* end = nullptr;
+        const unsigned long long v = std::strtoull(e, &end, 10);
+        VKRT_CHECK(end && *end == 0 && v >= 1024, Status::invalid_argument, "VKRT_MAX_BINDING_BYTES='", e,
+                   "' is not a byte count >= 1024");
+        limit = std::min<uint64_t>(limit, v);
+    }
+    return limit;
+}
+
 Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims,
-                               bool required) {
+                               bool required, bool splittable) {
     Weight w;
     w.name = name;
     const gguf::TensorInfo* t = f.find_tensor(name);
@@ -78,12 +90,31 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
     VKRT_CHECK(!vec || t->type == gguf::TensorType::F32, Status::unsupported, "vector tensor '", name,
                "' must be F32, not ", gguf::type_name(t->type));
     const auto& caps = dev_->caps();
-    VKRT_CHECK(t->n_bytes <= caps.max_storage_buffer_range, Status::limit_exceeded, "tensor '", name, "' (",
-               t->n_bytes, " bytes) is larger than maxStorageBufferRange (", caps.max_storage_buffer_range,
-               " bytes) of ", caps.name);
+    const uint64_t limit = max_binding_bytes();
     w.type = t->type;
     w.cols = uint32_t(dims[0]);
     w.rows = vec ? 1 : uint32_t(dims[1]);
+    if (splittable && !vec && t->n_bytes > limit) {
+        // Whole rows per chunk (a row is whole blocks, so a row range is a byte range).
+        const uint64_t rb = gguf::row_bytes(t->type, w.cols);
+        const uint64_t per = limit / rb;
+        VKRT_CHECK(per >= 1, Status::limit_exceeded, "tensor '", name, "': one row (", rb,
+                   " bytes) is larger than the binding limit (", limit, " bytes) of ", caps.name);
+        for (uint64_t r0 = 0; r0 < w.rows; r0 += per) {
+            const uint64_t n = std::min<uint64_t>(per, w.rows - r0), bytes = n * rb;
+            Weight::Chunk c;
+            c.row0 = uint32_t(r0);
+            c.rows = uint32_t(n);
+            c.buf = Buffer(*dev_, std::max<uint64_t>((bytes + 3) & ~uint64_t(3), 4), MemoryKind::device,
+                           name + "[" + std::to_string(r0) + ":" + std::to_string(r0 + n) + "]");
+            c.buf.upload(t->data + r0 * rb, bytes);
+            w.chunks.push_back(std::move(c));
+        }
+        weight_bytes_ += t->n_bytes;
+        return w;
+    }
+    VKRT_CHECK(t->n_bytes <= limit, Status::limit_exceeded, "tensor '", name, "' (", t->n_bytes,
+               " bytes) is larger than maxStorageBufferRange (", limit, " bytes) of ", caps.name);
     // Padded to whole 32-bit words: the shaders read packed data as uint[].
     w.buf = Buffer(*dev_, std::max<uint64_t>((t->n_bytes + 3) & ~uint64_t(3), 4), MemoryKind::device, name);
     w.buf.upload(t->data, t->n_bytes);
@@ -210,11 +241,12 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
                 row += t.part_rows[i];
             }
         } else {
-            slot(t.parts[0], t.layer) = load_weight(f, t.name, t.dims(), t.required);
+            const bool table = t.kind == arch::Kind::embedding || t.kind == arch::Kind::head;
+            slot(t.parts[0], t.layer) = load_weight(f, t.name, t.dims(), t.required, table);
         }
         if (progress) progress(float(++done) / float(table.size()));
     }
-    tied_output_ = !output.buf;
+    tied_output_ = !output.buf && output.chunks.empty();
 }
 
 std::string LlamaModel::describe() const {
@@ -258,6 +290,11 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch) 
         act_s_ = Buffer(dev, B * 4, MemoryKind::device, "activation scales");
         act_zp_ = Buffer(dev, B * 4, MemoryKind::device, "activation zero points");
     }
+    for (size_t i = 0; i < model.tok_embd.chunks.size(); ++i)
+        ids_chunk_.emplace_back(dev, B * 4, MemoryKind::upload, "token ids, embedding chunk " + std::to_string(i));
+    uint32_t part_rows = 0;
+    for (const Weight::Chunk& c : model.output_weight().chunks) part_rows = std::max(part_rows, c.rows);
+    if (part_rows) logits_part_ = Buffer(dev, B * part_rows * 4, MemoryKind::device, "logits (output chunk)");
     alloc_kv_cache();
 }
 
@@ -286,8 +323,14 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const Weight& factors = m.rope_factors_for(n_ctx_);
     const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, n_ctx_};
 
-    // x (M,E) = embedding rows of ids [* embd_scale]
-    ops::embed(rec, m.tok_embd.buf, m.tok_embd.type, ids_, x_, M, E, V);
+    // x (M,E) = embedding rows of ids [* embd_scale]. A split table: each chunk gives its
+    // rows (ids shifted by its row0; other ids give zero rows) and the parts are added.
+    if (m.tok_embd.chunks.empty()) ops::embed(rec, m.tok_embd.buf, m.tok_embd.type, ids_, x_, M, E, V);
+    for (size_t i = 0; i < m.tok_embd.chunks.size(); ++i) {
+        const Weight::Chunk& c = m.tok_embd.chunks[i];
+        ops::embed(rec, c.buf, m.tok_embd.type, ids_chunk_[i], i ? xb_ : x_, M, E, c.rows);
+        if (i) ops::add(rec, x_, xb_, x_, M * E);
+    }
     if (hp.embd_scale != 1.0f) ops::scale(rec, x_, hp.embd_scale, x_, M * E);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         const LlamaLayer& L = m.layers[l];
@@ -325,7 +368,14 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const uint64_t first = uint64_t(M - rows) * E * 4;
     ops::rmsnorm(rec, BufferView(x_, first, uint64_t(rows) * E * 4), m.output_norm.buf, xb_, rows, E, hp.rms_eps);
     const Weight& out = m.output_weight();
-    ops::matmul(rec, xb_, out.buf, uint32_t(out.type), logits_gpu_, rows, V, E, matmul_scratch_);
+    if (out.chunks.empty()) ops::matmul(rec, xb_, out.buf, uint32_t(out.type), logits_gpu_, rows, V, E, matmul_scratch_);
+    // A split table: logits columns row0.. of each chunk, copied into place row by row.
+    for (const Weight::Chunk& c : out.chunks) {
+        ops::matmul(rec, xb_, c.buf, uint32_t(out.type), logits_part_, rows, c.rows, E, matmul_scratch_);
+        const uint64_t n = uint64_t(c.rows) * 4;
+        for (uint32_t r = 0; r < rows; ++r)
+            rec.copy(BufferView(logits_part_, r * n, n), BufferView(logits_gpu_, (uint64_t(r) * V + c.row0) * 4, n), n);
+    }
     rec.copy(logits_gpu_, logits_host_, uint64_t(rows) * V * 4);
 }
 
@@ -377,6 +427,11 @@ void LlamaSession::run_batch(std::span<const int32_t> tokens, bool all_logits, f
     for (uint32_t i = 0; i < M; ++i) pos[i] = int32_t(pos_ + i);
     ids_.upload(tokens.data(), M * 4);
     positions_.upload(pos.data(), M * 4);
+    for (size_t i = 0; i < ids_chunk_.size(); ++i) {
+        std::vector<int32_t> shifted(tokens.begin(), tokens.end());
+        for (int32_t& t : shifted) t -= int32_t(model_->tok_embd.chunks[i].row0);
+        ids_chunk_[i].upload(shifted.data(), M * 4);
+    }
     Recorder* rec;
     if (M == 1 && !all_logits) {
         // Decode: the command buffer is recorded once and replayed for every token.

@@ -38,6 +38,14 @@ struct Weight {
     Buffer act_scale;   // (1) F32, static files only
     Buffer smooth;      // (cols) F32, SmoothQuant factors of this input (attn_output, ffn_down)
     Buffer wsum;        // (rows) int32 row sums, asymmetric activations only
+    // token_embd / output larger than one storage-buffer binding (maxStorageBufferRange:
+    // 128 MiB on lavapipe and on some phones; Llama 3.2 1B's Q4_0 table is 141 MiB): row
+    // ranges in buffers of their own, and no `buf`.
+    struct Chunk {
+        Buffer buf;
+        uint32_t row0 = 0, rows = 0;
+    };
+    std::vector<Chunk> chunks;
     bool int8() const { return type == gguf::TensorType::I8; }
 };
 
@@ -68,6 +76,9 @@ public:
     const std::string& chat_template() const { return chat_template_; }
     uint64_t weight_bytes() const { return weight_bytes_; }
     const std::string& path() const { return path_; }
+    // The largest buffer one binding may cover: maxStorageBufferRange, or less with
+    // VKRT_MAX_BINDING_BYTES (tests: split tables as a smaller device would).
+    uint64_t max_binding_bytes() const;
     const ActQuant& act_quant() const { return act_quant_; }
     bool w8a8() const { return !layers.empty() && layers[0].wq.int8(); }
     std::string describe() const;  // "llama 5 layers, dim 64, ... Q4_0 (1.2 MiB)"
@@ -83,7 +94,9 @@ public:
 
 private:
     Weight& slot(arch::Role r, int layer);
-    Weight load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims, bool required = true);
+    // splittable: a table (token_embd, output) above max_binding_bytes() is split into row chunks.
+    Weight load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims, bool required = true,
+                       bool splittable = false);
     // Rows [row0, row0 + n_out) of linear `name`.weight {n_in, rows}: a block/float format,
     // or W8A8's I8 + the same rows of its .scale.
     Weight load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t row0, uint64_t n_out);
@@ -134,6 +147,8 @@ private:
     uint32_t n_ctx_, n_batch_, pos_ = 0;
     // Per-token inputs: host-visible so decode needs no staging submit.
     Buffer ids_, positions_;
+    std::vector<Buffer> ids_chunk_;  // ids - row0 of each token_embd chunk (split tables)
+    Buffer logits_part_;             // (n_batch, rows of the largest output chunk) (split tables)
     void alloc_kv_cache();  // the one place that sizes and allocates the KV cache
     // Activations, sized for n_batch rows.
     Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, matmul_scratch_;
