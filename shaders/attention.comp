@@ -3,7 +3,8 @@
 //   q (M, n_head, hd) float (row stride q_stride floats), pos (M) int32,
 //   K cache, V cache (n_ctx, n_head_kv, hd) of types K_TYPE, V_TYPE (F32, F16 or Q8_0 rows,
 //   shaders/kv_cache.glsl)  ->  out (M, n_head, hd) float (row stride o_stride)
-//   query m, head h sees cache rows j = 0..pos[m] of kv head h / (n_head / n_head_kv):
+//   query m, head h sees cache rows j = 0..pos[m] of kv head h / (n_head / n_head_kv),
+//   only pos[m] - window < j with window > 0 (sliding-window layers):
 //   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j,kvh,:]) * V[j,kvh,:]
 // One workgroup per (head, query): x = head, y = query. The kv range is walked in
 // tiles of L (= workgroup size) rows with an online softmax (running max and sum,
@@ -51,6 +52,7 @@ layout(push_constant) uniform PC {
     uint M, n_head, n_head_kv, hd, n_ctx;
     float scale;
     uint q_stride, o_stride;
+    uint window;  // 0 = none
 } pc;
 
 #define MAX_HD 256u
@@ -109,7 +111,8 @@ void main() {
     const uint hd = pc.hd;
     const uint kvh = h / (pc.n_head / pc.n_head_kv);
     const int p = pos[m];
-    const uint n = p < 0 ? 0u : min(uint(p) + 1u, pc.n_ctx);  // visible cache rows
+    const uint n = p < 0 ? 0u : min(uint(p) + 1u, pc.n_ctx);  // visible cache rows: j0 .. n-1
+    const uint j0 = pc.window > 0u && n > pc.window ? n - pc.window : 0u;
     const uint obase = m * pc.o_stride + h * hd;
     if (n == 0u) {
         for (uint d = tid; d < hd; d += L) o[obase + d] = 0.0;
@@ -130,7 +133,7 @@ void main() {
     for (int k = 0; k < ACC_MAX; ++k) acc[k] = 0.0;
     float m_run = NEG_BIG, l_run = 0.0;
 
-    for (uint t0 = 0u; t0 < n; t0 += L) {
+    for (uint t0 = j0; t0 < n; t0 += L) {
         const uint j = t0 + tid;
         float s = NEG_BIG;
         if (j < n) {

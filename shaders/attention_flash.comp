@@ -4,7 +4,8 @@
 //   q (M, n_head, hd) float (row stride q_stride floats), pos (M) int32,
 //   K cache, V cache (n_ctx, n_head_kv, hd) of types K_TYPE, V_TYPE (F32, F16 or Q8_0 rows,
 //   shaders/kv_cache.glsl)  ->  out (M, n_head, hd) float (row stride o_stride)
-//   query m, head h sees cache rows j = 0..pos[m] of kv head kvh = h / grp (grp = n_head / n_head_kv):
+//   query m, head h sees cache rows j = 0..pos[m] of kv head kvh = h / grp (grp = n_head / n_head_kv),
+//   only pos[m] - window < j with window > 0 (sliding-window layers):
 //   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j,kvh,:]) * V[j,kvh,:]
 //
 // Work split. Workgroup (x = kvh, y = b) owns BR consecutive "query rows" of kv head
@@ -60,6 +61,7 @@ layout(push_constant) uniform PC {
     uint M, n_head, n_head_kv, hd, n_ctx;
     float scale;
     uint q_stride, o_stride;
+    uint window;  // 0 = none
 } pc;
 
 const float NEG_BIG = -3.402823466e38;
@@ -73,7 +75,8 @@ shared vec4 qs[Q_SIZE];   // BR x QK_STRIDE, pre-scaled (TPR > 1)
 shared vec4 ks[K_SIZE];   // BC x QK_STRIDE
 shared vec4 vs[V_SIZE];   // BC x HDS4
 shared float ss[S_SIZE];  // BR x S_STRIDE (TPR > 1)
-shared uint nrow[BR];     // visible kv rows of each query row
+shared uint nrow[BR];     // visible kv rows of each query row: lorow[r] .. nrow[r]-1
+shared uint lorow[BR];
 
 // Four dims 4*d4.. of a float row at `base` (zero past hd).
 #define LOAD4(buf, base, d4, hd) vec4(                                      \
@@ -106,7 +109,11 @@ void main() {
         const int p = pos[m];
         n_r = p < 0 ? 0u : min(uint(p) + 1u, pc.n_ctx);
     }
-    if (c == 0u) nrow[r] = n_r;
+    const uint lo_r = pc.window > 0u && n_r > pc.window ? n_r - pc.window : 0u;
+    if (c == 0u) {
+        nrow[r] = n_r;
+        lorow[r] = n_r > 0u ? lo_r : 0xffffffffu;  // rows with nothing visible do not bound the start
+    }
 
     // q, scaled: in registers with one thread a row, else the block in shared memory.
     vec4 qreg[D4];
@@ -123,8 +130,12 @@ void main() {
         }
     }
     barrier();
-    uint n_blk = 0u;
-    for (uint i = 0u; i < BR; ++i) n_blk = max(n_blk, nrow[i]);
+    uint n_blk = 0u, lo_blk = 0xffffffffu;
+    for (uint i = 0u; i < BR; ++i) {
+        n_blk = max(n_blk, nrow[i]);
+        lo_blk = min(lo_blk, lorow[i]);
+    }
+    const uint t_start = lo_blk == 0xffffffffu ? 0u : lo_blk / BC * BC;  // whole tiles (aligned reads)
 
     const uint kv_stride = pc.n_head_kv * hd;
     const uint kvbase = kvh * hd;
@@ -132,7 +143,7 @@ void main() {
     for (uint k = 0u; k < D4; ++k) acc[k] = vec4(0.0);
     float m_run = NEG_BIG, l_run = 0.0;
 
-    for (uint t0 = 0u; t0 < n_blk; t0 += BC) {
+    for (uint t0 = t_start; t0 < n_blk; t0 += BC) {
         // 1. K, V tiles; rows past the block's range and dims past hd are zero.
         for (uint e = tid; e < BC * HDS4; e += WG) {
             const uint j = e / HDS4, d4 = e % HDS4;
@@ -147,7 +158,9 @@ void main() {
         barrier();
 
         // 2. Scores for my columns j = c + i * TPR.
-        const uint cnt = n_r > t0 ? min(BC, n_r - t0) : 0u;  // my row's visible columns in this tile
+        // My row's visible columns in this tile: jlo .. cnt-1.
+        const uint cnt = n_r > t0 ? min(BC, n_r - t0) : 0u;
+        const uint jlo = lo_r > t0 ? min(lo_r - t0, BC) : 0u;
         float sr[NS];
         for (uint i = 0u; i < NS; ++i) sr[i] = 0.0;
         if (cnt > 0u) {
@@ -168,15 +181,15 @@ void main() {
         if (TPR > 1u) barrier();
 
         // 3. Online softmax and P.V for my dims.
-        if (cnt > 0u) {
+        if (cnt > jlo) {
             float mx = m_run;
             for (uint j = 0u; j < BC; ++j)
-                if (j < cnt) mx = max(mx, TPR == 1u ? sr[min(j, NS - 1u)] : ss[r * S_STRIDE + j]);
+                if (j < cnt && j >= jlo) mx = max(mx, TPR == 1u ? sr[min(j, NS - 1u)] : ss[r * S_STRIDE + j]);
             const float alpha = exp(m_run - mx);
             l_run *= alpha;
             for (uint k = 0u; k < D4; ++k) acc[k] *= alpha;
             for (uint j = 0u; j < BC; ++j) {
-                if (j < cnt) {
+                if (j < cnt && j >= jlo) {
                     const float pj = exp((TPR == 1u ? sr[min(j, NS - 1u)] : ss[r * S_STRIDE + j]) - mx);
                     l_run += pj;
                     for (uint k = 0u; k < D4; ++k) acc[k] += pj * vs[j * HDS4 + c + k * TPR];

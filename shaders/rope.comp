@@ -1,7 +1,9 @@
 #version 450
 // Rotary position embedding (llama.cpp ggml_rope, modes NORM and NEOX):
 //   x (M, n_head, head_dim) float, pos (M) int32 -> out (M, n_head, head_dim)
-// For pair i in [0, n_rot/2): theta = pos[m] * freq_base^(-2i/n_rot) (float pow, as llama.cpp),
+// For pair i in [0, n_rot/2): theta = freq_scale * pos[m] * freq_base^(-2i/n_rot) / factor[i]
+//   (float pow, as llama.cpp; factor = 1 without FACTORS, else the file's rope_freqs /
+//   rope_factors_* values), cos and sin scaled by attn_factor (ggml_rope_ext, no YaRN ramp),
 //   NORM (mode 0): (x[2i], x[2i+1])          rotated by theta
 //   NEOX (mode 2): (x[i],  x[i + n_rot/2])   rotated by theta
 //   (a, b) -> (a cos - b sin, a sin + b cos); dims >= n_rot are copied unchanged.
@@ -9,7 +11,7 @@
 // QKV row, and out can be a KV cache: with out_by_pos = 1 the result of row m goes
 // to out row pos[m] (skipped when pos[m] is outside [0, n_ctx)): RoPE on K and the
 // cache store in one pass.
-// Variants by output type:
+// Variants by output type (and FACTORS=1: per-pair frequency factors in binding 3):
 //   rope (float out): an invocation per rotated pair; out may alias x (each invocation
 //     reads its pair, then writes it).
 //   rope_store_f16 / rope_store_q8_0 (out_by_pos = 1, out a cache of that type, row
@@ -17,9 +19,12 @@
 //     word (dims 2k, 2k+1 of a row) or per 32-element q8_0 block of a row (blocks may
 //     span heads); out must not alias x. Each element is rotated with the same float
 //     operations as in `rope` (`precise`: no contraction), then rounded to the cache type.
-//! variant rope OUT_TYPE=0
-//! variant rope_store_f16 OUT_TYPE=1
-//! variant rope_store_q8_0 OUT_TYPE=8
+//! variant rope OUT_TYPE=0 FACTORS=0
+//! variant rope_store_f16 OUT_TYPE=1 FACTORS=0
+//! variant rope_store_q8_0 OUT_TYPE=8 FACTORS=0
+//! variant rope_factors OUT_TYPE=0 FACTORS=1
+//! variant rope_factors_store_f16 OUT_TYPE=1 FACTORS=1
+//! variant rope_factors_store_q8_0 OUT_TYPE=8 FACTORS=1
 #include "vkrt_formats.glsl"
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
@@ -31,6 +36,9 @@ layout(binding = 2) writeonly buffer O { uint o[]; };
 #else
 layout(binding = 2) buffer O { uint o[]; };  // read-write: shared words are merged with atomics
 #endif
+#if FACTORS
+layout(binding = 3) readonly buffer FF { float factors[]; };  // (n_rot/2)
+#endif
 layout(push_constant) uniform PC {
     uint M, n_head, head_dim, n_rot;
     float freq_base;
@@ -39,17 +47,25 @@ layout(push_constant) uniform PC {
     uint out_stride;  // floats between rows of out
     uint out_by_pos;  // 1: out row = pos[m] (a KV cache of n_ctx rows)
     uint n_ctx;
+    float freq_scale;
+    float attn_factor;
 } pc;
 #if OUT_TYPE == VKRT_TYPE_Q8_0
 #define KV_OUT o
 #endif
 #include "kv_cache.glsl"
 
-float theta_of(int p, uint pr) { return float(p) * pow(pc.freq_base, -2.0 * float(pr) / float(pc.n_rot)); }
+float theta_of(int p, uint pr) {
+    float theta = pc.freq_scale * float(p) * pow(pc.freq_base, -2.0 * float(pr) / float(pc.n_rot));
+#if FACTORS
+    theta /= factors[pr];
+#endif
+    return theta;
+}
 
-// The rotated pair (a, b) by theta.
+// The rotated pair (a, b) by theta (cos and sin scaled by attn_factor).
 vec2 rotate(float a, float b, float theta) {
-    const float c = cos(theta), s = sin(theta);
+    const float c = cos(theta) * pc.attn_factor, s = sin(theta) * pc.attn_factor;
     precise vec2 r;
     r.x = a * c - b * s;
     r.y = a * s + b * c;

@@ -1,6 +1,11 @@
 #version 450
-// SwiGLU gate: gate (n) float, up (n) float -> out (n) = silu(gate) * up,
-// silu(g) = g / (1 + exp(-g)); n = M*F (any F). out may alias gate or up.
+// Gated activations: gate (n) float, up (n) float -> out (n) = act(gate) * up; n = M*F
+// (any F). out may alias gate or up.
+//   swiglu (GELU=0): act(g) = silu(g) = g / (1 + exp(-g))
+//   geglu  (GELU=1): act(g) = gelu(g), tanh approximation (ggml_gelu):
+//                    0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2)))
+//! variant swiglu GELU=0
+//! variant geglu GELU=1
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer G { float g[]; };
 layout(binding = 1) readonly buffer U { float u[]; };
@@ -10,5 +15,12 @@ void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     if (i >= pc.n) return;
     const float a = g[i];
+#if GELU
+    // tanh(z) = 1 - 2 / (exp(2z) + 1): finite for every z (exp overflow gives 1).
+    const float z = 0.7978845608028654 * a * (1.0 + 0.044715 * a * a);
+    const float t = 1.0 - 2.0 / (exp(2.0 * z) + 1.0);
+    o[i] = 0.5 * a * (1.0 + t) * u[i];
+#else
     o[i] = a / (1.0 + exp(-a)) * u[i];
+#endif
 }

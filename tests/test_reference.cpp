@@ -604,7 +604,7 @@ TEST_CASE("RefLlama: batch == incremental == chunked, reset") {
     for (RopeMode mode : {RopeMode::norm, RopeMode::neox}) {
         CAPTURE(uint32_t(mode));
         RefLlamaConfig c = small_config();
-        c.rope_mode = mode;
+        c.rope_neox = mode == RopeMode::neox;
         RefLlama model(c, random_weights(c, 100));
         const std::vector<int32_t> toks = {3, 17, 0, 39, 5, 5, 22, 8, 11, 1};
         const size_t M = toks.size(), V = c.n_vocab;

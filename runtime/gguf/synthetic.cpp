@@ -61,42 +61,37 @@ struct TensorSpec {
     TensorType type;
 };
 
-std::vector<TensorSpec> tensor_specs(const SyntheticLlama& c) {
-    const uint64_t E = uint64_t(c.n_embd), F = uint64_t(c.n_ff), V = uint64_t(c.n_vocab);
-    const uint64_t KV = uint64_t(c.n_head_kv) * uint64_t(c.n_embd / c.n_head);
-    // W8A8 (I8): linears are per-channel int8 with a ".scale" tensor each, as
-    // vkrt-quantize writes them (docs/FORMAT.md); embeddings and output stay Q8_0.
+// The description's tensors with the weight type; W8A8 (I8): linears are per-channel
+// int8 with a ".scale" tensor each, as vkrt-quantize writes them (docs/FORMAT.md);
+// embeddings and output stay Q8_0.
+std::vector<TensorSpec> tensor_specs(const SyntheticLlama& c, const arch::HParams& hp) {
     const bool w8a8 = c.wtype == TensorType::I8;
     const TensorType W = c.wtype, N = TensorType::F32, T = w8a8 ? TensorType::Q8_0 : W;
     std::vector<TensorSpec> t;
-    auto linear = [&](const std::string& name, uint64_t n_in, uint64_t n_out) {
-        t.push_back({name + ".weight", {n_in, n_out}, W});
-        if (w8a8) t.push_back({name + ".scale", {n_out}, N});
-    };
-    t.push_back({"token_embd.weight", {E, V}, T});
-    for (int l = 0; l < c.n_layer; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        t.push_back({p + "attn_norm.weight", {E}, N});
-        linear(p + "attn_q", E, E);
-        linear(p + "attn_k", E, KV);
-        linear(p + "attn_v", E, KV);
-        linear(p + "attn_output", E, E);
-        t.push_back({p + "ffn_norm.weight", {E}, N});
-        linear(p + "ffn_gate", E, F);
-        linear(p + "ffn_down", F, E);
-        linear(p + "ffn_up", E, F);
+    for (const arch::TensorDesc& d : arch::tensor_table(hp)) {
+        switch (d.kind) {
+            case arch::Kind::embedding: t.push_back({d.name, d.dims(), T}); break;
+            case arch::Kind::head:
+                if (!c.tie_output) t.push_back({d.name, d.dims(), T});
+                break;
+            case arch::Kind::linear:
+                t.push_back({d.name, d.dims(), W});
+                if (w8a8) t.push_back({d.name.substr(0, d.name.size() - 7) + ".scale", {d.rows}, N});
+                break;
+            default: t.push_back({d.name, d.dims(), N}); break;
+        }
     }
-    t.push_back({"output_norm.weight", {E}, N});
-    if (!c.tie_output) t.push_back({"output.weight", {E, V}, T});
     return t;
 }
 
 void validate(const SyntheticLlama& c) {
-    auto bad = [&](auto... parts) { fail(Status::invalid_argument, "synthetic llama: ", parts...); };
+    auto bad = [&](auto... parts) { fail(Status::invalid_argument, "synthetic model: ", parts...); };
     if (c.arch.empty()) bad("empty arch");
-    if (c.n_layer < 1 || c.n_embd < 1 || c.n_head < 1 || c.n_head_kv < 1 || c.n_ff < 1 || c.n_ctx < 1)
+    if (c.n_layer < 1 || c.n_embd < 1 || c.n_head < 1 || c.n_head_kv < 1 || c.n_ff < 1 || c.n_ctx < 1 ||
+        c.head_dim < 0)
         bad("n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx must be positive");
-    if (c.n_embd % c.n_head) bad("n_embd = ", c.n_embd, " is not a multiple of n_head = ", c.n_head);
+    if (c.head_dim == 0 && c.n_embd % c.n_head)
+        bad("n_embd = ", c.n_embd, " is not a multiple of n_head = ", c.n_head, " (set head_dim)");
     if (c.n_head % c.n_head_kv) bad("n_head = ", c.n_head, " is not a multiple of n_head_kv = ", c.n_head_kv);
     if (c.n_vocab < 259) bad("n_vocab = ", c.n_vocab, " < 259 (3 special + 256 byte tokens)");
     const TensorType w = c.wtype;
@@ -104,12 +99,16 @@ void validate(const SyntheticLlama& c) {
         w != TensorType::I8)
         bad("weight type ", fmt::name(w), " is not one of F32, F16, Q4_0, Q8_0, I8 (W8A8)");
     const uint32_t bs = fmt::traits(w == TensorType::I8 ? TensorType::Q8_0 : w).block_elems;  // W8A8: embeddings are Q8_0
+    const int q_dim = c.n_head * (c.head_dim ? c.head_dim : c.n_embd / c.n_head);
     if (c.n_embd % bs)
         bad("n_embd = ", c.n_embd, " is not a multiple of ", fmt::name(w), "'s block size ", bs,
             " (row length of most weights)");
     if (c.n_ff % bs)
         bad("n_ff = ", c.n_ff, " is not a multiple of ", fmt::name(w), "'s block size ", bs,
             " (row length of ffn_down)");
+    if (q_dim % bs)
+        bad("the query width ", q_dim, " is not a multiple of ", fmt::name(w), "'s block size ", bs,
+            " (row length of attn_output)");
 }
 
 // Fills rows [row0, row0+n) of one tensor: generate fp32 -> convert, on a few threads.
@@ -120,7 +119,7 @@ void fill_rows(const SyntheticLlama& cfg, const TensorSpec& t, uint64_t row0, ui
         t.name.compare(t.name.size() - scale_suffix.size(), scale_suffix.size(), scale_suffix) == 0) {
         // W8A8 scales: amax/127 of each row of the matching weight (regenerated).
         const std::string weight = t.name.substr(0, t.name.size() - scale_suffix.size()) + ".weight";
-        const uint64_t k = weight.find("ffn_down") != std::string::npos ? uint64_t(cfg.n_ff) : uint64_t(cfg.n_embd);
+        const uint64_t k = t.dims.size() > 1 ? t.dims[1] : 0;  // the weight's row length (set by the writer)
         std::vector<float> buf(static_cast<size_t>(k));
         std::vector<int8_t> q(static_cast<size_t>(k));
         float* scales = reinterpret_cast<float*>(out);
@@ -180,8 +179,9 @@ void synthetic_row(const SyntheticLlama& cfg, const std::string& name, uint64_t 
     s = splitmix64(s) ^ (row * 0x9e3779b97f4a7c15ull);
     splitmix64(s);
     const bool norm = is_norm(name);
-    const float a = norm ? 0.1f : 0.02f * std::sqrt(3.f);
-    const float bias = norm ? 1.f : 0.f;
+    const bool factors = name.rfind("rope_f", 0) == 0;  // rope_freqs / rope_factors_*: U(1, 4)
+    const float a = factors ? 1.5f : norm ? 0.1f : 0.02f * std::sqrt(3.f);
+    const float bias = factors ? 2.5f : norm ? 1.f : 0.f;
     constexpr float kInv24 = 1.0f / 16777216.f;
     for (size_t i = 0; i < n; i += 2) {
         const uint64_t r = splitmix64(s);
@@ -202,6 +202,40 @@ std::vector<std::string> synthetic_vocab(int n_vocab) {
     return v;
 }
 
+arch::HParams synthetic_hparams(const SyntheticLlama& c) {
+    validate(c);
+    arch::HParams hp;
+    hp.arch = c.arch;
+    hp.n_layer = uint32_t(c.n_layer);
+    hp.n_embd = uint32_t(c.n_embd);
+    hp.n_head = uint32_t(c.n_head);
+    hp.n_head_kv = uint32_t(c.n_head_kv);
+    hp.head_dim = uint32_t(c.head_dim ? c.head_dim : c.n_embd / c.n_head);
+    hp.n_rot = hp.head_dim;
+    hp.n_ff = uint32_t(c.n_ff);
+    hp.n_vocab = uint32_t(c.n_vocab);
+    hp.n_ctx_train = uint32_t(c.n_ctx);
+    hp.rope_base = c.rope_base;
+    hp.rope_base_swa = c.rope_base_swa;
+    hp.rms_eps = c.rms_eps;
+    hp.rope_factors = c.rope_factors;
+    hp.qkv_bias = c.qkv_bias;
+    hp.rope_factors_ls = c.rope_factors_ls;
+    hp.n_ctx_orig = uint32_t(c.n_ctx_orig ? c.n_ctx_orig : c.n_ctx);
+    hp.rope_attn_factor = c.rope_attn_factor;
+    hp.n_swa = uint32_t(c.n_swa);
+    hp.swa_pattern = uint32_t(c.swa_pattern);
+    if (c.arch == "gemma3" && hp.n_swa == 0) hp.n_swa = 4096;  // gemma3 files always name a window
+    return arch::complete(hp);
+}
+
+const std::vector<std::string>& preset_names() {
+    static const std::vector<std::string> v = {"tiny",        "125M",         "1B",        "7B",
+                                               "llama3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "gemma3-1b",
+                                               "phi3-mini"};
+    return v;
+}
+
 SyntheticLlama preset(const std::string& name, TensorType wtype) {
     SyntheticLlama c;
     c.wtype = wtype;
@@ -213,30 +247,42 @@ SyntheticLlama preset(const std::string& name, TensorType wtype) {
         c.n_layer = 16, c.n_embd = 2048, c.n_head = 32, c.n_head_kv = 8, c.n_ff = 8192, c.n_vocab = 32000;
     } else if (name == "7B") {
         c.n_layer = 32, c.n_embd = 4096, c.n_head = 32, c.n_head_kv = 32, c.n_ff = 11008, c.n_vocab = 32000;
+    } else if (name == "llama3.2-1b") {  // Llama 3.2 1B: tied output, rope_freqs, base 500000
+        c.n_layer = 16, c.n_embd = 2048, c.n_head = 32, c.n_head_kv = 8, c.n_ff = 8192, c.n_vocab = 128256;
+        c.rope_base = 500000.f, c.rope_factors = true, c.tie_output = true, c.n_ctx = 131072;
+    } else if (name == "qwen2.5-0.5b") {  // Qwen2.5 0.5B: q/k/v biases, tied output
+        c.arch = "qwen2";
+        c.n_layer = 24, c.n_embd = 896, c.n_head = 14, c.n_head_kv = 2, c.n_ff = 4864, c.n_vocab = 151936;
+        c.rope_base = 1000000.f, c.rms_eps = 1e-6f, c.tie_output = true, c.n_ctx = 32768;
+    } else if (name == "qwen3-0.6b") {  // Qwen3 0.6B: head dim 128, query width 2048 != n_embd 1024
+        c.arch = "qwen3";
+        c.n_layer = 28, c.n_embd = 1024, c.n_head = 16, c.n_head_kv = 8, c.head_dim = 128, c.n_ff = 3072;
+        c.n_vocab = 151936, c.rope_base = 1000000.f, c.rms_eps = 1e-6f, c.tie_output = true, c.n_ctx = 40960;
+    } else if (name == "gemma3-1b") {  // Gemma 3 1B: head dim 256, window 512 on 5 of 6 layers
+        c.arch = "gemma3";
+        c.n_layer = 26, c.n_embd = 1152, c.n_head = 4, c.n_head_kv = 1, c.head_dim = 256, c.n_ff = 6912;
+        c.n_vocab = 262144, c.rope_base = 1000000.f, c.rms_eps = 1e-6f, c.tie_output = true, c.n_ctx = 32768;
+        c.n_swa = 512, c.swa_pattern = 6;
+    } else if (name == "phi3-mini") {  // Phi-3-mini 4k: fused qkv and gate|up, head dim 96
+        c.arch = "phi3";
+        c.n_layer = 32, c.n_embd = 3072, c.n_head = 32, c.n_head_kv = 32, c.n_ff = 8192, c.n_vocab = 32064;
+        c.n_ctx = 4096;
     } else {
-        fail(Status::invalid_argument, "synthetic llama: unknown preset '", name, "' (tiny, 125M, 1B, 7B)");
+        std::string names;
+        for (const std::string& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+        fail(Status::invalid_argument, "synthetic model: unknown preset '", name, "' (", names, ")");
     }
     return c;
 }
 
 void write_synthetic_llama(const SyntheticLlama& cfg, const std::string& path) {
-    validate(cfg);
-    const std::string a = cfg.arch + ".";
+    const arch::HParams hp = synthetic_hparams(cfg);
     Writer w;
 
-    // general + hyperparameters (as llama.cpp's convert writes them)
-    w.set_string("general.architecture", cfg.arch);
+    // general + hyper-parameters: the keys the architecture description reads
+    arch::write_hparams(hp, w);
     w.set_string("general.name", "vkrt synthetic " + cfg.arch);
-    w.set_u32(a + "block_count", uint32_t(cfg.n_layer));
-    w.set_u32(a + "context_length", uint32_t(cfg.n_ctx));
-    w.set_u32(a + "embedding_length", uint32_t(cfg.n_embd));
-    w.set_u32(a + "feed_forward_length", uint32_t(cfg.n_ff));
-    w.set_u32(a + "attention.head_count", uint32_t(cfg.n_head));
-    w.set_u32(a + "attention.head_count_kv", uint32_t(cfg.n_head_kv));
-    w.set_f32(a + "rope.freq_base", cfg.rope_base);
-    w.set_f32(a + "attention.layer_norm_rms_epsilon", cfg.rms_eps);
-    w.set_u32(a + "rope.dimension_count", uint32_t(cfg.n_embd / cfg.n_head));
-    w.set_u32(a + "vocab_size", uint32_t(cfg.n_vocab));
+    w.set_u32(cfg.arch + ".vocab_size", uint32_t(cfg.n_vocab));
     w.set_u32("general.file_type", file_type(cfg.wtype));
     w.set_u32("general.quantization_version", 2);
     if (cfg.wtype == TensorType::I8) w.set_string("vkrt.quantization.scheme", "w8a8");
@@ -259,8 +305,15 @@ void write_synthetic_llama(const SyntheticLlama& cfg, const std::string& path) {
     w.set_bool("tokenizer.ggml.add_eos_token", false);
 
     // tensors, streamed row by row at write time
-    for (TensorSpec& t : tensor_specs(cfg)) {
+    const std::vector<TensorSpec> specs = tensor_specs(cfg, hp);
+    for (const TensorSpec& t : specs) {
         auto spec = std::make_shared<TensorSpec>(t);
+        if (spec->name.size() > 6 && spec->name.compare(spec->name.size() - 6, 6, ".scale") == 0) {
+            // W8A8 scales: remember the weight's row length (the tensor before it) in dims[1]
+            // for fill_rows; the file gets the 1-D shape.
+            const TensorSpec& weight = specs[size_t(&t - specs.data()) - 1];
+            spec->dims = {t.dims[0], weight.dims[0]};
+        }
         w.add_tensor_rows(t.name, t.type, t.dims, [cfg, spec](uint64_t row0, uint64_t n, uint8_t* out) {
             fill_rows(cfg, *spec, row0, n, out);
         });

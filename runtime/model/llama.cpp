@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/format.hpp"
 #include "ops/attention.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/embed.hpp"
@@ -18,65 +19,44 @@
 
 namespace vkrt {
 
-// ---------------------------------------------------------------- hyper-parameters
+// ---------------------------------------------------------------- weights
 
-LlamaHParams LlamaHParams::from_gguf(const gguf::File& f) {
-    LlamaHParams hp;
-    hp.arch = f.get_string("general.architecture", "");
-    VKRT_CHECK(!hp.arch.empty(), Status::bad_format, "gguf: general.architecture is missing");
-    VKRT_CHECK(hp.arch == "llama" || hp.arch == "mistral" || hp.arch == "qwen2" || hp.arch == "gemma",
-               Status::unsupported, "architecture '", hp.arch, "' is not supported (vkrt runs llama-family models)");
-    VKRT_CHECK(hp.arch == "llama" || hp.arch == "mistral", Status::unsupported, "architecture '", hp.arch,
-               "' needs biases or other blocks that vkrt does not run yet");
-    const std::string a = hp.arch + ".";
-    auto need = [&](const char* key) -> uint32_t {
-        int64_t v = f.get_int(a + key, -1);
-        VKRT_CHECK(v > 0 && v <= (int64_t(1) << 24), Status::bad_format, "gguf: ", a, key,
-                   v == -1 ? " is missing" : " is out of range");
-        return uint32_t(v);
-    };
-    hp.n_layer = need("block_count");
-    hp.n_embd = need("embedding_length");
-    hp.n_ff = need("feed_forward_length");
-    hp.n_head = need("attention.head_count");
-    // Optional counts: range-checked as 64-bit values, never truncated to 32 bits.
-    auto opt = [&](const char* key, int64_t def, int64_t hi) -> uint32_t {
-        const int64_t v = f.get_int(a + key, def);
-        VKRT_CHECK(v > 0 && v <= hi, Status::bad_format, "gguf: ", a, key, " = ", v, " is out of range [1, ", hi, "]");
-        return uint32_t(v);
-    };
-    hp.n_head_kv = opt("attention.head_count_kv", hp.n_head, int64_t(1) << 24);
-    hp.n_ctx_train = opt("context_length", 2048, INT32_MAX);  // the C API reports it as int32_t
-    hp.rope_base = float(f.get_float(a + "rope.freq_base", 10000.0));
-    hp.rms_eps = float(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
-    // head_dim as llama.cpp: attention.key_length, else n_embd / n_head. The query width
-    // n_head * head_dim may then differ from n_embd (attn_q is n_embd -> q_dim, attn_output
-    // q_dim -> n_embd), as in Qwen3 or Gemma files.
-    const int64_t key_length = f.get_int(a + "attention.key_length", 0);
-    const int64_t value_length = f.get_int(a + "attention.value_length", key_length);
-    if (key_length == 0) {
-        VKRT_CHECK(hp.n_embd % hp.n_head == 0, Status::bad_format, "gguf: embedding_length ", hp.n_embd,
-                   " is not a multiple of head_count ", hp.n_head, " (and ", a, "attention.key_length is absent)");
-        hp.head_dim = hp.n_embd / hp.n_head;
-    } else {
-        VKRT_CHECK(key_length > 0 && key_length <= (int64_t(1) << 16), Status::bad_format, "gguf: ", a,
-                   "attention.key_length ", key_length, " is out of range");
-        VKRT_CHECK(value_length == key_length, Status::unsupported, "gguf: ", a, "attention.value_length ",
-                   value_length, " differs from key_length ", key_length, ", which vkrt does not run");
-        hp.head_dim = uint32_t(key_length);
+Weight& LlamaLayer::at(arch::Role r) {
+    using arch::Role;
+    switch (r) {
+        case Role::attn_norm: return attn_norm;
+        case Role::attn_q: return wq;
+        case Role::attn_k: return wk;
+        case Role::attn_v: return wv;
+        case Role::attn_q_bias: return bq;
+        case Role::attn_k_bias: return bk;
+        case Role::attn_v_bias: return bv;
+        case Role::attn_q_norm: return q_norm;
+        case Role::attn_k_norm: return k_norm;
+        case Role::attn_output: return wo;
+        case Role::attn_post_norm: return attn_post_norm;
+        case Role::ffn_norm: return ffn_norm;
+        case Role::ffn_gate: return w_gate;
+        case Role::ffn_up: return w_up;
+        case Role::ffn_down: return w_down;
+        case Role::ffn_post_norm: return ffn_post_norm;
+        default: fail(Status::internal, "LlamaLayer: ", arch::role_name(r), " is not a block tensor");
     }
-    VKRT_CHECK(hp.n_head_kv > 0 && hp.n_head % hp.n_head_kv == 0, Status::bad_format, "gguf: head_count ",
-               hp.n_head, " is not a multiple of head_count_kv ", hp.n_head_kv);
-    hp.n_rot = opt("rope.dimension_count", hp.head_dim, int64_t(1) << 24);
-    VKRT_CHECK(hp.n_rot > 0 && hp.n_rot <= hp.head_dim && hp.n_rot % 2 == 0, Status::bad_format,
-               "gguf: rope.dimension_count ", hp.n_rot, " does not fit head_dim ", hp.head_dim);
-    VKRT_CHECK(hp.head_dim <= 256, Status::unsupported, "head_dim ", hp.head_dim, " > 256 is not supported");
-    VKRT_CHECK(hp.rope_base > 0 && std::isfinite(hp.rope_base), Status::bad_format, "gguf: bad rope.freq_base");
-    VKRT_CHECK(hp.rms_eps > 0 && hp.rms_eps < 1, Status::bad_format, "gguf: bad layer_norm_rms_epsilon");
-    return hp;
+}
+
+bool runnable_weight_type(gguf::TensorType t) {
+    const fmt::Traits* ft = fmt::find(uint32_t(t));
+    return ft && (ft->kernels & fmt::kKernelFloat);
 }
 
 // ---------------------------------------------------------------- model
+
+// A matrix's type must have the registry's dequantizing kernels (I8 only as W8A8 linears).
+static void check_runnable(const gguf::TensorInfo& t) {
+    VKRT_CHECK(runnable_weight_type(t.type), Status::unsupported, "tensor '", t.name, "' has type ", fmt::name(t.type),
+               " (id ", uint32_t(t.type), "), which vkrt does not run",
+               t.type == Format::I8 ? " here (I8 only for W8A8 linear weights)" : "");
+}
 
 Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims,
                                bool required) {
@@ -100,13 +80,8 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
         fail(Status::bad_format, "gguf: tensor '", name, "' has shape ", os.str());
     }
     const bool vec = dims.size() == 1;
-    // The weight is bound here: its format needs the dequantizing kernels (formats.def).
-    const fmt::Traits* ft = fmt::find(uint32_t(t->type));
-    VKRT_CHECK(ft && (ft->kernels & fmt::kKernelFloat), Status::unsupported, "tensor '", name, "' has type ",
-               fmt::name(t->type), " (id ", uint32_t(t->type), "), which vkrt does not run",
-               t->type == Format::I8 ? " here (I8 only for W8A8 linear weights)" : "");
-    VKRT_CHECK(!vec || t->type == Format::F32, Status::unsupported, "norm tensor '", name, "' must be F32, not ",
-               fmt::name(t->type));
+    VKRT_CHECK(!vec || t->type == gguf::TensorType::F32, Status::unsupported, "vector tensor '", name,
+               "' must be F32, not ", fmt::name(t->type));
     w.type = t->type;
     w.cols = uint32_t(dims[0]);
     w.rows = vec ? 1 : uint32_t(dims[1]);
@@ -116,32 +91,54 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
         w.buf.upload(t->data, t->n_bytes);
         return w;
     }
+    // The weight is bound here: its format needs the dequantizing kernels (formats.def).
+    check_runnable(*t);
     // Split into row ranges that each fit one binding (a 431 MB Q6_K token_embd on a phone
     // with a 128 MiB maxStorageBufferRange becomes 4 parts).
     w.mat = ops::upload_weight(*dev_, t->type, w.rows, w.cols, t->data, name);
     return w;
 }
 
-Buffer LlamaModel::load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required) {
+// Elements [first, first + n) of an F32 tensor of `total` elements (0: total = n).
+Buffer LlamaModel::load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required, uint64_t first,
+                            uint64_t total) {
     const gguf::TensorInfo* t = f.find_tensor(name);
     if (!t) {
         VKRT_CHECK(!required, Status::bad_format, "gguf: tensor '", name, "' is missing");
         return {};
     }
-    VKRT_CHECK(t->type == gguf::TensorType::F32 && t->n_elements == n, Status::bad_format, "gguf: tensor '", name,
-               "' must be F32 with ", n, " elements (has ", fmt::name(t->type), ", ", t->n_elements, ")");
+    if (total == 0) total = n;
+    VKRT_CHECK(t->type == gguf::TensorType::F32 && t->n_elements == total && first + n <= total, Status::bad_format,
+               "gguf: tensor '", name, "' must be F32 with ", total, " elements (has ", fmt::name(t->type), ", ",
+               t->n_elements, ")");
     Buffer b(*dev_, n * 4, MemoryKind::device, name);
-    b.upload(t->data, n * 4);
+    b.upload(t->data + first * 4, n * 4);
     weight_bytes_ += n * 4;
     return b;
 }
 
-// A linear weight {n_in, n_out}: a block/float format, or W8A8's I8 + scales.
-Weight LlamaModel::load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t n_out) {
+// Rows [row0, row0 + n_out) of a linear weight {n_in, rows}: a block/float format (whole
+// rows are whole blocks, so a row range is a byte range), or W8A8's I8 + scales.
+Weight LlamaModel::load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t row0,
+                               uint64_t n_out) {
     const gguf::TensorInfo* t = f.find_tensor(name + ".weight");
-    if (!t || t->type != gguf::TensorType::I8) return load_weight(f, name + ".weight", {n_in, n_out});
-    VKRT_CHECK(t->dims.size() == 2 && t->dims[0] == n_in && t->dims[1] == n_out, Status::bad_format, "gguf: tensor '",
-               t->name, "' must have shape {", n_in, ", ", n_out, "}");
+    VKRT_CHECK(t, Status::bad_format, "gguf: tensor '", name, ".weight' is missing");
+    VKRT_CHECK(t->dims.size() == 2 && t->dims[0] == n_in && t->dims[1] >= row0 + n_out, Status::bad_format,
+               "gguf: tensor '", t->name, "' has shape ", t->dims[0], " ", t->dims.size() > 1 ? t->dims[1] : 1,
+               " instead of ", n_in, " ", row0 + n_out);
+    if (t->type != gguf::TensorType::I8) {
+        if (row0 == 0 && n_out == t->dims[1]) return load_weight(f, name + ".weight", {n_in, n_out});
+        check_runnable(*t);
+        const uint64_t rb = fmt::row_bytes(t->type, n_in), bytes = rb * n_out;
+        Weight w;
+        w.name = t->name + "[" + std::to_string(row0) + ":" + std::to_string(row0 + n_out) + "]";
+        w.type = t->type;
+        w.cols = uint32_t(n_in);
+        w.rows = uint32_t(n_out);
+        w.mat = ops::upload_weight(*dev_, t->type, w.rows, w.cols, t->data + row0 * rb, w.name);
+        weight_bytes_ += bytes;
+        return w;
+    }
     Weight w;
     w.name = t->name;
     w.type = t->type;
@@ -153,31 +150,45 @@ Weight LlamaModel::load_linear(const gguf::File& f, const std::string& name, uin
     VKRT_CHECK(bytes <= dev_->caps().max_storage_buffer_range, Status::limit_exceeded, "tensor '", t->name, "' (",
                bytes, " bytes) is larger than maxStorageBufferRange (", dev_->caps().max_storage_buffer_range,
                " bytes) of ", dev_->caps().name);
+    const uint8_t* src = t->data + row0 * n_in;
     std::vector<uint8_t> packed(bytes, 0);
-    for (uint64_t r = 0; r < n_out; ++r) std::memcpy(packed.data() + r * words * 4, t->data + r * n_in, n_in);
+    for (uint64_t r = 0; r < n_out; ++r) std::memcpy(packed.data() + r * words * 4, src + r * n_in, n_in);
     w.buf = Buffer(*dev_, bytes, MemoryKind::device, t->name);
     w.buf.upload(packed.data(), bytes);
-    weight_bytes_ += t->n_bytes;
-    w.scale = load_f32(f, name + ".scale", n_out, true);
+    weight_bytes_ += n_out * n_in;
+    w.scale = load_f32(f, name + ".scale", n_out, true, row0, t->dims[1]);
     w.act_scale = load_f32(f, name + ".act_scale", 1, act_quant_.static_scale);
     w.smooth = load_f32(f, name + ".smooth", n_in, false);
     if (act_quant_.asymmetric) {
         // wsum[n] = sum_k Wq[n,k], for the zero-point term of the GEMM epilogue.
         std::vector<int32_t> sums = ops::int8_row_sums(
-            std::span<const int8_t>(reinterpret_cast<const int8_t*>(t->data), n_in * n_out), uint32_t(n_out),
+            std::span<const int8_t>(reinterpret_cast<const int8_t*>(src), n_in * n_out), uint32_t(n_out),
             uint32_t(n_in));
         w.wsum = make_buffer(*dev_, sums, name + ".wsum");
     }
     return w;
 }
 
+Weight& LlamaModel::slot(arch::Role r, int layer) {
+    using arch::Role;
+    switch (r) {
+        case Role::tok_embd: return tok_embd;
+        case Role::output_norm: return output_norm;
+        case Role::output: return output;
+        case Role::rope_factors: return rope_factors;
+        case Role::rope_factors_long: return rope_factors_long;
+        default: return layers.at(size_t(layer)).at(r);
+    }
+}
+
 LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& progress) : dev_(&dev), path_(path) {
     gguf::File f = gguf::File::open(path);
-    hp_ = LlamaHParams::from_gguf(f);
+    hp_ = arch::read_hparams(f);
     tok_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(f));
     chat_template_ = f.get_string("tokenizer.chat_template", "");
-    hp_.n_vocab = uint32_t(tok_->n_vocab());
-    const uint64_t E = hp_.n_embd, V = hp_.n_vocab, F = hp_.n_ff, KV = hp_.kv_dim(), Q = hp_.q_dim();
+    // token_embd may have more rows than the tokenizer has tokens (padded vocabularies), never fewer.
+    VKRT_CHECK(uint32_t(tok_->n_vocab()) <= hp_.n_vocab, Status::bad_format, path, ": the tokenizer has ", tok_->n_vocab(),
+               " tokens but token_embd.weight only ", hp_.n_vocab, " rows");
     const std::string scheme = f.get_string("vkrt.quantization.scheme", "");
     VKRT_CHECK(scheme.empty() || scheme == "w8a8" || scheme == "w8a8_static", Status::unsupported,
                "vkrt.quantization.scheme '", scheme, "' is not known (w8a8, w8a8_static)");
@@ -189,49 +200,41 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
     VKRT_CHECK(!(act_quant_.static_scale && act_quant_.asymmetric), Status::unsupported, path,
                ": static asymmetric W8A8 activations are not supported (use dynamic asymmetric or static symmetric)");
 
-    // Before anything is allocated for what the file claims: every layer needs its
-    // 9 tensors (a huge block_count is refused here, not by the allocator), and the
-    // weights must fit the device heap.
-    VKRT_CHECK(uint64_t(hp_.n_layer) * 9 + 2 <= f.tensors().size(), Status::bad_format, "gguf: ", hp_.arch,
-               ".block_count ", hp_.n_layer, " needs at least ", uint64_t(hp_.n_layer) * 9 + 2,
-               " tensors, but the file has ", f.tensors().size());
+    // Every tensor of the architecture's description. Before anything is allocated for
+    // what the file claims: each required tensor must be in the file (a huge block_count
+    // is refused here, not by the allocator), and the weights must fit the device heap.
+    const std::vector<arch::TensorDesc> table = arch::tensor_table(hp_);
+    size_t required = 0;
+    for (const arch::TensorDesc& t : table) required += t.required ? 1 : 0;
+    VKRT_CHECK(required <= f.tensors().size(), Status::bad_format, "gguf: ", hp_.arch, ".block_count ", hp_.n_layer,
+               " needs at least ", required, " tensors, but the file has ", f.tensors().size());
     uint64_t weight_need = 0;
     for (const gguf::TensorInfo& t : f.tensors()) weight_need += (t.n_bytes + 3) & ~uint64_t(3);
     dev.check_memory(weight_need, "model '" + path + "'");
-
-    const size_t total = 3 + size_t(hp_.n_layer) * 9;
-    size_t done = 0;
-    auto tick = [&] {
-        ++done;
-        if (progress) progress(float(done) / float(total));
-    };
-    tok_embd = load_weight(f, "token_embd.weight", {E, V});
-    tick();
     layers.resize(hp_.n_layer);
-    for (uint32_t l = 0; l < hp_.n_layer; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        LlamaLayer& L = layers[l];
-        L.attn_norm = load_weight(f, p + "attn_norm.weight", {E}); tick();
-        L.wq = load_linear(f, p + "attn_q", E, Q); tick();
-        L.wk = load_linear(f, p + "attn_k", E, KV); tick();
-        L.wv = load_linear(f, p + "attn_v", E, KV); tick();
-        L.wo = load_linear(f, p + "attn_output", Q, E); tick();
-        L.ffn_norm = load_weight(f, p + "ffn_norm.weight", {E}); tick();
-        L.w_gate = load_linear(f, p + "ffn_gate", E, F); tick();
-        L.w_up = load_linear(f, p + "ffn_up", E, F); tick();
-        L.w_down = load_linear(f, p + "ffn_down", F, E); tick();
+    size_t done = 0;
+    for (const arch::TensorDesc& t : table) {
+        if (t.kind == arch::Kind::linear) {
+            const std::string base = t.name.substr(0, t.name.size() - std::string(".weight").size());
+            uint64_t row = 0;
+            for (size_t i = 0; i < t.parts.size(); ++i) {
+                slot(t.parts[i], t.layer) = load_linear(f, base, t.cols, row, t.part_rows[i]);
+                row += t.part_rows[i];
+            }
+        } else {
+            slot(t.parts[0], t.layer) = load_weight(f, t.name, t.dims(), t.required);
+        }
+        if (progress) progress(float(++done) / float(table.size()));
     }
-    output_norm = load_weight(f, "output_norm.weight", {E});
-    tick();
-    output = load_weight(f, "output.weight", {E, V}, /*required=*/false);
     tied_output_ = output.mat.buffers.empty();
-    tick();
 }
 
 std::string LlamaModel::describe() const {
     std::ostringstream os;
     os << hp_.arch << ": " << hp_.n_layer << " layers, dim " << hp_.n_embd << ", " << hp_.n_head << "/"
-       << hp_.n_head_kv << " heads (head dim " << hp_.head_dim << "), FFN " << hp_.n_ff << ", vocab " << hp_.n_vocab
+       << hp_.n_head_kv << " heads (head dim " << hp_.head_dim << "), FFN " << hp_.n_ff << ", vocab " << hp_.n_vocab;
+    if (hp_.n_swa) os << ", window " << hp_.n_swa;
+    os
        << ", weights " << fmt::name(layers.empty() ? tok_embd.type : layers[0].wq.type) << " "
        << double(weight_bytes_) / (1024.0 * 1024.0) << " MiB";
     return os.str();
@@ -244,15 +247,16 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
     n_ctx_ = n_ctx ? n_ctx : std::min<uint32_t>(hp.n_ctx_train, 4096);
     n_batch_ = std::max<uint32_t>(1, std::min(n_batch ? n_batch : 512, n_ctx_));
     Device& dev = model.device();
-    const uint64_t B = n_batch_, E = hp.n_embd, KV = hp.kv_dim(), Q = hp.q_dim(), F = hp.n_ff, V = hp.n_vocab;
-    const uint32_t widest_in = std::max({hp.n_embd, hp.n_ff, hp.q_dim()});  // the K of every linear
+    // The query width n_head*head_dim may differ from n_embd (attention.key_length).
+    const uint64_t B = n_batch_, E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
+    const uint32_t widest = std::max({hp.n_embd, hp.n_ff, hp.q_dim()});  // the K of every linear
     {
         // The session's device memory (activations, logits, KV cache) against the heap,
         // before allocating any of it; 128-bit so that no product wraps.
         using u128 = unsigned __int128;
         const u128 acts = u128(B) * (2 * E + 2 * Q + 2 * KV + 2 * F + 2 * V) * 4 +
-                          ops::matmul_scratch_bytes(n_batch_, widest_in) +
-                          (model.w8a8() ? u128(B) * (ops::packed_row_words(widest_in) + 2) * 4 : 0);
+                          ops::matmul_scratch_bytes(n_batch_, widest) +
+                          (model.w8a8() ? u128(B) * (ops::packed_row_words(widest) + 2) * 4 : 0);
         const u128 kv_bytes = u128(hp.n_layer) * (ops::kv_cache_bytes(kv.k, uint32_t(KV), n_ctx_, "k cache") +
                                                   ops::kv_cache_bytes(kv.v, uint32_t(KV), n_ctx_, "v cache"));
         const u128 need = acts + kv_bytes;
@@ -272,17 +276,15 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
     ffn_u_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn up");
     logits_gpu_ = Buffer(dev, B * V * 4, MemoryKind::device, "logits");
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
-    matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, widest_in)),
+    matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, widest)),
                              MemoryKind::device, "matmul scratch");
     if (model.w8a8()) {
-        const uint64_t words = ops::packed_row_words(widest_in);
+        const uint64_t words = ops::packed_row_words(widest);
         act_q_ = Buffer(dev, B * words * 4, MemoryKind::device, "quantized activations");
         act_s_ = Buffer(dev, B * 4, MemoryKind::device, "activation scales");
         act_zp_ = Buffer(dev, B * 4, MemoryKind::device, "activation zero points");
     }
-    // Every layer keeps all n_ctx positions (a sliding-window layer would keep its window).
-    const std::vector<uint32_t> layer_rows(hp.n_layer, n_ctx_);
-    kv_ = KvCache(dev, layer_rows, uint32_t(KV), kv);
+    alloc_kv_cache(kv);
 
     auto sum = [](std::initializer_list<const Buffer*> bufs) {
         uint64_t n = 0;
@@ -297,34 +299,59 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
 
 LlamaSession::~LlamaSession() = default;
 
-// Records one forward pass over M tokens whose ids and positions are in ids_ /
-// positions_. Logits of the last row (or of all rows) land in logits_host_.
+// Rows of n_head_kv*head_dim elements of the cache's types per layer for K and for V:
+// every layer keeps all n_ctx positions (a sliding-window layer could keep only its
+// window: KvCache takes a row count per layer).
+void LlamaSession::alloc_kv_cache(KvCacheTypes types) {
+    const LlamaHParams& hp = model_->hparams();
+    const std::vector<uint32_t> layer_rows(hp.n_layer, n_ctx_);
+    kv_ = KvCache(model_->device(), layer_rows, hp.kv_dim(), types);
+}
+
+// Records one forward pass (the block of arch/arch.hpp) over M tokens whose ids and
+// positions are in ids_ / positions_. Logits of the last row (or of all rows) land in
+// logits_host_.
 void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const LlamaModel& m = *model_;
     const LlamaHParams& hp = m.hparams();
-    const uint32_t E = hp.n_embd, KV = hp.kv_dim(), Q = hp.q_dim(), F = hp.n_ff, V = hp.n_vocab;
-
-    const ops::RopeParams rope_q{hp.n_head, hp.head_dim, hp.n_rot, hp.rope_base, hp.rope_mode};
-    const ops::RopeParams rope_k{hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, hp.rope_mode};
+    const uint32_t E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab, hd = hp.head_dim;
+    const ops::RopeMode mode = hp.rope_neox ? ops::RopeMode::neox : ops::RopeMode::norm;
+    const Weight& factors = m.rope_factors_for(n_ctx_);
     const KvCacheTypes& kvt = kv_.types();
-    const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hp.head_dim, n_ctx_, kvt.k, kvt.v};
+    const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, n_ctx_, kvt.k, kvt.v};
 
-    // x (M,E) = embedding rows of ids
+    // x (M,E) = embedding rows of ids [* embd_scale]
     ops::embed(rec, m.tok_embd.mat.view, ids_, x_, M);
+    if (hp.embd_scale != 1.0f) ops::scale(rec, x_, hp.embd_scale, x_, M * E);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         const LlamaLayer& L = m.layers[l];
-        // ---- attention: q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T
+        // ---- attention: q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T [+ b]
         linears(rec, x_, &L.attn_norm, M, E, {{&L.wq, q_}, {&L.wk, k_}, {&L.wv, v_}});
-        ops::rope(rec, q_, positions_, q_, M, rope_q);
-        ops::rope_store(rec, k_, positions_, kv_.k(l), M, rope_k, n_ctx_, 0, kvt.k);  // rope(k) -> cache rows pos
+        if (L.bq.buf) ops::add_bias(rec, q_, L.bq.buf, q_, M, Q);
+        if (L.bk.buf) ops::add_bias(rec, k_, L.bk.buf, k_, M, KV);
+        if (L.bv.buf) ops::add_bias(rec, v_, L.bv.buf, v_, M, KV);
+        // per-head RMSNorm: q as (M*n_head, hd) rows, k as (M*n_head_kv, hd)
+        if (L.q_norm.buf) ops::rmsnorm(rec, q_, L.q_norm.buf, q_, M * hp.n_head, hd, hp.rms_eps);
+        if (L.k_norm.buf) ops::rmsnorm(rec, k_, L.k_norm.buf, k_, M * hp.n_head_kv, hd, hp.rms_eps);
+        ops::RopeParams rope{hp.n_head, hd, hp.n_rot, hp.layer_rope_base(l), mode, hp.layer_freq_scale(l),
+                             hp.rope_attn_factor, factors.buf ? BufferView(factors.buf) : BufferView{}};
+        ops::rope(rec, q_, positions_, q_, M, rope);
+        rope.n_head = hp.n_head_kv;
+        ops::rope_store(rec, k_, positions_, kv_.k(l), M, rope, n_ctx_, 0, kvt.k);  // rope(k) -> cache rows pos
         ops::kv_store(rec, v_, positions_, kv_.v(l), M, KV, n_ctx_, kvt.v);
-        ops::attention(rec, q_, kv_.k(l), kv_.v(l), positions_, att_, M, att);
+        ops::attention(rec, q_, kv_.k(l), kv_.v(l), positions_, att_, M, att, hp.kq_scale(), 0, 0,
+                       hp.is_swa(l) ? hp.n_swa : 0);
         linears(rec, att_, nullptr, M, Q, {{&L.wo, xb_}});  // (M,Q) @ Wo^T -> (M,E)
+        if (L.attn_post_norm.buf) ops::rmsnorm(rec, xb_, L.attn_post_norm.buf, xb_, M, E, hp.rms_eps);
         ops::add(rec, x_, xb_, x_, M * E);
-        // ---- feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T
+        // ---- feed-forward: x += (act(norm(x) Wg^T) * norm(x) Wu^T) Wd^T [-> post norm]
         linears(rec, x_, &L.ffn_norm, M, E, {{&L.w_gate, ffn_g_}, {&L.w_up, ffn_u_}});
-        ops::swiglu(rec, ffn_g_, ffn_u_, ffn_g_, M * F);
+        if (hp.act == arch::Act::gelu_tanh)
+            ops::geglu(rec, ffn_g_, ffn_u_, ffn_g_, M * F);
+        else
+            ops::swiglu(rec, ffn_g_, ffn_u_, ffn_g_, M * F);
         linears(rec, ffn_g_, nullptr, M, F, {{&L.w_down, xb_}});
+        if (L.ffn_post_norm.buf) ops::rmsnorm(rec, xb_, L.ffn_post_norm.buf, xb_, M, E, hp.rms_eps);
         ops::add(rec, x_, xb_, x_, M * E);
     }
     // ---- head: only the rows whose logits are wanted

@@ -1,8 +1,11 @@
-// llama-family models on the GPU: hyper-parameters from GGUF metadata, weights
-// uploaded in their stored format (any format of the registry with GPU kernels,
-// core/format.hpp; nothing is dequantized at load), and a Session that owns one
-// sequence's KV cache and runs prefill (the whole batch through the GEMM kernels) and decode (one token through the
-// GEMV kernels, replaying one recorded command buffer token after token).
+// Models of every architecture in runtime/arch/ on the GPU: hyper-parameters and
+// tensors from the architecture description (arch::read_hparams, arch::tensor_table),
+// weights uploaded in their stored format (any format of the registry with GPU kernels,
+// core/format.hpp, and W8A8's I8; nothing is dequantized at load; fused tensors are split
+// into their parts' rows; a matrix above the binding limit into row ranges), and a Session
+// that owns one sequence's KV cache and runs the description's block (arch/arch.hpp):
+// prefill (the whole batch through the GEMM kernels) and decode (one token through
+// the GEMV kernels, replaying one recorded command buffer token after token).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -11,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/arch.hpp"
 #include "gguf/gguf.hpp"
 #include "model/kv_cache.hpp"
 #include "ops/rope.hpp"
@@ -22,24 +26,15 @@
 
 namespace vkrt {
 
-struct LlamaHParams {
-    std::string arch = "llama";
-    uint32_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
-    uint32_t n_ctx_train = 2048, n_rot = 0;
-    float rope_base = 10000.0f, rms_eps = 1e-5f;
-    ops::RopeMode rope_mode = ops::RopeMode::norm;
-    uint32_t kv_dim() const { return n_head_kv * head_dim; }
-    uint32_t q_dim() const { return n_head * head_dim; }  // query width; may differ from n_embd
-    // Reads `<arch>.*` keys with llama.cpp's defaults where a key is absent; checks consistency.
-    static LlamaHParams from_gguf(const gguf::File& f);
-};
+// Hyper-parameters and block options of a model (runtime/arch/arch.hpp).
+using LlamaHParams = arch::HParams;
 
 // A weight on the GPU: `rows` rows of `cols` elements in GGUF layout (dims[0] = cols).
 struct Weight {
     // Matrices in a registry format: one buffer per part of whole rows, each within the
     // device's binding limit (ops::upload_weight), bound through mat.view.
     ops::WeightBuffers mat;
-    Buffer buf;  // norm vectors (F32), and W8A8's I8 rows (one binding)
+    Buffer buf;  // vectors (norms, biases, rope factors: F32), and W8A8's I8 rows (one binding)
     gguf::TensorType type = gguf::TensorType::F32;
     uint32_t rows = 0, cols = 0;
     std::string name;
@@ -58,9 +53,16 @@ struct ActQuant {
     bool asymmetric = false;    // uint8 + zero point per token, else symmetric int8
 };
 
+// A block's tensors; optional ones have no buffer when the architecture has none.
 struct LlamaLayer {
-    Weight attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
+    Weight attn_norm, wq, wk, wv, bq, bk, bv, q_norm, k_norm, wo, attn_post_norm;
+    Weight ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
+    Weight& at(arch::Role r);  // internal error for a global role
 };
+
+// Whether vkrt's kernels run matrices of this type (the one place that says so: the
+// registry's dequantizing kernels, core/format.hpp).
+bool runnable_weight_type(gguf::TensorType t);
 
 class LlamaModel {
 public:
@@ -78,13 +80,23 @@ public:
     std::string describe() const;  // "llama 5 layers, dim 64, ... Q4_0 (1.2 MiB)"
 
     Weight tok_embd, output_norm, output;  // output may alias tok_embd (tied): see output_weight()
+    Weight rope_factors, rope_factors_long;  // (n_rot/2) F32 or absent
     std::vector<LlamaLayer> layers;
     const Weight& output_weight() const { return tied_output_ ? tok_embd : output; }
+    // The rope factors a session of n_ctx tokens uses (phi3: long ones above the original context).
+    const Weight& rope_factors_for(uint32_t n_ctx) const {
+        return rope_factors_long.buf && n_ctx > hp_.n_ctx_orig ? rope_factors_long : rope_factors;
+    }
 
 private:
+    Weight& slot(arch::Role r, int layer);
+    // A matrix is uploaded in parts of whole rows that each fit one binding (ops::upload_weight).
     Weight load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims, bool required = true);
-    Weight load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t n_out);
-    Buffer load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required);
+    // Rows [row0, row0 + n_out) of linear `name`.weight {n_in, rows}: a block/float format,
+    // or W8A8's I8 + the same rows of its .scale.
+    Weight load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t row0, uint64_t n_out);
+    Buffer load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required, uint64_t first = 0,
+                    uint64_t total = 0);
 
     Device* dev_;
     std::string path_;
@@ -96,11 +108,11 @@ private:
     uint64_t weight_bytes_ = 0;
 };
 
-// Device memory a session allocates (bytes, as requested from Vulkan).
+// A session's device memory by role (vkrt-bench prints it).
 struct SessionMemory {
     uint64_t kv = 0;           // K and V caches of every layer
     uint64_t activations = 0;  // per-batch tensors (x, q, k, v, attention out, FFN, logits)
-    uint64_t scratch = 0;      // matmul split-K partials, W8A8 quantized activations
+    uint64_t scratch = 0;      // matmul scratch, W8A8 quantized activations
     uint64_t io = 0;           // host-visible token ids, positions, logits readback
     uint64_t total() const { return kv + activations + scratch + io; }
 };
@@ -142,6 +154,7 @@ private:
     uint32_t n_ctx_, n_batch_, pos_ = 0;
     // Per-token inputs: host-visible so decode needs no staging submit.
     Buffer ids_, positions_;
+    void alloc_kv_cache(KvCacheTypes types);  // the one place that sizes and allocates the KV cache
     // Activations, sized for n_batch rows.
     Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, matmul_scratch_;
     Buffer act_q_, act_s_, act_zp_;  // W8A8: quantized activations, per-row scales / zero points

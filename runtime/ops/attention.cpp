@@ -34,7 +34,7 @@ void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const
 
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
                const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale,
-               uint32_t q_stride, uint32_t out_stride) {
+               uint32_t q_stride, uint32_t out_stride, uint32_t window) {
     const char* kn = "attention";
     VKRT_CHECK(M >= 1 && s.n_head >= 1 && s.n_head_kv >= 1 && s.n_ctx >= 1, Status::invalid_argument, kn,
                ": empty shape M=", M, " n_head=", s.n_head, " n_head_kv=", s.n_head_kv, " n_ctx=", s.n_ctx);
@@ -65,8 +65,8 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     struct {
         uint32_t M, n_head, n_head_kv, hd, n_ctx;
         float scale;
-        uint32_t q_stride, o_stride;
-    } pc{M, s.n_head, s.n_head_kv, s.head_dim, s.n_ctx, scale, q_stride, out_stride};
+        uint32_t q_stride, o_stride, window;
+    } pc{M, s.n_head, s.n_head_kv, s.head_dim, s.n_ctx, scale, q_stride, out_stride, window};
     const uint32_t grp = s.n_head / s.n_head_kv;
 
     // Prefill: blocks of query rows share K/V tiles (shaders/attention_flash.comp).

@@ -33,6 +33,7 @@ struct AttentionShape {
 // s.type_k / s.type_v (read as the float values they store), pos (M) int32
 //   -> out (M, n_head, hd): out[m,h] = softmax_j(scale * q[m,h] . K[j,kvh]) . V[j,kvh], j = 0..pos[m].
 // scale = 0 means 1/sqrt(hd). q_stride / out_stride: floats between rows (0 = n_head*hd).
+// window > 0 (sliding-window layers): only rows pos[m] - window < j <= pos[m] are seen.
 // No scratch memory: an online softmax walks the kv rows in tiles (see the shaders).
 // M >= kAttentionBlockMinRows (prefill) runs shaders/attention_flash.comp: a workgroup
 // takes a block of query rows of one kv head (all its grouped query heads), loads each
@@ -40,7 +41,7 @@ struct AttentionShape {
 // row. Fewer rows (decode) run shaders/attention.comp: a workgroup per (head, query).
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
                const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale = 0.f,
-               uint32_t q_stride = 0, uint32_t out_stride = 0);
+               uint32_t q_stride = 0, uint32_t out_stride = 0, uint32_t window = 0);
 
 // Queries from which attention() uses the blocked (prefill) kernel.
 inline constexpr uint32_t kAttentionBlockMinRows = 8;

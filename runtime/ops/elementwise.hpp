@@ -1,4 +1,5 @@
-// Element-wise kernels: residual add (shaders/add.comp), SwiGLU (shaders/swiglu.comp).
+// Element-wise kernels: residual add, bias add and scale (shaders/add.comp), SwiGLU and
+// GELU-tanh gating (shaders/swiglu.comp).
 #pragma once
 #include <cstdint>
 
@@ -10,8 +11,18 @@ namespace vkrt::ops {
 // a (n) + b (n) -> out (n); out may be a.
 void add(Recorder& rec, const BufferView& a, const BufferView& b, const BufferView& out, uint32_t n);
 
+// x (M,N) + b (N) broadcast over rows -> out (M,N); out may be x.
+void add_bias(Recorder& rec, const BufferView& x, const BufferView& b, const BufferView& out, uint32_t M, uint32_t N);
+
+// x (n) * s -> out (n); out may be x.
+void scale(Recorder& rec, const BufferView& x, float s, const BufferView& out, uint32_t n);
+
 // gate (M,F), up (M,F) -> out (M,F) = silu(gate) * up, silu(g) = g / (1 + exp(-g));
 // n = M*F elements (any F). out may be gate or up.
 void swiglu(Recorder& rec, const BufferView& gate, const BufferView& up, const BufferView& out, uint32_t n);
+
+// The same with GELU's tanh approximation (ggml_gelu) instead of SiLU (Gemma's GEGLU):
+// out = 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))) * up.
+void geglu(Recorder& rec, const BufferView& gate, const BufferView& up, const BufferView& out, uint32_t n);
 
 }  // namespace vkrt::ops

@@ -11,6 +11,7 @@ struct RopePush {
     uint32_t M, n_head, head_dim, n_rot;
     float freq_base;
     uint32_t neox, x_stride, out_stride, out_by_pos, n_ctx;
+    float freq_scale, attn_factor;
 };
 
 RopePush make_push(const char* kernel, uint32_t M, const RopeParams& p, uint32_t x_stride, uint32_t out_stride) {
@@ -29,20 +30,30 @@ RopePush make_push(const char* kernel, uint32_t M, const RopeParams& p, uint32_t
     if (!out_stride) out_stride = width;
     VKRT_CHECK(x_stride >= width && out_stride >= width, Status::invalid_argument, kernel, ": row strides (",
                x_stride, ", ", out_stride, ") must be >= n_head*head_dim = ", width);
-    return {M, p.n_head, p.head_dim, n_rot, p.freq_base, p.mode == RopeMode::neox ? 1u : 0u, x_stride, out_stride, 0,
-            0};
+    VKRT_CHECK(std::isfinite(p.freq_scale) && p.freq_scale > 0.f && std::isfinite(p.attn_factor) && p.attn_factor > 0.f,
+               Status::invalid_argument, kernel, ": freq_scale (", p.freq_scale, ") and attn_factor (", p.attn_factor,
+               ") must be > 0");
+    if (p.factors.buffer) require_bytes(p.factors, uint64_t(n_rot / 2) * 4, kernel, "factors");
+    return {M,          p.n_head, p.head_dim, n_rot, p.freq_base, p.mode == RopeMode::neox ? 1u : 0u,
+            x_stride,   out_stride, 0,        0,     p.freq_scale, p.attn_factor};
 }
 
 constexpr uint32_t kLocal = 256;
 
 // f32 output: an invocation per rotated pair; f16 / q8_0 caches: per word / block of a row.
+// With factors (rope_freqs / rope_factors_*): the _factors variants, binding 3.
 void record(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& out, const RopePush& pc,
-            KvType type) {
+            KvType type, const BufferView& factors) {
     const uint64_t n = type == KvType::f32 ? uint64_t(pc.M) * pc.n_head * (pc.head_dim / 2)
                                            : uint64_t(pc.M) * pc.n_head * pc.head_dim / kv_store_unit(type);
     VKRT_CHECK(n <= 0xffffffffull, Status::limit_exceeded, "rope: ", n, " invocations exceed 2^32");
-    const std::string variant = type == KvType::f32 ? "rope" : std::string("rope_store") + kv_variant_suffix(type);
-    rec.dispatch(rec.device().pipeline(variant, {kLocal}), {x, pos, out}, pc, groups_1d(rec.device(), n, kLocal));
+    std::string variant = factors.buffer ? "rope_factors" : "rope";
+    if (type != KvType::f32) variant.append("_store").append(kv_variant_suffix(type));
+    const Groups g = groups_1d(rec.device(), n, kLocal);
+    if (factors.buffer)
+        rec.dispatch(rec.device().pipeline(variant, {kLocal}), {x, pos, out, factors}, pc, g);
+    else
+        rec.dispatch(rec.device().pipeline(variant, {kLocal}), {x, pos, out}, pc, g);
 }
 }  // namespace
 
@@ -53,7 +64,7 @@ void rope(Recorder& rec, const BufferView& x, const BufferView& pos, const Buffe
     require_bytes(x, (uint64_t(M - 1) * pc.x_stride + width) * 4, "rope", "x");
     require_bytes(pos, uint64_t(M) * 4, "rope", "pos");
     require_bytes(out, (uint64_t(M - 1) * pc.out_stride + width) * 4, "rope", "out");
-    record(rec, x, pos, out, pc, KvType::f32);
+    record(rec, x, pos, out, pc, KvType::f32, p.factors);
 }
 
 void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& cache, uint32_t M,
@@ -69,7 +80,7 @@ void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const
     require_bytes(cache, cache_bytes, "rope_store", "cache");
     pc.out_by_pos = 1;
     pc.n_ctx = n_ctx;
-    record(rec, x, pos, cache, pc, type);
+    record(rec, x, pos, cache, pc, type, p.factors);
 }
 
 void check_positions(std::span<const int32_t> pos, uint32_t n_ctx) {

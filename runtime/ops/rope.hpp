@@ -21,10 +21,13 @@ struct RopeParams {
     uint32_t n_rot = 0;     // even, <= head_dim (dims >= n_rot are copied unchanged); 0 = head_dim
     float freq_base = 10000.f;
     RopeMode mode = RopeMode::norm;
+    float freq_scale = 1.f;   // linear rope scaling (1 / rope.scaling.factor)
+    float attn_factor = 1.f;  // cos and sin multiplied by it (rope.scaling.attn_factor)
+    BufferView factors;       // (n_rot/2) F32 frequency factors (rope_freqs.weight), or none
 };
 
 // x (M, n_head, head_dim), pos (M) int32 -> out (M, n_head, head_dim); out may be x.
-//   theta(m, i) = pos[m] * freq_base^(-2i/n_rot), i in [0, n_rot/2)
+//   theta(m, i) = freq_scale * pos[m] * freq_base^(-2i/n_rot) / factors[i], i in [0, n_rot/2)
 // x_stride / out_stride: floats between consecutive rows (0 = n_head*head_dim), so x
 // can be the Q or K slice of a fused QKV row.
 void rope(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& out, uint32_t M,

@@ -8,7 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/quant.hpp"
-#include "model/llama.hpp"
+#include "arch/arch.hpp"
 #include "text/tokenizer.hpp"
 
 namespace vkrt::quant {
@@ -16,60 +16,36 @@ namespace vkrt::quant {
 // ---------------------------------------------------------------- model
 
 FloatLlama load_float_llama(const gguf::File& f, uint32_t n_ctx) {
-    LlamaHParams hp = LlamaHParams::from_gguf(f);
-    auto tensor = [&](const std::string& name) { return dequantize_tensor(f.tensor(name)); };
     FloatLlama m;
-    ref::RefLlamaConfig& cfg = m.cfg;
-    cfg.n_layer = hp.n_layer;
-    cfg.n_embd = hp.n_embd;
-    cfg.n_head = hp.n_head;
-    cfg.n_head_kv = hp.n_head_kv;
-    cfg.head_dim = hp.head_dim;
-    cfg.n_ff = hp.n_ff;
-    const gguf::TensorInfo& te = f.tensor("token_embd.weight");
-    VKRT_CHECK(te.dims.size() == 2, Status::bad_format, "gguf: token_embd.weight must be 2-D");
-    cfg.n_vocab = uint32_t(te.dims[1]);
-    cfg.n_ctx = n_ctx;
-    cfg.n_rot = hp.n_rot;
-    cfg.rope_base = hp.rope_base;
-    cfg.rms_eps = hp.rms_eps;
-    cfg.rope_mode = ref::RopeMode(uint32_t(hp.rope_mode));
-    m.w.tok_embd = tensor("token_embd.weight");
-    for (uint32_t l = 0; l < hp.n_layer; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        ref::RefLlamaLayer L;
-        L.attn_norm = tensor(p + "attn_norm.weight");
-        L.wq = tensor(p + "attn_q.weight");
-        L.wk = tensor(p + "attn_k.weight");
-        L.wv = tensor(p + "attn_v.weight");
-        L.wo = tensor(p + "attn_output.weight");
-        L.ffn_norm = tensor(p + "ffn_norm.weight");
-        L.w_gate = tensor(p + "ffn_gate.weight");
-        L.w_up = tensor(p + "ffn_up.weight");
-        L.w_down = tensor(p + "ffn_down.weight");
-        m.w.layers.push_back(std::move(L));
+    static_cast<arch::HParams&>(m.cfg) = arch::read_hparams(f);
+    m.cfg.n_ctx = n_ctx;
+    m.w.layers.resize(m.cfg.n_layer);
+    // Every tensor of the description, dequantized; fused tensors split into their parts.
+    for (const arch::TensorDesc& t : arch::tensor_table(m.cfg)) {
+        const gguf::TensorInfo* ti = f.find_tensor(t.name);
+        if (!ti) {
+            VKRT_CHECK(!t.required, Status::bad_format, "gguf: tensor '", t.name, "' is missing");
+            continue;
+        }
+        VKRT_CHECK(ti->n_elements == uint64_t(t.cols) * t.rows, Status::bad_format, "gguf: tensor '", t.name, "' has ",
+                   ti->n_elements, " elements, expected ", uint64_t(t.cols) * t.rows);
+        std::vector<float> all = dequantize_tensor(*ti);
+        size_t row = 0;
+        for (size_t i = 0; i < t.parts.size(); ++i) {
+            std::vector<float>& dst = m.w.at(t.parts[i], t.layer);
+            dst.assign(all.begin() + int64_t(row * t.cols), all.begin() + int64_t((row + t.part_rows[i]) * t.cols));
+            row += t.part_rows[i];
+        }
     }
-    m.w.output_norm = tensor("output_norm.weight");
-    if (f.find_tensor("output.weight")) m.w.output = tensor("output.weight");
     ref::check_weights(m.cfg, m.w);
     return m;
-}
-
-const char* site_name(Site s) {
-    switch (s) {
-        case Site::attn_in: return "attn_in";
-        case Site::attn_out: return "attn_out";
-        case Site::ffn_in: return "ffn_in";
-        case Site::ffn_down_in: return "ffn_down_in";
-    }
-    return "?";
 }
 
 // ---------------------------------------------------------------- instrumented forward
 
 InstrumentedLlama::InstrumentedLlama(const ref::RefLlamaConfig& cfg, const ref::RefLlamaWeights& w,
                                      const Smoothing* smoothing)
-    : cfg_(cfg), w_(&w), sm_(smoothing) {
+    : cfg_(cfg.normalized()), w_(&w), sm_(smoothing) {
     ref::check_weights(cfg_, w);
     if (sm_) {
         VKRT_CHECK(sm_->layers.size() == cfg_.n_layer, Status::invalid_argument, "InstrumentedLlama: smoothing has ",
@@ -81,72 +57,25 @@ InstrumentedLlama::InstrumentedLlama(const ref::RefLlamaConfig& cfg, const ref::
                        Status::invalid_argument, "InstrumentedLlama: ffn_down smoothing has the wrong length");
         }
     }
-    k_cache_.assign(cfg_.n_layer, std::vector<float>(size_t(cfg_.n_ctx) * cfg_.kv_dim(), 0.0f));
-    v_cache_.assign(cfg_.n_layer, std::vector<float>(size_t(cfg_.n_ctx) * cfg_.kv_dim(), 0.0f));
+    cache_.init(cfg_);
 }
 
-void InstrumentedLlama::reset() {
-    for (auto& c : k_cache_) std::fill(c.begin(), c.end(), 0.0f);
-    for (auto& c : v_cache_) std::fill(c.begin(), c.end(), 0.0f);
-}
-
-namespace {
-// x (M,K) /= s (K) per column (float division, as the runtime's quantizer does).
-void divide_columns(std::vector<float>& x, const std::vector<float>& s, size_t M, size_t K) {
-    if (s.empty()) return;
-    for (size_t m = 0; m < M; ++m)
-        for (size_t k = 0; k < K; ++k) x[m * K + k] /= s[k];
-}
-}  // namespace
+void InstrumentedLlama::reset() { cache_.clear(); }
 
 std::vector<float> InstrumentedLlama::forward(std::span<const int32_t> tokens, int32_t start_pos,
                                               const ActHook& hook) {
-    using namespace vkrt::ref;
-    const RefLlamaConfig& c = cfg_;
-    const RefLlamaWeights& w = *w_;
-    const size_t M = tokens.size();
-    VKRT_CHECK(start_pos >= 0, Status::invalid_argument, "InstrumentedLlama::forward: start_pos = ", start_pos);
-    VKRT_CHECK(size_t(start_pos) + M <= c.n_ctx, Status::limit_exceeded, "InstrumentedLlama::forward: positions ",
-               start_pos, "..", size_t(start_pos) + M, " exceed n_ctx = ", c.n_ctx);
-    if (M == 0) return {};
-    const size_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab, hd = c.hd();
-    const size_t n_rot = c.n_rot ? c.n_rot : hd;
-    std::vector<int32_t> pos(M);
-    for (size_t m = 0; m < M; ++m) pos[m] = start_pos + int32_t(m);
-    auto call = [&](uint32_t l, Site s, const std::vector<float>& x, size_t K) {
+    // x (M,K) /= s (K) per column at attn_out / ffn_down_in (float division, as the
+    // runtime's quantizer does with a file's .smooth), then the caller's hook.
+    ref::LinearInputHook h = [&](uint32_t l, Site s, std::vector<float>& x, size_t M, size_t K) {
+        if (sm_ && (s == Site::attn_out || s == Site::ffn_down_in)) {
+            const std::vector<float>& f = sm_->layers[l][size_t(s)];
+            if (!f.empty())
+                for (size_t m = 0; m < M; ++m)
+                    for (size_t k = 0; k < K; ++k) x[m * K + k] /= f[k];
+        }
         if (hook) hook(l, s, x, M, K);
     };
-
-    std::span<const uint8_t> table(reinterpret_cast<const uint8_t*>(w.tok_embd.data()),
-                                   w.tok_embd.size() * sizeof(float));
-    std::vector<float> x = embedding(table, Format::F32, V, E, tokens);
-    for (uint32_t l = 0; l < c.n_layer; ++l) {
-        const RefLlamaLayer& L = w.layers[l];
-        std::vector<float> xn = rmsnorm(x, L.attn_norm, M, E, c.rms_eps);
-        call(l, Site::attn_in, xn, E);
-        std::vector<float> q = matmul_f32(xn, L.wq, M, Q, E);
-        std::vector<float> k = matmul_f32(xn, L.wk, M, KV, E);
-        std::vector<float> v = matmul_f32(xn, L.wv, M, KV, E);
-        q = rope(q, pos, M, c.n_head, hd, n_rot, c.rope_base, c.rope_mode);
-        k = rope(k, pos, M, c.n_head_kv, hd, n_rot, c.rope_base, c.rope_mode);
-        kv_store(k, pos, k_cache_[l], M, KV, c.n_ctx);
-        kv_store(v, pos, v_cache_[l], M, KV, c.n_ctx);
-        std::vector<float> att = attention(q, k_cache_[l], v_cache_[l], pos, M, c.n_head, c.n_head_kv, hd, c.n_ctx);
-        if (sm_) divide_columns(att, sm_->layers[l][size_t(Site::attn_out)], M, Q);
-        call(l, Site::attn_out, att, Q);
-        x = add(x, matmul_f32(att, L.wo, M, E, Q));
-        xn = rmsnorm(x, L.ffn_norm, M, E, c.rms_eps);
-        call(l, Site::ffn_in, xn, E);
-        std::vector<float> g = matmul_f32(xn, L.w_gate, M, F, E);
-        std::vector<float> u = matmul_f32(xn, L.w_up, M, F, E);
-        std::vector<float> h = swiglu(g, u);
-        if (sm_) divide_columns(h, sm_->layers[l][size_t(Site::ffn_down_in)], M, F);
-        call(l, Site::ffn_down_in, h, F);
-        x = add(x, matmul_f32(h, L.w_down, M, E, F));
-    }
-    std::vector<float> xn = rmsnorm(x, w.output_norm, M, E, c.rms_eps);
-    const std::vector<float>& out = w.output.empty() ? w.tok_embd : w.output;
-    return matmul_f32(xn, out, M, V, E);
+    return ref::llama_forward(cfg_, *w_, cache_, tokens, start_pos, h);
 }
 
 // ---------------------------------------------------------------- histogram

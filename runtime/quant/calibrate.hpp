@@ -1,9 +1,8 @@
 // Activation calibration for W8A8 (SmoothQuant) files, on the CPU reference model.
 //
-// * FloatLlama / load_float_llama: a GGUF llama dequantized to float, in the
-//   ref::RefLlama weight layout.
-// * InstrumentedLlama: the same forward pass as ref::RefLlama (built from the
-//   same ref:: kernels, in the same order), plus
+// * FloatLlama / load_float_llama: a GGUF model of any architecture of runtime/arch
+//   dequantized to float, in the ref::RefLlama weight layout (fused tensors split).
+// * InstrumentedLlama: ref::llama_forward (the one CPU forward pass) with
 //     - a hook called with the input of every linear layer: the 4 distinct
 //       inputs per block (Site below);
 //     - optional SmoothQuant factors for the attn_output / ffn_down inputs: the
@@ -53,15 +52,10 @@ struct FloatLlama {
 // Every tensor dequantized to float (any supported type); n_ctx = KV cache rows.
 FloatLlama load_float_llama(const gguf::File& f, uint32_t n_ctx);
 
-// The 4 distinct linear-layer inputs of a block.
-enum class Site : uint32_t {
-    attn_in = 0,      // attn_norm output, feeds attn_q / attn_k / attn_v
-    attn_out = 1,     // attention output, feeds attn_output
-    ffn_in = 2,       // ffn_norm output, feeds ffn_gate / ffn_up
-    ffn_down_in = 3,  // swiglu output, feeds ffn_down
-};
-constexpr size_t kSites = 4;
-const char* site_name(Site s);  // "attn_in", ...
+// The 4 distinct linear-layer inputs of a block (runtime/arch/arch.hpp).
+using Site = arch::Site;
+using arch::kSites;
+using arch::site_name;
 
 // SmoothQuant factors per layer and site (empty vector = none). InstrumentedLlama
 // divides by them only at attn_out and ffn_down_in (the other two are folded into
@@ -87,7 +81,7 @@ private:
     ref::RefLlamaConfig cfg_;
     const ref::RefLlamaWeights* w_;
     const Smoothing* sm_;
-    std::vector<std::vector<float>> k_cache_, v_cache_;
+    ref::RefKvCache cache_;
 };
 
 // ---- histogram and calibrators -------------------------------------------------------

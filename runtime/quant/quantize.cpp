@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/quant.hpp"
+#include "arch/arch.hpp"
 #include "io/safe_write.hpp"
 #include "quant/sensitivity.hpp"
 #include "quant/smoothquant.hpp"
@@ -43,38 +44,6 @@ void quantize_w8a8_rows(const float* w, size_t N, size_t K, int8_t* q, float* sc
 }
 
 namespace {
-
-// The 7 linear weights of a block, in the order of ref::RefLlamaLayer.
-struct LinearKind {
-    const char* name;
-    Site site;
-    std::vector<float> ref::RefLlamaLayer::*w;
-};
-const LinearKind kLinears[] = {
-    {"attn_q", Site::attn_in, &ref::RefLlamaLayer::wq},
-    {"attn_k", Site::attn_in, &ref::RefLlamaLayer::wk},
-    {"attn_v", Site::attn_in, &ref::RefLlamaLayer::wv},
-    {"attn_output", Site::attn_out, &ref::RefLlamaLayer::wo},
-    {"ffn_gate", Site::ffn_in, &ref::RefLlamaLayer::w_gate},
-    {"ffn_up", Site::ffn_in, &ref::RefLlamaLayer::w_up},
-    {"ffn_down", Site::ffn_down_in, &ref::RefLlamaLayer::w_down},
-};
-
-// "blk.N.<kind>.weight" of one of the 7 linears -> its layer and kind.
-const LinearKind* parse_linear(const std::string& name, uint32_t* layer) {
-    if (name.rfind("blk.", 0) != 0) return nullptr;
-    size_t p = 4, q = p;
-    while (q < name.size() && name[q] >= '0' && name[q] <= '9') ++q;
-    if (q == p || q >= name.size() || name[q] != '.' || q - p > 6) return nullptr;
-    const std::string rest = name.substr(q + 1);
-    for (const LinearKind& k : kLinears) {
-        if (rest == std::string(k.name) + ".weight") {
-            *layer = uint32_t(std::stoul(name.substr(p, q - p)));
-            return &k;
-        }
-    }
-    return nullptr;
-}
 
 std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
     std::vector<uint8_t> b(v.size() * 4);
@@ -171,15 +140,17 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         }
     }
 
-    // ---- float sources that differ from the file (smoothed weights and norms)
-    std::map<std::string, const std::vector<float>*> float_src;
+    // ---- the model's tensors (runtime/arch): which are block linears, and their inputs
+    const arch::HParams hp = arch::read_hparams(f);
+    std::map<std::string, arch::TensorDesc> desc;
+    for (arch::TensorDesc& t : arch::tensor_table(hp)) desc[t.name] = std::move(t);
+    // ---- float sources that differ from the file (smoothed weights and norms): the
+    // parts of each tensor (a fused tensor's rows are its parts' rows in order)
+    std::map<std::string, std::vector<const std::vector<float>*>> float_src;
     if (smoothing_applied) {
-        for (uint32_t l = 0; l < fm->cfg.n_layer; ++l) {
-            const std::string p = "blk." + std::to_string(l) + ".";
-            ref::RefLlamaLayer& L = fm->w.layers[l];
-            float_src[p + "attn_norm.weight"] = &L.attn_norm;
-            float_src[p + "ffn_norm.weight"] = &L.ffn_norm;
-            for (const LinearKind& k : kLinears) float_src[p + k.name + ".weight"] = &(L.*k.w);
+        for (const auto& [name, t] : desc) {
+            if (t.kind != arch::Kind::linear && !(t.kind == arch::Kind::norm && t.layer >= 0)) continue;
+            for (arch::Role r : t.parts) float_src[name].push_back(&fm->w.at(r, t.layer));
         }
     }
 
@@ -208,22 +179,27 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
 
     auto row_source = [&](const gguf::TensorInfo* t) {
         auto it = float_src.find(t->name);
-        const std::vector<float>* fl = it == float_src.end() ? nullptr : it->second;
+        std::vector<const std::vector<float>*> parts;
+        if (it != float_src.end()) parts = it->second;
         const uint64_t K = t->dims[0];
         const uint64_t src_rb = fmt::row_bytes(t->type, K);
-        return [t, fl, K, src_rb](uint64_t r, float* dst) {
-            if (fl)
-                std::memcpy(dst, fl->data() + r * K, K * sizeof(float));
-            else
-                fmt::dequantize_row(t->type, t->data + r * src_rb, dst, K);
+        return [t, parts, K, src_rb](uint64_t r, float* dst) {
+            if (parts.empty()) return fmt::dequantize_row(t->type, t->data + r * src_rb, dst, K);
+            for (const std::vector<float>* p : parts) {
+                const uint64_t n = p->size() / K;
+                if (r < n) return (void)std::memcpy(dst, p->data() + r * K, K * sizeof(float));
+                r -= n;
+            }
+            fail(Status::internal, "row past the parts of '", t->name, "'");
         };
     };
 
     for (const gguf::TensorInfo& t : f.tensors()) {
         const uint64_t K = t.dims[0];
         const uint64_t rows = t.n_elements / K;
-        uint32_t layer = 0;
-        const LinearKind* lin = parse_linear(t.name, &layer);
+        auto d = desc.find(t.name);
+        const arch::TensorDesc* lin = d != desc.end() && d->second.kind == arch::Kind::linear ? &d->second : nullptr;
+        const uint32_t layer = lin ? uint32_t(lin->layer) : 0;
         const bool vec = t.dims.size() == 1;
         if (!vec) {
             VKRT_CHECK(t.type == TensorType::F32 || t.type == TensorType::F16, Status::invalid_argument, "tensor '",

@@ -1,10 +1,12 @@
-// vkrt-quantize's engine: F32/F16 GGUF -> Q4_0 / Q8_0 / W8A8 / mixed GGUF.
+// vkrt-quantize's engine: F32/F16 GGUF of any architecture in runtime/arch/ -> Q4_0 /
+// Q8_0 / W8A8 / mixed GGUF. Which tensors are block linears (and which input each reads)
+// comes from the architecture's tensor table; fused tensors are quantized as stored.
 //
 // Tensor types written (docs/FORMAT.md):
 //   1-D tensors (norms)         F32 (SmoothQuant may have rescaled attn_norm / ffn_norm)
 //   q4_0                        linear + token_embd Q4_0, output Q8_0 (llama.cpp's choice)
 //   q8_0                        everything 2-D Q8_0
-//   w8a8, w8a8_static           7 linears per block I8 + .scale (+ .act_scale [+ .act_zero]
+//   w8a8, w8a8_static           the block linears I8 + .scale (+ .act_scale [+ .act_zero]
 //                               for static, + .smooth for attn_output / ffn_down);
 //                               token_embd / output Q8_0
 //   budget_bits > 0 (mixed)     linears Q4_0 / Q8_0 / F16 chosen per tensor
@@ -51,7 +53,7 @@ struct QuantizeResult {
     std::vector<std::string> fallbacks;  // "blk.0.ffn_down.weight: ..." one per tensor
     std::vector<std::pair<std::string, gguf::TensorType>> tensors;  // as written
     std::string sensitivity_md;          // when computed
-    double linear_bits = 0;              // bits/weight of the 7 linears per block
+    double linear_bits = 0;              // bits/weight of the block linears
     size_t calib_tokens = 0;             // calibration tokens used (0: none)
     uint64_t bytes_in = 0, bytes_out = 0;
 };

@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "arch/arch.hpp"
 #include "core/error.hpp"
 #include "core/quant.hpp"
 #include "ref/reference.hpp"
@@ -124,39 +125,36 @@ std::vector<SensitivityEntry> analyze_sensitivity(const FloatLlama& m, const Cal
     const ref::RefLlamaConfig& c = m.cfg;
     VKRT_CHECK(st.layers.size() == c.n_layer, Status::invalid_argument, "analyze_sensitivity: stats of ",
                st.layers.size(), " layers for ", c.n_layer);
-    struct Lin { const char* name; Site site; const std::vector<float> ref::RefLlamaLayer::*w; };
-    static const Lin lins[] = {
-        {"attn_q", Site::attn_in, &ref::RefLlamaLayer::wq},
-        {"attn_k", Site::attn_in, &ref::RefLlamaLayer::wk},
-        {"attn_v", Site::attn_in, &ref::RefLlamaLayer::wv},
-        {"attn_output", Site::attn_out, &ref::RefLlamaLayer::wo},
-        {"ffn_gate", Site::ffn_in, &ref::RefLlamaLayer::w_gate},
-        {"ffn_up", Site::ffn_in, &ref::RefLlamaLayer::w_up},
-        {"ffn_down", Site::ffn_down_in, &ref::RefLlamaLayer::w_down},
-    };
+    // The block linears of the description (runtime/arch), fused tensors as stored.
+    std::vector<arch::TensorDesc> lins;
+    for (arch::TensorDesc& t : arch::tensor_table(c.normalized()))
+        if (t.kind == arch::Kind::linear) lins.push_back(std::move(t));
     std::vector<SensitivityEntry> out;
-    const size_t total = size_t(c.n_layer) * std::size(lins);
-    for (uint32_t l = 0; l < c.n_layer; ++l) {
-        for (const Lin& lin : lins) {
-            const ActStats& a = st.at(l, lin.site);
-            const std::vector<float>& w = m.w.layers[l].*lin.w;
-            VKRT_CHECK(a.captured_rows > 0 && a.K > 0, Status::invalid_argument,
-                       "analyze_sensitivity: no captured inputs for layer ", l, " ", site_name(lin.site));
-            SensitivityEntry e;
-            e.name = "blk." + std::to_string(l) + "." + lin.name + ".weight";
-            e.n_in = a.K;
-            e.n_out = w.size() / a.K;
-            e.rows_used = a.captured_rows;
-            std::span<const float> smooth;
-            if (sm && l < sm->layers.size()) smooth = sm->layers[l][size_t(lin.site)];
-            for (size_t f = 0; f < kWFormats; ++f) {
-                e.fits[f] = format_fits(WFormat(f), e.n_in);
-                e.err[f] = relative_output_error(a.captured, a.captured_rows, w, e.n_out, e.n_in, WFormat(f),
-                                                 WFormat(f) == WFormat::w8a8 ? smooth : std::span<const float>{});
-            }
-            out.push_back(std::move(e));
-            if (progress) progress(out.size(), total);
+    const size_t total = lins.size();
+    for (const arch::TensorDesc& lin : lins) {
+        const uint32_t l = uint32_t(lin.layer);
+        const ActStats& a = st.at(l, lin.site);
+        VKRT_CHECK(a.captured_rows > 0 && a.K > 0, Status::invalid_argument,
+                   "analyze_sensitivity: no captured inputs for layer ", l, " ", site_name(lin.site));
+        std::vector<float> w;
+        for (arch::Role r : lin.parts) {
+            const std::vector<float>& part = m.w.at(r, lin.layer);
+            w.insert(w.end(), part.begin(), part.end());
         }
+        SensitivityEntry e;
+        e.name = lin.name;
+        e.n_in = a.K;
+        e.n_out = w.size() / a.K;
+        e.rows_used = a.captured_rows;
+        std::span<const float> smooth;
+        if (sm && l < sm->layers.size()) smooth = sm->layers[l][size_t(lin.site)];
+        for (size_t f = 0; f < kWFormats; ++f) {
+            e.fits[f] = format_fits(WFormat(f), e.n_in);
+            e.err[f] = relative_output_error(a.captured, a.captured_rows, w, e.n_out, e.n_in, WFormat(f),
+                                             WFormat(f) == WFormat::w8a8 ? smooth : std::span<const float>{});
+        }
+        out.push_back(std::move(e));
+        if (progress) progress(out.size(), total);
     }
     return out;
 }

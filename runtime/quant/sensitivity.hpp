@@ -46,7 +46,8 @@ struct SensitivityEntry {
     std::array<bool, kWFormats> fits{};
 };
 
-// The 7 linear weights of every block of m (unsmoothed weights), with the inputs
+// The block linears of m as its file stores them (runtime/arch tensor table; fused
+// tensors whole; unsmoothed weights), with the inputs
 // captured in `stats` (collect_stats with capture_rows > 0). smoothing (or null)
 // gives the W8A8 column's factors.
 std::vector<SensitivityEntry> analyze_sensitivity(const FloatLlama& m, const CalibStats& stats,

@@ -1,4 +1,4 @@
-// CPU reference llama forward pass (see llama_ref.hpp).
+// CPU reference forward pass (see llama_ref.hpp).
 #include "ref/llama_ref.hpp"
 
 #include <algorithm>
@@ -9,99 +9,167 @@
 
 namespace vkrt::ref {
 
-namespace {
+using arch::Role;
 
-void check_len(const std::vector<float>& v, size_t want, const std::string& name) {
-    VKRT_CHECK(v.size() == want, Status::invalid_argument, "RefLlama: weight ", name, " has ", v.size(),
-               " floats, expected ", want);
+RefLlamaConfig RefLlamaConfig::normalized() const {
+    RefLlamaConfig c = *this;
+    c.head_dim = hd();
+    if (c.n_rot == 0) c.n_rot = c.head_dim;
+    return c;
 }
 
-}  // namespace
+std::vector<float>& RefLlamaLayer::at(Role r) {
+    return const_cast<std::vector<float>&>(std::as_const(*this).at(r));
+}
 
-void check_weights(const RefLlamaConfig& c, const RefLlamaWeights& w) {
+const std::vector<float>& RefLlamaLayer::at(Role r) const {
+    switch (r) {
+        case Role::attn_norm: return attn_norm;
+        case Role::attn_q: return wq;
+        case Role::attn_k: return wk;
+        case Role::attn_v: return wv;
+        case Role::attn_q_bias: return bq;
+        case Role::attn_k_bias: return bk;
+        case Role::attn_v_bias: return bv;
+        case Role::attn_q_norm: return q_norm;
+        case Role::attn_k_norm: return k_norm;
+        case Role::attn_output: return wo;
+        case Role::attn_post_norm: return attn_post_norm;
+        case Role::ffn_norm: return ffn_norm;
+        case Role::ffn_gate: return w_gate;
+        case Role::ffn_up: return w_up;
+        case Role::ffn_down: return w_down;
+        case Role::ffn_post_norm: return ffn_post_norm;
+        default: fail(Status::internal, "RefLlamaLayer: ", arch::role_name(r), " is not a block tensor");
+    }
+}
+
+std::vector<float>& RefLlamaWeights::at(Role r, int layer) {
+    return const_cast<std::vector<float>&>(std::as_const(*this).at(r, layer));
+}
+
+const std::vector<float>& RefLlamaWeights::at(Role r, int layer) const {
+    switch (r) {
+        case Role::tok_embd: return tok_embd;
+        case Role::output_norm: return output_norm;
+        case Role::output: return output;
+        case Role::rope_factors: return rope_factors;
+        case Role::rope_factors_long: return rope_factors_long;
+        default:
+            VKRT_CHECK(layer >= 0 && size_t(layer) < layers.size(), Status::internal, "RefLlamaWeights: layer ", layer,
+                       " of ", layers.size(), " for ", arch::role_name(r));
+            return layers[size_t(layer)].at(r);
+    }
+}
+
+void check_weights(const RefLlamaConfig& cfg, const RefLlamaWeights& w) {
+    const RefLlamaConfig c = cfg.normalized();
     VKRT_CHECK(c.n_layer > 0 && c.n_embd > 0 && c.n_head > 0 && c.n_head_kv > 0 && c.n_ff > 0 && c.n_vocab > 0 &&
                    c.n_ctx > 0,
                Status::invalid_argument, "RefLlama: config has a zero dimension");
     VKRT_CHECK(c.n_head % c.n_head_kv == 0, Status::invalid_argument, "RefLlama: n_head_kv = ", c.n_head_kv,
                " does not divide n_head = ", c.n_head);
-    VKRT_CHECK(c.hd() > 0 && (c.head_dim != 0 || c.n_embd % c.n_head == 0), Status::invalid_argument,
+    VKRT_CHECK(c.hd() > 0 && (cfg.head_dim != 0 || c.n_embd % c.n_head == 0), Status::invalid_argument,
                "RefLlama: n_embd = ", c.n_embd, " not divisible by n_head = ", c.n_head, " (set head_dim)");
-    const uint32_t n_rot = c.n_rot ? c.n_rot : c.hd();
-    VKRT_CHECK(n_rot % 2 == 0 && n_rot <= c.hd(), Status::invalid_argument, "RefLlama: n_rot = ", n_rot,
+    VKRT_CHECK(c.n_rot % 2 == 0 && c.n_rot <= c.hd(), Status::invalid_argument, "RefLlama: n_rot = ", c.n_rot,
                " must be even and <= head_dim = ", c.hd());
-    const size_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab;
-    check_len(w.tok_embd, V * E, "tok_embd");
-    check_len(w.output_norm, E, "output_norm");
-    if (!w.output.empty()) check_len(w.output, V * E, "output");
+    VKRT_CHECK(c.n_swa == 0 || c.swa_layers.size() == c.n_layer, Status::invalid_argument, "RefLlama: ",
+               c.swa_layers.size(), " sliding-window flags for ", c.n_layer, " layers");
     VKRT_CHECK(w.layers.size() == c.n_layer, Status::invalid_argument, "RefLlama: ", w.layers.size(),
                " layers of weights, config says ", c.n_layer);
-    for (size_t l = 0; l < w.layers.size(); ++l) {
-        const RefLlamaLayer& L = w.layers[l];
-        const std::string p = "blk." + std::to_string(l) + ".";
-        check_len(L.attn_norm, E, p + "attn_norm");
-        check_len(L.wq, Q * E, p + "wq");
-        check_len(L.wk, KV * E, p + "wk");
-        check_len(L.wv, KV * E, p + "wv");
-        check_len(L.wo, E * Q, p + "wo");
-        check_len(L.ffn_norm, E, p + "ffn_norm");
-        check_len(L.w_gate, F * E, p + "w_gate");
-        check_len(L.w_up, F * E, p + "w_up");
-        check_len(L.w_down, E * F, p + "w_down");
+    // Every tensor of the description, with its parts' sizes; optional ones may be empty.
+    for (const arch::TensorDesc& t : arch::tensor_table(c)) {
+        for (size_t i = 0; i < t.parts.size(); ++i) {
+            const std::vector<float>& v = w.at(t.parts[i], t.layer);
+            const size_t want = size_t(t.part_rows[i]) * t.cols;
+            if (!t.required && v.empty()) continue;
+            VKRT_CHECK(v.size() == want, Status::invalid_argument, "RefLlama: weight ", t.name,
+                       t.fused() ? std::string(" (") + arch::role_name(t.parts[i]) + ")" : std::string(), " has ",
+                       v.size(), " floats, expected ", want);
+        }
     }
 }
 
-RefLlama::RefLlama(const RefLlamaConfig& cfg, RefLlamaWeights weights) : cfg_(cfg), w_(std::move(weights)) {
+void RefKvCache::init(const RefLlamaConfig& c) {
+    k.assign(c.n_layer, std::vector<float>(size_t(c.n_ctx) * c.kv_dim(), 0.0f));
+    v.assign(c.n_layer, std::vector<float>(size_t(c.n_ctx) * c.kv_dim(), 0.0f));
+}
+
+void RefKvCache::clear() {
+    for (auto& c : k) std::fill(c.begin(), c.end(), 0.0f);
+    for (auto& c : v) std::fill(c.begin(), c.end(), 0.0f);
+}
+
+RefLlama::RefLlama(const RefLlamaConfig& cfg, RefLlamaWeights weights)
+    : cfg_(cfg.normalized()), w_(std::move(weights)) {
     check_weights(cfg_, w_);
-    k_cache_.assign(cfg_.n_layer, std::vector<float>(size_t(cfg_.n_ctx) * cfg_.kv_dim(), 0.0f));
-    v_cache_.assign(cfg_.n_layer, std::vector<float>(size_t(cfg_.n_ctx) * cfg_.kv_dim(), 0.0f));
+    cache_.init(cfg_);
 }
 
-void RefLlama::reset() {
-    for (auto& c : k_cache_) std::fill(c.begin(), c.end(), 0.0f);
-    for (auto& c : v_cache_) std::fill(c.begin(), c.end(), 0.0f);
-}
-
-std::vector<float> RefLlama::forward(std::span<const int32_t> tokens, int32_t start_pos) {
-    const RefLlamaConfig& c = cfg_;
+std::vector<float> llama_forward(const RefLlamaConfig& c, const RefLlamaWeights& w, RefKvCache& cache,
+                                 std::span<const int32_t> tokens, int32_t start_pos, const LinearInputHook& hook) {
     const size_t M = tokens.size();
     VKRT_CHECK(start_pos >= 0, Status::invalid_argument, "RefLlama::forward: start_pos = ", start_pos);
     VKRT_CHECK(size_t(start_pos) + M <= c.n_ctx, Status::limit_exceeded, "RefLlama::forward: positions ", start_pos,
                "..", size_t(start_pos) + M, " exceed n_ctx = ", c.n_ctx);
+    VKRT_CHECK(cache.k.size() == c.n_layer, Status::internal, "RefLlama::forward: KV cache not initialized");
     if (M == 0) return {};
     const size_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab, hd = c.hd();
     const size_t n_rot = c.n_rot ? c.n_rot : hd;
+    auto call = [&](uint32_t l, arch::Site s, std::vector<float>& x, size_t K) {
+        if (hook) hook(l, s, x, M, K);
+    };
 
     std::vector<int32_t> pos(M);
     for (size_t m = 0; m < M; ++m) pos[m] = start_pos + int32_t(m);
+    // Rope factors: phi3's long ones above the original context (llama.cpp's get_rope_factors).
+    const std::vector<float>& factors =
+        !w.rope_factors_long.empty() && c.n_ctx > c.n_ctx_orig ? w.rope_factors_long : w.rope_factors;
 
     // x (M, n_embd): token embeddings (ids validated by embedding()).
-    std::span<const uint8_t> table(reinterpret_cast<const uint8_t*>(w_.tok_embd.data()),
-                                   w_.tok_embd.size() * sizeof(float));
+    std::span<const uint8_t> table(reinterpret_cast<const uint8_t*>(w.tok_embd.data()),
+                                   w.tok_embd.size() * sizeof(float));
     std::vector<float> x = embedding(table, Format::F32, V, E, tokens);
+    if (c.embd_scale != 1.0f) x = scale(x, c.embd_scale);
 
-    for (size_t l = 0; l < c.n_layer; ++l) {
-        const RefLlamaLayer& L = w_.layers[l];
+    for (uint32_t l = 0; l < c.n_layer; ++l) {
+        const RefLlamaLayer& L = w.layers[l];
         // attention block
         std::vector<float> xn = rmsnorm(x, L.attn_norm, M, E, c.rms_eps);
+        call(l, arch::Site::attn_in, xn, E);
         std::vector<float> q = matmul_f32(xn, L.wq, M, Q, E);   // (M, n_head*hd)
         std::vector<float> k = matmul_f32(xn, L.wk, M, KV, E);  // (M, n_head_kv*hd)
         std::vector<float> v = matmul_f32(xn, L.wv, M, KV, E);  // (M, n_head_kv*hd)
-        q = rope(q, pos, M, c.n_head, hd, n_rot, c.rope_base, c.rope_mode);
-        k = rope(k, pos, M, c.n_head_kv, hd, n_rot, c.rope_base, c.rope_mode);
-        kv_store(k, pos, k_cache_[l], M, KV, c.n_ctx, c.type_k);
-        kv_store(v, pos, v_cache_[l], M, KV, c.n_ctx, c.type_v);
-        std::vector<float> att =
-            attention(q, k_cache_[l], v_cache_[l], pos, M, c.n_head, c.n_head_kv, hd, c.n_ctx);  // (M, Q)
-        x = add(x, matmul_f32(att, L.wo, M, E, Q));
+        if (!L.bq.empty()) q = add_bias(q, L.bq, M);
+        if (!L.bk.empty()) k = add_bias(k, L.bk, M);
+        if (!L.bv.empty()) v = add_bias(v, L.bv, M);
+        if (!L.q_norm.empty()) q = rmsnorm(q, L.q_norm, M * c.n_head, hd, c.rms_eps);  // per head
+        if (!L.k_norm.empty()) k = rmsnorm(k, L.k_norm, M * c.n_head_kv, hd, c.rms_eps);
+        const RopeExtra ex{factors, c.layer_freq_scale(l), c.rope_attn_factor};
+        q = rope(q, pos, M, c.n_head, hd, n_rot, c.layer_rope_base(l), c.rope_mode(), ex);
+        k = rope(k, pos, M, c.n_head_kv, hd, n_rot, c.layer_rope_base(l), c.rope_mode(), ex);
+        kv_store(k, pos, cache.k[l], M, KV, c.n_ctx, c.type_k);
+        kv_store(v, pos, cache.v[l], M, KV, c.n_ctx, c.type_v);
+        std::vector<float> att = attention(q, cache.k[l], cache.v[l], pos, M, c.n_head, c.n_head_kv, hd, c.n_ctx,
+                                           c.kq_scale(), c.is_swa(l) ? c.n_swa : 0);  // (M, Q)
+        call(l, arch::Site::attn_out, att, Q);
+        std::vector<float> o = matmul_f32(att, L.wo, M, E, Q);
+        if (!L.attn_post_norm.empty()) o = rmsnorm(o, L.attn_post_norm, M, E, c.rms_eps);
+        x = add(x, o);
         // feed-forward block
         xn = rmsnorm(x, L.ffn_norm, M, E, c.rms_eps);
+        call(l, arch::Site::ffn_in, xn, E);
         std::vector<float> g = matmul_f32(xn, L.w_gate, M, F, E);  // (M, n_ff)
         std::vector<float> u = matmul_f32(xn, L.w_up, M, F, E);    // (M, n_ff)
-        x = add(x, matmul_f32(swiglu(g, u), L.w_down, M, E, F));
+        std::vector<float> h = c.act == arch::Act::gelu_tanh ? geglu(g, u) : swiglu(g, u);
+        call(l, arch::Site::ffn_down_in, h, F);
+        std::vector<float> f = matmul_f32(h, L.w_down, M, E, F);
+        if (!L.ffn_post_norm.empty()) f = rmsnorm(f, L.ffn_post_norm, M, E, c.rms_eps);
+        x = add(x, f);
     }
 
-    std::vector<float> xn = rmsnorm(x, w_.output_norm, M, E, c.rms_eps);
-    const std::vector<float>& out = w_.output.empty() ? w_.tok_embd : w_.output;
+    std::vector<float> xn = rmsnorm(x, w.output_norm, M, E, c.rms_eps);
+    const std::vector<float>& out = w.output.empty() ? w.tok_embd : w.output;
     return matmul_f32(xn, out, M, V, E);  // (M, n_vocab)
 }
 

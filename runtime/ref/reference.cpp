@@ -323,7 +323,16 @@ std::vector<float> rmsnorm(std::span<const float> x, std::span<const float> w, s
 
 std::vector<float> rope(std::span<const float> x, std::span<const int32_t> pos, size_t M, size_t n_head,
                         size_t head_dim, size_t n_rot, float base, RopeMode mode) {
+    return rope(x, pos, M, n_head, head_dim, n_rot, base, mode, RopeExtra{});
+}
+
+std::vector<float> rope(std::span<const float> x, std::span<const int32_t> pos, size_t M, size_t n_head,
+                        size_t head_dim, size_t n_rot, float base, RopeMode mode, const RopeExtra& ex) {
     if (n_rot == 0) n_rot = head_dim;
+    VKRT_CHECK(ex.factors.empty() || ex.factors.size() == n_rot / 2, Status::invalid_argument,
+               "ref::rope: ", ex.factors.size(), " frequency factors for n_rot/2 = ", n_rot / 2);
+    VKRT_CHECK(ex.freq_scale > 0 && ex.attn_factor > 0, Status::invalid_argument, "ref::rope: freq_scale ",
+               ex.freq_scale, " and attn_factor ", ex.attn_factor, " must be > 0");
     check_size(x.size(), M * n_head * head_dim, "x", "rope");
     check_size(pos.size(), M, "pos", "rope");
     VKRT_CHECK(n_rot % 2 == 0 && n_rot <= head_dim, Status::invalid_argument, "ref::rope: n_rot = ", n_rot,
@@ -337,9 +346,10 @@ std::vector<float> rope(std::span<const float> x, std::span<const int32_t> pos, 
             const float* xr = &x[(m * n_head + h) * head_dim];
             float* yr = &y[(m * n_head + h) * head_dim];
             for (size_t i = 0; i < half; ++i) {
-                const double theta =
-                    double(pos[m]) * std::pow(double(base), -2.0 * double(i) / double(n_rot));
-                const double c = std::cos(theta), s = std::sin(theta);
+                const double ff = ex.factors.empty() ? 1.0 : double(ex.factors[i]);
+                const double theta = double(ex.freq_scale) * double(pos[m]) *
+                                     std::pow(double(base), -2.0 * double(i) / double(n_rot)) / ff;
+                const double c = std::cos(theta) * ex.attn_factor, s = std::sin(theta) * ex.attn_factor;
                 const size_t i0 = (mode == RopeMode::norm) ? 2 * i : i;
                 const size_t i1 = (mode == RopeMode::norm) ? 2 * i + 1 : i + half;
                 const double a = xr[i0], b = xr[i1];
@@ -371,6 +381,32 @@ std::vector<float> swiglu(std::span<const float> gate, std::span<const float> up
         const double g = gate[i];
         y[i] = float(g / (1.0 + std::exp(-g)) * double(up[i]));
     }
+    return y;
+}
+
+std::vector<float> geglu(std::span<const float> gate, std::span<const float> up) {
+    check_size(up.size(), gate.size(), "up", "geglu");
+    std::vector<float> y(gate.size());
+    constexpr double kSqrt2OverPi = 0.79788456080286535588, kCoef = 0.044715;
+    for (size_t i = 0; i < gate.size(); ++i) {
+        const double g = gate[i];
+        const double gelu = 0.5 * g * (1.0 + std::tanh(kSqrt2OverPi * g * (1.0 + kCoef * g * g)));
+        y[i] = float(gelu * double(up[i]));
+    }
+    return y;
+}
+
+std::vector<float> scale(std::span<const float> x, float s) {
+    std::vector<float> y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * s;
+    return y;
+}
+
+std::vector<float> add_bias(std::span<const float> x, std::span<const float> b, size_t M) {
+    check_size(x.size(), M * b.size(), "x", "add_bias");
+    std::vector<float> y(x.begin(), x.end());
+    for (size_t m = 0; m < M; ++m)
+        for (size_t n = 0; n < b.size(); ++n) y[m * b.size() + n] += b[n];
     return y;
 }
 
@@ -432,7 +468,8 @@ void kv_store(std::span<const float> src, std::span<const int32_t> pos, std::spa
 
 std::vector<float> attention(std::span<const float> q, std::span<const float> k_cache,
                              std::span<const float> v_cache, std::span<const int32_t> pos, size_t M,
-                             size_t n_head, size_t n_head_kv, size_t hd, size_t n_ctx, float scale) {
+                             size_t n_head, size_t n_head_kv, size_t hd, size_t n_ctx, float scale,
+                             size_t window) {
     VKRT_CHECK(n_head_kv > 0 && n_head % n_head_kv == 0, Status::invalid_argument, "ref::attention: n_head_kv = ",
                n_head_kv, " does not divide n_head = ", n_head);
     VKRT_CHECK(hd > 0, Status::invalid_argument, "ref::attention: head_dim = 0");
@@ -451,9 +488,11 @@ std::vector<float> attention(std::span<const float> q, std::span<const float> k_
             const size_t kvh = h / group;
             const float* qr = &q[(m * n_head + h) * hd];
             const size_t n_kv = size_t(pos[m]) + 1;  // causal: rows 0 .. pos[m]
+            // Sliding window: rows pos[m] - window < j (llama.cpp's LLAMA_SWA_TYPE_STANDARD).
+            const size_t j0 = window && n_kv > window ? n_kv - window : 0;
             s.assign(n_kv, 0.0);
             double mx = -INFINITY;
-            for (size_t j = 0; j < n_kv; ++j) {
+            for (size_t j = j0; j < n_kv; ++j) {
                 const float* kr = &k_cache[j * kv_w + kvh * hd];
                 double d = 0.0;
                 for (size_t i = 0; i < hd; ++i) d += double(qr[i]) * double(kr[i]);
@@ -461,9 +500,9 @@ std::vector<float> attention(std::span<const float> q, std::span<const float> k_
                 mx = std::max(mx, s[j]);
             }
             double sum = 0.0;
-            for (size_t j = 0; j < n_kv; ++j) sum += (s[j] = std::exp(s[j] - mx));
+            for (size_t j = j0; j < n_kv; ++j) sum += (s[j] = std::exp(s[j] - mx));
             std::fill(o.begin(), o.end(), 0.0);
-            for (size_t j = 0; j < n_kv; ++j) {
+            for (size_t j = j0; j < n_kv; ++j) {
                 const float* vr = &v_cache[j * kv_w + kvh * hd];
                 const double p = s[j] / sum;
                 for (size_t i = 0; i < hd; ++i) o[i] += p * double(vr[i]);

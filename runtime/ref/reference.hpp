@@ -169,12 +169,32 @@ enum class RopeMode : uint32_t { norm = 0, neox = 2 };
 //   dims >= n_rot are copied unchanged. n_rot even, <= head_dim; n_rot = 0 means head_dim.
 std::vector<float> rope(std::span<const float> x, std::span<const int32_t> pos, size_t M, size_t n_head,
                         size_t head_dim, size_t n_rot, float base, RopeMode mode);
+// The same with llama.cpp's ggml_rope_ext extras (no YaRN ramp):
+//   theta_i = freq_scale * pos[m] * base^(-2i/n_rot) / factors[i]   (factors: n_rot/2 or empty = 1)
+//   cos and sin multiplied by attn_factor (rotated dims only).
+struct RopeExtra {
+    std::span<const float> factors;
+    float freq_scale = 1.0f;
+    float attn_factor = 1.0f;
+};
+std::vector<float> rope(std::span<const float> x, std::span<const int32_t> pos, size_t M, size_t n_head,
+                        size_t head_dim, size_t n_rot, float base, RopeMode mode, const RopeExtra& extra);
 
 // x (M,N) -> y (M,N): y = exp(x - max_row) / sum_row exp(x - max_row), in double.
 std::vector<float> softmax_rows(std::span<const float> x, size_t M, size_t N);
 
 // gate (n), up (n) -> silu(gate) * up, silu(g) = g / (1 + exp(-g)), in double. n = M*F.
 std::vector<float> swiglu(std::span<const float> gate, std::span<const float> up);
+
+// gate (n), up (n) -> gelu(gate) * up with GELU's tanh approximation (ggml_gelu, GEGLU):
+//   gelu(g) = 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))), in double.
+std::vector<float> geglu(std::span<const float> gate, std::span<const float> up);
+
+// x (n) * s -> (n), float multiplication.
+std::vector<float> scale(std::span<const float> x, float s);
+
+// x (M,N) + b (N) broadcast over rows -> (M,N), float addition.
+std::vector<float> add_bias(std::span<const float> x, std::span<const float> b, size_t M);
 
 // a (n) + b (n) -> (n), float addition.
 std::vector<float> add(std::span<const float> a, std::span<const float> b);
@@ -219,8 +239,10 @@ void kv_store(std::span<const float> src, std::span<const int32_t> pos, std::spa
 //   p_j = exp(s_j - max s) / sum exp(s - max s)
 //   out[m,h] = sum_j p_j v_cache[j,kvh]
 //   everything in double; scale = 0 means 1/sqrt(hd). pos outside [0, n_ctx) -> invalid_argument.
+//   window > 0 (sliding-window layers): only rows pos[m] - window < j <= pos[m].
 std::vector<float> attention(std::span<const float> q, std::span<const float> k_cache,
                              std::span<const float> v_cache, std::span<const int32_t> pos, size_t M,
-                             size_t n_head, size_t n_head_kv, size_t hd, size_t n_ctx, float scale = 0.f);
+                             size_t n_head, size_t n_head_kv, size_t hd, size_t n_ctx, float scale = 0.f,
+                             size_t window = 0);
 
 }  // namespace vkrt::ref

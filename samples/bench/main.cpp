@@ -4,7 +4,9 @@
 //   vkrt-bench --kernels [--filter NAME] [--reps N]
 //                                                per kernel and shape: time, GB/s, GOPS
 //   vkrt-bench -m MODEL.gguf [-p 512] [-n 128] [-r 3] [-c N]
-//   vkrt-bench --synthetic 7B|1B|125M|tiny [--type q4_0|q8_0|f16|f32|w8a8] [-p 512] [-n 128] [-c N]
+//   vkrt-bench --synthetic PRESET [--type q4_0|q8_0|f16|f32|w8a8] [-p 512] [-n 128] [-c N]
+//                                                PRESET: tiny, 125M, 1B, 7B (llama shapes), llama3.2-1b,
+//                                                qwen2.5-0.5b, qwen3-0.6b, gemma3-1b, phi3-mini
 //                                                prefill (ppN) and decode (tgN) tokens/s, like llama-bench,
 //                                                after the device memory of the model and the session
 //                                                (-c: the session's context, default p + n)
@@ -34,7 +36,8 @@ namespace {
 const char* kUsage =
     "usage: vkrt-bench --devices\n"
     "       vkrt-bench --kernels [--filter NAME] [--reps N]\n"
-    "       vkrt-bench [-m MODEL.gguf | --synthetic 7B|1B|125M|tiny [--type q4_0|q8_0|f16|f32|w8a8]] [-p 512] [-n 128] [-r 3] [-c CTX]\n"
+    "       vkrt-bench [-m MODEL.gguf | --synthetic PRESET [--type q4_0|q8_0|f16|f32|w8a8]] [-p 512] [-n 128] [-r 3] [-c CTX]\n"
+    "       (PRESET: tiny, 125M, 1B, 7B, llama3.2-1b, qwen2.5-0.5b, qwen3-0.6b, gemma3-1b, phi3-mini)\n"
     "       vkrt-bench --perplexity TEXT [-m MODEL.gguf] [-c 512] [--chunks 100]\n"
     "       with -ctk / -ctv f16|q8_0|f32: KV cache types (default f16)\n"
     "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
@@ -203,13 +206,15 @@ int run(int argc, char** argv) {
     VKRT_CHECK(reps > 0 && n_prompt >= 0 && n_gen >= 0 && n_ctx >= 0, Status::invalid_argument, "bad -p/-n/-r/-c");
     if (!synth.empty()) {
         gguf::TensorType t = parse_type(type);
-        std::string path = out_dir + "/vkrt-synthetic-" + synth + "-" + type + ".gguf";
+        const gguf::SyntheticLlama cfg = gguf::preset(synth, t);
+        // "v2": files of the architecture-description writer (head_dim and arch keys).
+        std::string path = out_dir + "/vkrt-synthetic-v2-" + synth + "-" + type + ".gguf";
         if (!std::filesystem::exists(path)) {
             std::fprintf(stderr, "writing %s ...\n", path.c_str());
-            gguf::write_synthetic_llama(gguf::preset(synth, t), path);
+            gguf::write_synthetic_llama(cfg, path);
         }
         const std::string tname = t == gguf::TensorType::I8 ? "W8A8" : fmt::name(t);
-        return model_bench(path, "llama " + synth + " " + tname + " (synthetic)", n_prompt, n_gen, reps, n_ctx, kv);
+        return model_bench(path, cfg.arch + " " + synth + " " + tname + " (synthetic)", n_prompt, n_gen, reps, n_ctx, kv);
     }
     if (model.empty()) model = cli::default_model_path();
     return model_bench(model, std::filesystem::path(model).filename().string(), n_prompt, n_gen, reps, n_ctx, kv);

@@ -18,7 +18,7 @@ namespace {
 
 const char* kUsage =
     "usage: vkrt-quantize -m IN.gguf -o OUT.gguf --type q4_0|q8_0|w8a8|w8a8_static [options]\n"
-    "  -m, --model FILE        F32/F16 llama GGUF (default: stories260K)\n"
+    "  -m, --model FILE        F32/F16 GGUF: llama, qwen2, qwen3, gemma3 or phi3 (default: stories260K)\n"
     "  -o, --output FILE       output GGUF (a new path or a regular file; written to a temporary\n"
     "                          FILE.part-XXXXXX, fsync'd, then renamed; removed on Ctrl-C)\n"
     "  --type T                q4_0, q8_0: llama.cpp block formats (output.weight Q8_0;\n"

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gguf/gguf.hpp"
+#include "arch/arch.hpp"
 #include "model/llama.hpp"
 #include "text/tokenizer.hpp"
 
@@ -38,7 +39,7 @@ void exercise(const vkrt::gguf::File& f) {
     for (const auto& t : f.tensors()) sum += t.n_bytes ? t.data[0] + t.data[t.n_bytes - 1] : 0;
     (void)sum;
     try {
-        (void)vkrt::LlamaHParams::from_gguf(f);
+        (void)vkrt::arch::read_hparams(f);
     } catch (const vkrt::Error&) {
     }
     try {
