@@ -57,6 +57,18 @@ void fmt_int_plain(float dv, out ivec2 sc, out float d, out float m) {
     sc = ivec2(1);
 }
 
+// 8 consecutive 32-bit values from byte p (even) of a 2-byte aligned block: 8 (or 9)
+// unconditional word loads and register funnel shifts, not a branch per value. The 9th
+// word is read only when p = 2 mod 4, where it still holds bytes of the block.
+void fmt_u32x8(uint p, out uint r[8]) {
+    const uint b = p >> 2;
+    const bool odd = (p & 2u) != 0u;
+    uint wv[9];
+    for (uint j = 0u; j < 8u; ++j) wv[j] = w[b + j];
+    wv[8] = odd ? w[b + 8u] : 0u;
+    for (uint j = 0u; j < 8u; ++j) r[j] = odd ? ((wv[j] >> 16) | (wv[j + 1u] << 16)) : wv[j];
+}
+
 // The four bytes of a word, as unsigned values.
 uvec4 fmt_bytes(uint q) { return (uvec4(q) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
 // The four bytes of a word, sign-extended.
@@ -72,12 +84,19 @@ uint fmt_q5_high(uint h, uint first) {
     return ((b & 1u) << 4) | ((b & 2u) << 11) | ((b & 4u) << 18) | ((b & 8u) << 25);
 }
 
-// IQ4_NL / IQ4_XS codebook (ggml-common.h kvalues_iq4nl).
-const int kFmtIQ4[16] = int[16](-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+// IQ4_NL / IQ4_XS codebook (ggml-common.h kvalues_iq4nl), as int8 bytes 4 a word:
+// {-127, -104, -83, -65}, {-49, -35, -22, -10}, {1, 13, 25, 38}, {53, 69, 89, 113}.
+// Looked up with selects and a shift, not an indexed array (which some compilers,
+// lavapipe's among them, keep in memory).
+const uvec4 kFmtIQ4 = uvec4(0xBFAD9881u, 0xF6EADDCFu, 0x26190D01u, 0x71594535u);
+int fmt_iq4_value(uint n) {
+    const uint wv = (n < 8u) ? ((n < 4u) ? kFmtIQ4.x : kFmtIQ4.y) : ((n < 12u) ? kFmtIQ4.z : kFmtIQ4.w);
+    return int(wv << (24u - 8u * (n & 3u))) >> 24;
+}
 // The codebook values of the four nibbles at bit `shift` of each byte of q.
 ivec4 fmt_iq4_values(uint q, uint shift) {
     const uvec4 n = (uvec4(q) >> (uvec4(0u, 8u, 16u, 24u) + shift)) & 0xFu;
-    return ivec4(kFmtIQ4[n.x], kFmtIQ4[n.y], kFmtIQ4[n.z], kFmtIQ4[n.w]);
+    return ivec4(fmt_iq4_value(n.x), fmt_iq4_value(n.y), fmt_iq4_value(n.z), fmt_iq4_value(n.w));
 }
 // The same packed as int8 bytes.
 uint fmt_iq4_packed(uint q, uint shift) {

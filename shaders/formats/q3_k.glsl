@@ -14,6 +14,12 @@ uint fmt_kquants(uint o, uint e) {
     const uint hi = (fmt_u32(o + (e & 31u)) >> (e / 32u)) & 0x01010101u;
     return lo | (hi << 2);
 }
+void fmt_kunit(uint o, uint u, out uint q[8]) {
+    uint lo[8], hm[8];
+    fmt_u32x8(o + 32u + 32u * (u / 4u), lo);
+    fmt_u32x8(o, hm);
+    for (uint i = 0u; i < 8u; ++i) q[i] = ((lo[i] >> (2u * (u & 3u))) & 0x03030303u) | (((hm[i] >> u) & 0x01010101u) << 2);
+}
 #define FMT_KD 108u
 #define FMT_KBIAS 4
 #include "formats/k_scale16.glsl"

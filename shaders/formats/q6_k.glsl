@@ -8,6 +8,13 @@ uint fmt_kquants(uint o, uint e) {  // the 6-bit quants (0..63) of e..e+3 as byt
     const uint hi = (fmt_u32(o + 128u + 32u * h + l) >> (2u * c)) & 0x03030303u;
     return lo | (hi << 4);
 }
+void fmt_kunit(uint o, uint u, out uint q[8]) {
+    const uint h = u / 4u, c = u & 3u;
+    uint ql[8], qh[8];
+    fmt_u32x8(o + 64u * h + 32u * (c & 1u), ql);
+    fmt_u32x8(o + 128u + 32u * h, qh);
+    for (uint i = 0u; i < 8u; ++i) q[i] = ((ql[i] >> (4u * (c >> 1))) & 0x0F0F0F0Fu) | (((qh[i] >> (2u * c)) & 0x03030303u) << 4);
+}
 int fmt_kscale(uint o, uint g) { return bitfieldExtract(int(fmt_u8(o + 192u + g)), 0, 8); }
 #define FMT_KD 208u
 #define FMT_KBIAS 32
