@@ -125,27 +125,34 @@ void main() {
             }
         }
 #else
-        // ---- float dequantization: the unit of each row, dotted with NCOLS columns of X
+        // ---- float dequantization: the unit of every row first (NROWS decodes in flight),
+        // then each 4 elements of X, read once, against every row
+        vec4 v[NROWS * 8];
+        float s[NROWS];
         for (uint r = 0u; r < NROWS; ++r) {
-            const uint row = min(row0 + r, pc.R - 1u);
-            vec4 v[8];
-            float s;
-            fmt_dq32(row * row_bytes + ub, us, v, s);
-            for (uint c = 0u; c < NCOLS; ++c) {
-                const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
+            vec4 vr[8];
+            fmt_dq32(min(row0 + r, pc.R - 1u) * row_bytes + ub, us, vr, s[r]);
+            for (uint i = 0u; i < 8u; ++i) v[r * 8u + i] = vr[i];
+        }
+        for (uint c = 0u; c < NCOLS; ++c) {
+            const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
+            float t[NROWS];
+            for (uint r = 0u; r < NROWS; ++r) t[r] = 0.0;
 #if F16
-                float t = 0.0;
-                for (uint i = 0u; i < 8u; i += 2u) {
-                    f16vec4 p = f16vec4(v[i]) * f16vec4(x4[xb + i]);
-                    p = fma(f16vec4(v[i + 1u]), f16vec4(x4[xb + i + 1u]), p);
-                    t += (float(p.x) + float(p.y)) + (float(p.z) + float(p.w));
+            for (uint i = 0u; i < 8u; i += 2u) {
+                const f16vec4 x0 = f16vec4(x4[xb + i]), x1 = f16vec4(x4[xb + i + 1u]);
+                for (uint r = 0u; r < NROWS; ++r) {
+                    const f16vec4 p = fma(f16vec4(v[r * 8u + i + 1u]), x1, f16vec4(v[r * 8u + i]) * x0);
+                    t[r] += (float(p.x) + float(p.y)) + (float(p.z) + float(p.w));
                 }
-#else
-                float t = 0.0;
-                for (uint i = 0u; i < 8u; ++i) t += dot(v[i], x4[xb + i]);
-#endif
-                acc[r * NCOLS + c] += s * t;
             }
+#else
+            for (uint i = 0u; i < 8u; ++i) {
+                const vec4 xv = x4[xb + i];
+                for (uint r = 0u; r < NROWS; ++r) t[r] += dot(v[r * 8u + i], xv);
+            }
+#endif
+            for (uint r = 0u; r < NROWS; ++r) acc[r * NCOLS + c] += s[r] * t[r];
         }
 #endif  // INT_DOT
     }

@@ -36,6 +36,39 @@ uint fmt_u32(uint o) {
     return VKRT_LOAD_U32_ALIGN2(w, o);
 #endif
 }
+// Whole-block loads for the 2-byte aligned 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL),
+// whose fields all start at block bytes = 2 mod 4: the FMT_WORDS words from the one that
+// holds the block's first byte (inside the padded view whether the block starts at byte 0
+// or 2 of it), read once; `odd` = the block starts at byte 2. Unconditional word loads,
+// then register funnel shifts, instead of a load per field behind a branch.
+#define FMT_WORDS ((FMT_BYTES + 2) / 4)
+#define FMT_BLOCK(bw, odd, o)           \
+    uint bw[FMT_WORDS];                 \
+    const bool odd = ((o) & 2u) != 0u;  \
+    for (uint j_ = 0u; j_ < FMT_WORDS; ++j_) bw[j_] = w[((o) >> 2) + j_]
+// The fp16 at block byte 0, and the 32 bits at block byte b (b = 2 mod 4, a constant).
+#define FMT_BW_F16(bw, odd) unpackHalf2x16((odd) ? (bw[0] >> 16) : bw[0]).x
+#define FMT_BW32(bw, b, odd) ((odd) ? bw[((b) + 2u) >> 2] : ((bw[(b) >> 2] >> 16) | (bw[((b) >> 2) + 1u] << 16)))
+
+// fmt_int32's outputs for a format whose integer quants carry the whole value but d.
+void fmt_int_plain(float dv, out ivec2 sc, out float d, out float m) {
+    d = dv;
+    m = 0.0;
+    sc = ivec2(1);
+}
+
+// 8 consecutive 32-bit values from byte p (even) of a 2-byte aligned block: 8 (or 9)
+// unconditional word loads and register funnel shifts, not a branch per value. The 9th
+// word is read only when p = 2 mod 4, where it still holds bytes of the block.
+void fmt_u32x8(uint p, out uint r[8]) {
+    const uint b = p >> 2;
+    const bool odd = (p & 2u) != 0u;
+    uint wv[9];
+    for (uint j = 0u; j < 8u; ++j) wv[j] = w[b + j];
+    wv[8] = odd ? w[b + 8u] : 0u;
+    for (uint j = 0u; j < 8u; ++j) r[j] = odd ? ((wv[j] >> 16) | (wv[j + 1u] << 16)) : wv[j];
+}
+
 // The four bytes of a word, as unsigned values.
 uvec4 fmt_bytes(uint q) { return (uvec4(q) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
 // The four bytes of a word, sign-extended.
@@ -44,12 +77,26 @@ ivec4 fmt_sbytes(uint q) { return ivec4(uvec4(q) << uvec4(24u, 16u, 8u, 0u)) >> 
 // between bytes): (v + 128 - bias) ^ 0x80.
 uint fmt_bias_bytes(uint v, uint bias) { return (v + (128u - bias) * 0x01010101u) ^ 0x80808080u; }
 
-// IQ4_NL / IQ4_XS codebook (ggml-common.h kvalues_iq4nl).
-const int kFmtIQ4[16] = int[16](-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+// Q5_0 / Q5_1: the 5th bits of the four elements first.. (bits first..first+3 of the
+// 32-bit qh), moved to bit 4 of each byte.
+uint fmt_q5_high(uint h, uint first) {
+    const uint b = (h >> first) & 0xFu;
+    return ((b & 1u) << 4) | ((b & 2u) << 11) | ((b & 4u) << 18) | ((b & 8u) << 25);
+}
+
+// IQ4_NL / IQ4_XS codebook (ggml-common.h kvalues_iq4nl), as int8 bytes 4 a word:
+// {-127, -104, -83, -65}, {-49, -35, -22, -10}, {1, 13, 25, 38}, {53, 69, 89, 113}.
+// Looked up with selects and a shift, not an indexed array (which some compilers,
+// lavapipe's among them, keep in memory).
+const uvec4 kFmtIQ4 = uvec4(0xBFAD9881u, 0xF6EADDCFu, 0x26190D01u, 0x71594535u);
+int fmt_iq4_value(uint n) {
+    const uint wv = (n < 8u) ? ((n < 4u) ? kFmtIQ4.x : kFmtIQ4.y) : ((n < 12u) ? kFmtIQ4.z : kFmtIQ4.w);
+    return int(wv << (24u - 8u * (n & 3u))) >> 24;
+}
 // The codebook values of the four nibbles at bit `shift` of each byte of q.
 ivec4 fmt_iq4_values(uint q, uint shift) {
     const uvec4 n = (uvec4(q) >> (uvec4(0u, 8u, 16u, 24u) + shift)) & 0xFu;
-    return ivec4(kFmtIQ4[n.x], kFmtIQ4[n.y], kFmtIQ4[n.z], kFmtIQ4[n.w]);
+    return ivec4(fmt_iq4_value(n.x), fmt_iq4_value(n.y), fmt_iq4_value(n.z), fmt_iq4_value(n.w));
 }
 // The same packed as int8 bytes.
 uint fmt_iq4_packed(uint q, uint shift) {

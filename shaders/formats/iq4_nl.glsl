@@ -6,11 +6,10 @@ vec4 fmt_dq4(uint o, uint e) {
 }
 
 void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m) {
-    d = fmt_f16(o);
-    m = 0.0;
-    sc = ivec2(1);
+    FMT_BLOCK(bw, odd, o);
+    fmt_int_plain(FMT_BW_F16(bw, odd), sc, d, m);
     for (uint i = 0u; i < 4u; ++i) {
-        const uint qw = fmt_u32(o + 2u + 4u * i);
+        const uint qw = FMT_BW32(bw, 2u + 4u * i, odd);
         q[i] = fmt_iq4_packed(qw, 0u);
         q[i + 4u] = fmt_iq4_packed(qw, 4u);
     }
@@ -18,10 +17,11 @@ void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out flo
 
 #define FMT_HAS_DQ32
 void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
+    FMT_BLOCK(bw, odd, o);
     for (uint i = 0u; i < 4u; ++i) {
-        const uint qw = fmt_u32(o + 2u + 4u * i);
+        const uint qw = FMT_BW32(bw, 2u + 4u * i, odd);
         v[i] = vec4(fmt_iq4_values(qw, 0u));
         v[i + 4u] = vec4(fmt_iq4_values(qw, 4u));
     }
-    s = fmt_f16(o);
+    s = FMT_BW_F16(bw, odd);
 }

@@ -11,9 +11,10 @@ vec4 fmt_dq4(uint o, uint e) {
 // is q - 8, without int->float conversions.
 #define FMT_HAS_DQ32
 void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
-    s = fmt_f16(o);
+    FMT_BLOCK(bw, odd, o);
+    s = FMT_BW_F16(bw, odd);
     for (uint i = 0u; i < 4u; ++i) {
-        const uint q = fmt_u32(o + 2u + 4u * i);
+        const uint q = FMT_BW32(bw, 2u + 4u * i, odd);
         const vec2 a0 = unpackHalf2x16((q & 0x000F000Fu) | 0x64006400u) - 1032.0;          // 4i, 4i+2
         const vec2 a1 = unpackHalf2x16(((q >> 8) & 0x000F000Fu) | 0x64006400u) - 1032.0;   // 4i+1, 4i+3
         const vec2 a2 = unpackHalf2x16(((q >> 4) & 0x000F000Fu) | 0x64006400u) - 1032.0;   // 16+4i, +2
@@ -24,11 +25,10 @@ void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
 }
 
 void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m) {
-    d = fmt_f16(o);
-    m = 0.0;
-    sc = ivec2(1);
+    FMT_BLOCK(bw, odd, o);
+    fmt_int_plain(FMT_BW_F16(bw, odd), sc, d, m);
     for (uint i = 0u; i < 4u; ++i) {
-        const uint qw = fmt_u32(o + 2u + 4u * i);
+        const uint qw = FMT_BW32(bw, 2u + 4u * i, odd);
         q[i] = fmt_bias_bytes(qw & 0x0F0F0F0Fu, 8u);
         q[i + 4u] = fmt_bias_bytes((qw >> 4) & 0x0F0F0F0Fu, 8u);
     }

@@ -1,26 +1,6 @@
 // Q5_1 (32 elements, 24 bytes): d (f16) | m (f16) | qh[4] | qs[16].
 //   element j: q = (j < 16 ? qs[j] & 15 : qs[j-16] >> 4) | (bit j of qh) << 4, x = q * d + m
-uint fmt_q5_high(uint h, uint first) {
-    const uint b = (h >> first) & 0xFu;
-    return ((b & 1u) << 4) | ((b & 2u) << 11) | ((b & 4u) << 18) | ((b & 8u) << 25);
+uint fmt_dm_quants(uint o, uint e) {
+    return ((fmt_u32(o + 8u + (e & 15u)) >> ((e & 16u) >> 2)) & 0x0F0F0F0Fu) | fmt_q5_high(fmt_u32(o + 4u), e);
 }
-
-vec4 fmt_dq4(uint o, uint e) {
-    const float d = fmt_f16(o), m = fmt_f16(o + 2u);
-    const uint q = ((fmt_u32(o + 8u + (e & 15u)) >> ((e & 16u) >> 2)) & 0x0F0F0F0Fu) | fmt_q5_high(fmt_u32(o + 4u), e);
-    precise vec4 x = vec4(fmt_bytes(q)) * d + m;
-    return x;
-}
-
-#define FMT_INT_MIN 1
-void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m) {
-    d = fmt_f16(o);
-    m = fmt_f16(o + 2u);
-    sc = ivec2(1);
-    const uint h = fmt_u32(o + 4u);
-    for (uint i = 0u; i < 4u; ++i) {
-        const uint qw = fmt_u32(o + 8u + 4u * i);
-        q[i] = (qw & 0x0F0F0F0Fu) | fmt_q5_high(h, 4u * i);
-        q[i + 4u] = ((qw >> 4) & 0x0F0F0F0Fu) | fmt_q5_high(h, 16u + 4u * i);
-    }
-}
+#include "formats/dm32.glsl"

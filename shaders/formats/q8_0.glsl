@@ -8,9 +8,10 @@ vec4 fmt_dq4(uint o, uint e) {
 // mantissa of the half 1024.0 gives 1024+128+q exactly: minus 1152 is q.
 #define FMT_HAS_DQ32
 void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
-    s = fmt_f16(o);
+    FMT_BLOCK(bw, odd, o);
+    s = FMT_BW_F16(bw, odd);
     for (uint i = 0u; i < 8u; ++i) {
-        const uint q = fmt_u32(o + 2u + 4u * i) ^ 0x80808080u;
+        const uint q = FMT_BW32(bw, 2u + 4u * i, odd) ^ 0x80808080u;
         const vec2 a0 = unpackHalf2x16((q & 0x00FF00FFu) | 0x64006400u) - 1152.0;         // 4i, 4i+2
         const vec2 a1 = unpackHalf2x16(((q >> 8) & 0x00FF00FFu) | 0x64006400u) - 1152.0;  // 4i+1, 4i+3
         v[i] = vec4(a0.x, a1.x, a0.y, a1.y);
@@ -18,8 +19,7 @@ void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
 }
 
 void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m) {
-    d = fmt_f16(o);
-    m = 0.0;
-    sc = ivec2(1);
-    for (uint i = 0u; i < 8u; ++i) q[i] = fmt_u32(o + 2u + 4u * i);
+    FMT_BLOCK(bw, odd, o);
+    fmt_int_plain(FMT_BW_F16(bw, odd), sc, d, m);
+    for (uint i = 0u; i < 8u; ++i) q[i] = FMT_BW32(bw, 2u + 4u * i, odd);
 }
