@@ -257,8 +257,8 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
         const u128 acts = u128(B) * (2 * E + 2 * Q + 2 * KV + 2 * F + 2 * V) * 4 +
                           ops::matmul_scratch_bytes(n_batch_, widest) +
                           (model.w8a8() ? u128(B) * (ops::packed_row_words(widest) + 2) * 4 : 0);
-        const u128 kv_bytes = u128(hp.n_layer) * (ops::kv_cache_bytes(kv.k, uint32_t(KV), n_ctx_, "k cache") +
-                                                  ops::kv_cache_bytes(kv.v, uint32_t(KV), n_ctx_, "v cache"));
+        const u128 kv_bytes = u128(hp.n_layer) * (ops::kv_cache_bytes(kv.k, uint32_t(KV), n_ctx_, "K cache (-ctk)") +
+                                                  ops::kv_cache_bytes(kv.v, uint32_t(KV), n_ctx_, "V cache (-ctv)"));
         const u128 need = acts + kv_bytes;
         dev.check_memory(need > UINT64_MAX ? UINT64_MAX : uint64_t(need),
                          "session (n_ctx " + std::to_string(n_ctx_) + ", n_batch " + std::to_string(n_batch_) +
