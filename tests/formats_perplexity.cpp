@@ -61,7 +61,9 @@ TEST_CASE("arch/: every llama file's perplexity is llama.cpp's (F32 KV) within 0
     const char* only = std::getenv("VKRT_PPL_FILES");
     const std::string only_list = only ? "," + std::string(only) + "," : "";
     int checked = 0, expected = 0;
-    for (const auto& [name, path] : files) {
+    for (const auto& file : files) {
+        const std::string& name = file.first;  // (clang 14: no structured bindings in CAPTURE's lambda)
+        const std::string& path = file.second;
         if (only && only_list.find("," + name + ",") == std::string::npos) continue;
         CAPTURE(name);
         std::string arch, types;
