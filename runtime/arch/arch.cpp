@@ -70,6 +70,10 @@ void HParams::validate() const {
         bad("sliding-window layers: ", swa_layers.size(), " entries for ", n_layer, " layers");
 }
 
+void block_tensor_fail(const char* what, Role r) {
+    fail(Status::internal, what, ": ", role_name(r), " is not a block tensor");
+}
+
 const std::vector<const Arch*>& all() {
     static const std::vector<const Arch*> v = {&kLlama, &kMistral, &kQwen2, &kQwen3, &kGemma3, &kPhi3};
     return v;

@@ -50,6 +50,33 @@ enum class Role : uint32_t {
 };
 constexpr size_t kRoles = size_t(Role::count);
 const char* role_name(Role r);  // "attn_q", ...
+[[noreturn]] void block_tensor_fail(const char* what, Role r);  // internal error: not a block role
+
+// The member of a block's tensor set that holds role r: the GPU model's LlamaLayer and the
+// CPU reference's RefLlamaLayer name their members alike, so one mapping serves both.
+// A global role (tok_embd, output, ...) is an internal error naming `what`.
+template <class Layer>
+auto& block_tensor(Layer& L, Role r, const char* what) {
+    switch (r) {
+        case Role::attn_norm: return L.attn_norm;
+        case Role::attn_q: return L.wq;
+        case Role::attn_k: return L.wk;
+        case Role::attn_v: return L.wv;
+        case Role::attn_q_bias: return L.bq;
+        case Role::attn_k_bias: return L.bk;
+        case Role::attn_v_bias: return L.bv;
+        case Role::attn_q_norm: return L.q_norm;
+        case Role::attn_k_norm: return L.k_norm;
+        case Role::attn_output: return L.wo;
+        case Role::attn_post_norm: return L.attn_post_norm;
+        case Role::ffn_norm: return L.ffn_norm;
+        case Role::ffn_gate: return L.w_gate;
+        case Role::ffn_up: return L.w_up;
+        case Role::ffn_down: return L.w_down;
+        case Role::ffn_post_norm: return L.ffn_post_norm;
+        default: block_tensor_fail(what, r);
+    }
+}
 
 // The 4 distinct inputs of a block's linears.
 enum class Site : uint32_t {

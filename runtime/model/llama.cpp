@@ -21,28 +21,7 @@ namespace vkrt {
 
 // ---------------------------------------------------------------- weights
 
-Weight& LlamaLayer::at(arch::Role r) {
-    using arch::Role;
-    switch (r) {
-        case Role::attn_norm: return attn_norm;
-        case Role::attn_q: return wq;
-        case Role::attn_k: return wk;
-        case Role::attn_v: return wv;
-        case Role::attn_q_bias: return bq;
-        case Role::attn_k_bias: return bk;
-        case Role::attn_v_bias: return bv;
-        case Role::attn_q_norm: return q_norm;
-        case Role::attn_k_norm: return k_norm;
-        case Role::attn_output: return wo;
-        case Role::attn_post_norm: return attn_post_norm;
-        case Role::ffn_norm: return ffn_norm;
-        case Role::ffn_gate: return w_gate;
-        case Role::ffn_up: return w_up;
-        case Role::ffn_down: return w_down;
-        case Role::ffn_post_norm: return ffn_post_norm;
-        default: fail(Status::internal, "LlamaLayer: ", arch::role_name(r), " is not a block tensor");
-    }
-}
+Weight& LlamaLayer::at(arch::Role r) { return arch::block_tensor(*this, r, "LlamaLayer"); }
 
 bool runnable_weight_type(gguf::TensorType t) {
     const fmt::Traits* ft = fmt::find(uint32_t(t));

@@ -22,27 +22,7 @@ std::vector<float>& RefLlamaLayer::at(Role r) {
     return const_cast<std::vector<float>&>(std::as_const(*this).at(r));
 }
 
-const std::vector<float>& RefLlamaLayer::at(Role r) const {
-    switch (r) {
-        case Role::attn_norm: return attn_norm;
-        case Role::attn_q: return wq;
-        case Role::attn_k: return wk;
-        case Role::attn_v: return wv;
-        case Role::attn_q_bias: return bq;
-        case Role::attn_k_bias: return bk;
-        case Role::attn_v_bias: return bv;
-        case Role::attn_q_norm: return q_norm;
-        case Role::attn_k_norm: return k_norm;
-        case Role::attn_output: return wo;
-        case Role::attn_post_norm: return attn_post_norm;
-        case Role::ffn_norm: return ffn_norm;
-        case Role::ffn_gate: return w_gate;
-        case Role::ffn_up: return w_up;
-        case Role::ffn_down: return w_down;
-        case Role::ffn_post_norm: return ffn_post_norm;
-        default: fail(Status::internal, "RefLlamaLayer: ", arch::role_name(r), " is not a block tensor");
-    }
-}
+const std::vector<float>& RefLlamaLayer::at(Role r) const { return arch::block_tensor(*this, r, "RefLlamaLayer"); }
 
 std::vector<float>& RefLlamaWeights::at(Role r, int layer) {
     return const_cast<std::vector<float>&>(std::as_const(*this).at(r, layer));
