@@ -1,11 +1,16 @@
 #version 450
 // Causal multi-head attention with grouped-query heads, over a KV cache:
 //   q (M, n_head, hd) float (row stride q_stride floats), pos (M) int32,
-//   K cache, V cache (n_ctx, n_head_kv, hd) of types K_TYPE, V_TYPE (F32, F16 or Q8_0 rows,
+//   K cache, V cache (rows, n_head_kv, hd) of types K_TYPE, V_TYPE (F32, F16 or Q8_0 rows,
 //   shaders/kv_cache.glsl)  ->  out (M, n_head, hd) float (row stride o_stride)
-//   query m, head h sees cache rows j = 0..pos[m] of kv head h / (n_head / n_head_kv),
+//   query m, head h sees positions j = 0..pos[m] of kv head h / (n_head / n_head_kv),
 //   only pos[m] - window < j with window > 0 (sliding-window layers):
-//   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j,kvh,:]) * V[j,kvh,:]
+//   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j % rows,kvh,:]) * V[j % rows,kvh,:]
+// The caches are rings of `rows` rows (shaders/kv_store.comp): position j is in row
+// j % rows. A layer that keeps every position has rows = n_ctx; a sliding-window layer
+// keeps rows >= window + (queries of a batch) - 1, so that a batch's stores never
+// overwrite a position one of its queries still sees. A query sees at most `rows`
+// positions (the last ones up to its own), whatever the window.
 // One workgroup per (head, query): x = head, y = query. The kv range is walked in
 // tiles of L (= workgroup size) rows with an online softmax (running max and sum,
 // flash-attention style), so no n_ctx-sized scratch is needed:
@@ -15,8 +20,7 @@
 //        summing every G-th row of the tile for one dim (coalesced V reads); the G
 //        partial sums are added at the end. hd > L: each thread owns dims t, t+L, ...
 // Limits: hd <= 256, L a power of two >= 64 (ACC_MAX accumulators per thread).
-// Rows with pos[m] < 0 produce zeros; pos[m] >= n_ctx is clamped to n_ctx-1 (the
-// host validates positions before submit).
+// Rows with pos[m] < 0 produce zeros (the host validates positions against n_ctx).
 // Variants: subgroup or shared-memory reductions x cache types of K and V; names are
 // attention_<sg|shared>[_<type> when K and V share it | _k<type>_v<type>] (F32: no suffix).
 //! variant attention_sg SUBGROUP=1 K_TYPE=0 V_TYPE=0
@@ -49,7 +53,7 @@ layout(binding = 2) readonly buffer Vc { uint vc[]; };
 layout(binding = 3) readonly buffer P { int pos[]; };
 layout(binding = 4) writeonly buffer O { float o[]; };
 layout(push_constant) uniform PC {
-    uint M, n_head, n_head_kv, hd, n_ctx;
+    uint M, n_head, n_head_kv, hd, rows;
     float scale;
     uint q_stride, o_stride;
     uint window;  // 0 = none
@@ -104,6 +108,9 @@ float wg_sum(float v) {
     return r;
 }
 
+// Ring row of r0 + jj for r0 < rows, jj < rows.
+uint ring_row(uint r) { return r >= pc.rows ? r - pc.rows : r; }
+
 void main() {
     const uint h = gl_WorkGroupID.x, m = gl_WorkGroupID.y;
     if (h >= pc.n_head || m >= pc.M) return;  // uniform per workgroup
@@ -111,8 +118,11 @@ void main() {
     const uint hd = pc.hd;
     const uint kvh = h / (pc.n_head / pc.n_head_kv);
     const int p = pos[m];
-    const uint n = p < 0 ? 0u : min(uint(p) + 1u, pc.n_ctx);  // visible cache rows: j0 .. n-1
-    const uint j0 = pc.window > 0u && n > pc.window ? n - pc.window : 0u;
+    // Visible positions j0 .. n-1: the last `span` up to p (span <= rows, so each one is
+    // still in its ring row).
+    const uint n = p < 0 ? 0u : uint(p) + 1u;
+    const uint span = pc.window > 0u ? min(pc.window, pc.rows) : pc.rows;
+    const uint j0 = n > span ? n - span : 0u;
     const uint obase = m * pc.o_stride + h * hd;
     if (n == 0u) {
         for (uint d = tid; d < hd; d += L) o[obase + d] = 0.0;
@@ -137,13 +147,14 @@ void main() {
         const uint j = t0 + tid;
         float s = NEG_BIG;
         if (j < n) {
+            const uint jr = j % pc.rows;
             float d0 = 0.0, d1 = 0.0;
             uint d = 0u;
             for (; d + 1u < hd; d += 2u) {
-                d0 += qs[d] * KV_LOAD(K_TYPE, kc, j, kvbase + d, kv_stride);
-                d1 += qs[d + 1u] * KV_LOAD(K_TYPE, kc, j, kvbase + d + 1u, kv_stride);
+                d0 += qs[d] * KV_LOAD(K_TYPE, kc, jr, kvbase + d, kv_stride);
+                d1 += qs[d + 1u] * KV_LOAD(K_TYPE, kc, jr, kvbase + d + 1u, kv_stride);
             }
-            if (d < hd) d0 += qs[d] * KV_LOAD(K_TYPE, kc, j, kvbase + d, kv_stride);
+            if (d < hd) d0 += qs[d] * KV_LOAD(K_TYPE, kc, jr, kvbase + d, kv_stride);
             s = d0 + d1;
         }
         const float m_new = max(m_run, wg_max(s));
@@ -153,12 +164,15 @@ void main() {
         l_run = l_run * alpha + wg_sum(pj);  // wg_sum's barriers also publish ps[]
         m_run = m_new;
 
+        // The tile's positions t0 .. t0+cnt-1 (cnt <= span <= rows) are in ring rows
+        // r0, r0+1, ... wrapping once at most.
         const uint cnt = min(L, n - t0);
+        const uint r0 = t0 % pc.rows;
         if (small_hd) {
             if (g < G) {
                 float a = acc[0] * alpha;
                 for (uint jj = g; jj < cnt; jj += G)
-                    a += ps[jj] * KV_LOAD(V_TYPE, vc, t0 + jj, kvbase + my_d, kv_stride);
+                    a += ps[jj] * KV_LOAD(V_TYPE, vc, ring_row(r0 + jj), kvbase + my_d, kv_stride);
                 acc[0] = a;
             }
         } else {
@@ -167,7 +181,7 @@ void main() {
                 if (d < hd) {
                     float a = acc[k] * alpha;
                     for (uint jj = 0u; jj < cnt; ++jj)
-                        a += ps[jj] * KV_LOAD(V_TYPE, vc, t0 + jj, kvbase + d, kv_stride);
+                        a += ps[jj] * KV_LOAD(V_TYPE, vc, ring_row(r0 + jj), kvbase + d, kv_stride);
                     acc[k] = a;
                 }
             }

@@ -2,16 +2,19 @@
 // Causal grouped-query attention over a KV cache for a BLOCK of query rows
 // (prefill; FlashAttention-2 style). Same contract as shaders/attention.comp:
 //   q (M, n_head, hd) float (row stride q_stride floats), pos (M) int32,
-//   K cache, V cache (n_ctx, n_head_kv, hd) of types K_TYPE, V_TYPE (F32, F16 or Q8_0 rows,
+//   K cache, V cache (rows, n_head_kv, hd) of types K_TYPE, V_TYPE (F32, F16 or Q8_0 rows,
 //   shaders/kv_cache.glsl)  ->  out (M, n_head, hd) float (row stride o_stride)
-//   query m, head h sees cache rows j = 0..pos[m] of kv head kvh = h / grp (grp = n_head / n_head_kv),
-//   only pos[m] - window < j with window > 0 (sliding-window layers):
-//   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j,kvh,:]) * V[j,kvh,:]
+//   query m, head h sees positions j = 0..pos[m] of kv head kvh = h / grp (grp = n_head / n_head_kv),
+//   only pos[m] - window < j with window > 0 (sliding-window layers), at most the last
+//   `rows` of them (the caches are rings: position j is in row j % rows):
+//   out[m,h,:] = sum_j softmax_j(scale * q[m,h,:] . K[j % rows,kvh,:]) * V[j % rows,kvh,:]
 //
 // Work split. Workgroup (x = kvh, y = b) owns BR consecutive "query rows" of kv head
 // kvh, where query row i = m * grp + hh stands for query m and head kvh * grp + hh:
-// all grp query heads of one kv head share each K/V tile. The kv rows 0..max over
-// the block of pos[m] are walked in tiles of BC rows:
+// all grp query heads of one kv head share each K/V tile. The positions from the
+// block's first visible one to its largest pos[m] are walked in tiles of BC positions
+// (a tile's rows are read from the ring; a position that a row of the block does not
+// see may be read from a row that holds another one, and is never used by that row):
 //   1. the workgroup loads the K and V tiles (BC, hd) into shared memory (coalesced);
 //   2. scores S (BR, BC): the TPR threads of a row each score the columns c, c+TPR, ...
 //      (dot over hd of q, pre-scaled, and K); with TPR == 1 q and the scores stay in
@@ -20,8 +23,8 @@
 //      rescales its accumulators and running sum, and adds p_j * V[j, :] for its dims:
 //      the vec4 columns c, c+TPR, ... (DPT/4 of them, in registers; conflict-free reads).
 // Shared tiles are vec4 (four dims a load); head dims are zero-padded to HDS.
-// Rows only score / accumulate their own visible columns (j <= pos[m], j < n_ctx), so
-// rows of the cache past a query's position are never read into its result (they may
+// Rows only score / accumulate their own visible columns (lo <= j <= pos[m]), so
+// rows of the cache holding other positions are never read into its result (they may
 // hold anything, NaN included). Rows with pos[m] < 0 produce zeros.
 // Shapes (host: runtime/ops/attention.cpp picks them per hd and shared-memory size):
 //   WG = BR * TPR threads, DPT a multiple of 4, HDS = TPR * DPT >= hd (padded head dim),
@@ -58,7 +61,7 @@ layout(binding = 2) readonly buffer Vc { uint vc[]; };
 layout(binding = 3) readonly buffer P { int pos[]; };
 layout(binding = 4) writeonly buffer O { float o[]; };
 layout(push_constant) uniform PC {
-    uint M, n_head, n_head_kv, hd, n_ctx;
+    uint M, n_head, n_head_kv, hd, rows;
     float scale;
     uint q_stride, o_stride;
     uint window;  // 0 = none
@@ -107,9 +110,11 @@ void main() {
     uint n_r = 0u;
     if (valid) {
         const int p = pos[m];
-        n_r = p < 0 ? 0u : min(uint(p) + 1u, pc.n_ctx);
+        n_r = p < 0 ? 0u : uint(p) + 1u;
     }
-    const uint lo_r = pc.window > 0u && n_r > pc.window ? n_r - pc.window : 0u;
+    // Visible positions lo_r .. n_r-1: the last `span` (<= rows) up to p.
+    const uint span = pc.window > 0u ? min(pc.window, pc.rows) : pc.rows;
+    const uint lo_r = n_r > span ? n_r - span : 0u;
     if (c == 0u) {
         nrow[r] = n_r;
         lorow[r] = n_r > 0u ? lo_r : 0xffffffffu;  // rows with nothing visible do not bound the start
@@ -144,13 +149,14 @@ void main() {
     float m_run = NEG_BIG, l_run = 0.0;
 
     for (uint t0 = t_start; t0 < n_blk; t0 += BC) {
-        // 1. K, V tiles; rows past the block's range and dims past hd are zero.
+        // 1. K, V tiles; positions past the block's range and dims past hd are zero.
         for (uint e = tid; e < BC * HDS4; e += WG) {
             const uint j = e / HDS4, d4 = e % HDS4;
             vec4 kv = vec4(0.0), vv = vec4(0.0);
             if (t0 + j < n_blk) {
-                kv = LOAD4_KV(K_TYPE, kc, t0 + j, kvbase, d4, hd, kv_stride);
-                vv = LOAD4_KV(V_TYPE, vc, t0 + j, kvbase, d4, hd, kv_stride);
+                const uint jr = (t0 + j) % pc.rows;
+                kv = LOAD4_KV(K_TYPE, kc, jr, kvbase, d4, hd, kv_stride);
+                vv = LOAD4_KV(V_TYPE, vc, jr, kvbase, d4, hd, kv_stride);
             }
             ks[j * QK_STRIDE + d4] = kv;
             vs[j * HDS4 + d4] = vv;

@@ -1,6 +1,6 @@
 // KV-cache rows: how the store kernels (kv_store.comp, rope.comp's rope_store variants)
-// write them and the attention kernels read them. A cache holds one row per position
-// of `width` = n_head_kv * head_dim elements; its type is a ggml type id (vkrt_formats.glsl, from formats.def):
+// write them and the attention kernels read them. A cache holds `rows` rows of `width` =
+// n_head_kv * head_dim elements, position p in row p % rows (a ring: shaders/kv_store.comp); its type is a ggml type id (vkrt_formats.glsl, from formats.def):
 //   VKRT_TYPE_F32:  width floats a row.
 //   VKRT_TYPE_F16:  width IEEE halves a row (width even): element e of row r is half
 //                   ((r*width + e) & 1) of word (r*width + e) / 2 (little-endian).

@@ -1,8 +1,10 @@
 #version 450
-// KV-cache store: src (M, width) float -> cache (n_ctx, width) of the cache type, row pos[m]:
-//   cache[pos[m], c] = round_to_cache_type(src[m, c])     (row layouts: shaders/kv_cache.glsl)
+// KV-cache store: src (M, width) float -> cache (rows, width) of the cache type, row pos[m] % rows:
+//   cache[pos[m] % rows, c] = round_to_cache_type(src[m, c])     (row layouts: shaders/kv_cache.glsl)
+// The cache is a ring of `rows` rows: a layer that keeps every position has rows = n_ctx
+// (the modulo is the identity), a sliding-window layer keeps the last `rows` positions.
 // Positions come from a buffer (they change every token while the command buffer
-// is reused). A position outside [0, n_ctx) is skipped here (the host validates too).
+// is reused). A negative position is skipped here (the host validates positions against n_ctx).
 // One invocation per unit of the row: an element (F32), a word of two halves (F16,
 // width even) or a 32-element q8_0 block (Q8_0, width % 32 == 0).
 //! variant kv_store OUT_TYPE=0
@@ -18,7 +20,7 @@ layout(binding = 2) buffer C { uint cache[]; };  // read-write: shared words are
 #else
 layout(binding = 2) writeonly buffer C { uint cache[]; };
 #endif
-layout(push_constant) uniform PC { uint M; uint width; uint n_ctx; } pc;
+layout(push_constant) uniform PC { uint M; uint width; uint rows; } pc;
 #if OUT_TYPE == VKRT_TYPE_Q8_0
 #define KV_OUT cache
 #endif
@@ -38,15 +40,16 @@ void main() {
     if (i >= pc.M * units) return;
     const uint m = i / units, u = i - m * units;
     const int p = pos[m];
-    if (p < 0 || uint(p) >= pc.n_ctx) return;
+    if (p < 0) return;
+    const uint row = uint(p) % pc.rows;
     const uint s = m * pc.width + u * UNIT;  // first source element
 #if OUT_TYPE == VKRT_TYPE_F16
-    cache[(uint(p) * pc.width + u * UNIT) >> 1] = packHalf2x16(vec2(src[s], src[s + 1u]));
+    cache[(row * pc.width + u * UNIT) >> 1] = packHalf2x16(vec2(src[s], src[s + 1u]));
 #elif OUT_TYPE == VKRT_TYPE_Q8_0
     float v[32];
     for (uint j = 0u; j < 32u; ++j) v[j] = src[s + j];
-    kv_store_q8_0_block(KV_Q8_0_BLOCK(uint(p), u * UNIT, pc.width), v);
+    kv_store_q8_0_block(KV_Q8_0_BLOCK(row, u * UNIT, pc.width), v);
 #else
-    cache[uint(p) * pc.width + u] = floatBitsToUint(src[s]);
+    cache[row * pc.width + u] = floatBitsToUint(src[s]);
 #endif
 }

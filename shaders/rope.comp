@@ -9,8 +9,8 @@
 //   (a, b) -> (a cos - b sin, a sin + b cos); dims >= n_rot are copied unchanged.
 // Rows are addressed with strides (in floats) so that x can be a slice of a fused
 // QKV row, and out can be a KV cache: with out_by_pos = 1 the result of row m goes
-// to out row pos[m] (skipped when pos[m] is outside [0, n_ctx)): RoPE on K and the
-// cache store in one pass.
+// to out row pos[m] % rows (skipped when pos[m] < 0; the cache is a ring of `rows` rows,
+// see shaders/kv_store.comp): RoPE on K and the cache store in one pass.
 // Variants by output type (and FACTORS=1: per-pair frequency factors in binding 3):
 //   rope (float out): an invocation per rotated pair; out may alias x (each invocation
 //     reads its pair, then writes it).
@@ -45,8 +45,8 @@ layout(push_constant) uniform PC {
     uint neox;        // 0 = NORM (adjacent pairs), 1 = NEOX (halves)
     uint x_stride;    // floats between rows of x
     uint out_stride;  // floats between rows of out
-    uint out_by_pos;  // 1: out row = pos[m] (a KV cache of n_ctx rows)
-    uint n_ctx;
+    uint out_by_pos;  // 1: out row = pos[m] % rows (a KV cache of `rows` rows)
+    uint rows;
     float freq_scale;
     float attn_factor;
 } pc;
@@ -96,8 +96,8 @@ void main() {
     const int p = pos[m];
     uint orow = m;
     if (pc.out_by_pos != 0u) {
-        if (p < 0 || uint(p) >= pc.n_ctx) return;
-        orow = uint(p);
+        if (p < 0) return;
+        orow = uint(p) % pc.rows;
     }
     const uint xb = m * pc.x_stride + h * pc.head_dim;
     const uint ob = orow * pc.out_stride + h * pc.head_dim;
@@ -126,20 +126,21 @@ void main() {
     if (i >= pc.M * units) return;
     const uint m = i / units, u = i - m * units;
     const int p = pos[m];
-    if (p < 0 || uint(p) >= pc.n_ctx) return;
+    if (p < 0) return;
+    const uint row = uint(p) % pc.rows;
     const uint e0 = u * UNIT;  // first element of the unit in the row
 #if OUT_TYPE == VKRT_TYPE_F16
     // head_dim is even: both dims are in one head.
     const uint h = e0 / pc.head_dim, d = e0 - h * pc.head_dim;
     const uint xb = m * pc.x_stride + h * pc.head_dim;
-    o[(uint(p) * width + e0) >> 1] = packHalf2x16(vec2(rope_elem(xb, d, p), rope_elem(xb, d + 1u, p)));
+    o[(row * width + e0) >> 1] = packHalf2x16(vec2(rope_elem(xb, d, p), rope_elem(xb, d + 1u, p)));
 #else
     float v[32];
     for (uint j = 0u; j < 32u; ++j) {
         const uint e = e0 + j, h = e / pc.head_dim;
         v[j] = rope_elem(m * pc.x_stride + h * pc.head_dim, e - h * pc.head_dim, p);
     }
-    kv_store_q8_0_block(KV_Q8_0_BLOCK(uint(p), e0, width), v);
+    kv_store_q8_0_block(KV_Q8_0_BLOCK(row, e0, width), v);
 #endif
 #endif
 }

@@ -22,6 +22,13 @@ if(TARGET vkrt-chat AND TARGET vkrt-bench)
   add_test(NAME cli_bench_memory COMMAND vkrt-bench -m ${_model} -p 0 -n 0 -c 4096 -ctk q8_0 -ctv q8_0)
   set_tests_properties(cli_bench_memory PROPERTIES PASS_REGULAR_EXPRESSION
     "memory: weights 1.12 MiB \\| KV cache 1.33 MiB \\(K q8_0, V q8_0, 4096 positions\\).*llama.cpp KV cache at n_ctx 4096, same types: 1.33 MiB")
+  # Gemma 3's sliding-window layers (4 of 5 here, window 16) keep only their window: one-token
+  # batches, so 16 rows each; layer 2 keeps 4096. F16: (4096 + 4 x 16) x 32 values x 2 x 2
+  # bytes = 520 KiB (2.5 MiB with every layer at n_ctx); llama.cpp: 4096 + 4 x 768 cells
+  # (16 + n_ubatch 512, padded to 256) = 896 KiB.
+  add_test(NAME cli_bench_memory_swa COMMAND vkrt-bench -m ${VKRT_MODELS_DIR}/arch/gemma3-f32.gguf -p 0 -n 0 -c 4096)
+  set_tests_properties(cli_bench_memory_swa PROPERTIES PASS_REGULAR_EXPRESSION
+    "KV cache 520.0 KiB \\(K f16, V f16, 4096 positions; 4 sliding-window layers keep 16\\).*llama.cpp KV cache at n_ctx 4096, same types: 896.0 KiB \\(sliding-window")
   add_test(NAME cli_bench_bad_cache_type COMMAND vkrt-bench -m ${_model} -p 0 -n 0 -ctv q4_0)
   set_tests_properties(cli_bench_bad_cache_type PROPERTIES PASS_REGULAR_EXPRESSION
     "-ctv: unsupported KV cache type 'q4_0' \\(supported: f32, f16, q8_0\\)")

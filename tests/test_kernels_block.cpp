@@ -250,19 +250,19 @@ TEST_CASE("rope: NORM and NEOX, partial n_rot, offsets, in place, fused cache st
     CHECK_NO_VALIDATION(dev);
 }
 
-TEST_CASE("kv_store: rows go to pos[m], out-of-range positions are skipped") {
+TEST_CASE("kv_store: rows go to pos[m] % rows (a ring), negative positions are skipped") {
     Device& dev = test::gpu();
     const uint32_t M = 4, width = 3 * 8, n_ctx = 10;
     auto src = test::random_floats(M * width, 80);
-    std::vector<int32_t> pos{2, 9, 10, -1};  // the last two are outside the cache: skipped
+    std::vector<int32_t> pos{2, 9, 13, -1};  // 13 wraps to row 3; -1 is skipped
     Buffer bs = make_buffer(dev, src), bp = make_buffer(dev, pos);
     std::vector<float> cache0(n_ctx * width, -3.f);
     Buffer bc = make_buffer(dev, cache0);
     test::run(dev, [&](Recorder& r) { ops::kv_store(r, bs, bp, bc, M, width, n_ctx); });
     auto c = bc.download_as<float>(cache0.size());
-    auto want = cache0;  // the reference refuses bad positions: give it the two valid rows
-    ref::kv_store(std::span<const float>(src).first(2 * width), std::span<const int32_t>(pos).first(2), want, 2, width,
-                  n_ctx);
+    auto want = cache0;  // the reference has no ring and refuses bad positions: give it the rows
+    const std::vector<int32_t> rows{2, 9, 3};
+    ref::kv_store(std::span<const float>(src).first(3 * width), rows, want, 3, width, n_ctx);
     CHECK(c == want);
     Recorder rec(dev);
     rec.begin();

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/format.hpp"
 #include "core/fp16.hpp"
 #include "gpu.hpp"
 #include "ops/attention.hpp"
@@ -95,22 +96,25 @@ int check_row(KvType t, const uint8_t* got, std::span<const float> x) {
     return tolerated;
 }
 
-// A cache of n_ctx rows whose bytes are all `fill` (rows nobody writes must keep them).
-Buffer filled_cache(Device& dev, KvType t, uint32_t width, uint32_t n_ctx, uint8_t fill) {
-    std::vector<uint8_t> bytes(ops::kv_cache_bytes(t, width, n_ctx), fill);
+// A cache of `rows` rows whose bytes are all `fill` (rows nobody writes must keep them).
+Buffer filled_cache(Device& dev, KvType t, uint32_t width, uint32_t rows, uint8_t fill) {
+    std::vector<uint8_t> bytes(ops::kv_cache_bytes(t, width, rows), fill);
     return make_buffer(dev, bytes);
 }
 
-// Checks a downloaded cache: row pos[m] (valid positions) holds src row m encoded, all
-// other bytes are still `fill`.
+// Checks a downloaded cache of `rows` rows (a ring): row pos[m] % rows (pos[m] >= 0)
+// holds src row m encoded, all other bytes are still `fill`.
 void check_cache(KvType t, const std::vector<uint8_t>& cache, const std::vector<float>& src,
-                 const std::vector<int32_t>& pos, uint32_t width, uint32_t n_ctx, uint8_t fill) {
+                 const std::vector<int32_t>& pos, uint32_t width, uint32_t rows, uint8_t fill) {
     const uint64_t rb = ops::kv_row_bytes(t, width);
-    std::vector<int> src_row(n_ctx, -1);
-    for (size_t m = 0; m < pos.size(); ++m)
-        if (pos[m] >= 0 && uint32_t(pos[m]) < n_ctx) src_row[size_t(pos[m])] = int(m);
+    std::vector<int> src_row(rows, -1);
+    for (size_t m = 0; m < pos.size(); ++m) {
+        if (pos[m] < 0) continue;
+        REQUIRE_MESSAGE(src_row[size_t(pos[m]) % rows] < 0, "two positions of the test map to one row");
+        src_row[size_t(pos[m]) % rows] = int(m);
+    }
     int tolerated = 0;
-    for (uint32_t r = 0; r < n_ctx; ++r) {
+    for (uint32_t r = 0; r < rows; ++r) {
         CAPTURE(r);
         const uint8_t* got = cache.data() + r * rb;
         if (src_row[r] < 0) {
@@ -119,7 +123,7 @@ void check_cache(KvType t, const std::vector<uint8_t>& cache, const std::vector<
             tolerated += check_row(t, got, std::span<const float>(src).subspan(size_t(src_row[r]) * width, width));
         }
     }
-    for (uint64_t i = n_ctx * rb; i < cache.size(); ++i) REQUIRE(cache[i] == fill);  // padding to a whole word
+    for (uint64_t i = rows * rb; i < cache.size(); ++i) REQUIRE(cache[i] == fill);  // padding to a whole word
     if (tolerated) MESSAGE(tolerated << " q8_0 values at a rounding tie differ by one unit");
 }
 
@@ -140,13 +144,13 @@ TEST_CASE("kv_type: names, row sizes, and widths a type cannot hold") {
     CHECK_THROWS_WITH_AS(ops::kv_row_bytes(KvType::f16, 7), doctest::Contains("even"), vkrt::Error);
 }
 
-TEST_CASE("kv_store: f32 / f16 / q8_0 rows land at pos[m] as the reference encodes them; other bytes are kept") {
+TEST_CASE("kv_store: f32 / f16 / q8_0 rows land at pos[m] % rows as the reference encodes them; other bytes are kept") {
     Device& dev = test::gpu();
-    const uint32_t n_ctx = 11;
+    const uint32_t n_ctx = 11;  // rows of the cache
     // Adjacent rows (2, 3, 4: q8_0 rows of 34 bytes share words with their neighbours,
-    // written by other invocations or not at all), the first and last row, and two
-    // positions outside the cache that are skipped.
-    const std::vector<int32_t> pos{3, 2, 10, 11, -1, 0, 4};
+    // written by other invocations or not at all), the first and last row, a position
+    // past the rows (the cache is a ring: 17 goes to row 6) and a negative one (skipped).
+    const std::vector<int32_t> pos{3, 2, 10, 17, -1, 0, 4};
     const uint32_t M = uint32_t(pos.size());
     for (KvType t : kTypes) {
         for (uint32_t width : {32u, 64u, 96u, 256u}) {
@@ -290,4 +294,136 @@ TEST_CASE("attention over f16 / q8_0 caches: every K x V type pair, decode and b
         doctest::Contains("operand 'k_cache'"), vkrt::Error);
     rec.end();
     CHECK_NO_VALIDATION(dev);
+}
+
+// ---- ring caches (sliding-window layers) ----------------------------------------
+// A sliding-window layer keeps rows = window + n_batch - 1 positions, position p in row
+// p % rows (ops::kv_store); the stores and the attention kernels must agree on it.
+
+TEST_CASE("rope_store into a ring of rows: row pos % rows holds what a full cache holds at row pos") {
+    Device& dev = test::gpu();
+    const uint32_t n_head = 2, hd = 32, width = n_head * hd, rows = 8, M = 6;
+    const auto pos = iota_pos(M, 37);  // rows 5, 6, 7, 0, 1, 2: the batch wraps
+    const uint32_t full = uint32_t(pos.back()) + 1;
+    auto x = test::random_floats(size_t(M) * width, 880, -2.f, 2.f);
+    Buffer bx = make_buffer(dev, x), bp = make_buffer(dev, pos);
+    const ops::RopeParams rp{n_head, hd, hd, 10000.f, ops::RopeMode::neox};
+    for (KvType t : kTypes) {
+        CAPTURE(ops::kv_type_name(t));
+        Buffer ring = filled_cache(dev, t, width, rows, 0x5A), whole = filled_cache(dev, t, width, full, 0x5A);
+        test::run(dev, [&](Recorder& r) {
+            ops::rope_store(r, bx, bp, ring, M, rp, rows, 0, t);
+            ops::rope_store(r, bx, bp, whole, M, rp, full, 0, t);
+        });
+        const auto a = ring.download_as<uint8_t>(ring.size()), b = whole.download_as<uint8_t>(whole.size());
+        const uint64_t rb = ops::kv_row_bytes(t, width);
+        std::vector<bool> written(rows, false);
+        for (int32_t p : pos) {
+            CAPTURE(p);
+            const uint32_t r = uint32_t(p) % rows;
+            written[r] = true;
+            CHECK(std::memcmp(a.data() + r * rb, b.data() + uint64_t(p) * rb, rb) == 0);
+        }
+        for (uint32_t r = 0; r < rows; ++r)
+            if (!written[r])
+                for (uint64_t i = 0; i < rb; ++i) REQUIRE(a[r * rb + i] == 0x5A);
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+namespace {
+// A layer's cache at the kernel level, as a session drives it: positions 0.. in batches
+// of the given sizes; each batch stores its K and V rows (kv_store) into rings of `rows`
+// rows, then its queries attend with `window`. The ring starts as 0xFF bytes (NaN) and
+// every batch overwrites older positions. The reference has no ring: ref::attention over
+// every position, each position's values decoded from the ring right after its batch
+// stored them (and checked against the reference encoding of its source row).
+void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_head_kv, uint32_t hd, uint32_t window,
+                uint32_t rows, const std::vector<uint32_t>& batches, uint32_t seed) {
+    CAPTURE(ops::kv_type_name(tk));
+    CAPTURE(ops::kv_type_name(tv));
+    CAPTURE(hd);
+    CAPTURE(window);
+    CAPTURE(rows);
+    const uint32_t width = n_head_kv * hd;
+    uint32_t total = 0;
+    for (uint32_t b : batches) total += b;
+    REQUIRE(total > 2 * rows);  // the ring wraps more than once
+    Buffer bk = filled_cache(dev, tk, width, rows, 0xFF), bv = filled_cache(dev, tv, width, rows, 0xFF);
+    const uint64_t rbk = ops::kv_row_bytes(tk, width), rbv = ops::kv_row_bytes(tv, width);
+    std::vector<float> kr(size_t(total) * width, 0.f), vr(size_t(total) * width, 0.f);
+    const ops::AttentionShape sh{n_head, n_head_kv, hd, rows, tk, tv};
+    uint32_t p0 = 0;
+    int tolerated = 0;
+    for (uint32_t M : batches) {
+        CAPTURE(p0);
+        CAPTURE(M);
+        REQUIRE(rows >= window + M - 1);  // the precondition of a ring (ops::attention)
+        const auto pos = iota_pos(M, int32_t(p0));
+        const auto q = test::random_floats(size_t(M) * n_head * hd, seed++);
+        const auto ks = test::random_floats(size_t(M) * width, seed++);
+        const auto vs = test::random_floats(size_t(M) * width, seed++);
+        Buffer bq = make_buffer(dev, q), bks = make_buffer(dev, ks), bvs = make_buffer(dev, vs);
+        Buffer bp = make_buffer(dev, pos), bo(dev, q.size() * 4);
+        test::run(dev, [&](Recorder& r) {
+            ops::kv_store(r, bks, bp, bk, M, width, rows, tk);
+            ops::kv_store(r, bvs, bp, bv, M, width, rows, tv);
+            ops::attention(r, bq, bk, bv, bp, bo, M, sh, 0.f, 0, 0, window);
+        });
+        const auto kb = bk.download_as<uint8_t>(bk.size()), vb = bv.download_as<uint8_t>(bv.size());
+        for (uint32_t m = 0; m < M; ++m) {
+            const uint64_t row = (p0 + m) % rows;
+            const size_t at = size_t(p0 + m) * width;
+            tolerated += check_row(tk, kb.data() + row * rbk, std::span<const float>(ks).subspan(size_t(m) * width, width));
+            tolerated += check_row(tv, vb.data() + row * rbv, std::span<const float>(vs).subspan(size_t(m) * width, width));
+            fmt::dequantize_row(Format(uint32_t(tk)), kb.data() + row * rbk, kr.data() + at, width);
+            fmt::dequantize_row(Format(uint32_t(tv)), vb.data() + row * rbv, vr.data() + at, width);
+        }
+        const auto o = bo.download_as<float>(q.size());
+        const auto want = ref::attention(q, kr, vr, pos, M, n_head, n_head_kv, hd, total, 0.f, window);
+        float worst = 0;
+        size_t bad = 0;
+        for (size_t i = 0; i < o.size(); ++i) {
+            if (!std::isfinite(o[i])) ++bad;
+            else worst = std::max(worst, std::fabs(o[i] - want[i]));
+        }
+        CAPTURE(worst);
+        CHECK(bad == 0);
+        CHECK(worst <= kAttnAbsTol);
+        p0 += M;
+    }
+    if (tolerated) MESSAGE(tolerated << " q8_0 values at a rounding tie differ by one unit");
+}
+
+// Prefill batches of 12 (the blocked kernel) and 3 (per-query), decode steps (M = 1);
+// several batches straddle the ring's wrap.
+std::vector<uint32_t> session_batches(int repeats) {
+    std::vector<uint32_t> b;
+    for (int r = 0; r < repeats; ++r)
+        for (uint32_t m : {12u, 1u, 1u, 1u, 1u, 1u, 9u, 1u, 1u, 1u, 1u, 12u, 3u, 1u, 1u, 1u, 1u, 1u, 1u, 1u, 1u, 12u})
+            b.push_back(m);
+    return b;
+}
+}  // namespace
+
+TEST_CASE("ring caches: kv_store + windowed attention over fewer rows than positions match the reference, "
+          "every K x V type, decode and blocked prefill, both paths") {
+    static_assert(ops::kAttentionBlockMinRows == 8, "batches of 9 and 12 run the blocked kernel, 1 and 3 the per-query one");
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        uint32_t seed = 9000;
+        for (KvType tk : kTypes) {
+            for (KvType tv : kTypes) {
+                // Window 7 inside a kv tile; rows = window + 12 - 1 (the session's rule).
+                check_ring(*dev, tk, tv, 4, 2, 32, 7, 18, session_batches(1), seed);
+                seed += 1000;
+            }
+        }
+        // A window longer than the blocked kernel's tiles, heads of 8 (a q8_0 block spans
+        // four kv heads), and a ring with spare rows.
+        check_ring(*dev, KvType::f16, KvType::f16, 8, 4, 8, 40, 51, session_batches(3), seed += 1000);
+        check_ring(*dev, KvType::q8_0, KvType::q8_0, 8, 4, 8, 40, 60, session_batches(3), seed += 1000);
+        check_ring(*dev, KvType::f32, KvType::f16, 4, 1, 256, 5, 16, session_batches(1), seed += 1000);
+        CHECK_NO_VALIDATION(*dev);
+    }
 }

@@ -3,8 +3,9 @@
 // (ops/kv_type.hpp: f32, f16, q8_0; llama.cpp's -ctk / -ctv). F16 by default, as in
 // llama.cpp: half the memory of F32 for the same perplexity (docs/BENCHMARKS.md).
 //
-// Rows are given per layer so that a layer can keep fewer than n_ctx positions (a
-// sliding-window layer keeps only its window): every layer gets n_ctx today.
+// Rows are given per layer: a full-attention layer keeps all n_ctx positions, a
+// sliding-window layer only a ring of rows around its window (LlamaSession::kv_layer_rows;
+// position p in row p % rows, see ops::kv_store).
 #pragma once
 #include <cstdint>
 #include <span>

@@ -236,8 +236,10 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
         const u128 acts = u128(B) * (2 * E + 2 * Q + 2 * KV + 2 * F + 2 * V) * 4 +
                           ops::matmul_scratch_bytes(n_batch_, widest) +
                           (model.w8a8() ? u128(B) * (ops::packed_row_words(widest) + 2) * 4 : 0);
-        const u128 kv_bytes = u128(hp.n_layer) * (ops::kv_cache_bytes(kv.k, uint32_t(KV), n_ctx_, "K cache (-ctk)") +
-                                                  ops::kv_cache_bytes(kv.v, uint32_t(KV), n_ctx_, "V cache (-ctv)"));
+        u128 kv_bytes = 0;
+        for (uint32_t rows : kv_layer_rows())
+            kv_bytes += u128(ops::kv_cache_bytes(kv.k, uint32_t(KV), rows, "K cache (-ctk)")) +
+                        ops::kv_cache_bytes(kv.v, uint32_t(KV), rows, "V cache (-ctv)");
         const u128 need = acts + kv_bytes;
         dev.check_memory(need > UINT64_MAX ? UINT64_MAX : uint64_t(need),
                          "session (n_ctx " + std::to_string(n_ctx_) + ", n_batch " + std::to_string(n_batch_) +
@@ -278,13 +280,24 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
 
 LlamaSession::~LlamaSession() = default;
 
-// Rows of n_head_kv*head_dim elements of the cache's types per layer for K and for V:
-// every layer keeps all n_ctx positions (a sliding-window layer could keep only its
-// window: KvCache takes a row count per layer).
+// Positions each layer's cache keeps. A full-attention layer keeps all n_ctx. A
+// sliding-window layer (window w) keeps a ring of min(n_ctx, w + n_batch - 1) rows,
+// position p in row p % rows: a forward call writes at most n_batch consecutive
+// positions p0.. before its queries read, and its first query still needs p0 - w + 1..,
+// so w - 1 + n_batch rows hold every position any of its queries sees (llama.cpp's SWA
+// cache: n_swa + n_ubatch cells, padded to 256).
+std::vector<uint32_t> LlamaSession::kv_layer_rows() const {
+    const LlamaHParams& hp = model_->hparams();
+    std::vector<uint32_t> rows(hp.n_layer, n_ctx_);
+    for (uint32_t l = 0; l < hp.n_layer; ++l)
+        if (hp.is_swa(l)) rows[l] = uint32_t(std::min<uint64_t>(n_ctx_, uint64_t(hp.n_swa) + n_batch_ - 1));
+    return rows;
+}
+
+// Rows of n_head_kv*head_dim elements of the cache's types per layer for K and for V.
 void LlamaSession::alloc_kv_cache(KvCacheTypes types) {
     const LlamaHParams& hp = model_->hparams();
-    const std::vector<uint32_t> layer_rows(hp.n_layer, n_ctx_);
-    kv_ = KvCache(model_->device(), layer_rows, hp.kv_dim(), types);
+    kv_ = KvCache(model_->device(), kv_layer_rows(), hp.kv_dim(), types);
 }
 
 // Records one forward pass (the block of arch/arch.hpp) over M tokens whose ids and
@@ -297,7 +310,6 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const ops::RopeMode mode = hp.rope_neox ? ops::RopeMode::neox : ops::RopeMode::norm;
     const Weight& factors = m.rope_factors_for(n_ctx_);
     const KvCacheTypes& kvt = kv_.types();
-    const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, n_ctx_, kvt.k, kvt.v};
 
     // x (M,E) = embedding rows of ids [* embd_scale]
     ops::embed(rec, m.tok_embd.mat.view, ids_, x_, M);
@@ -316,10 +328,15 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
                              hp.rope_attn_factor, factors.buf ? BufferView(factors.buf) : BufferView{}};
         ops::rope(rec, q_, positions_, q_, M, rope);
         rope.n_head = hp.n_head_kv;
-        ops::rope_store(rec, k_, positions_, kv_.k(l), M, rope, n_ctx_, 0, kvt.k);  // rope(k) -> cache rows pos
-        ops::kv_store(rec, v_, positions_, kv_.v(l), M, KV, n_ctx_, kvt.v);
-        ops::attention(rec, q_, kv_.k(l), kv_.v(l), positions_, att_, M, att, hp.kq_scale(), 0, 0,
-                       hp.is_swa(l) ? hp.n_swa : 0);
+        // The layer's cache is a ring of `rows` rows (kv_layer_rows): every position of this
+        // call's window must still be in it after the call's M stores.
+        const uint32_t rows = kv_.rows(l), window = hp.is_swa(l) ? hp.n_swa : 0;
+        VKRT_CHECK(rows == n_ctx_ || (window > 0 && uint64_t(rows) >= uint64_t(window) + M - 1), Status::internal,
+                   "layer ", l, ": a KV ring of ", rows, " rows cannot serve ", M, " tokens with a window of ", window);
+        ops::rope_store(rec, k_, positions_, kv_.k(l), M, rope, rows, 0, kvt.k);  // rope(k) -> cache row pos % rows
+        ops::kv_store(rec, v_, positions_, kv_.v(l), M, KV, rows, kvt.v);
+        const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, rows, kvt.k, kvt.v};
+        ops::attention(rec, q_, kv_.k(l), kv_.v(l), positions_, att_, M, att, hp.kq_scale(), 0, 0, window);
         linears(rec, att_, nullptr, M, Q, {{&L.wo, xb_}});  // (M,Q) @ Wo^T -> (M,E)
         if (L.attn_post_norm.buf) ops::rmsnorm(rec, xb_, L.attn_post_norm.buf, xb_, M, E, hp.rms_eps);
         ops::add(rec, x_, xb_, x_, M * E);

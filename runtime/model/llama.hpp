@@ -154,7 +154,8 @@ private:
     uint32_t n_ctx_, n_batch_, pos_ = 0;
     // Per-token inputs: host-visible so decode needs no staging submit.
     Buffer ids_, positions_;
-    void alloc_kv_cache(KvCacheTypes types);  // the one place that sizes and allocates the KV cache
+    std::vector<uint32_t> kv_layer_rows() const;  // positions each layer's cache keeps (ring rows)
+    void alloc_kv_cache(KvCacheTypes types);       // the one place that allocates the KV cache
     // Activations, sized for n_batch rows.
     Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, matmul_scratch_;
     Buffer act_q_, act_s_, act_zp_;  // W8A8: quantized activations, per-row scales / zero points

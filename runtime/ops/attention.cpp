@@ -16,18 +16,18 @@ std::string attention_variant(const char* family, KvType k, KvType v) {
 }  // namespace
 
 void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const BufferView& cache, uint32_t M,
-              uint32_t width, uint32_t n_ctx, KvType type) {
-    VKRT_CHECK(M >= 1 && width >= 1 && n_ctx >= 1, Status::invalid_argument, "kv_store: empty shape M=", M,
-               " width=", width, " n_ctx=", n_ctx);
+              uint32_t width, uint32_t rows, KvType type) {
+    VKRT_CHECK(M >= 1 && width >= 1 && rows >= 1, Status::invalid_argument, "kv_store: empty shape M=", M,
+               " width=", width, " rows=", rows);
     const uint64_t n = uint64_t(M) * width;
-    const uint64_t cache_bytes = kv_cache_bytes(type, width, n_ctx, "kv_store");
-    VKRT_CHECK(n <= 0xffffffffull && uint64_t(n_ctx) * width <= 0xffffffffull && cache_bytes <= 0xffffffffull,
+    const uint64_t cache_bytes = kv_cache_bytes(type, width, rows, "kv_store");
+    VKRT_CHECK(n <= 0xffffffffull && uint64_t(rows) * width <= 0xffffffffull && cache_bytes <= 0xffffffffull,
                Status::limit_exceeded, "kv_store: shape exceeds 2^32 elements");
     require_bytes(src, n * 4, "kv_store", "src");
     require_bytes(pos, uint64_t(M) * 4, "kv_store", "pos");
     require_bytes(cache, cache_bytes, "kv_store", "cache");
     constexpr uint32_t kLocal = 256;
-    struct { uint32_t M, width, n_ctx; } pc{M, width, n_ctx};
+    struct { uint32_t M, width, rows; } pc{M, width, rows};
     rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {kLocal}),
                  {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), kLocal));
 }
@@ -36,8 +36,8 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
                const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale,
                uint32_t q_stride, uint32_t out_stride, uint32_t window) {
     const char* kn = "attention";
-    VKRT_CHECK(M >= 1 && s.n_head >= 1 && s.n_head_kv >= 1 && s.n_ctx >= 1, Status::invalid_argument, kn,
-               ": empty shape M=", M, " n_head=", s.n_head, " n_head_kv=", s.n_head_kv, " n_ctx=", s.n_ctx);
+    VKRT_CHECK(M >= 1 && s.n_head >= 1 && s.n_head_kv >= 1 && s.rows >= 1, Status::invalid_argument, kn,
+               ": empty shape M=", M, " n_head=", s.n_head, " n_head_kv=", s.n_head_kv, " rows=", s.rows);
     VKRT_CHECK(s.head_dim >= 1 && s.head_dim <= 256, Status::invalid_argument, kn, ": head_dim must be in 1..256, got ",
                s.head_dim);
     VKRT_CHECK(s.n_head % s.n_head_kv == 0, Status::invalid_argument, kn, ": n_head (", s.n_head,
@@ -50,9 +50,9 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     if (!out_stride) out_stride = uint32_t(width);
     VKRT_CHECK(q_stride >= width && out_stride >= width, Status::invalid_argument, kn, ": row strides (", q_stride,
                ", ", out_stride, ") must be >= n_head*head_dim = ", width);
-    const uint64_t k_bytes = kv_cache_bytes(s.type_k, uint32_t(kv_width), s.n_ctx, "attention: k_cache");
-    const uint64_t v_bytes = kv_cache_bytes(s.type_v, uint32_t(kv_width), s.n_ctx, "attention: v_cache");
-    VKRT_CHECK(uint64_t(s.n_ctx) * kv_width <= 0xffffffffull && uint64_t(M) * q_stride <= 0xffffffffull &&
+    const uint64_t k_bytes = kv_cache_bytes(s.type_k, uint32_t(kv_width), s.rows, "attention: k_cache");
+    const uint64_t v_bytes = kv_cache_bytes(s.type_v, uint32_t(kv_width), s.rows, "attention: v_cache");
+    VKRT_CHECK(uint64_t(s.rows) * kv_width <= 0xffffffffull && uint64_t(M) * q_stride <= 0xffffffffull &&
                    uint64_t(M) * out_stride <= 0xffffffffull && std::max(k_bytes, v_bytes) <= 0xffffffffull,
                Status::limit_exceeded, kn, ": shape exceeds 2^32 elements");
     require_bytes(q, ((M - 1) * uint64_t(q_stride) + width) * 4, kn, "q");
@@ -63,10 +63,10 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
 
     Device& dev = rec.device();
     struct {
-        uint32_t M, n_head, n_head_kv, hd, n_ctx;
+        uint32_t M, n_head, n_head_kv, hd, rows;
         float scale;
         uint32_t q_stride, o_stride, window;
-    } pc{M, s.n_head, s.n_head_kv, s.head_dim, s.n_ctx, scale, q_stride, out_stride, window};
+    } pc{M, s.n_head, s.n_head_kv, s.head_dim, s.rows, scale, q_stride, out_stride, window};
     const uint32_t grp = s.n_head / s.n_head_kv;
 
     // Prefill: blocks of query rows share K/V tiles (shaders/attention_flash.comp).

@@ -14,26 +14,34 @@ struct Capabilities;
 
 namespace vkrt::ops {
 
-// src (M, width) float, pos (M) int32 -> cache (n_ctx, width) of `type`:
-//   cache[pos[m], :] = src[m, :] rounded to the type (f16: nearest even; q8_0 per block of
-//   32: d = amax / 127, q = round_half_away(x * (1/d)), as ggml's quantize_row_q8_0_ref).
-// Rows with pos outside [0, n_ctx) are skipped by the shader (validate with check_positions).
+// src (M, width) float, pos (M) int32 -> cache (rows, width) of `type`:
+//   cache[pos[m] % rows, :] = src[m, :] rounded to the type (f16: nearest even; q8_0 per block
+//   of 32: d = amax / 127, q = round_half_away(x * (1/d)), as ggml's quantize_row_q8_0_ref).
+// The cache is a ring of `rows` rows: rows = n_ctx keeps every position of the context, a
+// sliding-window layer keeps fewer (the last `rows` positions; see attention()). Two rows
+// of one call must not map to the same cache row (M <= rows for consecutive positions).
+// Rows with pos < 0 are skipped by the shader (validate positions against the context
+// with check_positions, ops/rope.hpp).
 void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const BufferView& cache, uint32_t M,
-              uint32_t width, uint32_t n_ctx, KvType type = KvType::f32);
+              uint32_t width, uint32_t rows, KvType type = KvType::f32);
 
 struct AttentionShape {
     uint32_t n_head = 0;
     uint32_t n_head_kv = 0;  // divides n_head (grouped-query: head h reads kv head h / (n_head/n_head_kv))
     uint32_t head_dim = 0;   // 1..256
-    uint32_t n_ctx = 0;      // rows of each cache
+    uint32_t rows = 0;       // rows of each cache (a ring: position j is in row j % rows)
     KvType type_k = KvType::f32, type_v = KvType::f32;  // element types of the caches
 };
 
-// q (M, n_head, hd), K cache (n_ctx, n_head_kv, hd), V cache (n_ctx, n_head_kv, hd) of types
+// q (M, n_head, hd), K cache (rows, n_head_kv, hd), V cache (rows, n_head_kv, hd) of types
 // s.type_k / s.type_v (read as the float values they store), pos (M) int32
-//   -> out (M, n_head, hd): out[m,h] = softmax_j(scale * q[m,h] . K[j,kvh]) . V[j,kvh], j = 0..pos[m].
+//   -> out (M, n_head, hd): out[m,h] = softmax_j(scale * q[m,h] . K[j % rows,kvh]) . V[j % rows,kvh],
+//      j = 0..pos[m] (positions; the caches are rings, see kv_store).
 // scale = 0 means 1/sqrt(hd). q_stride / out_stride: floats between rows (0 = n_head*hd).
-// window > 0 (sliding-window layers): only rows pos[m] - window < j <= pos[m] are seen.
+// window > 0 (sliding-window layers): only positions pos[m] - window < j <= pos[m] are seen.
+// A query sees at most the last `rows` positions up to its own: a cache that keeps
+// fewer rows than n_ctx must keep rows >= window + M - 1 for a batch of M consecutive
+// positions (their stores then leave every position a query of the batch sees in place).
 // No scratch memory: an online softmax walks the kv rows in tiles (see the shaders).
 // M >= kAttentionBlockMinRows (prefill) runs shaders/attention_flash.comp: a workgroup
 // takes a block of query rows of one kv head (all its grouped query heads), loads each

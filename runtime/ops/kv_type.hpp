@@ -9,7 +9,7 @@
 namespace vkrt::ops {
 
 // Element type of a KV cache (ggml type ids, as llama.cpp's -ctk / -ctv). A cache is
-// n_ctx rows of `width` = n_head_kv * head_dim elements (layouts in shaders/kv_cache.glsl):
+// `rows` rows of `width` = n_head_kv * head_dim elements (layouts in shaders/kv_cache.glsl):
 //   f32:  4 bytes an element;
 //   f16:  2 bytes an element, IEEE binary16 rounded to nearest even (width even);
 //   q8_0: ggml's q8_0 blocks along the row, 34 bytes per 32 elements (width % 32 == 0),

@@ -10,7 +10,7 @@ namespace {
 struct RopePush {
     uint32_t M, n_head, head_dim, n_rot;
     float freq_base;
-    uint32_t neox, x_stride, out_stride, out_by_pos, n_ctx;
+    uint32_t neox, x_stride, out_stride, out_by_pos, rows;
     float freq_scale, attn_factor;
 };
 
@@ -68,18 +68,18 @@ void rope(Recorder& rec, const BufferView& x, const BufferView& pos, const Buffe
 }
 
 void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& cache, uint32_t M,
-                const RopeParams& p, uint32_t n_ctx, uint32_t x_stride, KvType type) {
+                const RopeParams& p, uint32_t rows, uint32_t x_stride, KvType type) {
     RopePush pc = make_push("rope_store", M, p, x_stride, 0);
-    VKRT_CHECK(n_ctx >= 1, Status::invalid_argument, "rope_store: n_ctx must be >= 1");
+    VKRT_CHECK(rows >= 1, Status::invalid_argument, "rope_store: the cache needs rows >= 1");
     const uint64_t width = uint64_t(p.n_head) * p.head_dim;
-    const uint64_t cache_bytes = kv_cache_bytes(type, uint32_t(width), n_ctx, "rope_store");
-    VKRT_CHECK(cache_bytes <= 0xffffffffull && uint64_t(n_ctx) * width <= 0xffffffffull, Status::limit_exceeded,
+    const uint64_t cache_bytes = kv_cache_bytes(type, uint32_t(width), rows, "rope_store");
+    VKRT_CHECK(cache_bytes <= 0xffffffffull && uint64_t(rows) * width <= 0xffffffffull, Status::limit_exceeded,
                "rope_store: the cache exceeds 2^32 elements");
     require_bytes(x, (uint64_t(M - 1) * pc.x_stride + width) * 4, "rope_store", "x");
     require_bytes(pos, uint64_t(M) * 4, "rope_store", "pos");
     require_bytes(cache, cache_bytes, "rope_store", "cache");
     pc.out_by_pos = 1;
-    pc.n_ctx = n_ctx;
+    pc.rows = rows;
     record(rec, x, pos, cache, pc, type, p.factors);
 }
 

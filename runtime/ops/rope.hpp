@@ -34,13 +34,14 @@ void rope(Recorder& rec, const BufferView& x, const BufferView& pos, const Buffe
           const RopeParams& p, uint32_t x_stride = 0, uint32_t out_stride = 0);
 
 // RoPE and KV-cache store in one pass:
-// x (M, n_head, head_dim), pos (M) -> cache (n_ctx, n_head, head_dim) of `type`,
-//   row pos[m] = rope(x[m]) rounded to the type as ops::kv_store rounds (ops/kv_type.hpp);
-//   the rotated values are the float results of ops::rope, bit for bit.
-// Rows with pos outside [0, n_ctx) are skipped by the shader (validate with check_positions).
+// x (M, n_head, head_dim), pos (M) -> cache (rows, n_head, head_dim) of `type`,
+//   row pos[m] % rows = rope(x[m]) rounded to the type as ops::kv_store rounds (ops/kv_type.hpp);
+//   the rotated values are the float results of ops::rope, bit for bit (theta from pos[m]).
+// The cache is a ring (see ops::kv_store); rows with pos < 0 are skipped by the shader
+// (validate positions against the context with check_positions).
 // The cache must not alias x.
 void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& cache, uint32_t M,
-                const RopeParams& p, uint32_t n_ctx, uint32_t x_stride = 0, KvType type = KvType::f32);
+                const RopeParams& p, uint32_t rows, uint32_t x_stride = 0, KvType type = KvType::f32);
 
 // Host-side validation of a positions array before it is uploaded: every pos in [0, n_ctx).
 void check_positions(std::span<const int32_t> pos, uint32_t n_ctx);

@@ -76,23 +76,33 @@ MeanSd stats(const std::vector<double>& v) {
     return m;
 }
 
-// llama.cpp's KV cache bytes for the same model, context and types:
-// n_layer * n_ctx * n_head_kv * head_dim * (bytes per K element + bytes per V element),
-// f32 4, f16 2, q8_0 34/32 bytes an element.
+// llama.cpp's KV cache bytes for the same model, context and types, as its tools
+// (llama-cli, llama-server, llama-bench, llama-perplexity: swa_full off, one sequence,
+// n_ubatch 512) allocate them (src/llama-context.cpp, src/llama-kv-cache-iswa.cpp):
+// n_ctx is padded to a multiple of 256 cells; a full-attention layer has n_ctx cells, a
+// sliding-window layer GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256) with n_ubatch =
+// min(512, n_ctx); a cell is n_head_kv * head_dim elements of K and of V, f32 4, f16 2,
+// q8_0 34/32 bytes an element.
 double llama_cpp_kv_bytes(const LlamaHParams& hp, uint32_t n_ctx, const KvCacheTypes& t) {
     auto per_element = [](ops::KvType k) {
         return k == ops::KvType::f32 ? 4.0 : k == ops::KvType::f16 ? 2.0 : 34.0 / 32.0;
     };
-    return double(hp.n_layer) * n_ctx * hp.n_head_kv * hp.head_dim * (per_element(t.k) + per_element(t.v));
+    auto pad256 = [](uint64_t n) { return (n + 255) / 256 * 256; };
+    const uint64_t ctx = pad256(n_ctx), n_ubatch = std::min<uint64_t>(512, ctx);
+    double cells = 0;
+    for (uint32_t l = 0; l < hp.n_layer; ++l)
+        cells += double(hp.is_swa(l) ? pad256(std::min<uint64_t>(ctx, uint64_t(hp.n_swa) + n_ubatch)) : ctx);
+    return cells * hp.n_head_kv * hp.head_dim * (per_element(t.k) + per_element(t.v));
 }
 
 // "memory: weights ... | KV cache ... | ..." and the same context's KV size in llama.cpp.
 void print_memory(const LlamaModel& model, const LlamaSession& session) {
     std::printf("memory: %s | total %s\n", cli::memory_report(model, session).c_str(),
                 cli::format_bytes(double(model.weight_bytes() + session.memory().total())).c_str());
-    std::printf("llama.cpp KV cache at n_ctx %u, same types: %s\n", session.n_ctx(),
+    std::printf("llama.cpp KV cache at n_ctx %u, same types: %s%s\n", session.n_ctx(),
                 cli::format_bytes(llama_cpp_kv_bytes(model.hparams(), session.n_ctx(), session.kv_cache().types()))
-                    .c_str());
+                    .c_str(),
+                model.hparams().n_swa ? " (sliding-window layers: n_swa + n_ubatch 512 cells, padded to 256)" : "");
     std::fflush(stdout);
 }
 

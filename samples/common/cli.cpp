@@ -92,10 +92,18 @@ std::string format_bytes(double bytes) {
 
 std::string memory_report(const LlamaModel& model, const LlamaSession& session) {
     const SessionMemory& m = session.memory();
-    const KvCacheTypes& t = session.kv_cache().types();
+    const KvCache& kv = session.kv_cache();
+    const KvCacheTypes& t = kv.types();
+    // Sliding-window layers keep a ring of fewer rows (LlamaSession::kv_layer_rows).
+    uint32_t n_ring = 0, ring_rows = 0;
+    for (uint32_t l = 0; l < kv.n_layer(); ++l)
+        if (kv.rows(l) < session.n_ctx()) ++n_ring, ring_rows = kv.rows(l);
+    const std::string ring = n_ring ? "; " + std::to_string(n_ring) + " sliding-window layers keep " +
+                                          std::to_string(ring_rows)
+                                    : std::string();
     return "weights " + format_bytes(double(model.weight_bytes())) + " | KV cache " + format_bytes(double(m.kv)) +
            " (K " + ops::kv_type_name(t.k) + ", V " + ops::kv_type_name(t.v) + ", " + std::to_string(session.n_ctx()) +
-           " positions) | activations " + format_bytes(double(m.activations)) + " | scratch " +
+           " positions" + ring + ") | activations " + format_bytes(double(m.activations)) + " | scratch " +
            format_bytes(double(m.scratch)) + " | I/O " + format_bytes(double(m.io));
 }
 
