@@ -7,14 +7,17 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "gguf/gguf.hpp"
+#include "gguf/synthetic.hpp"
 #include "gpu.hpp"
 #include "model/llama.hpp"
+#include "model/perplexity.hpp"
 #include "test_util.hpp"
 #include "vkrt/vkrt.h"
 
@@ -230,3 +233,67 @@ TEST_CASE("limits: the C API refuses a session whose KV cache cannot fit") {
     vkrt_model_free(model);
     vkrt_context_free(ctx);
 }
+
+// Issue 8: a batch's logits (n_batch x n_vocab floats: Qwen's 151936 x a 512-token
+// perplexity batch = 311 MB, Gemma 3's 262144 x 512 = 512 MiB) can exceed a device's
+// storage-buffer binding limit (maxStorageBufferRange: 128 MiB on Adreno, Mali, lavapipe).
+// The session runs the output head over chunks of rows whose logits fit one binding; the
+// logits (prefill, replayed decode, perplexity) equal those of the same model on a device
+// that binds the whole batch at once. Below one row of logits the session is refused by name.
+TEST_CASE("limits: logits above the binding limit run the output head over row chunks, with the same results") {
+    Device& dev = test::gpu();
+    gguf::SyntheticLlama c;
+    c.arch = "qwen2";
+    c.n_layer = 2, c.n_embd = 64, c.n_head = 4, c.n_head_kv = 2, c.n_ff = 96, c.n_vocab = 3000;  // rows of 12000 bytes
+    c.seed = 31;
+    const std::string path = tmp("logits_chunks.gguf");
+    gguf::write_synthetic_llama(c, path);
+    DeviceOptions o = DeviceOptions::from_env();
+    if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+    o.max_binding_bytes = 40000;  // 3 rows of logits a binding
+    Device small(o);
+    REQUIRE(small.caps().max_binding_bytes == 40000);
+    {
+        LlamaModel whole(dev, path), split(small, path);
+        LlamaSession a(whole, 64, 32), b(split, 64, 32);
+        CHECK(a.head_rows() == 32);  // 32 x 12000 bytes: one binding on the real device
+        CHECK(b.head_rows() == 3);
+        CHECK(uint64_t(b.head_rows()) * c.n_vocab * 4 <= small.caps().max_binding_bytes);
+        // The GPU logits buffer holds one chunk: 29 rows of logits less.
+        CHECK(a.memory().activations - b.memory().activations == uint64_t(32 - 3) * c.n_vocab * 4);
+        // 20 tokens: 7 chunks, the last of 2 rows.
+        const std::vector<int32_t> prompt = {1,   2999, 5,  17, 1500, 42, 7,  8,   260, 31,
+                                             3,   4,    77, 78, 79,   120, 5, 2000, 6,   9};
+        const std::vector<float> la = a.eval(prompt, true);
+        CHECK(la.size() == prompt.size() * c.n_vocab);
+        CHECK(la == b.eval(prompt, true));
+        int32_t next = 11;
+        for (int step = 0; step < 3; ++step) {
+            CAPTURE(step);
+            const std::vector<float> da = a.eval(std::span<const int32_t>(&next, 1));
+            CHECK(da == b.eval(std::span<const int32_t>(&next, 1)));
+            next = int32_t(std::max_element(da.begin(), da.end()) - da.begin());
+        }
+        // Perplexity scores every row of a 32-token batch (11 chunks on the small device).
+        const std::string text = "Once upon a time, there was a little girl named Lily. She loved to play outside "
+                                 "in the park with her friends and her big red ball.";
+        const PerplexityResult pa = perplexity(whole, text, 32, 2), pb = perplexity(split, text, 32, 2);
+        CHECK(pa.chunks == 2);
+        CHECK(pa.ppl == pb.ppl);
+    }
+    // A limit below one row of logits: the error names the buffer, its row size and the limit.
+    o.max_binding_bytes = 8192;
+    Device tiny(o);
+    {
+        LlamaModel m(tiny, path);
+        CHECK_THROWS_WITH_AS(LlamaSession(m, 64, 32),
+                             doctest::Contains("logits: one row of 3000 floats (12000 bytes) is larger than the "
+                                               "storage-buffer binding limit (8192 bytes)"),
+                             vkrt::Error);
+    }
+    std::filesystem::remove(path);
+    CHECK_NO_VALIDATION(small);
+    CHECK_NO_VALIDATION(tiny);
+    CHECK_NO_VALIDATION(dev);
+}
+

@@ -229,11 +229,20 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
     // The query width n_head*head_dim may differ from n_embd (attention.key_length).
     const uint64_t B = n_batch_, E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
     const uint32_t widest = std::max({hp.n_embd, hp.n_ff, hp.q_dim()});  // the K of every linear
+    // The output head runs over chunks of the batch's rows whose logits fit one storage-buffer
+    // binding (caps().max_binding_bytes: maxStorageBufferRange, 128 MiB on lavapipe and many
+    // phones, or VKRT_MAX_BINDING_BYTES): a 512-token batch of Qwen's 151936 logits is 311 MB,
+    // of Gemma 3's 262144 512 MiB. The GPU logits buffer holds one chunk; the host-visible
+    // readback every row (a copy target, never bound to a shader).
+    const uint64_t logit_row = V * 4, binding = dev.caps().max_binding_bytes;
+    VKRT_CHECK(logit_row <= binding, Status::limit_exceeded, "logits: one row of ", V, " floats (", logit_row,
+               " bytes) is larger than the storage-buffer binding limit (", binding, " bytes) of ", dev.caps().name);
+    head_rows_ = uint32_t(std::min<uint64_t>(B, binding / logit_row));
     {
         // The session's device memory (activations, logits, KV cache) against the heap,
         // before allocating any of it; 128-bit so that no product wraps.
         using u128 = unsigned __int128;
-        const u128 acts = u128(B) * (2 * E + 2 * Q + 2 * KV + 2 * F + 2 * V) * 4 +
+        const u128 acts = u128(B) * (2 * E + 2 * Q + 2 * KV + 2 * F + V) * 4 + u128(head_rows_) * V * 4 +
                           ops::matmul_scratch_bytes(n_batch_, widest) +
                           (model.w8a8() ? u128(B) * (ops::packed_row_words(widest) + 2) * 4 : 0);
         u128 kv_bytes = 0;
@@ -255,7 +264,7 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
     att_ = Buffer(dev, B * Q * 4, MemoryKind::device, "attention out");
     ffn_g_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn gate");
     ffn_u_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn up");
-    logits_gpu_ = Buffer(dev, B * V * 4, MemoryKind::device, "logits");
+    logits_gpu_ = Buffer(dev, uint64_t(head_rows_) * V * 4, MemoryKind::device, "logits");
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
     matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, widest)),
                              MemoryKind::device, "matmul scratch");
@@ -350,13 +359,18 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
         if (L.ffn_post_norm.buf) ops::rmsnorm(rec, xb_, L.ffn_post_norm.buf, xb_, M, E, hp.rms_eps);
         ops::add(rec, x_, xb_, x_, M * E);
     }
-    // ---- head: only the rows whose logits are wanted
+    // ---- head: only the rows whose logits are wanted, head_rows_ at a time (their logits
+    // fit one binding), each chunk copied to its rows of the readback buffer
     const uint32_t rows = all_logits ? M : 1;
-    const uint64_t first = uint64_t(M - rows) * E * 4;
-    ops::rmsnorm(rec, BufferView(x_, first, uint64_t(rows) * E * 4), m.output_norm.buf, xb_, rows, E, hp.rms_eps);
     const Weight& out = m.output_weight();
-    ops::matmul(rec, xb_, out.mat.view, logits_gpu_, rows, matmul_scratch_);
-    rec.copy(logits_gpu_, logits_host_, uint64_t(rows) * V * 4);
+    for (uint32_t r0 = 0; r0 < rows; r0 += head_rows_) {
+        const uint32_t n = std::min(head_rows_, rows - r0);
+        const uint64_t first = uint64_t(M - rows + r0) * E * 4;
+        ops::rmsnorm(rec, BufferView(x_, first, uint64_t(n) * E * 4), m.output_norm.buf, xb_, n, E, hp.rms_eps);
+        ops::matmul(rec, xb_, out.mat.view, logits_gpu_, n, matmul_scratch_);  // (n,E) @ W^T -> (n,V)
+        rec.copy(logits_gpu_, BufferView(logits_host_, uint64_t(r0) * V * 4, uint64_t(n) * V * 4),
+                 uint64_t(n) * V * 4);
+    }
 }
 
 void LlamaSession::linears(Recorder& rec, const BufferView& in, const Weight* norm, uint32_t M, uint32_t K,

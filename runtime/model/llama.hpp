@@ -132,6 +132,9 @@ public:
     uint32_t pos() const { return pos_; }
     uint32_t n_ctx() const { return n_ctx_; }
     uint32_t n_batch() const { return n_batch_; }
+    // Rows the output head computes per pass: their logits (rows x n_vocab floats) fit one
+    // storage-buffer binding; a batch with more rows runs the head in chunks.
+    uint32_t head_rows() const { return head_rows_; }
     void reset() { pos_ = 0; }
     LlamaModel& model() const { return *model_; }
     const KvCache& kv_cache() const { return kv_; }
@@ -151,7 +154,7 @@ private:
     void run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits);
 
     LlamaModel* model_;
-    uint32_t n_ctx_, n_batch_, pos_ = 0;
+    uint32_t n_ctx_, n_batch_, head_rows_ = 1, pos_ = 0;
     // Per-token inputs: host-visible so decode needs no staging submit.
     Buffer ids_, positions_;
     std::vector<uint32_t> kv_layer_rows() const;  // positions each layer's cache keeps (ring rows)
