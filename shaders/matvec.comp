@@ -56,7 +56,7 @@ int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVecto
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint NROWS = 2;  // output rows per workgroup
-layout(constant_id = 2) const uint NCOLS = 1;  // columns of X per workgroup (1..8)
+layout(constant_id = 2) const uint NCOLS = 1;  // columns of X per workgroup (1..32)
 
 layout(binding = 0) readonly buffer W { uint w[]; };
 #include "vkrt_decoder.glsl"
@@ -186,16 +186,16 @@ void main() {
     }
 #endif
 
-    // ---- reduce the NACC accumulators over the workgroup; thread i < NACC writes output i
+    // ---- reduce the NACC accumulators over the workgroup; thread i writes outputs i, i+L, ...
 #if SUBGROUP
     for (uint i = 0u; i < NACC; ++i) {
         const float v = subgroupAdd(acc[i]);
         if (subgroupElect()) red[i * L + gl_SubgroupID] = v;
     }
     barrier();
-    if (tid < NACC) {
+    for (uint o = tid; o < NACC; o += L) {
         float s = 0.0;
-        for (uint j = 0u; j < gl_NumSubgroups; ++j) s += red[tid * L + j];
+        for (uint j = 0u; j < gl_NumSubgroups; ++j) s += red[o * L + j];
 #else
     for (uint i = 0u; i < NACC; ++i) red[i * L + tid] = acc[i];
     barrier();
@@ -204,10 +204,10 @@ void main() {
             for (uint i = 0u; i < NACC; ++i) red[i * L + tid] += red[i * L + tid + h];
         barrier();
     }
-    if (tid < NACC) {
-        const float s = red[tid * L];
+    for (uint o = tid; o < NACC; o += L) {
+        const float s = red[o * L];
 #endif
-        const uint r = tid / NCOLS, c = tid % NCOLS;
+        const uint r = o / NCOLS, c = o % NCOLS;
         if (row0 + r < pc.R && col0 + c < pc.M) y[(col0 + c) * pc.N + pc.base + row0 + r] = s;
     }
 }

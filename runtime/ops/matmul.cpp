@@ -27,15 +27,48 @@ void check_common(const char* kernel, const BufferView& x, const WeightView& w, 
     require_bytes(y, uint64_t(M) * N * 4, kernel, "y");
 }
 
-// Threads per GEMV workgroup: enough to cover one row's work units (32-element units,
-// or weight words) once, 32..128, a power of two (the shared-memory tree needs one).
-uint32_t gemv_threads(Format t, uint32_t K) {
-    const uint32_t units = is_block(t) ? K / 32 : (fmt::traits(t).block_bytes == 2 && K % 2 == 0) ? K / 2 : K;
-    return units <= 32 ? 32 : units <= 64 ? 64 : 128;
+// 32-element units of a row (block formats), words (16-bit formats, even K) or elements:
+// what one GEMV thread takes at a time.
+uint32_t gemv_units(Format t, uint32_t K) {
+    return is_block(t) ? K / 32 : (fmt::traits(t).block_bytes == 2 && K % 2 == 0) ? K / 2 : K;
 }
 
 constexpr uint32_t kGemvRows = 2;  // output rows per GEMV workgroup
 constexpr uint32_t kGemvCols = 8;  // max columns of X per GEMV workgroup
+
+// Threads (L), output rows and columns of X of one GEMV workgroup (shaders/matvec.comp).
+struct GemvShape {
+    uint32_t L, rows, cols;
+};
+
+GemvShape gemv_shape(const Device& dev, Format t, uint32_t K, uint32_t M) {
+    const auto& caps = dev.caps();
+    // Threads: enough to cover one row's units once, 32..128, a power of two (the
+    // shared-memory tree needs one). Columns: M rounded up to 1, 2, 4 or 8 (few pipelines;
+    // a padded column re-reads column M-1 and is not stored).
+    const uint32_t units = gemv_units(t, K);
+    GemvShape s{units <= 32 ? 32u : units <= 64 ? 64u : 128u, kGemvRows, M >= 5 ? kGemvCols : M >= 3 ? 4 : M};
+    if (caps.type != VK_PHYSICAL_DEVICE_TYPE_CPU) return s;
+    // CPU implementations (lavapipe) run a workgroup as SIMD batches of one subgroup and pay
+    // for every batch and every workgroup, idle or not (prefill of a 256-wide model: 32
+    // threads for 8 units, 8192 workgroups of 2x8 outputs per matrix). There a workgroup
+    // has as few threads as cover the units (at least one subgroup). The sums stay the same
+    // bit for bit: every thread takes the same units as with the wider workgroup, and the
+    // threads left out only held zeros (adding a zero changes no sum).
+    const uint32_t floor = std::max<uint32_t>(caps.subgroup_size, 1);
+    uint32_t L = floor;
+    while (L < units && L < s.L) L *= 2;
+    s.L = L;
+    // Prefill with workgroups of at most 32 threads (block formats up to K = 1024): 4 rows x
+    // 32 columns a workgroup (rows*cols*L floats of shared memory: 16 KiB at most), 2x fewer
+    // CPU seconds on a 256-wide Q4_K model. Wider workgroups (float weights) keep 2 x 8:
+    // more accumulators per thread measured slower there.
+    if (M > 8 && s.L <= 32 && 4u * 32u * s.L * 4u <= caps.shared_memory) {
+        s.rows = 4;
+        s.cols = 32;
+    }
+    return s;
+}
 
 struct GemvPc {
     uint32_t M, N, K, R, base;
@@ -46,19 +79,15 @@ void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, c
                    const BufferView& y, uint32_t M) {
     Device& dev = rec.device();
     const auto& caps = dev.caps();
-    const uint32_t N = w.rows, K = w.cols;
-    const uint32_t L = gemv_threads(w.type, K);
-    // Columns per workgroup: M rounded up to 1, 2, 4 or 8 (few pipelines; a padded column
-    // re-reads column M-1 and is not stored).
-    const uint32_t ncols = M >= 5 ? kGemvCols : M >= 3 ? 4 : M;
-    const Pipeline& p =
-        dev.pipeline(spv::format_kernel(Family::matvec, w.type, caps.subgroup ? sg : nosg), {L, kGemvRows, ncols});
+    const GemvShape sh = gemv_shape(dev, w.type, w.cols, M);
+    const Pipeline& p = dev.pipeline(spv::format_kernel(Family::matvec, w.type, caps.subgroup ? sg : nosg),
+                                     {sh.L, sh.rows, sh.cols});
     for (const WeightPart& part : w.parts) {
-        Groups g = groups_1d(dev, part.rows, kGemvRows);
-        g.z = div_up(M, ncols);
+        Groups g = groups_1d(dev, part.rows, sh.rows);
+        g.z = div_up(M, sh.cols);
         VKRT_CHECK(g.z <= caps.max_workgroup_count[2], Status::limit_exceeded, "matmul: M = ", M,
                    " needs more workgroups in z than the device allows");
-        rec.dispatch(p, {part.view, xbind, y}, GemvPc{M, N, K, part.rows, part.row0}, g);
+        rec.dispatch(p, {part.view, xbind, y}, GemvPc{M, w.rows, w.cols, part.rows, part.row0}, g);
     }
 }
 

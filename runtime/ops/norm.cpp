@@ -1,5 +1,6 @@
 #include "ops/norm.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/dispatch.hpp"
@@ -14,9 +15,16 @@ constexpr uint32_t kRowLocal = 256;
 // One workgroup per row; rows fold into y when M exceeds the x limit.
 Groups row_groups(const Device& dev, uint32_t M) { return groups_1d(dev, M, 1); }
 
-const Pipeline& row_pipeline(Recorder& rec, const char* family) {
-    const bool sg = rec.device().caps().subgroup;
-    return rec.device().pipeline(std::string(family) + (sg ? "_sg" : "_shared"), {kRowLocal});
+// K: the row length. On CPU implementations (lavapipe), which run a workgroup as SIMD
+// batches of one subgroup and pay for every batch, a short row (K = 64, or a per-head norm
+// of 8) gets as few threads as cover it, at least one subgroup. Each thread still takes the
+// same elements and the threads left out only held zeros: the sums are the same bit for bit.
+const Pipeline& row_pipeline(Recorder& rec, const char* family, uint32_t K = kRowLocal) {
+    const auto& caps = rec.device().caps();
+    uint32_t L = kRowLocal;
+    if (caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU)
+        for (L = std::max<uint32_t>(caps.subgroup_size, 1); L < K && L < kRowLocal;) L *= 2;
+    return rec.device().pipeline(std::string(family) + (caps.subgroup ? "_sg" : "_shared"), {L});
 }
 }  // namespace
 
@@ -29,7 +37,7 @@ void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const Buff
     require_bytes(w, uint64_t(K) * 4, "rmsnorm", "w");
     require_bytes(y, uint64_t(M) * K * 4, "rmsnorm", "y");
     struct { uint32_t M, K; float eps; } pc{M, K, eps};
-    rec.dispatch(row_pipeline(rec, "rmsnorm"), {x, w, y}, pc, row_groups(rec.device(), M));
+    rec.dispatch(row_pipeline(rec, "rmsnorm", K), {x, w, y}, pc, row_groups(rec.device(), M));
 }
 
 void softmax(Recorder& rec, const BufferView& x, const BufferView& y, uint32_t M, uint32_t N) {
