@@ -12,3 +12,13 @@ if(TARGET test_model_kv_cache)
   set_tests_properties(test_model_kv_cache_fallback_paths PROPERTIES
     ENVIRONMENT "VKRT_VALIDATION=1;VKRT_DISABLE=dot,fp16,subgroup" TIMEOUT 900)
 endif()
+# The shapes and paths a GPU gets, on lavapipe: CPU devices pick narrow GEMV/RMSNorm
+# workgroups and the GEMV for prefill (Capabilities::cpu_tuning); VKRT_DISABLE=cpu_tuning
+# makes the ops choose as on a GPU, so those choices are checked here too.
+if(TARGET test_kernels_matmul AND TARGET test_kernels_block AND TARGET test_model)
+  add_test(NAME test_kernels_matmul_gpu_tuning COMMAND test_kernels_matmul -tc=*odd*)
+  add_test(NAME test_kernels_block_gpu_tuning COMMAND test_kernels_block -tc=rmsnorm*)
+  add_test(NAME test_model_gpu_tuning COMMAND test_model -tc=*greedy*,*synthetic*,*prefill*)
+  set_tests_properties(test_kernels_matmul_gpu_tuning test_kernels_block_gpu_tuning test_model_gpu_tuning
+    PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1;VKRT_DISABLE=cpu_tuning" TIMEOUT 900)
+endif()

@@ -48,7 +48,7 @@ GemvShape gemv_shape(const Device& dev, Format t, uint32_t K, uint32_t M) {
     // a padded column re-reads column M-1 and is not stored).
     const uint32_t units = gemv_units(t, K);
     GemvShape s{units <= 32 ? 32u : units <= 64 ? 64u : 128u, kGemvRows, M >= 5 ? kGemvCols : M >= 3 ? 4 : M};
-    if (caps.type != VK_PHYSICAL_DEVICE_TYPE_CPU) return s;
+    if (!caps.cpu_tuning) return s;
     // CPU implementations (lavapipe) run a workgroup as SIMD batches of one subgroup and pay
     // for every batch and every workgroup, idle or not (prefill of a 256-wide model: 32
     // threads for 8 units, 8192 workgroups of 2x8 outputs per matrix). There a workgroup
@@ -119,7 +119,7 @@ MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_
     // CPU implementations (lavapipe, SwiftShader) run the shared-memory tiles and their
     // barriers slowly: there the GEMV, 8 columns of x per pass over W, is 4x faster
     // for prefill (vkrt-bench --kernels on llvmpipe).
-    if (M > 8 && caps.type != VK_PHYSICAL_DEVICE_TYPE_CPU) return MatmulPath::gemm;
+    if (M > 8 && !caps.cpu_tuning) return MatmulPath::gemm;
     if (M > 8) return MatmulPath::gemv;
     if (!is_block(wtype)) return MatmulPath::gemv;
     if (have_scratch && has_int_path(wtype) && caps.int_dot && caps.int_dot_accelerated) return MatmulPath::gemv_int;

@@ -22,7 +22,7 @@ Groups row_groups(const Device& dev, uint32_t M) { return groups_1d(dev, M, 1); 
 const Pipeline& row_pipeline(Recorder& rec, const char* family, uint32_t K = kRowLocal) {
     const auto& caps = rec.device().caps();
     uint32_t L = kRowLocal;
-    if (caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU)
+    if (caps.cpu_tuning)
         for (L = std::max<uint32_t>(caps.subgroup_size, 1); L < K && L < kRowLocal;) L *= 2;
     return rec.device().pipeline(std::string(family) + (caps.subgroup ? "_sg" : "_shared"), {L});
 }

@@ -186,9 +186,10 @@ DeviceOptions DeviceOptions::from_env() {
             if (item == "dot" || item == "int_dot" || item == "intdot") o.disable_int_dot = true;
             else if (item == "fp16" || item == "f16") o.disable_fp16 = true;
             else if (item == "subgroup" || item == "subgroups") o.disable_subgroup = true;
+            else if (item == "cpu_tuning" || item == "cpu") o.disable_cpu_tuning = true;
             else if (!item.empty())
                 fail(Status::invalid_argument, "VKRT_DISABLE: unknown feature '", item,
-                     "' (known: dot, fp16, subgroup)");
+                     "' (known: dot, fp16, subgroup, cpu_tuning)");
         }
     }
     if (const char* v = std::getenv("VKRT_VALIDATION")) o.validation = std::strcmp(v, "0") != 0 && *v;
@@ -231,6 +232,7 @@ std::string Capabilities::report() const {
         if (subgroup_ops & bit) { os << (first ? "" : " ") << nm; first = false; }
     os << "\n"
        << "subgroup path used:      " << yn(subgroup) << forced(forced_no_subgroup) << "\n"
+       << "CPU-tuned shapes:        " << yn(cpu_tuning) << forced(forced_no_cpu_tuning) << "\n"
        << "shared memory:           " << shared_memory << " bytes\n"
        << "max workgroup size:      " << max_workgroup_invocations << "\n"
        << "maxStorageBufferRange:   " << max_storage_buffer_range << " bytes\n"
@@ -434,6 +436,8 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (opts.disable_int_dot) { c.forced_no_int_dot = c.int_dot; c.int_dot = false; c.int_dot_accelerated = false; }
     if (opts.disable_fp16) { c.forced_no_fp16 = c.fp16; c.fp16 = false; }
     if (opts.disable_subgroup) { c.forced_no_subgroup = c.subgroup; c.subgroup = false; }
+    c.cpu_tuning = c.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    if (opts.disable_cpu_tuning) { c.forced_no_cpu_tuning = c.cpu_tuning; c.cpu_tuning = false; }
     // One weight part is one buffer and one binding; whole words.
     c.max_binding_bytes = c.max_storage_buffer_range;
     if (c.max_allocation_size) c.max_binding_bytes = std::min(c.max_binding_bytes, c.max_allocation_size);

@@ -30,6 +30,9 @@ struct DeviceOptions {
     bool disable_int_dot = false;   // act as if VK_KHR_shader_integer_dot_product were missing
     bool disable_fp16 = false;      // act as if shaderFloat16 were missing
     bool disable_subgroup = false;  // act as if subgroup arithmetic were missing
+    // Choose kernel shapes and paths as on a GPU even on a CPU implementation (lavapipe):
+    // lets the tests run the GPU choices on a machine without one.
+    bool disable_cpu_tuning = false;
     bool validation = false;        // Khronos validation layer + message counter
     std::string pipeline_cache;  // file path; "" = default (see pipeline_cache_dir), "off" = none
     // Folder for the default cache file; "" = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps
@@ -40,7 +43,7 @@ struct DeviceOptions {
     // checks without a model larger than the real heap); 0 = the real heap.
     uint64_t memory_limit = 0;
 
-    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup), VKRT_VALIDATION=1,
+    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
     // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
     // (bytes, or with a K/M/G suffix).
@@ -62,6 +65,9 @@ struct Capabilities {
     uint32_t subgroup_size = 0;
     uint32_t subgroup_ops = 0;         // VkSubgroupFeatureFlags in compute
     bool subgroup = false;             // basic + arithmetic + shuffle in compute, used by kernels
+    // A CPU implementation (lavapipe, SwiftShader): the ops pick the workgroup shapes and
+    // paths that run fast there (narrow GEMV/RMSNorm workgroups, GEMV for prefill).
+    bool cpu_tuning = false;
     uint32_t shared_memory = 0;        // maxComputeSharedMemorySize
     uint32_t max_workgroup_invocations = 0;
     uint32_t max_workgroup_count[3] = {0, 0, 0};
@@ -75,7 +81,7 @@ struct Capabilities {
     bool cooperative_matrix = false;   // VK_KHR_cooperative_matrix present (not used yet)
     float timestamp_period_ns = 0;     // 0 = no compute timestamps
     // Which capability paths were forced off by options/environment.
-    bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false;
+    bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false, forced_no_cpu_tuning = false;
 
     std::string report() const;  // human-readable, one feature a line
 };
