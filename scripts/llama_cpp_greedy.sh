@@ -13,6 +13,9 @@
 #                    ninja llama-completion llama-tokenize)
 #   MODELS_DIR:      default ../shared/models (relative to the repository root)
 #   LLAMA_CPP_VERSION: names the llama.cpp commit in the header when LLAMA_CPP_SRC is no git checkout
+#   PROMPTS:         a file of prompts, one per line (see below), instead of the built-in six
+#   OUT:             the output file instead of tests/data/llama_cpp_greedy.txt
+#   COMPLETION_CHECK: 0 skips the llama-completion check below (the header says so)
 #   N_PREDICT:       generated tokens per case (default 64: Gemma 3's window is 16, so
 #                    sliding-window attention matters for most of the text)
 # The tests' data was made with llama.cpp at commit d32676d77 (the commit that made
@@ -28,7 +31,9 @@
 #    token must equal what `llama-completion -no-cnv --temp 0` prints with the same flags.
 #    llama-completion sometimes exits (rc 0) with a truncated output on a loaded machine
 #    (arch/README.md): a run without its closing "\n\n" on stdout and "graphs reused" on
-#    stderr is retried, up to 5 times.
+#    stderr is retried, up to 20 times (on a loaded 2-core machine about every other run was
+#    cut short, with rc 0; the cause was not investigated: llama-completion prints the text
+#    through common/log's worker thread).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=${1:?usage: $0 LLAMA_CPP_SRC LLAMA_CPP_BUILD [MODELS_DIR]}
@@ -45,19 +50,23 @@ ${CXX:-c++} -O2 -std=c++17 -I"$src/include" -I"$src/ggml/include" "$root/scripts
     -L"$bin" -lllama -lggml -lggml-base -Wl,-rpath,"$bin" -o "$tmp/greedy"
 version=${LLAMA_CPP_VERSION:-$(git -C "$src" rev-parse --short=9 HEAD 2>/dev/null || echo "unknown")}
 
-# The prompts (no trailing newline: llama-completion's -f drops one). Index 0 is empty: the
-# model starts from BOS alone.
-prompt() {
-    case $1 in
-        0) printf '' ;;
-        1) printf 'Once upon a time' ;;
-        2) printf 'Lily and Tom went to the park. They saw a big dog' ;;
-        3) printf 'The little cat was sad because' ;;
-        4) printf '  Two spaces, digits 1234 and CAPS: WHY?!' ;;
-        5) printf 'Mom said "no"\nThen Ben cried. caf\303\251 \342\202\254 \360\237\230\200 <s>' ;;
-    esac
-}
-n_prompts=6
+# The prompts: one per line of the file $PROMPTS, escaped as printf %b reads them (\n, \t, \\),
+# none ending with a newline (llama-completion's -f drops one); by default the six below. The
+# first is empty: the model starts from BOS alone.
+if [ -n "${PROMPTS:-}" ]; then
+    cp "$PROMPTS" "$tmp/prompts"
+else
+    cat > "$tmp/prompts" <<'END'
+
+Once upon a time
+Lily and Tom went to the park. They saw a big dog
+The little cat was sad because
+  Two spaces, digits 1234 and CAPS: WHY?!
+Mom said "no"\nThen Ben cried. caf\0303\0251 \0342\0202\0254 \0360\0237\0230\0200 <s>
+END
+fi
+n_prompts=$(wc -l < "$tmp/prompts")
+prompt() { printf '%b' "$(sed -n "$(($1 + 1))p" "$tmp/prompts")"; }
 files="stories260K.gguf $(cd "$models" && ls arch/*-f32.gguf | LC_ALL=C sort)"
 
 # escape: \n, \t and \ as in llama_cpp_greedy.cpp's text line
@@ -76,25 +85,29 @@ completion_text() {  # FILE PROMPT_FILE CACHE_FLAGS... -> $tmp/completion.out (s
             grep -q "graphs reused" "$tmp/completion.err"; then
             return 0
         fi
-        [ $tries -lt 5 ] || { echo "llama-completion failed 5 times on $model" >&2; exit 1; }
+        [ $tries -lt 20 ] || { echo "llama-completion failed 20 times on $model" >&2; exit 1; }
         echo "llama-completion: truncated output on $model, retrying" >&2
     done
 }
 
-out=$root/tests/data/llama_cpp_greedy.txt
+out=${OUT:-$root/tests/data/llama_cpp_greedy.txt}
 {
     echo "# llama.cpp's prompt ids and greedy (temperature 0) continuations, made by scripts/llama_cpp_greedy.sh"
     echo "# with llama.cpp $version (CPU backend, -ngl 0 -t 2 -nr), $n_predict generated tokens per case."
-    echo "# prompt INDEX TEXT             the prompt (\\n, \\t, \\\\ escaped; INDEX 0 is empty: BOS only)"
+    printf '%s\n' '# prompt INDEX TEXT             the prompt (\n, \t, \\ escaped; INDEX 0 is empty: BOS only)'
     echo "# tokens FILE INDEX ID...       llama-tokenize --ids (BOS added, special tokens parsed)"
     echo "# greedy FILE CACHE INDEX ID... generated ids, CACHE f32 = -ctk f32 -ctv f32 -fa off,"
     echo "#                               default = llama.cpp's defaults (F16 K and V, flash attention auto: on)"
     echo "# gap FILE CACHE INDEX G...     llama.cpp's top logit minus the runner-up's at each generated token"
-    echo "# Every prompt's text up to the first end-of-generation token is what llama-completion printed."
+    if [ "${COMPLETION_CHECK:-1}" != 0 ]; then
+        echo "# Every text up to the first end-of-generation token is what llama-completion printed."
+    else
+        echo "# (made with COMPLETION_CHECK=0: the texts were not compared with llama-completion's here)"
+    fi
     i=0
     while [ $i -lt $n_prompts ]; do
         prompt $i > "$tmp/p$i.txt"
-        echo "prompt $i $(esc < "$tmp/p$i.txt")"
+        printf 'prompt %s %s\n' $i "$(esc < "$tmp/p$i.txt")"  # (dash's echo would undo the escapes)
         i=$((i + 1))
     done
     for f in $files; do
@@ -114,6 +127,7 @@ out=$root/tests/data/llama_cpp_greedy.txt
                 }
                 echo "greedy $f $cache $i $(sed -n 's/^greedy //p' "$tmp/g.txt")"
                 echo "gap $f $cache $i $(sed -n 's/^gap //p' "$tmp/g.txt")"
+                [ "${COMPLETION_CHECK:-1}" != 0 ] || continue
                 # shellcheck disable=SC2086
                 completion_text "$models/$f" "$tmp/p$i.txt" $flags
                 # stdout: the text, " [end of text]\n" after an end-of-generation token, then "\n\n"
