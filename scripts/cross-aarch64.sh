@@ -61,7 +61,9 @@ help=$(cmake --build build-aarch64 --target help)
 case "$help" in *vkrt_jni*) targets="$targets vkrt_jni" ;; esac
 cmake --build build-aarch64 -j"$jobs" --target $targets
 t1=$(date +%s)
-file build-aarch64/tests/test_capi | grep -q "ARM aarch64" || { echo "cross-aarch64: not an arm64 binary" >&2; exit 1; }
+# e_machine of the ELF header (bytes 18-19) is EM_AARCH64 = 183 (od: coreutils, unlike `file`)
+[ "$(od -An -tx1 -j18 -N2 build-aarch64/tests/test_capi | tr -d ' ')" = b700 ] ||
+  { echo "cross-aarch64: build-aarch64/tests/test_capi is not an arm64 binary" >&2; exit 1; }
 
 # ---- run under qemu-user on arm64 lavapipe ----
 icd=/usr/share/vulkan/icd.d/lvp_icd.aarch64.json
