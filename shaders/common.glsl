@@ -6,9 +6,31 @@
 
 // Byte `i` (0..3) of word w, sign-extended.
 int i8_of(uint w, uint i) { return bitfieldExtract(int(w), int(i * 8u), 8); }
+
+// IEEE binary16 (the low 16 bits of h, the rest zero) -> float, bit for bit what
+// unpackHalf2x16(h).x gives on lavapipe and core/fp16.hpp's fp16_to_fp32 (every half is
+// exact in float; signed zeros, subnormals and infinities kept, a NaN keeps sign and
+// payload and comes back quiet), built with integer operations. Every half the
+// shaders read goes through here, never through unpackHalf2x16 or float16 conversions:
+// LLVM 15's AArch64 backend cannot compile lavapipe's half -> float conversion and aborts
+// the process ("LLVM ERROR: Cannot select", Debian 12's arm64 Mesa; docs/AARCH64.md). On
+// x86-64 lavapipe it costs no measurable GEMV time (docs/AARCH64.md has the numbers).
+float vkrt_half_to_float(uint h) {
+    const uint em = h & 0x7fffu;  // exponent | mantissa
+    // normal: move into place and rebias the exponent (15 -> 127: + 112 << 23);
+    // inf / NaN (exponent 31): exponent 255 (+ 224 << 23), mantissa (NaN payload) kept
+    uint bits = (em << 13) + ((em >= 0x7c00u) ? 0x70000000u : 0x38000000u);
+    if (em > 0x7c00u) bits |= 0x400000u;  // NaN: quiet, as IEEE conversions
+    // zero / subnormal (exponent 0): mantissa * 2^-24, exact (a normal float or +0)
+    if (em < 0x400u) bits = floatBitsToUint(float(em) * uintBitsToFloat(0x33800000u));
+    return uintBitsToFloat(bits | ((h & 0x8000u) << 16));
+}
+// The two halves of a word (low half first), as unpackHalf2x16(w).
+vec2 vkrt_half2_to_float(uint w) { return vec2(vkrt_half_to_float(w & 0xffffu), vkrt_half_to_float(w >> 16)); }
+
 // 16-bit half at byte offset `off` (must be even) of a word array, as float.
 #define VKRT_LOAD_U16(words, off) ((words[(off) >> 2] >> (((off) & 2u) * 8u)) & 0xffffu)
-#define VKRT_LOAD_F16(words, off) unpackHalf2x16(VKRT_LOAD_U16(words, off)).x
+#define VKRT_LOAD_F16(words, off) vkrt_half_to_float(VKRT_LOAD_U16(words, off))
 // 32 bits starting at byte offset `off` (must be even).
 #define VKRT_LOAD_U32_ALIGN2(words, off) \
     ((((off) & 2u) == 0u) ? words[(off) >> 2] : ((words[(off) >> 2] >> 16) | (words[((off) >> 2) + 1u] << 16)))

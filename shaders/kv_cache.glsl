@@ -29,7 +29,7 @@
     ((TYPE) == VKRT_TYPE_F16 ? KV_LOAD_F16(c, r, e, width)                         \
      : (TYPE) == VKRT_TYPE_Q8_0 ? KV_LOAD_Q8_0(c, r, e, width) : KV_LOAD_F32(c, r, e, width))
 
-float kv_half(uint w, uint i) { return unpackHalf2x16(w >> (16u * i)).x; }
+float kv_half(uint w, uint i) { return vkrt_half_to_float((w >> (16u * i)) & 0xffffu); }
 
 #ifdef KV_OUT
 // ---- q8_0 block quantization (ggml's quantize_row_q8_0_ref) ----------------------

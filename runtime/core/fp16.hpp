@@ -5,7 +5,10 @@
 // binary16:
 //   fp32 -> fp16: round to nearest, ties to even; overflow -> inf;
 //                 subnormal halves produced correctly; NaN -> quiet NaN 0x7E00 (sign kept).
-//   fp16 -> fp32: exact (every half is representable as a float).
+//   fp16 -> fp32: exact (every half is representable as a float); a signalling NaN comes back
+//                 quiet (the quiet bit set, payload and sign kept), as IEEE conversions do:
+//                 ggml's scalar path (its multiply by 2^-112), F16C and GLSL unpackHalf2x16
+//                 on lavapipe all quiet it, and the shaders' vkrt_half_to_float does the same.
 #pragma once
 #include <bit>
 #include <cstdint>
@@ -48,7 +51,8 @@ inline float fp16_to_fp32(uint16_t h) {
         const float v = float(mant) * 0x1p-24f;
         return sign ? -v : v;
     }
-    if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));  // inf / NaN
+    if (exp == 31)  // inf, or NaN made quiet
+        return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13) | (mant ? 0x400000u : 0u));
     return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 

@@ -27,7 +27,7 @@
 
 uint fmt_u8(uint o) { return (w[o >> 2] >> ((o & 3u) * 8u)) & 0xffu; }
 uint fmt_u16(uint o) { return VKRT_LOAD_U16(w, o); }  // o even
-float fmt_f16(uint o) { return unpackHalf2x16(fmt_u16(o)).x; }
+float fmt_f16(uint o) { return vkrt_half_to_float(fmt_u16(o)); }
 // 32 bits at byte offset o of a block (o % 4 == 0 in 4-byte aligned formats, even otherwise).
 uint fmt_u32(uint o) {
 #if FMT_ALIGN4
@@ -47,7 +47,7 @@ uint fmt_u32(uint o) {
     const bool odd = ((o) & 2u) != 0u;  \
     for (uint j_ = 0u; j_ < FMT_WORDS; ++j_) bw[j_] = w[((o) >> 2) + j_]
 // The fp16 at block byte 0, and the 32 bits at block byte b (b = 2 mod 4, a constant).
-#define FMT_BW_F16(bw, odd) unpackHalf2x16((odd) ? (bw[0] >> 16) : bw[0]).x
+#define FMT_BW_F16(bw, odd) vkrt_half_to_float(((odd) ? (bw[0] >> 16) : bw[0]) & 0xffffu)
 #define FMT_BW32(bw, b, odd) ((odd) ? bw[((b) + 2u) >> 2] : ((bw[(b) >> 2] >> 16) | (bw[((b) >> 2) + 1u] << 16)))
 
 // fmt_int32's outputs for a format whose integer quants carry the whole value but d.
@@ -71,6 +71,9 @@ void fmt_u32x8(uint p, out uint r[8]) {
 
 // The four bytes of a word, as unsigned values.
 uvec4 fmt_bytes(uint q) { return (uvec4(q) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
+// b - bias for small unsigned integers b (< 2^23), exact, without int -> float conversions:
+// b or-ed into the mantissa of the float 2^23 is 2^23 + b.
+vec4 fmt_minus_bias(uvec4 b, float bias) { return uintBitsToFloat(b | 0x4B000000u) - (8388608.0 + bias); }
 // The four bytes of a word, sign-extended.
 ivec4 fmt_sbytes(uint q) { return ivec4(uvec4(q) << uvec4(24u, 16u, 8u, 0u)) >> 24; }
 // Per byte v (0..127) of a word: v - bias as a signed int8 (bias <= 128, no carries
