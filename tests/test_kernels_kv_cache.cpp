@@ -37,6 +37,20 @@ constexpr float kTieRel = 3e-6f;
 // reads the cache as the exact float values it holds, and so does the reference.
 constexpr float kAttnAbsTol = 3e-5f;
 
+// Attention outputs against the reference: all finite, each within kAttnAbsTol.
+void check_attention_output(const std::vector<float>& o, const std::vector<float>& want) {
+    REQUIRE(o.size() == want.size());
+    float worst = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < o.size(); ++i) {
+        if (!std::isfinite(o[i])) ++bad;
+        else worst = std::max(worst, std::fabs(o[i] - want[i]));
+    }
+    CAPTURE(worst);
+    CHECK(bad == 0);
+    CHECK(worst <= kAttnAbsTol);
+}
+
 uint32_t ty(KvType t) { return uint32_t(t); }
 
 std::vector<Device*> paths() {
@@ -248,15 +262,7 @@ void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_h
     test::run(dev, [&](Recorder& r) { ops::attention(r, bq, bk, bv, bp, bo, M, sh); });
     const auto o = bo.download_as<float>(q.size());
     const auto want = ref::attention(q, kr, vr, pos, M, n_head, n_head_kv, hd, n_ctx);
-    float worst = 0;
-    size_t bad = 0;
-    for (size_t i = 0; i < o.size(); ++i) {
-        if (!std::isfinite(o[i])) ++bad;
-        else worst = std::max(worst, std::fabs(o[i] - want[i]));
-    }
-    CAPTURE(worst);
-    CHECK(bad == 0);
-    CHECK(worst <= kAttnAbsTol);
+    check_attention_output(o, want);
 }
 }  // namespace
 
@@ -381,15 +387,7 @@ void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_h
         }
         const auto o = bo.download_as<float>(q.size());
         const auto want = ref::attention(q, kr, vr, pos, M, n_head, n_head_kv, hd, total, 0.f, window);
-        float worst = 0;
-        size_t bad = 0;
-        for (size_t i = 0; i < o.size(); ++i) {
-            if (!std::isfinite(o[i])) ++bad;
-            else worst = std::max(worst, std::fabs(o[i] - want[i]));
-        }
-        CAPTURE(worst);
-        CHECK(bad == 0);
-        CHECK(worst <= kAttnAbsTol);
+        check_attention_output(o, want);
         p0 += M;
     }
     if (tolerated) MESSAGE(tolerated << " q8_0 values at a rounding tie differ by one unit");

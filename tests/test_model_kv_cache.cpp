@@ -20,6 +20,12 @@ using namespace vkrt;
 
 namespace {
 
+// The cache type pairs the model tests run: every type, and K and V of different types.
+constexpr KvCacheTypes kCacheTypes[] = {{ops::KvType::f32, ops::KvType::f32},
+                                        {ops::KvType::f16, ops::KvType::f16},
+                                        {ops::KvType::q8_0, ops::KvType::q8_0},
+                                        {ops::KvType::q8_0, ops::KvType::f16}};
+
 std::string model_path(const std::string& name) { return test::models_dir() + "/" + name; }
 
 int32_t argmax(std::span<const float> v) {
@@ -84,17 +90,12 @@ TEST_CASE("synthetic llama with F32 / F16 / Q8_0 KV caches matches the reference
     cfg.seed = 77;
     const std::string path = test::tmp_dir() + "/synthetic_kv_types.gguf";
     gguf::write_synthetic_llama(cfg, path);
-    using ops::KvType;
-    const KvCacheTypes types[] = {{KvType::f32, KvType::f32},
-                                  {KvType::f16, KvType::f16},
-                                  {KvType::q8_0, KvType::q8_0},
-                                  {KvType::q8_0, KvType::f16}};
     const std::vector<int32_t> prompt = {1, 17, 200, 5, 99, 300, 42, 7, 8, 260, 31};
     for (Device* dev : {&test::gpu(), &test::gpu_with(true, true, true)}) {
         CAPTURE(dev->caps().int_dot);
         CAPTURE(dev->caps().subgroup);
         LlamaModel model(*dev, path);
-        for (const KvCacheTypes& t : types) {
+        for (const KvCacheTypes& t : kCacheTypes) {
             const std::string name = std::string(ops::kv_type_name(t.k)) + "/" + ops::kv_type_name(t.v);
             CAPTURE(name);
             test::RefModel ref(path, 64, uint32_t(t.k), uint32_t(t.v));
@@ -205,11 +206,6 @@ TEST_CASE("gemma3: sliding-window layers keep only their window; long decode and
     const std::string path = test::tmp_dir() + "/synthetic_gemma3_ring.gguf";
     gguf::write_synthetic_llama(cfg, path);
     constexpr uint32_t n_ctx = 128, n_batch = 8, ring = 5 + n_batch - 1;
-    using ops::KvType;
-    const KvCacheTypes types[] = {{KvType::f32, KvType::f32},
-                                  {KvType::f16, KvType::f16},
-                                  {KvType::q8_0, KvType::q8_0},
-                                  {KvType::q8_0, KvType::f16}};
     // Tokens fed per call: a 13-token prompt (batches of 8 + 5), decode steps, batches.
     std::vector<uint32_t> calls = {13};
     for (int r = 0; r < 4; ++r)
@@ -219,7 +215,7 @@ TEST_CASE("gemma3: sliding-window layers keep only their window; long decode and
         CAPTURE(dev->caps().int_dot);
         CAPTURE(dev->caps().subgroup);
         LlamaModel model(*dev, path);
-        for (const KvCacheTypes& t : types) {
+        for (const KvCacheTypes& t : kCacheTypes) {
             const std::string name = std::string(ops::kv_type_name(t.k)) + "/" + ops::kv_type_name(t.v);
             CAPTURE(name);
             LlamaSession session(model, n_ctx, n_batch, t);
