@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "model/perplexity.hpp"
 #include "test_util.hpp"
 
@@ -28,7 +28,7 @@ void check_perplexity(const std::string& file, double llama_cpp_f32kv, double ll
     std::stringstream ss;
     ss << in.rdbuf();
     Device& dev = test::gpu();
-    LlamaModel model(dev, test::models_dir() + "/arch/" + file + ".gguf");
+    model::Model model(dev, test::models_dir() + "/arch/" + file + ".gguf");
     const PerplexityResult r32 = perplexity(model, ss.str(), 512, 20, 0, {}, KvCacheTypes{ops::KvType::f32, ops::KvType::f32});
     MESSAGE(file << ": perplexity (F32 KV) " << r32.ppl << ", llama.cpp (F32 KV, no FA) " << llama_cpp_f32kv);
     CHECK(r32.chunks == 20);

@@ -19,7 +19,7 @@
 
 #include "gguf/gguf.hpp"
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "model/perplexity.hpp"
 #include "test_util.hpp"
 
@@ -85,7 +85,7 @@ TEST_CASE("arch/: every llama file's perplexity is llama.cpp's (F32 KV) within 0
         const auto want = kLlamaCppF32Kv.find(name);
         REQUIRE_MESSAGE(want != kLlamaCppF32Kv.end(), "no llama.cpp figure for llama file ", name,
                         " (add it from arch/README.md)");
-        LlamaModel model(dev, path);
+        model::Model model(dev, path);
         const PerplexityResult r =
             perplexity(model, text, 512, 20, 0, {}, KvCacheTypes{ops::KvType::f32, ops::KvType::f32});
         const double tol = is_float ? 1e-3 : 5e-3;

@@ -18,7 +18,7 @@
 #include "gguf/gguf.hpp"
 #include "gguf/synthetic.hpp"
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "ref_model.hpp"
 #include "test_util.hpp"
 
@@ -131,8 +131,8 @@ TEST_CASE("arch: phi3 and padded256 compute the stories260K function (greedy ids
     REQUIRE(want.size() == 256);
     for (const char* file : {"phi3-f32.gguf", "padded256-f32.gguf"}) {
         CAPTURE(file);
-        LlamaModel model(dev, arch_path(file));
-        LlamaSession session(model, 512);
+        model::Model model(dev, arch_path(file));
+        model::Session session(model, 512);
         int32_t t = model.tokenizer().bos();
         size_t same = 0;
         for (int i = 0; i < 256; ++i) {
@@ -199,7 +199,7 @@ TEST_CASE("arch: synthetic models of every architecture match the CPU reference 
         const std::string path = test::tmp_dir() + "/arch_" + std::string(c.cfg.arch) + "_" +
                                  std::to_string(int(c.cfg.wtype)) + ".gguf";
         gguf::write_synthetic_llama(c.cfg, path);
-        LlamaModel model(dev, path);
+        model::Model model(dev, path);
         // W8A8 is compared with its float twin (same seed: the weights it quantized).
         const bool w8a8 = c.cfg.wtype == TT::I8;
         const std::string ref_path = w8a8 ? path + ".f32.gguf" : path;
@@ -213,7 +213,7 @@ TEST_CASE("arch: synthetic models of every architecture match the CPU reference 
         // kernel), longer than the gemma3 window; then decode steps.
         const std::vector<int32_t> prompt = {1, 17, 200, 5, 99, 300, 42, 7, 8, 260, 31, 3, 4, 77, 78, 79, 120, 5, 6};
         const size_t V = model.hparams().n_vocab, M = prompt.size();
-        LlamaSession session(model, 64, 16);
+        model::Session session(model, 64, 16);
         const std::vector<float> gpu = session.eval(prompt, true);
         const std::vector<float> cpu = ref.forward(prompt, 0);
         // W8A8 quantizes weights and activations to int8: a looser bound.
@@ -256,13 +256,13 @@ TEST_CASE("arch: token_embd / output above the binding limit run split into row 
         const std::string path = test::tmp_dir() + "/arch_split.gguf";
         gguf::write_synthetic_llama(c, path);
         const std::vector<int32_t> prompt = {1, 300, 2, 159, 160, 161, 319, 0, 155, 156, 157};
-        LlamaModel whole(dev, path);
-        LlamaSession sw(whole, 32, 16);
+        model::Model whole(dev, path);
+        model::Session sw(whole, 32, 16);
         const std::vector<float> want = sw.eval(prompt, true);
-        LlamaModel split(small, path);
+        model::Model split(small, path);
         CHECK(split.tok_embd.mat.view.parts.size() == 3);
         CHECK(split.output_weight().mat.view.parts.size() == 3);
-        LlamaSession ss(split, 32, 16);
+        model::Session ss(split, 32, 16);
         CHECK(rel_err(ss.eval(prompt, true), want) <= 1e-5f);
         // Decode through the replayed command buffer too.
         const int32_t t = 158;

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "model/perplexity.hpp"
 #include "quant/calibrate.hpp"
 #include "quant/quantize.hpp"
@@ -74,12 +74,12 @@ TEST_CASE("quantization on every architecture: calibration, SmoothQuant, sensiti
         REQUIRE(st.layers.size() == 5);
         CHECK(st.at(0, quant::Site::attn_out).K == m.cfg.q_dim());
         std::vector<int32_t> toks(data.seqs[0].begin(), data.seqs[0].begin() + 40);
-        quant::InstrumentedLlama base(m.cfg, m.w);
+        quant::InstrumentedModel base(m.cfg, m.w);
         const std::vector<float> y0 = base.forward(toks, 0);
         const quant::Smoothing sm = quant::compute_smoothing(m.cfg, m.w, st, 0.5f);
-        ref::RefLlamaWeights w2 = m.w;
+        ref::RefWeights w2 = m.w;
         quant::apply_smoothing(w2, m.cfg, sm);
-        quant::InstrumentedLlama smoothed(m.cfg, w2, &sm);
+        quant::InstrumentedModel smoothed(m.cfg, w2, &sm);
         const double rd = rel_diff(y0, smoothed.forward(toks, 0));
         CHECK(rd < 1e-4);
 
@@ -96,7 +96,7 @@ TEST_CASE("quantization on every architecture: calibration, SmoothQuant, sensiti
         // Files: F32 baseline, then each quantization through the GPU model.
         double base_ppl;
         {
-            LlamaModel model(dev, src);
+            model::Model model(dev, src);
             base_ppl = perplexity(model, text, 512, kChunks).ppl;
         }
         struct Q {
@@ -113,7 +113,7 @@ TEST_CASE("quantization on every architecture: calibration, SmoothQuant, sensiti
             o.calib_tokens = 512;
             const std::string out = test::tmp_dir() + "/archq_" + c.file + "_" + quant::quant_type_name(q.type) + ".gguf";
             quant::quantize_gguf(src, out, o);
-            LlamaModel model(dev, out);
+            model::Model model(dev, out);
             const double p = perplexity(model, text, 512, kChunks).ppl;
             MESSAGE(c.file << " " << qname << ": perplexity " << p << " (F32 " << base_ppl
                            << ")");

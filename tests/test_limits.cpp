@@ -16,7 +16,7 @@
 #include "gguf/gguf.hpp"
 #include "gguf/synthetic.hpp"
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "model/perplexity.hpp"
 #include "test_util.hpp"
 #include "vkrt/vkrt.h"
@@ -52,7 +52,7 @@ std::string patched(const std::string& name, const std::string& key, const gguf:
 
 void expect_load_error(Device& dev, const std::string& path, Status status, const std::string& needle) {
     try {
-        LlamaModel m(dev, path);
+        model::Model m(dev, path);
         FAIL("expected an error containing '", needle, "'");
     } catch (const Error& e) {
         CHECK_MESSAGE(e.status() == status, e.what());
@@ -161,7 +161,7 @@ TEST_CASE("limits: model and session memory are checked against the heap, naming
         expect_load_error(dev, stories(), Status::out_of_memory,
                           "model '" + stories() + "' needs " + std::to_string(model_bytes) + " bytes");
         try {
-            LlamaModel m(dev, stories());
+            model::Model m(dev, stories());
         } catch (const Error& e) {
             CHECK(std::string(e.what()).find("of device memory, but heap ") != std::string::npos);
             CHECK(std::string(e.what()).find("(VKRT_MEMORY_LIMIT)") != std::string::npos);
@@ -171,9 +171,9 @@ TEST_CASE("limits: model and session memory are checked against the heap, naming
     {
         o.memory_limit = model_bytes + (256 << 10);  // the weights fit, a long context does not
         Device dev(o);
-        LlamaModel m(dev, stories());
-        CHECK_THROWS_WITH_AS(LlamaSession(m, 4096, 64), doctest::Contains("session (n_ctx 4096, n_batch 64)"), Error);
-        LlamaSession small(m, 8, 8);  // a short one does
+        model::Model m(dev, stories());
+        CHECK_THROWS_WITH_AS(model::Session(m, 4096, 64), doctest::Contains("session (n_ctx 4096, n_batch 64)"), Error);
+        model::Session small(m, 8, 8);  // a short one does
         std::vector<int32_t> ids = {1, 2, 3};
         small.eval(ids);
         CHECK(small.pos() == 3);
@@ -209,7 +209,7 @@ TEST_CASE("limits: a model larger than the real heap is refused before allocatin
     REQUIRE(::truncate(p.c_str(), off_t(size)) == 0);
     expect_load_error(dev, p, Status::out_of_memory, "model '" + p + "' needs ");
     try {
-        LlamaModel m(dev, p);
+        model::Model m(dev, p);
     } catch (const Error& e) {
         CHECK(std::string(e.what()).find("heap " + std::to_string(heap.index) + " of " + dev.caps().name) !=
               std::string::npos);
@@ -254,8 +254,8 @@ TEST_CASE("limits: logits above the binding limit run the output head over row c
     Device small(o);
     REQUIRE(small.caps().max_binding_bytes == 40000);
     {
-        LlamaModel whole(dev, path), split(small, path);
-        LlamaSession a(whole, 64, 32), b(split, 64, 32);
+        model::Model whole(dev, path), split(small, path);
+        model::Session a(whole, 64, 32), b(split, 64, 32);
         CHECK(a.head_rows() == 32);  // 32 x 12000 bytes: one binding on the real device
         CHECK(b.head_rows() == 3);
         CHECK(uint64_t(b.head_rows()) * c.n_vocab * 4 <= small.caps().max_binding_bytes);
@@ -285,8 +285,8 @@ TEST_CASE("limits: logits above the binding limit run the output head over row c
     o.max_binding_bytes = 8192;
     Device tiny(o);
     {
-        LlamaModel m(tiny, path);
-        CHECK_THROWS_WITH_AS(LlamaSession(m, 64, 32),
+        model::Model m(tiny, path);
+        CHECK_THROWS_WITH_AS(model::Session(m, 64, 32),
                              doctest::Contains("logits: one row of 3000 floats (12000 bytes) is larger than the "
                                                "storage-buffer binding limit (8192 bytes)"),
                              vkrt::Error);

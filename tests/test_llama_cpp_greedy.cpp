@@ -19,7 +19,7 @@
 
 #include "arch/arch.hpp"
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "test_util.hpp"
 
 using namespace vkrt;
@@ -103,9 +103,9 @@ int32_t argmax(std::span<const float> v) {
 // llama.cpp's generated ids one by one (as llama-completion decodes). Where vkrt's pick
 // agrees with llama.cpp's at every step, this is vkrt's own greedy text; where it does not,
 // the comparison goes on after the difference instead of stopping there.
-std::vector<std::vector<float>> forced_logits(LlamaModel& model, const std::vector<int32_t>& prompt,
+std::vector<std::vector<float>> forced_logits(model::Model& model, const std::vector<int32_t>& prompt,
                                               const std::vector<int32_t>& ids, KvCacheTypes kv) {
-    LlamaSession session(model, 0, 512, kv);
+    model::Session session(model, 0, 512, kv);
     std::vector<std::vector<float>> out;
     session.eval(prompt);
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -173,7 +173,7 @@ TEST_CASE("llama.cpp's greedy ids and prompt ids on every architecture, F32 and 
     float max_diff32 = 0, max_diff16 = 0;
     for (const std::string& file : e.files) {
         CAPTURE(file);
-        LlamaModel model(dev, test::models_dir() + "/" + file);
+        model::Model model(dev, test::models_dir() + "/" + file);
         for (int p = 0; p < int(e.prompts.size()); ++p) {
             CAPTURE(p);
             const std::vector<int32_t>& want_prompt = e.tokens.at({file, p});

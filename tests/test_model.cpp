@@ -11,7 +11,7 @@
 
 #include "gguf/synthetic.hpp"
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "model/perplexity.hpp"
 #include "ref_model.hpp"
 #include "test_util.hpp"
@@ -44,7 +44,7 @@ std::vector<int32_t> read_ids(const std::string& path) {
 
 TEST_CASE("stories260K: greedy generation from BOS reproduces all 256 reference ids") {
     Device& dev = test::gpu();
-    LlamaModel model(dev, model_path("stories260K.gguf"));
+    model::Model model(dev, model_path("stories260K.gguf"));
     const auto& hp = model.hparams();
     CHECK(hp.n_layer == 5);
     CHECK(hp.n_embd == 64);
@@ -55,7 +55,7 @@ TEST_CASE("stories260K: greedy generation from BOS reproduces all 256 reference 
     auto want = read_ids(model_path("stories260K.greedy256.ids.txt"));
     REQUIRE(want.size() == 256);
 
-    LlamaSession session(model, 512);
+    model::Session session(model, 512);
     int32_t t = model.tokenizer().bos();
     std::vector<int32_t> got;
     for (int i = 0; i < 256; ++i) {
@@ -71,7 +71,7 @@ TEST_CASE("stories260K: greedy generation from BOS reproduces all 256 reference 
 
 TEST_CASE("stories260K: a prefill batch and token-by-token decode give the same logits") {
     Device& dev = test::gpu();
-    LlamaModel model(dev, model_path("stories260K.gguf"));
+    model::Model model(dev, model_path("stories260K.gguf"));
     auto ids = read_ids(model_path("stories260K.greedy256.ids.txt"));
     ids.insert(ids.begin(), model.tokenizer().bos());
     ids.resize(100);
@@ -79,7 +79,7 @@ TEST_CASE("stories260K: a prefill batch and token-by-token decode give the same 
     // K/V value that the GEMM and the GEMV compute a few ulp apart can round to neighbouring
     // halves (test_model_kv_cache.cpp checks that case).
     const KvCacheTypes f32{ops::KvType::f32, ops::KvType::f32};
-    LlamaSession batch(model, 256, 64, f32), step(model, 256, 64, f32);
+    model::Session batch(model, 256, 64, f32), step(model, 256, 64, f32);
     // 100 tokens = a batch of 64 + a batch of 36 (exercises continuing a cache)
     std::vector<float> all = batch.eval(ids, true);
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -105,7 +105,7 @@ TEST_CASE("stories260K: perplexity on TinyStories matches llama.cpp (F32, and ll
     for (const Case& c : cases) {
         const std::string file = c.file;
         CAPTURE(file);
-        LlamaModel model(dev, model_path(c.file));
+        model::Model model(dev, model_path(c.file));
         PerplexityResult r = perplexity(model, text, 512, 100);
         MESSAGE(c.file << ": perplexity " << r.ppl << " (llama.cpp " << c.llama_cpp << "), " << r.chunks
                        << " chunks");
@@ -146,10 +146,10 @@ TEST_CASE("synthetic llamas of several shapes and weight types match the CPU ref
         gguf::write_synthetic_llama(cfg, path);
         CAPTURE(path);
 
-        LlamaModel model(dev, path);
+        model::Model model(dev, path);
         test::RefModel ref(path);
         std::vector<int32_t> prompt = {1, 17, 200, 5, 99, 300, 42, 7, 8, 260, 31};
-        LlamaSession session(model, 64, 8);  // 11 tokens = batches of 8 + 3
+        model::Session session(model, 64, 8);  // 11 tokens = batches of 8 + 3
         auto gpu_prefill = session.eval(prompt);
         auto cpu_prefill = ref.forward(prompt, 0);
         // logits of the last prompt token
@@ -193,14 +193,14 @@ TEST_CASE("weights split over many bindings (forced 4 KiB limit) give the same l
     Device small(o);
     REQUIRE(small.caps().max_binding_bytes == 4096);
     const std::string path = model_path("arch/padded256-q4_k_m.gguf");
-    LlamaModel whole(dev, path), split(small, path);
+    model::Model whole(dev, path), split(small, path);
     CHECK(whole.tok_embd.mat.view.parts.size() == 1);
     CHECK(split.tok_embd.mat.view.parts.size() == 19);  // 512 rows of 144 bytes (Q4_K), 28 rows a part
     CHECK(split.output.mat.view.parts.size() == 27);    // 512 rows of 210 bytes (Q6_K), 19 rows a part
     CHECK(split.layers[0].w_down.mat.view.parts.size() > 1);
 
     const std::vector<int32_t> prompt = whole.tokenizer().encode("Once upon a time, there was a little girl", true, false);
-    LlamaSession a(whole, 64), b(split, 64);
+    model::Session a(whole, 64), b(split, 64);
     const std::vector<float> la = a.eval(prompt, true);
     CHECK(la == b.eval(prompt, true));
     int32_t next = argmax(std::span<const float>(la).last(whole.hparams().n_vocab));
@@ -214,7 +214,7 @@ TEST_CASE("weights split over many bindings (forced 4 KiB limit) give the same l
     // A limit below one row: the error names the tensor, the row size and the limit.
     o.max_binding_bytes = 512;
     Device tiny(o);
-    CHECK_THROWS_WITH_AS(LlamaModel(tiny, model_path("arch/padded256-f32.gguf")),
+    CHECK_THROWS_WITH_AS(model::Model(tiny, model_path("arch/padded256-f32.gguf")),
                          doctest::Contains("tensor 'token_embd.weight': one row (1024 bytes) is larger than the "
                                            "binding limit (512 bytes)"),
                          vkrt::Error);
@@ -225,8 +225,8 @@ TEST_CASE("weights split over many bindings (forced 4 KiB limit) give the same l
 
 TEST_CASE("bad input: context overflow, token ids, missing tensors and bad files give named errors") {
     Device& dev = test::gpu();
-    LlamaModel model(dev, model_path("stories260K.gguf"));
-    LlamaSession session(model, 16, 8);
+    model::Model model(dev, model_path("stories260K.gguf"));
+    model::Session session(model, 16, 8);
     std::vector<int32_t> ids(16, 5);
     session.eval(ids);
     int32_t one = 5;
@@ -247,7 +247,7 @@ TEST_CASE("bad input: context overflow, token ids, missing tensors and bad files
             w.add_tensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes));
     const std::string missing = test::tmp_dir() + "/missing_tensor.gguf";
     w.write(missing);
-    CHECK_THROWS_WITH_AS(LlamaModel(dev, missing), doctest::Contains("blk.3.ffn_up.weight"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(model::Model(dev, missing), doctest::Contains("blk.3.ffn_up.weight"), vkrt::Error);
 
     // A weight in a ggml type vkrt has no kernels for (Q8_1: 32-element blocks, so it fits the
     // 64-wide rows): the file opens and lists; binding the weight is refused, naming it.
@@ -265,7 +265,7 @@ TEST_CASE("bad input: context overflow, token ids, missing tensors and bad files
     const std::string q8_1 = test::tmp_dir() + "/q8_1_weight.gguf";
     wq.write(q8_1);
     CHECK(gguf::File::open(q8_1).tensor("blk.3.ffn_up.weight").type == Format::Q8_1);
-    CHECK_THROWS_WITH_AS(LlamaModel(dev, q8_1),
+    CHECK_THROWS_WITH_AS(model::Model(dev, q8_1),
                          doctest::Contains("tensor 'blk.3.ffn_up.weight' has type Q8_1 (id 9), which vkrt does not run"),
                          vkrt::Error);
     std::filesystem::remove(q8_1);
@@ -278,8 +278,8 @@ TEST_CASE("bad input: context overflow, token ids, missing tensors and bad files
         std::ofstream out(trunc, std::ios::binary);
         out.write(bytes.data(), std::streamsize(bytes.size() / 2));
     }
-    CHECK_THROWS_AS(LlamaModel(dev, trunc), vkrt::Error);
-    CHECK_THROWS_WITH_AS(LlamaModel(dev, test::tmp_dir() + "/no_such_file.gguf"), doctest::Contains("no_such_file"),
+    CHECK_THROWS_AS(model::Model(dev, trunc), vkrt::Error);
+    CHECK_THROWS_WITH_AS(model::Model(dev, test::tmp_dir() + "/no_such_file.gguf"), doctest::Contains("no_such_file"),
                          vkrt::Error);
     std::filesystem::remove(missing);
     std::filesystem::remove(trunc);

@@ -11,7 +11,7 @@
 
 #include "gguf/synthetic.hpp"
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "model/perplexity.hpp"
 #include "ref_model.hpp"
 #include "test_util.hpp"
@@ -49,7 +49,7 @@ std::string read_text(const std::string& path) {
 TEST_CASE("stories260K: perplexity with F16 (default), F32 and Q8_0 KV caches matches llama.cpp's, 20 chunks") {
     Device& dev = test::gpu();
     const std::string text = read_text(model_path("tinystories_valid_head.txt"));
-    LlamaModel model(dev, model_path("stories260K.gguf"));
+    model::Model model(dev, model_path("stories260K.gguf"));
     using ops::KvType;
     struct Case {
         KvCacheTypes kv;
@@ -94,12 +94,12 @@ TEST_CASE("synthetic llama with F32 / F16 / Q8_0 KV caches matches the reference
     for (Device* dev : {&test::gpu(), &test::gpu_with(true, true, true)}) {
         CAPTURE(dev->caps().int_dot);
         CAPTURE(dev->caps().subgroup);
-        LlamaModel model(*dev, path);
+        model::Model model(*dev, path);
         for (const KvCacheTypes& t : kCacheTypes) {
             const std::string name = std::string(ops::kv_type_name(t.k)) + "/" + ops::kv_type_name(t.v);
             CAPTURE(name);
             test::RefModel ref(path, 64, uint32_t(t.k), uint32_t(t.v));
-            LlamaSession session(model, 64, 8, t);  // 11 tokens = batches of 8 + 3
+            model::Session session(model, 64, 8, t);  // 11 tokens = batches of 8 + 3
             CHECK(session.kv_cache().types().k == t.k);
             CHECK(session.memory().kv == 2 * 64 * (ops::kv_row_bytes(t.k, 64) + ops::kv_row_bytes(t.v, 64)));
             std::vector<float> gpu = session.eval(prompt);
@@ -134,10 +134,10 @@ TEST_CASE("a q8_0 cache needs K/V rows of a multiple of 32 values: other models 
     const std::string odd_path = test::tmp_dir() + "/synthetic_kv48.gguf";
     gguf::write_synthetic_llama(odd, odd_path);
     {
-        LlamaModel m48(dev, odd_path);
-        CHECK_THROWS_WITH_AS(LlamaSession(m48, 16, 8, KvCacheTypes{ops::KvType::f16, ops::KvType::q8_0}),
+        model::Model m48(dev, odd_path);
+        CHECK_THROWS_WITH_AS(model::Session(m48, 16, 8, KvCacheTypes{ops::KvType::f16, ops::KvType::q8_0}),
                              doctest::Contains("V cache (-ctv): a q8_0 cache needs rows"), vkrt::Error);
-        LlamaSession f16(m48, 16, 8);  // the default F16 cache is fine
+        model::Session f16(m48, 16, 8);  // the default F16 cache is fine
         CHECK(f16.memory().kv == 16 * 48 * 2 * 2);
     }
     std::filesystem::remove(odd_path);
@@ -151,7 +151,7 @@ TEST_CASE("a q8_0 cache needs K/V rows of a multiple of 32 values: other models 
 // GPU against the reference), and greedy picks the same token at every position.
 TEST_CASE("stories260K: prefill batches and token-by-token decode agree with each cache type") {
     Device& dev = test::gpu();
-    LlamaModel model(dev, model_path("stories260K.gguf"));
+    model::Model model(dev, model_path("stories260K.gguf"));
     std::vector<int32_t> ids = {1};
     {
         std::ifstream f(model_path("stories260K.greedy256.ids.txt"));
@@ -170,7 +170,7 @@ TEST_CASE("stories260K: prefill batches and token-by-token decode agree with eac
     for (KvCacheTypes t : {KvCacheTypes{}, KvCacheTypes{KvType::q8_0, KvType::q8_0}}) {
         const std::string name = std::string(ops::kv_type_name(t.k)) + "/" + ops::kv_type_name(t.v);
         CAPTURE(name);
-        LlamaSession batch(model, 256, 64, t), step(model, 256, 64, t);  // 100 tokens: batches of 64 + 36
+        model::Session batch(model, 256, 64, t), step(model, 256, 64, t);  // 100 tokens: batches of 64 + 36
         std::vector<float> all = batch.eval(ids, true);
         float worst = 0;
         for (size_t i = 0; i < ids.size(); ++i) {
@@ -191,7 +191,7 @@ TEST_CASE("stories260K: prefill batches and token-by-token decode agree with eac
     CHECK_NO_VALIDATION(dev);
 }
 
-// Sliding-window layers keep a ring of window + n_batch - 1 rows (LlamaSession::kv_layer_rows),
+// Sliding-window layers keep a ring of window + n_batch - 1 rows (model::Session::kv_layer_rows),
 // full layers all n_ctx. A synthetic gemma3 (window 5, pattern 3: layers 0, 1 SWA, layer 2
 // global) runs a prompt, a long decode and more prefill batches (several straddle the ring's
 // wrap), ~8 times around its 12-row ring, against the reference (which keeps every position
@@ -214,11 +214,11 @@ TEST_CASE("gemma3: sliding-window layers keep only their window; long decode and
     for (Device* dev : {&test::gpu(), &test::gpu_with(true, true, true)}) {
         CAPTURE(dev->caps().int_dot);
         CAPTURE(dev->caps().subgroup);
-        LlamaModel model(*dev, path);
+        model::Model model(*dev, path);
         for (const KvCacheTypes& t : kCacheTypes) {
             const std::string name = std::string(ops::kv_type_name(t.k)) + "/" + ops::kv_type_name(t.v);
             CAPTURE(name);
-            LlamaSession session(model, n_ctx, n_batch, t);
+            model::Session session(model, n_ctx, n_batch, t);
             uint64_t kv = 0;
             for (uint32_t l = 0; l < 3; ++l) {
                 CHECK(session.kv_cache().rows(l) == (l == 2 ? n_ctx : ring));
@@ -271,13 +271,13 @@ TEST_CASE("gemma3: sliding-window layers keep only their window; long decode and
 TEST_CASE("gemma3-f32.gguf: sliding-window rings of 23 rows match the reference over 200 positions") {
     Device& dev = test::gpu();
     const std::string path = model_path("arch/gemma3-f32.gguf");
-    LlamaModel model(dev, path);
+    model::Model model(dev, path);
     REQUIRE(model.hparams().n_swa == 16);
     std::vector<int32_t> ids = model.tokenizer().encode(read_text(model_path("tinystories_valid_head.txt")), true, false);
     REQUIRE(ids.size() >= 200);
     ids.resize(200);
     const size_t V = model.hparams().n_vocab;
-    LlamaSession session(model, 256, 8, KvCacheTypes{ops::KvType::f32, ops::KvType::f32});
+    model::Session session(model, 256, 8, KvCacheTypes{ops::KvType::f32, ops::KvType::f32});
     for (uint32_t l = 0; l < model.hparams().n_layer; ++l)
         CHECK(session.kv_cache().rows(l) == (model.hparams().is_swa(l) ? 16u + 8u - 1u : 256u));
     test::RefModel ref(path, 256);

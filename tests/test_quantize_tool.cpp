@@ -16,7 +16,7 @@
 #include "quant/quantize.hpp"
 #include "quant/sensitivity.hpp"
 #include "quant/smoothquant.hpp"
-#include "ref/llama_ref.hpp"
+#include "ref/forward.hpp"
 #include "test_util.hpp"
 
 using namespace vkrt;
@@ -229,9 +229,9 @@ TEST_CASE("smoothquant: the smoothed model is the same model in float") {
 
     // The instrumented forward without smoothing is the reference forward exactly.
     std::vector<int32_t> toks(d.seqs[0].begin(), d.seqs[0].begin() + 48);
-    ref::RefLlama base(m.cfg, m.w);
+    ref::RefModel base(m.cfg, m.w);
     const std::vector<float> y0 = base.forward(toks, 0);
-    quant::InstrumentedLlama plain(m.cfg, m.w);
+    quant::InstrumentedModel plain(m.cfg, m.w);
     CHECK(plain.forward(toks, 0) == y0);
 
     for (float alpha : {0.5f, 0.85f}) {
@@ -245,10 +245,10 @@ TEST_CASE("smoothquant: the smoothed model is the same model in float") {
                     smax = std::max(smax, v);
                 }
         CHECK(smax / smin > 4.0f);  // not a trivial smoothing
-        ref::RefLlamaWeights w2 = m.w;
+        ref::RefWeights w2 = m.w;
         quant::apply_smoothing(w2, m.cfg, sm);
         CHECK(w2.layers[0].attn_norm != m.w.layers[0].attn_norm);
-        quant::InstrumentedLlama smoothed(m.cfg, w2, &sm);
+        quant::InstrumentedModel smoothed(m.cfg, w2, &sm);
         const std::vector<float> y1 = smoothed.forward(toks, 0);
         const double rd = rel_diff(y0, y1);
         MESSAGE("alpha " << alpha << ": smoothed logits relative difference " << rd);
@@ -256,7 +256,7 @@ TEST_CASE("smoothquant: the smoothed model is the same model in float") {
         // Without the .smooth division the model is a different one.
         quant::Smoothing none = sm;
         for (auto& L : none.layers) L[size_t(quant::Site::attn_out)].clear(), L[size_t(quant::Site::ffn_down_in)].clear();
-        quant::InstrumentedLlama wrong(m.cfg, w2, &none);
+        quant::InstrumentedModel wrong(m.cfg, w2, &none);
         CHECK(rel_diff(y0, wrong.forward(toks, 0)) > 1e-3);
     }
 }
@@ -361,7 +361,7 @@ TEST_CASE("w8a8: the file's dequantized weights, with its .smooth tensors, are t
         for (uint64_t i = 0; i < w.size(); ++i) w[i] = float(reinterpret_cast<const int8_t*>(t.data)[i]) * sc[i / K];
         return w;
     };
-    ref::RefLlamaWeights w;
+    ref::RefWeights w;
     w.tok_embd = dequantize_tensor(q.tensor("token_embd.weight"));
     w.output = dequantize_tensor(q.tensor("output.weight"));
     w.output_norm = f32_tensor(q, "output_norm.weight");
@@ -369,7 +369,7 @@ TEST_CASE("w8a8: the file's dequantized weights, with its .smooth tensors, are t
     sm.layers.resize(5);
     for (int l = 0; l < 5; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
-        ref::RefLlamaLayer L;
+        ref::RefLayer L;
         L.attn_norm = f32_tensor(q, p + "attn_norm.weight");
         L.ffn_norm = f32_tensor(q, p + "ffn_norm.weight");
         L.wq = i8(p + "attn_q");
@@ -384,13 +384,13 @@ TEST_CASE("w8a8: the file's dequantized weights, with its .smooth tensors, are t
         sm.layers[size_t(l)][size_t(quant::Site::ffn_down_in)] = f32_tensor(q, p + "ffn_down.smooth");
     }
     std::vector<int32_t> toks(calib_data().seqs[0].begin(), calib_data().seqs[0].begin() + 32);
-    ref::RefLlama base(m.cfg, m.w);
+    ref::RefModel base(m.cfg, m.w);
     const auto y0 = base.forward(toks, 0);
-    quant::InstrumentedLlama file_model(m.cfg, w, &sm);
+    quant::InstrumentedModel file_model(m.cfg, w, &sm);
     const double rd = rel_diff(y0, file_model.forward(toks, 0));
     quant::Smoothing none;
     none.layers.resize(5);
-    quant::InstrumentedLlama unsmoothed(m.cfg, w, &none);
+    quant::InstrumentedModel unsmoothed(m.cfg, w, &none);
     const double rd_wrong = rel_diff(y0, unsmoothed.forward(toks, 0));
     MESSAGE("W8A8 file weights (float activations): logits relative difference " << rd << "; without .smooth "
                                                                                   << rd_wrong);

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "ref/llama_ref.hpp"
+#include "ref/forward.hpp"
 #include "core/fp16.hpp"
 #include "ref/reference.hpp"
 #include "test_util.hpp"
@@ -554,13 +554,13 @@ TEST_CASE("attention: one key, hand-computed weights, causality, GQA mapping") {
 
 namespace {
 
-RefLlamaWeights random_weights(const RefLlamaConfig& c, uint32_t seed) {
+RefWeights random_weights(const RefConfig& c, uint32_t seed) {
     auto rnd = [&](size_t n, float a) { return test::random_floats(n, seed++, -a, a); };
     const size_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab;
-    RefLlamaWeights w;
+    RefWeights w;
     w.tok_embd = rnd(V * E, 1.0f);
     for (uint32_t l = 0; l < c.n_layer; ++l) {
-        RefLlamaLayer L;
+        RefLayer L;
         L.attn_norm = test::random_floats(E, seed++, 0.5f, 1.5f);
         L.wq = rnd(Q * E, 0.5f);
         L.wk = rnd(KV * E, 0.5f);
@@ -577,8 +577,8 @@ RefLlamaWeights random_weights(const RefLlamaConfig& c, uint32_t seed) {
     return w;
 }
 
-RefLlamaConfig small_config() {
-    RefLlamaConfig c;
+RefConfig small_config() {
+    RefConfig c;
     c.n_layer = 2;
     c.n_embd = 32;
     c.n_head = 4;
@@ -600,12 +600,12 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("RefLlama: batch == incremental == chunked, reset") {
+TEST_CASE("RefModel: batch == incremental == chunked, reset") {
     for (RopeMode mode : {RopeMode::norm, RopeMode::neox}) {
         CAPTURE(uint32_t(mode));
-        RefLlamaConfig c = small_config();
+        RefConfig c = small_config();
         c.rope_neox = mode == RopeMode::neox;
-        RefLlama model(c, random_weights(c, 100));
+        RefModel model(c, random_weights(c, 100));
         const std::vector<int32_t> toks = {3, 17, 0, 39, 5, 5, 22, 8, 11, 1};
         const size_t M = toks.size(), V = c.n_vocab;
 
@@ -645,13 +645,13 @@ TEST_CASE("RefLlama: batch == incremental == chunked, reset") {
     }
 }
 
-TEST_CASE("RefLlama: GQA equals MHA with duplicated kv heads; tied output; errors") {
-    RefLlamaConfig g = small_config();  // n_head 4, n_head_kv 2
+TEST_CASE("RefModel: GQA equals MHA with duplicated kv heads; tied output; errors") {
+    RefConfig g = small_config();  // n_head 4, n_head_kv 2
     g.n_rot = 4;                          // partial rotary: head_dim 8
-    const RefLlamaWeights wg = random_weights(g, 300);
-    RefLlamaConfig m = g;
+    const RefWeights wg = random_weights(g, 300);
+    RefConfig m = g;
     m.n_head_kv = 4;
-    RefLlamaWeights wm = wg;
+    RefWeights wm = wg;
     const size_t E = g.n_embd, hd = g.hd();
     for (auto& L : wm.layers) {
         std::vector<float> k, v;
@@ -663,25 +663,25 @@ TEST_CASE("RefLlama: GQA equals MHA with duplicated kv heads; tied output; error
         L.wk = k;
         L.wv = v;
     }
-    RefLlama a(g, wg), b(m, wm);
+    RefModel a(g, wg), b(m, wm);
     const std::vector<int32_t> toks = {1, 2, 3, 4, 5, 6};
     CHECK(max_abs_diff(a.forward(toks, 0), b.forward(toks, 0)) <= 1e-5);
 
     // tied output: empty `output` uses tok_embd
-    RefLlamaWeights wt = wg, wt2 = wg;
+    RefWeights wt = wg, wt2 = wg;
     wt.output.clear();
     wt2.output = wt2.tok_embd;
-    RefLlama t1(g, wt), t2(g, wt2);
+    RefModel t1(g, wt), t2(g, wt2);
     CHECK(t1.forward(toks, 0) == t2.forward(toks, 0));
 
     // errors
     const std::vector<int32_t> bad = {40};
     CHECK(throws_status(Status::invalid_argument, [&] { a.forward(bad, 0); }));
     CHECK(throws_status(Status::limit_exceeded, [&] { a.forward(toks, 11); }));
-    RefLlamaWeights broken = wg;
+    RefWeights broken = wg;
     broken.layers[1].w_up.pop_back();
-    CHECK(throws_status(Status::invalid_argument, [&] { RefLlama r(g, broken); }));
-    RefLlamaConfig c3 = g;
+    CHECK(throws_status(Status::invalid_argument, [&] { RefModel r(g, broken); }));
+    RefConfig c3 = g;
     c3.n_head_kv = 3;
-    CHECK(throws_status(Status::invalid_argument, [&] { RefLlama r(c3, wg); }));
+    CHECK(throws_status(Status::invalid_argument, [&] { RefModel r(c3, wg); }));
 }

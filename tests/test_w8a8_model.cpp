@@ -12,7 +12,7 @@
 
 #include "gguf/synthetic.hpp"
 #include "gpu.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "model/perplexity.hpp"
 #include "quant/quantize.hpp"
 #include "test_util.hpp"
@@ -27,7 +27,7 @@ std::string text() { return test::read_file(test::models_dir() + "/tinystories_v
 constexpr int kChunks = 8;
 
 double ppl(Device& dev, const std::string& path, const std::string& t) {
-    LlamaModel model(dev, path);
+    model::Model model(dev, path);
     return perplexity(model, t, 512, kChunks).ppl;
 }
 
@@ -65,7 +65,7 @@ TEST_CASE("W8A8 stories260K: dynamic, smoothed, asymmetric and static files run 
         const std::string path = test::tmp_dir() + "/" + c.name + ".gguf";
         quant::quantize_gguf(f32, path, o);
         {
-            LlamaModel m(dev, path);
+            model::Model m(dev, path);
             REQUIRE(m.w8a8());
             CHECK(m.act_quant().asymmetric == c.asym);
             CHECK(m.act_quant().static_scale == (c.type == QT::w8a8_static));
@@ -88,7 +88,7 @@ TEST_CASE("W8A8: static + asymmetric activations are refused with a named error"
     o.calib_tokens = 512;
     const std::string path = test::tmp_dir() + "/w8a8_static_asym.gguf";
     quant::quantize_gguf(test::models_dir() + "/stories260K.gguf", path, o);
-    CHECK_THROWS_WITH_AS(LlamaModel(dev, path), doctest::Contains("static asymmetric"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(model::Model(dev, path), doctest::Contains("static asymmetric"), vkrt::Error);
     std::filesystem::remove(path);
     CHECK_NO_VALIDATION(dev);
 }
@@ -104,9 +104,9 @@ TEST_CASE("W8A8 synthetic llama (as vkrt-bench --type w8a8 writes it) tracks its
     gguf::write_synthetic_llama(cfg, f32);
     cfg.wtype = gguf::TensorType::I8;
     gguf::write_synthetic_llama(cfg, w8);
-    LlamaModel mf(dev, f32), mq(dev, w8);
+    model::Model mf(dev, f32), mq(dev, w8);
     REQUIRE(mq.w8a8());
-    LlamaSession sf(mf, 32, 8), sq(mq, 32, 8);
+    model::Session sf(mf, 32, 8), sq(mq, 32, 8);
     const std::vector<int32_t> prompt = {1, 50, 260, 7, 99, 280, 3};
     auto lf = sf.eval(prompt), lq = sq.eval(prompt);
     double num = 0, den = 0;

@@ -9,8 +9,8 @@
 //   * every tensor with its GGUF name, role, shape and, for a linear, the input it
 //     reads (tensor_table). Fused tensors (phi3's attn_qkv, its gate|up ffn_up) are one
 //     entry holding several roles whose rows are concatenated.
-// The GPU model (model/llama.cpp), the CPU reference and its calibration hooks
-// (ref/llama_ref.cpp), the quantizer, SmoothQuant and the sensitivity analysis
+// The GPU model (model/model.cpp), the CPU reference and its calibration hooks
+// (ref/forward.cpp), the quantizer, SmoothQuant and the sensitivity analysis
 // (quant/) and the synthetic writer (gguf/synthetic.cpp) all run from this
 // description: none of them lists tensor names or architectures itself.
 //
@@ -52,8 +52,8 @@ constexpr size_t kRoles = size_t(Role::count);
 const char* role_name(Role r);  // "attn_q", ...
 [[noreturn]] void block_tensor_fail(const char* what, Role r);  // internal error: not a block role
 
-// The member of a block's tensor set that holds role r: the GPU model's LlamaLayer and the
-// CPU reference's RefLlamaLayer name their members alike, so one mapping serves both.
+// The member of a block's tensor set that holds role r: the GPU model's model::Layer and the
+// CPU reference's RefLayer name their members alike, so one mapping serves both.
 // A global role (tok_embd, output, ...) is an internal error naming `what`.
 template <class Layer>
 auto& block_tensor(Layer& L, Role r, const char* what) {

@@ -27,7 +27,7 @@
 #include <utility>
 
 #include "core/error.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "text/sampler.hpp"
 
 namespace {
@@ -59,12 +59,12 @@ struct vkrt_context : Object {
 struct vkrt_model : Object {
     vkrt_model() : Object(Kind::model) {}
     std::shared_ptr<vkrt_context> ctx;  // keeps the device alive while the model lives
-    std::unique_ptr<vkrt::LlamaModel> model;  // declared after ctx: destroyed before it
+    std::unique_ptr<vkrt::model::Model> model;  // declared after ctx: destroyed before it
 };
 struct vkrt_session : Object {
     vkrt_session() : Object(Kind::session) {}
     std::shared_ptr<vkrt_model> model;  // keeps the model (and its device) alive
-    std::unique_ptr<vkrt::LlamaSession> session;  // declared after model: destroyed before it
+    std::unique_ptr<vkrt::model::Session> session;  // declared after model: destroyed before it
     std::vector<int32_t> history;  // for the repetition penalty
     std::unique_ptr<vkrt::Sampler> sampler;
     vkrt_sampler_params sampler_params{};
@@ -297,7 +297,7 @@ vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_mode
         *out = nullptr;
         auto c = lookup(ctx, "vkrt_model_load");
         VKRT_REQUIRE_ARG(path);
-        vkrt::LlamaModel::Progress progress;
+        vkrt::model::Model::Progress progress;
         if (params && params->progress) {
             auto cb = params->progress;
             void* user = params->progress_user;
@@ -305,7 +305,7 @@ vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_mode
         }
         auto m = std::make_shared<vkrt_model>();
         m->ctx = c;
-        m->model = std::make_unique<vkrt::LlamaModel>(*c->dev, path, progress);
+        m->model = std::make_unique<vkrt::model::Model>(*c->dev, path, progress);
         *out = registry().add(std::move(m));
     });
 }
@@ -386,7 +386,7 @@ vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* pa
         }
         auto s = std::make_shared<vkrt_session>();
         s->model = m;
-        s->session = std::make_unique<vkrt::LlamaSession>(*m->model, uint32_t(n_ctx), uint32_t(n_batch), kv);
+        s->session = std::make_unique<vkrt::model::Session>(*m->model, uint32_t(n_ctx), uint32_t(n_batch), kv);
         *out = registry().add(std::move(s));
     });
 }

@@ -4,7 +4,7 @@
 // llama.cpp: half the memory of F32 for the same perplexity (docs/BENCHMARKS.md).
 //
 // Rows are given per layer: a full-attention layer keeps all n_ctx positions, a
-// sliding-window layer only a ring of rows around its window (LlamaSession::kv_layer_rows;
+// sliding-window layer only a ring of rows around its window (model::Session::kv_layer_rows;
 // position p in row p % rows, see ops::kv_store).
 #pragma once
 #include <cstdint>

@@ -6,7 +6,7 @@
 
 namespace vkrt {
 
-PerplexityResult perplexity(LlamaModel& model, const std::string& text, int n_ctx, int max_chunks, int first_chunk,
+PerplexityResult perplexity(model::Model& model, const std::string& text, int n_ctx, int max_chunks, int first_chunk,
                             const std::function<void(int, int, double)>& progress, KvCacheTypes kv) {
     VKRT_CHECK(n_ctx >= 4, Status::invalid_argument, "perplexity: n_ctx ", n_ctx, " is too small");
     VKRT_CHECK(max_chunks > 0 && first_chunk >= 0, Status::invalid_argument, "perplexity: bad chunk range");
@@ -18,7 +18,7 @@ PerplexityResult perplexity(LlamaModel& model, const std::string& text, int n_ct
     VKRT_CHECK(available > 0, Status::invalid_argument, "perplexity: the text has ", ids.size(),
                " tokens: no chunk of ", n_ctx, " tokens after skipping ", first_chunk);
     r.chunks = std::min(max_chunks, available);
-    LlamaSession session(model, uint32_t(n_ctx), uint32_t(n_ctx), kv);
+    model::Session session(model, uint32_t(n_ctx), uint32_t(n_ctx), kv);
     const uint32_t V = model.hparams().n_vocab;
     double nll = 0;
     for (int c = 0; c < r.chunks; ++c) {

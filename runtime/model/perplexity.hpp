@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-#include "model/llama.hpp"
+#include "model/model.hpp"
 
 namespace vkrt {
 
@@ -22,7 +22,7 @@ struct PerplexityResult {
 
 // `first_chunk` skips that many chunks (calibration uses another part of the text);
 // `kv`: the session's cache types (F16 by default, as llama-perplexity's default).
-PerplexityResult perplexity(LlamaModel& model, const std::string& text, int n_ctx, int max_chunks,
+PerplexityResult perplexity(model::Model& model, const std::string& text, int n_ctx, int max_chunks,
                             int first_chunk = 0, const std::function<void(int, int, double)>& progress = {},
                             KvCacheTypes kv = {});
 

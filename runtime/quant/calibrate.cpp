@@ -43,26 +43,26 @@ FloatLlama load_float_llama(const gguf::File& f, uint32_t n_ctx) {
 
 // ---------------------------------------------------------------- instrumented forward
 
-InstrumentedLlama::InstrumentedLlama(const ref::RefLlamaConfig& cfg, const ref::RefLlamaWeights& w,
+InstrumentedModel::InstrumentedModel(const ref::RefConfig& cfg, const ref::RefWeights& w,
                                      const Smoothing* smoothing)
     : cfg_(cfg.normalized()), w_(&w), sm_(smoothing) {
     ref::check_weights(cfg_, w);
     if (sm_) {
-        VKRT_CHECK(sm_->layers.size() == cfg_.n_layer, Status::invalid_argument, "InstrumentedLlama: smoothing has ",
+        VKRT_CHECK(sm_->layers.size() == cfg_.n_layer, Status::invalid_argument, "InstrumentedModel: smoothing has ",
                    sm_->layers.size(), " layers, the model ", cfg_.n_layer);
         for (const auto& L : sm_->layers) {
             VKRT_CHECK(L[size_t(Site::attn_out)].empty() || L[size_t(Site::attn_out)].size() == cfg_.q_dim(),
-                       Status::invalid_argument, "InstrumentedLlama: attn_out smoothing has the wrong length");
+                       Status::invalid_argument, "InstrumentedModel: attn_out smoothing has the wrong length");
             VKRT_CHECK(L[size_t(Site::ffn_down_in)].empty() || L[size_t(Site::ffn_down_in)].size() == cfg_.n_ff,
-                       Status::invalid_argument, "InstrumentedLlama: ffn_down smoothing has the wrong length");
+                       Status::invalid_argument, "InstrumentedModel: ffn_down smoothing has the wrong length");
         }
     }
     cache_.init(cfg_);
 }
 
-void InstrumentedLlama::reset() { cache_.clear(); }
+void InstrumentedModel::reset() { cache_.clear(); }
 
-std::vector<float> InstrumentedLlama::forward(std::span<const int32_t> tokens, int32_t start_pos,
+std::vector<float> InstrumentedModel::forward(std::span<const int32_t> tokens, int32_t start_pos,
                                               const ActHook& hook) {
     // x (M,K) /= s (K) per column at attn_out / ffn_down_in (float division, as the
     // runtime's quantizer does with a file's .smooth), then the caller's hook.
@@ -75,7 +75,7 @@ std::vector<float> InstrumentedLlama::forward(std::span<const int32_t> tokens, i
         }
         if (hook) hook(l, s, x, M, K);
     };
-    return ref::llama_forward(cfg_, *w_, cache_, tokens, start_pos, h);
+    return ref::forward(cfg_, *w_, cache_, tokens, start_pos, h);
 }
 
 // ---------------------------------------------------------------- histogram
@@ -331,9 +331,9 @@ CalibStats collect_stats(const FloatLlama& m, const Smoothing* smoothing, const 
     VKRT_CHECK(!data.seqs.empty(), Status::invalid_argument, "calibration: no sequences");
     size_t max_len = 0;
     for (const auto& s : data.seqs) max_len = std::max(max_len, s.size());
-    ref::RefLlamaConfig cfg = m.cfg;
+    ref::RefConfig cfg = m.cfg;
     cfg.n_ctx = uint32_t(max_len);
-    InstrumentedLlama model(cfg, m.w, smoothing);
+    InstrumentedModel model(cfg, m.w, smoothing);
 
     CalibStats st;
     st.layers.resize(cfg.n_layer);

@@ -1,8 +1,8 @@
 // Activation calibration for W8A8 (SmoothQuant) files, on the CPU reference model.
 //
 // * FloatLlama / load_float_llama: a GGUF model of any architecture of runtime/arch
-//   dequantized to float, in the ref::RefLlama weight layout (fused tensors split).
-// * InstrumentedLlama: ref::llama_forward (the one CPU forward pass) with
+//   dequantized to float, in the ref::RefModel weight layout (fused tensors split).
+// * InstrumentedModel: ref::forward (the one CPU forward pass) with
 //     - a hook called with the input of every linear layer: the 4 distinct
 //       inputs per block (Site below);
 //     - optional SmoothQuant factors for the attn_output / ffn_down inputs: the
@@ -20,7 +20,7 @@
 //                i >= 128 bins, P = hist[0:i] with the tail folded into bin i-1,
 //                Q = P merged into 128 levels and expanded back over P's
 //                non-empty bins; T = upper edge of the i with minimum KL(P||Q).
-// * collect_stats: runs calibration sequences through an InstrumentedLlama and
+// * collect_stats: runs calibration sequences through an InstrumentedModel and
 //   records per input (layer, site): per-channel max |x|, signed min/max, the
 //   |x| histogram, and up to `capture_rows` captured input rows (evenly spread
 //   over the tokens) for the sensitivity analysis.
@@ -39,15 +39,15 @@
 #include <vector>
 
 #include "gguf/gguf.hpp"
-#include "ref/llama_ref.hpp"
+#include "ref/forward.hpp"
 
 namespace vkrt::quant {
 
 // ---- the model in float ------------------------------------------------------------
 
 struct FloatLlama {
-    ref::RefLlamaConfig cfg;
-    ref::RefLlamaWeights w;
+    ref::RefConfig cfg;
+    ref::RefWeights w;
 };
 // Every tensor dequantized to float (any supported type); n_ctx = KV cache rows.
 FloatLlama load_float_llama(const gguf::File& f, uint32_t n_ctx);
@@ -57,7 +57,7 @@ using Site = arch::Site;
 using arch::kSites;
 using arch::site_name;
 
-// SmoothQuant factors per layer and site (empty vector = none). InstrumentedLlama
+// SmoothQuant factors per layer and site (empty vector = none). InstrumentedModel
 // divides by them only at attn_out and ffn_down_in (the other two are folded into
 // the norm weights by apply_smoothing).
 struct Smoothing {
@@ -68,18 +68,18 @@ struct Smoothing {
 // x is the (M, K) input exactly as the matmul receives it (after smoothing).
 using ActHook = std::function<void(uint32_t layer, Site site, std::span<const float> x, size_t M, size_t K)>;
 
-class InstrumentedLlama {
+class InstrumentedModel {
 public:
     // Keeps references to cfg's copy, weights and smoothing: they must outlive this object.
-    InstrumentedLlama(const ref::RefLlamaConfig& cfg, const ref::RefLlamaWeights& w,
+    InstrumentedModel(const ref::RefConfig& cfg, const ref::RefWeights& w,
                       const Smoothing* smoothing = nullptr);
-    // As ref::RefLlama::forward: tokens at start_pos.. -> logits (M, n_vocab).
+    // As ref::RefModel::forward: tokens at start_pos.. -> logits (M, n_vocab).
     std::vector<float> forward(std::span<const int32_t> tokens, int32_t start_pos, const ActHook& hook = {});
     void reset();
 
 private:
-    ref::RefLlamaConfig cfg_;
-    const ref::RefLlamaWeights* w_;
+    ref::RefConfig cfg_;
+    const ref::RefWeights* w_;
     const Smoothing* sm_;
     ref::RefKvCache cache_;
 };

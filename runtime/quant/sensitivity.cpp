@@ -122,7 +122,7 @@ double relative_output_error(std::span<const float> x, size_t M, std::span<const
 std::vector<SensitivityEntry> analyze_sensitivity(const FloatLlama& m, const CalibStats& st,
                                                   const Smoothing* sm,
                                                   const std::function<void(size_t, size_t)>& progress) {
-    const ref::RefLlamaConfig& c = m.cfg;
+    const ref::RefConfig& c = m.cfg;
     VKRT_CHECK(st.layers.size() == c.n_layer, Status::invalid_argument, "analyze_sensitivity: stats of ",
                st.layers.size(), " layers for ", c.n_layer);
     // The block linears of the description (runtime/arch), fused tensors as stored.

@@ -33,7 +33,7 @@ std::vector<float> smooth_factors(std::span<const float> act, std::span<const fl
     return s;
 }
 
-Smoothing compute_smoothing(const ref::RefLlamaConfig& cfg, const ref::RefLlamaWeights& w, const CalibStats& st,
+Smoothing compute_smoothing(const ref::RefConfig& cfg, const ref::RefWeights& w, const CalibStats& st,
                             float alpha) {
     VKRT_CHECK(st.layers.size() == cfg.n_layer, Status::invalid_argument, "compute_smoothing: stats of ",
                st.layers.size(), " layers for ", cfg.n_layer);
@@ -41,7 +41,7 @@ Smoothing compute_smoothing(const ref::RefLlamaConfig& cfg, const ref::RefLlamaW
     sm.alpha = alpha;
     sm.layers.resize(cfg.n_layer);
     for (uint32_t l = 0; l < cfg.n_layer; ++l) {
-        const ref::RefLlamaLayer& L = w.layers[l];
+        const ref::RefLayer& L = w.layers[l];
         auto& out = sm.layers[l];
         auto act = [&](Site s, size_t K) -> const std::vector<float>& {
             const auto& a = st.at(l, s).chan_absmax;
@@ -69,11 +69,11 @@ void scale_columns(std::vector<float>& w, const std::vector<float>& s) {
 }
 }  // namespace
 
-void apply_smoothing(ref::RefLlamaWeights& w, const ref::RefLlamaConfig& cfg, const Smoothing& sm) {
+void apply_smoothing(ref::RefWeights& w, const ref::RefConfig& cfg, const Smoothing& sm) {
     VKRT_CHECK(sm.layers.size() == w.layers.size(), Status::invalid_argument, "apply_smoothing: ",
                sm.layers.size(), " layers of factors for ", w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
-        ref::RefLlamaLayer& L = w.layers[l];
+        ref::RefLayer& L = w.layers[l];
         const auto& s = sm.layers[l];
         if (const auto& a = s[size_t(Site::attn_in)]; !a.empty()) {
             VKRT_CHECK(a.size() == cfg.n_embd, Status::invalid_argument, "apply_smoothing: attn_in length");

@@ -28,12 +28,12 @@ std::vector<float> smooth_factors(std::span<const float> act_absmax, std::span<c
                                   float alpha);
 
 // Factors for all four inputs of every block, from the stats of the unsmoothed model.
-Smoothing compute_smoothing(const ref::RefLlamaConfig& cfg, const ref::RefLlamaWeights& w, const CalibStats& stats,
+Smoothing compute_smoothing(const ref::RefConfig& cfg, const ref::RefWeights& w, const CalibStats& stats,
                             float alpha);
 
 // Applies `s` to the weights: norms of attn_in / ffn_in divided by s, the columns of
 // every weight multiplied by the factors of its input. Run the result with
-// InstrumentedLlama(cfg, w, &s) (it divides the attn_out / ffn_down inputs by s).
-void apply_smoothing(ref::RefLlamaWeights& w, const ref::RefLlamaConfig& cfg, const Smoothing& s);
+// InstrumentedModel(cfg, w, &s) (it divides the attn_out / ffn_down inputs by s).
+void apply_smoothing(ref::RefWeights& w, const ref::RefConfig& cfg, const Smoothing& s);
 
 }  // namespace vkrt::quant

@@ -26,7 +26,7 @@
 #include "cli.hpp"
 #include "core/error.hpp"
 #include "gguf/synthetic.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "model/perplexity.hpp"
 
 using namespace vkrt;
@@ -83,7 +83,7 @@ MeanSd stats(const std::vector<double>& v) {
 // sliding-window layer GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256) with n_ubatch =
 // min(512, n_ctx); a cell is n_head_kv * head_dim elements of K and of V, f32 4, f16 2,
 // q8_0 34/32 bytes an element.
-double llama_cpp_kv_bytes(const LlamaHParams& hp, uint32_t n_ctx, const KvCacheTypes& t) {
+double llama_cpp_kv_bytes(const HParams& hp, uint32_t n_ctx, const KvCacheTypes& t) {
     auto per_element = [](ops::KvType k) {
         return k == ops::KvType::f32 ? 4.0 : k == ops::KvType::f16 ? 2.0 : 34.0 / 32.0;
     };
@@ -96,7 +96,7 @@ double llama_cpp_kv_bytes(const LlamaHParams& hp, uint32_t n_ctx, const KvCacheT
 }
 
 // "memory: weights ... | KV cache ... | ..." and the same context's KV size in llama.cpp.
-void print_memory(const LlamaModel& model, const LlamaSession& session) {
+void print_memory(const model::Model& model, const model::Session& session) {
     std::printf("memory: %s | total %s\n", cli::memory_report(model, session).c_str(),
                 cli::format_bytes(double(model.weight_bytes() + session.memory().total())).c_str());
     std::printf("llama.cpp KV cache at n_ctx %u, same types: %s%s\n", session.n_ctx(),
@@ -110,7 +110,7 @@ int model_bench(const std::string& path, const std::string& label, int n_prompt,
                 const KvCacheTypes& kv) {
     Device dev;
     double t0 = cli::now_seconds();
-    LlamaModel model(dev, path, [](float f) {
+    model::Model model(dev, path, [](float f) {
         std::fprintf(stderr, "\rloading %3d%%", int(f * 100 + 0.5f));
     });
     std::fprintf(stderr, "\rloaded in %.2f s: %s\n", cli::now_seconds() - t0, model.describe().c_str());
@@ -118,7 +118,7 @@ int model_bench(const std::string& path, const std::string& label, int n_prompt,
     const uint32_t n_ctx = n_ctx_arg > 0 ? uint32_t(n_ctx_arg) : uint32_t(std::max(n_prompt + n_gen, 1));
     VKRT_CHECK(uint32_t(std::max(n_prompt, n_gen)) <= n_ctx, Status::invalid_argument, "-c ", n_ctx,
                " is smaller than -p / -n");
-    LlamaSession session(model, n_ctx, uint32_t(std::max(n_prompt, 1)), kv);
+    model::Session session(model, n_ctx, uint32_t(std::max(n_prompt, 1)), kv);
     print_memory(model, session);
     std::mt19937 rng(42);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(hp.n_vocab) - 1);
@@ -165,7 +165,7 @@ int perplexity_mode(const std::string& text_path, const std::string& model_path,
     std::stringstream ss;
     ss << f.rdbuf();
     Device dev;
-    LlamaModel model(dev, model_path);
+    model::Model model(dev, model_path);
     std::fprintf(stderr, "%s\n", model.describe().c_str());
     double t0 = cli::now_seconds();
     std::fprintf(stderr, "KV cache: K %s, V %s\n", ops::kv_type_name(kv.k), ops::kv_type_name(kv.v));

@@ -19,7 +19,7 @@
 
 #include "cli.hpp"
 #include "core/error.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "text/chat_template.hpp"
 #include "text/sampler.hpp"
 
@@ -41,7 +41,7 @@ struct Stats {
 
 // Prefill `ids`, then sample up to n_predict tokens, streaming their text.
 // Returns the reply without its stop token or stop string.
-std::string generate(LlamaSession& session, Sampler& sampler, const std::vector<int32_t>& ids, int n_predict,
+std::string generate(model::Session& session, Sampler& sampler, const std::vector<int32_t>& ids, int n_predict,
                      const ChatStops& stops, Stats& st) {
     const Tokenizer& tok = session.model().tokenizer();
     VKRT_CHECK(session.pos() + ids.size() < session.n_ctx(), Status::limit_exceeded, "the prompt (", ids.size(),
@@ -112,12 +112,12 @@ int run(int argc, char** argv) {
     double t0 = cli::now_seconds();
     Device dev;
     std::fprintf(stderr, "vkrt: device %s\n", dev.caps().name.c_str());
-    LlamaModel model(dev, model_path, [](float f) {
+    model::Model model(dev, model_path, [](float f) {
         std::fprintf(stderr, "\rvkrt: loading model %3d%%", int(f * 100.0f + 0.5f));
         std::fflush(stderr);
     });
     std::fprintf(stderr, "\nvkrt: %s\n", model.describe().c_str());
-    LlamaSession session(model, uint32_t(n_ctx), 512, kv_types);
+    model::Session session(model, uint32_t(n_ctx), 512, kv_types);
     std::fprintf(stderr, "vkrt: memory: %s\n", cli::memory_report(model, session).c_str());
     st.load_s = cli::now_seconds() - t0;
     Sampler sampler(sp);

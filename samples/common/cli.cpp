@@ -90,11 +90,11 @@ std::string format_bytes(double bytes) {
     return buf;
 }
 
-std::string memory_report(const LlamaModel& model, const LlamaSession& session) {
+std::string memory_report(const model::Model& model, const model::Session& session) {
     const SessionMemory& m = session.memory();
     const KvCache& kv = session.kv_cache();
     const KvCacheTypes& t = kv.types();
-    // Sliding-window layers keep a ring of fewer rows (LlamaSession::kv_layer_rows).
+    // Sliding-window layers keep a ring of fewer rows (model::Session::kv_layer_rows).
     uint32_t n_ring = 0, ring_rows = 0;
     for (uint32_t l = 0; l < kv.n_layer(); ++l)
         if (kv.rows(l) < session.n_ctx()) ++n_ring, ring_rows = kv.rows(l);

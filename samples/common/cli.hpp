@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model/llama.hpp"
+#include "model/model.hpp"
 
 namespace vkrt::cli {
 
@@ -40,7 +40,7 @@ KvCacheTypes kv_cache_types(Args& args);
 
 // The device memory a model and a session allocate, one line:
 // "weights 1.00 MiB | KV cache 0.31 MiB (K f16, V f16, 512 positions) | activations ... | scratch ... | I/O ..."
-std::string memory_report(const LlamaModel& model, const LlamaSession& session);
+std::string memory_report(const model::Model& model, const model::Session& session);
 // Bytes as "12.34 MiB" (KiB below 1 MiB, GiB from 1 GiB up).
 std::string format_bytes(double bytes);
 

@@ -12,7 +12,7 @@
 
 #include "gguf/gguf.hpp"
 #include "arch/arch.hpp"
-#include "model/llama.hpp"
+#include "model/model.hpp"
 #include "text/tokenizer.hpp"
 
 namespace {

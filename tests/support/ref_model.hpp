@@ -1,4 +1,4 @@
-// The CPU reference llama (runtime/ref/llama_ref.hpp) loaded from a GGUF file:
+// The CPU reference llama (runtime/ref/forward.hpp) loaded from a GGUF file:
 // every tensor dequantized to float with the reference decoders.
 #pragma once
 #include <memory>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "ref/llama_ref.hpp"
+#include "ref/forward.hpp"
 
 namespace vkrt::test {
 
@@ -19,10 +19,10 @@ public:
     std::vector<float> forward(std::span<const int32_t> tokens, int32_t start_pos) {
         return llama_->forward(tokens, start_pos);
     }
-    const ref::RefLlamaConfig& config() const { return llama_->config(); }
+    const ref::RefConfig& config() const { return llama_->config(); }
 
 private:
-    std::unique_ptr<ref::RefLlama> llama_;
+    std::unique_ptr<ref::RefModel> llama_;
 };
 
 }  // namespace vkrt::test

@@ -1,5 +1,5 @@
-// CPU reference forward pass (see llama_ref.hpp).
-#include "ref/llama_ref.hpp"
+// CPU reference forward pass (see forward.hpp).
+#include "ref/forward.hpp"
 
 #include <algorithm>
 #include <string>
@@ -11,24 +11,24 @@ namespace vkrt::ref {
 
 using arch::Role;
 
-RefLlamaConfig RefLlamaConfig::normalized() const {
-    RefLlamaConfig c = *this;
+RefConfig RefConfig::normalized() const {
+    RefConfig c = *this;
     c.head_dim = hd();
     if (c.n_rot == 0) c.n_rot = c.head_dim;
     return c;
 }
 
-std::vector<float>& RefLlamaLayer::at(Role r) {
+std::vector<float>& RefLayer::at(Role r) {
     return const_cast<std::vector<float>&>(std::as_const(*this).at(r));
 }
 
-const std::vector<float>& RefLlamaLayer::at(Role r) const { return arch::block_tensor(*this, r, "RefLlamaLayer"); }
+const std::vector<float>& RefLayer::at(Role r) const { return arch::block_tensor(*this, r, "RefLayer"); }
 
-std::vector<float>& RefLlamaWeights::at(Role r, int layer) {
+std::vector<float>& RefWeights::at(Role r, int layer) {
     return const_cast<std::vector<float>&>(std::as_const(*this).at(r, layer));
 }
 
-const std::vector<float>& RefLlamaWeights::at(Role r, int layer) const {
+const std::vector<float>& RefWeights::at(Role r, int layer) const {
     switch (r) {
         case Role::tok_embd: return tok_embd;
         case Role::output_norm: return output_norm;
@@ -36,26 +36,26 @@ const std::vector<float>& RefLlamaWeights::at(Role r, int layer) const {
         case Role::rope_factors: return rope_factors;
         case Role::rope_factors_long: return rope_factors_long;
         default:
-            VKRT_CHECK(layer >= 0 && size_t(layer) < layers.size(), Status::internal, "RefLlamaWeights: layer ", layer,
+            VKRT_CHECK(layer >= 0 && size_t(layer) < layers.size(), Status::internal, "RefWeights: layer ", layer,
                        " of ", layers.size(), " for ", arch::role_name(r));
             return layers[size_t(layer)].at(r);
     }
 }
 
-void check_weights(const RefLlamaConfig& cfg, const RefLlamaWeights& w) {
-    const RefLlamaConfig c = cfg.normalized();
+void check_weights(const RefConfig& cfg, const RefWeights& w) {
+    const RefConfig c = cfg.normalized();
     VKRT_CHECK(c.n_layer > 0 && c.n_embd > 0 && c.n_head > 0 && c.n_head_kv > 0 && c.n_ff > 0 && c.n_vocab > 0 &&
                    c.n_ctx > 0,
-               Status::invalid_argument, "RefLlama: config has a zero dimension");
-    VKRT_CHECK(c.n_head % c.n_head_kv == 0, Status::invalid_argument, "RefLlama: n_head_kv = ", c.n_head_kv,
+               Status::invalid_argument, "RefModel: config has a zero dimension");
+    VKRT_CHECK(c.n_head % c.n_head_kv == 0, Status::invalid_argument, "RefModel: n_head_kv = ", c.n_head_kv,
                " does not divide n_head = ", c.n_head);
     VKRT_CHECK(c.hd() > 0 && (cfg.head_dim != 0 || c.n_embd % c.n_head == 0), Status::invalid_argument,
-               "RefLlama: n_embd = ", c.n_embd, " not divisible by n_head = ", c.n_head, " (set head_dim)");
-    VKRT_CHECK(c.n_rot % 2 == 0 && c.n_rot <= c.hd(), Status::invalid_argument, "RefLlama: n_rot = ", c.n_rot,
+               "RefModel: n_embd = ", c.n_embd, " not divisible by n_head = ", c.n_head, " (set head_dim)");
+    VKRT_CHECK(c.n_rot % 2 == 0 && c.n_rot <= c.hd(), Status::invalid_argument, "RefModel: n_rot = ", c.n_rot,
                " must be even and <= head_dim = ", c.hd());
-    VKRT_CHECK(c.n_swa == 0 || c.swa_layers.size() == c.n_layer, Status::invalid_argument, "RefLlama: ",
+    VKRT_CHECK(c.n_swa == 0 || c.swa_layers.size() == c.n_layer, Status::invalid_argument, "RefModel: ",
                c.swa_layers.size(), " sliding-window flags for ", c.n_layer, " layers");
-    VKRT_CHECK(w.layers.size() == c.n_layer, Status::invalid_argument, "RefLlama: ", w.layers.size(),
+    VKRT_CHECK(w.layers.size() == c.n_layer, Status::invalid_argument, "RefModel: ", w.layers.size(),
                " layers of weights, config says ", c.n_layer);
     // Every tensor of the description, with its parts' sizes; optional ones may be empty.
     for (const arch::TensorDesc& t : arch::tensor_table(c)) {
@@ -63,14 +63,14 @@ void check_weights(const RefLlamaConfig& cfg, const RefLlamaWeights& w) {
             const std::vector<float>& v = w.at(t.parts[i], t.layer);
             const size_t want = size_t(t.part_rows[i]) * t.cols;
             if (!t.required && v.empty()) continue;
-            VKRT_CHECK(v.size() == want, Status::invalid_argument, "RefLlama: weight ", t.name,
+            VKRT_CHECK(v.size() == want, Status::invalid_argument, "RefModel: weight ", t.name,
                        t.fused() ? std::string(" (") + arch::role_name(t.parts[i]) + ")" : std::string(), " has ",
                        v.size(), " floats, expected ", want);
         }
     }
 }
 
-void RefKvCache::init(const RefLlamaConfig& c) {
+void RefKvCache::init(const RefConfig& c) {
     k.assign(c.n_layer, std::vector<float>(size_t(c.n_ctx) * c.kv_dim(), 0.0f));
     v.assign(c.n_layer, std::vector<float>(size_t(c.n_ctx) * c.kv_dim(), 0.0f));
 }
@@ -80,19 +80,19 @@ void RefKvCache::clear() {
     for (auto& c : v) std::fill(c.begin(), c.end(), 0.0f);
 }
 
-RefLlama::RefLlama(const RefLlamaConfig& cfg, RefLlamaWeights weights)
+RefModel::RefModel(const RefConfig& cfg, RefWeights weights)
     : cfg_(cfg.normalized()), w_(std::move(weights)) {
     check_weights(cfg_, w_);
     cache_.init(cfg_);
 }
 
-std::vector<float> llama_forward(const RefLlamaConfig& c, const RefLlamaWeights& w, RefKvCache& cache,
+std::vector<float> forward(const RefConfig& c, const RefWeights& w, RefKvCache& cache,
                                  std::span<const int32_t> tokens, int32_t start_pos, const LinearInputHook& hook) {
     const size_t M = tokens.size();
-    VKRT_CHECK(start_pos >= 0, Status::invalid_argument, "RefLlama::forward: start_pos = ", start_pos);
-    VKRT_CHECK(size_t(start_pos) + M <= c.n_ctx, Status::limit_exceeded, "RefLlama::forward: positions ", start_pos,
+    VKRT_CHECK(start_pos >= 0, Status::invalid_argument, "RefModel::forward: start_pos = ", start_pos);
+    VKRT_CHECK(size_t(start_pos) + M <= c.n_ctx, Status::limit_exceeded, "RefModel::forward: positions ", start_pos,
                "..", size_t(start_pos) + M, " exceed n_ctx = ", c.n_ctx);
-    VKRT_CHECK(cache.k.size() == c.n_layer, Status::internal, "RefLlama::forward: KV cache not initialized");
+    VKRT_CHECK(cache.k.size() == c.n_layer, Status::internal, "RefModel::forward: KV cache not initialized");
     if (M == 0) return {};
     const size_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab, hd = c.hd();
     const size_t n_rot = c.n_rot ? c.n_rot : hd;
@@ -113,7 +113,7 @@ std::vector<float> llama_forward(const RefLlamaConfig& c, const RefLlamaWeights&
     if (c.embd_scale != 1.0f) x = scale(x, c.embd_scale);
 
     for (uint32_t l = 0; l < c.n_layer; ++l) {
-        const RefLlamaLayer& L = w.layers[l];
+        const RefLayer& L = w.layers[l];
         // attention block
         std::vector<float> xn = rmsnorm(x, L.attn_norm, M, E, c.rms_eps);
         call(l, arch::Site::attn_in, xn, E);

@@ -1,4 +1,4 @@
-#include "model/llama.hpp"
+#include "model/model.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -21,7 +21,7 @@ namespace vkrt {
 
 // ---------------------------------------------------------------- weights
 
-Weight& LlamaLayer::at(arch::Role r) { return arch::block_tensor(*this, r, "LlamaLayer"); }
+Weight& model::Layer::at(arch::Role r) { return arch::block_tensor(*this, r, "model::Layer"); }
 
 bool runnable_weight_type(gguf::TensorType t) {
     const fmt::Traits* ft = fmt::find(uint32_t(t));
@@ -37,7 +37,7 @@ static void check_runnable(const gguf::TensorInfo& t) {
                t.type == Format::I8 ? " here (I8 only for W8A8 linear weights)" : "");
 }
 
-Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims,
+Weight model::Model::load_weight(const gguf::File& f, const std::string& name, std::vector<uint64_t> dims,
                                bool required) {
     Weight w;
     w.name = name;
@@ -79,7 +79,7 @@ Weight LlamaModel::load_weight(const gguf::File& f, const std::string& name, std
 }
 
 // Elements [first, first + n) of an F32 tensor of `total` elements (0: total = n).
-Buffer LlamaModel::load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required, uint64_t first,
+Buffer model::Model::load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required, uint64_t first,
                             uint64_t total) {
     const gguf::TensorInfo* t = f.find_tensor(name);
     if (!t) {
@@ -98,7 +98,7 @@ Buffer LlamaModel::load_f32(const gguf::File& f, const std::string& name, uint64
 
 // Rows [row0, row0 + n_out) of a linear weight {n_in, rows}: a block/float format (whole
 // rows are whole blocks, so a row range is a byte range), or W8A8's I8 + scales.
-Weight LlamaModel::load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t row0,
+Weight model::Model::load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t row0,
                                uint64_t n_out) {
     const gguf::TensorInfo* t = f.find_tensor(name + ".weight");
     VKRT_CHECK(t, Status::bad_format, "gguf: tensor '", name, ".weight' is missing");
@@ -148,7 +148,7 @@ Weight LlamaModel::load_linear(const gguf::File& f, const std::string& name, uin
     return w;
 }
 
-Weight& LlamaModel::slot(arch::Role r, int layer) {
+Weight& model::Model::slot(arch::Role r, int layer) {
     using arch::Role;
     switch (r) {
         case Role::tok_embd: return tok_embd;
@@ -160,7 +160,7 @@ Weight& LlamaModel::slot(arch::Role r, int layer) {
     }
 }
 
-LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& progress) : dev_(&dev), path_(path) {
+model::Model::Model(Device& dev, const std::string& path, const Progress& progress) : dev_(&dev), path_(path) {
     gguf::File f = gguf::File::open(path);
     hp_ = arch::read_hparams(f);
     tok_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(f));
@@ -208,7 +208,7 @@ LlamaModel::LlamaModel(Device& dev, const std::string& path, const Progress& pro
     tied_output_ = output.mat.buffers.empty();
 }
 
-std::string LlamaModel::describe() const {
+std::string model::Model::describe() const {
     std::ostringstream os;
     os << hp_.arch << ": " << hp_.n_layer << " layers, dim " << hp_.n_embd << ", " << hp_.n_head << "/"
        << hp_.n_head_kv << " heads (head dim " << hp_.head_dim << "), FFN " << hp_.n_ff << ", vocab " << hp_.n_vocab;
@@ -221,8 +221,8 @@ std::string LlamaModel::describe() const {
 
 // ---------------------------------------------------------------- session
 
-LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, KvCacheTypes kv) : model_(&model) {
-    const LlamaHParams& hp = model.hparams();
+model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, KvCacheTypes kv) : model_(&model) {
+    const HParams& hp = model.hparams();
     n_ctx_ = n_ctx ? n_ctx : std::min<uint32_t>(hp.n_ctx_train, 4096);
     n_batch_ = std::max<uint32_t>(1, std::min(n_batch ? n_batch : 512, n_ctx_));
     Device& dev = model.device();
@@ -287,7 +287,7 @@ LlamaSession::LlamaSession(LlamaModel& model, uint32_t n_ctx, uint32_t n_batch, 
     memory_.io = sum({&ids_, &positions_, &logits_host_});
 }
 
-LlamaSession::~LlamaSession() = default;
+model::Session::~Session() = default;
 
 // Positions each layer's cache keeps. A full-attention layer keeps all n_ctx. A
 // sliding-window layer (window w) keeps a ring of min(n_ctx, w + n_batch - 1) rows,
@@ -295,8 +295,8 @@ LlamaSession::~LlamaSession() = default;
 // positions p0.. before its queries read, and its first query still needs p0 - w + 1..,
 // so w - 1 + n_batch rows hold every position any of its queries sees (llama.cpp's SWA
 // cache: n_swa + n_ubatch cells, padded to 256).
-std::vector<uint32_t> LlamaSession::kv_layer_rows() const {
-    const LlamaHParams& hp = model_->hparams();
+std::vector<uint32_t> model::Session::kv_layer_rows() const {
+    const HParams& hp = model_->hparams();
     std::vector<uint32_t> rows(hp.n_layer, n_ctx_);
     for (uint32_t l = 0; l < hp.n_layer; ++l)
         if (hp.is_swa(l)) rows[l] = uint32_t(std::min<uint64_t>(n_ctx_, uint64_t(hp.n_swa) + n_batch_ - 1));
@@ -304,17 +304,17 @@ std::vector<uint32_t> LlamaSession::kv_layer_rows() const {
 }
 
 // Rows of n_head_kv*head_dim elements of the cache's types per layer for K and for V.
-void LlamaSession::alloc_kv_cache(KvCacheTypes types) {
-    const LlamaHParams& hp = model_->hparams();
+void model::Session::alloc_kv_cache(KvCacheTypes types) {
+    const HParams& hp = model_->hparams();
     kv_ = KvCache(model_->device(), kv_layer_rows(), hp.kv_dim(), types);
 }
 
 // Records one forward pass (the block of arch/arch.hpp) over M tokens whose ids and
 // positions are in ids_ / positions_. Logits of the last row (or of all rows) land in
 // logits_host_.
-void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
-    const LlamaModel& m = *model_;
-    const LlamaHParams& hp = m.hparams();
+void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
+    const model::Model& m = *model_;
+    const HParams& hp = m.hparams();
     const uint32_t E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab, hd = hp.head_dim;
     const ops::RopeMode mode = hp.rope_neox ? ops::RopeMode::neox : ops::RopeMode::norm;
     const Weight& factors = m.rope_factors_for(n_ctx_);
@@ -324,7 +324,7 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     ops::embed(rec, m.tok_embd.mat.view, ids_, x_, M);
     if (hp.embd_scale != 1.0f) ops::scale(rec, x_, hp.embd_scale, x_, M * E);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
-        const LlamaLayer& L = m.layers[l];
+        const model::Layer& L = m.layers[l];
         // ---- attention: q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T [+ b]
         linears(rec, x_, &L.attn_norm, M, E, {{&L.wq, q_}, {&L.wk, k_}, {&L.wv, v_}});
         if (L.bq.buf) ops::add_bias(rec, q_, L.bq.buf, q_, M, Q);
@@ -373,9 +373,9 @@ void LlamaSession::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     }
 }
 
-void LlamaSession::linears(Recorder& rec, const BufferView& in, const Weight* norm, uint32_t M, uint32_t K,
+void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* norm, uint32_t M, uint32_t K,
                            std::initializer_list<Out> outs) {
-    const LlamaHParams& hp = model_->hparams();
+    const HParams& hp = model_->hparams();
     const Weight& first = *outs.begin()->w;
     for (const Out& o : outs)
         VKRT_CHECK(o.w->int8() == first.int8(), Status::bad_format, "tensors '", first.name, "' and '", o.w->name,
@@ -414,7 +414,7 @@ void LlamaSession::linears(Recorder& rec, const BufferView& in, const Weight* no
         ops::gemm_int8(rec, act_q_, act_s_, o.w->buf, o.w->scale, BufferView{}, o.y, M, o.w->rows, K);
 }
 
-void LlamaSession::run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits) {
+void model::Session::run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits) {
     const uint32_t M = uint32_t(tokens.size());
     const uint32_t V = model_->hparams().n_vocab;
     std::vector<int32_t> pos(M);
@@ -453,7 +453,7 @@ void LlamaSession::run_batch(std::span<const int32_t> tokens, bool all_logits, f
     pos_ += M;
 }
 
-const std::vector<float>& LlamaSession::eval(std::span<const int32_t> tokens, bool all_logits) {
+const std::vector<float>& model::Session::eval(std::span<const int32_t> tokens, bool all_logits) {
     VKRT_CHECK(!tokens.empty(), Status::invalid_argument, "eval: no tokens");
     const uint32_t V = model_->hparams().n_vocab;
     VKRT_CHECK(uint64_t(pos_) + tokens.size() <= n_ctx_, Status::limit_exceeded, "context is full: ", pos_,

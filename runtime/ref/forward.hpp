@@ -1,7 +1,7 @@
 // CPU reference forward pass of every architecture in runtime/arch/ (the shared
 // block of arch/arch.hpp with the description's options), composed of the kernels in
 // ref/reference.hpp, with float (dequantized) weights and its own float KV cache.
-// Slow and simple: it is the oracle the GPU model (runtime/model/llama.*) is compared
+// Slow and simple: it is the oracle the GPU model (runtime/model/model.*) is compared
 // with, and, through its linear-input hook, the calibration model of runtime/quant.
 //
 // Per layer l, for M tokens x (M, n_embd) at positions pos (M):
@@ -30,7 +30,7 @@ namespace vkrt::ref {
 
 // The architecture's hyper-parameters plus the KV cache size. head_dim = 0 means
 // n_embd / n_head and n_rot = 0 means head_dim (normalized() fills them in).
-struct RefLlamaConfig : arch::HParams {
+struct RefConfig : arch::HParams {
     uint32_t n_ctx = 0;  // rows of the KV cache
     // KV cache element types (ggml ids of Format::F32 / F16 / Q8_0): K and V rows are rounded
     // to them as they are stored (ref::kv_store), as the GPU session's cache does.
@@ -39,13 +39,13 @@ struct RefLlamaConfig : arch::HParams {
     uint32_t q_dim() const { return n_head * hd(); }
     uint32_t kv_dim() const { return n_head_kv * hd(); }
     RopeMode rope_mode() const { return rope_neox ? RopeMode::neox : RopeMode::norm; }
-    RefLlamaConfig normalized() const;
+    RefConfig normalized() const;
 };
 
 // Float weights, (N,K) convention: a matrix producing N outputs from K inputs is N rows
 // of K. Optional tensors are empty when the architecture has none. Fused file tensors
 // (attn_qkv, phi3's ffn_up) are stored split into their parts.
-struct RefLlamaLayer {
+struct RefLayer {
     std::vector<float> attn_norm;       // (n_embd)
     std::vector<float> wq;              // (n_head*hd, n_embd)
     std::vector<float> wk;              // (n_head_kv*hd, n_embd)
@@ -63,9 +63,9 @@ struct RefLlamaLayer {
     const std::vector<float>& at(arch::Role r) const;
 };
 
-struct RefLlamaWeights {
+struct RefWeights {
     std::vector<float> tok_embd;           // (n_vocab, n_embd)
-    std::vector<RefLlamaLayer> layers;     // n_layer
+    std::vector<RefLayer> layers;     // n_layer
     std::vector<float> output_norm;        // (n_embd)
     std::vector<float> output;             // (n_vocab, n_embd); empty = tied to tok_embd
     std::vector<float> rope_factors;       // (n_rot/2): rope_freqs / phi3 short factors
@@ -76,7 +76,7 @@ struct RefLlamaWeights {
 };
 
 // Checks every weight's size against cfg (normalized); throws invalid_argument naming the first bad one.
-void check_weights(const RefLlamaConfig& cfg, const RefLlamaWeights& w);
+void check_weights(const RefConfig& cfg, const RefWeights& w);
 
 // Called with the input of the linears of each site, (M, K), before they read it; it may
 // change it in place (SmoothQuant's 1/s at attn_out and ffn_down_in).
@@ -85,37 +85,37 @@ using LinearInputHook = std::function<void(uint32_t layer, arch::Site site, std:
 // A KV cache: per layer (n_ctx, n_head_kv*hd).
 struct RefKvCache {
     std::vector<std::vector<float>> k, v;
-    void init(const RefLlamaConfig& cfg);
+    void init(const RefConfig& cfg);
     void clear();
 };
 
 // The forward pass above (cfg normalized, weights checked): tokens at start_pos.. ->
 // logits (M, n_vocab). start_pos + M > n_ctx -> limit_exceeded; a token outside
 // [0, n_vocab) -> invalid_argument.
-std::vector<float> llama_forward(const RefLlamaConfig& cfg, const RefLlamaWeights& w, RefKvCache& cache,
+std::vector<float> forward(const RefConfig& cfg, const RefWeights& w, RefKvCache& cache,
                                  std::span<const int32_t> tokens, int32_t start_pos, const LinearInputHook& hook = {});
 
-class RefLlama {
+class RefModel {
 public:
     // Validates cfg and the weight shapes (invalid_argument), allocates the KV cache.
-    RefLlama(const RefLlamaConfig& cfg, RefLlamaWeights weights);
+    RefModel(const RefConfig& cfg, RefWeights weights);
 
     // tokens (M) at positions start_pos .. start_pos+M-1 -> logits (M, n_vocab).
     // Writes those rows of the KV cache; attends to rows 0 .. pos (earlier calls must
     // have filled rows < start_pos).
     std::vector<float> forward(std::span<const int32_t> tokens, int32_t start_pos, const LinearInputHook& hook = {}) {
-        return llama_forward(cfg_, w_, cache_, tokens, start_pos, hook);
+        return ref::forward(cfg_, w_, cache_, tokens, start_pos, hook);
     }
 
     // Clears the KV cache (zeros).
     void reset() { cache_.clear(); }
 
-    const RefLlamaConfig& config() const { return cfg_; }
-    const RefLlamaWeights& weights() const { return w_; }
+    const RefConfig& config() const { return cfg_; }
+    const RefWeights& weights() const { return w_; }
 
 private:
-    RefLlamaConfig cfg_;
-    RefLlamaWeights w_;
+    RefConfig cfg_;
+    RefWeights w_;
     RefKvCache cache_;
 };
 

@@ -27,7 +27,7 @@
 namespace vkrt {
 
 // Hyper-parameters and block options of a model (runtime/arch/arch.hpp).
-using LlamaHParams = arch::HParams;
+using HParams = arch::HParams;
 
 // A weight on the GPU: `rows` rows of `cols` elements in GGUF layout (dims[0] = cols).
 struct Weight {
@@ -54,23 +54,26 @@ struct ActQuant {
 };
 
 // A block's tensors; optional ones have no buffer when the architecture has none.
-struct LlamaLayer {
+namespace model {
+struct Layer {
     Weight attn_norm, wq, wk, wv, bq, bk, bv, q_norm, k_norm, wo, attn_post_norm;
     Weight ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
     Weight& at(arch::Role r);  // internal error for a global role
 };
+}  // namespace model
 
 // Whether vkrt's kernels run matrices of this type (the one place that says so: the
 // registry's dequantizing kernels, core/format.hpp).
 bool runnable_weight_type(gguf::TensorType t);
 
-class LlamaModel {
+namespace model {
+class Model {
 public:
     using Progress = std::function<void(float)>;
-    LlamaModel(Device& dev, const std::string& path, const Progress& progress = {});
+    Model(Device& dev, const std::string& path, const Progress& progress = {});
 
     Device& device() const { return *dev_; }
-    const LlamaHParams& hparams() const { return hp_; }
+    const HParams& hparams() const { return hp_; }
     const Tokenizer& tokenizer() const { return *tok_; }
     const std::string& chat_template() const { return chat_template_; }
     uint64_t weight_bytes() const { return weight_bytes_; }
@@ -81,7 +84,7 @@ public:
 
     Weight tok_embd, output_norm, output;  // output may alias tok_embd (tied): see output_weight()
     Weight rope_factors, rope_factors_long;  // (n_rot/2) F32 or absent
-    std::vector<LlamaLayer> layers;
+    std::vector<Layer> layers;
     const Weight& output_weight() const { return tied_output_ ? tok_embd : output; }
     // The rope factors a session of n_ctx tokens uses (phi3: long ones above the original context).
     const Weight& rope_factors_for(uint32_t n_ctx) const {
@@ -100,13 +103,14 @@ private:
 
     Device* dev_;
     std::string path_;
-    LlamaHParams hp_;
+    HParams hp_;
     std::unique_ptr<Tokenizer> tok_;
     std::string chat_template_;
     bool tied_output_ = false;
     ActQuant act_quant_;
     uint64_t weight_bytes_ = 0;
 };
+}  // namespace model
 
 // A session's device memory by role (vkrt-bench prints it).
 struct SessionMemory {
@@ -117,11 +121,12 @@ struct SessionMemory {
     uint64_t total() const { return kv + activations + scratch + io; }
 };
 
-class LlamaSession {
+namespace model {
+class Session {
 public:
     // kv: the cache's element types (F16 by default, as llama.cpp; runtime/model/kv_cache.hpp).
-    LlamaSession(LlamaModel& model, uint32_t n_ctx = 0, uint32_t n_batch = 512, KvCacheTypes kv = {});
-    ~LlamaSession();
+    Session(Model& model, uint32_t n_ctx = 0, uint32_t n_batch = 512, KvCacheTypes kv = {});
+    ~Session();
 
     // Evaluate `tokens` at positions pos()..pos()+n-1 (batches of up to n_batch).
     // Returns the logits of the last token (n_vocab), or of every token ((n, n_vocab))
@@ -136,7 +141,7 @@ public:
     // storage-buffer binding; a batch with more rows runs the head in chunks.
     uint32_t head_rows() const { return head_rows_; }
     void reset() { pos_ = 0; }
-    LlamaModel& model() const { return *model_; }
+    Model& model() const { return *model_; }
     const KvCache& kv_cache() const { return kv_; }
     const SessionMemory& memory() const { return memory_; }
 
@@ -153,7 +158,7 @@ private:
                  std::initializer_list<Out> outs);
     void run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits);
 
-    LlamaModel* model_;
+    Model* model_;
     uint32_t n_ctx_, n_batch_, head_rows_ = 1, pos_ = 0;
     // Per-token inputs: host-visible so decode needs no staging submit.
     Buffer ids_, positions_;
@@ -170,4 +175,5 @@ private:
     std::vector<float> logits_;
 };
 
+}  // namespace model
 }  // namespace vkrt
