@@ -28,7 +28,8 @@ layout(binding = 0) readonly buffer W { uint w[]; };
 #include "vkrt_decoder.glsl"
 layout(binding = 1) readonly buffer X { float x[]; };
 layout(binding = 2) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform PC { uint M, N, K, R, base; } pc;
+#include "shared/matmul.h"
+layout(push_constant) uniform PC { MatmulPush pc; };
 
 shared float xs[BK * BMP];  // xs[k * BMP + m]
 shared float ws[BK * BNP];  // ws[k * BNP + n]

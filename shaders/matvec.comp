@@ -69,7 +69,8 @@ layout(binding = 1) readonly buffer X { float x[]; };
 #endif
 layout(binding = 2) writeonly buffer Y { float y[]; };
 // N: Y's row length (all rows of the weight); R: rows of this part; base: its first row in Y.
-layout(push_constant) uniform PC { uint M, N, K, R, base; } pc;
+#include "shared/matmul.h"
+layout(push_constant) uniform PC { MatmulPush pc; };
 
 const uint L = gl_WorkGroupSize.x;
 const uint NACC = NROWS * NCOLS;

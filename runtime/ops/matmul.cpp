@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ops/dispatch.hpp"
+#include "shared/matmul.h"
 #include "vk/shaders.hpp"
 
 namespace vkrt::ops {
@@ -70,9 +71,7 @@ GemvShape gemv_shape(const Device& dev, Format t, uint32_t K, uint32_t M) {
     return s;
 }
 
-struct GemvPc {
-    uint32_t M, N, K, R, base;
-};
+using shader::MatmulPush;
 
 // One dispatch per weight part; `sg`/`nosg` pick the variant by the subgroup capability.
 void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, const WeightView& w,
@@ -87,7 +86,7 @@ void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, c
         g.z = div_up(M, sh.cols);
         VKRT_CHECK(g.z <= caps.max_workgroup_count[2], Status::limit_exceeded, "matmul: M = ", M,
                    " needs more workgroups in z than the device allows");
-        rec.dispatch(p, {part.view, xbind, y}, GemvPc{M, w.rows, w.cols, part.rows, part.row0}, g);
+        rec.dispatch(p, {part.view, xbind, y}, MatmulPush{M, w.rows, w.cols, part.rows, part.row0}, g);
     }
 }
 
@@ -156,7 +155,7 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
         Groups g{div_up(part.rows, t.BN), div_up(M, t.BM), 1};
         VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
                    "matmul (gemm): (M,N) = (", M, ",", w.rows, ") needs more workgroups than the device allows");
-        rec.dispatch(p, {part.view, x, y}, GemvPc{M, w.rows, w.cols, part.rows, part.row0}, g);
+        rec.dispatch(p, {part.view, x, y}, MatmulPush{M, w.rows, w.cols, part.rows, part.row0}, g);
     }
 }
 
