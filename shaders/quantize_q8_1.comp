@@ -1,17 +1,14 @@
 #version 450
 // Quantize activations for the integer-dot matmul path (matvec_*_int):
-//   X (M,K) float, K % 32 == 0  ->  XQ words:
-//     [0, M*K/4)            int8 q (M,K), 4 a word, little-endian
-//     [M*K/4, +2*M*K/32)    per block g = m*(K/32) + b: (d as float bits, sum of its 32 q as int)
-//   per block of 32 (ref::quantize_blocks_i8): amax = max |x|, d = amax / 127,
-//   q = clamp(round_half_away(x / d), -127, 127); an all-zero block gives d = 0, q = 0.
+//   X (M,K) float, K % 32 == 0  ->  XQ, the q8_1 activation buffer (layout: shared/q8_1.h)
 // One invocation per block (2D-folded grid). Division on the GPU may be inexact
 // (SPIR-V allows 2.5 ulp), so d may differ from the CPU's in the last bits and q by
 // one where x / d lies within an ulp of .5.
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { vec4 x4[]; };
 layout(binding = 1) writeonly buffer XQ { uint xq[]; };
-layout(push_constant) uniform PC { uint M, K; } pc;
+#include "shared/q8_1.h"
+layout(push_constant) uniform PC { Q8Push pc; };
 
 int round_away(float a) {
     const float t = trunc(a);

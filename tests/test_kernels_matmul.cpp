@@ -167,6 +167,14 @@ void check_int_path(Device& dev, const Problem& p, const ops::WeightView& w, con
     Buffer scratch(dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "scratch");
     test::run(dev, [&](Recorder& rec) { ops::matmul(rec, x, w, y, M, scratch, MatmulPath::gemv_int); });
     const auto gy = y.download_as<float>(size_t(M) * N);
+    // The same product from the already-quantized activations (the q8_1 buffer a fused
+    // graph shares between GEMVs): bit for bit what the integer path computed.
+    {
+        Buffer y2(dev, uint64_t(M) * N * 4, MemoryKind::device, "y2");
+        test::run(dev, [&](Recorder& rec) { ops::matmul_q8(rec, ops::Q8Activations{scratch, M, K}, w, y2); });
+        const auto gy2 = y2.download_as<float>(size_t(M) * N);
+        CHECK_MESSAGE(std::memcmp(gy.data(), gy2.data(), gy.size() * 4) == 0, what, ": matmul_q8 differs from gemv_int");
+    }
     const auto words = scratch.download_as<uint32_t>(ops::matmul_scratch_bytes(M, K) / 4);
     std::vector<float> xq(size_t(M) * K), xa(size_t(M) * K);  // q * d_x and |q| * |d_x|
     const int8_t* q = reinterpret_cast<const int8_t*>(words.data());

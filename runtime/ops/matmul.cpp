@@ -4,6 +4,7 @@
 
 #include "ops/dispatch.hpp"
 #include "shared/matmul.h"
+#include "shared/q8_1.h"
 #include "vk/shaders.hpp"
 
 namespace vkrt::ops {
@@ -135,8 +136,27 @@ void quantize_q8_1(Recorder& rec, const BufferView& x, const BufferView& scratch
     require_bytes(scratch, matmul_scratch_bytes(M, K), "quantize_q8_1", "scratch");
     constexpr uint32_t kLocal = 64;
     const Pipeline& p = rec.device().pipeline("quantize_q8_1", {kLocal});
-    struct { uint32_t M, K; } pc{M, K};
-    rec.dispatch(p, {x, scratch}, pc, groups_1d(rec.device(), uint64_t(M) * (K / 32), kLocal));
+    rec.dispatch(p, {x, scratch}, shader::Q8Push{M, K}, groups_1d(rec.device(), uint64_t(M) * (K / 32), kLocal));
+}
+
+void quantize_q8_1(Recorder& rec, const BufferView& x, const Q8Activations& xq) {
+    quantize_q8_1(rec, x, xq.buf, xq.M, xq.K);
+}
+
+void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y) {
+    check_weight(w, "matmul_q8");
+    const auto& caps = rec.device().caps();
+    const char* t = fmt::name(w.type);
+    VKRT_CHECK(xq.M > 0 && xq.K == w.cols, Status::invalid_argument, "matmul_q8: activations (", xq.M, ",", xq.K,
+               ") do not match weight '", t, "' (", w.rows, ",", w.cols, ")");
+    VKRT_CHECK(has_int_path(w.type), Status::unsupported, "matmul_q8: no integer kernel for ", t,
+               " weights (formats.def: VKRT_K_INT)");
+    VKRT_CHECK(caps.int_dot, Status::unsupported, "matmul_q8: needs integer dot products, which ", caps.name,
+               " does not offer");
+    require_bytes(xq.buf, matmul_scratch_bytes(xq.M, xq.K), "matmul_q8", "xq");
+    require_bytes(y, uint64_t(xq.M) * w.rows * 4, "matmul_q8", "y");
+    // The GEMV takes any M (8 columns of X per pass over W).
+    dispatch_gemv(rec, Path::int_, Path::int_nosg, xq.buf, w, y, xq.M);
 }
 
 void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,

@@ -59,7 +59,19 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
                  const GemmTiles& tiles);
 
 // Only the activation quantization of the integer path:
-// X (M,K) f32 -> scratch (matmul_scratch_bytes(M, K)), layout as in shaders/quantize_q8_1.comp.
+// X (M,K) f32 -> scratch (matmul_scratch_bytes(M, K)), the q8_1 layout of shaders/shared/q8_1.h.
 void quantize_q8_1(Recorder& rec, const BufferView& x, const BufferView& scratch, uint32_t M, uint32_t K);
+
+// ---- the q8_1 activation buffer: X (M,K) quantized once (per norm) and read by every
+// integer-path kernel that takes that input (layout: shaders/shared/q8_1.h).
+struct Q8Activations {
+    BufferView buf;  // >= matmul_scratch_bytes(M, K)
+    uint32_t M = 0, K = 0;
+};
+// X (M,K) f32 -> xq.buf (quantize_q8_1 into a Q8Activations).
+void quantize_q8_1(Recorder& rec, const BufferView& x, const Q8Activations& xq);
+// XQ (M,K) . W (N,K)^T -> Y (M,N) f32 from already-quantized activations: the integer
+// paths only (formats flagged VKRT_K_INT, caps.int_dot; otherwise Status::unsupported).
+void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y);
 
 }  // namespace vkrt::ops
