@@ -26,10 +26,10 @@ void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const
     require_bytes(src, n * 4, "kv_store", "src");
     require_bytes(pos, uint64_t(M) * 4, "kv_store", "pos");
     require_bytes(cache, cache_bytes, "kv_store", "cache");
-    constexpr uint32_t kLocal = 256;
+    const uint32_t L = fit_local(rec.device().caps(), 256);
     struct { uint32_t M, width, rows; } pc{M, width, rows};
-    rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {kLocal}),
-                 {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), kLocal));
+    rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {L}),
+                 {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), L));
 }
 
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,

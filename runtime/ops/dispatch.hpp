@@ -1,5 +1,6 @@
 // Helpers shared by the host side of every kernel family (runtime/ops/*.cpp).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "core/error.hpp"
@@ -9,6 +10,17 @@
 #include "vk/recorder.hpp"
 
 namespace vkrt::ops {
+
+// The workgroup size (x only) for a kernel that prefers `preferred` threads: the largest
+// power of two <= preferred that the device allows (maxComputeWorkGroupInvocations and
+// maxComputeWorkGroupSize[0]; 128 on the least capable devices, VKRT_LIMITS=min). Kernels
+// that reduce over a workgroup with a shared-memory tree need the power of two.
+inline uint32_t fit_local(const Capabilities& caps, uint32_t preferred) {
+    const uint32_t limit = std::min(caps.max_workgroup_invocations, caps.max_workgroup_size[0]);
+    uint32_t l = 1;
+    while (l * 2 <= preferred && l * 2 <= limit) l *= 2;
+    return l;
+}
 
 // Workgroups for n invocations of `local` threads each, folded into 2D when x
 // would exceed the device's limit (shaders rebuild the flat index from x and y).

@@ -7,8 +7,16 @@
 namespace vkrt::ops {
 
 namespace {
+// Threads a workgroup (fewer where the device allows fewer: fit_local).
 constexpr uint32_t kLocal = 256;
 
+// Records an elementwise kernel over n elements with a workgroup the device allows.
+template <typename PC>
+void elementwise(Recorder& rec, const char* kernel, std::initializer_list<BufferView> bindings, const PC& pc,
+                 uint32_t n) {
+    const uint32_t L = fit_local(rec.device().caps(), kLocal);
+    rec.dispatch(rec.device().pipeline(kernel, {L}), bindings, pc, groups_1d(rec.device(), n, L));
+}
 
 void gated(Recorder& rec, const char* kernel, const BufferView& gate, const BufferView& up, const BufferView& out,
            uint32_t n) {
@@ -16,7 +24,7 @@ void gated(Recorder& rec, const char* kernel, const BufferView& gate, const Buff
     require_bytes(up, uint64_t(n) * 4, kernel, "up");
     require_bytes(out, uint64_t(n) * 4, kernel, "out");
     struct { uint32_t n; } pc{n};
-    rec.dispatch(rec.device().pipeline(kernel, {kLocal}), {gate, up, out}, pc, groups_1d(rec.device(), n, kLocal));
+    elementwise(rec, kernel, {gate, up, out}, pc, n);
 }
 }  // namespace
 
@@ -25,7 +33,7 @@ void add(Recorder& rec, const BufferView& a, const BufferView& b, const BufferVi
     require_bytes(b, uint64_t(n) * 4, "add", "b");
     require_bytes(out, uint64_t(n) * 4, "add", "out");
     struct { uint32_t n; } pc{n};
-    rec.dispatch(rec.device().pipeline("add", {kLocal}), {a, b, out}, pc, groups_1d(rec.device(), n, kLocal));
+    elementwise(rec, "add", {a, b, out}, pc, n);
 }
 
 void add_bias(Recorder& rec, const BufferView& x, const BufferView& b, const BufferView& out, uint32_t M, uint32_t N) {
@@ -36,7 +44,7 @@ void add_bias(Recorder& rec, const BufferView& x, const BufferView& b, const Buf
     require_bytes(b, uint64_t(N) * 4, "add_bias", "b");
     require_bytes(out, uint64_t(n) * 4, "add_bias", "out");
     struct { uint32_t n, nb; } pc{n, N};
-    rec.dispatch(rec.device().pipeline("add_bias", {kLocal}), {x, b, out}, pc, groups_1d(rec.device(), n, kLocal));
+    elementwise(rec, "add_bias", {x, b, out}, pc, n);
 }
 
 void scale(Recorder& rec, const BufferView& x, float s, const BufferView& out, uint32_t n) {
@@ -44,7 +52,7 @@ void scale(Recorder& rec, const BufferView& x, float s, const BufferView& out, u
     require_bytes(x, uint64_t(n) * 4, "scale", "x");
     require_bytes(out, uint64_t(n) * 4, "scale", "out");
     struct { uint32_t n; float s; } pc{n, s};
-    rec.dispatch(rec.device().pipeline("scale", {kLocal}), {x, out}, pc, groups_1d(rec.device(), n, kLocal));
+    elementwise(rec, "scale", {x, out}, pc, n);
 }
 
 void swiglu(Recorder& rec, const BufferView& gate, const BufferView& up, const BufferView& out, uint32_t n) {

@@ -17,12 +17,12 @@ void embed(Recorder& rec, const WeightView& table, const BufferView& ids, const 
     require_bytes(out, n * 4, "embed", "out");
     // Block formats: one invocation per 4 elements (see shaders/embed.comp).
     const uint32_t per = fmt::traits(table.type).block_elems > 1 ? 4 : 1;
-    constexpr uint32_t kLocal = 256;
+    const uint32_t L = fit_local(rec.device().caps(), 256);
     const Pipeline& p = rec.device().pipeline(spv::format_kernel(spv::Family::embed, table.type, spv::Path::plain),
-                                              {kLocal});
+                                              {L});
     for (const WeightPart& part : table.parts) {
         struct { uint32_t M, n_embd, n_vocab, R, base; } pc{M, n_embd, n_vocab, part.rows, part.row0};
-        rec.dispatch(p, {part.view, ids, out}, pc, groups_1d(rec.device(), n / per, kLocal));
+        rec.dispatch(p, {part.view, ids, out}, pc, groups_1d(rec.device(), n / per, L));
     }
 }
 

@@ -104,12 +104,21 @@ const char* matmul_path_name(MatmulPath p) {
     return "?";
 }
 
+namespace {
+// Shared memory of shaders/matmul.comp's tiles: xs[32 * (BM + 1)] and ws[32 * (BN + 1)] floats.
+uint32_t gemm_shared_bytes(uint32_t bm, uint32_t bn) { return 32u * (bm + bn + 2u) * 4u; }
+}  // namespace
+
 GemmTiles default_gemm_tiles(const Device& dev) {
     const uint32_t shared = dev.caps().shared_memory;
-    auto need = [](uint32_t bm, uint32_t bn) { return 2u * 32u * (bm + bn + 2u) * 4u; };
-    if (shared >= need(128, 128) && dev.caps().max_workgroup_invocations >= 256) return {128, 128, 8, 8};
-    if (shared >= need(64, 64)) return {64, 64, 4, 4};
-    return {32, 32, 2, 2};
+    // Larger tiles only where twice their shared memory fits (room for two workgroups).
+    auto fits = [&](uint32_t bm, uint32_t bn) { return 2u * gemm_shared_bytes(bm, bn) <= shared; };
+    // Threads a tile needs: (BM/TM) * (BN/TN); 256 where the device allows it, else 128
+    // (maxComputeWorkGroupInvocations may be 128: VKRT_LIMITS=min).
+    const bool wide = dev.caps().max_workgroup_invocations >= 256;
+    if (fits(128, 128) && wide) return {128, 128, 8, 8};
+    if (fits(64, 64)) return wide ? GemmTiles{64, 64, 4, 4} : GemmTiles{64, 64, 8, 4};
+    return wide ? GemmTiles{32, 32, 2, 2} : GemmTiles{32, 32, 4, 2};
 }
 
 uint64_t matmul_scratch_bytes(uint32_t M, uint32_t K) { return uint64_t(M) * K + uint64_t(M) * (K / 32) * 8; }
@@ -167,7 +176,7 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
     VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0, Status::invalid_argument,
                "matmul (gemm): tiles BM ", t.BM, " BN ", t.BN, " must be multiples of TM ", t.TM, " TN ", t.TN);
     const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
-    VKRT_CHECK(L <= caps.max_workgroup_invocations && 2u * 32u * (t.BM + t.BN + 2u) * 4u <= caps.shared_memory,
+    VKRT_CHECK(L <= caps.max_workgroup_invocations && gemm_shared_bytes(t.BM, t.BN) <= caps.shared_memory,
                Status::unsupported, "matmul (gemm): tiles ", t.BM, "x", t.BN, " exceed the device's limits");
     const Pipeline& p =
         dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN});

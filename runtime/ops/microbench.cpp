@@ -8,7 +8,7 @@
 namespace vkrt::ops {
 
 namespace {
-constexpr uint32_t kLocal = 256;
+constexpr uint32_t kLocal = 256;  // threads a workgroup where the device allows (fit_local)
 
 // Records `body` between timestamps 0 and 1, submits, returns seconds
 // (GPU timestamps when the queue has them, else wall clock around the submit).
@@ -30,7 +30,8 @@ double timed(Device& dev, F&& body) {
 }  // namespace
 
 double measure_int_dot_peak_tops(Device& dev) {
-    const Pipeline& p = dev.pipeline(dev.caps().int_dot ? "dot_peak_dot" : "dot_peak_nodot", {kLocal});
+    const uint32_t L = fit_local(dev.caps(), kLocal);
+    const Pipeline& p = dev.pipeline(dev.caps().int_dot ? "dot_peak_dot" : "dot_peak_nodot", {L});
     Buffer out(dev, 16, MemoryKind::device, "dot_peak out");
     struct { uint32_t iters, k, magic; } pc{64, 0x01fe03fdu, 0x8badf00du};
     // Grow the grid (up to enough threads to fill any GPU), then the loop count,
@@ -39,7 +40,7 @@ double measure_int_dot_peak_tops(Device& dev) {
     const uint64_t max_groups = 8192;
     uint64_t groups = 4;
     auto run = [&] {
-        const Groups g = groups_1d(dev, groups * kLocal, kLocal);
+        const Groups g = groups_1d(dev, groups * L, L);
         return timed(dev, [&](Recorder& rec) { rec.dispatch(p, {out}, pc, g); });
     };
     run();  // warm-up: first-dispatch costs must not end the calibration early
@@ -60,7 +61,7 @@ double measure_int_dot_peak_tops(Device& dev) {
             break;
         }
     }
-    const double dots = double(groups) * kLocal * double(pc.iters) * 8.0;  // 8 chains per thread
+    const double dots = double(groups) * L * double(pc.iters) * 8.0;  // 8 chains per thread
     return dots * 8.0 / s * 1e-12;
 }
 
@@ -73,11 +74,12 @@ double measure_read_bandwidth_gbs(Device& dev, uint64_t bytes) {
     Buffer in(dev, bytes, MemoryKind::device, "bandwidth in");
     in.fill_zero();
     Buffer out(dev, 16, MemoryKind::device, "bandwidth out");
-    const Pipeline& p = dev.pipeline("read_bandwidth", {kLocal});
+    const uint32_t L = fit_local(c, kLocal);
+    const Pipeline& p = dev.pipeline("read_bandwidth", {L});
     struct { uint32_t n16, magic; } pc{uint32_t(bytes / 16), 0x8badf00du};
     // Enough threads for every load in flight on big GPUs, grid-stride beyond that.
-    const uint64_t threads = std::min<uint64_t>(bytes / 16, uint64_t(kLocal) * 8192);
-    const Groups g = groups_1d(dev, threads, kLocal);
+    const uint64_t threads = std::min<uint64_t>(bytes / 16, uint64_t(L) * 8192);
+    const Groups g = groups_1d(dev, threads, L);
     timed(dev, [&](Recorder& rec) { rec.dispatch(p, {in, out}, pc, g); });  // warm-up
     constexpr int kReps = 4;
     double s = timed(dev, [&](Recorder& rec) {

@@ -9,7 +9,8 @@ namespace vkrt::ops {
 
 namespace {
 // Workgroup size of the row kernels (a power of two: the shared-memory variants
-// reduce with a tree). 256 threads keep wide rows (K = 4096) at 16 elements a thread.
+// reduce with a tree). 256 threads keep wide rows (K = 4096) at 16 elements a thread;
+// devices that allow fewer get fewer (fit_local).
 constexpr uint32_t kRowLocal = 256;
 
 // One workgroup per row; rows fold into y when M exceeds the x limit.
@@ -21,9 +22,10 @@ Groups row_groups(const Device& dev, uint32_t M) { return groups_1d(dev, M, 1); 
 // same elements and the threads left out only held zeros: the sums are the same bit for bit.
 const Pipeline& row_pipeline(Recorder& rec, const char* family, uint32_t K = kRowLocal) {
     const auto& caps = rec.device().caps();
-    uint32_t L = kRowLocal;
+    const uint32_t widest = fit_local(caps, kRowLocal);
+    uint32_t L = widest;
     if (caps.cpu_tuning)
-        for (L = std::max<uint32_t>(caps.subgroup_size, 1); L < K && L < kRowLocal;) L *= 2;
+        for (L = std::min(std::max<uint32_t>(caps.subgroup_size, 1), widest); L < K && L < widest;) L *= 2;
     return rec.device().pipeline(std::string(family) + (caps.subgroup ? "_sg" : "_shared"), {L});
 }
 }  // namespace

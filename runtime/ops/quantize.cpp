@@ -22,7 +22,8 @@ struct PC {
 
 const Pipeline& quant_pipeline(Recorder& rec, const char* family) {
     const bool sg = rec.device().caps().subgroup;
-    return rec.device().pipeline(std::string(family) + (sg ? "_sg" : "_shared"), {kQuantLocal});
+    return rec.device().pipeline(std::string(family) + (sg ? "_sg" : "_shared"),
+                                 {fit_local(rec.device().caps(), kQuantLocal)});
 }
 
 // Checks and records one row-quantization dispatch. `w` unbound = the plain kernel.

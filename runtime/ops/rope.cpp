@@ -49,11 +49,12 @@ void record(Recorder& rec, const BufferView& x, const BufferView& pos, const Buf
     VKRT_CHECK(n <= 0xffffffffull, Status::limit_exceeded, "rope: ", n, " invocations exceed 2^32");
     std::string variant = factors.buffer ? "rope_factors" : "rope";
     if (type != KvType::f32) variant.append("_store").append(kv_variant_suffix(type));
-    const Groups g = groups_1d(rec.device(), n, kLocal);
+    const uint32_t L = fit_local(rec.device().caps(), kLocal);
+    const Groups g = groups_1d(rec.device(), n, L);
     if (factors.buffer)
-        rec.dispatch(rec.device().pipeline(variant, {kLocal}), {x, pos, out, factors}, pc, g);
+        rec.dispatch(rec.device().pipeline(variant, {L}), {x, pos, out, factors}, pc, g);
     else
-        rec.dispatch(rec.device().pipeline(variant, {kLocal}), {x, pos, out}, pc, g);
+        rec.dispatch(rec.device().pipeline(variant, {L}), {x, pos, out}, pc, g);
 }
 }  // namespace
 

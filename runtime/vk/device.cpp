@@ -166,6 +166,28 @@ uint64_t parse_bytes(const std::string& s, const char* what) {
     return v << shift;
 }
 
+// VKRT_LIMITS=min: Vulkan's required minimum limits (the spec's "Required Limits" table),
+// which is what the least capable phones report for the ones that matter here: 128
+// invocations and 16 KiB of shared memory a workgroup, 128 MiB bindings. Applied over the
+// device's own figures: a limit is only ever lowered, an alignment only ever raised.
+void apply_min_limits(Capabilities& c) {
+    c.min_limits = true;
+    c.max_workgroup_invocations = std::min(c.max_workgroup_invocations, 128u);
+    const uint32_t size[3] = {128, 128, 64};
+    for (int i = 0; i < 3; ++i) {
+        c.max_workgroup_size[i] = std::min(c.max_workgroup_size[i], size[i]);
+        c.max_workgroup_count[i] = std::min(c.max_workgroup_count[i], 65535u);
+    }
+    c.shared_memory = std::min(c.shared_memory, 16384u);
+    c.max_push_constants = std::min(c.max_push_constants, 128u);
+    // Vulkan's minimum is 4; the kernels bind up to 8 (gemm_int8). 8 is WebGPU's default
+    // maxStorageBuffersPerShaderStage, which it requires of every device it targets.
+    c.max_storage_buffers = std::min(c.max_storage_buffers, 8u);
+    c.max_storage_buffer_range = std::min<uint64_t>(c.max_storage_buffer_range, uint64_t(1) << 27);
+    c.max_allocation_size = std::min<uint64_t>(c.max_allocation_size ? c.max_allocation_size : ~0ull, uint64_t(1) << 30);
+    c.min_storage_offset_alignment = std::max<uint64_t>(c.min_storage_offset_alignment, 256);
+}
+
 std::string mib(uint64_t bytes) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / (1024.0 * 1024.0));
@@ -202,6 +224,12 @@ DeviceOptions DeviceOptions::from_env() {
         o.max_binding_bytes = v;
     }
     if (const char* m = std::getenv("VKRT_MEMORY_LIMIT"); m && *m) o.memory_limit = parse_bytes(m, "VKRT_MEMORY_LIMIT");
+    if (const char* l = std::getenv("VKRT_LIMITS"); l && *l) {
+        const std::string v = lower(l);
+        VKRT_CHECK(v == "min" || v == "device", Status::invalid_argument, "VKRT_LIMITS: unknown value '", l,
+                   "' (min: the minimum limits of a low-end phone; device: the device's own)");
+        o.min_limits = v == "min";
+    }
     return o;
 }
 
@@ -233,9 +261,15 @@ std::string Capabilities::report() const {
     os << "\n"
        << "subgroup path used:      " << yn(subgroup) << forced(forced_no_subgroup) << "\n"
        << "CPU-tuned shapes:        " << yn(cpu_tuning) << forced(forced_no_cpu_tuning) << "\n"
+       << "limits:                  " << (min_limits ? "simulated minimum (VKRT_LIMITS=min)" : "the device's") << "\n"
        << "shared memory:           " << shared_memory << " bytes\n"
-       << "max workgroup size:      " << max_workgroup_invocations << "\n"
-       << "maxStorageBufferRange:   " << max_storage_buffer_range << " bytes\n"
+       << "max workgroup size:      " << max_workgroup_invocations << " (" << max_workgroup_size[0] << "x"
+       << max_workgroup_size[1] << "x" << max_workgroup_size[2] << ")\n"
+       << "push constants:          " << max_push_constants << " bytes\n"
+       << "storage buffers/stage:   " << max_storage_buffers << "\n"
+       << "storage offset align:    " << min_storage_offset_alignment << " bytes\n"
+       << "maxStorageBufferRange:   " << max_storage_buffer_range << " bytes (vkrt uses at most " << kMaxBindingRange
+       << ")\n"
        << "weight binding limit:    " << max_binding_bytes << " bytes\n"
        << "maxMemoryAllocationSize: " << max_allocation_size << " bytes\n"
        << "device-local memory:     " << device_local_bytes / (1024 * 1024) << " MiB"
@@ -377,8 +411,13 @@ void Device::query_caps(const DeviceOptions& opts) {
     c.api_version = props.apiVersion;
     c.shared_memory = props.limits.maxComputeSharedMemorySize;
     c.max_workgroup_invocations = props.limits.maxComputeWorkGroupInvocations;
-    for (int i = 0; i < 3; ++i) c.max_workgroup_count[i] = props.limits.maxComputeWorkGroupCount[i];
-    c.max_storage_buffer_range = props.limits.maxStorageBufferRange;
+    for (int i = 0; i < 3; ++i) {
+        c.max_workgroup_size[i] = props.limits.maxComputeWorkGroupSize[i];
+        c.max_workgroup_count[i] = props.limits.maxComputeWorkGroupCount[i];
+    }
+    c.max_push_constants = props.limits.maxPushConstantsSize;
+    c.max_storage_buffers = props.limits.maxPerStageDescriptorStorageBuffers;
+    c.max_storage_buffer_range = usable_binding_range(props.limits.maxStorageBufferRange);
     c.min_storage_offset_alignment = props.limits.minStorageBufferOffsetAlignment;
     c.timestamp_period_ns = props.limits.timestampPeriod;
 
@@ -406,6 +445,7 @@ void Device::query_caps(const DeviceOptions& opts) {
     c.subgroup_size = sg.subgroupSize;
     c.subgroup_ops = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ? sg.supportedOperations : 0;
     c.max_allocation_size = m3.maxMemoryAllocationSize;
+    if (opts.min_limits) apply_min_limits(c);
     c.int_dot_accelerated = has_dot_ext && dotp.integerDotProduct4x8BitPackedSignedAccelerated;
 
     // Features chain.

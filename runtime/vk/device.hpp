@@ -25,6 +25,17 @@ namespace vkrt {
 
 class Pipeline;
 
+// The largest storage-buffer binding vkrt makes, whatever maxStorageBufferRange says: an
+// H100 (driver 580) reports 4 GiB, yet a 2 GiB binding broke there while 1 GiB worked
+// (../shared/ANCHORS.md). Offsets past 2^31 bytes are where drivers keep signed 32-bit
+// arithmetic; 1 GiB is the largest size seen working. Weights are split into parts of at
+// most this (ops/weights.hpp), so the cap only costs a few more dispatches on huge tensors.
+inline constexpr uint64_t kMaxBindingRange = uint64_t(1) << 30;
+// The binding range vkrt uses on a device reporting `max_storage_buffer_range`.
+inline uint64_t usable_binding_range(uint64_t max_storage_buffer_range) {
+    return max_storage_buffer_range < kMaxBindingRange ? max_storage_buffer_range : kMaxBindingRange;
+}
+
 struct DeviceOptions {
     std::string select;          // index ("1") or case-insensitive name substring; "" = best
     bool disable_int_dot = false;   // act as if VK_KHR_shader_integer_dot_product were missing
@@ -42,11 +53,15 @@ struct DeviceOptions {
     // Act as if the device-local heap had only this many bytes (testing the memory
     // checks without a model larger than the real heap); 0 = the real heap.
     uint64_t memory_limit = 0;
+    // Act as a device that reports only the minimum limits a low-end phone does
+    // (kMinLimits in device.cpp): every kernel shape and binding is then checked against
+    // those instead of the real device's, so lavapipe runs what a phone would.
+    bool min_limits = false;
 
     // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
     // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
-    // (bytes, or with a K/M/G suffix).
+    // (bytes, or with a K/M/G suffix), VKRT_LIMITS=min (min_limits; "device" or "" = the real ones).
     static DeviceOptions from_env();
 };
 
@@ -68,10 +83,16 @@ struct Capabilities {
     // A CPU implementation (lavapipe, SwiftShader): the ops pick the workgroup shapes and
     // paths that run fast there (narrow GEMV/RMSNorm workgroups, GEMV for prefill).
     bool cpu_tuning = false;
+    // Limits every pipeline and dispatch is checked against (Pipeline, Recorder); with
+    // DeviceOptions::min_limits they are the simulated minimum ones.
     uint32_t shared_memory = 0;        // maxComputeSharedMemorySize
     uint32_t max_workgroup_invocations = 0;
+    uint32_t max_workgroup_size[3] = {0, 0, 0};   // maxComputeWorkGroupSize
     uint32_t max_workgroup_count[3] = {0, 0, 0};
-    uint64_t max_storage_buffer_range = 0;
+    uint32_t max_push_constants = 0;              // maxPushConstantsSize
+    uint32_t max_storage_buffers = 0;             // maxPerStageDescriptorStorageBuffers
+    bool min_limits = false;                      // simulated minimum limits (VKRT_LIMITS=min)
+    uint64_t max_storage_buffer_range = 0;  // maxStorageBufferRange, capped at kMaxBindingRange
     uint64_t max_binding_bytes = 0;    // weights are split into parts of at most this (ops/weights.hpp):
                                        // maxStorageBufferRange, maxMemoryAllocationSize, VKRT_MAX_BINDING_BYTES
     uint64_t max_allocation_size = 0;

@@ -14,15 +14,28 @@ namespace vkrt {
 
 class Device;
 
+struct Capabilities;
+
 struct ShaderInterface {
     uint32_t n_bindings = 0;       // storage buffers, set 0, bindings 0..n-1
     uint32_t writable_mask = 0;    // bit b: binding b is not readonly (the recorder's hazards)
     uint32_t push_size = 0;        // bytes of the push-constant block (0 = none)
-    uint32_t local_size[3] = {1, 1, 1};  // from the shader (before specialization)
-    bool local_size_from_spec = false;
+    // Workgroup size and the bytes of its Workgroup-storage (`shared`) variables, for the
+    // specialization constants given to reflect_spirv (their defaults where none is given).
+    uint32_t local_size[3] = {1, 1, 1};
+    bool local_size_from_spec = false;  // the size comes from specialization constants
+    uint32_t shared_bytes = 0;
+    uint32_t invocations() const { return local_size[0] * local_size[1] * local_size[2]; }
 };
-// Minimal SPIR-V reflection: bindings, push-constant block size.
-ShaderInterface reflect_spirv(const uint32_t* words, size_t n_words, const std::string& name);
+// Minimal SPIR-V reflection: bindings, push-constant block size, and with the
+// specialization constants `spec` (by id 0, 1, ...) the workgroup size and shared memory
+// (array lengths and the workgroup size evaluated from the spec-constant expressions).
+ShaderInterface reflect_spirv(const uint32_t* words, size_t n_words, const std::string& name,
+                              const std::vector<uint32_t>& spec = {});
+// Throws Status::limit_exceeded, naming the kernel, the figure and the device's limit, when
+// a specialized kernel needs more than `caps` allows: invocations and size of a workgroup,
+// shared memory, push-constant bytes, storage buffers. Pipeline runs it before creating one.
+void check_limits(const Capabilities& caps, const ShaderInterface& iface, const std::string& name);
 
 class Pipeline {
 public:
