@@ -34,6 +34,11 @@ const uint UNIT = 32u;
 const uint UNIT = 1u;
 #endif
 
+#if OUT_TYPE == VKRT_TYPE_Q8_0
+// Element j of the q8_0 block whose first source element is ctx.x.
+float kv_q8_0_value(uvec4 ctx, uint j) { return src[ctx.x + j]; }
+#endif
+
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     const uint units = pc.width / UNIT;  // per row
@@ -46,9 +51,7 @@ void main() {
 #if OUT_TYPE == VKRT_TYPE_F16
     cache[(row * pc.width + u * UNIT) >> 1] = packHalf2x16(vec2(src[s], src[s + 1u]));
 #elif OUT_TYPE == VKRT_TYPE_Q8_0
-    float v[32];
-    for (uint j = 0u; j < 32u; ++j) v[j] = src[s + j];
-    kv_store_q8_0_block(KV_Q8_0_BLOCK(row, u * UNIT, pc.width), v);
+    kv_store_q8_0_block(KV_Q8_0_BLOCK(row, u * UNIT, pc.width), uvec4(s, 0u, 0u, 0u));
 #else
     cache[row * pc.width + u] = floatBitsToUint(src[s]);
 #endif

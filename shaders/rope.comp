@@ -85,6 +85,15 @@ float rope_elem(uint xb, uint i, int p) {
 }
 #endif
 
+#if OUT_TYPE == VKRT_TYPE_Q8_0
+// Element j of the q8_0 block at element ctx.y of x's row ctx.x (position ctx.z), rotated:
+// a block may span heads (head_dim 32k or not), so the head is found per element.
+float kv_q8_0_value(uvec4 ctx, uint j) {
+    const uint e = ctx.y + j, h = e / pc.head_dim;
+    return rope_elem(ctx.x * pc.x_stride + h * pc.head_dim, e - h * pc.head_dim, int(ctx.z));
+}
+#endif
+
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
 #if OUT_TYPE == VKRT_TYPE_F32
@@ -135,12 +144,7 @@ void main() {
     const uint xb = m * pc.x_stride + h * pc.head_dim;
     o[(row * width + e0) >> 1] = packHalf2x16(vec2(rope_elem(xb, d, p), rope_elem(xb, d + 1u, p)));
 #else
-    float v[32];
-    for (uint j = 0u; j < 32u; ++j) {
-        const uint e = e0 + j, h = e / pc.head_dim;
-        v[j] = rope_elem(m * pc.x_stride + h * pc.head_dim, e - h * pc.head_dim, p);
-    }
-    kv_store_q8_0_block(KV_Q8_0_BLOCK(row, e0, width), v);
+    kv_store_q8_0_block(KV_Q8_0_BLOCK(row, e0, width), uvec4(m, e0, uint(p), 0u));
 #endif
 #endif
 }
