@@ -34,9 +34,14 @@ void main() {
     // Each thread scans increasing indices: a strict '>' keeps the lowest index.
     float bv = 0.0;
     uint bi = NONE;
-    for (uint i = tid; i < pc.N; i += L) {
-        const float v = x[base + i];
-        if (bi == NONE || v > bv) { bv = v; bi = i; }
+    // A uniform trip count (indices past N skipped inside): the reduction below needs no
+    // reconvergence after this loop.
+    for (uint i0 = 0u; i0 < pc.N; i0 += L) {
+        const uint i = i0 + tid;
+        if (i < pc.N) {
+            const float v = x[base + i];
+            if (bi == NONE || v > bv) { bv = v; bi = i; }
+        }
     }
 #if SUBGROUP
     // Threads without a candidate (N < L) take part with -inf and NONE.

@@ -61,14 +61,19 @@ void main() {
     const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
     const uint base = n * pc.Kw;
     int s0 = 0, s1 = 0;
-    for (uint j = tid; j < pc.Kw; j += L) {
+    // Every loop before a barrier or reduction in this file has a trip count that is the same
+    // in all invocations (items past the end are skipped inside): no reliance on reconvergence.
+    for (uint j0 = 0u; j0 < pc.Kw; j0 += L) {
+        const uint j = j0 + tid;
+        if (j >= pc.Kw) continue;
         const uint w = wq[base + j];
         const uint nk = min(pc.K - j * 4u, 4u);  // bytes of this word inside the row
         if (nk == 4u) {
             s0 += bitfieldExtract(int(w), 0, 8) + bitfieldExtract(int(w), 8, 8);
             s1 += bitfieldExtract(int(w), 16, 8) + bitfieldExtract(int(w), 24, 8);
         } else {
-            for (uint i = 0u; i < nk; ++i) s0 += bitfieldExtract(int(w), int(8u * i), 8);
+            for (uint i = 0u; i < 4u; ++i)
+                if (i < nk) s0 += bitfieldExtract(int(w), int(8u * i), 8);
         }
     }
     red[tid] = s0 + s1;
@@ -151,7 +156,9 @@ shared uint Bs[BKW * SB];
 #define LOAD_TILE(S, STRIDE, ROWS, SRC, SRC4, r0, nrows, kw0)                                   \
     if ((pc.Kw & 3u) == 0u) {                                                                   \
         const uint C4 = BKW / 4u;                                                               \
-        for (uint e = tid; e < ROWS * C4; e += L) {                                             \
+        for (uint e0 = 0u; e0 < ROWS * C4; e0 += L) {                                           \
+            const uint e = e0 + tid;                                                            \
+            if (e >= ROWS * C4) continue;                                                       \
             const uint r = e / C4, c = (e % C4) * 4u, gr = r0 + r, gc = kw0 + c;                \
             uvec4 v = uvec4(0u);                                                                \
             if (gr < nrows && gc < pc.Kw) v = SRC4[(gr * pc.Kw + gc) / 4u];                     \
@@ -161,7 +168,9 @@ shared uint Bs[BKW * SB];
             S[(c + 3u) * STRIDE + r] = v.w;                                                     \
         }                                                                                       \
     } else {                                                                                    \
-        for (uint e = tid; e < ROWS * BKW; e += L) {                                            \
+        for (uint e0 = 0u; e0 < ROWS * BKW; e0 += L) {                                          \
+            const uint e = e0 + tid;                                                            \
+            if (e >= ROWS * BKW) continue;                                                      \
             const uint r = e / BKW, c = e % BKW, gr = r0 + r, gc = kw0 + c;                     \
             S[c * STRIDE + r] = (gr < nrows && gc < pc.Kw) ? SRC[gr * pc.Kw + gc] : 0u;         \
         }                                                                                       \
@@ -230,7 +239,9 @@ void main() {
 
     if ((pc.Kw & 3u) == 0u) {
         const uint Kw4 = pc.Kw / 4u;
-        for (uint j = tid; j < Kw4; j += L) {
+        for (uint j0 = 0u; j0 < Kw4; j0 += L) {
+            const uint j = j0 + tid;
+            if (j >= Kw4) continue;
             uvec4 xv[MR];
             for (uint m = 0u; m < MR; ++m) xv[m] = xq4[m * Kw4 + j];
             for (uint r = 0u; r < NR; ++r) {
@@ -241,7 +252,9 @@ void main() {
             }
         }
     } else {
-        for (uint j = tid; j < pc.Kw; j += L) {
+        for (uint j0 = 0u; j0 < pc.Kw; j0 += L) {
+            const uint j = j0 + tid;
+            if (j >= pc.Kw) continue;
             uint xv[MR];
             for (uint m = 0u; m < MR; ++m) xv[m] = xq[m * pc.Kw + j];
             for (uint r = 0u; r < NR; ++r) {

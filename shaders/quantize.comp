@@ -114,14 +114,13 @@ void main() {
     float inv_rms = 1.0;
 #if FUSED
     {
+        // Uniform trip counts before every reduction (see rmsnorm.comp).
         float s0 = 0.0, s1 = 0.0;
-        uint k = tid;
-        for (; k + L < pc.K; k += 2u * L) {
-            float a = x[base + k], b = x[base + k + L];
-            s0 += a * a;
-            s1 += b * b;
+        for (uint k0 = 0u; k0 < pc.K; k0 += 2u * L) {
+            const uint k = k0 + tid;
+            if (k < pc.K) { const float a = x[base + k]; s0 += a * a; }
+            if (k + L < pc.K) { const float b = x[base + k + L]; s1 += b * b; }
         }
-        if (k < pc.K) { float a = x[base + k]; s0 += a * a; }
         const float sum = wg_reduce(vec2(s0 + s1, 0.0), 0u).x;
         inv_rms = 1.0 / sqrt(sum / float(pc.K) + pc.eps);
     }
@@ -136,9 +135,12 @@ void main() {
         nonzero = s > 0.0;  // false for 0, negative and NaN
     } else {
         vec2 m = vec2(0.0);
-        for (uint j = tid; j < pc.Kw; j += L) {
-            const vec4 v = load4(base, j, inv_rms);
-            m = max(m, vec2(max(max(v.x, v.y), max(v.z, v.w)), -min(min(v.x, v.y), min(v.z, v.w))));
+        for (uint j0 = 0u; j0 < pc.Kw; j0 += L) {
+            const uint j = j0 + tid;
+            if (j < pc.Kw) {
+                const vec4 v = load4(base, j, inv_rms);
+                m = max(m, vec2(max(max(v.x, v.y), max(v.z, v.w)), -min(min(v.x, v.y), min(v.z, v.w))));
+            }
         }
         const vec2 r = wg_reduce(m, 1u);
         if (asym) {

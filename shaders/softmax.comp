@@ -65,10 +65,14 @@ void main() {
     const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
     const uint base = row * pc.N;
     float mx = -3.402823466e38;
-    for (uint i = tid; i < pc.N; i += L) mx = max(mx, x[base + i]);
+    // Loops before a reduction run as often in every invocation (uniform trip counts, the
+    // elements past N skipped inside): the reductions need no reconvergence after them.
+    for (uint i0 = 0u; i0 < pc.N; i0 += L)
+        if (i0 + tid < pc.N) mx = max(mx, x[base + i0 + tid]);
     mx = wg_max(mx);
     float s = 0.0;
-    for (uint i = tid; i < pc.N; i += L) s += exp(x[base + i] - mx);
+    for (uint i0 = 0u; i0 < pc.N; i0 += L)
+        if (i0 + tid < pc.N) s += exp(x[base + i0 + tid] - mx);
     const float inv = 1.0 / wg_sum(s);
     for (uint i = tid; i < pc.N; i += L) y[base + i] = exp(x[base + i] - mx) * inv;
 }
