@@ -71,6 +71,10 @@ public:
     double seconds_between(uint32_t a, uint32_t b) const;
     uint32_t dispatch_count() const { return dispatches_; }
     uint32_t barrier_count() const { return barriers_; }
+    // What the recorded work reads: bytes of every read-only binding of every dispatch, by
+    // the bound buffer's ByteClass (a bound range counts whole: a KV cache bound for
+    // attention counts all its rows, not only those the shader reaches at a position).
+    uint64_t bytes_read(ByteClass c) const { return bytes_read_[size_t(c)]; }
 
     // Per-pipeline GPU time of the last submit (VKRT_PROFILE=1 when the recorder was
     // created): name -> (seconds, dispatches). Empty when profiling is off.
@@ -104,6 +108,7 @@ private:
     bool recording_ = false, recorded_ = false;
     std::vector<Range> pending_reads_, pending_writes_;  // since the last barrier
     uint32_t dispatches_ = 0, barriers_ = 0;
+    uint64_t bytes_read_[kByteClasses] = {};
 };
 
 }  // namespace vkrt
