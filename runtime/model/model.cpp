@@ -453,10 +453,14 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
     const Weight& factors = plan.long_factors(n_ctx_) ? m.rope_factors_long : m.rope_factors;
     const KvCacheTypes& kvt = kv_.types();
     const uint64_t B = n_batch_;
+    // This pass's rows of the per-token buffers, bound exactly (the recorder's counts see
+    // what the pass reads, not the n_batch rows the buffers hold).
+    const BufferView x(x_, 0, uint64_t(M) * E * 4), xb(xb_, 0, uint64_t(M) * E * 4),
+        att_out(att_, 0, uint64_t(M) * Q * 4), h(ffn_h_, 0, uint64_t(M) * F * 4), ids(ids_, 0, uint64_t(M) * 4), pos(positions_, 0, uint64_t(M) * 4);
 
     // x (M,E) = embedding rows of ids [* embd_scale]
-    ops::embed(rec, m.tok_embd.mat.view, ids_, x_, M);
-    if (plan.embd_scale != 1.0f) ops::scale(rec, x_, plan.embd_scale, x_, M * E);
+    ops::embed(rec, m.tok_embd.mat.view, ids, x, M);
+    if (plan.embd_scale != 1.0f) ops::scale(rec, x, plan.embd_scale, x, M * E);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         const arch::LayerPlan& lp = plan.layers[l];
         const model::Layer& L = m.layers[l];
@@ -477,13 +481,13 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
             k = rows_view(qkv_, fr.k0, KV, fr.qkv);
             v = rows_view(qkv_, fr.v0, KV, fr.qkv);
             const BufferView all(qkv_, 0, uint64_t(M) * fr.qkv * 4);
-            linears(rec, x_, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, all}});
+            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, all}});
             if (lp.qkv_bias) ops::add_bias(rec, all, L.bqkv.buf, all, M, fr.qkv);
         } else {
             q = rows_view(qkv_, 0, Q, Q);
             k = rows_view(qkv_, B * fr.k0, KV, KV);
             v = rows_view(qkv_, B * fr.v0, KV, KV);
-            linears(rec, x_, &L.attn_norm, lp.eps, M, E, {{&L.wq, q.v}, {&L.wk, k.v}, {&L.wv, v.v}});
+            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wq, q.v}, {&L.wk, k.v}, {&L.wv, v.v}});
             if (lp.qkv_bias) {
                 ops::add_bias(rec, q.v, L.bq.buf, q.v, M, Q);
                 ops::add_bias(rec, k.v, L.bk.buf, k.v, M, KV);
@@ -506,35 +510,35 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
                                        lp.rope.neox ? ops::RopeMode::neox : ops::RopeMode::norm,
                                        lp.rope.freq_scale, lp.rope.attn_factor,
                                        lp.rope.factors && factors.buf ? BufferView(factors.buf) : BufferView{}};
-            ops::rope(rec, q.v, positions_, q.v, M, rope, q.stride, q.stride);  // in place
+            ops::rope(rec, q.v, pos, q.v, M, rope, q.stride, q.stride);  // in place
             ops::RopeParams rope_k = rope;
             rope_k.n_head = hp.n_head_kv;
-            ops::rope_store(rec, k.v, positions_, kv_.k(l), M, rope_k, rows, k.stride, kvt.k);  // -> row pos % rows
+            ops::rope_store(rec, k.v, pos, kv_.k(l), M, rope_k, rows, k.stride, kvt.k);  // -> row pos % rows
         } else {
-            ops::kv_store(rec, k.v, positions_, kv_.k(l), M, KV, rows, kvt.k, k.stride);
+            ops::kv_store(rec, k.v, pos, kv_.k(l), M, KV, rows, kvt.k, k.stride);
         }
-        ops::kv_store(rec, v.v, positions_, kv_.v(l), M, KV, rows, kvt.v, v.stride);
+        ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, rows, kvt.k, kvt.v};
-        ops::attention(rec, q.v, kv_.k(l), kv_.v(l), positions_, att_, M, att, lp.kq_scale, q.stride, 0, window);
+        ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window);
         // x += (M,Q) @ Wo^T [-> post norm]
-        linears(rec, att_, nullptr, lp.eps, M, Q, {{&L.wo, xb_}});  // EPILOGUE residual x_ (without post norm)
-        if (lp.attn_post_norm) ops::rmsnorm(rec, xb_, L.attn_post_norm.buf, xb_, M, E, lp.eps);
-        ops::add(rec, x_, xb_, x_, M * E);
+        linears(rec, att_out, nullptr, lp.eps, M, Q, {{&L.wo, xb}});  // EPILOGUE residual x_ (without post norm)
+        if (lp.attn_post_norm) ops::rmsnorm(rec, xb, L.attn_post_norm.buf, xb, M, E, lp.eps);
+        ops::add(rec, x, xb, x, M * E);
         // ---- feed-forward: x += (act(norm(x) Wg^T) * norm(x) Wu^T) Wd^T [-> post norm]
         const uint32_t act = uint32_t(lp.act);  // arch::Act: 0 SiLU, 1 GELU-tanh (ops::glu)
         if (lp.fused.gate_up) {
             const BufferView all(gate_up_, 0, uint64_t(M) * fr.gate_up * 4);
-            linears(rec, x_, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, all}});  // EPILOGUE glu -> ffn_h_
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, all}});  // EPILOGUE glu -> ffn_h_
             ops::glu(rec, act, rows_view(gate_up_, 0, F, fr.gate_up).v, rows_view(gate_up_, fr.up0, F, fr.gate_up).v,
-                     ffn_h_, M, F, fr.gate_up);
+                     h, M, F, fr.gate_up);
         } else {
             const BufferView gate = rows_view(gate_up_, 0, F, F).v, up = rows_view(gate_up_, B * fr.up0, F, F).v;
-            linears(rec, x_, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate, gate}, {&L.w_up, up}});
-            ops::glu(rec, act, gate, up, ffn_h_, M, F, F);
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate, gate}, {&L.w_up, up}});
+            ops::glu(rec, act, gate, up, h, M, F, F);
         }
-        linears(rec, ffn_h_, nullptr, lp.eps, M, F, {{&L.w_down, xb_}});  // EPILOGUE residual x_ (without post norm)
-        if (lp.ffn_post_norm) ops::rmsnorm(rec, xb_, L.ffn_post_norm.buf, xb_, M, E, lp.eps);
-        ops::add(rec, x_, xb_, x_, M * E);
+        linears(rec, h, nullptr, lp.eps, M, F, {{&L.w_down, xb}});  // EPILOGUE residual x_ (without post norm)
+        if (lp.ffn_post_norm) ops::rmsnorm(rec, xb, L.ffn_post_norm.buf, xb, M, E, lp.eps);
+        ops::add(rec, x, xb, x, M * E);
     }
     // ---- head: only the rows whose logits are wanted, head_rows_ at a time (their logits
     // fit one binding), each chunk copied to its rows of the readback buffer
@@ -544,7 +548,7 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
         const uint32_t n = std::min(head_rows_, rows - r0);
         const uint64_t first = uint64_t(M - rows + r0) * E * 4;
         linears(rec, BufferView(x_, first, uint64_t(n) * E * 4), &m.output_norm, plan.output_eps, n, E,
-                {{&out, logits_gpu_}});  // (n,E) @ W^T -> (n,V)
+                {{&out, BufferView(logits_gpu_, 0, uint64_t(n) * V * 4)}});  // (n,E) @ W^T -> (n,V)
         rec.copy(logits_gpu_, BufferView(logits_host_, uint64_t(r0) * V * 4, uint64_t(n) * V * 4),
                  uint64_t(n) * V * 4);
     }
@@ -565,14 +569,15 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
             const ops::MatmulPath path = ops::matmul_pick_path(dev, o.w->mat.view.type, M, o.w->rows, K, true);
             (path == ops::MatmulPath::gemv_int ? need_int : need_float) = true;
         }
-        const ops::Q8Activations xq{matmul_scratch_, M, K};
+        const ops::Q8Activations xq{BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, K)), M, K};
         BufferView x = in;
         if (norm) {
+            const BufferView xn(xb_, 0, uint64_t(M) * K * 4);  // the normalized rows (K = n_embd)
             if (need_int)
-                ops::rmsnorm_q8_1(rec, in, norm->buf, eps, xq.buf, M, K, need_float ? BufferView(xb_) : BufferView{});
+                ops::rmsnorm_q8_1(rec, in, norm->buf, eps, xq.buf, M, K, need_float ? xn : BufferView{});
             else
-                ops::rmsnorm(rec, in, norm->buf, xb_, M, K, eps);
-            x = xb_;
+                ops::rmsnorm(rec, in, norm->buf, xn, M, K, eps);
+            x = xn;
         } else if (need_int) {
             ops::quantize_q8_1(rec, in, xq);
         }

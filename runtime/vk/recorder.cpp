@@ -160,6 +160,14 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
     ++dispatches_;
 }
 
+void Recorder::correct_read(const BufferView& view, uint64_t bytes) {
+    const uint64_t bound = view.bytes();
+    uint64_t& n = bytes_read_[size_t(view.buffer->byte_class())];
+    VKRT_CHECK(bytes <= bound && n >= bound, Status::internal, "correct_read: ", bytes, " bytes of a ", bound,
+               "-byte binding that was not counted");
+    n -= bound - bytes;
+}
+
 void Recorder::copy(const BufferView& src, const BufferView& dst, uint64_t bytes) {
     VKRT_CHECK(recording_, Status::internal, "copy outside begin()/end()");
     VKRT_CHECK(src.offset + bytes <= src.buffer->size() && dst.offset + bytes <= dst.buffer->size(),

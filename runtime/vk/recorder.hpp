@@ -75,6 +75,9 @@ public:
     // the bound buffer's ByteClass (a bound range counts whole: a KV cache bound for
     // attention counts all its rows, not only those the shader reaches at a position).
     uint64_t bytes_read(ByteClass c) const { return bytes_read_[size_t(c)]; }
+    // The last dispatch reads only `bytes` of the read-only binding `view` (a kernel whose
+    // reach depends on data, as the embedding's rows of ids): the counts take that instead.
+    void correct_read(const BufferView& view, uint64_t bytes);
 
     // Per-pipeline GPU time of the last submit (VKRT_PROFILE=1 when the recorder was
     // created): name -> (seconds, dispatches). Empty when profiling is off.
