@@ -563,12 +563,14 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
     if (!first.int8()) {
         // The paths of the matrices: integer GEMVs read x quantized once (q8_1), the
         // others the normalized float x; the norm writes what they read.
-        Device& dev = model_->device();
+        const Device& dev = model_->device();
+        auto int_path = [&](const Weight& w) {
+            const Format t = w.mat.view.type;
+            if (integer_gemv_ && M <= 8 && (fmt::traits(t).kernels & fmt::kKernelInt) && dev.caps().int_dot) return true;
+            return ops::matmul_pick_path(dev, t, M, w.rows, K, true) == ops::MatmulPath::gemv_int;
+        };
         bool need_int = false, need_float = false;
-        for (const Out& o : outs) {
-            const ops::MatmulPath path = ops::matmul_pick_path(dev, o.w->mat.view.type, M, o.w->rows, K, true);
-            (path == ops::MatmulPath::gemv_int ? need_int : need_float) = true;
-        }
+        for (const Out& o : outs) (int_path(*o.w) ? need_int : need_float) = true;
         const ops::Q8Activations xq{BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, K)), M, K};
         BufferView x = in;
         if (norm) {
@@ -582,7 +584,7 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
             ops::quantize_q8_1(rec, in, xq);
         }
         for (const Out& o : outs) {
-            if (ops::matmul_pick_path(dev, o.w->mat.view.type, M, o.w->rows, K, true) == ops::MatmulPath::gemv_int)
+            if (int_path(*o.w))
                 ops::matmul_q8(rec, xq, o.w->mat.view, o.y);
             else
                 ops::matmul(rec, x, o.w->mat.view, o.y, M);  // no scratch: a float path
@@ -623,6 +625,12 @@ model::Session::PassCounts model::Session::count_pass(uint32_t M) {
     rec.end();
     return {rec.dispatch_count(), rec.barrier_count(), rec.bytes_read(ByteClass::weights),
             rec.bytes_read(ByteClass::kv), rec.bytes_read(ByteClass::activations)};
+}
+
+void model::Session::set_integer_gemv(bool on) {
+    integer_gemv_ = on;
+    decode_rec_.reset();  // recorded with the other paths
+    batch_rec_.reset();
 }
 
 void model::Session::run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits) {

@@ -175,6 +175,12 @@ public:
     };
     PassCounts count_pass(uint32_t M);
 
+    // Integer-path GEMVs for passes of at most 8 tokens (x normalized and quantized to q8_1
+    // once per norm, ops::rmsnorm_q8_1 + ops::matmul_q8) wherever the weight's format has one
+    // and the device has integer dot products, not only where the device accelerates them
+    // (ops::matmul_pick_path's choice, the default). Passes are recorded again.
+    void set_integer_gemv(bool on);
+
 private:
     void record_forward(Recorder& rec, uint32_t M, bool all_logits);
     // outs[i] (M, w_i.rows) = in (M,K) @ w_i^T for one input and its weights; `norm`
@@ -206,6 +212,7 @@ private:
     SessionMemory memory_;  // every Buffer above, by role (see the constructor)
     std::unique_ptr<Recorder> decode_rec_, batch_rec_;
     uint32_t batch_rec_m_ = 0;
+    bool integer_gemv_ = false;
     bool batch_rec_all_ = false;
     std::vector<float> logits_;
 };
