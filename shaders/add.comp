@@ -8,16 +8,17 @@
 //! variant scale BIAS=0 SCALE=1
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer A { float a[]; };
+#include "shared/elementwise.h"
 #if SCALE
 layout(binding = 1) writeonly buffer O { float o[]; };
-layout(push_constant) uniform PC { uint n; float s; } pc;
+layout(push_constant) uniform PC { ScalePush pc; };
 #else
 layout(binding = 1) readonly buffer B { float b[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };
 #if BIAS
-layout(push_constant) uniform PC { uint n; uint nb; } pc;
+layout(push_constant) uniform PC { AddBiasPush pc; };
 #else
-layout(push_constant) uniform PC { uint n; } pc;
+layout(push_constant) uniform PC { AddPush pc; };
 #endif
 #endif
 void main() {

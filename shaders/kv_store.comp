@@ -1,5 +1,5 @@
 #version 450
-// KV-cache store: src (M, width) float -> cache (rows, width) of the cache type, row pos[m] % rows:
+// KV-cache store: src (M, width) float (rows src_stride floats apart: the v slice of a fused QKV row) -> cache (rows, width) of the cache type, row pos[m] % rows:
 //   cache[pos[m] % rows, c] = round_to_cache_type(src[m, c])     (row layouts: shaders/kv_cache.glsl)
 // The cache is a ring of `rows` rows: a layer that keeps every position has rows = n_ctx
 // (the modulo is the identity), a sliding-window layer keeps the last `rows` positions.
@@ -20,7 +20,7 @@ layout(binding = 2) buffer C { uint cache[]; };  // read-write: shared words are
 #else
 layout(binding = 2) writeonly buffer C { uint cache[]; };
 #endif
-layout(push_constant) uniform PC { uint M; uint width; uint rows; } pc;
+layout(push_constant) uniform PC { uint M; uint width; uint rows; uint src_stride; } pc;  // src rows src_stride floats apart
 #if OUT_TYPE == VKRT_TYPE_Q8_0
 #define KV_OUT cache
 #endif
@@ -47,7 +47,7 @@ void main() {
     const int p = pos[m];
     if (p < 0) return;
     const uint row = uint(p) % pc.rows;
-    const uint s = m * pc.width + u * UNIT;  // first source element
+    const uint s = m * pc.src_stride + u * UNIT;  // first source element
 #if OUT_TYPE == VKRT_TYPE_F16
     cache[(row * pc.width + u * UNIT) >> 1] = packHalf2x16(vec2(src[s], src[s + 1u]));
 #elif OUT_TYPE == VKRT_TYPE_Q8_0

@@ -2,6 +2,8 @@
 // RMS norm, one workgroup per row:
 //   x (M,K) float, w (K) float -> y (M,K) float
 //   y[m,k] = x[m,k] * (1 / sqrt(mean_k(x[m,:]^2) + eps)) * w[k]      (llama.cpp order)
+// Rows are placed by group/stride (shared/norm.h), so a per-head norm can run in place on
+// the q or k slice of a fused QKV output.
 // y may alias x (each element is read before it is written by the same thread).
 // The row sum of squares is reduced with subgroupAdd (SUBGROUP=1; any subgroup
 // size) or a shared-memory tree (SUBGROUP=0; the workgroup size must be a power of two).
@@ -15,35 +17,16 @@ layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) readonly buffer W { float w[]; };
 layout(binding = 2) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform PC { uint M; uint K; float eps; } pc;
+#include "shared/norm.h"
+layout(push_constant) uniform PC { RmsNormPush pc; };
 
-shared float red[gl_WorkGroupSize.x];
-
-float wg_sum(float v) {
-    const uint tid = gl_LocalInvocationID.x;
-#if SUBGROUP
-    v = subgroupAdd(v);
-    if (subgroupElect()) red[gl_SubgroupID] = v;
-    barrier();
-    float s = 0.0;
-    for (uint i = 0u; i < gl_NumSubgroups; ++i) s += red[i];
-    return s;
-#else
-    red[tid] = v;
-    barrier();
-    for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) red[tid] += red[tid + s];
-        barrier();
-    }
-    return red[0];
-#endif
-}
+#include "reductions.glsl"
 
 void main() {
     const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     if (row >= pc.M) return;  // uniform per workgroup: no barrier divergence
     const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
-    const uint base = row * pc.K;
+    const uint base = (row / pc.group) * pc.stride + (row % pc.group) * pc.K;
     // Two accumulators per thread for a little ILP. The loop runs as often in every
     // invocation (a uniform trip count; out-of-row elements are skipped inside), so the
     // reduction after it is in uniform control flow without relying on reconvergence.

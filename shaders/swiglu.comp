@@ -1,6 +1,7 @@
 #version 450
-// Gated activations: gate (n) float, up (n) float -> out (n) = act(gate) * up; n = M*F
-// (any F). out may alias gate or up.
+// Gated activations: gate (M,F) float, up (M,F) float -> out (M,F) = act(gate) * up; n = M*F
+// (any F); gate and up rows `stride` floats apart (shared/elementwise.h: the fused [gate | up]
+// output of one matrix). out may alias gate or up when stride == F.
 //   swiglu (GELU=0): act(g) = silu(g) = g / (1 + exp(-g))
 //   geglu  (GELU=1): act(g) = gelu(g), tanh approximation (ggml_gelu):
 //                    0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2)))
@@ -10,17 +11,19 @@ layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer G { float g[]; };
 layout(binding = 1) readonly buffer U { float u[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };
-layout(push_constant) uniform PC { uint n; } pc;
+#include "shared/elementwise.h"
+layout(push_constant) uniform PC { GluPush pc; };
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     if (i >= pc.n) return;
-    const float a = g[i];
+    const uint m = i / pc.F, j = m * pc.stride + (i - m * pc.F);
+    const float a = g[j];
 #if GELU
     // tanh(z) = 1 - 2 / (exp(2z) + 1): finite for every z (exp overflow gives 1).
     const float z = 0.7978845608028654 * a * (1.0 + 0.044715 * a * a);
     const float t = 1.0 - 2.0 / (exp(2.0 * z) + 1.0);
-    o[i] = 0.5 * a * (1.0 + t) * u[i];
+    o[i] = 0.5 * a * (1.0 + t) * u[j];
 #else
-    o[i] = a / (1.0 + exp(-a)) * u[i];
+    o[i] = a / (1.0 + exp(-a)) * u[j];
 #endif
 }

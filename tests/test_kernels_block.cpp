@@ -18,6 +18,7 @@
 #include "ops/attention.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/embed.hpp"
+#include "ops/matmul.hpp"
 #include "ops/norm.hpp"
 #include "ops/rope.hpp"
 #include "ref/reference.hpp"
@@ -174,6 +175,115 @@ TEST_CASE("argmax: greedy index, lowest index on ties, both paths") {
         }
         CHECK_NO_VALIDATION(*dev);
     }
+}
+
+// The fused RMSNorm + q8_1 kernel: its float rows are ops::rmsnorm's bit for bit (same
+// partial sums, reduction and operations), so they meet the rmsnorm bound against
+// ref::rmsnorm; its q8_1 blocks are ref::quantize_blocks_i8 of those rows, q off by one
+// only where y/d lies on a .5 tie (GPU division: up to 2.5 ulp), d within 4 ulp, sums exact.
+TEST_CASE("rmsnorm_q8_1: rmsnorm's rows, quantized as ref::quantize_blocks_i8; y only when bound") {
+    struct Shape { uint32_t M, K; };
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        for (Shape s : {Shape{1, 32}, Shape{3, 160}, Shape{2, 4096}}) {
+            CAPTURE(s.M);
+            CAPTURE(s.K);
+            const uint32_t M = s.M, K = s.K, nb = K / 32;
+            auto x = test::random_floats(size_t(M) * K, 30 + K, -2.f, 2.f);
+            for (uint32_t k = 0; k < 32; ++k) x[k] = 0.0f;  // an all-zero block: d = 0, q = 0
+            auto w = test::random_floats(K, 40 + K, 0.5f, 1.5f);
+            const float eps = 1e-5f;
+            Buffer bx = make_buffer(*dev, x), bw = make_buffer(*dev, w);
+            Buffer by(*dev, x.size() * 4), by0(*dev, x.size() * 4);
+            const uint64_t qbytes = ops::matmul_scratch_bytes(M, K);
+            Buffer bq(*dev, qbytes), bq2(*dev, qbytes);
+            test::run(*dev, [&](Recorder& r) {
+                ops::rmsnorm_q8_1(r, bx, bw, eps, bq, M, K, by);
+                ops::rmsnorm_q8_1(r, bx, bw, eps, bq2, M, K);  // no float rows
+                ops::rmsnorm(r, bx, bw, by0, M, K, eps);
+            });
+            const auto y = by.download_as<float>(x.size()), y0 = by0.download_as<float>(x.size());
+            REQUIRE(std::memcmp(y.data(), y0.data(), y.size() * 4) == 0);
+            const auto ref = ref::rmsnorm(x, w, M, K, eps);
+            for (size_t i = 0; i < y.size(); ++i)
+                REQUIRE(std::fabs(y[i] - ref[i]) <= kRmsNormRelTol * std::fabs(ref[i]) + kRmsNormAbsTol);
+            const auto words = bq.download_as<uint32_t>(qbytes / 4), words2 = bq2.download_as<uint32_t>(qbytes / 4);
+            CHECK(words == words2);
+            const int8_t* gq = reinterpret_cast<const int8_t*>(words.data());
+            const uint32_t* meta = words.data() + size_t(M) * K / 4;
+            const auto cq = ref::quantize_blocks_i8(y, M, K);
+            size_t off_by_one = 0, bad = 0;
+            for (size_t g = 0; g < size_t(M) * nb; ++g) {
+                float d;
+                std::memcpy(&d, &meta[2 * g], 4);
+                CHECK(std::fabs(d - cq.d[g]) <= 4 * 1.2e-7f * cq.d[g]);
+                int32_t sum = 0;
+                for (size_t j = 0; j < 32; ++j) {
+                    const int a = gq[g * 32 + j], b = cq.q[g * 32 + j];
+                    sum += a;
+                    if (a == b) continue;
+                    const double t = std::fabs(double(y[g * 32 + j]) / double(cq.d[g]));
+                    if (std::abs(a - b) == 1 && std::fabs(t - std::floor(t) - 0.5) < 1e-5) ++off_by_one;
+                    else ++bad;
+                }
+                CHECK(int32_t(meta[2 * g + 1]) == sum);
+            }
+            CHECK(bad == 0);
+            CHECK(off_by_one <= size_t(M) * K / 1000 + 1);
+        }
+        Buffer small(*dev, 256);
+        Recorder rec(*dev);
+        rec.begin();
+        CHECK_THROWS_WITH_AS(ops::rmsnorm_q8_1(rec, small, small, 1e-5f, small, 1, 48), doctest::Contains("multiple of 32"),
+                             vkrt::Error);
+        rec.end();
+        CHECK_NO_VALIDATION(*dev);
+    }
+}
+
+// Strided rows (the q / k slices of a fused QKV output): a per-head norm in place over
+// M tokens of `heads` rows of hd, rows `stride` floats apart, leaves every other float alone;
+// the gated activation reads gate and up slices of one [gate | up] output.
+TEST_CASE("rmsnorm and glu on strided slices of a fused output") {
+    Device& dev = test::gpu();
+    // The slice starts at the device's binding alignment (as model::FusedRows places them).
+    const uint32_t first = uint32_t(std::max<uint64_t>(1, dev.caps().min_storage_offset_alignment / 4));
+    const uint32_t M = 3, heads = 2, hd = 8, stride = first + heads * hd + 3;
+    auto x = test::random_floats(size_t(M) * stride, 77, -2.f, 2.f);
+    auto w = test::random_floats(hd, 78, 0.5f, 1.5f);
+    Buffer bx = make_buffer(dev, x), bw = make_buffer(dev, w);
+    const BufferView slice(bx, first * 4, (uint64_t(M - 1) * stride + heads * hd) * 4);
+    test::run(dev, [&](Recorder& r) { ops::rmsnorm(r, slice, bw, slice, M * heads, hd, 1e-5f, {heads, stride}); });
+    const auto y = bx.download_as<float>(x.size());
+    for (uint32_t m = 0; m < M; ++m) {
+        std::vector<float> rows(x.begin() + m * stride + first, x.begin() + m * stride + first + heads * hd);
+        const auto ref = ref::rmsnorm(rows, w, heads, hd, 1e-5f);
+        for (uint32_t i = 0; i < stride; ++i) {
+            const size_t at = size_t(m) * stride + i;
+            if (i < first || i >= first + heads * hd) REQUIRE(y[at] == x[at]);
+            else REQUIRE(std::fabs(y[at] - ref[i - first]) <= kRmsNormRelTol * std::fabs(ref[i - first]) + kRmsNormAbsTol);
+        }
+    }
+    // glu: gate at floats [0, F), up at [up0, up0 + F) of rows of `stride`.
+    const uint32_t F = 12, up0 = first;
+    Buffer bo(dev, uint64_t(M) * F * 4);
+    for (uint32_t act : {0u, 1u}) {
+        test::run(dev, [&](Recorder& r) {
+            ops::glu(r, act, BufferView(bx, 0, (uint64_t(M - 1) * stride + F) * 4),
+                     BufferView(bx, up0 * 4, (uint64_t(M - 1) * stride + F) * 4), bo, M, F, stride);
+        });
+        const auto o = bo.download_as<float>(size_t(M) * F);
+        std::vector<float> g, u;
+        for (uint32_t m = 0; m < M; ++m)
+            for (uint32_t f = 0; f < F; ++f) {
+                g.push_back(y[m * stride + f]);
+                u.push_back(y[m * stride + up0 + f]);
+            }
+        const auto ref = act ? ref::geglu(g, u) : ref::swiglu(g, u);
+        for (size_t i = 0; i < o.size(); ++i)
+            REQUIRE(std::fabs(o[i] - ref[i]) <= kSwigluRelTol * std::fabs(ref[i]) + kSwigluAbsTol);
+    }
+    CHECK_NO_VALIDATION(dev);
 }
 
 TEST_CASE("swiglu: silu(gate) * up for odd F (stories260K F = 172)") {

@@ -181,6 +181,58 @@ TEST_CASE("synthetic llamas of several shapes and weight types match the CPU ref
     CHECK_NO_VALIDATION(dev);
 }
 
+// The integer decode graph: each norm writes x quantized to q8_1 once (rmsnorm_q8_1) and
+// every GEMV of that input reads it (matmul_q8), the fused [q; k; v] and [gate; up] matrices
+// included. Forced on (lavapipe's integer dot products are not "accelerated", so the default
+// pick is the float GEMV). Bound: q8_1 rounds each activation by at most d/2 = max|x_block|/254,
+// a relative error of ~0.4% of a block's largest value per element, in every linear of every
+// layer; the logits stay within 3% of their scale (the float path: 0.2%).
+TEST_CASE("synthetic llamas: integer GEMVs on x quantized once per norm match the CPU reference") {
+    Device& dev = test::gpu();
+    if (!dev.caps().int_dot) {
+        MESSAGE("device has no integer dot products: the integer GEMV path cannot run");
+        return;
+    }
+    using TT = gguf::TensorType;
+    for (TT type : {TT::Q4_0, TT::Q8_0}) {
+        gguf::SyntheticLlama cfg;
+        cfg.n_layer = 2;
+        cfg.n_embd = 256;
+        cfg.n_head = 4;
+        cfg.n_head_kv = 2;
+        cfg.n_ff = 320;
+        cfg.n_vocab = 320;
+        cfg.wtype = type;
+        cfg.seed = 91;
+        const std::string path = test::tmp_dir() + "/synthetic_int_" + fmt::name(type) + ".gguf";
+        gguf::write_synthetic_llama(cfg, path);
+        CAPTURE(path);
+        model::Model model(dev, path);
+        REQUIRE(model.plan().layers[0].fused.qkv);
+        REQUIRE(model.plan().layers[0].fused.gate_up);
+        test::RefModel ref(path);
+        model::Session session(model, 32, 8);
+        session.set_integer_gemv(true);
+        std::vector<int32_t> prompt = {1, 17, 200, 5};
+        for (size_t i = 0; i < prompt.size(); ++i) {
+            auto g = session.eval(std::span<const int32_t>(&prompt[i], 1));  // decode steps (M = 1)
+            auto c = ref.forward(std::span<const int32_t>(&prompt[i], 1), int32_t(i));
+            float e = 0, sc = 0;
+            for (int v = 0; v < 320; ++v) {
+                sc = std::max(sc, std::fabs(c[size_t(v)]));
+                e = std::max(e, std::fabs(g[size_t(v)] - c[size_t(v)]));
+            }
+            CHECK_MESSAGE(e <= 3e-2f * std::max(sc, 1.0f), "step " << i << " err " << e << " scale " << sc);
+        }
+        const auto counts = session.count_pass(1);
+        // per layer: rmsnorm_q8_1, Wqkv, rope, rope_store, kv_store, attention, Wo (+ its
+        // q8_1 quantization), add, rmsnorm_q8_1, Wgate|up, glu, Wdown (+ quantization), add
+        CHECK(counts.dispatches <= cfg.n_layer * 15u + 4u);
+        std::filesystem::remove(path);
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
 // Issue 7, item 5: a tensor above the binding limit is bound as row ranges over several
 // bindings. A device whose limit is forced down to 4 KiB splits every matrix of a mixed
 // K-quant file (token_embd Q4_K: 19 parts, output Q6_K: 27 parts); the logits of a prefill

@@ -7,6 +7,7 @@
 
 #include "arch/models.hpp"
 #include "core/error.hpp"
+#include "core/format.hpp"
 #include "gguf/gguf.hpp"
 
 namespace vkrt::arch {
@@ -241,6 +242,52 @@ std::vector<TensorDesc> tensor_table(const HParams& hp) {
     vec("output_norm.weight", Kind::norm, -1, Role::output_norm, E);
     add("output.weight", Kind::head, -1, {Role::output}, {V}, E, /*required=*/false);
     return t;
+}
+
+// ---------------------------------------------------------------- plan
+
+Plan plan(const HParams& hp, const RoleType& type_of) {
+    Plan p;
+    p.embd_scale = hp.embd_scale;
+    p.output_eps = hp.rms_eps;
+    p.n_ctx_orig = hp.n_ctx_orig;
+    p.long_factors_exist = hp.rope_factors_ls;
+    // One matrix for roles that share an input: rows of one format with matrix kernels
+    // concatenate byte for byte (whole GGUF rows); anything else (mixed formats of a
+    // Q4_K_M file, W8A8's I8) stays separate.
+    auto fusable = [&](uint32_t l, std::initializer_list<Role> roles, bool in_file) {
+        if (!type_of) return in_file;
+        const uint32_t t = type_of(*roles.begin(), l);
+        const fmt::Traits* ft = fmt::find(t);
+        if (!ft || !(ft->kernels & fmt::kKernelFloat)) return false;
+        for (Role r : roles)
+            if (type_of(r, l) != t) return false;
+        return true;
+    };
+    p.layers.resize(hp.n_layer);
+    for (uint32_t l = 0; l < hp.n_layer; ++l) {
+        LayerPlan& L = p.layers[l];
+        L.layer = l;
+        L.eps = hp.rms_eps;
+        L.qkv_bias = hp.qkv_bias;
+        L.qk_norm = hp.qk_norm;
+        L.rope.on = true;  // every architecture of runtime/arch ropes every layer
+        L.rope.neox = hp.rope_neox;
+        L.rope.n_rot = hp.n_rot ? hp.n_rot : hp.head_dim;
+        // Sliding-window layers have their own base and no scaling (gemma3).
+        L.rope.base = hp.layer_rope_base(l);
+        L.rope.freq_scale = hp.layer_freq_scale(l);
+        L.rope.attn_factor = hp.rope_attn_factor;
+        L.rope.factors = hp.rope_factors || hp.rope_factors_ls;
+        L.window = hp.is_swa(l) ? hp.n_swa : 0;
+        L.kq_scale = hp.kq_scale();
+        L.attn_post_norm = hp.post_norms;
+        L.act = hp.act;
+        L.ffn_post_norm = hp.post_norms;
+        L.fused.qkv = fusable(l, {Role::attn_q, Role::attn_k, Role::attn_v}, hp.fused_qkv);
+        L.fused.gate_up = fusable(l, {Role::ffn_gate, Role::ffn_up}, hp.fused_gate_up);
+    }
+    return p;
 }
 
 }  // namespace vkrt::arch

@@ -29,6 +29,7 @@
 //   logits = rmsnorm(x, output_norm) . output^T   (output tied to token_embd when absent)
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -140,6 +141,66 @@ struct HParams {
     // Checks ranges and consistency (bad_format naming the value).
     void validate() const;
 };
+
+// ---------------------------------------------------------------- the per-layer plan
+// What each layer of the block does, as one value per layer: the GPU graph
+// (model::Session::record_forward) and the CPU reference (ref::forward) read only this,
+// never the hyper-parameters' flags, so an option is decided in one place (plan()).
+// Shapes (n_embd, heads, head_dim, n_ff) stay in HParams.
+
+// Rotary embedding of one layer: theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i,
+// cos/sin * attn_factor (llama.cpp's ggml_rope_ext without YaRN).
+struct RopePlan {
+    bool on = true;        // false: no rotary embedding on this layer (q, k used as projected)
+    bool neox = false;     // NEOX (halves) or NORM (adjacent pairs)
+    uint32_t n_rot = 0;    // rotated dims of a head (the rest pass through)
+    float base = 10000.0f, freq_scale = 1.0f, attn_factor = 1.0f;
+    bool factors = false;  // per-pair frequency factors (Plan::long_factors says which set)
+};
+
+// The matrices that read one input and run as one matrix: their rows concatenated
+// [q; k; v] / [gate; up] (in the file as phi3's attn_qkv, or joined at load).
+struct FusedLinears {
+    bool qkv = false;      // attn_q, attn_k, attn_v as one (Q + 2 KV, n_embd) matrix
+    bool gate_up = false;  // ffn_gate, ffn_up as one (2 n_ff, n_embd) matrix
+};
+
+struct LayerPlan {
+    uint32_t layer = 0;
+    float eps = 1e-5f;           // every RMSNorm of the layer
+    // ---- attention
+    bool qkv_bias = false;       // q, k, v += bq, bk, bv after the projections
+    bool qk_norm = false;        // per-head RMSNorm of q and k (attn_q_norm, attn_k_norm)
+    RopePlan rope;
+    uint32_t window = 0;         // 0: causal over the whole cache, else sliding window of this many
+    float kq_scale = 1.0f;       // softmax(kq_scale * q.k)
+    bool attn_post_norm = false;  // rmsnorm of the attention output before the residual add
+    // ---- feed-forward
+    Act act = Act::silu;         // h = act(gate) * up
+    bool ffn_post_norm = false;  // rmsnorm of the FFN output before the residual add
+    // ---- matrices
+    FusedLinears fused;          // which linears run as one matrix
+};
+
+struct Plan {
+    float embd_scale = 1.0f;     // x = embed(ids) * embd_scale
+    float output_eps = 1e-5f;    // the output norm
+    uint32_t n_ctx_orig = 0;     // phi3: the long rope factors serve contexts above it
+    bool long_factors_exist = false;
+    std::vector<LayerPlan> layers;
+    // Whether a context of n_ctx tokens uses the long rope factors (llama.cpp's get_rope_factors).
+    bool long_factors(uint32_t n_ctx) const { return long_factors_exist && n_ctx > n_ctx_orig; }
+};
+
+// The stored format (ggml type id) of a block matrix role in layer l, for the fusion
+// decision; absent (the CPU reference): fused as the file stores them.
+using RoleType = std::function<uint32_t(Role role, uint32_t layer)>;
+
+// The plan of hp's block. Matrices that read one input are fused when their formats are
+// equal (row bytes concatenate) and they have GPU kernels for matrices (not W8A8's I8,
+// whose per-channel scales and activation smoothing load separately); without type_of
+// exactly the file's fused tensors are.
+Plan plan(const HParams& hp, const RoleType& type_of = {});
 
 // An architecture: its name and what its file adds to the shared keys and block.
 struct Arch {

@@ -21,6 +21,8 @@ KvCache::KvCache(Device& dev, std::span<const uint32_t> layer_rows, uint32_t wid
                    dev.caps().name, " (lower -c or use a smaller -ctk / -ctv type)");
         k_.emplace_back(dev, kb, MemoryKind::device, "k cache " + std::to_string(l));
         v_.emplace_back(dev, vb, MemoryKind::device, "v cache " + std::to_string(l));
+        k_.back().set_byte_class(ByteClass::kv);  // for the recorder's bytes-read counts
+        v_.back().set_byte_class(ByteClass::kv);
         bytes_ += kb + vb;
     }
 }

@@ -190,10 +190,45 @@ model::Model::Model(Device& dev, const std::string& path, const Progress& progre
     uint64_t weight_need = 0;
     for (const gguf::TensorInfo& t : f.tensors()) weight_need += (t.n_bytes + 3) & ~uint64_t(3);
     dev.check_memory(weight_need, "model '" + path + "'");
+    // The plan: what each layer does, and which linears run as one matrix (the roles'
+    // stored formats decide: equal formats with matrix kernels concatenate).
+    auto desc_of = [&](arch::Role r, uint32_t l) -> const arch::TensorDesc* {
+        for (const arch::TensorDesc& t : table)
+            if (t.layer == int(l) && std::find(t.parts.begin(), t.parts.end(), r) != t.parts.end()) return &t;
+        return nullptr;
+    };
+    plan_ = arch::plan(hp_, [&](arch::Role r, uint32_t l) -> uint32_t {
+        const arch::TensorDesc* d = desc_of(r, l);
+        const gguf::TensorInfo* t = d ? f.find_tensor(d->name) : nullptr;
+        return t ? uint32_t(t->type) : ~0u;
+    });
+    {
+        // Slices start at offsets the device can bind (ops on views of one output).
+        const uint32_t a = uint32_t(std::max<uint64_t>(1, (dev.caps().min_storage_offset_alignment + 3) / 4));
+        auto up = [a](uint32_t n) { return (n + a - 1) / a * a; };
+        fused_rows_.k0 = up(hp_.q_dim());
+        fused_rows_.v0 = fused_rows_.k0 + up(hp_.kv_dim());
+        fused_rows_.qkv = fused_rows_.v0 + hp_.kv_dim();
+        fused_rows_.up0 = up(hp_.n_ff);
+        fused_rows_.gate_up = fused_rows_.up0 + hp_.n_ff;
+    }
+    using arch::Role;
+    auto in_fused = [&](const arch::TensorDesc& t) {
+        if (t.layer < 0) return false;
+        const arch::FusedLinears& fu = plan_.layers[size_t(t.layer)].fused;
+        switch (t.parts[0]) {
+            case Role::attn_q: case Role::attn_k: case Role::attn_v: return fu.qkv;
+            case Role::attn_q_bias: case Role::attn_k_bias: case Role::attn_v_bias: return fu.qkv;
+            case Role::ffn_gate: case Role::ffn_up: return fu.gate_up;
+            default: return false;
+        }
+    };
     layers.resize(hp_.n_layer);
     size_t done = 0;
     for (const arch::TensorDesc& t : table) {
-        if (t.kind == arch::Kind::linear) {
+        if (in_fused(t)) {
+            // loaded below, once per layer
+        } else if (t.kind == arch::Kind::linear) {
             const std::string base = t.name.substr(0, t.name.size() - std::string(".weight").size());
             uint64_t row = 0;
             for (size_t i = 0; i < t.parts.size(); ++i) {
@@ -205,7 +240,95 @@ model::Model::Model(Device& dev, const std::string& path, const Progress& progre
         }
         if (progress) progress(float(++done) / float(table.size()));
     }
+    const FusedRows& fr = fused_rows_;
+    for (uint32_t l = 0; l < hp_.n_layer; ++l) {
+        const arch::LayerPlan& lp = plan_.layers[l];
+        Layer& L = layers[l];
+        if (lp.fused.qkv) {
+            L.wqkv = load_fused(f, table, l, {Role::attn_q, Role::attn_k, Role::attn_v}, {0, fr.k0, fr.v0}, fr.qkv);
+            if (lp.qkv_bias)
+                L.bqkv = load_fused(f, table, l, {Role::attn_q_bias, Role::attn_k_bias, Role::attn_v_bias},
+                                    {0, fr.k0, fr.v0}, fr.qkv);
+        }
+        if (lp.fused.gate_up)
+            L.w_gate_up = load_fused(f, table, l, {Role::ffn_gate, Role::ffn_up}, {0, fr.up0}, fr.gate_up);
+    }
     tied_output_ = output.mat.buffers.empty();
+    // Every weight buffer counts as weights in the recorder's bytes-read counts.
+    auto tag = [](Weight& w) {
+        for (Buffer& b : w.mat.buffers) b.set_byte_class(ByteClass::weights);
+        for (Buffer* b : {&w.buf, &w.scale, &w.act_scale, &w.smooth, &w.wsum})
+            if (*b) b->set_byte_class(ByteClass::weights);
+    };
+    for (Weight* w : {&tok_embd, &output_norm, &output, &rope_factors, &rope_factors_long}) tag(*w);
+    for (Layer& L : layers)
+        for (Weight* w : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.q_norm, &L.k_norm, &L.wo,
+                          &L.attn_post_norm, &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down, &L.ffn_post_norm, &L.wqkv,
+                          &L.bqkv, &L.w_gate_up})
+            tag(*w);
+}
+
+Weight model::Model::load_fused(const gguf::File& f, const std::vector<arch::TensorDesc>& table, uint32_t l,
+                               std::initializer_list<arch::Role> roles, std::initializer_list<uint32_t> starts,
+                               uint32_t rows) {
+    Weight w;
+    std::vector<uint8_t> bytes;
+    uint64_t rb = 0;
+    auto start = starts.begin();
+    for (arch::Role r : roles) {
+        const arch::TensorDesc* d = nullptr;
+        uint64_t row0 = 0;  // the role's first row in its file tensor (phi3's attn_qkv holds three)
+        for (const arch::TensorDesc& t : table) {
+            if (t.layer != int(l)) continue;
+            row0 = 0;
+            for (size_t i = 0; i < t.parts.size() && !d; ++i) {
+                if (t.parts[i] == r) d = &t;
+                else row0 += t.part_rows[i];
+            }
+            if (d) break;
+        }
+        VKRT_CHECK(d, Status::internal, "load_fused: layer ", l, " has no ", arch::role_name(r));
+        const gguf::TensorInfo* t = f.find_tensor(d->name);
+        VKRT_CHECK(t, Status::bad_format, "gguf: tensor '", d->name, "' is missing");
+        const size_t i = size_t(std::find(d->parts.begin(), d->parts.end(), r) - d->parts.begin());
+        const uint64_t n = d->part_rows[i];
+        const bool vec = d->kind == arch::Kind::bias;
+        const uint64_t file_rows = vec ? 1 : (t->dims.size() > 1 ? t->dims[1] : 1);
+        const uint64_t file_cols = t->dims.empty() ? 0 : t->dims[0];
+        VKRT_CHECK(vec ? t->n_elements == d->cols : (t->dims.size() == 2 && file_cols == d->cols && file_rows == d->rows),
+                   Status::bad_format, "gguf: tensor '", t->name, "' does not have the shape of ", d->name);
+        if (bytes.empty()) {
+            // The first part fixes the format; the plan fused only equal ones.
+            w.type = vec ? gguf::TensorType::F32 : t->type;
+            w.cols = vec ? 1 : d->cols;
+            if (vec) {
+                VKRT_CHECK(t->type == gguf::TensorType::F32, Status::unsupported, "vector tensor '", t->name,
+                           "' must be F32, not ", fmt::name(t->type));
+            } else {
+                check_runnable(*t);
+            }
+            rb = vec ? 4 : fmt::row_bytes(t->type, d->cols);
+            bytes.assign(uint64_t(rows) * rb, 0);  // zero rows decode to 0 in every format
+        }
+        VKRT_CHECK(t->type == (vec ? gguf::TensorType::F32 : w.type), Status::internal, "load_fused: '", t->name,
+                   "' is ", fmt::name(t->type), ", not ", fmt::name(w.type));
+        const uint64_t elems = vec ? d->cols : n;  // a bias: cols floats, "rows" of 4 bytes
+        VKRT_CHECK(*start + elems <= rows, Status::internal, "load_fused: slice overruns the fused rows");
+        std::memcpy(bytes.data() + uint64_t(*start) * rb, t->data + row0 * rb, elems * rb);
+        weight_bytes_ += elems * rb;
+        w.name += (w.name.empty() ? "" : "+") + d->name + (d->fused() ? std::string("[") + arch::role_name(r) + "]" : "");
+        ++start;
+    }
+    if (w.cols == 1) {  // biases: one F32 vector
+        w.rows = 1;
+        w.cols = rows;
+        w.buf = Buffer(*dev_, bytes.size(), MemoryKind::device, w.name);
+        w.buf.upload(bytes.data(), bytes.size());
+        return w;
+    }
+    w.rows = rows;
+    w.mat = ops::upload_weight(*dev_, w.type, w.rows, w.cols, bytes.data(), w.name);
+    return w;
 }
 
 std::string model::Model::describe() const {
@@ -214,7 +337,7 @@ std::string model::Model::describe() const {
        << hp_.n_head_kv << " heads (head dim " << hp_.head_dim << "), FFN " << hp_.n_ff << ", vocab " << hp_.n_vocab;
     if (hp_.n_swa) os << ", window " << hp_.n_swa;
     os
-       << ", weights " << fmt::name(layers.empty() ? tok_embd.type : layers[0].wq.type) << " "
+       << ", weights " << fmt::name(layers.empty() ? tok_embd.type : layers[0].wqkv.mat.buffers.empty() ? layers[0].wq.type : layers[0].wqkv.type) << " "
        << double(weight_bytes_) / (1024.0 * 1024.0) << " MiB";
     return os.str();
 }
@@ -228,6 +351,7 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
     Device& dev = model.device();
     // The query width n_head*head_dim may differ from n_embd (attention.key_length).
     const uint64_t B = n_batch_, E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
+    (void)KV;
     const uint32_t widest = std::max({hp.n_embd, hp.n_ff, hp.q_dim()});  // the K of every linear
     // The output head runs over chunks of the batch's rows whose logits fit one storage-buffer
     // binding (caps().max_binding_bytes: maxStorageBufferRange, 128 MiB on lavapipe and many
@@ -242,7 +366,8 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
         // The session's device memory (activations, logits, KV cache) against the heap,
         // before allocating any of it; 128-bit so that no product wraps.
         using u128 = unsigned __int128;
-        const u128 acts = u128(B) * (2 * E + 2 * Q + 2 * KV + 2 * F + V) * 4 + u128(head_rows_) * V * 4 +
+        const model::FusedRows& fr = model.fused_rows();
+        const u128 acts = u128(B) * (2 * E + fr.qkv + Q + fr.gate_up + F) * 4 + u128(head_rows_) * V * 4 +
                           ops::matmul_scratch_bytes(n_batch_, widest) +
                           (model.w8a8() ? u128(B) * (ops::packed_row_words(widest) + 2) * 4 : 0);
         u128 kv_bytes = 0;
@@ -258,12 +383,10 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
     positions_ = Buffer(dev, B * 4, MemoryKind::upload, "positions");
     x_ = Buffer(dev, B * E * 4, MemoryKind::device, "x");
     xb_ = Buffer(dev, B * E * 4, MemoryKind::device, "xb");
-    q_ = Buffer(dev, B * Q * 4, MemoryKind::device, "q");
-    k_ = Buffer(dev, B * KV * 4, MemoryKind::device, "k");
-    v_ = Buffer(dev, B * KV * 4, MemoryKind::device, "v");
+    qkv_ = Buffer(dev, B * model.fused_rows().qkv * 4, MemoryKind::device, "qkv");
     att_ = Buffer(dev, B * Q * 4, MemoryKind::device, "attention out");
-    ffn_g_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn gate");
-    ffn_u_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn up");
+    gate_up_ = Buffer(dev, B * model.fused_rows().gate_up * 4, MemoryKind::device, "ffn gate|up");
+    ffn_h_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn gated");
     logits_gpu_ = Buffer(dev, uint64_t(head_rows_) * V * 4, MemoryKind::device, "logits");
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
     matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, widest)),
@@ -282,7 +405,7 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
         return n;
     };
     memory_.kv = kv_.bytes();
-    memory_.activations = sum({&x_, &xb_, &q_, &k_, &v_, &att_, &ffn_g_, &ffn_u_, &logits_gpu_});
+    memory_.activations = sum({&x_, &xb_, &qkv_, &att_, &gate_up_, &ffn_h_, &logits_gpu_});
     memory_.scratch = sum({&matmul_scratch_, &act_q_, &act_s_, &act_zp_});
     memory_.io = sum({&ids_, &positions_, &logits_host_});
 }
@@ -299,7 +422,8 @@ std::vector<uint32_t> model::Session::kv_layer_rows() const {
     const HParams& hp = model_->hparams();
     std::vector<uint32_t> rows(hp.n_layer, n_ctx_);
     for (uint32_t l = 0; l < hp.n_layer; ++l)
-        if (hp.is_swa(l)) rows[l] = uint32_t(std::min<uint64_t>(n_ctx_, uint64_t(hp.n_swa) + n_batch_ - 1));
+        if (const uint32_t w = model_->plan().layers[l].window)
+            rows[l] = uint32_t(std::min<uint64_t>(n_ctx_, uint64_t(w) + n_batch_ - 1));
     return rows;
 }
 
@@ -310,54 +434,111 @@ void model::Session::alloc_kv_cache(KvCacheTypes types) {
 }
 
 // Records one forward pass (the block of arch/arch.hpp) over M tokens whose ids and
-// positions are in ids_ / positions_. Logits of the last row (or of all rows) land in
-// logits_host_.
+// positions are in ids_ / positions_, layer by layer as the model's plan says (nothing
+// here asks the hyper-parameters what a layer does). Logits of the last row (or of all
+// rows) land in logits_host_.
+//
+// Decode graph of a layer (one token; fused QKV and gate|up, float-path GEMVs):
+//   rmsnorm[_q8_1] -> Wqkv -> [bias] [q/k norm] -> rope(q) | rope_store(k) | kv_store(v)
+//   -> attention -> Wo -> [post norm] -> add -> rmsnorm[_q8_1] -> Wgate|up -> glu -> Wdown
+//   -> [post norm] -> add
+// The two `add`s and the `glu` become GEMV epilogues (ops::MatmulEpilogue: residual, glu)
+// where marked EPILOGUE below.
 void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const model::Model& m = *model_;
     const HParams& hp = m.hparams();
+    const arch::Plan& plan = m.plan();
+    const model::FusedRows& fr = m.fused_rows();
     const uint32_t E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab, hd = hp.head_dim;
-    const ops::RopeMode mode = hp.rope_neox ? ops::RopeMode::neox : ops::RopeMode::norm;
-    const Weight& factors = m.rope_factors_for(n_ctx_);
+    const Weight& factors = plan.long_factors(n_ctx_) ? m.rope_factors_long : m.rope_factors;
     const KvCacheTypes& kvt = kv_.types();
+    const uint64_t B = n_batch_;
+    // This pass's rows of the per-token buffers, bound exactly (the recorder's counts see
+    // what the pass reads, not the n_batch rows the buffers hold).
+    const BufferView x(x_, 0, uint64_t(M) * E * 4), xb(xb_, 0, uint64_t(M) * E * 4),
+        att_out(att_, 0, uint64_t(M) * Q * 4), h(ffn_h_, 0, uint64_t(M) * F * 4), ids(ids_, 0, uint64_t(M) * 4), pos(positions_, 0, uint64_t(M) * 4);
 
     // x (M,E) = embedding rows of ids [* embd_scale]
-    ops::embed(rec, m.tok_embd.mat.view, ids_, x_, M);
-    if (hp.embd_scale != 1.0f) ops::scale(rec, x_, hp.embd_scale, x_, M * E);
+    ops::embed(rec, m.tok_embd.mat.view, ids, x, M);
+    if (plan.embd_scale != 1.0f) ops::scale(rec, x, plan.embd_scale, x, M * E);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
+        const arch::LayerPlan& lp = plan.layers[l];
         const model::Layer& L = m.layers[l];
-        // ---- attention: q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T [+ b]
-        linears(rec, x_, &L.attn_norm, M, E, {{&L.wq, q_}, {&L.wk, k_}, {&L.wv, v_}});
-        if (L.bq.buf) ops::add_bias(rec, q_, L.bq.buf, q_, M, Q);
-        if (L.bk.buf) ops::add_bias(rec, k_, L.bk.buf, k_, M, KV);
-        if (L.bv.buf) ops::add_bias(rec, v_, L.bv.buf, v_, M, KV);
-        // per-head RMSNorm: q as (M*n_head, hd) rows, k as (M*n_head_kv, hd)
-        if (L.q_norm.buf) ops::rmsnorm(rec, q_, L.q_norm.buf, q_, M * hp.n_head, hd, hp.rms_eps);
-        if (L.k_norm.buf) ops::rmsnorm(rec, k_, L.k_norm.buf, k_, M * hp.n_head_kv, hd, hp.rms_eps);
-        ops::RopeParams rope{hp.n_head, hd, hp.n_rot, hp.layer_rope_base(l), mode, hp.layer_freq_scale(l),
-                             hp.rope_attn_factor, factors.buf ? BufferView(factors.buf) : BufferView{}};
-        ops::rope(rec, q_, positions_, q_, M, rope);
-        rope.n_head = hp.n_head_kv;
+        // ---- q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T [+ b]: views of qkv_ with row
+        // strides. Fused: the (M, fr.qkv) output of one matrix, q/k/v at rows 0/k0/v0 of each
+        // row. Unfused: q, k, v (M,Q/KV) in the slices of the buffer (B rows each).
+        struct Slice {
+            BufferView v;
+            uint32_t stride;
+        };
+        Slice q, k, v;
+        // M rows of `width` floats `stride` apart from float `first` of buf.
+        auto rows_view = [M](const Buffer& buf, uint64_t first, uint32_t width, uint32_t stride) {
+            return Slice{BufferView(buf, first * 4, (uint64_t(M - 1) * stride + width) * 4), stride};
+        };
+        if (lp.fused.qkv) {
+            q = rows_view(qkv_, 0, Q, fr.qkv);
+            k = rows_view(qkv_, fr.k0, KV, fr.qkv);
+            v = rows_view(qkv_, fr.v0, KV, fr.qkv);
+            const BufferView all(qkv_, 0, uint64_t(M) * fr.qkv * 4);
+            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, all}});
+            if (lp.qkv_bias) ops::add_bias(rec, all, L.bqkv.buf, all, M, fr.qkv);
+        } else {
+            q = rows_view(qkv_, 0, Q, Q);
+            k = rows_view(qkv_, B * fr.k0, KV, KV);
+            v = rows_view(qkv_, B * fr.v0, KV, KV);
+            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wq, q.v}, {&L.wk, k.v}, {&L.wv, v.v}});
+            if (lp.qkv_bias) {
+                ops::add_bias(rec, q.v, L.bq.buf, q.v, M, Q);
+                ops::add_bias(rec, k.v, L.bk.buf, k.v, M, KV);
+                ops::add_bias(rec, v.v, L.bv.buf, v.v, M, KV);
+            }
+        }
+        // per-head RMSNorm in place: q as M groups of n_head rows of hd, k of n_head_kv
+        if (lp.qk_norm) {
+            ops::rmsnorm(rec, q.v, L.q_norm.buf, q.v, M * hp.n_head, hd, lp.eps, {hp.n_head, q.stride});
+            ops::rmsnorm(rec, k.v, L.k_norm.buf, k.v, M * hp.n_head_kv, hd, lp.eps, {hp.n_head_kv, k.stride});
+        }
         // The layer's cache is a ring of `rows` rows (kv_layer_rows): every position of this
         // call's window must still be in it after the call's M stores.
-        const uint32_t rows = kv_.rows(l), window = hp.is_swa(l) ? hp.n_swa : 0;
+        const uint32_t rows = kv_.rows(l), window = lp.window;
         VKRT_CHECK(rows == n_ctx_ || (window > 0 && uint64_t(rows) >= uint64_t(window) + M - 1), Status::internal,
                    "layer ", l, ": a KV ring of ", rows, " rows cannot serve ", M, " tokens with a window of ", window);
-        ops::rope_store(rec, k_, positions_, kv_.k(l), M, rope, rows, 0, kvt.k);  // rope(k) -> cache row pos % rows
-        ops::kv_store(rec, v_, positions_, kv_.v(l), M, KV, rows, kvt.v);
+        if (lp.rope.on) {
+            const ops::RopeParams rope{hp.n_head,        hd,
+                                       lp.rope.n_rot,    lp.rope.base,
+                                       lp.rope.neox ? ops::RopeMode::neox : ops::RopeMode::norm,
+                                       lp.rope.freq_scale, lp.rope.attn_factor,
+                                       lp.rope.factors && factors.buf ? BufferView(factors.buf) : BufferView{}};
+            ops::rope(rec, q.v, pos, q.v, M, rope, q.stride, q.stride);  // in place
+            ops::RopeParams rope_k = rope;
+            rope_k.n_head = hp.n_head_kv;
+            ops::rope_store(rec, k.v, pos, kv_.k(l), M, rope_k, rows, k.stride, kvt.k);  // -> row pos % rows
+        } else {
+            ops::kv_store(rec, k.v, pos, kv_.k(l), M, KV, rows, kvt.k, k.stride);
+        }
+        ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, rows, kvt.k, kvt.v};
-        ops::attention(rec, q_, kv_.k(l), kv_.v(l), positions_, att_, M, att, hp.kq_scale(), 0, 0, window);
-        linears(rec, att_, nullptr, M, Q, {{&L.wo, xb_}});  // (M,Q) @ Wo^T -> (M,E)
-        if (L.attn_post_norm.buf) ops::rmsnorm(rec, xb_, L.attn_post_norm.buf, xb_, M, E, hp.rms_eps);
-        ops::add(rec, x_, xb_, x_, M * E);
+        ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window);
+        // x += (M,Q) @ Wo^T [-> post norm]
+        linears(rec, att_out, nullptr, lp.eps, M, Q, {{&L.wo, xb}});  // EPILOGUE residual x_ (without post norm)
+        if (lp.attn_post_norm) ops::rmsnorm(rec, xb, L.attn_post_norm.buf, xb, M, E, lp.eps);
+        ops::add(rec, x, xb, x, M * E);
         // ---- feed-forward: x += (act(norm(x) Wg^T) * norm(x) Wu^T) Wd^T [-> post norm]
-        linears(rec, x_, &L.ffn_norm, M, E, {{&L.w_gate, ffn_g_}, {&L.w_up, ffn_u_}});
-        if (hp.act == arch::Act::gelu_tanh)
-            ops::geglu(rec, ffn_g_, ffn_u_, ffn_g_, M * F);
-        else
-            ops::swiglu(rec, ffn_g_, ffn_u_, ffn_g_, M * F);
-        linears(rec, ffn_g_, nullptr, M, F, {{&L.w_down, xb_}});
-        if (L.ffn_post_norm.buf) ops::rmsnorm(rec, xb_, L.ffn_post_norm.buf, xb_, M, E, hp.rms_eps);
-        ops::add(rec, x_, xb_, x_, M * E);
+        const uint32_t act = uint32_t(lp.act);  // arch::Act: 0 SiLU, 1 GELU-tanh (ops::glu)
+        if (lp.fused.gate_up) {
+            const BufferView all(gate_up_, 0, uint64_t(M) * fr.gate_up * 4);
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, all}});  // EPILOGUE glu -> ffn_h_
+            ops::glu(rec, act, rows_view(gate_up_, 0, F, fr.gate_up).v, rows_view(gate_up_, fr.up0, F, fr.gate_up).v,
+                     h, M, F, fr.gate_up);
+        } else {
+            const BufferView gate = rows_view(gate_up_, 0, F, F).v, up = rows_view(gate_up_, B * fr.up0, F, F).v;
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate, gate}, {&L.w_up, up}});
+            ops::glu(rec, act, gate, up, h, M, F, F);
+        }
+        linears(rec, h, nullptr, lp.eps, M, F, {{&L.w_down, xb}});  // EPILOGUE residual x_ (without post norm)
+        if (lp.ffn_post_norm) ops::rmsnorm(rec, xb, L.ffn_post_norm.buf, xb, M, E, lp.eps);
+        ops::add(rec, x, xb, x, M * E);
     }
     // ---- head: only the rows whose logits are wanted, head_rows_ at a time (their logits
     // fit one binding), each chunk copied to its rows of the readback buffer
@@ -366,27 +547,48 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
     for (uint32_t r0 = 0; r0 < rows; r0 += head_rows_) {
         const uint32_t n = std::min(head_rows_, rows - r0);
         const uint64_t first = uint64_t(M - rows + r0) * E * 4;
-        ops::rmsnorm(rec, BufferView(x_, first, uint64_t(n) * E * 4), m.output_norm.buf, xb_, n, E, hp.rms_eps);
-        ops::matmul(rec, xb_, out.mat.view, logits_gpu_, n, matmul_scratch_);  // (n,E) @ W^T -> (n,V)
+        linears(rec, BufferView(x_, first, uint64_t(n) * E * 4), &m.output_norm, plan.output_eps, n, E,
+                {{&out, BufferView(logits_gpu_, 0, uint64_t(n) * V * 4)}});  // (n,E) @ W^T -> (n,V)
         rec.copy(logits_gpu_, BufferView(logits_host_, uint64_t(r0) * V * 4, uint64_t(n) * V * 4),
                  uint64_t(n) * V * 4);
     }
 }
 
-void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* norm, uint32_t M, uint32_t K,
-                           std::initializer_list<Out> outs) {
-    const HParams& hp = model_->hparams();
+void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M,
+                             uint32_t K, std::initializer_list<Out> outs) {
     const Weight& first = *outs.begin()->w;
     for (const Out& o : outs)
         VKRT_CHECK(o.w->int8() == first.int8(), Status::bad_format, "tensors '", first.name, "' and '", o.w->name,
                    "' share an input but only one of them is W8A8 (I8)");
     if (!first.int8()) {
+        // The paths of the matrices: integer GEMVs read x quantized once (q8_1), the
+        // others the normalized float x; the norm writes what they read.
+        const Device& dev = model_->device();
+        auto int_path = [&](const Weight& w) {
+            const Format t = w.mat.view.type;
+            if (integer_gemv_ && M <= 8 && (fmt::traits(t).kernels & fmt::kKernelInt) && dev.caps().int_dot) return true;
+            return ops::matmul_pick_path(dev, t, M, w.rows, K, true) == ops::MatmulPath::gemv_int;
+        };
+        bool need_int = false, need_float = false;
+        for (const Out& o : outs) (int_path(*o.w) ? need_int : need_float) = true;
+        const ops::Q8Activations xq{BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, K)), M, K};
         BufferView x = in;
         if (norm) {
-            ops::rmsnorm(rec, in, norm->buf, xb_, M, K, hp.rms_eps);
-            x = xb_;
+            const BufferView xn(xb_, 0, uint64_t(M) * K * 4);  // the normalized rows (K = n_embd)
+            if (need_int)
+                ops::rmsnorm_q8_1(rec, in, norm->buf, eps, xq.buf, M, K, need_float ? xn : BufferView{});
+            else
+                ops::rmsnorm(rec, in, norm->buf, xn, M, K, eps);
+            x = xn;
+        } else if (need_int) {
+            ops::quantize_q8_1(rec, in, xq);
         }
-        for (const Out& o : outs) ops::matmul(rec, x, o.w->mat.view, o.y, M, matmul_scratch_);
+        for (const Out& o : outs) {
+            if (int_path(*o.w))
+                ops::matmul_q8(rec, xq, o.w->mat.view, o.y);
+            else
+                ops::matmul(rec, x, o.w->mat.view, o.y, M);  // no scratch: a float path
+        }
         return;
     }
     // W8A8: quantize the input once per token (fused with the norm when there is one),
@@ -396,7 +598,7 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
     if (aq.asymmetric) {
         // uint8 + zero point per token; the GEMM epilogue subtracts zp * rowsum(W).
         if (norm)
-            ops::rmsnorm_quantize_rows_asym_i8(rec, in, norm->buf, smooth, act_q_, act_s_, act_zp_, M, K, hp.rms_eps);
+            ops::rmsnorm_quantize_rows_asym_i8(rec, in, norm->buf, smooth, act_q_, act_s_, act_zp_, M, K, eps);
         else
             ops::quantize_rows_asym_i8(rec, in, act_q_, act_s_, act_zp_, M, K, smooth);
         for (const Out& o : outs)
@@ -407,11 +609,28 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
     // Symmetric int8: per-token scales, or the calibrated per-tensor scale of a static file.
     const BufferView static_scale = aq.static_scale ? BufferView(first.act_scale) : BufferView{};
     if (norm)
-        ops::rmsnorm_quantize_rows_i8(rec, in, norm->buf, smooth, act_q_, act_s_, M, K, hp.rms_eps, static_scale);
+        ops::rmsnorm_quantize_rows_i8(rec, in, norm->buf, smooth, act_q_, act_s_, M, K, eps, static_scale);
     else
         ops::quantize_rows_i8(rec, in, act_q_, act_s_, M, K, smooth, static_scale);
     for (const Out& o : outs)
         ops::gemm_int8(rec, act_q_, act_s_, o.w->buf, o.w->scale, BufferView{}, o.y, M, o.w->rows, K);
+}
+
+model::Session::PassCounts model::Session::count_pass(uint32_t M) {
+    VKRT_CHECK(M >= 1 && M <= n_batch_, Status::invalid_argument, "count_pass: M = ", M, " outside 1..n_batch ",
+               n_batch_);
+    Recorder rec(model_->device());
+    rec.begin();
+    record_forward(rec, M, false);
+    rec.end();
+    return {rec.dispatch_count(), rec.barrier_count(), rec.bytes_read(ByteClass::weights),
+            rec.bytes_read(ByteClass::kv), rec.bytes_read(ByteClass::activations)};
+}
+
+void model::Session::set_integer_gemv(bool on) {
+    integer_gemv_ = on;
+    decode_rec_.reset();  // recorded with the other paths
+    batch_rec_.reset();
 }
 
 void model::Session::run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits) {

@@ -54,11 +54,25 @@ struct ActQuant {
 };
 
 // A block's tensors; optional ones have no buffer when the architecture has none.
+// Linears the layer's plan fuses (arch::FusedLinears) are loaded as one matrix (wqkv,
+// w_gate_up; rows in the slices of model::FusedRows) and their parts stay empty.
 namespace model {
 struct Layer {
     Weight attn_norm, wq, wk, wv, bq, bk, bv, q_norm, k_norm, wo, attn_post_norm;
     Weight ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
+    Weight wqkv, bqkv;  // fused.qkv: [q; k; v] rows (and biases) at FusedRows::q0/k0/v0
+    Weight w_gate_up;   // fused.gate_up: [gate; up] rows at FusedRows::up0
     Weight& at(arch::Role r);  // internal error for a global role
+};
+
+// Rows of the one-matrix outputs (and of the session's q/k/v and gate/up buffers): each
+// slice starts at a row whose byte offset is a multiple of the device's
+// minStorageBufferOffsetAlignment, so decode binds q, k, v, gate and up as views of one
+// output (zero weight rows pad a slice end; none for real models, whose widths are
+// multiples of 64 floats).
+struct FusedRows {
+    uint32_t k0 = 0, v0 = 0, qkv = 0;    // q at 0; qkv: rows of the [q; k; v] output
+    uint32_t up0 = 0, gate_up = 0;       // gate at 0; gate_up: rows of the [gate; up] output
 };
 }  // namespace model
 
@@ -80,16 +94,16 @@ public:
     const std::string& path() const { return path_; }
     const ActQuant& act_quant() const { return act_quant_; }
     bool w8a8() const { return !layers.empty() && layers[0].wq.int8(); }
+    // What each layer does (arch::plan of the file, fusion decided by its matrix formats);
+    // the session's graph reads only this.
+    const arch::Plan& plan() const { return plan_; }
+    const FusedRows& fused_rows() const { return fused_rows_; }
     std::string describe() const;  // "llama 5 layers, dim 64, ... Q4_0 (1.2 MiB)"
 
     Weight tok_embd, output_norm, output;  // output may alias tok_embd (tied): see output_weight()
     Weight rope_factors, rope_factors_long;  // (n_rot/2) F32 or absent
     std::vector<Layer> layers;
     const Weight& output_weight() const { return tied_output_ ? tok_embd : output; }
-    // The rope factors a session of n_ctx tokens uses (phi3: long ones above the original context).
-    const Weight& rope_factors_for(uint32_t n_ctx) const {
-        return rope_factors_long.buf && n_ctx > hp_.n_ctx_orig ? rope_factors_long : rope_factors;
-    }
 
 private:
     Weight& slot(arch::Role r, int layer);
@@ -98,6 +112,11 @@ private:
     // Rows [row0, row0 + n_out) of linear `name`.weight {n_in, rows}: a block/float format,
     // or W8A8's I8 + the same rows of its .scale.
     Weight load_linear(const gguf::File& f, const std::string& name, uint64_t n_in, uint64_t row0, uint64_t n_out);
+    // The roles' rows of layer l concatenated into one matrix of `rows` rows, role i's rows
+    // from row starts[i] (whole GGUF rows byte for byte, zero rows between slices); the
+    // roles' formats are equal (arch::plan fused them).
+    Weight load_fused(const gguf::File& f, const std::vector<arch::TensorDesc>& table, uint32_t l,
+                      std::initializer_list<arch::Role> roles, std::initializer_list<uint32_t> starts, uint32_t rows);
     Buffer load_f32(const gguf::File& f, const std::string& name, uint64_t n, bool required, uint64_t first = 0,
                     uint64_t total = 0);
 
@@ -108,6 +127,8 @@ private:
     std::string chat_template_;
     bool tied_output_ = false;
     ActQuant act_quant_;
+    arch::Plan plan_;
+    FusedRows fused_rows_;
     uint64_t weight_bytes_ = 0;
 };
 }  // namespace model
@@ -145,16 +166,33 @@ public:
     const KvCache& kv_cache() const { return kv_; }
     const SessionMemory& memory() const { return memory_; }
 
+    // What one forward pass of M tokens (1 = a decode step; <= n_batch) records: dispatches,
+    // barriers, and bytes the dispatches bind read-only by class (Recorder::bytes_read). The
+    // pass is recorded into its own command buffer and never submitted.
+    struct PassCounts {
+        uint32_t dispatches = 0, barriers = 0;
+        uint64_t weights = 0, kv = 0, activations = 0;
+    };
+    PassCounts count_pass(uint32_t M);
+
+    // Integer-path GEMVs for passes of at most 8 tokens (x normalized and quantized to q8_1
+    // once per norm, ops::rmsnorm_q8_1 + ops::matmul_q8) wherever the weight's format has one
+    // and the device has integer dot products, not only where the device accelerates them
+    // (ops::matmul_pick_path's choice, the default). Passes are recorded again.
+    void set_integer_gemv(bool on);
+
 private:
     void record_forward(Recorder& rec, uint32_t M, bool all_logits);
     // outs[i] (M, w_i.rows) = in (M,K) @ w_i^T for one input and its weights; `norm`
-    // (optional) is the RMSNorm applied to `in` first. W8A8 weights quantize the
-    // input once (fused with the norm) and run the int8 GEMM.
+    // (optional) is the RMSNorm (epsilon eps) applied to `in` first. The input is normalized
+    // and quantized once for all of them: the integer-path GEMVs read one q8_1 buffer
+    // (written by the norm itself, ops::rmsnorm_q8_1), the float paths one normalized x;
+    // W8A8 weights quantize it once to int8 (fused with the norm) for the int8 GEMM.
     struct Out {
         const Weight* w;
         BufferView y;
     };
-    void linears(Recorder& rec, const BufferView& in, const Weight* norm, uint32_t M, uint32_t K,
+    void linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M, uint32_t K,
                  std::initializer_list<Out> outs);
     void run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits);
 
@@ -165,12 +203,16 @@ private:
     std::vector<uint32_t> kv_layer_rows() const;  // positions each layer's cache keeps (ring rows)
     void alloc_kv_cache(KvCacheTypes types);       // the one place that allocates the KV cache
     // Activations, sized for n_batch rows.
-    Buffer x_, xb_, q_, k_, v_, att_, ffn_g_, ffn_u_, logits_gpu_, logits_host_, matmul_scratch_;
+    // qkv_: the q, k, v projections: the (M, qkv) output of a fused matrix, or, unfused, q
+    // (M,Q), k (M,KV), v (M,KV) in its slices (model::FusedRows, times n_batch rows); gate_up_
+    // likewise; ffn_h_ (M,F) the gated activation.
+    Buffer x_, xb_, qkv_, att_, gate_up_, ffn_h_, logits_gpu_, logits_host_, matmul_scratch_;
     Buffer act_q_, act_s_, act_zp_;  // W8A8: quantized activations, per-row scales / zero points
     KvCache kv_;
     SessionMemory memory_;  // every Buffer above, by role (see the constructor)
     std::unique_ptr<Recorder> decode_rec_, batch_rec_;
     uint32_t batch_rec_m_ = 0;
+    bool integer_gemv_ = false;
     bool batch_rec_all_ = false;
     std::vector<float> logits_;
 };

@@ -16,20 +16,23 @@ std::string attention_variant(const char* family, KvType k, KvType v) {
 }  // namespace
 
 void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const BufferView& cache, uint32_t M,
-              uint32_t width, uint32_t rows, KvType type) {
+              uint32_t width, uint32_t rows, KvType type, uint32_t src_stride) {
     VKRT_CHECK(M >= 1 && width >= 1 && rows >= 1, Status::invalid_argument, "kv_store: empty shape M=", M,
                " width=", width, " rows=", rows);
     const uint64_t n = uint64_t(M) * width;
     const uint64_t cache_bytes = kv_cache_bytes(type, width, rows, "kv_store");
     VKRT_CHECK(n <= 0xffffffffull && uint64_t(rows) * width <= 0xffffffffull && cache_bytes <= 0xffffffffull,
                Status::limit_exceeded, "kv_store: shape exceeds 2^32 elements");
-    require_bytes(src, n * 4, "kv_store", "src");
+    if (src_stride == 0) src_stride = width;
+    VKRT_CHECK(src_stride >= width && uint64_t(M) * src_stride <= 0xffffffffull, Status::invalid_argument,
+               "kv_store: src_stride ", src_stride, " must be >= width ", width);
+    require_bytes(src, (uint64_t(M - 1) * src_stride + width) * 4, "kv_store", "src");
     require_bytes(pos, uint64_t(M) * 4, "kv_store", "pos");
     require_bytes(cache, cache_bytes, "kv_store", "cache");
-    const uint32_t L = fit_local(rec.device().caps(), 256);
-    struct { uint32_t M, width, rows; } pc{M, width, rows};
-    rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {L}),
-                 {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), L));
+    const uint32_t kLocal = fit_local(rec.device().caps(), 256);
+    struct { uint32_t M, width, rows, src_stride; } pc{M, width, rows, src_stride};
+    rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {kLocal}),
+                 {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), kLocal));
 }
 
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,

@@ -22,8 +22,9 @@ namespace vkrt::ops {
 // of one call must not map to the same cache row (M <= rows for consecutive positions).
 // Rows with pos < 0 are skipped by the shader (validate positions against the context
 // with check_positions, ops/rope.hpp).
+// src_stride: floats between rows of src (0 = width; the v slice of a fused QKV output).
 void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const BufferView& cache, uint32_t M,
-              uint32_t width, uint32_t rows, KvType type = KvType::f32);
+              uint32_t width, uint32_t rows, KvType type = KvType::f32, uint32_t src_stride = 0);
 
 struct AttentionShape {
     uint32_t n_head = 0;

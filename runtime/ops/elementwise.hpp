@@ -25,4 +25,11 @@ void swiglu(Recorder& rec, const BufferView& gate, const BufferView& up, const B
 // out = 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))) * up.
 void geglu(Recorder& rec, const BufferView& gate, const BufferView& up, const BufferView& out, uint32_t n);
 
+// The gated activation of a layer (SiLU or GELU-tanh, arch::Act as uint32_t: 0 silu,
+// 1 gelu_tanh) over strided inputs: gate and up (M,F) rows `stride` floats apart (the fused
+// [gate | up] output of one matrix: up is the view at the up slice), out (M,F) contiguous.
+// out must not alias gate or up when stride != F.
+void glu(Recorder& rec, uint32_t act, const BufferView& gate, const BufferView& up, const BufferView& out, uint32_t M,
+         uint32_t F, uint32_t stride);
+
 }  // namespace vkrt::ops

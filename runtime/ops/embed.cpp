@@ -1,5 +1,7 @@
 #include "ops/embed.hpp"
 
+#include <algorithm>
+
 #include "ops/dispatch.hpp"
 #include "vk/shaders.hpp"
 
@@ -23,6 +25,9 @@ void embed(Recorder& rec, const WeightView& table, const BufferView& ids, const 
     for (const WeightPart& part : table.parts) {
         struct { uint32_t M, n_embd, n_vocab, R, base; } pc{M, n_embd, n_vocab, part.rows, part.row0};
         rec.dispatch(p, {part.view, ids, out}, pc, groups_1d(rec.device(), n / per, L));
+        // The kernel reads M rows of the table, not the whole bound part (Recorder counts).
+        const uint64_t rows = std::min<uint64_t>(M, part.rows);
+        rec.correct_read(part.view, rows * fmt::row_bytes(table.type, n_embd));
     }
 }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "ops/dispatch.hpp"
+#include "ops/matmul.hpp"
+#include "shared/norm.h"
 
 namespace vkrt::ops {
 
@@ -32,14 +34,44 @@ const Pipeline& row_pipeline(Recorder& rec, const char* family, uint32_t K = kRo
 
 void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& y, uint32_t M, uint32_t K,
              float eps) {
+    rmsnorm(rec, x, w, y, M, K, eps, NormRows{});
+}
+
+void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& y, uint32_t M, uint32_t K,
+             float eps, NormRows rows) {
     VKRT_CHECK(M >= 1 && K >= 1, Status::invalid_argument, "rmsnorm: empty shape M=", M, " K=", K);
     VKRT_CHECK(std::isfinite(eps) && eps >= 0.f, Status::invalid_argument, "rmsnorm: eps must be finite and >= 0, got ",
                eps);
-    require_bytes(x, uint64_t(M) * K * 4, "rmsnorm", "x");
+    if (rows.stride == 0) rows.stride = K;
+    VKRT_CHECK(rows.group >= 1 && uint64_t(rows.group) * K <= rows.stride, Status::invalid_argument,
+               "rmsnorm: a group of ", rows.group, " rows of ", K, " does not fit the stride ", rows.stride);
+    // The last row's end: (groups - 1) * stride + group * K floats (a partial last group counts whole).
+    const uint64_t groups = (uint64_t(M) + rows.group - 1) / rows.group;
+    const uint64_t span = (groups - 1) * rows.stride + uint64_t(std::min(M, rows.group)) * K;
+    VKRT_CHECK(span < (uint64_t(1) << 32), Status::limit_exceeded, "rmsnorm: ", span, " floats exceed 32-bit indexing");
+    require_bytes(x, span * 4, "rmsnorm", "x");
     require_bytes(w, uint64_t(K) * 4, "rmsnorm", "w");
-    require_bytes(y, uint64_t(M) * K * 4, "rmsnorm", "y");
-    struct { uint32_t M, K; float eps; } pc{M, K, eps};
+    require_bytes(y, span * 4, "rmsnorm", "y");
+    const shader::RmsNormPush pc{M, K, eps, rows.group, rows.stride};
     rec.dispatch(row_pipeline(rec, "rmsnorm", K), {x, w, y}, pc, row_groups(rec.device(), M));
+}
+
+void rmsnorm_q8_1(Recorder& rec, const BufferView& x, const BufferView& w, float eps, const BufferView& xq,
+                  uint32_t M, uint32_t K, const BufferView& y) {
+    const char* kn = "rmsnorm_q8_1";
+    VKRT_CHECK(M >= 1 && K >= 32 && K % 32 == 0, Status::invalid_argument, kn, ": (M,K) = (", M, ",", K,
+               "): K must be a positive multiple of 32");
+    VKRT_CHECK(std::isfinite(eps) && eps >= 0.f, Status::invalid_argument, kn, ": eps must be finite and >= 0, got ",
+               eps);
+    VKRT_CHECK(uint64_t(M) * K < (uint64_t(1) << 32), Status::limit_exceeded, kn, ": (M,K) = (", M, ",", K,
+               ") is too large for 32-bit indexing");
+    require_bytes(x, uint64_t(M) * K * 4, kn, "x");
+    require_bytes(w, uint64_t(K) * 4, kn, "w");
+    require_bytes(xq, matmul_scratch_bytes(M, K), kn, "xq");
+    if (y.buffer) require_bytes(y, uint64_t(M) * K * 4, kn, "y");
+    const shader::RmsNormQ8Push pc{M, K, eps, y.buffer ? 1u : 0u};
+    // Unwritten y: bound to xq (the shader never touches it), no dummy buffer.
+    rec.dispatch(row_pipeline(rec, "rmsnorm_q8_1", K), {x, w, xq, y.buffer ? y : xq}, pc, row_groups(rec.device(), M));
 }
 
 void softmax(Recorder& rec, const BufferView& x, const BufferView& y, uint32_t M, uint32_t N) {

@@ -13,6 +13,22 @@ namespace vkrt::ops {
 void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& y, uint32_t M, uint32_t K,
              float eps);
 
+// Where the rows of a strided RMSNorm are: row r at float (r / group) * stride + (r % group) * K
+// of x and of y. The per-head norm of the q (or k) slice of a fused QKV output (M, N):
+// group = heads, stride = N, x = y = the view at the slice.
+struct NormRows {
+    uint32_t group = 1, stride = 0;  // stride 0: K (a plain matrix)
+};
+void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& y, uint32_t M, uint32_t K,
+             float eps, NormRows rows);
+
+// RMSNorm fused with the q8_1 quantization of its output (shaders/rmsnorm_q8_1.comp):
+//   x (M,K), w (K), K % 32 == 0 -> xq (the q8_1 buffer of ops/matmul.hpp, Q8Activations with
+//   M, K), and y (M,K) = the normalized rows, bit for bit ops::rmsnorm's, when y is bound
+//   (for float-path matrices reading the same input); xq = ops::quantize_q8_1 of those rows.
+void rmsnorm_q8_1(Recorder& rec, const BufferView& x, const BufferView& w, float eps, const BufferView& xq,
+                  uint32_t M, uint32_t K, const BufferView& y = {});
+
 // x (M,N) -> y (M,N) = softmax over each row (max-subtracted). y may be x.
 void softmax(Recorder& rec, const BufferView& x, const BufferView& y, uint32_t M, uint32_t N);
 

@@ -95,60 +95,71 @@ std::vector<float> forward(const RefConfig& c, const RefWeights& w, RefKvCache& 
     VKRT_CHECK(cache.k.size() == c.n_layer, Status::internal, "RefModel::forward: KV cache not initialized");
     if (M == 0) return {};
     const size_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab, hd = c.hd();
-    const size_t n_rot = c.n_rot ? c.n_rot : hd;
     auto call = [&](uint32_t l, arch::Site s, std::vector<float>& x, size_t K) {
         if (hook) hook(l, s, x, M, K);
     };
 
+    // What each layer does: the model's plan (arch::plan), as the GPU graph reads it.
+    const arch::Plan plan = arch::plan(c);
+
     std::vector<int32_t> pos(M);
     for (size_t m = 0; m < M; ++m) pos[m] = start_pos + int32_t(m);
     // Rope factors: phi3's long ones above the original context (llama.cpp's get_rope_factors).
-    const std::vector<float>& factors =
-        !w.rope_factors_long.empty() && c.n_ctx > c.n_ctx_orig ? w.rope_factors_long : w.rope_factors;
+    const std::vector<float>& factors = plan.long_factors(c.n_ctx) ? w.rope_factors_long : w.rope_factors;
 
     // x (M, n_embd): token embeddings (ids validated by embedding()).
     std::span<const uint8_t> table(reinterpret_cast<const uint8_t*>(w.tok_embd.data()),
                                    w.tok_embd.size() * sizeof(float));
     std::vector<float> x = embedding(table, Format::F32, V, E, tokens);
-    if (c.embd_scale != 1.0f) x = scale(x, c.embd_scale);
+    if (plan.embd_scale != 1.0f) x = scale(x, plan.embd_scale);
 
     for (uint32_t l = 0; l < c.n_layer; ++l) {
+        const arch::LayerPlan& lp = plan.layers[l];
         const RefLayer& L = w.layers[l];
-        // attention block
-        std::vector<float> xn = rmsnorm(x, L.attn_norm, M, E, c.rms_eps);
+        // attention block (fused matrices are one matmul on the GPU; the reference keeps
+        // the parts: the same rows of the same product)
+        std::vector<float> xn = rmsnorm(x, L.attn_norm, M, E, lp.eps);
         call(l, arch::Site::attn_in, xn, E);
         std::vector<float> q = matmul_f32(xn, L.wq, M, Q, E);   // (M, n_head*hd)
         std::vector<float> k = matmul_f32(xn, L.wk, M, KV, E);  // (M, n_head_kv*hd)
         std::vector<float> v = matmul_f32(xn, L.wv, M, KV, E);  // (M, n_head_kv*hd)
-        if (!L.bq.empty()) q = add_bias(q, L.bq, M);
-        if (!L.bk.empty()) k = add_bias(k, L.bk, M);
-        if (!L.bv.empty()) v = add_bias(v, L.bv, M);
-        if (!L.q_norm.empty()) q = rmsnorm(q, L.q_norm, M * c.n_head, hd, c.rms_eps);  // per head
-        if (!L.k_norm.empty()) k = rmsnorm(k, L.k_norm, M * c.n_head_kv, hd, c.rms_eps);
-        const RopeExtra ex{factors, c.layer_freq_scale(l), c.rope_attn_factor};
-        q = rope(q, pos, M, c.n_head, hd, n_rot, c.layer_rope_base(l), c.rope_mode(), ex);
-        k = rope(k, pos, M, c.n_head_kv, hd, n_rot, c.layer_rope_base(l), c.rope_mode(), ex);
+        if (lp.qkv_bias) {
+            q = add_bias(q, L.bq, M);
+            k = add_bias(k, L.bk, M);
+            v = add_bias(v, L.bv, M);
+        }
+        if (lp.qk_norm) {
+            q = rmsnorm(q, L.q_norm, M * c.n_head, hd, lp.eps);  // per head
+            k = rmsnorm(k, L.k_norm, M * c.n_head_kv, hd, lp.eps);
+        }
+        if (lp.rope.on) {
+            const RopeExtra ex{lp.rope.factors ? std::span<const float>(factors) : std::span<const float>{},
+                               lp.rope.freq_scale, lp.rope.attn_factor};
+            const RopeMode mode = lp.rope.neox ? RopeMode::neox : RopeMode::norm;
+            q = rope(q, pos, M, c.n_head, hd, lp.rope.n_rot, lp.rope.base, mode, ex);
+            k = rope(k, pos, M, c.n_head_kv, hd, lp.rope.n_rot, lp.rope.base, mode, ex);
+        }
         kv_store(k, pos, cache.k[l], M, KV, c.n_ctx, c.type_k);
         kv_store(v, pos, cache.v[l], M, KV, c.n_ctx, c.type_v);
         std::vector<float> att = attention(q, cache.k[l], cache.v[l], pos, M, c.n_head, c.n_head_kv, hd, c.n_ctx,
-                                           c.kq_scale(), c.is_swa(l) ? c.n_swa : 0);  // (M, Q)
+                                           lp.kq_scale, lp.window);  // (M, Q)
         call(l, arch::Site::attn_out, att, Q);
         std::vector<float> o = matmul_f32(att, L.wo, M, E, Q);
-        if (!L.attn_post_norm.empty()) o = rmsnorm(o, L.attn_post_norm, M, E, c.rms_eps);
+        if (lp.attn_post_norm) o = rmsnorm(o, L.attn_post_norm, M, E, lp.eps);
         x = add(x, o);
         // feed-forward block
-        xn = rmsnorm(x, L.ffn_norm, M, E, c.rms_eps);
+        xn = rmsnorm(x, L.ffn_norm, M, E, lp.eps);
         call(l, arch::Site::ffn_in, xn, E);
         std::vector<float> g = matmul_f32(xn, L.w_gate, M, F, E);  // (M, n_ff)
         std::vector<float> u = matmul_f32(xn, L.w_up, M, F, E);    // (M, n_ff)
-        std::vector<float> h = c.act == arch::Act::gelu_tanh ? geglu(g, u) : swiglu(g, u);
+        std::vector<float> h = lp.act == arch::Act::gelu_tanh ? geglu(g, u) : swiglu(g, u);
         call(l, arch::Site::ffn_down_in, h, F);
         std::vector<float> f = matmul_f32(h, L.w_down, M, E, F);
-        if (!L.ffn_post_norm.empty()) f = rmsnorm(f, L.ffn_post_norm, M, E, c.rms_eps);
+        if (lp.ffn_post_norm) f = rmsnorm(f, L.ffn_post_norm, M, E, lp.eps);
         x = add(x, f);
     }
 
-    std::vector<float> xn = rmsnorm(x, w.output_norm, M, E, c.rms_eps);
+    std::vector<float> xn = rmsnorm(x, w.output_norm, M, E, plan.output_eps);
     const std::vector<float>& out = w.output.empty() ? w.tok_embd : w.output;
     return matmul_f32(xn, out, M, V, E);  // (M, n_vocab)
 }

@@ -23,6 +23,12 @@ enum class MemoryKind {
     readback,  // host visible + cached, for staging readbacks
 };
 
+// What a buffer holds, for the recorder's count of bytes read per category
+// (Recorder::counts, vkrt-bench): set by the owner (the model tags its weights, the
+// session its KV cache); everything else counts as activations.
+enum class ByteClass : uint8_t { activations = 0, weights = 1, kv = 2 };
+inline constexpr size_t kByteClasses = 3;
+
 class Buffer {
 public:
     Buffer() = default;
@@ -35,6 +41,8 @@ public:
     uint64_t size() const { return size_; }
     const std::string& name() const { return name_; }
     void* mapped() const { return mapped_; }  // nullptr unless host visible
+    ByteClass byte_class() const { return class_; }
+    void set_byte_class(ByteClass c) { class_ = c; }
     explicit operator bool() const { return bool(buf_); }
 
     // Copy host data in/out at a byte offset (staging through a temporary buffer
@@ -59,6 +67,7 @@ private:
     uint64_t size_ = 0;
     void* mapped_ = nullptr;
     bool coherent_ = true;
+    ByteClass class_ = ByteClass::activations;
     std::string name_;
 };
 

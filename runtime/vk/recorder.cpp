@@ -74,6 +74,7 @@ void Recorder::begin() {
     pending_writes_.clear();
     dispatches_ = 0;
     barriers_ = 0;
+    for (uint64_t& b : bytes_read_) b = 0;
 }
 
 VkDescriptorSet Recorder::allocate_set(VkDescriptorSetLayout layout) {
@@ -134,6 +135,7 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
         infos[i] = {b.buffer->handle(), b.offset, bytes};
         reads.push_back({b.buffer->handle(), b.offset, b.offset + bytes});
         if (iface.writable_mask & (1u << i)) written.push_back(reads.back());
+        else bytes_read_[size_t(b.buffer->byte_class())] += bytes;
         writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = set;
         writes[i].dstBinding = uint32_t(i);
@@ -156,6 +158,14 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
         profile_names_.push_back(p.name());
     }
     ++dispatches_;
+}
+
+void Recorder::correct_read(const BufferView& view, uint64_t bytes) {
+    const uint64_t bound = view.bytes();
+    uint64_t& n = bytes_read_[size_t(view.buffer->byte_class())];
+    VKRT_CHECK(bytes <= bound && n >= bound, Status::internal, "correct_read: ", bytes, " bytes of a ", bound,
+               "-byte binding that was not counted");
+    n -= bound - bytes;
 }
 
 void Recorder::copy(const BufferView& src, const BufferView& dst, uint64_t bytes) {

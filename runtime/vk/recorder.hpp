@@ -71,6 +71,13 @@ public:
     double seconds_between(uint32_t a, uint32_t b) const;
     uint32_t dispatch_count() const { return dispatches_; }
     uint32_t barrier_count() const { return barriers_; }
+    // What the recorded work reads: bytes of every read-only binding of every dispatch, by
+    // the bound buffer's ByteClass (a bound range counts whole: a KV cache bound for
+    // attention counts all its rows, not only those the shader reaches at a position).
+    uint64_t bytes_read(ByteClass c) const { return bytes_read_[size_t(c)]; }
+    // The last dispatch reads only `bytes` of the read-only binding `view` (a kernel whose
+    // reach depends on data, as the embedding's rows of ids): the counts take that instead.
+    void correct_read(const BufferView& view, uint64_t bytes);
 
     // Per-pipeline GPU time of the last submit (VKRT_PROFILE=1 when the recorder was
     // created): name -> (seconds, dispatches). Empty when profiling is off.
@@ -104,6 +111,7 @@ private:
     bool recording_ = false, recorded_ = false;
     std::vector<Range> pending_reads_, pending_writes_;  // since the last barrier
     uint32_t dispatches_ = 0, barriers_ = 0;
+    uint64_t bytes_read_[kByteClasses] = {};
 };
 
 }  // namespace vkrt

@@ -106,6 +106,32 @@ void print_memory(const model::Model& model, const model::Session& session) {
     std::fflush(stdout);
 }
 
+// The recorded work of a decode step and of a prompt batch (model::Session::count_pass):
+// dispatches and barriers per layer, bytes read by class against what the token must read:
+// every weight once (the embedding: one row unless the head reads it too) and the KV cache
+// of a full context (the recorder counts the whole bound cache; a step at position p reads
+// min(p + 1, window) rows of each layer).
+void print_counts(const model::Model& model, model::Session& session, uint32_t n_prompt) {
+    const auto& hp = model.hparams();
+    const uint64_t embd = uint64_t(fmt::row_bytes(model.tok_embd.type, hp.n_embd)) * hp.n_vocab;
+    const bool tied = &model.output_weight() == &model.tok_embd;
+    const uint64_t must_w = model.weight_bytes() - (tied ? 0 : embd - embd / hp.n_vocab);
+    const uint64_t must = must_w + session.kv_cache().bytes();
+    auto line = [&](const char* what, uint32_t M, const model::Session::PassCounts& c) {
+        const uint64_t read = c.weights + c.kv + c.activations;
+        std::printf("counts %s (M=%u): %u dispatches, %u barriers (%.1f, %.1f per layer); read %s weights + %s KV + %s "
+                    "activations = %s, %.3fx the weights + KV it must touch (%s)\n",
+                    what, M, c.dispatches, c.barriers, double(c.dispatches) / hp.n_layer,
+                    double(c.barriers) / hp.n_layer, cli::format_bytes(double(c.weights)).c_str(),
+                    cli::format_bytes(double(c.kv)).c_str(), cli::format_bytes(double(c.activations)).c_str(),
+                    cli::format_bytes(double(read)).c_str(), double(read) / double(must),
+                    cli::format_bytes(double(must)).c_str());
+    };
+    line("decode token", 1, session.count_pass(1));
+    if (n_prompt > 1) line("prefill batch", n_prompt, session.count_pass(n_prompt));
+    std::fflush(stdout);
+}
+
 int model_bench(const std::string& path, const std::string& label, int n_prompt, int n_gen, int reps, int n_ctx_arg,
                 const KvCacheTypes& kv) {
     Device dev;
@@ -120,6 +146,7 @@ int model_bench(const std::string& path, const std::string& label, int n_prompt,
                " is smaller than -p / -n");
     model::Session session(model, n_ctx, uint32_t(std::max(n_prompt, 1)), kv);
     print_memory(model, session);
+    print_counts(model, session, uint32_t(std::max(n_prompt, 1)));
     std::mt19937 rng(42);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(hp.n_vocab) - 1);
     std::printf("| model | size | device | test | t/s |\n| --- | --- | --- | --- | --- |\n");
