@@ -101,6 +101,11 @@ shared uint lorow[BR];
     4u * (d4) + 1u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 1u, width) : 0.0,        \
     4u * (d4) + 2u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 2u, width) : 0.0,        \
     4u * (d4) + 3u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 3u, width) : 0.0)
+// Four halves of an F16 cache row from two whole words (element r*width + e0 + 4*d4
+// even: hd even, so every head's row starts on a word), decoded as KV_LOAD_F16 decodes
+// them: the same floats for half the loads.
+#define LOAD4_F16(c, r, e0, d4, width) vec4(vkrt_half2_to_float(c[((r) * (width) + (e0) + 4u * (d4)) >> 1]), \
+                                            vkrt_half2_to_float(c[(((r) * (width) + (e0) + 4u * (d4)) >> 1) + 1u]))
 
 void main() {
     const uint WG = gl_WorkGroupSize.x;
@@ -163,8 +168,11 @@ void main() {
             vec4 kv = vec4(0.0), vv = vec4(0.0);
             if (t0 + j < n_blk) {
                 const uint jr = (t0 + j) % pc.rows;
-                kv = LOAD4_KV(K_TYPE, kc, jr, kvbase, d4, hd, kv_stride);
-                vv = LOAD4_KV(V_TYPE, vc, jr, kvbase, d4, hd, kv_stride);
+                const bool words = (hd & 1u) == 0u && 4u * d4 + 4u <= hd;  // four halves in two words
+                kv = (K_TYPE == VKRT_TYPE_F16 && words) ? LOAD4_F16(kc, jr, kvbase, d4, kv_stride)
+                                                        : LOAD4_KV(K_TYPE, kc, jr, kvbase, d4, hd, kv_stride);
+                vv = (V_TYPE == VKRT_TYPE_F16 && words) ? LOAD4_F16(vc, jr, kvbase, d4, kv_stride)
+                                                        : LOAD4_KV(V_TYPE, vc, jr, kvbase, d4, hd, kv_stride);
             }
             ks[j * QK_STRIDE + d4] = kv;
             vs[j * HDS4 + d4] = vv;
