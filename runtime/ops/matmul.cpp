@@ -157,21 +157,23 @@ uint32_t mmq_shared_bytes(const MmqTiles& t) {
 
 MmqTiles default_mmq_tiles(const Device& dev, uint32_t M) {
     const auto& caps = dev.caps();
-    // Register tiles of at most 8x4 outputs: per thread TM*TN int sums (twice for the
-    // formats with a scale per 16 elements) and as many float accumulators, 96 registers
-    // or fewer, so phones' register files keep several waves without spilling. Largest
+    // Register tiles of at most 8x4 outputs (8 rows of X, 4 of W): per thread TM*TN int
+    // sums (twice for the formats with a scale per 16 elements) and as many float
+    // accumulators. Mesa 25.0's RADV (GPU-compilers harness, 2026-12-06) gives the 8x4
+    // tile with BU = 2 96 VGPRs on RDNA3 (144 for Q3_K / Q6_K; 128 / 236 on GCN5), no
+    // spills; a 4x8 tile or BU = 4 cost 168-192 on RDNA3, so neither is chosen. Largest
     // workgroup tile first; a BM well above M would only compute padding.
     static constexpr MmqTiles kCandidates[] = {
-        {128, 64, 8, 4, 1}, {64, 128, 4, 8, 1}, {64, 64, 4, 4, 1}, {64, 64, 8, 4, 1},
-        {32, 128, 4, 4, 1}, {32, 64, 4, 4, 1},  {32, 32, 4, 4, 1}, {16, 16, 4, 4, 1},
+        {128, 64, 8, 4, 1}, {64, 64, 4, 4, 1}, {64, 64, 8, 4, 1}, {32, 64, 4, 4, 1}, {32, 32, 4, 4, 1}, {16, 16, 4, 4, 1},
     };
     const uint32_t bm_cap = M <= 16 ? 16 : M <= 32 ? 32 : M <= 64 ? 64 : 128;
     const uint32_t sg = std::max<uint32_t>(caps.subgroup_size, 1);
     for (MmqTiles t : kCandidates) {
         const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
         if (t.BM > bm_cap || L > caps.max_workgroup_invocations || (L % sg != 0 && L > sg)) continue;
-        // BU: one unit of W decoded per thread and stage, 1..4, as shared memory allows.
-        t.BU = std::clamp<uint32_t>(L / t.BN, 1, 4);
+        // BU: up to one unit of W decoded per thread and stage, 1..2 (registers, above), as
+        // shared memory allows.
+        t.BU = std::clamp<uint32_t>(L / t.BN, 1, 2);
         while (t.BU > 1 && mmq_shared_bytes(t) > caps.shared_memory) t.BU /= 2;
         if (mmq_shared_bytes(t) <= caps.shared_memory) return t;
     }

@@ -51,7 +51,7 @@ struct MmqTiles {
 uint32_t mmq_shared_bytes(const MmqTiles& t);
 // The tiles for a device and M rows of X: the largest register and workgroup tile the
 // device's invocation limit, subgroup size and shared memory allow (smaller BM for
-// small M), BU so that every thread decodes one unit of W per stage.
+// small M), BU (1 or 2) so that threads decode at most one unit of W per stage.
 MmqTiles default_mmq_tiles(const Device& dev, uint32_t M);
 // Whether the int8-dot GEMM is the better choice for M rows on this device: M > 8, the
 // device accelerates 4x8 integer dot products and is not a CPU implementation; or, with
