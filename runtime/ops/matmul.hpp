@@ -1,5 +1,5 @@
-// Dequantizing matrix products with GGUF weights (shaders/matvec.comp,
-// shaders/matmul.comp, shaders/quantize_q8_1.comp):
+// Matrix products with GGUF weights (shaders/matvec.comp, shaders/matmul.comp,
+// shaders/mmq.comp, shaders/quantize_q8_1.comp):
 //   X (M,K) f32 . W (N,K)^T -> Y (M,N) f32,  Y[m,n] = sum_k X[m,k] * W[n,k]
 // W holds N rows of K elements in the exact GGUF byte layout of its format (any format
 // with GPU kernels in shaders/formats.def), as one or more parts of whole rows
