@@ -19,9 +19,14 @@
 //   2. scores S (BR, BC): the TPR threads of a row each score the columns c, c+TPR, ...
 //      (dot over hd of q, pre-scaled, and K); with TPR == 1 q and the scores stay in
 //      registers, else q sits in shared memory and the scores go through it;
-//   3. online softmax per row: every thread of a row takes the row max over the tile,
-//      rescales its accumulators and running sum, and adds p_j * V[j, :] for its dims:
-//      the vec4 columns c, c+TPR, ... (DPT/4 of them, in registers; conflict-free reads).
+//   3. online softmax per row: every thread of a row takes the row max over the tile;
+//      each score's exp is taken once, by the thread that holds the score (in registers
+//      with TPR == 1, else written to shared memory as p); then every thread rescales
+//      its accumulators and running sum and adds p_j * V[j, :] for its dims: the vec4
+//      columns c, c+TPR, ... (DPT/4 of them, in registers; conflict-free reads).
+// Private arrays (qreg, sr, acc) are indexed only by the counters of loops with constant
+// trip counts, unrolled ([[unroll]]): every index is a constant, so they stay in
+// registers (a dynamic index keeps an array in memory: spills on Adreno 630).
 // Shared tiles are vec4 (four dims a load); head dims are zero-padded to HDS.
 // Rows only score / accumulate their own visible columns (lo <= j <= pos[m]), so
 // rows of the cache holding other positions are never read into its result (they may
@@ -30,7 +35,8 @@
 //   WG = BR * TPR threads, DPT a multiple of 4, HDS = TPR * DPT >= hd (padded head dim),
 //   shared (vec4 units, HDS4 = HDS / 4, P = 1 if TPR > 1 else 0, so that the rows that
 //   threads read at once fall in different banks): Q BR x (HDS4+P) (TPR > 1 only),
-//   K BC x (HDS4+P), V BC x HDS4; floats: S BR x (BC+1) (TPR > 1 only), BR row lengths.
+//   K BC x (HDS4+P), V BC x HDS4; floats: S and P 2 x BR x (BC+1) (TPR > 1 only), and
+//   2 x BR uints (each row's visible range).
 // No subgroup operations: the same code runs on every device.
 // Variants: cache types of K and V, named as in shaders/attention.comp (the K/V tiles are
 // converted to float when they are loaded into shared memory).
@@ -43,6 +49,7 @@
 //! variant attention_flash_kq8_0_vf32 K_TYPE=8 V_TYPE=0
 //! variant attention_flash_kq8_0_vf16 K_TYPE=8 V_TYPE=1
 //! variant attention_flash_q8_0 K_TYPE=8 V_TYPE=8
+#extension GL_EXT_control_flow_attributes : require
 #include "kv_cache.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint BR = 64;     // query rows per workgroup
@@ -73,11 +80,12 @@ const uint HDS4 = TPR * D4;               // vec4s a (padded) head row
 const uint PAD = TPR > 1u ? 1u : 0u;
 const uint QK_STRIDE = HDS4 + PAD;        // vec4s between rows of qs / ks
 const uint S_STRIDE = BC + 1u;
+const uint P_OFF = BR * S_STRIDE;         // p after the scores in ss
 
 shared vec4 qs[Q_SIZE];   // BR x QK_STRIDE, pre-scaled (TPR > 1)
 shared vec4 ks[K_SIZE];   // BC x QK_STRIDE
 shared vec4 vs[V_SIZE];   // BC x HDS4
-shared float ss[S_SIZE];  // BR x S_STRIDE (TPR > 1)
+shared float ss[S_SIZE];  // scores, then p: 2 x BR x S_STRIDE (TPR > 1)
 shared uint nrow[BR];     // visible kv rows of each query row: lorow[r] .. nrow[r]-1
 shared uint lorow[BR];
 
@@ -93,6 +101,11 @@ shared uint lorow[BR];
     4u * (d4) + 1u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 1u, width) : 0.0,        \
     4u * (d4) + 2u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 2u, width) : 0.0,        \
     4u * (d4) + 3u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 3u, width) : 0.0)
+// Four halves of an F16 cache row from two whole words (element r*width + e0 + 4*d4
+// even: hd even, so every head's row starts on a word), decoded as KV_LOAD_F16 decodes
+// them: the same floats for half the loads.
+#define LOAD4_F16(c, r, e0, d4, width) vec4(vkrt_half2_to_float(c[((r) * (width) + (e0) + 4u * (d4)) >> 1]), \
+                                            vkrt_half2_to_float(c[(((r) * (width) + (e0) + 4u * (d4)) >> 1) + 1u]))
 
 void main() {
     const uint WG = gl_WorkGroupSize.x;
@@ -123,7 +136,7 @@ void main() {
     // q, scaled: in registers with one thread a row, else the block in shared memory.
     vec4 qreg[D4];
     if (TPR == 1u) {
-        for (uint k = 0u; k < D4; ++k)
+        [[unroll]] for (uint k = 0u; k < D4; ++k)
             qreg[k] = valid ? LOAD4(q, m * pc.q_stride + h * hd, k, hd) * pc.scale : vec4(0.0);
     } else {
         for (uint e = tid; e < BR * HDS4; e += WG) {
@@ -145,7 +158,7 @@ void main() {
     const uint kv_stride = pc.n_head_kv * hd;
     const uint kvbase = kvh * hd;
     vec4 acc[D4];
-    for (uint k = 0u; k < D4; ++k) acc[k] = vec4(0.0);
+    [[unroll]] for (uint k = 0u; k < D4; ++k) acc[k] = vec4(0.0);
     float m_run = NEG_BIG, l_run = 0.0;
 
     for (uint t0 = t_start; t0 < n_blk; t0 += BC) {
@@ -155,8 +168,11 @@ void main() {
             vec4 kv = vec4(0.0), vv = vec4(0.0);
             if (t0 + j < n_blk) {
                 const uint jr = (t0 + j) % pc.rows;
-                kv = LOAD4_KV(K_TYPE, kc, jr, kvbase, d4, hd, kv_stride);
-                vv = LOAD4_KV(V_TYPE, vc, jr, kvbase, d4, hd, kv_stride);
+                const bool words = (hd & 1u) == 0u && 4u * d4 + 4u <= hd;  // four halves in two words
+                kv = (K_TYPE == VKRT_TYPE_F16 && words) ? LOAD4_F16(kc, jr, kvbase, d4, kv_stride)
+                                                        : LOAD4_KV(K_TYPE, kc, jr, kvbase, d4, hd, kv_stride);
+                vv = (V_TYPE == VKRT_TYPE_F16 && words) ? LOAD4_F16(vc, jr, kvbase, d4, kv_stride)
+                                                        : LOAD4_KV(V_TYPE, vc, jr, kvbase, d4, hd, kv_stride);
             }
             ks[j * QK_STRIDE + d4] = kv;
             vs[j * HDS4 + d4] = vv;
@@ -168,17 +184,17 @@ void main() {
         const uint cnt = n_r > t0 ? min(BC, n_r - t0) : 0u;
         const uint jlo = lo_r > t0 ? min(lo_r - t0, BC) : 0u;
         float sr[NS];
-        for (uint i = 0u; i < NS; ++i) sr[i] = 0.0;
+        [[unroll]] for (uint i = 0u; i < NS; ++i) sr[i] = 0.0;
         if (cnt > 0u) {
-            for (uint d4 = 0u; d4 < HDS4; ++d4) {
+            [[unroll]] for (uint d4 = 0u; d4 < HDS4; ++d4) {
                 const vec4 qv = TPR == 1u ? qreg[min(d4, D4 - 1u)] : qs[r * QK_STRIDE + d4];
-                for (uint i = 0u; i < NS; ++i) {
+                [[unroll]] for (uint i = 0u; i < NS; ++i) {
                     const uint j = c + i * TPR;
                     if (j < BC) sr[i] += dot(qv, ks[j * QK_STRIDE + d4]);
                 }
             }
             if (TPR > 1u) {
-                for (uint i = 0u; i < NS; ++i) {
+                [[unroll]] for (uint i = 0u; i < NS; ++i) {
                     const uint j = c + i * TPR;
                     if (j < BC) ss[r * S_STRIDE + j] = sr[i];
                 }
@@ -186,19 +202,39 @@ void main() {
         }
         if (TPR > 1u) barrier();
 
-        // 3. Online softmax and P.V for my dims.
+        // 3. Online softmax: the row max over the tile's visible scores (jlo <= j < cnt),
+        // then p_j = exp(s_j - max) once per score by its thread (0 where not visible).
+        float mx = m_run;
+        if (TPR == 1u) {
+            [[unroll]] for (uint i = 0u; i < NS; ++i)
+                if (i < cnt && i >= jlo) mx = max(mx, sr[i]);
+        } else {
+            for (uint j = jlo; j < cnt; ++j) mx = max(mx, ss[r * S_STRIDE + j]);
+        }
+        [[unroll]] for (uint i = 0u; i < NS; ++i) {
+            const uint j = c + i * TPR;
+            sr[i] = (j < cnt && j >= jlo) ? exp(sr[i] - mx) : 0.0;
+            if (TPR > 1u && j < BC) ss[P_OFF + r * S_STRIDE + j] = sr[i];
+        }
+        if (TPR > 1u) barrier();
+        // P.V for my dims (columns not visible are skipped, not multiplied by 0: the rows
+        // of the cache they come from may hold anything, NaN included).
         if (cnt > jlo) {
-            float mx = m_run;
-            for (uint j = 0u; j < BC; ++j)
-                if (j < cnt && j >= jlo) mx = max(mx, TPR == 1u ? sr[min(j, NS - 1u)] : ss[r * S_STRIDE + j]);
             const float alpha = exp(m_run - mx);
             l_run *= alpha;
-            for (uint k = 0u; k < D4; ++k) acc[k] *= alpha;
-            for (uint j = 0u; j < BC; ++j) {
-                if (j < cnt && j >= jlo) {
-                    const float pj = exp((TPR == 1u ? sr[min(j, NS - 1u)] : ss[r * S_STRIDE + j]) - mx);
+            [[unroll]] for (uint k = 0u; k < D4; ++k) acc[k] *= alpha;
+            if (TPR == 1u) {
+                [[unroll]] for (uint i = 0u; i < NS; ++i) {
+                    if (i < cnt && i >= jlo) {
+                        l_run += sr[i];
+                        [[unroll]] for (uint k = 0u; k < D4; ++k) acc[k] += sr[i] * vs[i * HDS4 + c + k * TPR];
+                    }
+                }
+            } else {
+                for (uint j = jlo; j < cnt; ++j) {
+                    const float pj = ss[P_OFF + r * S_STRIDE + j];
                     l_run += pj;
-                    for (uint k = 0u; k < D4; ++k) acc[k] += pj * vs[j * HDS4 + c + k * TPR];
+                    [[unroll]] for (uint k = 0u; k < D4; ++k) acc[k] += pj * vs[j * HDS4 + c + k * TPR];
                 }
             }
             m_run = mx;
@@ -209,7 +245,7 @@ void main() {
     if (valid) {
         const float inv_l = l_run > 0.0 ? 1.0 / l_run : 0.0;
         const uint obase = m * pc.o_stride + h * hd;
-        for (uint k = 0u; k < D4; ++k) {
+        [[unroll]] for (uint k = 0u; k < D4; ++k) {
             const uint d = 4u * (c + k * TPR);
             const vec4 v = acc[k] * inv_l;
             if (d + 0u < hd) o[obase + d + 0u] = v.x;

@@ -22,3 +22,13 @@ if(TARGET test_kernels_matmul AND TARGET test_kernels_block AND TARGET test_mode
   set_tests_properties(test_kernels_matmul_gpu_tuning test_kernels_block_gpu_tuning test_model_gpu_tuning
     PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1;VKRT_DISABLE=cpu_tuning" TIMEOUT 900)
 endif()
+
+# The int8-dot GEMM (shaders/mmq.comp) in whole models: lavapipe reports OpSDot as not
+# accelerated, so prefill takes it only with VKRT_MMQ=force. test_arch_quant runs Q8_0 and
+# Q4_0 files of every architecture through 512-token prefills against their F32 file
+# (about 37 CPU s).
+if(TARGET test_arch_quant)
+  add_test(NAME test_arch_quant_mmq_forced COMMAND test_arch_quant)
+  set_tests_properties(test_arch_quant_mmq_forced PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1;VKRT_MMQ=force"
+    TIMEOUT 900 COST 35)
+endif()

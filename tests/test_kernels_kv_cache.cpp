@@ -291,6 +291,11 @@ TEST_CASE("attention over f16 / q8_0 caches: every K x V type pair, decode and b
     Device& dev = test::gpu();
     check_attention(dev, KvType::q8_0, KvType::q8_0, 40, 32, 8, 128, iota_pos(40, 7), 64, 700);
     check_attention(dev, KvType::f16, KvType::f16, 40, 32, 8, 128, iota_pos(40, 7), 64, 701);
+    // Blocked prefill over F16 caches whose head rows the kernel cannot read four halves
+    // from two words throughout: hd % 4 == 2 (the last four dims element by element) and
+    // odd hd (heads start mid-word: every load element by element).
+    check_attention(dev, KvType::f16, KvType::f16, 24, 4, 2, 6, iota_pos(24, 3), 32, 702);
+    check_attention(dev, KvType::f16, KvType::f16, 24, 4, 2, 7, iota_pos(24, 0), 32, 703);
     Recorder rec(dev);
     Buffer b(dev, 1 << 16);
     rec.begin();

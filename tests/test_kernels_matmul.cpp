@@ -158,24 +158,11 @@ void check_close(const Problem& p, const std::vector<float>& y, double rel_tol, 
     if (std::getenv("VKRT_TEST_VERBOSE")) MESSAGE(what, " ", describe(p), ": worst err/allowed = ", worst);
 }
 
-// The integer path: X quantized on the GPU (read back from the scratch), then checked
-// against the reference product of that quantized X with the bound described above.
-void check_int_path(Device& dev, const Problem& p, const ops::WeightView& w, const std::string& what) {
+// An integer path's output gy checked against the reference product of the GPU's own
+// quantized X (words: the q8_1 buffer read back) with the bound described above.
+void check_int_result(const Problem& p, const std::vector<float>& gy, const std::vector<uint32_t>& words,
+                      const std::string& what) {
     const uint32_t M = p.M, N = p.N, K = p.K, nb = K / 32;
-    Buffer x = make_buffer(dev, p.x, "x");
-    Buffer y(dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
-    Buffer scratch(dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "scratch");
-    test::run(dev, [&](Recorder& rec) { ops::matmul(rec, x, w, y, M, scratch, MatmulPath::gemv_int); });
-    const auto gy = y.download_as<float>(size_t(M) * N);
-    // The same product from the already-quantized activations (the q8_1 buffer a fused
-    // graph shares between GEMVs): bit for bit what the integer path computed.
-    {
-        Buffer y2(dev, uint64_t(M) * N * 4, MemoryKind::device, "y2");
-        test::run(dev, [&](Recorder& rec) { ops::matmul_q8(rec, ops::Q8Activations{scratch, M, K}, w, y2); });
-        const auto gy2 = y2.download_as<float>(size_t(M) * N);
-        CHECK_MESSAGE(std::memcmp(gy.data(), gy2.data(), gy.size() * 4) == 0, what, ": matmul_q8 differs from gemv_int");
-    }
-    const auto words = scratch.download_as<uint32_t>(ops::matmul_scratch_bytes(M, K) / 4);
     std::vector<float> xq(size_t(M) * K), xa(size_t(M) * K);  // q * d_x and |q| * |d_x|
     const int8_t* q = reinterpret_cast<const int8_t*>(words.data());
     for (size_t g = 0; g < size_t(M) * nb; ++g) {
@@ -188,26 +175,57 @@ void check_int_path(Device& dev, const Problem& p, const ops::WeightView& w, con
     }
     std::vector<float> r, S;
     matmul_ref(xq, p.wd, M, N, K, r, S);
+    // Per unit of each weight row, its largest |w|: the bound's sum over units is then
+    // a product of the per-unit sums of |x| with it.
+    std::vector<double> wmax(size_t(N) * nb, 0.0);
+    for (uint32_t n = 0; n < N; ++n)
+        for (uint32_t b = 0; b < nb; ++b)
+            for (uint32_t j = 0; j < 32; ++j)
+                wmax[size_t(n) * nb + b] =
+                    std::max(wmax[size_t(n) * nb + b], double(std::fabs(p.wd[size_t(n) * K + b * 32 + j])));
+    std::vector<double> xsum(size_t(M) * nb, 0.0);
+    for (size_t g = 0; g < size_t(M) * nb; ++g)
+        for (uint32_t j = 0; j < 32; ++j) xsum[g] += xa[g * 32 + j];
     size_t bad = 0;
     double worst = 0;
     for (uint32_t m = 0; m < M; ++m)
         for (uint32_t n = 0; n < N; ++n) {
             double bound = 0;
-            for (uint32_t b = 0; b < nb; ++b) {
-                double amax = 0, ax = 0;
-                for (uint32_t j = 0; j < 32; ++j) {
-                    amax = std::max(amax, double(std::fabs(p.wd[size_t(n) * K + b * 32 + j])));
-                    ax += xa[size_t(m) * K + b * 32 + j];
-                }
-                bound += ax * amax;
-            }
+            for (uint32_t b = 0; b < nb; ++b) bound += xsum[size_t(m) * nb + b] * wmax[size_t(n) * nb + b];
             const double allowed = (nb + 16) * 0x1p-24 * kIntPartFactor * bound + 1e-30;
             const double err = std::fabs(double(gy[size_t(m) * N + n]) - r[size_t(m) * N + n]);
-            if (!(err <= allowed)) ++bad;
+            if (!(err <= allowed)) ++bad;  // NaN fails too
             worst = std::max(worst, err / allowed);
         }
     INFO(what, " ", describe(p), ": worst err/allowed vs the quantized-x reference = ", worst);
     CHECK(bad == 0);
+    if (std::getenv("VKRT_TEST_VERBOSE")) MESSAGE(what, " ", describe(p), ": worst err/allowed = ", worst);
+}
+
+// An integer path (gemv_int or mmq): X quantized on the GPU (read back from the scratch),
+// then checked by check_int_result.
+void check_int_path(Device& dev, const Problem& p, const ops::WeightView& w, MatmulPath path,
+                    const std::string& what) {
+    const uint32_t M = p.M, N = p.N, K = p.K;
+    Buffer x = make_buffer(dev, p.x, "x");
+    Buffer y(dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+    Buffer scratch(dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "scratch");
+    test::run(dev, [&](Recorder& rec) {
+        rec.fill(y, 0x7fc00000u);  // NaN: an output a kernel misses fails the check
+        ops::matmul(rec, x, w, y, M, scratch, path);
+    });
+    const auto gy = y.download_as<float>(size_t(M) * N);
+    // The same product from the already-quantized activations (the q8_1 buffer a fused
+    // graph shares between matrices): bit for bit what the integer path matmul_q8 picks
+    // (the int8-dot GEMM where mmq_preferred, else the GEMV) computed.
+    if ((path == MatmulPath::mmq) == ops::mmq_preferred(dev, M)) {
+        Buffer y2(dev, uint64_t(M) * N * 4, MemoryKind::device, "y2");
+        test::run(dev, [&](Recorder& rec) { ops::matmul_q8(rec, ops::Q8Activations{scratch, M, K}, w, y2); });
+        const auto gy2 = y2.download_as<float>(size_t(M) * N);
+        CHECK_MESSAGE(std::memcmp(gy.data(), gy2.data(), gy.size() * 4) == 0, what, ": matmul_q8 differs from ",
+                      ops::matmul_path_name(path));
+    }
+    check_int_result(p, gy, scratch.download_as<uint32_t>(ops::matmul_scratch_bytes(M, K) / 4), what);
 }
 
 struct Caps {
@@ -227,11 +245,12 @@ void check_all_paths(Device& dev, const std::string& tag, const Problem& p, cons
                      bool gemv_only = false) {
     const auto& caps = dev.caps();
     for (MatmulPath path : {MatmulPath::auto_, MatmulPath::gemv, MatmulPath::gemv_f16, MatmulPath::gemm,
-                            MatmulPath::gemv_int}) {
-        if (gemv_only && (path == MatmulPath::gemm || path == MatmulPath::auto_)) continue;
+                            MatmulPath::gemv_int, MatmulPath::mmq}) {
+        if (gemv_only && (path == MatmulPath::gemm || path == MatmulPath::mmq || path == MatmulPath::auto_)) continue;
         const std::string what = tag + " " + ops::matmul_path_name(path);
         const bool possible = (path != MatmulPath::gemv_f16 || (is_block(p.type) && caps.fp16)) &&
-                              (path != MatmulPath::gemv_int || (has_int(p.type) && caps.int_dot));
+                              ((path != MatmulPath::gemv_int && path != MatmulPath::mmq) ||
+                               (has_int(p.type) && caps.int_dot));
         if (!possible) {
             INFO(what, " ", describe(p));
             CHECK_THROWS_AS(run_path(dev, p, w, path), vkrt::Error);
@@ -239,8 +258,8 @@ void check_all_paths(Device& dev, const std::string& tag, const Problem& p, cons
         }
         const MatmulPath eff =
             path == MatmulPath::auto_ ? ops::matmul_pick_path(dev, p.type, p.M, p.N, p.K, true) : path;
-        if (eff == MatmulPath::gemv_int) {
-            check_int_path(dev, p, w, what);
+        if (eff == MatmulPath::gemv_int || eff == MatmulPath::mmq) {
+            check_int_path(dev, p, w, eff, what);
             continue;
         }
         check_close(p, run_path(dev, p, w, path), eff == MatmulPath::gemv_f16 ? kF16RelTol : kF32RelTol, what);
@@ -382,7 +401,7 @@ TEST_CASE("matmul: llama-7B shapes (4096 x 11008), GEMV paths") {
 TEST_CASE("matmul: GEMM tile configurations, every format") {
     Device& dev = test::gpu();
     const auto& caps = dev.caps();
-    const ops::GemmTiles configs[] = {{32, 32, 2, 2}, {64, 64, 4, 4}, {128, 128, 8, 8}, {64, 32, 4, 2}};
+    const ops::GemmTiles configs[] = {{32, 32, 2, 2}, {64, 64, 4, 4}, {128, 128, 8, 8}, {128, 64, 8, 4}, {64, 32, 4, 2}};
     uint32_t seed = 3000;
     for (Format t : kernel_formats()) {
         const uint32_t K = is_block(t) ? 3 * block_k(t) : 77;
@@ -391,12 +410,87 @@ TEST_CASE("matmul: GEMM tile configurations, every format") {
             const Buffer wb = weight_buffer(dev, p.w);
             for (const auto& tl : configs) {
                 const uint32_t L = (tl.BM / tl.TM) * (tl.BN / tl.TN);
-                if (L > caps.max_workgroup_invocations || 2u * 32u * (tl.BM + tl.BN + 2u) * 4u > caps.shared_memory)
+                if (L > caps.max_workgroup_invocations || ops::gemm_shared_bytes(tl) > caps.shared_memory)
                     continue;
                 check_close(p, run_path(dev, p, ops::single_part(wb, t, N, K), MatmulPath::gemm, &tl), kF32RelTol,
                             "gemm tiles " + std::to_string(tl.BM) + "x" + std::to_string(tl.BN));
             }
         }
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("matmul: default tiles fit the device, shared memory counted once") {
+    for (const Caps& c : {Caps{false, false, false}, Caps{true, true, true}}) {
+        Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
+        const auto& caps = dev.caps();
+        const ops::GemmTiles g = ops::default_gemm_tiles(dev);
+        CHECK((g.BM / g.TM) * (g.BN / g.TN) <= caps.max_workgroup_invocations);
+        CHECK(ops::gemm_shared_bytes(g) <= caps.shared_memory);
+        // 128x64 (24.8 KiB) fits every device with 32 KiB and 256 invocations: the choice
+        // is at least that large there (counting shared memory twice gave 64x64).
+        if (caps.shared_memory >= 32768 && caps.max_workgroup_invocations >= 256) CHECK(g.BM * g.BN >= 128 * 64);
+        for (uint32_t M : {9u, 17u, 33u, 100u, 4096u}) {
+            const ops::MmqTiles t = ops::default_mmq_tiles(dev, M);
+            INFO("M = ", M, " tiles ", t.BM, "x", t.BN, " (", t.TM, "x", t.TN, ", BU ", t.BU, ")");
+            CHECK((t.BM / t.TM) * (t.BN / t.TN) <= caps.max_workgroup_invocations);
+            CHECK(ops::mmq_shared_bytes(t) <= caps.shared_memory);
+            CHECK(t.BM <= std::max<uint32_t>(16, M * 2));  // no tile of mostly padding rows
+        }
+    }
+}
+
+// The int8-dot GEMM (shaders/mmq.comp) on every integer format: odd shapes (M, N, K not
+// multiples of the tiles, M up to 4096) and tile configurations (BU units per stage
+// beyond K's end, one-row tiles), each against the quantized-x reference.
+TEST_CASE("matmul: int8-dot GEMM (mmq), every integer format, odd shapes and tiles") {
+    Device& dev = test::gpu();
+    if (!dev.caps().int_dot) {
+        Buffer b(dev, 1 << 12);
+        Recorder rec(dev);
+        rec.begin();
+        CHECK_THROWS_WITH_AS(ops::matmul_mmq(rec, ops::Q8Activations{b, 9, 32}, ops::single_part(b, Format::Q4_0, 4, 32),
+                                             b, ops::MmqTiles{}),
+                             doctest::Contains("integer dot"), vkrt::Error);
+        rec.end();
+        return;
+    }
+    const auto& caps = dev.caps();
+    const ops::MmqTiles configs[] = {{16, 16, 4, 4, 1}, {32, 64, 4, 4, 4}, {64, 64, 4, 4, 2}, {128, 64, 8, 4, 2},
+                                     {16, 32, 4, 8, 3}};
+    uint32_t seed = 7000;
+    for (Format t : kernel_formats()) {
+        if (!has_int(t)) continue;
+        const uint32_t b = block_k(t);
+        const Shape shapes[] = {{9, 65, 3 * b}, {37, 201, b == 32 ? 7 * b : 2 * b}, {130, 19, b}};
+        for (const Shape& sh : shapes) {
+            const Problem p = make_problem(t, sh.M, sh.N, sh.K, seed += 7);
+            const Buffer wb = weight_buffer(dev, p.w);
+            const auto w = ops::single_part(wb, t, p.N, p.K);
+            Buffer x = make_buffer(dev, p.x, "x");
+            Buffer scratch(dev, ops::matmul_scratch_bytes(p.M, p.K), MemoryKind::device, "scratch");
+            test::run(dev, [&](Recorder& rec) { ops::quantize_q8_1(rec, x, scratch, p.M, p.K); });
+            const auto words = scratch.download_as<uint32_t>(ops::matmul_scratch_bytes(p.M, p.K) / 4);
+            for (const auto& tl : configs) {
+                if ((tl.BM / tl.TM) * (tl.BN / tl.TN) > caps.max_workgroup_invocations ||
+                    ops::mmq_shared_bytes(tl) > caps.shared_memory)
+                    continue;
+                Buffer y(dev, uint64_t(p.M) * p.N * 4, MemoryKind::device, "y");
+                test::run(dev, [&](Recorder& rec) {
+                    rec.fill(y, 0x7fc00000u);
+                    ops::matmul_mmq(rec, ops::Q8Activations{scratch, p.M, p.K}, w, y, tl);
+                });
+                check_int_result(p, y.download_as<float>(size_t(p.M) * p.N), words,
+                                 "mmq " + std::to_string(tl.BM) + "x" + std::to_string(tl.BN) + " BU " +
+                                     std::to_string(tl.BU));
+            }
+        }
+    }
+    // A long prefill (M = 4096) on the common formats with the default tiles.
+    for (Format t : {Format::Q4_0, Format::Q4_K}) {
+        const Problem p = make_problem(t, 4096, 5, 256, seed += 7);
+        const Buffer wb = weight_buffer(dev, p.w);
+        check_int_path(dev, p, ops::single_part(wb, t, p.N, p.K), MatmulPath::mmq, "mmq M=4096");
     }
     CHECK_NO_VALIDATION(dev);
 }
@@ -603,6 +697,12 @@ TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {
                          doctest::Contains("block formats"), vkrt::Error);
     CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::Q2_K, y, 1, 4, 256, w, MatmulPath::gemv_int),
                          doctest::Contains("VKRT_K_INT"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::Q2_K, y, 9, 4, 256, w, MatmulPath::mmq),
+                         doctest::Contains("VKRT_K_INT"), vkrt::Error);
+    if (dev.caps().int_dot)  // a tile beyond the invocation and shared-memory limits
+        CHECK_THROWS_WITH_AS(ops::matmul_mmq(rec, ops::Q8Activations{x, 9, 32}, ops::single_part(w, Format::Q4_0, 4, 32),
+                                             y, ops::MmqTiles{1024, 1024, 4, 4, 1}),
+                             doctest::Contains("exceed the device's limits"), vkrt::Error);
     // Q4_0 with N*K/32 odd: 18*3 = 54 bytes, the view must hold 56.
     Buffer w54(dev, 54);
     CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w54, Format::Q4_0, y, 1, 3, 32), doctest::Contains("56"), vkrt::Error);

@@ -120,7 +120,7 @@ std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_di
             t.q_size = t.tpr == 1 ? 1 : t.br * (hds4 + pad);
             t.k_size = bc * (hds4 + pad);
             t.v_size = bc * hds4;
-            t.s_size = t.tpr == 1 ? 1 : t.br * (bc + 1);
+            t.s_size = t.tpr == 1 ? 1 : 2 * t.br * (bc + 1);  // scores, then p
             if (t.shared_bytes() <= limit) return t;
         }
     }

@@ -63,7 +63,8 @@ inline constexpr uint32_t kAttentionBlockMinRows = 8;
 struct FlashTiles {
     uint32_t wg = 0, br = 0, bc = 0, tpr = 0, dpt = 0, ns = 0;
     uint32_t q_size = 0, k_size = 0, v_size = 0, s_size = 0;
-    uint32_t shared_bytes() const { return (q_size + k_size + v_size) * 16 + (s_size + br) * 4; }
+    // vec4 tiles, ss floats, and two uints per query row (nrow, lorow).
+    uint32_t shared_bytes() const { return (q_size + k_size + v_size) * 16 + (s_size + 2 * br) * 4; }
 };
 std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim);
 

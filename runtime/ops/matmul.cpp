@@ -1,6 +1,8 @@
 #include "ops/matmul.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "ops/dispatch.hpp"
 #include "shared/matmul.h"
@@ -91,6 +93,26 @@ void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, c
     }
 }
 
+// Operand checks of the kernels that read the q8_1 activation buffer.
+void check_q8_operands(const char* kernel, const Device& dev, const Q8Activations& xq, const WeightView& w,
+                       const BufferView& y) {
+    check_weight(w, kernel);
+    const auto& caps = dev.caps();
+    const char* t = fmt::name(w.type);
+    VKRT_CHECK(xq.M > 0 && xq.K == w.cols, Status::invalid_argument, kernel, ": activations (", xq.M, ",", xq.K,
+               ") do not match weight '", t, "' (", w.rows, ",", w.cols, ")");
+    VKRT_CHECK(has_int_path(w.type), Status::unsupported, kernel, ": no integer kernel for ", t,
+               " weights (formats.def: VKRT_K_INT)");
+    VKRT_CHECK(caps.int_dot, Status::unsupported, kernel, ": needs integer dot products, which ", caps.name,
+               " does not offer");
+    // Flat indices in the shaders are 32-bit.
+    VKRT_CHECK(uint64_t(xq.M) * xq.K < (uint64_t(1) << 32) && uint64_t(xq.M) * w.rows < (uint64_t(1) << 32),
+               Status::limit_exceeded, kernel, ": (M,N,K) = (", xq.M, ",", w.rows, ",", xq.K,
+               ") is too large for 32-bit indexing");
+    require_bytes(xq.buf, matmul_scratch_bytes(xq.M, xq.K), kernel, "xq");
+    require_bytes(y, uint64_t(xq.M) * w.rows * 4, kernel, "y");
+}
+
 }  // namespace
 
 const char* matmul_path_name(MatmulPath p) {
@@ -100,25 +122,100 @@ const char* matmul_path_name(MatmulPath p) {
         case MatmulPath::gemv_f16: return "gemv_f16";
         case MatmulPath::gemm: return "gemm";
         case MatmulPath::gemv_int: return "gemv_int";
+        case MatmulPath::mmq: return "mmq";
     }
     return "?";
 }
 
-namespace {
-// Shared memory of shaders/matmul.comp's tiles: xs[32 * (BM + 1)] and ws[32 * (BN + 1)] floats.
-uint32_t gemm_shared_bytes(uint32_t bm, uint32_t bn) { return 32u * (bm + bn + 2u) * 4u; }
-}  // namespace
+uint32_t gemm_shared_bytes(const GemmTiles& t) {
+    // matmul.comp: xs[32 * (BM + 1)] and ws[32 * (BN + 1)] floats, nothing else.
+    return 32u * (t.BM + t.BN + 2u) * 4u;
+}
 
 GemmTiles default_gemm_tiles(const Device& dev) {
-    const uint32_t shared = dev.caps().shared_memory;
-    // Larger tiles only where twice their shared memory fits (room for two workgroups).
-    auto fits = [&](uint32_t bm, uint32_t bn) { return 2u * gemm_shared_bytes(bm, bn) <= shared; };
-    // Threads a tile needs: (BM/TM) * (BN/TN); 256 where the device allows it, else 128
-    // (maxComputeWorkGroupInvocations may be 128: VKRT_LIMITS=min).
-    const bool wide = dev.caps().max_workgroup_invocations >= 256;
-    if (fits(128, 128) && wide) return {128, 128, 8, 8};
-    if (fits(64, 64)) return wide ? GemmTiles{64, 64, 4, 4} : GemmTiles{64, 64, 8, 4};
-    return wide ? GemmTiles{32, 32, 2, 2} : GemmTiles{32, 32, 4, 2};
+    const auto& caps = dev.caps();
+    // Largest tile first, up to 128x128 (8x8 per thread, 256 threads, 33 KiB: 48 KiB
+    // devices); then the tiles for 32 KiB and 128-invocation devices.
+    static constexpr GemmTiles kCandidates[] = {
+        {128, 128, 8, 8}, {128, 64, 8, 4}, {64, 64, 4, 4}, {64, 64, 8, 4}, {32, 32, 2, 2}, {32, 32, 4, 4},
+    };
+    for (const GemmTiles& t : kCandidates)
+        if ((t.BM / t.TM) * (t.BN / t.TN) <= caps.max_workgroup_invocations && gemm_shared_bytes(t) <= caps.shared_memory)
+            return t;
+    return {16, 16, 4, 4};  // 16 threads, 4.3 KiB: within every Vulkan device's minimum limits
+}
+
+// ---- int8-dot GEMM (shaders/mmq.comp)
+
+uint32_t mmq_shared_bytes(const MmqTiles& t) {
+    // xs_q, ws_q: BU*8 words per row, rows padded by one; xs_d, xs_s: BU floats per row of
+    // X; ws_d, ws_m: BU floats and ws_sc: BU ivec2 per row of W.
+    const uint64_t words = uint64_t(t.BU) * 8 * (t.BM + 1) + uint64_t(t.BU) * 8 * (t.BN + 1) +
+                           2ull * t.BU * t.BM + 4ull * t.BU * t.BN;
+    return uint32_t(std::min<uint64_t>(words * 4, UINT32_MAX));
+}
+
+MmqTiles default_mmq_tiles(const Device& dev, uint32_t M) {
+    const auto& caps = dev.caps();
+    // Register tiles of at most 8x4 outputs (8 rows of X, 4 of W): per thread TM*TN int
+    // sums (twice for the formats with a scale per 16 elements) and as many float
+    // accumulators. Mesa 25.0's RADV (GPU-compilers harness, 2026-12-06) gives the 8x4
+    // tile with BU = 2 96 VGPRs on RDNA3 (144 for Q3_K / Q6_K; 128 / 236 on GCN5), no
+    // spills; a 4x8 tile or BU = 4 cost 168-192 on RDNA3, so neither is chosen. Largest
+    // workgroup tile first; a BM well above M would only compute padding.
+    static constexpr MmqTiles kCandidates[] = {
+        {128, 64, 8, 4, 1}, {64, 64, 4, 4, 1}, {64, 64, 8, 4, 1}, {32, 64, 4, 4, 1}, {32, 32, 4, 4, 1}, {16, 16, 4, 4, 1},
+    };
+    const uint32_t bm_cap = M <= 16 ? 16 : M <= 32 ? 32 : M <= 64 ? 64 : 128;
+    const uint32_t sg = std::max<uint32_t>(caps.subgroup_size, 1);
+    for (MmqTiles t : kCandidates) {
+        const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
+        if (t.BM > bm_cap || L > caps.max_workgroup_invocations || (L % sg != 0 && L > sg)) continue;
+        // BU: up to one unit of W decoded per thread and stage, 1..2 (registers, above), as
+        // shared memory allows.
+        t.BU = std::clamp<uint32_t>(L / t.BN, 1, 2);
+        while (t.BU > 1 && mmq_shared_bytes(t) > caps.shared_memory) t.BU /= 2;
+        if (mmq_shared_bytes(t) <= caps.shared_memory) return t;
+    }
+    return {16, 16, 4, 4, 1};  // 16 threads, 3 KiB: within every Vulkan device's minimum limits
+}
+
+// VKRT_MMQ=force: the int8-dot GEMM wherever it can run (M > 8, integer dot products,
+// accelerated or not, CPU implementations included), so that whole models run it on
+// lavapipe (which reports no acceleration): a diagnostic switch for tests and checks.
+bool mmq_forced() {
+    static const bool forced = [] {
+        const char* e = std::getenv("VKRT_MMQ");
+        return e != nullptr && std::string_view(e) == "force";
+    }();
+    return forced;
+}
+
+bool mmq_preferred(const Device& dev, uint32_t M) {
+    const auto& caps = dev.caps();
+    return M > 8 && caps.int_dot && ((caps.int_dot_accelerated && !caps.cpu_tuning) || mmq_forced());
+}
+
+void matmul_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
+                const MmqTiles& t) {
+    check_q8_operands("matmul (mmq)", rec.device(), xq, w, y);
+    Device& dev = rec.device();
+    const auto& caps = dev.caps();
+    VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0 && t.BU >= 1 && t.BU <= 8,
+               Status::invalid_argument, "matmul (mmq): tiles BM ", t.BM, " BN ", t.BN, " must be multiples of TM ",
+               t.TM, " TN ", t.TN, ", BU ", t.BU, " in 1..8");
+    const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
+    VKRT_CHECK(L <= caps.max_workgroup_invocations && mmq_shared_bytes(t) <= caps.shared_memory, Status::unsupported,
+               "matmul (mmq): tiles ", t.BM, "x", t.BN, " (", L, " threads, ", mmq_shared_bytes(t),
+               " bytes of shared memory) exceed the device's limits");
+    const Pipeline& p =
+        dev.pipeline(spv::format_kernel(Family::mmq, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN, t.BU});
+    for (const WeightPart& part : w.parts) {
+        Groups g{div_up(part.rows, t.BN), div_up(xq.M, t.BM), 1};
+        VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
+                   "matmul (mmq): (M,N) = (", xq.M, ",", w.rows, ") needs more workgroups than the device allows");
+        rec.dispatch(p, {part.view, xq.buf, y}, MatmulPush{xq.M, w.rows, w.cols, part.rows, part.row0}, g);
+    }
 }
 
 uint64_t matmul_scratch_bytes(uint32_t M, uint32_t K) { return uint64_t(M) * K + uint64_t(M) * (K / 32) * 8; }
@@ -128,6 +225,7 @@ MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_
     // CPU implementations (lavapipe, SwiftShader) run the shared-memory tiles and their
     // barriers slowly: there the GEMV, 8 columns of x per pass over W, is 4x faster
     // for prefill (vkrt-bench --kernels on llvmpipe).
+    if (M > 8 && have_scratch && has_int_path(wtype) && mmq_preferred(dev, M)) return MatmulPath::mmq;
     if (M > 8 && !caps.cpu_tuning) return MatmulPath::gemm;
     if (M > 8) return MatmulPath::gemv;
     if (!is_block(wtype)) return MatmulPath::gemv;
@@ -153,18 +251,13 @@ void quantize_q8_1(Recorder& rec, const BufferView& x, const Q8Activations& xq) 
 }
 
 void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y) {
-    check_weight(w, "matmul_q8");
-    const auto& caps = rec.device().caps();
-    const char* t = fmt::name(w.type);
-    VKRT_CHECK(xq.M > 0 && xq.K == w.cols, Status::invalid_argument, "matmul_q8: activations (", xq.M, ",", xq.K,
-               ") do not match weight '", t, "' (", w.rows, ",", w.cols, ")");
-    VKRT_CHECK(has_int_path(w.type), Status::unsupported, "matmul_q8: no integer kernel for ", t,
-               " weights (formats.def: VKRT_K_INT)");
-    VKRT_CHECK(caps.int_dot, Status::unsupported, "matmul_q8: needs integer dot products, which ", caps.name,
-               " does not offer");
-    require_bytes(xq.buf, matmul_scratch_bytes(xq.M, xq.K), "matmul_q8", "xq");
-    require_bytes(y, uint64_t(xq.M) * w.rows * 4, "matmul_q8", "y");
-    // The GEMV takes any M (8 columns of X per pass over W).
+    check_q8_operands("matmul_q8", rec.device(), xq, w, y);
+    // The int8-dot GEMM for prefill where the device accelerates it; the GEMV takes any M
+    // (8 columns of X per pass over W).
+    if (mmq_preferred(rec.device(), xq.M)) {
+        matmul_mmq(rec, xq, w, y, default_mmq_tiles(rec.device(), xq.M));
+        return;
+    }
     dispatch_gemv(rec, Path::int_, Path::int_nosg, xq.buf, w, y, xq.M);
 }
 
@@ -176,7 +269,7 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
     VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0, Status::invalid_argument,
                "matmul (gemm): tiles BM ", t.BM, " BN ", t.BN, " must be multiples of TM ", t.TM, " TN ", t.TN);
     const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
-    VKRT_CHECK(L <= caps.max_workgroup_invocations && gemm_shared_bytes(t.BM, t.BN) <= caps.shared_memory,
+    VKRT_CHECK(L <= caps.max_workgroup_invocations && gemm_shared_bytes(t) <= caps.shared_memory,
                Status::unsupported, "matmul (gemm): tiles ", t.BM, "x", t.BN, " exceed the device's limits");
     const Pipeline& p =
         dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN});
@@ -209,14 +302,21 @@ void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const Buffe
                        " does not offer");
             dispatch_gemv(rec, Path::f16, Path::f16_nosg, x, w, y, M);
             return;
-        case MatmulPath::gemv_int: {
-            VKRT_CHECK(has_int_path(w.type), Status::unsupported, "matmul: path gemv_int has no kernel for ", t,
+        case MatmulPath::gemv_int:
+        case MatmulPath::mmq: {
+            // X quantized into the scratch, then the integer GEMV or the int8-dot GEMM.
+            const char* pn = matmul_path_name(path);
+            VKRT_CHECK(has_int_path(w.type), Status::unsupported, "matmul: path ", pn, " has no kernel for ", t,
                        " weights (formats.def: VKRT_K_INT)");
-            VKRT_CHECK(caps.int_dot, Status::unsupported, "matmul: path gemv_int needs integer dot products, which ",
+            VKRT_CHECK(caps.int_dot, Status::unsupported, "matmul: path ", pn, " needs integer dot products, which ",
                        caps.name, " does not offer");
-            require_bytes(scratch, matmul_scratch_bytes(M, K), "matmul (gemv_int)", "scratch");
+            require_bytes(scratch, matmul_scratch_bytes(M, K), path == MatmulPath::mmq ? "matmul (mmq)" : "matmul (gemv_int)",
+                          "scratch");
             quantize_q8_1(rec, x, scratch, M, K);
-            dispatch_gemv(rec, Path::int_, Path::int_nosg, scratch, w, y, M);
+            if (path == MatmulPath::mmq)
+                matmul_mmq(rec, Q8Activations{scratch, M, K}, w, y, default_mmq_tiles(dev, M));
+            else
+                dispatch_gemv(rec, Path::int_, Path::int_nosg, scratch, w, y, M);
             return;
         }
         case MatmulPath::gemm:

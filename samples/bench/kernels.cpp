@@ -87,6 +87,16 @@ std::string shape3(uint32_t m, uint32_t n, uint32_t k) {
     return "M=" + std::to_string(m) + " N=" + std::to_string(n) + " K=" + std::to_string(k);
 }
 
+// The int8-dot GEMM's (activation quantization included) fraction of the measured int8
+// dot-product peak (dot_peak, measured here once when --filter skipped bench_int8's).
+void gemm_of_dot_peak(Ctx& c, uint32_t M, uint32_t N, uint32_t K, double s) {
+    if (c.dot_peak_gops == 0) c.dot_peak_gops = ops::measure_int_dot_peak_tops(c.dev) * 1e3;
+    const double gops = 2.0 * M * N * K / s * 1e-9;
+    char frac[40];
+    std::snprintf(frac, sizeof frac, "%.1f%% of dot_peak %.0f GOPS", 100.0 * gops / c.dot_peak_gops, c.dot_peak_gops);
+    std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %9.1f |\n", "  int8 TOPS", frac, "", "", "", gops);
+}
+
 // GEMV and GEMM rows for every weight format with GPU kernels (the registry), with the
 // weights' GB/s and its fraction of the measured read bandwidth (c.read_gbs).
 void bench_matmul(Ctx& c) {
@@ -107,6 +117,7 @@ void bench_matmul(Ctx& c) {
                 paths.push_back(ops::MatmulPath::gemv_int);
             if (M <= 8 && c.dev.caps().fp16 && ft.block_elems > 1) paths.push_back(ops::MatmulPath::gemv_f16);
             if (M > 8) paths = {ops::MatmulPath::gemm};
+            if (M > 8 && c.dev.caps().int_dot && (ft.kernels & fmt::kKernelInt)) paths.push_back(ops::MatmulPath::mmq);
             for (auto p : paths) {
                 Buffer scratch(c.dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(M, K)), MemoryKind::device,
                                "scratch");
@@ -120,6 +131,7 @@ void bench_matmul(Ctx& c) {
                 char frac[40];
                 std::snprintf(frac, sizeof frac, "%.0f%% of read %.1f GB/s", 100.0 * gbs / c.read_gbs, c.read_gbs);
                 std::printf("| %-20s | %-26s | %-8s | %10s | %8.1f | %9s |\n", "  weights", frac, "", "", gbs, "");
+                if (p == ops::MatmulPath::mmq) gemm_of_dot_peak(c, M, N, K, s);
             }
         }
     }

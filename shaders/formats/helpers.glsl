@@ -17,7 +17,8 @@
 //   void fmt_dq32(uint o, uint u, out vec4 v[8], out float s)
 //                                sub-block u (elements 32u..32u+31) as s * v[i][c] for
 //                                element 32u+4i+c: a common factor the GEMV applies once
-// and, with FMT_INT, the integer-dot interface (FMT_INT_MIN says whether m is used)
+// and, with FMT_INT, the integer-dot interface (FMT_INT_MIN says whether m is used,
+// FMT_INT_SC16 whether sc.x may differ from sc.y)
 //   void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m)
 //                                element 32u+4i+c = d * (sc[h] * q_c) + m, h = (4i+c)/16,
 //                                where q_c is byte c of q[i] as a signed int8

@@ -18,6 +18,8 @@ void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
     s = fmt_f16(o + FMT_KD);
 }
 
+// sc.x != sc.y: kernels that sum a unit's 8 words before scaling keep the halves apart.
+#define FMT_INT_SC16 1
 void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m) {
     d = fmt_f16(o + FMT_KD);
     m = 0.0;

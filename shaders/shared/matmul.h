@@ -1,5 +1,5 @@
-// Push constants of the float matrix kernels: shaders/matvec.comp (GEMV) and
-// shaders/matmul.comp (tiled GEMM); host side runtime/ops/matmul.cpp.
+// Push constants of the matrix kernels: shaders/matvec.comp (GEMV), shaders/matmul.comp
+// (tiled GEMM) and shaders/mmq.comp (int8-dot GEMM); host side runtime/ops/matmul.cpp.
 #ifndef VKRT_SHARED_MATMUL_H
 #define VKRT_SHARED_MATMUL_H
 #include "shared/shared.h"

@@ -1,0 +1,183 @@
+#version 450
+// Integer-dot tiled matrix product for prefill (MMQ, M > 8), formats with the integer
+// interface (formats.def VKRT_K_INT):
+//   XQ (M,K) q8_1 . W (R,K)^T (GGUF rows) -> Y[:, base .. base+R) of Y (M,N) float
+//   Y[m, base + n] = sum over 32-element units u of the row:
+//       (float(s) * d_x[m,u]) * d[n,u]  [+ m[n,u] * (d_x[m,u] * float(sum_x[m,u]))]
+//   s = sc.x * sum_{i<4} sdot(q_i, x_i) + sc.y * sum_{i>=4} sdot(q_i, x_i)    (exact int32)
+// with the q8_1 activations of shaders/shared/q8_1.h (int8 quants, d_x and the sum of
+// each block of 32) and the decoder's fmt_int32 (formats/helpers.glsl: packed int8 quants
+// q, integer scales sc per 16 elements, float d and min m per unit), the same arithmetic
+// as matvec.comp's INT_DOT path: only the order of the float sum over units differs.
+// W is one part of a weight (rows base .. base+R of N, see matvec.comp).
+//
+// One workgroup per BM x BN tile of Y (x = tile of N, y = tile of M). Per stage of BU
+// units along K: the workgroup stages the BM x BU units of XQ (int8 words as they are,
+// k-major, padded by one word against bank conflicts; d_x and d_x * sum per row and unit)
+// and the BN x BU units of W through fmt_int32 (one decode per thread and unit: the
+// quants stay packed int8, the scales and mins go beside them), then each thread
+// computes a TM x TN register tile (rows ty + i*BM/TM, columns tx + j*BN/TN) with
+// 8 OpSDot per output and unit and the float epilogue once per unit. Out-of-range rows,
+// columns and units are staged as zeros. L (workgroup size) = (BM/TM) * (BN/TN);
+// shared memory: the host's mmq_shared_bytes (runtime/ops/matmul.cpp) mirrors the
+// declarations below.
+//
+// Needs VK_KHR_shader_integer_dot_product (OpSDot through GL_EXT_spirv_intrinsics:
+// Debian 12's glslc has no GL_EXT_integer_dot_product); chosen only where the device
+// accelerates it (ops::matmul_q8, ops::matmul's auto path).
+//! variant-per-format mmq_{fmt} K_INT
+#extension GL_EXT_spirv_intrinsics : require
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVectorFormat4x8Bit
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint BM = 64;
+layout(constant_id = 2) const uint BN = 64;
+layout(constant_id = 3) const uint TM = 4;
+layout(constant_id = 4) const uint TN = 4;
+layout(constant_id = 5) const uint BU = 2;  // 32-element units per stage
+const uint L = gl_WorkGroupSize.x;
+const uint BMP = BM + 1u, BNP = BN + 1u;
+
+layout(binding = 0) readonly buffer W { uint w[]; };
+#include "vkrt_decoder.glsl"
+layout(binding = 1) readonly buffer XQ { uint xq[]; };
+layout(binding = 2) writeonly buffer Y { float y[]; };
+#include "shared/matmul.h"
+layout(push_constant) uniform PC { MatmulPush pc; };
+
+#ifndef FMT_INT_MIN
+#define FMT_INT_MIN 0
+#endif
+// Formats whose two 16-element halves of a unit have their own scales (the decoder
+// defines FMT_INT_SC16: Q3_K, Q6_K) keep the halves' dot products apart; the others sum
+// all 8 words first and scale once.
+#ifdef FMT_INT_SC16
+#define MMQ_SC16 1
+#else
+#define MMQ_SC16 0
+#endif
+
+shared uint xs_q[BU * 8u * BMP];  // [u*8 + word][m]: int8 quants of X, 4 a word
+shared float xs_d[BU * BM];       // [u][m]: d_x
+#if FMT_INT_MIN
+shared float xs_s[BU * BM];       // [u][m]: d_x * float(sum of the block's quants)
+shared float ws_m[BU * BN];       // [u][n]: the unit's min m
+#endif
+shared uint ws_q[BU * 8u * BNP];  // [u*8 + word][n]: int8 quants of W, 4 a word
+shared float ws_d[BU * BN];       // [u][n]: d
+shared ivec2 ws_sc[BU * BN];      // [u][n]: integer scales of the two 16-element halves
+
+void main() {
+    const uint tid = gl_LocalInvocationID.x;
+    const uint n0 = gl_WorkGroupID.x * BN, m0 = gl_WorkGroupID.y * BM;
+    const uint tx = tid % (BN / TN), ty = tid / (BN / TN);
+    const uint M = pc.M, K = pc.K, R = pc.R;
+    const uint nu = K / 32u;  // units of a row
+    const uint kw = K / 4u;   // int8 words of a row of XQ
+    const uint meta0 = (M * K) / 4u;
+    const uint row_bytes = (K / FMT_QK) * FMT_BYTES;
+    const uint UPB = FMT_QK / 32u;  // units per block
+    float acc[TM * TN];
+    for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0.0;
+
+    for (uint u0 = 0u; u0 < nu; u0 += BU) {
+        // ---- stage XQ (BM rows x BU units): consecutive threads read consecutive words of a row
+        for (uint idx = tid; idx < BM * BU * 8u; idx += L) {
+            const uint m = idx / (BU * 8u), wd = idx % (BU * 8u), gm = m0 + m, gu = u0 + wd / 8u;
+            xs_q[wd * BMP + m] = (gm < M && gu < nu) ? xq[gm * kw + u0 * 8u + wd] : 0u;
+        }
+        for (uint idx = tid; idx < BM * BU; idx += L) {
+            const uint m = idx / BU, u = idx % BU, gm = m0 + m, gu = u0 + u;
+            float d = 0.0, s = 0.0;
+            if (gm < M && gu < nu) {
+                const uint mi = meta0 + 2u * (gm * nu + gu);
+                d = uintBitsToFloat(xq[mi]);
+                s = d * float(int(xq[mi + 1u]));
+            }
+            xs_d[u * BM + m] = d;
+#if FMT_INT_MIN
+            xs_s[u * BM + m] = s;
+#endif
+        }
+        // ---- stage W (BN rows x BU units) through the decoder: one unit per thread
+        for (uint idx = tid; idx < BN * BU; idx += L) {
+            const uint n = idx / BU, u = idx % BU, gn = n0 + n, gu = u0 + u;
+            uint q[8];
+            ivec2 sc = ivec2(0);
+            float d = 0.0, mn = 0.0;
+            for (uint i = 0u; i < 8u; ++i) q[i] = 0u;
+            if (gn < R && gu < nu) fmt_int32(gn * row_bytes + (gu / UPB) * FMT_BYTES, gu % UPB, q, sc, d, mn);
+            for (uint i = 0u; i < 8u; ++i) ws_q[(u * 8u + i) * BNP + n] = q[i];
+            ws_d[u * BN + n] = d;
+            ws_sc[u * BN + n] = sc;
+#if FMT_INT_MIN
+            ws_m[u * BN + n] = mn;
+#endif
+        }
+        barrier();
+
+        // ---- TM x TN register tile, one unit at a time
+        for (uint u = 0u; u < BU; ++u) {
+            int t[TM * TN];
+#if MMQ_SC16
+            int s[TM * TN];
+            for (uint i = 0u; i < TM * TN; ++i) s[i] = 0;
+            for (uint h = 0u; h < 2u; ++h) {
+                for (uint i = 0u; i < TM * TN; ++i) t[i] = 0;
+                for (uint k = 4u * h; k < 4u * h + 4u; ++k) {
+#else
+            for (uint i = 0u; i < TM * TN; ++i) t[i] = 0;
+            {
+                for (uint k = 0u; k < 8u; ++k) {
+#endif
+                    uint a[TM], b[TN];
+                    for (uint i = 0u; i < TM; ++i) a[i] = xs_q[(u * 8u + k) * BMP + ty + i * (BM / TM)];
+                    for (uint j = 0u; j < TN; ++j) b[j] = ws_q[(u * 8u + k) * BNP + tx + j * (BN / TN)];
+                    for (uint i = 0u; i < TM; ++i)
+                        for (uint j = 0u; j < TN; ++j) t[i * TN + j] += sdot(a[i], b[j], 0);
+                }
+#if MMQ_SC16
+                for (uint j = 0u; j < TN; ++j) {
+                    const int sch = ws_sc[u * BN + tx + j * (BN / TN)][h];
+                    for (uint i = 0u; i < TM; ++i) s[i * TN + j] += sch * t[i * TN + j];
+                }
+#endif
+            }
+            // ---- the unit's float epilogue (matvec.comp's order)
+            for (uint j = 0u; j < TN; ++j) {
+                const uint n = u * BN + tx + j * (BN / TN);
+                const float d = ws_d[n];
+#if !MMQ_SC16
+                const int sc = ws_sc[n].x;
+#endif
+#if FMT_INT_MIN
+                const float mn = ws_m[n];
+#endif
+                for (uint i = 0u; i < TM; ++i) {
+                    const uint m = u * BM + ty + i * (BM / TM);
+#if MMQ_SC16
+                    const int si = s[i * TN + j];
+#else
+                    const int si = sc * t[i * TN + j];
+#endif
+                    float v = (float(si) * xs_d[m]) * d;
+#if FMT_INT_MIN
+                    v += mn * xs_s[m];
+#endif
+                    acc[i * TN + j] += v;
+                }
+            }
+        }
+        barrier();
+    }
+    for (uint i = 0u; i < TM; ++i) {
+        const uint gm = m0 + ty + i * (BM / TM);
+        if (gm >= M) continue;
+        for (uint j = 0u; j < TN; ++j) {
+            const uint gn = n0 + tx + j * (BN / TN);
+            if (gn < R) y[gm * pc.N + pc.base + gn] = acc[i * TN + j];
+        }
+    }
+}
