@@ -481,7 +481,7 @@ Matcher::Matcher(std::shared_ptr<const Grammar> g, std::shared_ptr<const VocabTr
     after_done_.push_back(1);
     std::vector<int32_t> start;
     for (uint32_t a : g_->alts[g_->root]) expand(intern_stack(a, 0), start);
-    state_ = {intern_set(std::move(start)), 0, 0};
+    state_ = {intern_set(std::move(start)), 0, 0, 0};
 }
 
 int32_t Matcher::intern_stack(uint32_t pos, int32_t parent) {
@@ -567,20 +567,39 @@ int32_t Matcher::step_cp(int32_t set, uint32_t cp) {
     return r;
 }
 
+// A partial character (its lead bits and the continuation bytes still missing) is kept only
+// while some stack's character set holds a code point that starts with those bits and is
+// valid UTF-8 of that length (no overlong forms, no surrogates: the text stays valid UTF-8),
+// so a token that ends inside a character is allowed exactly when the character can complete.
+bool Matcher::partial_viable(const State& s) const {
+    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    uint32_t lo = s.partial << (6 * s.need), hi = lo | ((1u << (6 * s.need)) - 1);
+    lo = std::max(lo, kMin[s.len]);
+    hi = std::min(hi, uint32_t(0x10FFFF));
+    if (lo > hi || (lo >= 0xD800 && hi <= 0xDFFF)) return false;
+    for (int32_t st : sets_[size_t(s.set)]) {
+        if (st != 0 && g_->sets[g_->elems[stacks_[size_t(st)].first].arg].intersects(lo, hi)) return true;
+    }
+    return false;
+}
+
 // One byte of token text: ASCII and completed characters advance the stacks; the bytes of a
 // multi-byte character are gathered first. Invalid UTF-8 kills the state.
 Matcher::State Matcher::step_byte(State s, uint8_t b) {
+    constexpr State dead{-1, 0, 0, 0};
     if (s.need > 0) {
-        if ((b & 0xC0) != 0x80) return {-1, 0, 0};
+        if ((b & 0xC0) != 0x80) return dead;
         s.partial = (s.partial << 6) | (b & 0x3F);
-        if (--s.need > 0) return s;
-        return {step_cp(s.set, s.partial), 0, 0};
+        if (--s.need > 0) return partial_viable(s) ? s : dead;
+        if (!partial_viable(s)) return dead;  // overlong, a surrogate, or no set holds it
+        return {step_cp(s.set, s.partial), 0, 0, 0};
     }
-    if (b < 0x80) return {step_cp(s.set, b), 0, 0};
-    if ((b & 0xE0) == 0xC0 && b >= 0xC2) return {s.set, uint32_t(b & 0x1F), 1};
-    if ((b & 0xF0) == 0xE0) return {s.set, uint32_t(b & 0x0F), 2};
-    if ((b & 0xF8) == 0xF0 && b <= 0xF4) return {s.set, uint32_t(b & 0x07), 3};
-    return {-1, 0, 0};
+    if (b < 0x80) return {step_cp(s.set, b), 0, 0, 0};
+    if ((b & 0xE0) == 0xC0) s = {s.set, uint32_t(b & 0x1F), 1, 2};
+    else if ((b & 0xF0) == 0xE0) s = {s.set, uint32_t(b & 0x0F), 2, 3};
+    else if ((b & 0xF8) == 0xF0) s = {s.set, uint32_t(b & 0x07), 3, 4};
+    else return dead;
+    return partial_viable(s) ? s : dead;
 }
 
 bool Matcher::set_accepting(int32_t set) const {
@@ -593,8 +612,8 @@ bool Matcher::set_live(int32_t set) const {
 void Matcher::walk(uint32_t node, State s, std::vector<uint64_t>& bits) {
     const auto& nodes = vocab_->nodes();
     const VocabTrie::Node& n = nodes[node];
-    // A token may end inside a character while something can still follow.
-    if (n.tok_begin != n.tok_end && (s.need == 0 || set_live(s.set))) {
+    // (A token may end inside a character: step_byte kept the state only if it can complete.)
+    if (n.tok_begin != n.tok_end) {
         for (uint32_t i = n.tok_begin; i < n.tok_end; ++i) {
             const int32_t id = vocab_->ids()[i];
             bits[size_t(id) >> 6] |= uint64_t(1) << (id & 63);
@@ -607,7 +626,7 @@ void Matcher::walk(uint32_t node, State s, std::vector<uint64_t>& bits) {
 }
 
 const std::vector<uint64_t>& Matcher::mask_bits(State s) {
-    const auto key = std::make_tuple(s.set, s.partial, s.need);
+    const auto key = std::make_tuple(s.set, s.partial, s.need, s.len);
     auto it = masks_.find(key);
     if (it != masks_.end()) return it->second;
     if (masks_.size() >= 256) masks_.clear();  // bounded memory; states recur, so rarely hit
@@ -651,7 +670,7 @@ bool Matcher::allows(int32_t token) {
 void Matcher::accept(int32_t token) {
     VKRT_CHECK(allows(token), Status::invalid_argument, "grammar: token ", token, " is not allowed here");
     if (vocab_->is_end(token)) {
-        state_ = {intern_set({0}), 0, 0};
+        state_ = {intern_set({0}), 0, 0, 0};
         return;
     }
     State s = state_;

@@ -44,6 +44,28 @@ struct CharSet {
         return in != negated;
     }
     bool empty() const { return !negated && ranges.empty(); }
+    // Some code point in [lo, hi] matches (a partial UTF-8 character can still complete).
+    bool intersects(uint32_t lo, uint32_t hi) const {
+        if (!negated) {
+            for (const auto& [a, b] : ranges) {
+                if (a <= hi && b >= lo) return true;
+            }
+            return false;
+        }
+        // The complement meets [lo, hi] unless the ranges cover all of it.
+        for (uint32_t cur = lo;;) {
+            bool covered = false;
+            for (const auto& [a, b] : ranges) {
+                if (a <= cur && cur <= b) {
+                    if (b >= hi) return false;
+                    cur = b + 1;
+                    covered = true;
+                    break;
+                }
+            }
+            if (!covered) return true;
+        }
+    }
 };
 
 enum class ElemKind : uint8_t { end, chars, rule };
@@ -119,6 +141,7 @@ private:
         int32_t set;       // interned stack set (-1: dead)
         uint32_t partial;  // code point bits gathered so far
         uint32_t need;     // continuation bytes still missing (0: on a character boundary)
+        uint32_t len;      // length of the character being gathered (2..4; overlong forms refused)
     };
     int32_t intern_stack(uint32_t pos, int32_t parent);
     void expand(int32_t stack, std::vector<int32_t>& out);
@@ -128,6 +151,7 @@ private:
     State step_byte(State s, uint8_t b);
     bool set_accepting(int32_t set) const;
     bool set_live(int32_t set) const;  // has a stack that can still match a character
+    bool partial_viable(const State& s) const;  // some stack accepts a character starting so
     const std::vector<uint64_t>& mask_bits(State s);
     void walk(uint32_t node, State s, std::vector<uint64_t>& bits);
 
@@ -143,7 +167,7 @@ private:
     std::map<std::vector<int32_t>, int32_t> set_ids_;
     std::vector<std::array<int32_t, 128>> ascii_next_;  // -2: not computed yet
     std::unordered_map<uint64_t, int32_t> other_next_;
-    std::map<std::tuple<int32_t, uint32_t, uint32_t>, std::vector<uint64_t>> masks_;
+    std::map<std::tuple<int32_t, uint32_t, uint32_t, uint32_t>, std::vector<uint64_t>> masks_;
     State state_;
 };
 

@@ -151,7 +151,8 @@ struct Parser {
                     ws();
                     expect(':');
                     Value m = value();
-                    v.object.emplace_back(std::move(k), std::move(m));
+                    v.keys.push_back(std::move(k));
+                    v.members.push_back(std::move(m));
                     ws();
                     if (peek() == ',') {
                         ++pos;
@@ -240,11 +241,11 @@ void dump_to(std::string& out, const Value& v) {
             return;
         case Value::Type::object:
             out += '{';
-            for (size_t i = 0; i < v.object.size(); ++i) {
+            for (size_t i = 0; i < v.keys.size(); ++i) {
                 if (i) out += ',';
-                dump_string(out, v.object[i].first);
+                dump_string(out, v.keys[i]);
                 out += ':';
-                dump_to(out, v.object[i].second);
+                dump_to(out, v.members[i]);
             }
             out += '}';
             return;
@@ -356,9 +357,13 @@ struct Compiler {
                 }
             }
             std::vector<std::string> req, opt;  // "key": value rules
-            for (const auto& [name, sub] : props->object) {
-                std::string kv = add_rule(gbnf_literal(dump(Value{Value::Type::string, false, 0, name, {}, {}})) +
-                                          " ws \":\" ws " + schema(sub, where + "/properties/" + name));
+            for (size_t i = 0; i < props->keys.size(); ++i) {
+                const std::string& name = props->keys[i];
+                Value key;
+                key.type = Value::Type::string;
+                key.text = name;
+                std::string kv = add_rule(gbnf_literal(dump(key)) + " ws \":\" ws " +
+                                          schema(props->members[i], where + "/properties/" + name));
                 bool is_req = false;
                 for (const auto& r : req_names) is_req = is_req || r == name;
                 (is_req ? req : opt).push_back(kv);
@@ -439,8 +444,8 @@ struct Compiler {
 
 const Value* Value::get(std::string_view key) const {
     if (type != Type::object) return nullptr;
-    for (const auto& [k, v] : object) {
-        if (k == key) return &v;
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (keys[i] == key) return &members[i];
     }
     return nullptr;
 }

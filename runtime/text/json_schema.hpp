@@ -25,7 +25,10 @@ struct Value {
     double number = 0.0;
     std::string text;  // string: its decoded value; number: its literal as written
     std::vector<Value> array;
-    std::vector<std::pair<std::string, Value>> object;  // in document order
+    // Object members in document order: keys[i] -> members[i] (two vectors: a pair with the
+    // incomplete Value would not compile with every standard library).
+    std::vector<std::string> keys;
+    std::vector<Value> members;
 
     const Value* get(std::string_view key) const;  // object member or nullptr
     bool is_integer() const;                        // a number with no fraction or exponent

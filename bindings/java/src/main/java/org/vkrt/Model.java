@@ -1,5 +1,6 @@
 package org.vkrt;
 
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -84,6 +85,91 @@ public final class Model implements AutoCloseable {
         long p = handle.acquire();
         try {
             return Text.string(Native.detokenize(p, tokens));
+        } finally {
+            handle.release();
+        }
+    }
+
+    // ---- chat: templates and GGUF metadata
+
+    /** The family of the file's chat template ("chatml", "llama3", ...; "none"; "unknown"). */
+    public String chatTemplate() {
+        long p = handle.acquire();
+        try {
+            return Text.string(Native.chatTemplateName(p));
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** {@code messages} in the model's chat template; throws {@link Status#UNSUPPORTED} without one. */
+    public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        return applyChatTemplate(messages, addGenerationPrompt, null);
+    }
+
+    /** {@code messages} in {@code template} (a name such as "chatml" or Jinja text; null: the model's). */
+    public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt, String template) {
+        Objects.requireNonNull(messages, "messages");
+        byte[] t = template == null ? null : Text.utf8(template, "template");
+        long p = handle.acquire();
+        try {
+            return Text.string(Native.applyChatTemplate(p, t, ChatMessage.roles(messages),
+                    ChatMessage.contents(messages), addGenerationPrompt));
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** True if the GGUF file has metadata {@code key}. */
+    public boolean hasMeta(String key) {
+        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
+        long p = handle.acquire();
+        try {
+            return Native.metaHas(p, k);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** A string value by key; a missing key or another type throws naming both. */
+    public String metaString(String key) {
+        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
+        long p = handle.acquire();
+        try {
+            return Text.string(Native.metaString(p, k));
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** An integer (or bool) value by key. */
+    public long metaLong(String key) {
+        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
+        long p = handle.acquire();
+        try {
+            return Native.metaLong(p, k);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** A float value by key (integers converted). */
+    public double metaDouble(String key) {
+        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
+        long p = handle.acquire();
+        try {
+            return Native.metaDouble(p, k);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** The length of an array value by key. */
+    public long metaArrayLength(String key) {
+        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
+        long p = handle.acquire();
+        try {
+            return Native.metaArrayLength(p, k);
         } finally {
             handle.release();
         }
