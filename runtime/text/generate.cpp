@@ -108,8 +108,15 @@ GenerateResult generate(model::Session& session, Sampler& sampler, std::vector<i
         for (const auto& [id, n] : seen) {
             logits[size_t(id)] -= opt.presence_penalty + opt.frequency_penalty * float(n);
         }
-        if (grammar) grammar->mask(logits);
-        const int32_t t = sampler.sample(logits);
+        // Grammar: draw first and mask only when the draw is refused (llama.cpp's common
+        // sampler does the same). Exact for greedy and for plain temperature sampling (a draw
+        // kept when allowed, else one from the masked distribution, is a draw from the masked
+        // distribution); with top-k/top-p the kept set is cut before the mask, as there.
+        int32_t t = sampler.sample(logits);
+        if (grammar && !grammar->allows_one(t)) {
+            grammar->mask(logits);
+            t = sampler.sample(logits);
+        }
         ++res.n_generated;
         if (grammar) grammar->accept(t);
         sampler.accept(t);

@@ -545,12 +545,29 @@ int32_t Matcher::intern_set(std::vector<int32_t> stacks) {
 }
 
 int32_t Matcher::step_cp(int32_t set, uint32_t cp) {
+    int32_t* memo;
     if (cp < 128) {
-        if (const int32_t m = ascii_next_[size_t(set)][cp]; m != -2) return m;
+        memo = &ascii_next_[size_t(set)][cp];
     } else {
-        auto it = other_next_.find((uint64_t(uint32_t(set)) << 21) | cp);
-        if (it != other_next_.end()) return it->second;
+        if (other_next_.size() <= size_t(set)) other_next_.resize(size_t(set) + 1);
+        Intervals& iv = other_next_[size_t(set)];
+        if (iv.starts.empty()) {
+            iv.starts = {128};
+            for (int32_t st : sets_[size_t(set)]) {
+                if (st == 0) continue;
+                for (const auto& [lo, hi] : g_->sets[g_->elems[stacks_[size_t(st)].first].arg].ranges) {
+                    if (lo > 128) iv.starts.push_back(lo);
+                    if (hi >= 128 && hi < 0x10FFFF) iv.starts.push_back(hi + 1);
+                }
+            }
+            std::sort(iv.starts.begin(), iv.starts.end());
+            iv.starts.erase(std::unique(iv.starts.begin(), iv.starts.end()), iv.starts.end());
+            iv.next.assign(iv.starts.size(), -2);
+        }
+        const size_t i = size_t(std::upper_bound(iv.starts.begin(), iv.starts.end(), cp) - iv.starts.begin()) - 1;
+        memo = &iv.next[i];
     }
+    if (*memo != -2) return *memo;
     std::vector<int32_t> next;
     for (int32_t st : sets_[size_t(set)]) {
         if (st == 0) continue;
@@ -559,10 +576,13 @@ int32_t Matcher::step_cp(int32_t set, uint32_t cp) {
         next.insert(next.end(), a.begin(), a.end());
     }
     const int32_t r = intern_set(std::move(next));
+    // (intern_set may have grown ascii_next_ / sets_, never other_next_'s intervals of `set`:
+    // look the slot up again all the same.)
     if (cp < 128) {
-        ascii_next_[size_t(set)][cp] = r;  // (ascii_next_ may have grown: index again)
+        ascii_next_[size_t(set)][cp] = r;
     } else {
-        other_next_.emplace((uint64_t(uint32_t(set)) << 21) | cp, r);
+        Intervals& iv = other_next_[size_t(set)];
+        iv.next[size_t(std::upper_bound(iv.starts.begin(), iv.starts.end(), cp) - iv.starts.begin()) - 1] = r;
     }
     return r;
 }
@@ -571,16 +591,21 @@ int32_t Matcher::step_cp(int32_t set, uint32_t cp) {
 // while some stack's character set holds a code point that starts with those bits and is
 // valid UTF-8 of that length (no overlong forms, no surrogates: the text stays valid UTF-8),
 // so a token that ends inside a character is allowed exactly when the character can complete.
-bool Matcher::partial_viable(const State& s) const {
+bool Matcher::partial_viable(const State& s) {
+    const uint64_t key = (uint64_t(uint32_t(s.set)) << 26) | (uint64_t(s.partial) << 5) | (s.need << 3) | s.len;
+    if (auto it = viable_.find(key); it != viable_.end()) return it->second;
     static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
     uint32_t lo = s.partial << (6 * s.need), hi = lo | ((1u << (6 * s.need)) - 1);
     lo = std::max(lo, kMin[s.len]);
     hi = std::min(hi, uint32_t(0x10FFFF));
-    if (lo > hi || (lo >= 0xD800 && hi <= 0xDFFF)) return false;
-    for (int32_t st : sets_[size_t(s.set)]) {
-        if (st != 0 && g_->sets[g_->elems[stacks_[size_t(st)].first].arg].intersects(lo, hi)) return true;
+    bool ok = false;
+    if (lo <= hi && !(lo >= 0xD800 && hi <= 0xDFFF)) {
+        for (int32_t st : sets_[size_t(s.set)]) {
+            ok = ok || (st != 0 && g_->sets[g_->elems[stacks_[size_t(st)].first].arg].intersects(lo, hi));
+        }
     }
-    return false;
+    viable_.emplace(key, ok);
+    return ok;
 }
 
 // One byte of token text: ASCII and completed characters advance the stacks; the bytes of a
@@ -667,8 +692,21 @@ bool Matcher::allows(int32_t token) {
     return (bits[size_t(token) >> 6] >> (token & 63)) & 1;
 }
 
+bool Matcher::allows_one(int32_t token) {
+    if (token < 0 || token >= vocab_->n_vocab()) return false;
+    if (vocab_->is_end(token)) return complete();
+    const std::string& text = vocab_->text(token);
+    if (text.empty()) return false;
+    State s = state_;
+    for (char c : text) {
+        s = step_byte(s, uint8_t(c));
+        if (s.set < 0) return false;
+    }
+    return true;
+}
+
 void Matcher::accept(int32_t token) {
-    VKRT_CHECK(allows(token), Status::invalid_argument, "grammar: token ", token, " is not allowed here");
+    VKRT_CHECK(allows_one(token), Status::invalid_argument, "grammar: token ", token, " is not allowed here");
     if (vocab_->is_end(token)) {
         state_ = {intern_set({0}), 0, 0, 0};
         return;

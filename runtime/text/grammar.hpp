@@ -126,6 +126,10 @@ public:
     // invalid_argument if no token is allowed (a grammar that needs text no token spells).
     void mask(std::span<float> logits);
     bool allows(int32_t token);
+    // allows(token) without computing the whole mask: walks the token's bytes only, so a
+    // sampler that draws first and masks only when the draw is refused (as llama.cpp's
+    // common sampler does) pays microseconds per token while the model follows the grammar.
+    bool allows_one(int32_t token);
     // Advances past `token`; invalid_argument if the grammar does not allow it.
     void accept(int32_t token);
     // The grammar accepts what was generated so far (an end token would be allowed).
@@ -151,7 +155,7 @@ private:
     State step_byte(State s, uint8_t b);
     bool set_accepting(int32_t set) const;
     bool set_live(int32_t set) const;  // has a stack that can still match a character
-    bool partial_viable(const State& s) const;  // some stack accepts a character starting so
+    bool partial_viable(const State& s);  // some stack accepts a character starting so
     const std::vector<uint64_t>& mask_bits(State s);
     void walk(uint32_t node, State s, std::vector<uint64_t>& bits);
 
@@ -165,8 +169,16 @@ private:
     // Stack sets: sorted ids of stacks whose top is a character set, plus 0 when accepting.
     std::vector<std::vector<int32_t>> sets_;
     std::map<std::vector<int32_t>, int32_t> set_ids_;
-    std::vector<std::array<int32_t, 128>> ascii_next_;  // -2: not computed yet
-    std::unordered_map<uint64_t, int32_t> other_next_;
+    // Transitions of each set: ASCII directly; above, per interval of code points over which
+    // no character set of the set's stacks changes its answer (a CJK vocabulary has tens of
+    // thousands of distinct characters, but a set has a handful of ranges). -2: not computed.
+    std::vector<std::array<int32_t, 128>> ascii_next_;
+    struct Intervals {
+        std::vector<uint32_t> starts;  // sorted; interval i is [starts[i], starts[i+1])
+        std::vector<int32_t> next;
+    };
+    std::vector<Intervals> other_next_;  // built at a set's first non-ASCII character
+    std::unordered_map<uint64_t, bool> viable_;  // partial_viable by (set, partial, need, len)
     std::map<std::tuple<int32_t, uint32_t, uint32_t, uint32_t>, std::vector<uint64_t>> masks_;
     State state_;
 };
