@@ -409,7 +409,7 @@ TEST_CASE("C++ API: chat templates, metadata, stop strings, exceptions from the 
     CHECK(vkrt::meta_has(model, "llama.embedding_length"));
     CHECK(vkrt::meta_float(model, "llama.embedding_length") == 64.0);
     CHECK_THROWS_AS((void)vkrt::meta_int(model, "nope"), vkrt::Exception);
-    const std::vector<vkrt::ChatMessage> msgs = {{"system", "S"}, {"user", "U"}};
+    const std::vector<vkrt::Message> msgs = {{"system", "S"}, {"user", "U"}};
     CHECK(vkrt::apply_chat_template(model, msgs, true, "gemma") ==
           "<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n");
     CHECK_THROWS_AS((void)vkrt::apply_chat_template(model, msgs, true), vkrt::Exception);  // no template

@@ -137,7 +137,8 @@ private:
 // ==== chat (vkrt.h "chat" section): templates, generation with stop strings, finish
 // reasons, logprobs, penalties, logit bias, grammar / JSON Schema, metadata ====
 
-struct ChatMessage {
+// One chat message (vkrt_chat_message). (Not ChatMessage: the runtime has an internal one.)
+struct Message {
     std::string role;  // "system", "user", "assistant"
     std::string content;
 };
@@ -206,7 +207,7 @@ struct Stream {
         }
     }
 };
-inline std::vector<vkrt_chat_message> c_messages(const std::vector<ChatMessage>& m) {
+inline std::vector<vkrt_chat_message> c_messages(const std::vector<Message>& m) {
     std::vector<vkrt_chat_message> c;
     for (const auto& x : m) c.push_back({x.role.c_str(), x.content.c_str()});
     return c;
@@ -231,7 +232,7 @@ std::string string_out(F&& f) {
 inline std::string chat_template_name(const Model& m) { return vkrt_model_chat_template(m.get()); }
 
 // `messages` in the model's template (or `tmpl`: a name or Jinja text).
-inline std::string apply_chat_template(const Model& m, const std::vector<ChatMessage>& messages,
+inline std::string apply_chat_template(const Model& m, const std::vector<Message>& messages,
                                        bool add_generation_prompt, const std::string& tmpl = "") {
     const auto c = detail::c_messages(messages);
     return detail::string_out([&](char* b, size_t cap, size_t* len) {
@@ -281,7 +282,7 @@ inline GenerateResult generate(Session& s, const std::string& prompt, const Gene
 
 // vkrt_chat_generate: the assistant's reply to `messages` (append it as an "assistant"
 // message for the next turn).
-inline GenerateResult chat(Session& s, const std::vector<ChatMessage>& messages, const GenerateOptions& o = {},
+inline GenerateResult chat(Session& s, const std::vector<Message>& messages, const GenerateOptions& o = {},
                            const StreamCallback& cb = {}) {
     GenerateResult out;
     detail::CParams c(o);

@@ -621,8 +621,8 @@ std::vector<vkrt::ChatMessage> chat_messages(const vkrt_chat_message* msgs, size
 }
 
 // The C parameters as the generation loop's, checked.
-vkrt::GenerateOptions generate_options(const vkrt_generate_params& p, std::vector<std::string>& stops) {
-    vkrt::GenerateOptions o;
+vkrt::GenerationOptions generate_options(const vkrt_generate_params& p, std::vector<std::string>& stops) {
+    vkrt::GenerationOptions o;
     o.max_tokens = p.max_tokens;
     VKRT_CHECK(p.n_stop >= 0 && p.n_stop <= VKRT_MAX_STOP_STRINGS, Status::invalid_argument, "n_stop = ", p.n_stop,
                " (0 .. ", VKRT_MAX_STOP_STRINGS, ")");
@@ -663,7 +663,7 @@ std::string grammar_text(const char* grammar, const char* json_schema) {
 void run_generation(vkrt_session* s, std::span<const int32_t> prompt, vkrt::ChatStyle style,
                     const vkrt_generate_params& p, vkrt_stream_callback cb, void* user, vkrt_generate_result& r) {
     std::vector<std::string> stop_strings;
-    const vkrt::GenerateOptions opt = generate_options(p, stop_strings);
+    const vkrt::GenerationOptions opt = generate_options(p, stop_strings);
     const vkrt::Tokenizer& tok = s->model->model->tokenizer();
     vkrt::ChatStops stops = vkrt::ChatStops::of(style, tok);
     for (const std::string& str : stop_strings) stops.strings.push_back(str);
@@ -677,7 +677,7 @@ void run_generation(vkrt_session* s, std::span<const int32_t> prompt, vkrt::Chat
     }
     vkrt::Sampler& sampler = session_sampler(s, p.sampler);
 
-    vkrt::GenerateHooks hooks;
+    vkrt::GenerationHooks hooks;
     hooks.make_room = [s](uint32_t n) { return chat_hooks::make_room(s, n); };
     hooks.interrupted = [s] { return chat_hooks::interrupted(s); };
     std::vector<int32_t> top_ids;
@@ -701,7 +701,7 @@ void run_generation(vkrt_session* s, std::span<const int32_t> prompt, vkrt::Chat
         info.top_logprobs = top_lp.data();
         return cb(&info, user) == 0;
     };
-    const vkrt::GenerateResult g =
+    const vkrt::GenerationResult g =
         vkrt::generate(*s->session, sampler, s->history, prompt, stops, matcher.get(), opt, hooks, on_step);
     r.finish_reason = int32_t(g.finish);
     r.n_generated = g.n_generated;

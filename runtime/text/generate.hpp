@@ -25,7 +25,7 @@ class Session;
 enum class Finish : int32_t { none = 0, eog = 1, stop_string = 2, length = 3, context_full = 4, cancelled = 5 };
 const char* finish_name(Finish f);
 
-struct GenerateOptions {
+struct GenerationOptions {
     int32_t max_tokens = -1;  // < 0: no limit
     float presence_penalty = 0.0f;
     float frequency_penalty = 0.0f;
@@ -43,14 +43,14 @@ struct StepInfo {
 
 // Where generation meets the session-state features (context shift, cancellation):
 // each may be empty ("not available").
-struct GenerateHooks {
+struct GenerationHooks {
     // Make room for n more tokens in a full context; false when it cannot.
     std::function<bool(uint32_t n)> make_room;
     // A finish reason the session asks for between tokens (cancelled), else Finish::none.
     std::function<Finish()> interrupted;
 };
 
-struct GenerateResult {
+struct GenerationResult {
     Finish finish = Finish::none;
     int32_t n_generated = 0;
 };
@@ -59,9 +59,9 @@ struct GenerateResult {
 // `history` is the session's token history (every evaluated token is appended), `sampler`
 // gets every evaluated token through accept(). `on_step` returns false to stop (cancelled).
 // Every token passed to on_step is evaluated unless the context is full.
-GenerateResult generate(model::Session& session, Sampler& sampler, std::vector<int32_t>& history,
+GenerationResult generate(model::Session& session, Sampler& sampler, std::vector<int32_t>& history,
                         std::span<const int32_t> prompt, const ChatStops& stops, grammar::Matcher* grammar,
-                        const GenerateOptions& opt, const GenerateHooks& hooks,
+                        const GenerationOptions& opt, const GenerationHooks& hooks,
                         const std::function<bool(const StepInfo&)>& on_step);
 
 // log-softmax of `logits` at `token`, and the n most likely tokens with theirs (ties: lower id).
