@@ -206,6 +206,16 @@ struct Stream {
             return 1;
         }
     }
+    // After the C call: the callback's exception, else the call's error, else the result.
+    GenerateResult finish(vkrt_status status, const vkrt_generate_result& r) {
+        if (error) std::rethrow_exception(error);
+        check(status);
+        out->finish = vkrt_finish_reason(r.finish_reason);
+        out->n_prompt = r.n_prompt;
+        out->n_cached = r.n_cached;
+        out->n_generated = r.n_generated;
+        return std::move(*out);
+    }
 };
 inline std::vector<vkrt_chat_message> c_messages(const std::vector<Message>& m) {
     std::vector<vkrt_chat_message> c;
@@ -271,13 +281,7 @@ inline GenerateResult generate(Session& s, const std::string& prompt, const Gene
     detail::Stream st{&cb, &out, nullptr};
     vkrt_generate_result r{};
     const vkrt_status status = vkrt_generate_text(s.get(), prompt.c_str(), &c.p, &detail::Stream::call, &st, &r);
-    if (st.error) std::rethrow_exception(st.error);
-    check(status);
-    out.finish = vkrt_finish_reason(r.finish_reason);
-    out.n_prompt = r.n_prompt;
-    out.n_cached = r.n_cached;
-    out.n_generated = r.n_generated;
-    return out;
+    return st.finish(status, r);
 }
 
 // vkrt_chat_generate: the assistant's reply to `messages` (append it as an "assistant"
@@ -291,13 +295,7 @@ inline GenerateResult chat(Session& s, const std::vector<Message>& messages, con
     vkrt_generate_result r{};
     const vkrt_status status =
         vkrt_chat_generate(s.get(), msgs.data(), msgs.size(), &c.p, &detail::Stream::call, &st, &r);
-    if (st.error) std::rethrow_exception(st.error);
-    check(status);
-    out.finish = vkrt_finish_reason(r.finish_reason);
-    out.n_prompt = r.n_prompt;
-    out.n_cached = r.n_cached;
-    out.n_generated = r.n_generated;
-    return out;
+    return st.finish(status, r);
 }
 
 // The GBNF a JSON Schema compiles to; throws with the schema position for unsupported input.

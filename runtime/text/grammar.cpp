@@ -36,16 +36,8 @@ struct Parser {
     int depth = 0;
 
     [[noreturn]] void error_at(size_t at, const std::string& what) const {
-        size_t line = 1, col = 1;
-        for (size_t i = 0; i < at && i < src.size(); ++i) {
-            if (src[i] == '\n') {
-                ++line;
-                col = 1;
-            } else if ((uint8_t(src[i]) & 0xC0) != 0x80) {
-                ++col;
-            }
-        }
-        fail(Status::invalid_argument, "grammar: line ", line, ", column ", col, ": ", what);
+        const text::TextPosition p = text::text_position(src, at);
+        fail(Status::invalid_argument, "grammar: line ", p.line, ", column ", p.column, ": ", what);
     }
     [[noreturn]] void error(const std::string& what) const { error_at(pos, what); }
 

@@ -22,16 +22,8 @@ struct Parser {
     int depth = 0;
 
     [[noreturn]] void error(const std::string& what) const {
-        size_t line = 1, col = 1;
-        for (size_t i = 0; i < pos && i < s.size(); ++i) {
-            if (s[i] == '\n') {
-                ++line;
-                col = 1;
-            } else if ((uint8_t(s[i]) & 0xC0) != 0x80) {
-                ++col;
-            }
-        }
-        fail(Status::invalid_argument, "json: line ", line, ", column ", col, ": ", what);
+        const text::TextPosition p = text::text_position(s, pos);
+        fail(Status::invalid_argument, "json: line ", p.line, ", column ", p.column, ": ", what);
     }
     void ws() {
         while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\n' || s[pos] == '\r')) ++pos;

@@ -2,6 +2,7 @@ package org.vkrt;
 
 import java.util.List;
 import java.util.Objects;
+import java.util.function.LongFunction;
 
 /**
  * Weights of a GGUF file on a {@link Context}'s device, plus the tokenizer. Safe to share
@@ -94,12 +95,7 @@ public final class Model implements AutoCloseable {
 
     /** The family of the file's chat template ("chatml", "llama3", ...; "none"; "unknown"). */
     public String chatTemplate() {
-        long p = handle.acquire();
-        try {
-            return Text.string(Native.chatTemplateName(p));
-        } finally {
-            handle.release();
-        }
+        return Text.string(call(Native::chatTemplateName));
     }
 
     /** {@code messages} in the model's chat template; throws {@link Status#UNSUPPORTED} without one. */
@@ -111,65 +107,49 @@ public final class Model implements AutoCloseable {
     public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt, String template) {
         Objects.requireNonNull(messages, "messages");
         byte[] t = template == null ? null : Text.utf8(template, "template");
-        long p = handle.acquire();
-        try {
-            return Text.string(Native.applyChatTemplate(p, t, ChatMessage.roles(messages),
-                    ChatMessage.contents(messages), addGenerationPrompt));
-        } finally {
-            handle.release();
-        }
+        byte[][] roles = ChatMessage.roles(messages), contents = ChatMessage.contents(messages);
+        return Text.string(call(p -> Native.applyChatTemplate(p, t, roles, contents, addGenerationPrompt)));
     }
 
     /** True if the GGUF file has metadata {@code key}. */
     public boolean hasMeta(String key) {
-        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
-        long p = handle.acquire();
-        try {
-            return Native.metaHas(p, k);
-        } finally {
-            handle.release();
-        }
+        byte[] k = key(key);
+        return call(p -> Native.metaHas(p, k));
     }
 
     /** A string value by key; a missing key or another type throws naming both. */
     public String metaString(String key) {
-        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
-        long p = handle.acquire();
-        try {
-            return Text.string(Native.metaString(p, k));
-        } finally {
-            handle.release();
-        }
+        byte[] k = key(key);
+        return Text.string(call(p -> Native.metaString(p, k)));
     }
 
     /** An integer (or bool) value by key. */
     public long metaLong(String key) {
-        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
-        long p = handle.acquire();
-        try {
-            return Native.metaLong(p, k);
-        } finally {
-            handle.release();
-        }
+        byte[] k = key(key);
+        return call(p -> Native.metaLong(p, k));
     }
 
     /** A float value by key (integers converted). */
     public double metaDouble(String key) {
-        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
-        long p = handle.acquire();
-        try {
-            return Native.metaDouble(p, k);
-        } finally {
-            handle.release();
-        }
+        byte[] k = key(key);
+        return call(p -> Native.metaDouble(p, k));
     }
 
     /** The length of an array value by key. */
     public long metaArrayLength(String key) {
-        byte[] k = Text.utf8(Objects.requireNonNull(key, "key"), "key");
+        byte[] k = key(key);
+        return call(p -> Native.metaArrayLength(p, k));
+    }
+
+    private static byte[] key(String key) {
+        return Text.utf8(Objects.requireNonNull(key, "key"), "key");
+    }
+
+    /** f(native model pointer) with the handle held for the call. */
+    private <T> T call(LongFunction<T> f) {
         long p = handle.acquire();
         try {
-            return Native.metaArrayLength(p, k);
+            return f.apply(p);
         } finally {
             handle.release();
         }
