@@ -618,6 +618,22 @@ public final class JavaTests {
                     info -> ++calls[0] < 4);
             checkEq(FinishReason.CANCELLED, cancelled.finishReason(), "callback returning false cancels");
             checkEq(4, cancelled.generatedTokens(), "after 4 tokens");
+            // Session.cancel() from another thread ends a running chat with CANCELLED
+            s.reset();
+            final CountDownLatch started = new CountDownLatch(1);
+            final AtomicReference<GenerateResult> fromThread = new AtomicReference<>();
+            Thread worker = new Thread(() -> fromThread.set(s.chat(Arrays.asList(ChatMessage.user("Go")),
+                    new GenerateParams().setSampler(SamplerParams.greedy()).setChatTemplate("chatml")
+                            .setMaxTokens(400).setLogitBias(model.eos(), Float.NEGATIVE_INFINITY), info -> {
+                        started.countDown();
+                        return true;
+                    })));
+            worker.start();
+            check(started.await(60, TimeUnit.SECONDS), "the chat started");
+            s.cancel();
+            worker.join();
+            checkEq(FinishReason.CANCELLED, fromThread.get() == null ? null : fromThread.get().finishReason(),
+                    "cancel() from another thread");
 
             // constrained output
             s.reset();
