@@ -409,8 +409,18 @@ static void test_chat(vkrt_model* model) {
     EXPECT(strchr(st.text, 'e') == NULL);
     EXPECT(r.finish_reason == VKRT_FINISH_STOP_STRING || r.finish_reason == VKRT_FINISH_LENGTH ||
            r.finish_reason == VKRT_FINISH_EOG);
-    /* bad input */
+    /* the template's own stop string (ChatML's <|im_end|>, spelled out: not a token of this
+     * vocabulary) ends the reply, and no piece of it is streamed; a grammar makes the model
+     * spell it */
     p.n_stop = 0;
+    p.max_tokens = 64;
+    p.grammar = "root ::= \"Hi <there>\" \"<|im_end|>\" \" and more\"\n";
+    memset(&st, 0, sizeof st);
+    EXPECT(vkrt_chat_generate(s, msgs, 4, &p, on_token, &st, &r) == VKRT_OK);
+    EXPECT(r.finish_reason == VKRT_FINISH_STOP_STRING);
+    EXPECT(strcmp(st.text, "Hi <there>") == 0);
+    p.grammar = NULL;
+    /* bad input */
     EXPECT(vkrt_chat_generate(s, msgs, 0, &p, NULL, NULL, &r) == VKRT_ERROR_INVALID_ARGUMENT);
     msgs[3].role = "tool";
     EXPECT(vkrt_chat_generate(s, msgs, 4, &p, NULL, NULL, &r) == VKRT_ERROR_INVALID_ARGUMENT);
