@@ -57,3 +57,20 @@ if(TARGET vkrt-chat)
   set_tests_properties(cli_chat_interactive PROPERTIES
     PASS_REGULAR_EXPRESSION "chat template: none.*there was a little girl.*decode 2[0-9] tokens")
 endif()
+if(TARGET vkrt-chat)
+  # The chat API from the sample: a multi-turn chat in a named template reuses the cached
+  # prefix on the second turn; --json-schema constrains a completion to the schema.
+  add_test(NAME cli_chat_multiturn
+    COMMAND sh -c "printf 'Tell me a story\\nMore\\n' | \"$<TARGET_FILE:vkrt-chat>\" -m \"${VKRT_MODELS_DIR}/stories260K.gguf\" --chat-template chatml -s 'You tell stories.' -n 16 --temp 0")
+  set_tests_properties(cli_chat_multiturn PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1"
+    PASS_REGULAR_EXPRESSION "chat template: chatml.*prompt tokens \\([1-9][0-9]* from the cache\\) \\| decode 32 tokens")
+  add_test(NAME cli_chat_json_schema
+    COMMAND vkrt-chat -m ${VKRT_MODELS_DIR}/stories260K.gguf -p "Once upon a time" --no-display-prompt
+            --json-schema ${CMAKE_CURRENT_SOURCE_DIR}/data/person.schema.json --seed 3)
+  set_tests_properties(cli_chat_json_schema PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1"
+    PASS_REGULAR_EXPRESSION "^[ \n]*\\{[ \n]*\"name\"[ \n]*:[ \n]*\"[^\"]*\"[ \n]*,[ \n]*\"age\"[ \n]*:[ \n]*-?[0-9]+[ \n]*\\}[ \n]*.*finish: eog")
+  add_test(NAME cli_chat_bad_schema COMMAND vkrt-chat -m ${VKRT_MODELS_DIR}/stories260K.gguf -p hi
+            --json-schema ${CMAKE_CURRENT_SOURCE_DIR}/data/person.schema.json.missing)
+  set_tests_properties(cli_chat_bad_schema PROPERTIES
+    PASS_REGULAR_EXPRESSION "vkrt-chat: error \\(I/O error\\).*person.schema.json.missing")
+endif()

@@ -173,6 +173,152 @@ typedef int (*vkrt_token_callback)(int32_t token, const char* piece, void* user)
 VKRT_API vkrt_status vkrt_generate(vkrt_session* session, const char* prompt, const vkrt_sampler_params* params,
                                    int32_t n_predict, vkrt_token_callback callback, void* user);
 
+
+/* ==== chat: templates, generation with stop strings and finish reasons, logprobs,
+ * penalties, logit bias, constrained output (grammar / JSON Schema), GGUF metadata ==== */
+
+/* ---- GGUF metadata by key (any key of the file, e.g. "general.name",
+ * "llama.context_length", "tokenizer.ggml.tokens"). A missing key or a value of another
+ * type fails with VKRT_ERROR_INVALID_ARGUMENT naming the key and the stored type. */
+/* 1 if the model's file has `key`, else 0 (also for an invalid handle or NULL key). */
+VKRT_API int vkrt_model_meta_has(const vkrt_model* model, const char* key);
+/* A string value, NUL-terminated; *length gets its byte length without the NUL
+ * (VKRT_ERROR_LIMIT_EXCEEDED if it did not fit; buf may be NULL with capacity 0). */
+VKRT_API vkrt_status vkrt_model_meta_string(const vkrt_model* model, const char* key, char* buf, size_t capacity,
+                                            size_t* length);
+/* An integer value (any GGUF integer type, or a bool as 0/1). A UINT64 above INT64_MAX
+ * is VKRT_ERROR_LIMIT_EXCEEDED. */
+VKRT_API vkrt_status vkrt_model_meta_int(const vkrt_model* model, const char* key, int64_t* value);
+/* A FLOAT32/FLOAT64 value, or an integer one converted. */
+VKRT_API vkrt_status vkrt_model_meta_float(const vkrt_model* model, const char* key, double* value);
+/* The number of elements of an ARRAY value. */
+VKRT_API vkrt_status vkrt_model_meta_array_length(const vkrt_model* model, const char* key, uint64_t* length);
+
+/* ---- chat templates ---- */
+/* role: "system", "user" or "assistant"; role and content are UTF-8 (invalid UTF-8 and
+ * other roles are refused with VKRT_ERROR_INVALID_ARGUMENT naming the message). */
+typedef struct vkrt_chat_message {
+    const char* role;
+    const char* content;
+} vkrt_chat_message;
+
+/* The family of the model's tokenizer.chat_template: "chatml", "llama2", "llama2-sys",
+ * "llama2-sys-bos", "llama2-sys-strip", "llama3", "phi3", "zephyr", "gemma"; "none"
+ * when the file has no template, "unknown" when vkrt does not recognise it ("" for an
+ * invalid handle). The string is static. */
+VKRT_API const char* vkrt_model_chat_template(const vkrt_model* model);
+
+/* Renders `messages` in a chat template, as llama.cpp's llama_chat_apply_template does:
+ * `tmpl` NULL = the model's tokenizer.chat_template; otherwise a template's Jinja text or
+ * one of the family names above (model may then be NULL). add_generation_prompt = 1
+ * appends the opening of an assistant turn. A template vkrt does not recognise, or a
+ * model without one and tmpl NULL, is VKRT_ERROR_UNSUPPORTED with a message naming it.
+ * Output as vkrt_detokenize: NUL-terminated, *length = full byte length without the NUL,
+ * VKRT_ERROR_LIMIT_EXCEEDED if it did not fit (buf may be NULL with capacity 0). */
+VKRT_API vkrt_status vkrt_chat_apply_template(const vkrt_model* model, const char* tmpl,
+                                              const vkrt_chat_message* messages, size_t n_messages,
+                                              int add_generation_prompt, char* buf, size_t capacity,
+                                              size_t* length);
+
+/* ---- generation with stop strings, finish reasons, logprobs, penalties, bias, grammar ---- */
+typedef enum vkrt_finish_reason {
+    VKRT_FINISH_NONE = 0,         /* not finished: the call failed before the end */
+    VKRT_FINISH_EOG = 1,          /* an end-of-generation token (or the template's end-of-turn token) */
+    VKRT_FINISH_STOP_STRING = 2,  /* one of the stop strings (or the template's) appeared */
+    VKRT_FINISH_LENGTH = 3,       /* max_tokens generated */
+    VKRT_FINISH_CONTEXT_FULL = 4, /* the KV cache is full (n_ctx) */
+    VKRT_FINISH_CANCELLED = 5     /* the callback returned non-zero, or the session was cancelled */
+} vkrt_finish_reason;
+/* "eog", "stop", "length", "context_full", "cancelled", "none" ("?" otherwise). */
+VKRT_API const char* vkrt_finish_reason_string(int32_t reason);
+
+typedef struct vkrt_logit_bias {
+    int32_t token;
+    float bias; /* added to the token's logit; -INFINITY bans it */
+} vkrt_logit_bias;
+
+#define VKRT_MAX_STOP_STRINGS 16
+#define VKRT_MAX_STOP_BYTES 65535 /* a stop string has 1 .. 65535 bytes */
+#define VKRT_MAX_TOP_LOGPROBS 20
+
+typedef struct vkrt_generate_params {
+    vkrt_sampler_params sampler;
+    int32_t max_tokens;        /* tokens to generate at most; < 0: until another finish reason */
+    const char* const* stop;   /* n_stop UTF-8 stop strings; the text ends before the first one */
+    int32_t n_stop;            /* 0 .. VKRT_MAX_STOP_STRINGS */
+    /* OpenAI's penalties over the tokens generated in this call: a token's logit loses
+     * presence_penalty once it has appeared and frequency_penalty per appearance. */
+    float presence_penalty;
+    float frequency_penalty;
+    const vkrt_logit_bias* logit_bias; /* n_logit_bias entries, applied before sampling */
+    int32_t n_logit_bias;
+    int32_t logprobs;          /* 1: report the chosen token's log-probability */
+    int32_t top_logprobs;      /* 0 .. VKRT_MAX_TOP_LOGPROBS alternatives (needs logprobs) */
+    /* Constrained output: at most one of them. A GBNF grammar (llama.cpp's format, start
+     * rule "root") or a JSON Schema (object, array, string, number, integer, boolean, null,
+     * enum, const, anyOf, required properties) compiled to one. Tokens the grammar does not
+     * allow are masked; generation ends (VKRT_FINISH_EOG) when the grammar is complete. */
+    const char* grammar;
+    const char* json_schema;
+    /* vkrt_chat_generate only: the template (as vkrt_chat_apply_template's tmpl; NULL =
+     * the model's). */
+    const char* chat_template;
+} vkrt_generate_params;
+/* Sampler defaults, max_tokens -1, no stop strings, penalties, bias, logprobs or grammar. */
+VKRT_API vkrt_generate_params vkrt_generate_default_params(void);
+
+/* One step of a streamed generation. `text` is the new text released by this step,
+ * NUL-terminated (text_length bytes): text that could still be the start of a stop
+ * string is held back until it is resolved, so the concatenated texts are exactly the
+ * reply and never contain a stop string. A byte token can end inside a multi-byte UTF-8
+ * character. The last call of a generation may have token = -1: no token, only the text
+ * held back at the end. Logprobs are the model's (log-softmax of the raw logits). All
+ * pointers are valid during the callback only. */
+typedef struct vkrt_token_info {
+    int32_t token;
+    const char* text;
+    size_t text_length;
+    float logprob;              /* 0 unless params.logprobs */
+    int32_t n_top;              /* params.top_logprobs entries (fewer for a tiny vocabulary) */
+    const int32_t* top_tokens;  /* most likely first */
+    const float* top_logprobs;
+} vkrt_token_info;
+/* Return non-zero to stop (VKRT_FINISH_CANCELLED). */
+typedef int (*vkrt_stream_callback)(const vkrt_token_info* info, void* user);
+
+typedef struct vkrt_generate_result {
+    int32_t finish_reason;   /* vkrt_finish_reason */
+    int32_t n_prompt;        /* prompt tokens of this call (cached ones included) */
+    int32_t n_cached;        /* of those, reused from the KV cache (vkrt_chat_generate) */
+    int32_t n_generated;     /* tokens sampled (the stop token included) */
+} vkrt_generate_result;
+
+/* Like vkrt_generate with params: tokenize `prompt` (BOS when the session is empty),
+ * evaluate it, then generate. Every token passed to the callback is evaluated (unless the
+ * context is full), so a later call continues after it. params NULL = defaults; callback
+ * and result may be NULL. */
+VKRT_API vkrt_status vkrt_generate_text(vkrt_session* session, const char* prompt,
+                                        const vkrt_generate_params* params, vkrt_stream_callback callback,
+                                        void* user, vkrt_generate_result* result);
+/* One assistant turn: renders the whole conversation with the generation prompt, keeps the
+ * cached tokens that match its start and evaluates only the rest (a session that cannot
+ * rewind to that prefix starts over), then generates until the template's end-of-turn,
+ * an end-of-generation token, a stop string, max_tokens, a full context or a cancel.
+ * Pass the reply back as an "assistant" message in the next call. */
+VKRT_API vkrt_status vkrt_chat_generate(vkrt_session* session, const vkrt_chat_message* messages,
+                                        size_t n_messages, const vkrt_generate_params* params,
+                                        vkrt_stream_callback callback, void* user,
+                                        vkrt_generate_result* result);
+
+/* Checks a GBNF grammar or a JSON Schema without generating: VKRT_ERROR_INVALID_ARGUMENT
+ * with "line L, column C: ..." for text that cannot be parsed, or naming the rule for left
+ * recursion, an undefined rule or a language with no string. Either argument may be NULL. */
+VKRT_API vkrt_status vkrt_grammar_check(const char* grammar, const char* json_schema);
+/* The GBNF grammar a JSON Schema compiles to, as vkrt_detokenize returns text. */
+VKRT_API vkrt_status vkrt_json_schema_to_grammar(const char* json_schema, char* buf, size_t capacity,
+                                                 size_t* length);
+/* ==== end of chat ==== */
+
 #ifdef __cplusplus
 }
 #endif

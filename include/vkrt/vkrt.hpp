@@ -4,6 +4,8 @@
 // in any order (a Session keeps its Model and Context alive); a Session is used
 // by one thread at a time.
 #pragma once
+#include <exception>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -131,5 +133,177 @@ public:
 private:
     Handle<vkrt_session, vkrt_session_free> h_;
 };
+
+// ==== chat (vkrt.h "chat" section): templates, generation with stop strings, finish
+// reasons, logprobs, penalties, logit bias, grammar / JSON Schema, metadata ====
+
+// One chat message (vkrt_chat_message). (Not ChatMessage: the runtime has an internal one.)
+struct Message {
+    std::string role;  // "system", "user", "assistant"
+    std::string content;
+};
+
+// vkrt_generate_params with owned strings; empty strings mean "none".
+struct GenerateOptions {
+    vkrt_sampler_params sampler = vkrt_sampler_default_params();
+    int32_t max_tokens = -1;
+    std::vector<std::string> stop;
+    float presence_penalty = 0.0f;
+    float frequency_penalty = 0.0f;
+    std::vector<vkrt_logit_bias> logit_bias;
+    bool logprobs = false;
+    int32_t top_logprobs = 0;
+    std::string grammar;        // GBNF
+    std::string json_schema;
+    std::string chat_template;  // chat(): a template name or Jinja text; "" = the model's
+};
+
+struct GenerateResult {
+    vkrt_finish_reason finish = VKRT_FINISH_NONE;
+    int32_t n_prompt = 0, n_cached = 0, n_generated = 0;
+    std::string text;  // the reply: every streamed text, stop strings excluded
+    const char* finish_name() const { return vkrt_finish_reason_string(finish); }
+};
+
+// Called for every step (vkrt_token_info: token, released text, logprobs); false stops.
+using StreamCallback = std::function<bool(const vkrt_token_info&)>;
+
+namespace detail {
+// C parameters pointing into `o` (valid while `o` and this object live).
+struct CParams {
+    vkrt_generate_params p = vkrt_generate_default_params();
+    std::vector<const char*> stops;
+    explicit CParams(const GenerateOptions& o) {
+        p.sampler = o.sampler;
+        p.max_tokens = o.max_tokens;
+        for (const auto& s : o.stop) stops.push_back(s.c_str());
+        p.stop = stops.data();
+        p.n_stop = int32_t(stops.size());
+        p.presence_penalty = o.presence_penalty;
+        p.frequency_penalty = o.frequency_penalty;
+        p.logit_bias = o.logit_bias.data();
+        p.n_logit_bias = int32_t(o.logit_bias.size());
+        p.logprobs = o.logprobs ? 1 : 0;
+        p.top_logprobs = o.top_logprobs;
+        p.grammar = o.grammar.empty() ? nullptr : o.grammar.c_str();
+        p.json_schema = o.json_schema.empty() ? nullptr : o.json_schema.c_str();
+        p.chat_template = o.chat_template.empty() ? nullptr : o.chat_template.c_str();
+    }
+};
+// Collects the text and runs the user's callback; an exception it throws stops the
+// generation and is rethrown after the C call returns (none crosses the C API).
+struct Stream {
+    const StreamCallback* cb;
+    GenerateResult* out;
+    std::exception_ptr error;
+    static int call(const vkrt_token_info* info, void* user) {
+        auto* s = static_cast<Stream*>(user);
+        try {
+            s->out->text.append(info->text, info->text_length);
+            return (s->cb && *s->cb && !(*s->cb)(*info)) ? 1 : 0;
+        } catch (...) {
+            s->error = std::current_exception();
+            return 1;
+        }
+    }
+    // After the C call: the callback's exception, else the call's error, else the result.
+    GenerateResult finish(vkrt_status status, const vkrt_generate_result& r) {
+        if (error) std::rethrow_exception(error);
+        check(status);
+        out->finish = vkrt_finish_reason(r.finish_reason);
+        out->n_prompt = r.n_prompt;
+        out->n_cached = r.n_cached;
+        out->n_generated = r.n_generated;
+        return std::move(*out);
+    }
+};
+inline std::vector<vkrt_chat_message> c_messages(const std::vector<Message>& m) {
+    std::vector<vkrt_chat_message> c;
+    for (const auto& x : m) c.push_back({x.role.c_str(), x.content.c_str()});
+    return c;
+}
+// A string out of a (buf, capacity, length) call, retried with the needed size.
+template <typename F>
+std::string string_out(F&& f) {
+    std::string out(256, '\0');
+    size_t len = 0;
+    vkrt_status s = f(out.data(), out.size(), &len);
+    if (s == VKRT_ERROR_LIMIT_EXCEEDED && len + 1 > out.size()) {
+        out.resize(len + 1);
+        s = f(out.data(), out.size(), &len);
+    }
+    check(s);
+    out.resize(len);
+    return out;
+}
+}  // namespace detail
+
+// The model's chat template family ("chatml", "llama3", ..., "none", "unknown").
+inline std::string chat_template_name(const Model& m) { return vkrt_model_chat_template(m.get()); }
+
+// `messages` in the model's template (or `tmpl`: a name or Jinja text).
+inline std::string apply_chat_template(const Model& m, const std::vector<Message>& messages,
+                                       bool add_generation_prompt, const std::string& tmpl = "") {
+    const auto c = detail::c_messages(messages);
+    return detail::string_out([&](char* b, size_t cap, size_t* len) {
+        return vkrt_chat_apply_template(m.get(), tmpl.empty() ? nullptr : tmpl.c_str(), c.data(), c.size(),
+                                        add_generation_prompt ? 1 : 0, b, cap, len);
+    });
+}
+
+// GGUF metadata of the model's file by key; missing keys and other types throw.
+inline bool meta_has(const Model& m, const std::string& key) { return vkrt_model_meta_has(m.get(), key.c_str()) != 0; }
+inline std::string meta_string(const Model& m, const std::string& key) {
+    return detail::string_out(
+        [&](char* b, size_t cap, size_t* len) { return vkrt_model_meta_string(m.get(), key.c_str(), b, cap, len); });
+}
+inline int64_t meta_int(const Model& m, const std::string& key) {
+    int64_t v = 0;
+    check(vkrt_model_meta_int(m.get(), key.c_str(), &v));
+    return v;
+}
+inline double meta_float(const Model& m, const std::string& key) {
+    double v = 0;
+    check(vkrt_model_meta_float(m.get(), key.c_str(), &v));
+    return v;
+}
+inline uint64_t meta_array_length(const Model& m, const std::string& key) {
+    uint64_t v = 0;
+    check(vkrt_model_meta_array_length(m.get(), key.c_str(), &v));
+    return v;
+}
+
+// vkrt_generate_text: `prompt` after what the session holds.
+inline GenerateResult generate(Session& s, const std::string& prompt, const GenerateOptions& o = {},
+                               const StreamCallback& cb = {}) {
+    GenerateResult out;
+    detail::CParams c(o);
+    detail::Stream st{&cb, &out, nullptr};
+    vkrt_generate_result r{};
+    const vkrt_status status = vkrt_generate_text(s.get(), prompt.c_str(), &c.p, &detail::Stream::call, &st, &r);
+    return st.finish(status, r);
+}
+
+// vkrt_chat_generate: the assistant's reply to `messages` (append it as an "assistant"
+// message for the next turn).
+inline GenerateResult chat(Session& s, const std::vector<Message>& messages, const GenerateOptions& o = {},
+                           const StreamCallback& cb = {}) {
+    GenerateResult out;
+    detail::CParams c(o);
+    detail::Stream st{&cb, &out, nullptr};
+    const auto msgs = detail::c_messages(messages);
+    vkrt_generate_result r{};
+    const vkrt_status status =
+        vkrt_chat_generate(s.get(), msgs.data(), msgs.size(), &c.p, &detail::Stream::call, &st, &r);
+    return st.finish(status, r);
+}
+
+// The GBNF a JSON Schema compiles to; throws with the schema position for unsupported input.
+inline std::string json_schema_to_grammar(const std::string& schema) {
+    return detail::string_out([&](char* b, size_t cap, size_t* len) {
+        return vkrt_json_schema_to_grammar(schema.c_str(), b, cap, len);
+    });
+}
+// ==== end of chat ====
 
 }  // namespace vkrt

@@ -29,6 +29,13 @@
 #include "core/error.hpp"
 #include "model/model.hpp"
 #include "text/sampler.hpp"
+#include "capi/chat.hpp"
+#include "text/chat_template.hpp"
+#include "text/generate.hpp"
+#include "text/grammar.hpp"
+#include "text/json_schema.hpp"
+#include "text/tokenizer.hpp"
+#include "text/unicode.hpp"
 
 namespace {
 
@@ -60,6 +67,7 @@ struct vkrt_model : Object {
     vkrt_model() : Object(Kind::model) {}
     std::shared_ptr<vkrt_context> ctx;  // keeps the device alive while the model lives
     std::unique_ptr<vkrt::model::Model> model;  // declared after ctx: destroyed before it
+    std::shared_ptr<vkrt::capi::ChatModelData> chat;  // metadata, vocabulary trie (capi/chat.cpp)
 };
 struct vkrt_session : Object {
     vkrt_session() : Object(Kind::session) {}
@@ -226,14 +234,27 @@ vkrt::SamplerParams to_cpp(const vkrt_sampler_params& p) {
 
 bool same(const vkrt_sampler_params& a, const vkrt_sampler_params& b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
-int32_t sample_one(vkrt_session* s, const vkrt_sampler_params& p) {
+// The session's sampler for params `p` (recreated, with the history replayed, when they change).
+vkrt::Sampler& session_sampler(vkrt_session* s, const vkrt_sampler_params& p) {
     if (!s->sampler || !same(p, s->sampler_params)) {
         s->sampler = std::make_unique<vkrt::Sampler>(to_cpp(p));
         s->sampler_params = p;
         for (int32_t t : s->history) s->sampler->accept(t);
     }
+    return *s->sampler;
+}
+
+// Empties the KV cache, the token history and the sampler's window.
+void session_clear(vkrt_session* s) {
+    s->session->reset();
+    s->history.clear();
+    if (s->sampler) s->sampler->reset();
+}
+
+int32_t sample_one(vkrt_session* s, const vkrt_sampler_params& p) {
+    vkrt::Sampler& sampler = session_sampler(s, p);
     VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "sample: nothing evaluated yet");
-    return s->sampler->sample(s->session->logits());
+    return sampler.sample(s->session->logits());
 }
 
 }  // namespace
@@ -306,6 +327,7 @@ vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_mode
         auto m = std::make_shared<vkrt_model>();
         m->ctx = c;
         m->model = std::make_unique<vkrt::model::Model>(*c->dev, path, progress);
+        m->chat = vkrt::capi::chat_model_data(path);
         *out = registry().add(std::move(m));
     });
 }
@@ -406,9 +428,7 @@ int32_t vkrt_session_pos(const vkrt_session* s) {
 vkrt_status vkrt_session_reset(vkrt_session* h) {
     return guard([&] {
         SessionUse s(h, "vkrt_session_reset");
-        s->session->reset();
-        s->history.clear();
-        if (s->sampler) s->sampler->reset();
+        session_clear(s.s.get());
     });
 }
 
@@ -485,6 +505,382 @@ vkrt_status vkrt_generate(vkrt_session* h, const char* prompt, const vkrt_sample
             s->history.push_back(t);
             if (stop) break;
         }
+    });
+}
+
+}  // extern "C"
+
+// ==== chat: templates, generation with stop strings and finish reasons, logprobs,
+// penalties, logit bias, constrained output, GGUF metadata (vkrt.h "chat" section) ====
+
+namespace chat_hooks {
+// Where the chat calls meet the session-state calls (prefix rewind, context shift,
+// cancellation). Until those are wired these answer "not available": vkrt_chat_generate
+// then re-evaluates the whole conversation when the cache is not a prefix of it, and a
+// generation stops at a full context with VKRT_FINISH_CONTEXT_FULL. Each is called with
+// the session locked by the calling thread.
+//
+// Keep the first n (< pos) cached positions of `s` and drop the rest, with s->history and
+// the sampler's window cut to match; false if the session cannot (it is then left as is).
+bool rewind(vkrt_session* s, int32_t n) {
+    (void)s;
+    (void)n;
+    return false;
+}
+// Make room for n more tokens in a full context (a context shift); false if it cannot.
+bool make_room(vkrt_session* s, uint32_t n) {
+    (void)s;
+    (void)n;
+    return false;
+}
+// Checked between tokens: vkrt::Finish::cancelled once vkrt_session_cancel was called
+// (from any thread), else Finish::none.
+vkrt::Finish interrupted(vkrt_session* s) {
+    (void)s;
+    return vkrt::Finish::none;
+}
+}  // namespace chat_hooks
+
+namespace {
+
+using vkrt::Status;
+
+// UTF-8 text: refused with a message naming `what` and the byte offset when invalid.
+void check_utf8(std::string_view s, const std::string& what) {
+    for (size_t i = 0; i < s.size();) {
+        const vkrt::text::Utf8Char u = vkrt::text::decode_utf8(s, i);
+        VKRT_CHECK(u.valid, Status::invalid_argument, what, " is not valid UTF-8 (byte ", i, ")");
+        i += u.len;
+    }
+}
+
+// Writes `s` into the caller's buffer as vkrt_detokenize does.
+void copy_out(const std::string& s, char* buf, size_t capacity, size_t* length, const char* what) {
+    VKRT_REQUIRE_ARG(length);
+    *length = s.size();
+    VKRT_CHECK(buf && s.size() + 1 <= capacity, Status::limit_exceeded, what, ": ", s.size() + 1,
+               " bytes do not fit in a buffer of ", capacity);
+    std::memcpy(buf, s.c_str(), s.size() + 1);
+}
+
+const vkrt::capi::MetaValue& meta_get(const vkrt_model* model, const char* key, const char* what) {
+    auto m = lookup(model, what);
+    VKRT_REQUIRE_ARG(key);
+    auto it = m->chat->meta.find(std::string_view(key));
+    VKRT_CHECK(it != m->chat->meta.end(), Status::invalid_argument, what, ": the model has no metadata key '", key,
+               "'");
+    return it->second;  // lives in ChatModelData, which the model handle keeps
+}
+
+bool meta_is_int(vkrt::gguf::ValueType t) {
+    using T = vkrt::gguf::ValueType;
+    return t == T::UINT8 || t == T::INT8 || t == T::UINT16 || t == T::INT16 || t == T::UINT32 || t == T::INT32 ||
+           t == T::UINT64 || t == T::INT64 || t == T::BOOL;
+}
+bool meta_is_signed(vkrt::gguf::ValueType t) {
+    using T = vkrt::gguf::ValueType;
+    return t == T::INT8 || t == T::INT16 || t == T::INT32 || t == T::INT64;
+}
+
+// The template style of `tmpl` (a name or Jinja text) or of the model; unsupported when unknown.
+vkrt::ChatStyle chat_style(const vkrt_model* m, const char* tmpl, const char* what) {
+    if (tmpl) {
+        const vkrt::ChatStyle st = vkrt::detect_chat_style(tmpl);
+        VKRT_CHECK(st != vkrt::ChatStyle::unknown && st != vkrt::ChatStyle::none, Status::unsupported, what,
+                   ": chat template '", std::string_view(tmpl).substr(0, 80),
+                   std::strlen(tmpl) > 80 ? "...'" : "'",
+                   " is not one vkrt recognises (chatml, llama2, llama3, phi3, zephyr, gemma and their Jinja "
+                   "templates)");
+        return st;
+    }
+    VKRT_CHECK(m != nullptr, Status::invalid_argument, what, ": model and tmpl are both NULL");
+    const std::string& jinja = m->model->chat_template();
+    const vkrt::ChatStyle st = vkrt::detect_chat_style(jinja);
+    VKRT_CHECK(st != vkrt::ChatStyle::none, Status::unsupported, what,
+               ": the model has no tokenizer.chat_template; pass a template name (e.g. \"chatml\")");
+    VKRT_CHECK(st != vkrt::ChatStyle::unknown, Status::unsupported, what, ": the model's chat template '",
+               std::string_view(jinja).substr(0, 80), jinja.size() > 80 ? "...'" : "'",
+               " is not one vkrt recognises (chatml, llama2, llama3, phi3, zephyr, gemma)");
+    return st;
+}
+
+std::vector<vkrt::ChatMessage> chat_messages(const vkrt_chat_message* msgs, size_t n, const char* what) {
+    VKRT_CHECK(n == 0 || msgs, Status::invalid_argument, what, ": messages is NULL");
+    std::vector<vkrt::ChatMessage> out;
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        const std::string at = vkrt::detail::concat(what, ": message ", i);
+        VKRT_CHECK(msgs[i].role && msgs[i].content, Status::invalid_argument, at, ": role or content is NULL");
+        const std::string_view role = msgs[i].role;
+        VKRT_CHECK(role == "system" || role == "user" || role == "assistant", Status::invalid_argument, at,
+                   ": unknown role '", role.substr(0, 40), "' (system, user or assistant)");
+        check_utf8(msgs[i].content, at + " content");
+        out.push_back({std::string(role), msgs[i].content});
+    }
+    return out;
+}
+
+// The C parameters as the generation loop's, checked.
+vkrt::GenerationOptions generate_options(const vkrt_generate_params& p, std::vector<std::string>& stops) {
+    vkrt::GenerationOptions o;
+    o.max_tokens = p.max_tokens;
+    VKRT_CHECK(p.n_stop >= 0 && p.n_stop <= VKRT_MAX_STOP_STRINGS, Status::invalid_argument, "n_stop = ", p.n_stop,
+               " (0 .. ", VKRT_MAX_STOP_STRINGS, ")");
+    VKRT_CHECK(p.n_stop == 0 || p.stop, Status::invalid_argument, "stop is NULL with n_stop = ", p.n_stop);
+    for (int32_t i = 0; i < p.n_stop; ++i) {
+        VKRT_CHECK(p.stop[i], Status::invalid_argument, "stop string ", i, " is NULL");
+        const size_t n = std::strlen(p.stop[i]);
+        VKRT_CHECK(n >= 1 && n <= VKRT_MAX_STOP_BYTES, Status::invalid_argument, "stop string ", i, " has ", n,
+                   " bytes (1 .. ", VKRT_MAX_STOP_BYTES, ")");
+        check_utf8(p.stop[i], vkrt::detail::concat("stop string ", i));
+        stops.emplace_back(p.stop[i], n);
+    }
+    o.presence_penalty = p.presence_penalty;
+    o.frequency_penalty = p.frequency_penalty;
+    VKRT_CHECK(p.n_logit_bias >= 0 && (p.n_logit_bias == 0 || p.logit_bias), Status::invalid_argument,
+               "logit_bias is NULL or n_logit_bias < 0");
+    for (int32_t i = 0; i < p.n_logit_bias; ++i) o.logit_bias.emplace_back(p.logit_bias[i].token, p.logit_bias[i].bias);
+    VKRT_CHECK(p.top_logprobs >= 0 && p.top_logprobs <= VKRT_MAX_TOP_LOGPROBS, Status::invalid_argument,
+               "top_logprobs = ", p.top_logprobs, " (0 .. ", VKRT_MAX_TOP_LOGPROBS, ")");
+    VKRT_CHECK(p.top_logprobs == 0 || p.logprobs, Status::invalid_argument, "top_logprobs needs logprobs = 1");
+    o.logprobs = p.logprobs != 0;
+    o.top_logprobs = p.top_logprobs;
+    VKRT_CHECK(!(p.grammar && p.json_schema), Status::invalid_argument, "give grammar or json_schema, not both");
+    return o;
+}
+
+// The GBNF of `grammar` or `json_schema` ("" for neither).
+std::string grammar_text(const char* grammar, const char* json_schema) {
+    if (grammar) {
+        check_utf8(grammar, "grammar");
+        return grammar;
+    }
+    if (json_schema) return vkrt::json::schema_to_gbnf(json_schema);
+    return {};
+}
+
+// Runs one generation of session `s` after `prompt`; `style` adds the template's stops.
+void run_generation(vkrt_session* s, std::span<const int32_t> prompt, vkrt::ChatStyle style,
+                    const vkrt_generate_params& p, vkrt_stream_callback cb, void* user, vkrt_generate_result& r) {
+    std::vector<std::string> stop_strings;
+    const vkrt::GenerationOptions opt = generate_options(p, stop_strings);
+    const vkrt::Tokenizer& tok = s->model->model->tokenizer();
+    vkrt::ChatStops stops = vkrt::ChatStops::of(style, tok);
+    for (const std::string& str : stop_strings) stops.strings.push_back(str);
+
+    std::unique_ptr<vkrt::grammar::Matcher> matcher;
+    if (const std::string g = grammar_text(p.grammar, p.json_schema); !g.empty()) {
+        auto gr = std::make_shared<const vkrt::grammar::Grammar>(vkrt::grammar::Grammar::parse(g));
+        const vkrt::ChatStyle model_style = vkrt::detect_chat_style(s->model->model->chat_template());
+        matcher = std::make_unique<vkrt::grammar::Matcher>(
+            gr, s->model->chat->trie(tok, vkrt::chat_eog_ids(model_style, tok)));
+    }
+    vkrt::Sampler& sampler = session_sampler(s, p.sampler);
+
+    vkrt::GenerationHooks hooks;
+    hooks.make_room = [s](uint32_t n) { return chat_hooks::make_room(s, n); };
+    hooks.interrupted = [s] { return chat_hooks::interrupted(s); };
+    std::vector<int32_t> top_ids;
+    std::vector<float> top_lp;
+    auto on_step = [&](const vkrt::StepInfo& st) {
+        if (!cb) return true;
+        top_ids.clear();
+        top_lp.clear();
+        for (const auto& [id, lp] : st.top) {
+            top_ids.push_back(id);
+            top_lp.push_back(lp);
+        }
+        const std::string text(st.text);  // NUL-terminated for C
+        vkrt_token_info info{};
+        info.token = st.token;
+        info.text = text.c_str();
+        info.text_length = text.size();
+        info.logprob = st.logprob;
+        info.n_top = int32_t(top_ids.size());
+        info.top_tokens = top_ids.data();
+        info.top_logprobs = top_lp.data();
+        return cb(&info, user) == 0;
+    };
+    const vkrt::GenerationResult g =
+        vkrt::generate(*s->session, sampler, s->history, prompt, stops, matcher.get(), opt, hooks, on_step);
+    r.finish_reason = int32_t(g.finish);
+    r.n_generated = g.n_generated;
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---------------------------------------------------------------- metadata
+
+int vkrt_model_meta_has(const vkrt_model* model, const char* key) {
+    return guard_value<int>(0, [&] {
+        auto m = lookup(model, "vkrt_model_meta_has");
+        return key && m->chat->meta.count(std::string_view(key)) ? 1 : 0;
+    });
+}
+
+vkrt_status vkrt_model_meta_string(const vkrt_model* model, const char* key, char* buf, size_t capacity,
+                                   size_t* length) {
+    return guard([&] {
+        const auto& v = meta_get(model, key, "vkrt_model_meta_string");
+        VKRT_CHECK(v.type == vkrt::gguf::ValueType::STRING, Status::invalid_argument, "vkrt_model_meta_string: '",
+                   key, "' is ", vkrt::capi::meta_type_name(v), ", not STRING");
+        copy_out(v.s, buf, capacity, length, "vkrt_model_meta_string");
+    });
+}
+
+vkrt_status vkrt_model_meta_int(const vkrt_model* model, const char* key, int64_t* value) {
+    return guard([&] {
+        VKRT_REQUIRE_ARG(value);
+        const auto& v = meta_get(model, key, "vkrt_model_meta_int");
+        VKRT_CHECK(meta_is_int(v.type), Status::invalid_argument, "vkrt_model_meta_int: '", key, "' is ",
+                   vkrt::capi::meta_type_name(v), ", not an integer");
+        if (meta_is_signed(v.type)) {
+            *value = v.i;
+        } else {
+            VKRT_CHECK(v.u <= uint64_t(INT64_MAX), Status::limit_exceeded, "vkrt_model_meta_int: '", key, "' = ",
+                       v.u, " does not fit in an int64_t");
+            *value = int64_t(v.u);
+        }
+    });
+}
+
+vkrt_status vkrt_model_meta_float(const vkrt_model* model, const char* key, double* value) {
+    return guard([&] {
+        VKRT_REQUIRE_ARG(value);
+        const auto& v = meta_get(model, key, "vkrt_model_meta_float");
+        using T = vkrt::gguf::ValueType;
+        if (v.type == T::FLOAT32 || v.type == T::FLOAT64) {
+            *value = v.f;
+        } else {
+            VKRT_CHECK(meta_is_int(v.type) && v.type != T::BOOL, Status::invalid_argument, "vkrt_model_meta_float: '",
+                       key, "' is ", vkrt::capi::meta_type_name(v), ", not a number");
+            *value = meta_is_signed(v.type) ? double(v.i) : double(v.u);
+        }
+    });
+}
+
+vkrt_status vkrt_model_meta_array_length(const vkrt_model* model, const char* key, uint64_t* length) {
+    return guard([&] {
+        VKRT_REQUIRE_ARG(length);
+        const auto& v = meta_get(model, key, "vkrt_model_meta_array_length");
+        VKRT_CHECK(v.type == vkrt::gguf::ValueType::ARRAY, Status::invalid_argument,
+                   "vkrt_model_meta_array_length: '", key, "' is ", vkrt::capi::meta_type_name(v), ", not ARRAY");
+        *length = v.length;
+    });
+}
+
+// ---------------------------------------------------------------- chat templates
+
+const char* vkrt_model_chat_template(const vkrt_model* model) {
+    return guard_value<const char*>("", [&] {
+        return vkrt::chat_style_name(
+            vkrt::detect_chat_style(lookup(model, "vkrt_model_chat_template")->model->chat_template()));
+    });
+}
+
+vkrt_status vkrt_chat_apply_template(const vkrt_model* model, const char* tmpl, const vkrt_chat_message* messages,
+                                     size_t n_messages, int add_generation_prompt, char* buf, size_t capacity,
+                                     size_t* length) {
+    return guard([&] {
+        std::shared_ptr<vkrt_model> m;
+        if (model || !tmpl) m = lookup(model, "vkrt_chat_apply_template");
+        const vkrt::ChatStyle style = chat_style(m.get(), tmpl, "vkrt_chat_apply_template");
+        const auto msgs = chat_messages(messages, n_messages, "vkrt_chat_apply_template");
+        copy_out(vkrt::apply_chat_template(style, msgs, add_generation_prompt != 0), buf, capacity, length,
+                 "vkrt_chat_apply_template");
+    });
+}
+
+// ---------------------------------------------------------------- generation
+
+const char* vkrt_finish_reason_string(int32_t reason) {
+    if (reason < 0 || reason > int32_t(vkrt::Finish::cancelled)) return "?";
+    return vkrt::finish_name(vkrt::Finish(reason));
+}
+
+vkrt_generate_params vkrt_generate_default_params(void) {
+    vkrt_generate_params p{};
+    p.sampler = vkrt_sampler_default_params();
+    p.max_tokens = -1;
+    return p;
+}
+
+vkrt_status vkrt_generate_text(vkrt_session* h, const char* prompt, const vkrt_generate_params* params,
+                               vkrt_stream_callback callback, void* user, vkrt_generate_result* result) {
+    if (result) *result = vkrt_generate_result{};
+    return guard([&] {
+        SessionUse use(h, "vkrt_generate_text");
+        vkrt_session* s = use.s.get();
+        VKRT_REQUIRE_ARG(prompt);
+        check_utf8(prompt, "vkrt_generate_text: prompt");
+        const vkrt_generate_params p = params ? *params : vkrt_generate_default_params();
+        const auto ids = s->model->model->tokenizer().encode(prompt, s->session->pos() == 0, true);
+        vkrt_generate_result r{};
+        r.n_prompt = int32_t(ids.size());
+        struct Out {  // the result is written also when the generation throws midway
+            vkrt_generate_result* dst;
+            vkrt_generate_result& r;
+            ~Out() { if (dst) *dst = r; }
+        } out{result, r};
+        run_generation(s, ids, vkrt::ChatStyle::none, p, callback, user, r);
+    });
+}
+
+vkrt_status vkrt_chat_generate(vkrt_session* h, const vkrt_chat_message* messages, size_t n_messages,
+                               const vkrt_generate_params* params, vkrt_stream_callback callback, void* user,
+                               vkrt_generate_result* result) {
+    if (result) *result = vkrt_generate_result{};
+    return guard([&] {
+        SessionUse use(h, "vkrt_chat_generate");
+        vkrt_session* s = use.s.get();
+        const vkrt_generate_params p = params ? *params : vkrt_generate_default_params();
+        const vkrt::ChatStyle style = chat_style(s->model.get(), p.chat_template, "vkrt_chat_generate");
+        const auto msgs = chat_messages(messages, n_messages, "vkrt_chat_generate");
+        VKRT_CHECK(!msgs.empty(), Status::invalid_argument, "vkrt_chat_generate: no messages");
+        const std::string text = vkrt::apply_chat_template(style, msgs, true);
+        const auto ids = s->model->model->tokenizer().encode(text, true, true);
+        VKRT_CHECK(!ids.empty(), Status::invalid_argument, "vkrt_chat_generate: the conversation is empty");
+
+        // Reuse the longest cached prefix; at least the last prompt token is evaluated again
+        // so that the logits are the prompt's.
+        size_t common = 0;
+        while (common < s->history.size() && common < ids.size() && s->history[common] == ids[common]) ++common;
+        common = std::min(common, ids.size() - 1);
+        if (common < s->history.size() && !(common > 0 && chat_hooks::rewind(s, int32_t(common)))) {
+            session_clear(s);
+            common = 0;
+        }
+        vkrt_generate_result r{};
+        r.n_prompt = int32_t(ids.size());
+        r.n_cached = int32_t(common);
+        struct Out {
+            vkrt_generate_result* dst;
+            vkrt_generate_result& r;
+            ~Out() { if (dst) *dst = r; }
+        } out{result, r};
+        run_generation(s, std::span<const int32_t>(ids).subspan(common), style, p, callback, user, r);
+    });
+}
+
+vkrt_status vkrt_grammar_check(const char* grammar, const char* json_schema) {
+    return guard([&] {
+        VKRT_CHECK(!(grammar && json_schema), Status::invalid_argument, "give grammar or json_schema, not both");
+        if (const std::string g = grammar_text(grammar, json_schema); !g.empty()) {
+            (void)vkrt::grammar::Grammar::parse(g);
+        } else {
+            VKRT_CHECK(!grammar, Status::invalid_argument, "grammar: line 1, column 1: the grammar is empty");
+        }
+    });
+}
+
+vkrt_status vkrt_json_schema_to_grammar(const char* json_schema, char* buf, size_t capacity, size_t* length) {
+    return guard([&] {
+        VKRT_REQUIRE_ARG(json_schema);
+        const std::string g = vkrt::json::schema_to_gbnf(json_schema);
+        (void)vkrt::grammar::Grammar::parse(g);  // what the schema compiles to always parses
+        copy_out(g, buf, capacity, length, "vkrt_json_schema_to_grammar");
     });
 }
 

@@ -246,4 +246,17 @@ void append_utf8(std::string& out, uint32_t cp) {
     }
 }
 
+TextPosition text_position(std::string_view s, size_t pos) {
+    TextPosition p{1, 1};
+    for (size_t i = 0; i < pos && i < s.size(); ++i) {
+        if (s[i] == '\n') {
+            ++p.line;
+            p.column = 1;
+        } else if ((uint8_t(s[i]) & 0xC0) != 0x80) {  // continuation bytes are not characters
+            ++p.column;
+        }
+    }
+    return p;
+}
+
 }  // namespace vkrt::text

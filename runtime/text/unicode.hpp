@@ -57,6 +57,12 @@ size_t utf8_len(unsigned char c);
 // Appends the UTF-8 encoding of `cp` (cp <= 0x10FFFF) to `out`.
 void append_utf8(std::string& out, uint32_t cp);
 
+// 1-based line and column (in characters) of byte offset `pos` of `s`, for parse errors.
+struct TextPosition {
+    size_t line, column;
+};
+TextPosition text_position(std::string_view s, size_t pos);
+
 // ASCII-only lower-casing (enough for the (?i:'s|'t|...) contractions).
 inline uint32_t ascii_lower(uint32_t cp) { return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp; }
 

@@ -12,6 +12,7 @@
 //                                                (-c: the session's context, default p + n)
 //   vkrt-bench --perplexity TEXT.txt [-m MODEL] [-c 512] [--chunks 100]
 //                                                perplexity as llama-perplexity computes it
+//   vkrt-bench --grammar [--vocab 151936] [-r 3]  constrained sampling (JSON Schema) mask cost per token
 //   -ctk / -ctv f16|q8_0|f32                     KV cache types (f16 by default, as llama.cpp)
 #include <cmath>
 #include <cstdio>
@@ -39,6 +40,7 @@ const char* kUsage =
     "       vkrt-bench [-m MODEL.gguf | --synthetic PRESET [--type q4_0|q8_0|f16|f32|w8a8]] [-p 512] [-n 128] [-r 3] [-c CTX]\n"
     "       (PRESET: tiny, 125M, 1B, 7B, llama3.2-1b, qwen2.5-0.5b, qwen3-0.6b, gemma3-1b, phi3-mini)\n"
     "       vkrt-bench --perplexity TEXT [-m MODEL.gguf] [-c 512] [--chunks 100]\n"
+    "       vkrt-bench --grammar [--vocab 151936] [-r 3]\n"
     "       with -ctk / -ctv f16|q8_0|f32: KV cache types (default f16)\n"
     "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
 
@@ -221,6 +223,12 @@ int run(int argc, char** argv) {
         args.finish();
         Device dev;
         return bench::run_kernels(dev, filter, reps);
+    }
+    if (args.flag("--grammar")) {
+        const int32_t n_vocab = int32_t(args.integer("--vocab", "", 151936, 512, INT32_MAX));
+        const int reps = int(args.integer("-r", "--reps", 3, 1, 1000));
+        args.finish();
+        return bench::run_grammar(n_vocab, reps);
     }
     std::string ppl = args.str("--perplexity", "", "");
     std::string model = args.str("-m", "--model", "");

@@ -525,6 +525,138 @@ public final class JavaTests {
         check(got == boom, "the same exception");
     }
 
+    // ---- chat (vkrt.h "chat" section)
+
+    /**
+     * The chat API from Java: metadata, templates, a multi-turn conversation with prefix reuse,
+     * stop strings (never in the text), max tokens and finish reasons, logprobs, penalties,
+     * logit bias, a JSON Schema, cancel, and the bad input of each.
+     */
+    static void chat() throws Exception {
+        try (Context ctx = new Context(); Model model = new Model(ctx, model()); Session s = new Session(model, 512)) {
+            // metadata
+            checkEq("llama", model.metaString("general.architecture"), "metaString");
+            checkEq(512L, model.metaArrayLength("tokenizer.ggml.tokens"), "metaArrayLength");
+            checkEq((long) model.nCtxTrain(), model.metaLong("llama.context_length"), "metaLong");
+            check(model.metaDouble("llama.attention.layer_norm_rms_epsilon") > 0, "metaDouble");
+            check(model.hasMeta("general.architecture") && !model.hasMeta("nope"), "hasMeta");
+            expectVkrt(Status.INVALID_ARGUMENT, "nope", "missing key", () -> model.metaLong("nope"));
+            expectVkrt(Status.INVALID_ARGUMENT, "STRING", "wrong type", () -> model.metaLong("general.architecture"));
+
+            // templates
+            checkEq("none", model.chatTemplate(), "chatTemplate");
+            List<ChatMessage> conv = new ArrayList<>();
+            conv.add(ChatMessage.system("You tell stories."));
+            conv.add(ChatMessage.user("A cat, caf\u00e9 \uD83D\uDE42"));
+            checkEq("<|im_start|>system\nYou tell stories.<|im_end|>\n<|im_start|>user\nA cat, caf\u00e9 \uD83D\uDE42"
+                    + "<|im_end|>\n<|im_start|>assistant\n", model.applyChatTemplate(conv, true, "chatml"),
+                    "applyChatTemplate chatml");
+            expectVkrt(Status.UNSUPPORTED, "tokenizer.chat_template", "no template in the model",
+                    () -> model.applyChatTemplate(conv, true));
+            expectVkrt(Status.UNSUPPORTED, "{% weird %}", "unknown template",
+                    () -> model.applyChatTemplate(conv, true, "{% weird %}"));
+            expectVkrt(Status.INVALID_ARGUMENT, "robot", "unknown role",
+                    () -> model.applyChatTemplate(Arrays.asList(new ChatMessage("robot", "x")), true, "chatml"));
+            expectVkrt(Status.INVALID_ARGUMENT, "NUL", "NUL in a message",
+                    () -> model.applyChatTemplate(Arrays.asList(ChatMessage.user("a\0b")), true, "chatml"));
+
+            // a multi-turn chat: turn 2 reuses turn 1's cached prompt
+            GenerateParams p = new GenerateParams().setSampler(SamplerParams.greedy()).setChatTemplate("chatml")
+                    .setMaxTokens(0);
+            GenerateResult r1 = s.chat(conv, p);
+            checkEq(FinishReason.LENGTH, r1.finishReason(), "max tokens 0");
+            checkEq(r1.promptTokens(), s.pos(), "the prompt is cached");
+            conv.add(ChatMessage.assistant("Once upon a time there was a cat."));
+            conv.add(ChatMessage.user("More!"));
+            StringBuilder streamed = new StringBuilder();
+            p.setMaxTokens(16).setLogprobs(true, 3);
+            final float[] firstTop = new float[3];
+            GenerateResult r2 = s.chat(conv, p, info -> {
+                if (info.token() >= 0 && streamed.length() == 0 && info.topLogprobs().length == 3)
+                    System.arraycopy(info.topLogprobs(), 0, firstTop, 0, 3);
+                streamed.append(info.text());
+                check(info.token() < 0 || info.logprob() <= 0f, "logprob <= 0");
+                return true;
+            });
+            check(r2.cachedTokens() > r1.promptTokens() / 2, "turn 2 reuses the cache: " + r2.cachedTokens());
+            checkEq(r2.text(), streamed.toString(), "streamed text = result text");
+            check(firstTop[0] >= firstTop[1] && firstTop[1] >= firstTop[2] && firstTop[0] < 0f, "top logprobs sorted");
+            conv.add(ChatMessage.assistant(r2.text()));
+
+            // stop strings never reach the text
+            s.reset();
+            GenerateParams g = new GenerateParams().setSampler(SamplerParams.greedy()).setMaxTokens(40);
+            String full = s.complete("Once upon a time", g, null).text();
+            checkEq(40, s.pos() - model.tokenize("Once upon a time").length, "40 tokens generated");
+            String stop = full.substring(10, 14);
+            s.reset();
+            GenerateResult cut = s.complete("Once upon a time", g.addStop(stop), null);
+            checkEq(FinishReason.STOP_STRING, cut.finishReason(), "stop string");
+            checkEq(full.substring(0, full.indexOf(stop)), cut.text(), "text before the stop string");
+            expectVkrt(Status.INVALID_ARGUMENT, "0 bytes", "empty stop string",
+                    () -> s.complete("x", new GenerateParams().addStop(""), null));
+            StringBuilder big = new StringBuilder();
+            for (int i = 0; i < 65536; ++i) big.append('a');
+            expectVkrt(Status.INVALID_ARGUMENT, "65536 bytes", "64 KiB stop string",
+                    () -> s.complete("x", new GenerateParams().addStop(big.toString()), null));
+
+            // penalties, bias, cancel
+            s.reset();
+            GenerateResult pen = s.complete("Once upon a time",
+                    new GenerateParams().setSampler(SamplerParams.greedy()).setMaxTokens(30).setPresencePenalty(100f),
+                    null);
+            checkEq(30, pen.generatedTokens(), "30 tokens with a presence penalty");
+            s.reset();
+            GenerateResult eog = s.complete("Once", new GenerateParams().setSampler(SamplerParams.greedy())
+                    .setMaxTokens(5).setLogitBias(model.eos(), 1000f), null);
+            checkEq(FinishReason.EOG, eog.finishReason(), "logit bias on EOS ends at once");
+            expectVkrt(Status.INVALID_ARGUMENT, "512", "bias outside the vocabulary",
+                    () -> s.complete("", new GenerateParams().setLogitBias(512, 1f), null));
+            s.reset();
+            final int[] calls = {0};
+            GenerateResult cancelled = s.complete("Once", new GenerateParams().setMaxTokens(50),
+                    info -> ++calls[0] < 4);
+            checkEq(FinishReason.CANCELLED, cancelled.finishReason(), "callback returning false cancels");
+            checkEq(4, cancelled.generatedTokens(), "after 4 tokens");
+            // Session.cancel() from another thread ends a running chat with CANCELLED
+            s.reset();
+            final CountDownLatch started = new CountDownLatch(1);
+            final AtomicReference<GenerateResult> fromThread = new AtomicReference<>();
+            Thread worker = new Thread(() -> fromThread.set(s.chat(Arrays.asList(ChatMessage.user("Go")),
+                    new GenerateParams().setSampler(SamplerParams.greedy()).setChatTemplate("chatml")
+                            .setMaxTokens(400).setLogitBias(model.eos(), Float.NEGATIVE_INFINITY), info -> {
+                        started.countDown();
+                        return true;
+                    })));
+            worker.start();
+            check(started.await(60, TimeUnit.SECONDS), "the chat started");
+            s.cancel();
+            worker.join();
+            checkEq(FinishReason.CANCELLED, fromThread.get() == null ? null : fromThread.get().finishReason(),
+                    "cancel() from another thread");
+
+            // constrained output
+            s.reset();
+            GenerateParams js = new GenerateParams().setMaxTokens(300)
+                    .setJsonSchema("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\"}},"
+                            + " \"required\": [\"n\"]}");
+            js.getSampler().setSeed(3);
+            GenerateResult json = s.complete("Once", js, null);
+            checkEq(FinishReason.EOG, json.finishReason(), "the grammar's end");
+            check(json.text().matches("\\{\\s*\"n\"\\s*:\\s*-?\\d+\\s*\\}\\s*"), "schema output: " + json.text());
+            expectVkrt(Status.INVALID_ARGUMENT, "line 1, column 14", "grammar error position",
+                    () -> Grammars.checkGbnf("root ::= \"a\" foo\n"));
+            expectVkrt(Status.INVALID_ARGUMENT, "left-recursive", "left recursion",
+                    () -> Grammars.checkGbnf("root ::= root \"a\" | \"a\"\n"));
+            expectVkrt(Status.INVALID_ARGUMENT, "empty", "empty language", () -> Grammars.checkGbnf("root ::= []\n"));
+            check(Grammars.jsonSchemaToGrammar("{\"type\": \"boolean\"}").startsWith("root ::= boolean"),
+                    "jsonSchemaToGrammar");
+            expectVkrt(Status.INVALID_ARGUMENT, "pattern", "unsupported schema keyword",
+                    () -> Grammars.jsonSchemaToGrammar("{\"type\": \"string\", \"pattern\": \"a\"}"));
+            checkEq(0L, ctx.validationMessages(), "validation messages");
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length != 2) {
             System.err.println("usage: JavaTests CASE MODELS_DIR");
@@ -543,6 +675,7 @@ public final class JavaTests {
                 case "errors": errors(); break;
                 case "text": text(); break;
                 case "native_thread": nativeThread(); break;
+                case "chat": chat(); break;
                 default:
                     System.err.println("unknown case " + name);
                     System.exit(2);

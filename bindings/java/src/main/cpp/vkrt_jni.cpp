@@ -371,6 +371,231 @@ jboolean call_sink_from_native_thread(JNIEnv* env, jclass, jobject sink, jint to
     return stop ? JNI_FALSE : JNI_TRUE;
 }
 
+// ---------------------------------------------------------------- chat (vkrt.h "chat" section)
+// Registered by register_chat() from JNI_OnLoad: metadata, templates, vkrt_generate_text /
+// vkrt_chat_generate with every parameter, grammar checks.
+
+jmethodID g_chat_sink_on_step = nullptr;  // Native$ChatSink.onStep(I[BF[I[F)Z
+
+// A byte[][] as strings (null elements stay "no value": the C call refuses them by name).
+bool to_strings(JNIEnv* env, jobjectArray a, std::vector<std::string>& out, std::vector<bool>& present) {
+    out.clear();
+    present.clear();
+    if (!a) return true;
+    const jsize n = env->GetArrayLength(a);
+    for (jsize i = 0; i < n; ++i) {
+        auto e = static_cast<jbyteArray>(env->GetObjectArrayElement(a, i));
+        std::string s;
+        if (!to_string(env, e, s)) return false;
+        out.push_back(std::move(s));
+        present.push_back(e != nullptr);
+        if (e) env->DeleteLocalRef(e);
+    }
+    return true;
+}
+
+// vkrt_stream_callback into Native$ChatSink.onStep(token, text bytes, logprob, top ids, top logprobs).
+int on_chat_step(const vkrt_token_info* info, void* user) {
+    auto* cb = static_cast<Callback*>(user);
+    if (cb->error) return 1;
+    ScopedEnv scoped;
+    JNIEnv* env = scoped.get();
+    if (!env) return 1;
+    jbyteArray text = bytes(env, info->text, info->text_length);
+    jintArray top = env->NewIntArray(info->n_top);
+    jfloatArray top_lp = env->NewFloatArray(info->n_top);
+    jboolean go = JNI_FALSE;
+    if (text && top && top_lp) {
+        if (info->n_top) {
+            env->SetIntArrayRegion(top, 0, info->n_top, reinterpret_cast<const jint*>(info->top_tokens));
+            env->SetFloatArrayRegion(top_lp, 0, info->n_top, info->top_logprobs);
+        }
+        go = env->CallBooleanMethod(cb->target, g_chat_sink_on_step, jint(info->token), text, jfloat(info->logprob),
+                                    top, top_lp);
+    }
+    for (jobject o : {static_cast<jobject>(text), static_cast<jobject>(top), static_cast<jobject>(top_lp)}) {
+        if (o) env->DeleteLocalRef(o);
+    }
+    if (cb->take_exception(env)) return 1;
+    return go ? 0 : 1;
+}
+
+// iparams: {maxTokens, topK, repeatLastN, logprobs, topLogprobs}; fparams: {temperature, topP,
+// minP, repeatPenalty, presencePenalty, frequencyPenalty}. roles == null: a text prompt.
+// Returns {finish reason, nPrompt, nCached, nGenerated}.
+jintArray chat_generate(JNIEnv* env, jclass, jlong sp, jbyteArray prompt, jobjectArray roles, jobjectArray contents,
+                        jintArray iparams, jfloatArray fparams, jlong seed, jobjectArray stops, jintArray bias_tokens,
+                        jfloatArray bias_values, jbyteArray grammar, jbyteArray schema, jbyteArray tmpl,
+                        jobject sink) {
+    std::string p8, g8, s8, t8;
+    std::vector<std::string> r8, c8, stop8;
+    std::vector<bool> rp, cp, sp8;
+    if (!to_string(env, prompt, p8) || !to_string(env, grammar, g8) || !to_string(env, schema, s8) ||
+        !to_string(env, tmpl, t8) || !to_strings(env, roles, r8, rp) || !to_strings(env, contents, c8, cp) ||
+        !to_strings(env, stops, stop8, sp8))
+        return nullptr;
+    jint ip[5] = {};
+    jfloat fp[6] = {};
+    env->GetIntArrayRegion(iparams, 0, 5, ip);
+    env->GetFloatArrayRegion(fparams, 0, 6, fp);
+    const jsize n_bias = bias_tokens ? env->GetArrayLength(bias_tokens) : 0;
+    std::vector<vkrt_logit_bias> bias(static_cast<size_t>(n_bias));
+    std::vector<jint> bt(bias.size());
+    std::vector<jfloat> bv(bias.size());
+    if (n_bias) {
+        env->GetIntArrayRegion(bias_tokens, 0, n_bias, bt.data());
+        env->GetFloatArrayRegion(bias_values, 0, n_bias, bv.data());
+    }
+    if (env->ExceptionCheck()) return nullptr;
+    for (size_t i = 0; i < bias.size(); ++i) bias[i] = {bt[i], bv[i]};
+
+    vkrt_generate_params p = vkrt_generate_default_params();
+    p.sampler = sampler(fp[0], ip[1], fp[1], fp[2], fp[3], ip[2], seed);
+    p.max_tokens = ip[0];
+    p.logprobs = ip[3];
+    p.top_logprobs = ip[4];
+    p.presence_penalty = fp[4];
+    p.frequency_penalty = fp[5];
+    std::vector<const char*> stop_ptrs;
+    for (size_t i = 0; i < stop8.size(); ++i) stop_ptrs.push_back(sp8[i] ? stop8[i].c_str() : nullptr);
+    p.stop = stop_ptrs.data();
+    p.n_stop = int32_t(stop_ptrs.size());
+    p.logit_bias = bias.data();
+    p.n_logit_bias = int32_t(bias.size());
+    p.grammar = grammar ? g8.c_str() : nullptr;
+    p.json_schema = schema ? s8.c_str() : nullptr;
+    p.chat_template = tmpl ? t8.c_str() : nullptr;
+
+    Callback cb(env, sink);
+    if (!cb.ok(sink)) return nullptr;
+    vkrt_generate_result r{};
+    vkrt_status st;
+    auto* session = from_jlong<vkrt_session>(sp);
+    if (roles) {
+        std::vector<vkrt_chat_message> msgs;
+        for (size_t i = 0; i < r8.size() && i < c8.size(); ++i)
+            msgs.push_back({rp[i] ? r8[i].c_str() : nullptr, cp[i] ? c8[i].c_str() : nullptr});
+        st = vkrt_chat_generate(session, msgs.data(), msgs.size(), &p, sink ? on_chat_step : nullptr, &cb, &r);
+    } else {
+        st = vkrt_generate_text(session, p8.c_str(), &p, sink ? on_chat_step : nullptr, &cb, &r);
+    }
+    if (cb.rethrow() || !check(env, st)) return nullptr;
+    const jint out[4] = {r.finish_reason, r.n_prompt, r.n_cached, r.n_generated};
+    jintArray a = env->NewIntArray(4);
+    if (a) env->SetIntArrayRegion(a, 0, 4, out);
+    return a;
+}
+
+// A (buf, capacity, length) C call as a byte[], retried with the needed size.
+template <typename F>
+jbyteArray string_call(JNIEnv* env, F&& f) {
+    std::string out(256, '\0');
+    size_t len = 0;
+    vkrt_status s = f(out.data(), out.size(), &len);
+    if (s == VKRT_ERROR_LIMIT_EXCEEDED && len + 1 > out.size()) {
+        out.resize(len + 1);
+        s = f(out.data(), out.size(), &len);
+    }
+    if (!check(env, s)) return nullptr;
+    return bytes(env, out.data(), len);
+}
+
+jbyteArray apply_template(JNIEnv* env, jclass, jlong mp, jbyteArray tmpl, jobjectArray roles, jobjectArray contents,
+                          jboolean add_generation_prompt) {
+    std::string t8;
+    std::vector<std::string> r8, c8;
+    std::vector<bool> rp, cp;
+    if (!to_string(env, tmpl, t8) || !to_strings(env, roles, r8, rp) || !to_strings(env, contents, c8, cp))
+        return nullptr;
+    std::vector<vkrt_chat_message> msgs;
+    for (size_t i = 0; i < r8.size() && i < c8.size(); ++i)
+        msgs.push_back({rp[i] ? r8[i].c_str() : nullptr, cp[i] ? c8[i].c_str() : nullptr});
+    return string_call(env, [&](char* b, size_t cap, size_t* len) {
+        return vkrt_chat_apply_template(mp ? from_jlong<vkrt_model>(mp) : nullptr, tmpl ? t8.c_str() : nullptr,
+                                        msgs.data(), msgs.size(), add_generation_prompt ? 1 : 0, b, cap, len);
+    });
+}
+
+jbyteArray chat_template_name(JNIEnv* env, jclass, jlong m) {
+    const char* n = vkrt_model_chat_template(from_jlong<vkrt_model>(m));
+    return bytes(env, n, std::strlen(n));
+}
+
+jboolean meta_has(JNIEnv* env, jclass, jlong m, jbyteArray key) {
+    std::string k;
+    if (!to_string(env, key, k)) return JNI_FALSE;
+    return vkrt_model_meta_has(from_jlong<vkrt_model>(m), k.c_str()) ? JNI_TRUE : JNI_FALSE;
+}
+
+jbyteArray meta_string(JNIEnv* env, jclass, jlong m, jbyteArray key) {
+    std::string k;
+    if (!to_string(env, key, k)) return nullptr;
+    return string_call(env, [&](char* b, size_t cap, size_t* len) {
+        return vkrt_model_meta_string(from_jlong<vkrt_model>(m), k.c_str(), b, cap, len);
+    });
+}
+
+jlong meta_long(JNIEnv* env, jclass, jlong m, jbyteArray key) {
+    std::string k;
+    int64_t v = 0;
+    if (!to_string(env, key, k) || !check(env, vkrt_model_meta_int(from_jlong<vkrt_model>(m), k.c_str(), &v))) return 0;
+    return jlong(v);
+}
+
+jdouble meta_double(JNIEnv* env, jclass, jlong m, jbyteArray key) {
+    std::string k;
+    double v = 0;
+    if (!to_string(env, key, k) || !check(env, vkrt_model_meta_float(from_jlong<vkrt_model>(m), k.c_str(), &v)))
+        return 0;
+    return v;
+}
+
+jlong meta_array_length(JNIEnv* env, jclass, jlong m, jbyteArray key) {
+    std::string k;
+    uint64_t v = 0;
+    if (!to_string(env, key, k) ||
+        !check(env, vkrt_model_meta_array_length(from_jlong<vkrt_model>(m), k.c_str(), &v)))
+        return 0;
+    return jlong(v);
+}
+
+void grammar_check(JNIEnv* env, jclass, jbyteArray grammar, jbyteArray schema) {
+    std::string g, s;
+    if (!to_string(env, grammar, g) || !to_string(env, schema, s)) return;
+    check(env, vkrt_grammar_check(grammar ? g.c_str() : nullptr, schema ? s.c_str() : nullptr));
+}
+
+jbyteArray schema_to_grammar(JNIEnv* env, jclass, jbyteArray schema) {
+    std::string s;
+    if (!to_string(env, schema, s)) return nullptr;
+    return string_call(env, [&](char* b, size_t cap, size_t* len) {
+        return vkrt_json_schema_to_grammar(s.c_str(), b, cap, len);
+    });
+}
+
+#define M(name, sig, fn) JNINativeMethod{const_cast<char*>(name), const_cast<char*>(sig), reinterpret_cast<void*>(fn)}
+const JNINativeMethod kChatMethods[] = {
+    M("chatGenerate", "(J[B[[B[[B[I[FJ[[B[I[F[B[B[BLorg/vkrt/Native$ChatSink;)[I", chat_generate),
+    M("applyChatTemplate", "(J[B[[B[[BZ)[B", apply_template),
+    M("chatTemplateName", "(J)[B", chat_template_name),
+    M("metaHas", "(J[B)Z", meta_has),
+    M("metaString", "(J[B)[B", meta_string),
+    M("metaLong", "(J[B)J", meta_long),
+    M("metaDouble", "(J[B)D", meta_double),
+    M("metaArrayLength", "(J[B)J", meta_array_length),
+    M("grammarCheck", "([B[B)V", grammar_check),
+    M("jsonSchemaToGrammar", "([B)[B", schema_to_grammar),
+};
+#undef M
+
+bool register_chat(JNIEnv* env, jclass native) {
+    jclass chat_sink = env->FindClass("org/vkrt/Native$ChatSink");
+    if (!chat_sink) return false;
+    g_chat_sink_on_step = env->GetMethodID(chat_sink, "onStep", "(I[BF[I[F)Z");
+    return g_chat_sink_on_step &&
+           env->RegisterNatives(native, kChatMethods, jint(sizeof kChatMethods / sizeof kChatMethods[0])) == 0;
+}
+
 #define M(name, sig, fn) JNINativeMethod{const_cast<char*>(name), const_cast<char*>(sig), reinterpret_cast<void*>(fn)}
 const JNINativeMethod kMethods[] = {
     M("contextCreate", "([BZ[B)J", context_create),
@@ -418,5 +643,6 @@ extern "C" JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM* vm, void*) {
     g_progress_on_progress = env->GetMethodID(progress_sink, "onProgress", "(F)V");
     if (!g_exception_class || !g_exception_ctor || !g_token_sink_on_token || !g_progress_on_progress) return JNI_ERR;
     if (env->RegisterNatives(native, kMethods, jint(sizeof kMethods / sizeof kMethods[0])) != 0) return JNI_ERR;
+    if (!register_chat(env, native)) return JNI_ERR;
     return kJniVersion;
 }

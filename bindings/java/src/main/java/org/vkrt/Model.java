@@ -1,6 +1,8 @@
 package org.vkrt;
 
+import java.util.List;
 import java.util.Objects;
+import java.util.function.LongFunction;
 
 /**
  * Weights of a GGUF file on a {@link Context}'s device, plus the tokenizer. Safe to share
@@ -84,6 +86,70 @@ public final class Model implements AutoCloseable {
         long p = handle.acquire();
         try {
             return Text.string(Native.detokenize(p, tokens));
+        } finally {
+            handle.release();
+        }
+    }
+
+    // ---- chat: templates and GGUF metadata
+
+    /** The family of the file's chat template ("chatml", "llama3", ...; "none"; "unknown"). */
+    public String chatTemplate() {
+        return Text.string(call(Native::chatTemplateName));
+    }
+
+    /** {@code messages} in the model's chat template; throws {@link Status#UNSUPPORTED} without one. */
+    public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        return applyChatTemplate(messages, addGenerationPrompt, null);
+    }
+
+    /** {@code messages} in {@code template} (a name such as "chatml" or Jinja text; null: the model's). */
+    public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt, String template) {
+        Objects.requireNonNull(messages, "messages");
+        byte[] t = template == null ? null : Text.utf8(template, "template");
+        byte[][] roles = ChatMessage.roles(messages), contents = ChatMessage.contents(messages);
+        return Text.string(call(p -> Native.applyChatTemplate(p, t, roles, contents, addGenerationPrompt)));
+    }
+
+    /** True if the GGUF file has metadata {@code key}. */
+    public boolean hasMeta(String key) {
+        byte[] k = key(key);
+        return call(p -> Native.metaHas(p, k));
+    }
+
+    /** A string value by key; a missing key or another type throws naming both. */
+    public String metaString(String key) {
+        byte[] k = key(key);
+        return Text.string(call(p -> Native.metaString(p, k)));
+    }
+
+    /** An integer (or bool) value by key. */
+    public long metaLong(String key) {
+        byte[] k = key(key);
+        return call(p -> Native.metaLong(p, k));
+    }
+
+    /** A float value by key (integers converted). */
+    public double metaDouble(String key) {
+        byte[] k = key(key);
+        return call(p -> Native.metaDouble(p, k));
+    }
+
+    /** The length of an array value by key. */
+    public long metaArrayLength(String key) {
+        byte[] k = key(key);
+        return call(p -> Native.metaArrayLength(p, k));
+    }
+
+    private static byte[] key(String key) {
+        return Text.utf8(Objects.requireNonNull(key, "key"), "key");
+    }
+
+    /** f(native model pointer) with the handle held for the call. */
+    private <T> T call(LongFunction<T> f) {
+        long p = handle.acquire();
+        try {
+            return f.apply(p);
         } finally {
             handle.release();
         }

@@ -57,6 +57,32 @@ final class Native {
                                 float minP, float repeatPenalty, int repeatLastN, long seed,
                                 int nPredict, TokenSink sink);
 
+    // ---- chat (vkrt.h "chat" section; vkrt_jni.cpp register_chat)
+    /** One step of a chat/text generation: the text bytes it released, logprobs. */
+    interface ChatSink {
+        boolean onStep(int token, byte[] text, float logprob, int[] topTokens, float[] topLogprobs);
+    }
+    /**
+     * roles == null: vkrt_generate_text(prompt); else vkrt_chat_generate(roles, contents).
+     * iparams {maxTokens, topK, repeatLastN, logprobs, topLogprobs}, fparams {temperature, topP,
+     * minP, repeatPenalty, presencePenalty, frequencyPenalty}; returns {finish, nPrompt, nCached,
+     * nGenerated}.
+     */
+    static native int[] chatGenerate(long session, byte[] prompt, byte[][] roles, byte[][] contents, int[] iparams,
+                                     float[] fparams, long seed, byte[][] stops, int[] biasTokens,
+                                     float[] biasValues, byte[] grammar, byte[] jsonSchema, byte[] chatTemplate,
+                                     ChatSink sink);
+    static native byte[] applyChatTemplate(long model, byte[] tmpl, byte[][] roles, byte[][] contents,
+                                           boolean addGenerationPrompt);
+    static native byte[] chatTemplateName(long model);
+    static native boolean metaHas(long model, byte[] key);
+    static native byte[] metaString(long model, byte[] key);
+    static native long metaLong(long model, byte[] key);
+    static native double metaDouble(long model, byte[] key);
+    static native long metaArrayLength(long model, byte[] key);
+    static native void grammarCheck(byte[] grammar, byte[] jsonSchema);
+    static native byte[] jsonSchemaToGrammar(byte[] jsonSchema);
+
     // ---- diagnostics for the tests
     /** Native handles created through this library and not yet freed. */
     static native long liveObjects();

@@ -1,5 +1,6 @@
 package org.vkrt;
 
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -81,6 +82,52 @@ public final class Session implements AutoCloseable {
     /** {@link #generate(String, SamplerParams, int, TokenCallback)} without a callback. */
     public String generate(String prompt, SamplerParams params, int maxTokens) {
         return generate(prompt, params, maxTokens, null);
+    }
+
+    // ---- chat: messages, stop strings, finish reasons, logprobs, grammar
+
+    /**
+     * One assistant turn: the conversation in the model's chat template (or
+     * {@link GenerateParams#setChatTemplate}), reusing the cached tokens it starts with, then
+     * generation until the template's end of turn, an end-of-generation token, a stop string,
+     * maxTokens, a full context, the callback returning false, or {@link #cancel()}. Add the
+     * reply as {@link ChatMessage#assistant} for the next turn.
+     */
+    public synchronized GenerateResult chat(List<ChatMessage> messages, GenerateParams params,
+                                            StreamCallback callback) {
+        Objects.requireNonNull(messages, "messages");
+        return run(null, ChatMessage.roles(messages), ChatMessage.contents(messages), params, callback);
+    }
+
+    /** {@link #chat(List, GenerateParams, StreamCallback)} without a callback. */
+    public GenerateResult chat(List<ChatMessage> messages, GenerateParams params) {
+        return chat(messages, params, null);
+    }
+
+    /** Text completion of {@code prompt} after what the session holds, with every {@link GenerateParams}. */
+    public synchronized GenerateResult complete(String prompt, GenerateParams params, StreamCallback callback) {
+        Objects.requireNonNull(prompt, "prompt");
+        return run(Text.utf8(prompt, "prompt"), null, null, params, callback);
+    }
+
+    private GenerateResult run(byte[] prompt, byte[][] roles, byte[][] contents, GenerateParams params,
+                               StreamCallback callback) {
+        Objects.requireNonNull(params, "params");
+        cancelRequested = false;
+        final Utf8Stream text = new Utf8Stream();
+        Native.ChatSink sink = (token, bytes, logprob, topTokens, topLogprobs) -> {
+            String s = text.push(bytes);
+            if (callback != null && !callback.onToken(new TokenInfo(token, s, logprob, topTokens, topLogprobs)))
+                return false;
+            return !cancelRequested && !handle.isClosed();
+        };
+        long p = handle.acquire();
+        try {
+            int[] r = params.run(p, prompt == null ? new byte[0] : prompt, roles, contents, sink);
+            return new GenerateResult(text.finish(), r);
+        } finally {
+            handle.release();
+        }
     }
 
     /**

@@ -11,6 +11,8 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import org.vkrt.ChatMessage
+import org.vkrt.GenerateParams
 import org.vkrt.Model
 import org.vkrt.SamplerParams
 import org.vkrt.Session
@@ -19,7 +21,9 @@ import java.io.File
 import org.vkrt.Context as VkrtContext // android.content.Context is a different thing
 
 /**
- * Loads model.gguf from the app's storage and streams completions into a TextView.
+ * Loads model.gguf from the app's storage and keeps a multi-turn chat with it through vkrt's
+ * chat API (the conversation as a list of messages; each turn reuses the cached prefix), the
+ * replies streamed into a TextView. A base model without a chat template continues the text.
  * Put a model there first, for example:
  *   adb push stories260K.gguf /sdcard/Android/data/org.vkrt.sample/files/model.gguf
  */
@@ -28,6 +32,9 @@ class MainActivity : ComponentActivity() {
     private var model: Model? = null
     private var session: Session? = null
     private var generation: Job? = null
+    // The conversation so far: system prompt, then user and assistant turns.
+    private val conversation = mutableListOf(ChatMessage.system("You are a friendly storyteller."))
+    private var plain = false  // the model has no chat template: plain completion
 
     private lateinit var status: TextView
     private lateinit var output: TextView
@@ -58,6 +65,7 @@ class MainActivity : ComponentActivity() {
                         runOnUiThread { status.text = "loading ${(fraction * 100).toInt()}%" }
                     }
                     model = m
+                    plain = m.chatTemplate() == "none" || m.chatTemplate() == "unknown"
                     session = Session(m, 2048)
                 }
                 status.text = vkrt?.describe()?.lineSequence()?.firstOrNull() ?: ""
@@ -71,25 +79,35 @@ class MainActivity : ComponentActivity() {
 
     private fun generate() {
         val s = session ?: return
-        val params = SamplerParams().apply {
+        val sampler = SamplerParams().apply {
             temperature = 0.8f
             topK = 40
             seed = System.currentTimeMillis()
         }
-        output.append(prompt.text)
+        val params = GenerateParams().setSampler(sampler).setMaxTokens(256)
+        val text = prompt.text.toString()
+        conversation.add(ChatMessage.user(text))
+        output.append(if (plain) text else "> $text\n")
+        prompt.text.clear()
         button.text = getString(R.string.stop)
+        val reply = StringBuilder()
         generation = lifecycleScope.launch {
             try {
-                // Each prompt starts a new text. Off the main thread: a generation that was just
-                // stopped may still be finishing its token, and session calls wait for it.
-                withContext(Dispatchers.Default) { s.reset() }
-                s.generateFlow(prompt.text.toString(), params, maxTokens = 256).collect { piece ->
+                s.chatFlow(conversation.toList(), params, plain) { r ->
+                    runOnUiThread {
+                        status.text = "${r.finishReason()}: ${r.generatedTokens()} tokens, " +
+                            "${r.cachedTokens()} of ${r.promptTokens()} prompt tokens from the cache"
+                    }
+                }.collect { piece ->
+                    reply.append(piece)
                     output.append(piece)
                     scroll.post { scroll.fullScroll(ScrollView.FOCUS_DOWN) }
                 }
             } catch (e: VkrtException) {
                 status.text = "[${e.status}] ${e.message}"
             } finally {
+                // A stopped reply stays in the conversation as far as it got (the session holds it).
+                conversation.add(ChatMessage.assistant(reply.toString()))
                 output.append("\n\n")
                 button.text = getString(R.string.generate)
             }

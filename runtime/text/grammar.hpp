@@ -1,0 +1,186 @@
+// Constrained sampling: GBNF grammars (llama.cpp's format, grammars/README.md there) and the
+// per-step token mask they impose on a vocabulary.
+//
+//   Grammar     the parsed, checked grammar: rules of alternatives of elements, each element a
+//               set of code points or a reference to a rule. Groups and repetitions (* + ? {m,n})
+//               become generated rules as in llama.cpp (x* -> r ::= x r | ; right recursion).
+//               Refused with Status::invalid_argument: text that does not parse ("line L, column
+//               C: ..."), an undefined or twice-defined rule, no root rule, left recursion (the
+//               matcher would expand forever) and a root that derives no string (empty language).
+//   VocabTrie   the vocabulary's token texts in a byte trie, built once per model: tokens that
+//               share a prefix are checked together, so a mask costs one walk of the trie.
+//   Matcher     one generation's state: the set of parse stacks (llama.cpp's representation:
+//               each stack is the list of element positions still to match, innermost first) and
+//               a pending partial UTF-8 character. Stacks and stack sets are interned, the
+//               transition of a set by a code point is memoised, and the mask of a state is
+//               cached: in JSON most steps revisit a few states (inside a string, after a comma),
+//               so after the first visit a step costs a copy of the cached bitmask onto the logits.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace vkrt {
+class Tokenizer;
+}
+
+namespace vkrt::grammar {
+
+// A set of code points: the union of [lo, hi] ranges, or its complement (negated).
+struct CharSet {
+    std::vector<std::pair<uint32_t, uint32_t>> ranges;
+    bool negated = false;
+    bool match(uint32_t cp) const {
+        bool in = false;
+        for (const auto& [lo, hi] : ranges) in |= cp >= lo && cp <= hi;
+        return in != negated;
+    }
+    bool empty() const { return !negated && ranges.empty(); }
+    // Some code point in [lo, hi] matches (a partial UTF-8 character can still complete).
+    bool intersects(uint32_t lo, uint32_t hi) const {
+        if (!negated) {
+            for (const auto& [a, b] : ranges) {
+                if (a <= hi && b >= lo) return true;
+            }
+            return false;
+        }
+        // The complement meets [lo, hi] unless the ranges cover all of it.
+        for (uint32_t cur = lo;;) {
+            bool covered = false;
+            for (const auto& [a, b] : ranges) {
+                if (a <= cur && cur <= b) {
+                    if (b >= hi) return false;
+                    cur = b + 1;
+                    covered = true;
+                    break;
+                }
+            }
+            if (!covered) return true;
+        }
+    }
+};
+
+enum class ElemKind : uint8_t { end, chars, rule };
+struct Elem {
+    ElemKind kind;
+    uint32_t arg;  // chars: index into Grammar::sets; rule: rule id
+};
+
+struct Grammar {
+    std::vector<std::string> names;             // rule id -> name (generated: "parent_N")
+    std::vector<std::vector<uint32_t>> alts;    // rule id -> position in elems of each alternative
+    std::vector<Elem> elems;                    // alternatives, each closed by an end element
+    std::vector<CharSet> sets;
+    uint32_t root = 0;
+
+    // Parses and checks `text`; the start rule is `root`. Throws invalid_argument.
+    static Grammar parse(std::string_view text, std::string_view root = "root");
+};
+
+// The vocabulary as a byte trie of token texts (Tokenizer::token_to_piece). Tokens with an
+// empty text (control tokens) are never allowed by a grammar; end-of-generation tokens are
+// allowed exactly when the grammar is complete.
+class VocabTrie {
+public:
+    // `end_ids`: tokens that end generation (the tokenizer's EOG ids are always included).
+    VocabTrie(const Tokenizer& tok, std::span<const int32_t> end_ids = {});
+    // From raw token texts (tests, benchmarks); `end_ids` as above.
+    VocabTrie(const std::vector<std::string>& texts, std::span<const int32_t> end_ids);
+
+    int32_t n_vocab() const { return n_vocab_; }
+    size_t n_nodes() const { return nodes_.size(); }
+    const std::string& text(int32_t id) const { return texts_[size_t(id)]; }
+    bool is_end(int32_t id) const;
+
+    struct Node {
+        uint32_t child_begin = 0, child_end = 0;  // children: nodes_[child_begin, child_end)
+        uint32_t tok_begin = 0, tok_end = 0;      // tokens whose text ends here: ids_[tok_begin, tok_end)
+        uint8_t byte = 0;
+    };
+    const std::vector<Node>& nodes() const { return nodes_; }
+    const std::vector<int32_t>& ids() const { return ids_; }
+    const std::vector<int32_t>& end_ids() const { return end_; }
+
+private:
+    void build(std::vector<std::string> texts, std::span<const int32_t> end_ids);
+    int32_t n_vocab_ = 0;
+    std::vector<std::string> texts_;
+    std::vector<Node> nodes_;
+    std::vector<int32_t> ids_;
+    std::vector<int32_t> end_;  // sorted
+};
+
+class Matcher {
+public:
+    Matcher(std::shared_ptr<const Grammar> g, std::shared_ptr<const VocabTrie> vocab);
+
+    // Sets the logit of every token the grammar does not allow next to -inf. Throws
+    // invalid_argument if no token is allowed (a grammar that needs text no token spells).
+    void mask(std::span<float> logits);
+    bool allows(int32_t token);
+    // allows(token) without computing the whole mask: walks the token's bytes only, so a
+    // sampler that draws first and masks only when the draw is refused (as llama.cpp's
+    // common sampler does) pays microseconds per token while the model follows the grammar.
+    bool allows_one(int32_t token);
+    // Advances past `token`; invalid_argument if the grammar does not allow it.
+    void accept(int32_t token);
+    // The grammar accepts what was generated so far (an end token would be allowed).
+    bool complete() const;
+    // Whether the text `s` (whole code points) is accepted from the start: tests, tools.
+    static bool accepts(const Grammar& g, std::string_view s);
+
+    // Counters for tests and vkrt-bench.
+    size_t cached_masks() const { return masks_.size(); }
+
+private:
+    struct State {
+        int32_t set;       // interned stack set (-1: dead)
+        uint32_t partial;  // code point bits gathered so far
+        uint32_t need;     // continuation bytes still missing (0: on a character boundary)
+        uint32_t len;      // length of the character being gathered (2..4; overlong forms refused)
+    };
+    int32_t intern_stack(uint32_t pos, int32_t parent);
+    void expand(int32_t stack, std::vector<int32_t>& out);
+    const std::vector<int32_t>& after(int32_t stack);  // stacks after matching `stack`'s top
+    int32_t intern_set(std::vector<int32_t> stacks);
+    int32_t step_cp(int32_t set, uint32_t cp);
+    State step_byte(State s, uint8_t b);
+    bool set_accepting(int32_t set) const;
+    bool set_live(int32_t set) const;  // has a stack that can still match a character
+    bool partial_viable(const State& s);  // some stack accepts a character starting so
+    const std::vector<uint64_t>& mask_bits(State s);
+    void walk(uint32_t node, State s, std::vector<uint64_t>& bits);
+
+    std::shared_ptr<const Grammar> g_;
+    std::shared_ptr<const VocabTrie> vocab_;
+    // Stack nodes: (position of the next element, parent stack); id 0 is the empty stack.
+    std::vector<std::pair<uint32_t, int32_t>> stacks_;
+    std::unordered_map<uint64_t, int32_t> stack_ids_;
+    std::vector<std::vector<int32_t>> after_;
+    std::vector<uint8_t> after_done_;
+    // Stack sets: sorted ids of stacks whose top is a character set, plus 0 when accepting.
+    std::vector<std::vector<int32_t>> sets_;
+    std::map<std::vector<int32_t>, int32_t> set_ids_;
+    // Transitions of each set: ASCII directly; above, per interval of code points over which
+    // no character set of the set's stacks changes its answer (a CJK vocabulary has tens of
+    // thousands of distinct characters, but a set has a handful of ranges). -2: not computed.
+    std::vector<std::array<int32_t, 128>> ascii_next_;
+    struct Intervals {
+        std::vector<uint32_t> starts;  // sorted; interval i is [starts[i], starts[i+1])
+        std::vector<int32_t> next;
+    };
+    std::vector<Intervals> other_next_;  // built at a set's first non-ASCII character
+    std::unordered_map<uint64_t, bool> viable_;  // partial_viable by (set, partial, need, len)
+    std::map<std::tuple<int32_t, uint32_t, uint32_t, uint32_t>, std::vector<uint64_t>> masks_;
+    State state_;
+};
+
+}  // namespace vkrt::grammar
