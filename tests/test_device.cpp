@@ -191,6 +191,16 @@ Device& min_limits_device() {
     return *d;
 }
 
+// ops::add of n random floats (seeds seed, seed + 1) on `dev`, checked exactly.
+void check_add(Device& dev, uint32_t n, uint32_t seed) {
+    auto a = test::random_floats(n, seed), b = test::random_floats(n, seed + 1);
+    Buffer ba = make_buffer(dev, a, "a"), bb = make_buffer(dev, b, "b");
+    Buffer out(dev, n * 4, MemoryKind::device, "out");
+    test::run(dev, [&](Recorder& rec) { ops::add(rec, ba, bb, out, n); });
+    auto o = out.download_as<float>(n);
+    for (uint32_t i = 0; i < n; ++i) REQUIRE(o[i] == a[i] + b[i]);
+}
+
 void expect_limit_error(const std::function<void()>& fn, std::initializer_list<const char*> needles) {
     try {
         fn();
@@ -300,13 +310,7 @@ TEST_CASE("limits: a workgroup or shared memory over the device's limits is refu
 
 TEST_CASE("limits: the small kernels choose workgroups the minimum-limits device allows") {
     Device& dev = min_limits_device();
-    const uint32_t n = 70001;
-    auto a = test::random_floats(n, 31), b = test::random_floats(n, 32);
-    Buffer ba = make_buffer(dev, a, "a"), bb = make_buffer(dev, b, "b");
-    Buffer out(dev, n * 4, MemoryKind::device, "out");
-    test::run(dev, [&](Recorder& rec) { ops::add(rec, ba, bb, out, n); });
-    auto o = out.download_as<float>(n);
-    for (uint32_t i = 0; i < n; ++i) REQUIRE(o[i] == a[i] + b[i]);
+    check_add(dev, 70001, 31);
     CHECK_NO_VALIDATION(dev);
 }
 
@@ -490,13 +494,7 @@ TEST_CASE("SPIR-V version: a Vulkan 1.1 device (simulated) runs the kernels; a 1
         Device dev(o);
         CHECK(VK_API_VERSION_MINOR(dev.caps().api_version) == 1);
         // Kernels with subgroup operations, integer dot products (an extension on 1.1) and plain ones.
-        const uint32_t n = 4096;
-        auto a = test::random_floats(n, 41), b = test::random_floats(n, 42);
-        Buffer ba = make_buffer(dev, a, "a"), bb = make_buffer(dev, b, "b");
-        Buffer out(dev, n * 4, MemoryKind::device, "out");
-        test::run(dev, [&](Recorder& rec) { ops::add(rec, ba, bb, out, n); });
-        auto r = out.download_as<float>(n);
-        for (uint32_t i = 0; i < n; ++i) REQUIRE(r[i] == a[i] + b[i]);
+        check_add(dev, 4096, 41);
         dev.pipeline(dev.caps().subgroup ? "rmsnorm_sg" : "rmsnorm_shared", {64});
         if (dev.caps().int_dot) dev.pipeline("gemv_int8_dot_sg", {128, 1, 4});
         CHECK_NO_VALIDATION(dev);
