@@ -20,7 +20,14 @@
 #   vkrt_decoder.glsl  for TYPE: FMT_QK, FMT_BYTES, FMT_ALIGN4 and the decoder include
 #   format_kernels.hpp the per-format variants as (Family, format id, Path, name), so
 #                      the host finds a kernel by enum values (runtime/vk/shaders.hpp)
-set(VKRT_SPIRV_TARGET_ENV vulkan1.2)
+#
+# Target environment: Vulkan 1.1, i.e. SPIR-V 1.3, the most a Vulkan 1.1 device accepts
+# (panvk reports 1.1; Android 10 requires only 1.1). What the kernels use beyond 1.1 core
+# comes from extensions the runtime enables (SPV_KHR_integer_dot_product through
+# GL_EXT_spirv_intrinsics, float16 through VK_KHR_shader_float16_int8); spirv-val checks
+# every variant for this environment. The runtime refuses a device below the Vulkan version
+# the embedded SPIR-V needs (spv::spirv_version, Device::query_caps).
+set(VKRT_SPIRV_TARGET_ENV vulkan1.1)
 
 # Reads formats.def into parallel lists in the caller's scope:
 # VKRT_FMT_IDS (e.g. Q4_K), _SUFFIXES (q4_k), _TYPES (12), _QK, _BYTES, _KERNELS (FLOAT;INT or NONE)

@@ -191,6 +191,16 @@ Device& min_limits_device() {
     return *d;
 }
 
+// ops::add of n random floats (seeds seed, seed + 1) on `dev`, checked exactly.
+void check_add(Device& dev, uint32_t n, uint32_t seed) {
+    auto a = test::random_floats(n, seed), b = test::random_floats(n, seed + 1);
+    Buffer ba = make_buffer(dev, a, "a"), bb = make_buffer(dev, b, "b");
+    Buffer out(dev, n * 4, MemoryKind::device, "out");
+    test::run(dev, [&](Recorder& rec) { ops::add(rec, ba, bb, out, n); });
+    auto o = out.download_as<float>(n);
+    for (uint32_t i = 0; i < n; ++i) REQUIRE(o[i] == a[i] + b[i]);
+}
+
 void expect_limit_error(const std::function<void()>& fn, std::initializer_list<const char*> needles) {
     try {
         fn();
@@ -300,13 +310,7 @@ TEST_CASE("limits: a workgroup or shared memory over the device's limits is refu
 
 TEST_CASE("limits: the small kernels choose workgroups the minimum-limits device allows") {
     Device& dev = min_limits_device();
-    const uint32_t n = 70001;
-    auto a = test::random_floats(n, 31), b = test::random_floats(n, 32);
-    Buffer ba = make_buffer(dev, a, "a"), bb = make_buffer(dev, b, "b");
-    Buffer out(dev, n * 4, MemoryKind::device, "out");
-    test::run(dev, [&](Recorder& rec) { ops::add(rec, ba, bb, out, n); });
-    auto o = out.download_as<float>(n);
-    for (uint32_t i = 0; i < n; ++i) REQUIRE(o[i] == a[i] + b[i]);
+    check_add(dev, 70001, 31);
     CHECK_NO_VALIDATION(dev);
 }
 
@@ -464,4 +468,51 @@ TEST_CASE("uniformity: subgroup operations and barriers run in uniform control f
         }
     }
     MESSAGE(others, " findings in kernels checked elsewhere");
+}
+
+// ---------------------------------------------------------------- SPIR-V version
+
+TEST_CASE("SPIR-V version: every kernel is SPIR-V 1.3 at most, which Vulkan 1.1 devices accept") {
+    // Vulkan 1.1 (panvk; Android 10's minimum) takes SPIR-V up to 1.3; the kernels were 1.5.
+    for (const auto& s : spv::all_shaders()) {
+        CAPTURE(std::string(s.name));
+        REQUIRE(s.size >= 2);
+        CHECK(s.words[1] <= 0x00010300u);
+    }
+    CHECK(spv::spirv_version() == 0x00010300u);
+    CHECK(spv::vulkan_version_for_spirv(0x00010000u) == VK_API_VERSION_1_0);
+    CHECK(spv::vulkan_version_for_spirv(0x00010300u) == VK_API_VERSION_1_1);
+    CHECK(spv::vulkan_version_for_spirv(0x00010500u) == VK_API_VERSION_1_2);
+    CHECK(spv::vulkan_version_for_spirv(0x00010600u) == VK_API_VERSION_1_3);
+}
+
+TEST_CASE("SPIR-V version: a Vulkan 1.1 device (simulated) runs the kernels; a 1.0 device is refused naming the versions") {
+    DeviceOptions o = DeviceOptions::from_env();
+    o.pipeline_cache = "off";
+    o.max_api_version = VK_API_VERSION_1_1;
+    {
+        Device dev(o);
+        CHECK(VK_API_VERSION_MINOR(dev.caps().api_version) == 1);
+        // Kernels with subgroup operations, integer dot products (an extension on 1.1) and plain ones.
+        check_add(dev, 4096, 41);
+        dev.pipeline(dev.caps().subgroup ? "rmsnorm_sg" : "rmsnorm_shared", {64});
+        if (dev.caps().int_dot) dev.pipeline("gemv_int8_dot_sg", {128, 1, 4});
+        CHECK_NO_VALIDATION(dev);
+    }
+    o.max_api_version = VK_API_VERSION_1_0;
+    try {
+        Device dev(o);
+        FAIL("a Vulkan 1.0 device was accepted");
+    } catch (const Error& e) {
+        CHECK(e.status() == Status::unsupported);
+        const std::string m = e.what();
+        CHECK_MESSAGE(m.find("supports Vulkan 1.0") != std::string::npos, m);
+        CHECK_MESSAGE(m.find("SPIR-V 1.3") != std::string::npos, m);
+        CHECK_MESSAGE(m.find("need Vulkan 1.1") != std::string::npos, m);
+    }
+    ::setenv("VKRT_API_VERSION", "1.1", 1);
+    CHECK(DeviceOptions::from_env().max_api_version == VK_API_VERSION_1_1);
+    ::setenv("VKRT_API_VERSION", "2.0", 1);
+    CHECK_THROWS_WITH_AS(DeviceOptions::from_env(), doctest::Contains("VKRT_API_VERSION"), vkrt::Error);
+    ::unsetenv("VKRT_API_VERSION");
 }

@@ -13,6 +13,7 @@
 #include "io/safe_write.hpp"
 #include "vk/check.hpp"
 #include "vk/pipeline.hpp"
+#include "vk/shaders.hpp"
 
 namespace vkrt {
 
@@ -230,6 +231,14 @@ DeviceOptions DeviceOptions::from_env() {
                    "' (min: the minimum limits of a low-end phone; device: the device's own)");
         o.min_limits = v == "min";
     }
+    if (const char* a = std::getenv("VKRT_API_VERSION"); a && *a) {
+        const std::string v = a;
+        if (v == "1.0") o.max_api_version = VK_API_VERSION_1_0;
+        else if (v == "1.1") o.max_api_version = VK_API_VERSION_1_1;
+        else if (v == "1.2") o.max_api_version = VK_API_VERSION_1_2;
+        else if (v == "1.3") o.max_api_version = VK_API_VERSION_1_3;
+        else fail(Status::invalid_argument, "VKRT_API_VERSION: '", a, "' is not 1.0, 1.1, 1.2 or 1.3");
+    }
     return o;
 }
 
@@ -400,15 +409,22 @@ void Device::query_caps(const DeviceOptions& opts) {
     auto exts = device_extensions(phys_);
     VkPhysicalDeviceProperties props;
     vkGetPhysicalDeviceProperties(phys_, &props);
-    VKRT_CHECK(props.apiVersion >= VK_API_VERSION_1_1, Status::unsupported, "device '", props.deviceName,
-               "' supports only Vulkan ", VK_API_VERSION_MAJOR(props.apiVersion), ".",
-               VK_API_VERSION_MINOR(props.apiVersion), "; vkrt needs 1.1");
+    // The API version the runtime goes by (DeviceOptions::max_api_version may lower it), and
+    // the one the embedded kernels need: a device that cannot take their SPIR-V is refused
+    // here, before any pipeline (a driver may reject a too-new module or crash on it).
+    uint32_t api = props.apiVersion;
+    if (opts.max_api_version && opts.max_api_version < api) api = opts.max_api_version;
+    const uint32_t spirv = spv::spirv_version(), need = std::max(spv::vulkan_version_for_spirv(spirv), VK_API_VERSION_1_1);
+    VKRT_CHECK(api >= need, Status::unsupported, "device '", props.deviceName, "' supports Vulkan ",
+               VK_API_VERSION_MAJOR(api), ".", VK_API_VERSION_MINOR(api),
+               api != props.apiVersion ? " (VKRT_API_VERSION)" : "", "; vkrt's kernels are SPIR-V ", spirv >> 16, ".",
+               (spirv >> 8) & 0xffu, " and need Vulkan ", VK_API_VERSION_MAJOR(need), ".", VK_API_VERSION_MINOR(need));
     Capabilities& c = caps_;
     c.name = props.deviceName;
     c.vendor_id = props.vendorID;
     c.device_id = props.deviceID;
     c.type = props.deviceType;
-    c.api_version = props.apiVersion;
+    c.api_version = api;
     c.shared_memory = props.limits.maxComputeSharedMemorySize;
     c.max_workgroup_invocations = props.limits.maxComputeWorkGroupInvocations;
     for (int i = 0; i < 3; ++i) {
@@ -437,7 +453,7 @@ void Device::query_caps(const DeviceOptions& opts) {
     p2.pNext = &sg;
     sg.pNext = &m3;
     void** tail = &m3.pNext;
-    bool has_drv = props.apiVersion >= VK_API_VERSION_1_2 || has_ext(exts, "VK_KHR_driver_properties");
+    bool has_drv = api >= VK_API_VERSION_1_2 || has_ext(exts, "VK_KHR_driver_properties");
     if (has_drv) { *tail = &drv; tail = &drv.pNext; }
     if (has_dot_ext) { *tail = &dotp; tail = &dotp.pNext; }
     vkGetPhysicalDeviceProperties2(phys_, &p2);
@@ -455,7 +471,7 @@ void Device::query_caps(const DeviceOptions& opts) {
     VkPhysicalDeviceShaderIntegerDotProductFeatures dotf{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
     VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    bool v12 = props.apiVersion >= VK_API_VERSION_1_2;
+    bool v12 = api >= VK_API_VERSION_1_2;
     tail = &f2.pNext;
     if (v12 || has_f16_ext) { *tail = &f16i8; tail = &f16i8.pNext; }
     *tail = &s16; tail = &s16.pNext;  // core in 1.1

@@ -57,11 +57,16 @@ struct DeviceOptions {
     // (kMinLimits in device.cpp): every kernel shape and binding is then checked against
     // those instead of the real device's, so lavapipe runs what a phone would.
     bool min_limits = false;
+    // Act as a device that reports at most this Vulkan API version (VK_API_VERSION_1_x; 0 = the
+    // device's own): the features and extensions are then chosen as on such a device, and a
+    // version below what the kernels need is refused (testing Vulkan 1.1 phones on lavapipe).
+    uint32_t max_api_version = 0;
 
     // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
     // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
-    // (bytes, or with a K/M/G suffix), VKRT_LIMITS=min (min_limits; "device" or "" = the real ones).
+    // (bytes, or with a K/M/G suffix), VKRT_LIMITS=min (min_limits; "device" or "" = the real ones),
+    // VKRT_API_VERSION=1.0|1.1|1.2|1.3 (max_api_version).
     static DeviceOptions from_env();
 };
 

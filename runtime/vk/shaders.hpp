@@ -26,4 +26,10 @@ const ShaderBlob& shader(std::string_view name);
 // the family, format and path when the build has no such variant.
 const char* format_kernel(Family family, Format format, Path path);
 
+// The highest SPIR-V version among the embedded kernels (the module header's word, e.g.
+// 0x00010300 for 1.3), and the Vulkan API version that accepts it (1.0: SPIR-V 1.0,
+// 1.1: 1.3, 1.2: 1.5, 1.3: 1.6).
+uint32_t spirv_version();
+uint32_t vulkan_version_for_spirv(uint32_t spirv_version);
+
 }  // namespace vkrt::spv
