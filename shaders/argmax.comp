@@ -13,7 +13,8 @@
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) writeonly buffer R { int r[]; };
-layout(push_constant) uniform PC { uint M; uint N; } pc;
+#include "shared/norm.h"
+layout(push_constant) uniform PC { RowPush pc; };
 
 const uint NONE = 0xffffffffu;
 shared float rv[gl_WorkGroupSize.x];

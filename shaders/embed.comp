@@ -15,7 +15,8 @@ layout(binding = 0) readonly buffer T { uint w[]; };
 #include "vkrt_decoder.glsl"
 layout(binding = 1) readonly buffer I { int ids[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };
-layout(push_constant) uniform PC { uint M; uint n_embd; uint n_vocab; uint R; uint base; } pc;
+#include "shared/embed.h"
+layout(push_constant) uniform PC { EmbedPush pc; };
 
 #if FMT_QK > 1
 const uint PER = 4u;  // elements per invocation

@@ -48,10 +48,8 @@ layout(binding = 3) readonly buffer SS { float static_scale[]; };
 layout(binding = 4) writeonly buffer Q { uint xq[]; };
 layout(binding = 5) writeonly buffer SX { float sx[]; };
 layout(binding = 6) writeonly buffer ZP { int xzp[]; };
-layout(push_constant) uniform PC { uint M; uint K; uint Kw; float eps; uint flags; } pc;  // eps: FUSED only
-const uint QF_SMOOTH = 1u;  // divide by smooth[k]
-const uint QF_STATIC = 2u;  // per-tensor scale from static_scale[0]
-const uint QF_ASYM = 4u;    // asymmetric uint8 + zero point (not with QF_STATIC)
+#include "shared/quantize.h"
+layout(push_constant) uniform PC { QuantizePush pc; };  // eps: FUSED only
 
 // Reduces (v.x, v.y) over the workgroup: op 0 = sum, 1 = max (each component).
 // Ends with a barrier so `red` may be reused right after.

@@ -21,22 +21,13 @@ layout(binding = 2) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform PC { RmsNormPush pc; };
 
 #include "reductions.glsl"
+#include "rmsnorm_row.glsl"
 
 void main() {
     const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     if (row >= pc.M) return;  // uniform per workgroup: no barrier divergence
     const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
     const uint base = (row / pc.group) * pc.stride + (row % pc.group) * pc.K;
-    // Two accumulators per thread for a little ILP. The loop runs as often in every
-    // invocation (a uniform trip count; out-of-row elements are skipped inside), so the
-    // reduction after it is in uniform control flow without relying on reconvergence.
-    float s0 = 0.0, s1 = 0.0;
-    for (uint k0 = 0u; k0 < pc.K; k0 += 2u * L) {
-        const uint k = k0 + tid;
-        if (k < pc.K) { const float a = x[base + k]; s0 += a * a; }
-        if (k + L < pc.K) { const float b = x[base + k + L]; s1 += b * b; }
-    }
-    const float sum = wg_sum(s0 + s1);
-    const float scale = 1.0 / sqrt(sum / float(pc.K) + pc.eps);
+    const float scale = rms_scale(base, pc.K, pc.eps);
     for (uint i = tid; i < pc.K; i += L) y[base + i] = (x[base + i] * scale) * w[i];
 }

@@ -22,6 +22,7 @@ layout(binding = 3) writeonly buffer Y { float y[]; };  // bound to xq when writ
 #include "shared/q8_1.h"
 layout(push_constant) uniform PC { RmsNormQ8Push pc; };
 #include "reductions.glsl"
+#include "rmsnorm_row.glsl"
 
 int round_away(float a) {
     const float t = trunc(a);
@@ -33,17 +34,7 @@ void main() {
     if (row >= pc.M) return;  // uniform per workgroup: no barrier divergence
     const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
     const uint base = row * pc.K;
-    // The sum of squares exactly as rmsnorm.comp takes it (two accumulators, same strides).
-    float s0 = 0.0, s1 = 0.0;
-    uint k = tid;
-    for (; k + L < pc.K; k += 2u * L) {
-        float a = x[base + k], b = x[base + k + L];
-        s0 += a * a;
-        s1 += b * b;
-    }
-    if (k < pc.K) { float a = x[base + k]; s0 += a * a; }
-    const float sum = wg_sum(s0 + s1);
-    const float scale = 1.0 / sqrt(sum / float(pc.K) + pc.eps);
+    const float scale = rms_scale(base, pc.K, pc.eps);
     const uint nb = pc.K / kQ8Block;
     for (uint b = tid; b < nb; b += L) {
         const uint e0 = base + b * kQ8Block, k0 = b * kQ8Block;

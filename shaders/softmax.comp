@@ -12,52 +12,10 @@
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform PC { uint M; uint N; } pc;
+#include "shared/norm.h"
+layout(push_constant) uniform PC { RowPush pc; };
 
-shared float red[gl_WorkGroupSize.x];
-
-// Workgroup reductions; every invocation gets the result. Ends with a barrier so
-// that `red` can be reused right away.
-float wg_max(float v) {
-    const uint tid = gl_LocalInvocationID.x;
-#if SUBGROUP
-    v = subgroupMax(v);
-    if (subgroupElect()) red[gl_SubgroupID] = v;
-    barrier();
-    float r = red[0];
-    for (uint i = 1u; i < gl_NumSubgroups; ++i) r = max(r, red[i]);
-#else
-    red[tid] = v;
-    barrier();
-    for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) red[tid] = max(red[tid], red[tid + s]);
-        barrier();
-    }
-    float r = red[0];
-#endif
-    barrier();
-    return r;
-}
-float wg_sum(float v) {
-    const uint tid = gl_LocalInvocationID.x;
-#if SUBGROUP
-    v = subgroupAdd(v);
-    if (subgroupElect()) red[gl_SubgroupID] = v;
-    barrier();
-    float r = 0.0;
-    for (uint i = 0u; i < gl_NumSubgroups; ++i) r += red[i];
-#else
-    red[tid] = v;
-    barrier();
-    for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) red[tid] += red[tid + s];
-        barrier();
-    }
-    float r = red[0];
-#endif
-    barrier();
-    return r;
-}
+#include "reductions.glsl"
 
 void main() {
     const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;

@@ -1,9 +1,11 @@
 // Models of every architecture in runtime/arch/ on the GPU: hyper-parameters and
 // tensors from the architecture description (arch::read_hparams, arch::tensor_table),
 // weights uploaded in their stored format (any format of the registry with GPU kernels,
-// core/format.hpp, and W8A8's I8; nothing is dequantized at load; fused tensors are split
-// into their parts' rows; a matrix above the binding limit into row ranges), and a Session
-// that owns one sequence's KV cache and runs the description's block (arch/arch.hpp):
+// core/format.hpp, and W8A8's I8; nothing is dequantized at load; the linears the plan fuses
+// (arch::plan: [q; k; v], [gate; up] of one format) are joined into one matrix, the others
+// loaded by part, a file's fused tensor split into its parts' rows where they stay apart;
+// a matrix above the binding limit into row ranges), and a Session that owns one
+// sequence's KV cache and runs the block layer by layer as the plan says (arch/arch.hpp):
 // prefill (the whole batch through the GEMM kernels) and decode (one token through
 // the GEMV kernels, replaying one recorded command buffer token after token).
 #pragma once

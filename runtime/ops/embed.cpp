@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ops/dispatch.hpp"
+#include "shared/embed.h"
 #include "vk/shaders.hpp"
 
 namespace vkrt::ops {
@@ -23,7 +24,7 @@ void embed(Recorder& rec, const WeightView& table, const BufferView& ids, const 
     const Pipeline& p = rec.device().pipeline(spv::format_kernel(spv::Family::embed, table.type, spv::Path::plain),
                                               {L});
     for (const WeightPart& part : table.parts) {
-        struct { uint32_t M, n_embd, n_vocab, R, base; } pc{M, n_embd, n_vocab, part.rows, part.row0};
+        const shader::EmbedPush pc{M, n_embd, n_vocab, part.rows, part.row0};
         rec.dispatch(p, {part.view, ids, out}, pc, groups_1d(rec.device(), n / per, L));
         // The kernel reads M rows of the table, not the whole bound part (Recorder counts).
         const uint64_t rows = std::min<uint64_t>(M, part.rows);

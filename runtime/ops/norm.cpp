@@ -6,6 +6,7 @@
 #include "ops/dispatch.hpp"
 #include "ops/matmul.hpp"
 #include "shared/norm.h"
+#include "vk/shaders.hpp"
 
 namespace vkrt::ops {
 
@@ -22,13 +23,14 @@ Groups row_groups(const Device& dev, uint32_t M) { return groups_1d(dev, M, 1); 
 // batches of one subgroup and pay for every batch, a short row (K = 64, or a per-head norm
 // of 8) gets as few threads as cover it, at least one subgroup. Each thread still takes the
 // same elements and the threads left out only held zeros: the sums are the same bit for bit.
-const Pipeline& row_pipeline(Recorder& rec, const char* family, uint32_t K = kRowLocal) {
+// sg / shared: the kernel's subgroup and shared-memory variants.
+const Pipeline& row_pipeline(Recorder& rec, spv::Variant sg, spv::Variant shared, uint32_t K = kRowLocal) {
     const auto& caps = rec.device().caps();
     const uint32_t widest = fit_local(caps, kRowLocal);
     uint32_t L = widest;
     if (caps.cpu_tuning)
         for (L = std::min(std::max<uint32_t>(caps.subgroup_size, 1), widest); L < K && L < widest;) L *= 2;
-    return rec.device().pipeline(std::string(family) + (caps.subgroup ? "_sg" : "_shared"), {L});
+    return rec.device().pipeline(caps.subgroup ? sg : shared, {L});
 }
 }  // namespace
 
@@ -53,7 +55,7 @@ void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const Buff
     require_bytes(w, uint64_t(K) * 4, "rmsnorm", "w");
     require_bytes(y, span * 4, "rmsnorm", "y");
     const shader::RmsNormPush pc{M, K, eps, rows.group, rows.stride};
-    rec.dispatch(row_pipeline(rec, "rmsnorm", K), {x, w, y}, pc, row_groups(rec.device(), M));
+    rec.dispatch(row_pipeline(rec, spv::Variant::rmsnorm_sg, spv::Variant::rmsnorm_shared, K), {x, w, y}, pc, row_groups(rec.device(), M));
 }
 
 void rmsnorm_q8_1(Recorder& rec, const BufferView& x, const BufferView& w, float eps, const BufferView& xq,
@@ -71,23 +73,23 @@ void rmsnorm_q8_1(Recorder& rec, const BufferView& x, const BufferView& w, float
     if (y.buffer) require_bytes(y, uint64_t(M) * K * 4, kn, "y");
     const shader::RmsNormQ8Push pc{M, K, eps, y.buffer ? 1u : 0u};
     // Unwritten y: bound to xq (the shader never touches it), no dummy buffer.
-    rec.dispatch(row_pipeline(rec, "rmsnorm_q8_1", K), {x, w, xq, y.buffer ? y : xq}, pc, row_groups(rec.device(), M));
+    rec.dispatch(row_pipeline(rec, spv::Variant::rmsnorm_q8_1_sg, spv::Variant::rmsnorm_q8_1_shared, K), {x, w, xq, y.buffer ? y : xq}, pc, row_groups(rec.device(), M));
 }
 
 void softmax(Recorder& rec, const BufferView& x, const BufferView& y, uint32_t M, uint32_t N) {
     VKRT_CHECK(M >= 1 && N >= 1, Status::invalid_argument, "softmax: empty shape M=", M, " N=", N);
     require_bytes(x, uint64_t(M) * N * 4, "softmax", "x");
     require_bytes(y, uint64_t(M) * N * 4, "softmax", "y");
-    struct { uint32_t M, N; } pc{M, N};
-    rec.dispatch(row_pipeline(rec, "softmax"), {x, y}, pc, row_groups(rec.device(), M));
+    const shader::RowPush pc{M, N};
+    rec.dispatch(row_pipeline(rec, spv::Variant::softmax_sg, spv::Variant::softmax_shared), {x, y}, pc, row_groups(rec.device(), M));
 }
 
 void argmax(Recorder& rec, const BufferView& logits, const BufferView& idx, uint32_t M, uint32_t N) {
     VKRT_CHECK(M >= 1 && N >= 1, Status::invalid_argument, "argmax: empty shape M=", M, " N=", N);
     require_bytes(logits, uint64_t(M) * N * 4, "argmax", "logits");
     require_bytes(idx, uint64_t(M) * 4, "argmax", "idx");
-    struct { uint32_t M, N; } pc{M, N};
-    rec.dispatch(row_pipeline(rec, "argmax"), {logits, idx}, pc, row_groups(rec.device(), M));
+    const shader::RowPush pc{M, N};
+    rec.dispatch(row_pipeline(rec, spv::Variant::argmax_sg, spv::Variant::argmax_shared), {logits, idx}, pc, row_groups(rec.device(), M));
 }
 
 }  // namespace vkrt::ops

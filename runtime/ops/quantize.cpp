@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "ops/dispatch.hpp"
+#include "shared/quantize.h"
+#include "vk/shaders.hpp"
 
 namespace vkrt::ops {
 
@@ -12,18 +14,16 @@ namespace {
 constexpr uint32_t kQuantLocal = 256;
 
 // pc.flags bits of shaders/quantize.comp (QF_*).
-constexpr uint32_t kSmooth = 1, kStatic = 2, kAsym = 4;
+using shader::QF_ASYM;
+using shader::QF_SMOOTH;
+using shader::QF_STATIC;
 
-struct PC {
-    uint32_t M, K, Kw;
-    float eps;  // fused only
-    uint32_t flags;
-};
-
-const Pipeline& quant_pipeline(Recorder& rec, const char* family) {
+const Pipeline& quant_pipeline(Recorder& rec, bool fused) {
+    using spv::Variant;
     const bool sg = rec.device().caps().subgroup;
-    return rec.device().pipeline(std::string(family) + (sg ? "_sg" : "_shared"),
-                                 {fit_local(rec.device().caps(), kQuantLocal)});
+    const Variant v = fused ? (sg ? Variant::rmsnorm_quantize_rows_sg : Variant::rmsnorm_quantize_rows_shared)
+                            : (sg ? Variant::quantize_rows_sg : Variant::quantize_rows_shared);
+    return rec.device().pipeline(v, {fit_local(rec.device().caps(), kQuantLocal)});
 }
 
 // Checks and records one row-quantization dispatch. `w` unbound = the plain kernel.
@@ -45,11 +45,11 @@ void record(Recorder& rec, const char* who, const BufferView& x, const BufferVie
     require_bytes(xq, uint64_t(M) * Kw * 4, who, "xq");
     require_bytes(sx, uint64_t(M) * 4, who, "sx");
     if (asym) require_bytes(xzp, uint64_t(M) * 4, who, "xzp");
-    const uint32_t flags = (has_smooth ? kSmooth : 0) | (is_static ? kStatic : 0) | (asym ? kAsym : 0);
-    PC pc{M, K, Kw, fused ? eps : 0.f, flags};
+    const uint32_t flags = (has_smooth ? QF_SMOOTH : 0) | (is_static ? QF_STATIC : 0) | (asym ? QF_ASYM : 0);
+    const shader::QuantizePush pc{M, K, Kw, fused ? eps : 0.f, flags};
     // Unused optional operands are bound to an operand of the call (never accessed).
     const BufferView& in = fused ? w : x;
-    rec.dispatch(quant_pipeline(rec, fused ? "rmsnorm_quantize_rows" : "quantize_rows"),
+    rec.dispatch(quant_pipeline(rec, fused),
                  {x, in, has_smooth ? smooth : in, is_static ? static_scale : in, xq, sx, asym ? xzp : sx}, pc,
                  groups_1d(rec.device(), M, 1));
 }

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "variants.hpp"  // generated: spv::Variant
 #include "vk/handle.hpp"
 
 namespace vkrt {
@@ -139,6 +140,10 @@ public:
     // A compute pipeline for an embedded shader variant, built once and kept.
     // spec: specialization constants by id (0, 1, 2, ...).
     const Pipeline& pipeline(const std::string& variant, const std::vector<uint32_t>& spec = {});
+    // The same by a generated enumerator (cmake/VkrtShaders.cmake: one per `//! variant`
+    // line), so that a misspelled variant is a compile error; the string form stays for
+    // call sites not converted yet.
+    const Pipeline& pipeline(spv::Variant variant, const std::vector<uint32_t>& spec = {});
 
     // Validation-layer messages (warnings and errors) seen so far.
     uint64_t validation_messages() const { return validation_messages_.load(); }

@@ -8,6 +8,7 @@
 
 #include "core/format.hpp"
 #include "format_kernels.hpp"  // generated: Family, Path, format_kernels()
+#include "variants.hpp"        // generated: Variant (every variant), variant_name()
 
 namespace vkrt::spv {
 

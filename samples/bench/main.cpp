@@ -130,6 +130,12 @@ void print_counts(const model::Model& model, model::Session& session, uint32_t n
                     cli::format_bytes(double(must)).c_str());
     };
     line("decode token", 1, session.count_pass(1));
+    if (session.model().device().caps().int_dot) {
+        // The graph of GPUs with accelerated int8 dot products (x quantized once per norm).
+        session.set_integer_gemv(true);
+        line("decode token, integer GEMVs", 1, session.count_pass(1));
+        session.set_integer_gemv(false);
+    }
     if (n_prompt > 1) line("prefill batch", n_prompt, session.count_pass(n_prompt));
     std::fflush(stdout);
 }

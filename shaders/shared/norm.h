@@ -1,6 +1,6 @@
-// Push constants of the RMSNorm kernels: shaders/rmsnorm.comp (float out) and
-// shaders/rmsnorm_q8_1.comp (RMSNorm fused with the q8_1 quantization it feeds);
-// host side runtime/ops/norm.cpp.
+// Push constants of the row kernels (one workgroup per row): shaders/rmsnorm.comp (float
+// out), shaders/rmsnorm_q8_1.comp (RMSNorm fused with the q8_1 quantization it feeds),
+// shaders/softmax.comp, shaders/argmax.comp; host side runtime/ops/norm.cpp.
 #ifndef VKRT_SHARED_NORM_H
 #define VKRT_SHARED_NORM_H
 #include "shared/shared.h"
@@ -25,6 +25,12 @@ struct RmsNormQ8Push {
     uint write_y;
 };
 VKRT_SIZE_CHECK(RmsNormQ8Push, 4)
+
+// The other row kernels (shaders/softmax.comp, shaders/argmax.comp): M rows of N.
+struct RowPush {
+    uint M, N;
+};
+VKRT_SIZE_CHECK(RowPush, 2)
 
 VKRT_SHARED_END
 #endif
