@@ -349,11 +349,14 @@ CalibStats collect_stats(const FloatLlama& m, const Smoothing* smoothing, const 
         if (a.K == 0) {
             a.K = K;
             a.chan_absmax.assign(K, 0.0f);
+            a.chan_sumsq.assign(K, 0.0);
         }
+        a.rows += M;
         for (size_t r = 0; r < M; ++r) {
             const float* row = x.data() + r * K;
             for (size_t k = 0; k < K; ++k) {
                 a.chan_absmax[k] = std::max(a.chan_absmax[k], std::fabs(row[k]));
+                a.chan_sumsq[k] += double(row[k]) * double(row[k]);
                 a.min = std::min(a.min, row[k]);
                 a.max = std::max(a.max, row[k]);
             }

@@ -120,6 +120,9 @@ double calibrate_threshold(const AbsHistogram& h, Calibrator c, double percentil
 
 struct ActStats {
     std::vector<float> chan_absmax;  // (K) per input channel max |x|
+    std::vector<double> chan_sumsq;  // (K) per input channel sum of x^2 (llama.cpp's importance matrix
+                                     // is chan_sumsq / rows; quant/imatrix.hpp)
+    uint64_t rows = 0;               // tokens summed into chan_sumsq
     float min = std::numeric_limits<float>::infinity();
     float max = -std::numeric_limits<float>::infinity();
     AbsHistogram hist;
