@@ -4,6 +4,7 @@
 Standard library only (no numpy, no gguf-py), so that it reads llama.cpp's output
 independently of vkrt's reader. Used by scripts/llama_quantize_presets.sh.
 usage: gguf_tensor_digests.py FILE PREFIX
+       gguf_tensor_digests.py FILE --bpw    (bits per weight of the tensor data: bytes * 8 / elements)
 """
 import struct
 import sys
@@ -63,6 +64,17 @@ def main():
         dims = [u64() for _ in range(u32())]
         infos.append((name, dims, u32(), u64()))
     data = (pos + alignment - 1) // alignment * alignment
+    if prefix == "--bpw":
+        nbytes = nel = 0
+        for name, dims, t, off in infos:
+            _, be, bb = TYPES[t]
+            n = 1
+            for d in dims:
+                n *= d
+            nbytes += n // be * bb
+            nel += n
+        print(f"{nbytes * 8 / nel:.3f}")
+        return
     for name, dims, t, off in infos:
         tname, be, bb = TYPES[t]
         n = 1

@@ -158,6 +158,29 @@ TEST_CASE("quant presets: importance search is never worse than ggml's imatrix p
         const double eg = quant::weighted_error(f, x.data(), a.data(), k, imp.data());
         const double e0 = quant::weighted_error(f, x.data(), c.data(), k, imp.data());
         const double ev = quant::weighted_error(f, x.data(), b.data(), k, imp.data());
+        // With a full x x^T (correlated columns): the objective is sum over blocks of e_B^T H_BB e_B.
+        std::vector<float> H(k * k);
+        const std::vector<float> a_ = test::random_floats(k * 8, 5, -1.f, 1.f);
+        for (size_t i = 0; i < k; ++i)
+            for (size_t j = 0; j < k; ++j) {
+                double v = i == j ? imp[i] : 0.0;
+                for (size_t r = 0; r < 8; ++r) v += 0.05 * a_[r * k + i] * a_[r * k + j];
+                H[i * k + j] = float(v);
+            }
+        auto herr = [&](const std::vector<uint8_t>& q) {
+            std::vector<float> y(k);
+            fmt::dequantize_row(f, q.data(), y.data(), k);
+            const size_t be = fmt::traits(f).block_elems;
+            double e = 0;
+            for (size_t b0 = 0; b0 < k; b0 += be)
+                for (size_t i = b0; i < b0 + be; ++i)
+                    for (size_t j = b0; j < b0 + be; ++j) e += double(x[i] - y[i]) * H[i * k + j] * (x[j] - y[j]);
+            return e;
+        };
+        std::vector<uint8_t> h(a.size());
+        quant::quantize_row_importance(f, x.data(), h.data(), k, imp.data(), H.data());
+        CHECK(herr(h) <= herr(a));
+        CHECK(herr(h) <= herr(c));
         MESSAGE(std::string(fmt::name(f)), ": weighted error ggml ", e0, ", ggml imatrix ", eg, ", vkrt ", ev);
         CHECK(ev <= eg);
         CHECK(ev <= e0);
@@ -171,6 +194,7 @@ TEST_CASE("quant presets: imatrix files (GGUF written and read, legacy .dat read
     m.chunk_size = 512;
     m.entries["blk.0.attn_q.weight"] = {{1.f, 4.f, 9.f}, 2.f};
     m.entries["blk.0.ffn_down.weight"] = {{0.f, 2.f}, 0.f};
+    m.entries["blk.0.ffn_down.weight"].xxt = {0.f, 1.f, 1.f, 2.f};  // vkrt's x x^T extension
     const std::string g = tmp("im.gguf");
     quant::write_imatrix(g, m);
     const quant::Imatrix r = quant::read_imatrix(g);
@@ -180,6 +204,8 @@ TEST_CASE("quant presets: imatrix files (GGUF written and read, legacy .dat read
     REQUIRE(r.entries.size() == 2);
     CHECK(r.entries.at("blk.0.attn_q.weight").importance() == std::vector<float>{0.5f, 2.f, 4.5f});
     CHECK(r.entries.at("blk.0.ffn_down.weight").importance() == std::vector<float>{1.f, 1.f});  // no tokens: 1
+    CHECK(r.entries.at("blk.0.ffn_down.weight").xxt == std::vector<float>{0.f, 1.f, 1.f, 2.f});
+    CHECK(r.entries.at("blk.0.attn_q.weight").xxt.empty());
     {
         gguf::File f = gguf::File::open(g);
         CHECK(f.get_string("general.type", "") == "imatrix");

@@ -12,6 +12,7 @@ namespace {
 
 const char* const kSum2 = ".in_sum2";
 const char* const kCounts = ".counts";
+const char* const kXxt = ".in_xxt";
 
 bool ends_with(const std::string& s, const std::string& suf) {
     return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
@@ -95,6 +96,12 @@ Imatrix read_gguf(const std::string& path) {
         e.sum2.resize(size_t(t.n_elements));
         std::memcpy(e.sum2.data(), t.data, e.sum2.size() * 4);
         std::memcpy(&e.count, c->data, 4);
+        if (const gguf::TensorInfo* x = f.find_tensor(name + kXxt)) {
+            VKRT_CHECK(x->type == Format::F32 && x->n_elements == t.n_elements * t.n_elements, Status::invalid_argument,
+                       "imatrix '", path, "': '", x->name, "' is not F32 (", t.n_elements, ", ", t.n_elements, ")");
+            e.xxt.resize(size_t(x->n_elements));
+            std::memcpy(e.xxt.data(), x->data, e.xxt.size() * 4);
+        }
     }
     VKRT_CHECK(!m.entries.empty(), Status::invalid_argument, "imatrix '", path, "' holds no entries");
     return m;
@@ -128,6 +135,13 @@ void write_imatrix(const std::string& path, const Imatrix& m) {
         std::memcpy(c.data(), &e.count, 4);
         w.add_tensor(name + kSum2, Format::F32, {e.sum2.size(), 1}, std::move(s));
         w.add_tensor(name + kCounts, Format::F32, {1, 1}, std::move(c));
+        if (!e.xxt.empty()) {
+            VKRT_CHECK(e.xxt.size() == e.sum2.size() * e.sum2.size(), Status::invalid_argument, "imatrix entry '", name,
+                       "': x x^T of ", e.xxt.size(), " values for ", e.sum2.size(), " columns");
+            std::vector<uint8_t> x(e.xxt.size() * 4);
+            std::memcpy(x.data(), e.xxt.data(), x.size());
+            w.add_tensor(name + kXxt, Format::F32, {e.sum2.size(), e.sum2.size()}, std::move(x));
+        }
     }
     w.write(path);
 }

@@ -12,6 +12,10 @@
 //     name, int32 ncall, int32 nval, nval floats (= mean * ncall); then int32 chunk count and
 //     a dataset name. The importance is value / ncall.
 // Dense models only (n_mat = 1: no experts).
+// vkrt's extension (GGUF only): "<name>.in_xxt" F32 (ne0, ne0) = sum of x x^T over the same
+// tokens, for the correlation-aware scale search (quant/scale_search.hpp). llama.cpp's
+// loader reads only the .in_sum2 / .counts pairs, so such a file still works in
+// llama-quantize --imatrix; --imatrix-out writes it when the model is small enough.
 #pragma once
 #include <map>
 #include <string>
@@ -22,6 +26,7 @@ namespace vkrt::quant {
 struct ImatrixEntry {
     std::vector<float> sum2;  // (ne0) sum of x^2 over `count` tokens
     float count = 0;
+    std::vector<float> xxt;   // vkrt's extension: (ne0, ne0) sum of x x^T, or empty (see below)
     std::vector<float> importance() const;  // sum2 / count, or all 1 when count is 0
 };
 

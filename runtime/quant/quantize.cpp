@@ -108,6 +108,15 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     const bool need_stats = want_sens || is_static || (w8a8 && opt.smooth) ||
                             (opt.importance && opt.imatrix_in.empty()) || !opt.imatrix_out.empty();
     std::map<std::string, std::vector<float>> importance;  // weight tensor name -> (K) mean x^2
+    std::map<std::string, std::shared_ptr<const std::vector<float>>> hessians;  // -> (K,K) mean x x^T
+    auto add_importance = [&](const std::string& name, const ImatrixEntry& e) {
+        importance[name] = e.importance();
+        if (!e.xxt.empty() && e.count > 0) {
+            auto H = std::make_shared<std::vector<float>>(e.xxt);
+            for (float& v : *H) v /= e.count;
+            hessians[name] = std::move(H);
+        }
+    };
     std::optional<FloatLlama> fm;
     std::optional<Smoothing> sm;        // factors (computed whenever stats exist and smoothing is on)
     bool smoothing_applied = false;
@@ -129,6 +138,16 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         fm = load_float_llama(f, uint32_t(opt.calib_seq_len));
         CalibOptions co;
         co.capture_rows = want_sens ? opt.capture_rows : 0;
+        if ((opt.importance && opt.imatrix_in.empty() && !opt.ggml_scales) || !opt.imatrix_out.empty()) {
+            // The full mean x x^T per input lets the scale search see the columns' correlations;
+            // K^2 doubles per (layer, input): only where that stays small (else the diagonal alone).
+            const arch::HParams h = arch::read_hparams(f);
+            const double bytes = 8.0 * h.n_layer *
+                                 (2.0 * h.n_embd * h.n_embd + double(h.q_dim()) * h.q_dim() + double(h.n_ff) * h.n_ff);
+            co.hessian = bytes <= 512.0 * 1024 * 1024;
+            log(co.hessian ? "importance: full x x^T per linear input (scale search with correlations)"
+                           : "importance: diagonal only (x x^T would need more than 512 MiB)");
+        }
         CalibStats st = collect_stats(*fm, nullptr, data, co, [&](size_t d, size_t t) {
             progress("calibrate", double(d) / double(t));
         });
@@ -145,7 +164,13 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                 ImatrixEntry& e = im.entries[t.name];
                 e.sum2.assign(a.chan_sumsq.begin(), a.chan_sumsq.end());
                 e.count = float(a.rows);
-                if (opt.importance && opt.imatrix_in.empty()) importance[t.name] = e.importance();
+                if (!a.xtx.empty()) {  // sum x x^T, mirrored from the upper triangle
+                    const size_t K = a.K;
+                    e.xxt.resize(K * K);
+                    for (size_t i = 0; i < K; ++i)
+                        for (size_t j = i; j < K; ++j) e.xxt[i * K + j] = e.xxt[j * K + i] = float(a.xtx[i * K + j]);
+                }
+                if (opt.importance && opt.imatrix_in.empty()) add_importance(t.name, e);
             }
             if (!opt.imatrix_out.empty()) {
                 write_imatrix(opt.imatrix_out, im);
@@ -196,7 +221,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                        name, "', which '", in_path, "' does not have");
             VKRT_CHECK(e.sum2.size() == t->dims[0], Status::invalid_argument, "imatrix '", opt.imatrix_in,
                        "' is for another model: '", name, "' has ", e.sum2.size(), " columns, the tensor ", t->dims[0]);
-            importance[name] = e.importance();
+            add_importance(name, e);
         }
         for (const auto& [name, d] : desc)
             VKRT_CHECK(d.kind != arch::Kind::linear || !f.find_tensor(name) || importance.count(name),
@@ -362,8 +387,10 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         auto imp_it = importance.find(t.name);
         const std::vector<float>* imp = imp_it != importance.end() ? &imp_it->second : nullptr;
         const bool search = imp && !opt.ggml_scales;
+        auto h_it = hessians.find(t.name);
+        std::shared_ptr<const std::vector<float>> hess = h_it != hessians.end() ? h_it->second : nullptr;
         wr.add_tensor_rows(t.name, type, t.dims,
-                           [src, K, out_rb, type, mse, imp, search, &rows_done, &total_rows, &progress](
+                           [src, K, out_rb, type, mse, imp, search, hess, &rows_done, &total_rows, &progress](
                                uint64_t r0, uint64_t n, uint8_t* out) {
                                std::vector<float> row(K);
                                for (uint64_t i = 0; i < n; ++i) {
@@ -371,7 +398,8 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                                    if (mse)
                                        quantize_row_q4_0_mse(row.data(), out + i * out_rb, K);
                                    else if (search)
-                                       quantize_row_importance(type, row.data(), out + i * out_rb, K, imp->data());
+                                       quantize_row_importance(type, row.data(), out + i * out_rb, K, imp->data(),
+                                                               hess ? hess->data() : nullptr);
                                    else
                                        fmt::quantize_row_weighted(type, row.data(), out + i * out_rb, K,
                                                                   imp ? imp->data() : nullptr);
