@@ -33,15 +33,6 @@ const Format kWritten[] = {Format::F16,  Format::BF16, Format::Q4_0, Format::Q4_
                            Format::Q5_1, Format::Q8_0, Format::Q2_K, Format::Q3_K, Format::Q4_K,
                            Format::Q5_K, Format::Q6_K, Format::IQ4_NL, Format::IQ4_XS};
 
-uint64_t fnv1a(const uint8_t* b, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; ++i) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 const fmt::Traits* by_name(const std::string& n) {
     for (const fmt::Traits& t : fmt::all())
         if (n == t.name) return &t;
@@ -103,7 +94,7 @@ TEST_CASE("quant encoders: equal ggml's bytes (ref, llama-quantize's chunk, imat
                 fmt::quantize_row_weighted(tr->type, x + r * k, out.data() + r * rb, k,
                                            mode == "imatrix" ? imp.data() : nullptr);
         }
-        const uint64_t h = fnv1a(out.data(), out.size());
+        const uint64_t h = test::fnv1a(out.data(), out.size());
         CHECK_MESSAGE(h == std::stoull(hex, nullptr, 16), "vkrt's ", type, " encoder (", mode, ") differs from ggml's");
         matched += h == std::stoull(hex, nullptr, 16);
         ++lines;

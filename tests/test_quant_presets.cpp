@@ -32,15 +32,6 @@ namespace {
 std::string src_path() { return test::models_dir() + "/arch/padded256-f32.gguf"; }
 std::string tmp(const std::string& name) { return test::tmp_dir() + "/quant_presets_" + name; }
 
-uint64_t fnv1a(const uint8_t* b, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; ++i) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 quant::QuantizeResult run_preset(const std::string& preset, const std::string& out,
                                  const std::string& imatrix = "") {
     quant::QuantizeOptions o;

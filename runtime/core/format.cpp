@@ -208,16 +208,7 @@ void dq_q3_k(const void* src, float* y, size_t k) {
     }
 }
 
-// 6-bit scale and min j (0..7) of a Q4_K / Q5_K block's scales[12] (ggml's get_scale_min_k4).
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
-    if (j < 4) {
-        sc = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        sc = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
+using enc::scale_min_k4;
 
 // Q4_K (144 B): d | dmin | scales[12] | qs[128].
 // Q5_K (176 B): d | dmin | scales[12] | qh[32] | qs[128].

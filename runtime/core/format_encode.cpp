@@ -315,16 +315,6 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-// 6-bit scale and min j of a Q4_K / Q5_K block's scales[12] (ggml's get_scale_min_k4).
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
-    if (j < 4) {
-        d = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        d = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
 // Packs the 8 (scale, min) 6-bit pairs of Q4_K / Q5_K into scales[12] (inverse of scale_min_k4).
 inline void pack_scale_min_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* s) {
     for (int j = 0; j < 8; ++j) {
@@ -829,70 +819,57 @@ void iq4_xs(const float* x, void* vy, size_t k) { iq4_xs_w(x, vy, k, nullptr); }
 
 // ===================== weighted encoders (ggml's quantize_<fmt>(row, weights)) =====================
 
-void q4_0_w(const float* x, void* vy, size_t k, const float* qw) {
-    if (!qw) return quantize_row_q4_0(x, vy, k);
-    uint8_t* y = static_cast<uint8_t*>(vy);
+namespace {
+// The *_0 / *_1 formats' importance path (ggml's quantize_row_q{4,5}_{0,1}_impl): per block of
+// 32, weights qw * sqrt(sigma2 + x^2) with sigma2 the whole row's mean x^2; the symmetric
+// formats (d only, L in [0, 2*nmax)) search with make_qx_quants, the ones with a min (d, m,
+// L in [0, nmax]) with make_qkx3_quants. pack(L, block) stores the quants.
+template <bool kMin, int kNmax, size_t kBytes, typename Pack>
+void small_blocks_w(const float* x, uint8_t* y, size_t k, const float* qw, Pack pack) {
     float weight[kQK];
-    int8_t L[kQK];
+    uint8_t L[kQK], Laux[kQK];
     const float sigma2 = sum_sq(x, int64_t(k)) / float(int64_t(k));
-    for (size_t ib = 0; ib < k / kQK; ++ib, y += 18) {
+    for (size_t ib = 0; ib < k / kQK; ++ib, y += kBytes) {
         const float* xb = x + kQK * ib;
         const float* w = qw + kQK * ib;
         for (int j = 0; j < kQK; ++j) weight[j] = w[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-        put_f16(y, make_qx_quants(kQK, 8, xb, L, 1, weight));
-        for (int j = 0; j < 16; ++j) y[2 + j] = uint8_t(L[j] | (L[j + 16] << 4));
+        if constexpr (kMin) {
+            float min;
+            put_f16(y, make_qkx_quants<true>(kQK, kNmax, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false));
+            put_f16(y + 2, -min);
+        } else {
+            put_f16(y, make_qx_quants(kQK, kNmax, xb, reinterpret_cast<int8_t*>(L), 1, weight));
+        }
+        pack(L, y);
     }
+}
+inline void pack_nibbles(const uint8_t* L, uint8_t* qs) {
+    for (int j = 0; j < 16; ++j) qs[j] = uint8_t(L[j] | (L[j + 16] << 4));
+}
+}  // namespace
+
+void q4_0_w(const float* x, void* vy, size_t k, const float* qw) {
+    if (!qw) return quantize_row_q4_0(x, vy, k);
+    small_blocks_w<false, 8, 18>(x, static_cast<uint8_t*>(vy), k, qw,
+                                 [](const uint8_t* L, uint8_t* b) { pack_nibbles(L, b + 2); });
 }
 
 void q4_1_w(const float* x, void* vy, size_t k, const float* qw) {
     if (!qw) return q4_1(x, vy, k);
-    uint8_t* y = static_cast<uint8_t*>(vy);
-    float weight[kQK];
-    uint8_t L[kQK], Laux[kQK];
-    const float sigma2 = sum_sq(x, int64_t(k)) / float(int64_t(k));
-    for (size_t ib = 0; ib < k / kQK; ++ib, y += 20) {
-        const float* xb = x + kQK * ib;
-        const float* w = qw + kQK * ib;
-        for (int j = 0; j < kQK; ++j) weight[j] = w[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-        float min;
-        const float d = make_qkx_quants<true>(kQK, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-        put_f16(y, d);
-        put_f16(y + 2, -min);
-        for (int j = 0; j < 16; ++j) y[4 + j] = uint8_t(L[j] | (L[j + 16] << 4));
-    }
+    small_blocks_w<true, 15, 20>(x, static_cast<uint8_t*>(vy), k, qw,
+                                 [](const uint8_t* L, uint8_t* b) { pack_nibbles(L, b + 4); });
 }
 
 void q5_0_w(const float* x, void* vy, size_t k, const float* qw) {
     if (!qw) return q5_0(x, vy, k);
-    uint8_t* y = static_cast<uint8_t*>(vy);
-    float weight[kQK];
-    int8_t L[kQK];
-    const float sigma2 = sum_sq(x, int64_t(k)) / float(int64_t(k));
-    for (size_t ib = 0; ib < k / kQK; ++ib, y += 22) {
-        const float* xb = x + kQK * ib;
-        const float* w = qw + kQK * ib;
-        for (int j = 0; j < kQK; ++j) weight[j] = w[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-        put_f16(y, make_qx_quants(kQK, 16, xb, L, 1, weight));
-        pack_q5(reinterpret_cast<const uint8_t*>(L), y + 2, y + 6);
-    }
+    small_blocks_w<false, 16, 22>(x, static_cast<uint8_t*>(vy), k, qw,
+                                  [](const uint8_t* L, uint8_t* b) { pack_q5(L, b + 2, b + 6); });
 }
 
 void q5_1_w(const float* x, void* vy, size_t k, const float* qw) {
     if (!qw) return q5_1(x, vy, k);
-    uint8_t* y = static_cast<uint8_t*>(vy);
-    float weight[kQK];
-    uint8_t L[kQK], Laux[kQK];
-    const float sigma2 = sum_sq(x, int64_t(k)) / float(int64_t(k));
-    for (size_t ib = 0; ib < k / kQK; ++ib, y += 24) {
-        const float* xb = x + kQK * ib;
-        const float* w = qw + kQK * ib;
-        for (int j = 0; j < kQK; ++j) weight[j] = w[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-        float min;
-        const float d = make_qkx_quants<true>(kQK, 31, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-        put_f16(y, d);
-        put_f16(y + 2, -min);
-        pack_q5(L, y + 4, y + 8);
-    }
+    small_blocks_w<true, 31, 24>(x, static_cast<uint8_t*>(vy), k, qw,
+                                 [](const uint8_t* L, uint8_t* b) { pack_q5(L, b + 4, b + 8); });
 }
 
 void q8_0_w(const float* x, void* vy, size_t k, const float*) { quantize_row_q8_0(x, vy, k); }

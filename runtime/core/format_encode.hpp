@@ -4,8 +4,21 @@
 // everything else goes through core/format.hpp.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace vkrt::fmt::enc {
+
+// 6-bit scale and min j (0..7) of a Q4_K / Q5_K block's scales[12] (ggml's get_scale_min_k4);
+// shared by the decoders (format.cpp) and the encoders.
+inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
+    if (j < 4) {
+        sc = q[j] & 63;
+        m = q[j + 4] & 63;
+    } else {
+        sc = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
 
 // _ref encoders: k floats (a multiple of the block) -> k / block_elems blocks.
 void q4_1(const float* x, void* y, size_t k);
