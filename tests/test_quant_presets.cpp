@@ -78,6 +78,38 @@ TEST_CASE("quant presets: every preset's file equals llama-quantize's (types, by
     }
 }
 
+TEST_CASE("quant presets: Q3_K_S, Q3_K_L, Q4_K_S, Q5_K_S equal llama-quantize's digests") {
+    const std::string path = (std::filesystem::path(__FILE__).parent_path() / "data" / "llama_quantize_presets.txt").string();
+    std::ifstream in(path);
+    REQUIRE_MESSAGE(in.good(), "cannot open ", path);
+    // PRESET TENSOR TYPE FNV1A64(bytes)
+    std::map<std::string, std::map<std::string, std::pair<std::string, uint64_t>>> want;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream ls(line);
+        std::string preset, tensor, type, hex;
+        ls >> preset >> tensor >> type >> hex;
+        REQUIRE_MESSAGE((!ls.fail() && hex.size() == 16), "bad line: ", line);
+        want[preset][tensor] = {type, std::stoull(hex, nullptr, 16)};
+    }
+    REQUIRE(want.size() >= 4);
+    for (const auto& [preset, tensors] : want) {
+        CAPTURE(preset);
+        const std::string out = tmp(preset + ".gguf");
+        run_preset(preset, out);
+        gguf::File ours = gguf::File::open(out);
+        REQUIRE(ours.tensors().size() == tensors.size());
+        for (const auto& [name, tw] : tensors) {
+            CAPTURE(name);
+            const gguf::TensorInfo& t = ours.tensor(name);
+            CHECK(std::string(fmt::name(t.type)) == tw.first);
+            CHECK(test::fnv1a(t.data, t.n_bytes) == tw.second);
+        }
+        std::filesystem::remove(out);
+    }
+}
+
 TEST_CASE("quant presets: llama.cpp's mix on a 32-layer model (attn_v, ffn_down by layer, output)") {
     std::vector<std::string> names = {"token_embd.weight", "output.weight"};
     for (int l = 0; l < 32; ++l)
