@@ -110,6 +110,44 @@ TEST_CASE("quant presets: Q3_K_S, Q3_K_L, Q4_K_S, Q5_K_S equal llama-quantize's 
     }
 }
 
+TEST_CASE("quant presets: llama-imatrix's file in vkrt: --scales ggml gives llama-quantize --imatrix's tensors") {
+    // tests/data/llama_imatrix_padded256.gguf: written by llama-imatrix (d32676d77) on padded256-f32;
+    // tests/data/llama_quantize_imatrix.txt: llama-quantize --imatrix of it, per tensor.
+    const std::filesystem::path data = std::filesystem::path(__FILE__).parent_path() / "data";
+    std::ifstream in((data / "llama_quantize_imatrix.txt").string());
+    REQUIRE(in.good());
+    std::map<std::string, std::map<std::string, std::pair<std::string, uint64_t>>> want;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream ls(line);
+        std::string preset, tensor, type, hex;
+        ls >> preset >> tensor >> type >> hex;
+        REQUIRE_MESSAGE((!ls.fail() && hex.size() == 16), "bad line: ", line);
+        want[preset][tensor] = {type, std::stoull(hex, nullptr, 16)};
+    }
+    REQUIRE(want.size() == 2);
+    for (const auto& [preset, tensors] : want) {
+        CAPTURE(preset);
+        const std::string out = tmp("llama_im_" + preset + ".gguf");
+        quant::QuantizeOptions o;
+        o.type = quant::QuantType::preset;
+        o.preset = preset;
+        o.imatrix_in = (data / "llama_imatrix_padded256.gguf").string();
+        o.ggml_scales = true;
+        quant::quantize_gguf(src_path(), out, o);
+        gguf::File ours = gguf::File::open(out);
+        REQUIRE(ours.tensors().size() == tensors.size());
+        for (const auto& [name, tw] : tensors) {
+            CAPTURE(name);
+            const gguf::TensorInfo& t = ours.tensor(name);
+            CHECK(std::string(fmt::name(t.type)) == tw.first);
+            CHECK(test::fnv1a(t.data, t.n_bytes) == tw.second);
+        }
+        std::filesystem::remove(out);
+    }
+}
+
 TEST_CASE("quant presets: llama.cpp's mix on a 32-layer model (attn_v, ffn_down by layer, output)") {
     std::vector<std::string> names = {"token_embd.weight", "output.weight"};
     for (int l = 0; l < 32; ++l)
