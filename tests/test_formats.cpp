@@ -129,8 +129,8 @@ TEST_CASE("formats: the table is ggml's (ids, names, block sizes) and lookups ar
     CHECK_THROWS_WITH_AS(fmt::dequantize_row(Format::IQ2_XXS, b.data(), y.data(), 256),
                          doctest::Contains("no decoder for type IQ2_XXS"), Error);
     CHECK_THROWS_AS(fmt::dequantize_row(Format::Q2_K, b.data(), y.data(), 128), Error);
-    CHECK_THROWS_WITH_AS(fmt::quantize_row(Format::Q6_K, y.data(), b.data(), 256),
-                         doctest::Contains("cannot quantize to type Q6_K"), Error);
+    CHECK_THROWS_WITH_AS(fmt::quantize_row(Format::Q8_K, y.data(), b.data(), 256),
+                         doctest::Contains("cannot quantize to type Q8_K"), Error);
 }
 
 TEST_CASE("formats: BF16 and F16 encode / decode as ggml (round to nearest even, NaN quiet)") {

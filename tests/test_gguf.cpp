@@ -204,7 +204,7 @@ TEST_CASE("gguf: writer -> reader round trip (all value types, all tensor types)
         CHECK(nested[0].as_array("n0")[0].as_int("n00") == 1);
         CHECK(nested[1].as_array("n1").empty());
         CHECK(f.find("bools")->as_array("b")[1].as_bool("b1") == false);
-        CHECK(f.get_int("general.alignment", 0) == align);
+        CHECK(f.get_int("general.alignment", 32) == align);  // written only when not the default 32
         CHECK(f.get_int("absent", 42) == 42);
         CHECK(f.find("absent") == nullptr);
         CHECK(f.get_string_array("absent").empty());
@@ -297,7 +297,7 @@ TEST_CASE("gguf: writer rejects bad tensors and keys") {
     r.write(tmp_path("r.gguf"));
     File f = File::open(tmp_path("r.gguf"));
     CHECK(f.get_int("k", 0) == 2);
-    CHECK(f.metadata().size() == 2);  // k + general.alignment
+    CHECK(f.metadata().size() == 1);  // k (general.alignment 32 is the default: not written)
 }
 
 // ---------------------------------------------------------------- corrupt files

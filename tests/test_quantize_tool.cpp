@@ -4,6 +4,7 @@
 // weights, static scales, sensitivity report and the bits budget.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -66,9 +67,17 @@ TEST_CASE("quantize: Q8_0 and Q4_0 files equal llama.cpp's byte for byte, with i
         o.type = quant::parse_quant_type(type);
         const std::string out = tmp(std::string(type) + ".gguf");
         quant::QuantizeResult r = quant::quantize_gguf(model_path(), out, o);
-        // stories260K's ffn_down rows of 172 fit no 32-element block: F16 in every layer, reported.
-        REQUIRE(r.fallbacks.size() == 5);
+        // stories260K's ffn_down rows of 172 fit no 32-element block: F16 in every layer, reported;
+        // for Q4_0 also output.weight, which llama.cpp's mix sets to Q6_K and its rows of 64 send to
+        // Q8_0 (llama-quantize warns the same).
+        const bool q4 = std::string(type) == "q4_0";
+        REQUIRE(r.fallbacks.size() == (q4 ? 6u : 5u));
+        if (q4)
+            CHECK(std::count_if(r.fallbacks.begin(), r.fallbacks.end(), [](const std::string& fb) {
+                      return fb.find("output.weight: rows of 64 do not fit Q6_K") == 0;
+                  }) == 1);
         for (const std::string& fb : r.fallbacks) {
+            if (fb.find("output.weight") == 0) continue;
             CHECK(fb.find("ffn_down") != std::string::npos);
             CHECK(fb.find("172") != std::string::npos);
             CHECK(fb.find("F16") != std::string::npos);

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/format_encode.hpp"
 #include "core/fp16.hpp"
 #include "core/quant.hpp"
 
@@ -207,16 +208,7 @@ void dq_q3_k(const void* src, float* y, size_t k) {
     }
 }
 
-// 6-bit scale and min j (0..7) of a Q4_K / Q5_K block's scales[12] (ggml's get_scale_min_k4).
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
-    if (j < 4) {
-        sc = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        sc = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
+using enc::scale_min_k4;
 
 // Q4_K (144 B): d | dmin | scales[12] | qs[128].
 // Q5_K (176 B): d | dmin | scales[12] | qh[32] | qs[128].
@@ -329,14 +321,46 @@ constexpr QuantizeFn encoder_for(Format f) {
         case Format::F16: return quantize_row_f16;
         case Format::BF16: return q_bf16;
         case Format::Q4_0: return quantize_row_q4_0;
+        case Format::Q4_1: return enc::q4_1;
+        case Format::Q5_0: return enc::q5_0;
+        case Format::Q5_1: return enc::q5_1;
         case Format::Q8_0: return quantize_row_q8_0;
+        case Format::Q2_K: return enc::q2_k;
+        case Format::Q3_K: return enc::q3_k;
+        case Format::Q4_K: return enc::q4_k;
+        case Format::Q5_K: return enc::q5_k;
+        case Format::Q6_K: return enc::q6_k;
+        case Format::IQ4_NL: return enc::iq4_nl;
+        case Format::IQ4_XS: return enc::iq4_xs;
+        default: return nullptr;
+    }
+}
+
+constexpr QuantizeWeightedFn weighted_encoder_for(Format f) {
+    switch (f) {
+        case Format::F32: return enc::f32_w;
+        case Format::F16: return enc::f16_w;
+        case Format::BF16: return enc::bf16_w;
+        case Format::Q4_0: return enc::q4_0_w;
+        case Format::Q4_1: return enc::q4_1_w;
+        case Format::Q5_0: return enc::q5_0_w;
+        case Format::Q5_1: return enc::q5_1_w;
+        case Format::Q8_0: return enc::q8_0_w;
+        case Format::Q2_K: return enc::q2_k_w;
+        case Format::Q3_K: return enc::q3_k_w;
+        case Format::Q4_K: return enc::q4_k_w;
+        case Format::Q5_K: return enc::q5_k_w;
+        case Format::Q6_K: return enc::q6_k_w;
+        case Format::IQ4_NL: return enc::iq4_nl_w;
+        case Format::IQ4_XS: return enc::iq4_xs_w;
         default: return nullptr;
     }
 }
 
 constexpr Traits kTable[] = {
 #define VKRT_FORMAT(ID, suffix, id, block_elems, block_bytes, kernels) \
-    {Format::ID, #ID, #suffix, block_elems, block_bytes, kernels, decoder_for(Format::ID), encoder_for(Format::ID)},
+    {Format::ID, #ID, #suffix, block_elems, block_bytes, kernels, decoder_for(Format::ID), encoder_for(Format::ID), \
+     weighted_encoder_for(Format::ID)},
 #include "formats.def"
 #undef VKRT_FORMAT
 };
@@ -353,6 +377,8 @@ constexpr bool table_ok() {
         if ((t.kernels & kKernelInt) && !(t.kernels & kKernelFloat)) return false;
         if ((t.block_elems == 0) != (t.block_bytes == 0)) return false;
         if ((t.dequantize || t.quantize) && t.block_elems == 0) return false;
+        if ((t.quantize == nullptr) != (t.quantize_weighted == nullptr)) return false;  // an encoder has both entries
+        if (t.quantize && !t.dequantize) return false;  // every encoder sits beside its decoder
     }
     return true;
 }
@@ -416,6 +442,13 @@ void quantize_row(Format f, const float* src, void* dst, size_t k) {
     VKRT_CHECK(t.quantize, Status::invalid_argument, "quantize_row: cannot quantize to type ", t.name);
     check_row(t, k, "quantize_row");
     t.quantize(src, dst, k);
+}
+
+void quantize_row_weighted(Format f, const float* src, void* dst, size_t k, const float* importance) {
+    const Traits& t = traits(f);
+    VKRT_CHECK(t.quantize_weighted, Status::invalid_argument, "quantize_row_weighted: cannot quantize to type ", t.name);
+    check_row(t, k, "quantize_row_weighted");
+    t.quantize_weighted(src, dst, k, importance);
 }
 
 }  // namespace vkrt::fmt

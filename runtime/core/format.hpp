@@ -48,6 +48,12 @@ using DequantizeFn = void (*)(const void* src, float* dst, size_t k);
 // Encoder: k floats -> k elements (a multiple of block_elems) at dst, bytes as ggml's
 // reference quantizer (quantize_row_*_ref) writes them.
 using QuantizeFn = void (*)(const float* src, void* dst, size_t k);
+// Weighted encoder of one whole row of k elements: ggml's quantize_<fmt>(row, importance), the
+// function llama-quantize calls. importance: k non-negative weights per column (llama.cpp's
+// importance matrix entry for the row's input columns) or nullptr, which gives llama-quantize's
+// bytes without an imatrix (equal to `quantize` except for IQ4_NL, whose ggml _ref skips the
+// scale search that llama-quantize runs).
+using QuantizeWeightedFn = void (*)(const float* src, void* dst, size_t k, const float* importance);
 
 struct Traits {
     Format type;
@@ -58,6 +64,7 @@ struct Traits {
     uint32_t kernels;          // 0, or kKernelFloat [| kKernelInt]
     DequantizeFn dequantize;   // nullptr where vkrt has no decoder
     QuantizeFn quantize;       // nullptr where vkrt cannot write the format
+    QuantizeWeightedFn quantize_weighted;  // nullptr where vkrt cannot write the format
 };
 
 // The entry for a ggml type id; nullptr for an id formats.def does not list (retired or unknown).
@@ -79,6 +86,8 @@ uint64_t row_bytes(Format f, uint64_t k);
 // k % block_elems == 0 (invalid_argument) and a decoder / encoder existing (unsupported).
 void dequantize_row(Format f, const void* src, float* dst, size_t k);
 void quantize_row(Format f, const float* src, void* dst, size_t k);
+// One whole row through the weighted encoder (importance: k weights or nullptr); same checks.
+void quantize_row_weighted(Format f, const float* src, void* dst, size_t k, const float* importance);
 
 }  // namespace fmt
 }  // namespace vkrt

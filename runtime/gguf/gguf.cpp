@@ -674,9 +674,13 @@ void Writer::write_impl(const std::string& path, uint32_t alignment) const {
     {
         Out o{writer};
 
-        // header
-        const uint64_t n_kv = 1 + std::count_if(kv_.begin(), kv_.end(),
-                                                [](const KV& kv) { return kv.key != "general.alignment"; });
+        // header. general.alignment is written only when it is not GGUF's default of 32, as
+        // llama.cpp's writer does (llama-quantize's files carry none; a file vkrt-quantize writes
+        // must be no larger than llama-quantize's).
+        const bool write_alignment = alignment != 32;
+        const uint64_t n_kv = (write_alignment ? 1 : 0) +
+                              std::count_if(kv_.begin(), kv_.end(),
+                                            [](const KV& kv) { return kv.key != "general.alignment"; });
         o.put<uint32_t>(kMagic);
         o.put<uint32_t>(3);
         o.put<uint64_t>(tensors_.size());
@@ -689,9 +693,11 @@ void Writer::write_impl(const std::string& path, uint32_t alignment) const {
             o.put<uint32_t>(uint32_t(kv.value.type));
             write_value(o, kv.value, kv.key);
         }
-        o.str("general.alignment");
-        o.put<uint32_t>(uint32_t(ValueType::UINT32));
-        o.put<uint32_t>(alignment);
+        if (write_alignment) {
+            o.str("general.alignment");
+            o.put<uint32_t>(uint32_t(ValueType::UINT32));
+            o.put<uint32_t>(alignment);
+        }
 
         // tensor infos, offsets packed in order with padding
         uint64_t offset = 0;

@@ -349,14 +349,25 @@ CalibStats collect_stats(const FloatLlama& m, const Smoothing* smoothing, const 
         if (a.K == 0) {
             a.K = K;
             a.chan_absmax.assign(K, 0.0f);
+            a.chan_sumsq.assign(K, 0.0);
+            if (opt.hessian) a.xtx.assign(K * K, 0.0);
         }
+        a.rows += M;
         for (size_t r = 0; r < M; ++r) {
             const float* row = x.data() + r * K;
             for (size_t k = 0; k < K; ++k) {
                 a.chan_absmax[k] = std::max(a.chan_absmax[k], std::fabs(row[k]));
+                a.chan_sumsq[k] += double(row[k]) * double(row[k]);
                 a.min = std::min(a.min, row[k]);
                 a.max = std::max(a.max, row[k]);
             }
+            if (opt.hessian)  // upper triangle here, mirrored by the reader (symmetric)
+                for (size_t i = 0; i < K; ++i) {
+                    if (row[i] == 0.0f) continue;
+                    const double xi = row[i];
+                    double* h = a.xtx.data() + i * K;
+                    for (size_t j = i; j < K; ++j) h[j] += xi * double(row[j]);
+                }
             const size_t g = base + r;
             if (stride && g % stride == 0 && a.captured_rows < opt.capture_rows) {
                 a.captured.insert(a.captured.end(), row, row + K);

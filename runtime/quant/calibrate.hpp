@@ -120,6 +120,10 @@ double calibrate_threshold(const AbsHistogram& h, Calibrator c, double percentil
 
 struct ActStats {
     std::vector<float> chan_absmax;  // (K) per input channel max |x|
+    std::vector<double> chan_sumsq;  // (K) per input channel sum of x^2 (llama.cpp's importance matrix
+                                     // is chan_sumsq / rows; quant/imatrix.hpp)
+    uint64_t rows = 0;               // tokens summed into chan_sumsq
+    std::vector<double> xtx;         // (K,K) sum of x x^T when CalibOptions::hessian (else empty)
     float min = std::numeric_limits<float>::infinity();
     float max = -std::numeric_limits<float>::infinity();
     AbsHistogram hist;
@@ -138,6 +142,7 @@ struct CalibStats {
 struct CalibOptions {
     uint32_t hist_bins = 2048;
     size_t capture_rows = 256;  // per (layer, site); 0 = capture nothing
+    bool hessian = false;       // also sum x x^T per input (ActStats::xtx): K^2 per token and input
 };
 
 struct CalibData {

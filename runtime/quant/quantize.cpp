@@ -13,6 +13,9 @@
 #include "core/quant.hpp"
 #include "arch/arch.hpp"
 #include "io/safe_write.hpp"
+#include "quant/imatrix.hpp"
+#include "quant/presets.hpp"
+#include "quant/scale_search.hpp"
 #include "quant/sensitivity.hpp"
 #include "quant/smoothquant.hpp"
 #include "ref/reference.hpp"
@@ -26,7 +29,10 @@ QuantType parse_quant_type(const std::string& s) {
     if (s == "q8_0" || s == "Q8_0") return QuantType::q8_0;
     if (s == "w8a8" || s == "W8A8") return QuantType::w8a8;
     if (s == "w8a8_static" || s == "W8A8_static") return QuantType::w8a8_static;
-    fail(Status::invalid_argument, "quantization type '", s, "' is not known (q4_0, q8_0, w8a8, w8a8_static)");
+    if (find_preset(s)) return QuantType::preset;
+    std::string known;
+    for (const Preset& p : presets()) known += std::string(known.empty() ? "" : ", ") + p.name;
+    fail(Status::invalid_argument, "quantization type '", s, "' is not known (", known, ", w8a8, w8a8_static)");
 }
 
 const char* quant_type_name(QuantType t) {
@@ -35,6 +41,7 @@ const char* quant_type_name(QuantType t) {
         case QuantType::q8_0: return "q8_0";
         case QuantType::w8a8: return "w8a8";
         case QuantType::w8a8_static: return "w8a8_static";
+        case QuantType::preset: return "preset";
     }
     return "?";
 }
@@ -69,6 +76,20 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     VKRT_CHECK(!opt.mse_scales || !w8a8, Status::invalid_argument,
                "--scales mse applies to Q4_0 block scales, not to --type ", quant_type_name(opt.type));
     VKRT_CHECK(!opt.asym || w8a8, Status::invalid_argument, "--asym applies to W8A8 activations only");
+    const bool use_imatrix = opt.importance || !opt.imatrix_in.empty();
+    VKRT_CHECK(!(use_imatrix || !opt.imatrix_out.empty()) || !w8a8, Status::invalid_argument,
+               "an importance matrix weights block scales; W8A8 has none (--type ", quant_type_name(opt.type), ")");
+    VKRT_CHECK(!(use_imatrix && opt.mse_scales), Status::invalid_argument,
+               "--scales mse and an importance matrix are two scale searches: choose one");
+    const Preset* preset = nullptr;
+    if (!w8a8) {
+        const std::string pn = opt.type == QuantType::preset ? opt.preset : quant_type_name(opt.type);
+        preset = find_preset(pn);
+        VKRT_CHECK(preset, Status::invalid_argument, "quantization preset '", pn, "' is not known");
+    }
+    for (const std::string* p : {&opt.imatrix_in, &opt.imatrix_out})
+        VKRT_CHECK(p->empty() || (*p != in_path && !io::same_file(in_path, *p)), Status::invalid_argument,
+                   "imatrix file '", *p, "' is the input model");
     VKRT_CHECK(opt.alpha >= 0 && opt.alpha <= 1, Status::invalid_argument, "--alpha ", opt.alpha,
                " is outside [0, 1]");
     VKRT_CHECK(opt.percentile > 0 && opt.percentile <= 100, Status::invalid_argument, "--percentile ",
@@ -84,7 +105,18 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
 
     // ---- what needs calibration
     const bool want_sens = !opt.sensitivity_report.empty() || mixed;
-    const bool need_stats = want_sens || is_static || (w8a8 && opt.smooth);
+    const bool need_stats = want_sens || is_static || (w8a8 && opt.smooth) ||
+                            (opt.importance && opt.imatrix_in.empty()) || !opt.imatrix_out.empty();
+    std::map<std::string, std::vector<float>> importance;  // weight tensor name -> (K) mean x^2
+    std::map<std::string, std::shared_ptr<const std::vector<float>>> hessians;  // -> (K,K) mean x x^T
+    auto add_importance = [&](const std::string& name, const ImatrixEntry& e) {
+        importance[name] = e.importance();
+        if (!e.xxt.empty() && e.count > 0) {
+            auto H = std::make_shared<std::vector<float>>(e.xxt);
+            for (float& v : *H) v /= e.count;
+            hessians[name] = std::move(H);
+        }
+    };
     std::optional<FloatLlama> fm;
     std::optional<Smoothing> sm;        // factors (computed whenever stats exist and smoothing is on)
     bool smoothing_applied = false;
@@ -106,10 +138,45 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         fm = load_float_llama(f, uint32_t(opt.calib_seq_len));
         CalibOptions co;
         co.capture_rows = want_sens ? opt.capture_rows : 0;
+        if ((opt.importance && opt.imatrix_in.empty() && !opt.ggml_scales) || !opt.imatrix_out.empty()) {
+            // The full mean x x^T per input lets the scale search see the columns' correlations;
+            // K^2 doubles per (layer, input): only where that stays small (else the diagonal alone).
+            const arch::HParams h = arch::read_hparams(f);
+            const double bytes = 8.0 * h.n_layer *
+                                 (2.0 * h.n_embd * h.n_embd + double(h.q_dim()) * h.q_dim() + double(h.n_ff) * h.n_ff);
+            co.hessian = bytes <= 512.0 * 1024 * 1024;
+            log(co.hessian ? "importance: full x x^T per linear input (scale search with correlations)"
+                           : "importance: diagonal only (x x^T would need more than 512 MiB)");
+        }
         CalibStats st = collect_stats(*fm, nullptr, data, co, [&](size_t d, size_t t) {
             progress("calibrate", double(d) / double(t));
         });
         if (opt.smooth && (w8a8 || want_sens)) sm = compute_smoothing(fm->cfg, fm->w, st, opt.alpha);
+        if ((opt.importance && opt.imatrix_in.empty()) || !opt.imatrix_out.empty()) {
+            // llama.cpp's importance matrix from the same run: each linear's input, mean x^2 per column.
+            Imatrix im;
+            im.datasets.push_back(opt.calib_text);
+            im.chunk_count = uint32_t(data.seqs.size());
+            im.chunk_size = uint32_t(opt.calib_seq_len);
+            for (const arch::TensorDesc& t : arch::tensor_table(arch::read_hparams(f))) {
+                if (t.kind != arch::Kind::linear || !f.find_tensor(t.name)) continue;
+                const ActStats& a = st.at(uint32_t(t.layer), t.site);
+                ImatrixEntry& e = im.entries[t.name];
+                e.sum2.assign(a.chan_sumsq.begin(), a.chan_sumsq.end());
+                e.count = float(a.rows);
+                if (!a.xtx.empty()) {  // sum x x^T, mirrored from the upper triangle
+                    const size_t K = a.K;
+                    e.xxt.resize(K * K);
+                    for (size_t i = 0; i < K; ++i)
+                        for (size_t j = i; j < K; ++j) e.xxt[i * K + j] = e.xxt[j * K + i] = float(a.xtx[i * K + j]);
+                }
+                if (opt.importance && opt.imatrix_in.empty()) add_importance(t.name, e);
+            }
+            if (!opt.imatrix_out.empty()) {
+                write_imatrix(opt.imatrix_out, im);
+                log("imatrix: " + opt.imatrix_out + " (" + std::to_string(im.entries.size()) + " entries)");
+            }
+        }
         if (want_sens) {
             std::vector<SensitivityEntry> entries = analyze_sensitivity(
                 *fm, st, sm ? &*sm : nullptr, [&](size_t d, size_t t) { progress("sensitivity", double(d) / double(t)); });
@@ -144,6 +211,28 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     const arch::HParams hp = arch::read_hparams(f);
     std::map<std::string, arch::TensorDesc> desc;
     for (arch::TensorDesc& t : arch::tensor_table(hp)) desc[t.name] = std::move(t);
+
+    // ---- an importance matrix from a file: it must be this model's (names and row lengths)
+    if (!opt.imatrix_in.empty()) {
+        const Imatrix im = read_imatrix(opt.imatrix_in);
+        for (const auto& [name, e] : im.entries) {
+            const gguf::TensorInfo* t = f.find_tensor(name);
+            VKRT_CHECK(t, Status::invalid_argument, "imatrix '", opt.imatrix_in, "' is for another model: it has an entry for '",
+                       name, "', which '", in_path, "' does not have");
+            VKRT_CHECK(e.sum2.size() == t->dims[0], Status::invalid_argument, "imatrix '", opt.imatrix_in,
+                       "' is for another model: '", name, "' has ", e.sum2.size(), " columns, the tensor ", t->dims[0]);
+            add_importance(name, e);
+        }
+        for (const auto& [name, d] : desc)
+            VKRT_CHECK(d.kind != arch::Kind::linear || !f.find_tensor(name) || importance.count(name),
+                       Status::invalid_argument, "imatrix '", opt.imatrix_in, "' has no entry for '", name,
+                       "' (made for another model, or truncated)");
+        log("imatrix: " + opt.imatrix_in + " (" + std::to_string(importance.size()) + " entries)");
+    }
+    std::vector<std::string> names;
+    for (const gguf::TensorInfo& t : f.tensors()) names.push_back(t.name);
+    std::optional<PresetPlan> plan;
+    if (preset) plan.emplace(*preset, names, hp.n_layer, hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1, use_imatrix);
     // ---- float sources that differ from the file (smoothed weights and norms): the
     // parts of each tensor (a fused tensor's rows are its parts' rows in order)
     std::map<std::string, std::vector<const std::vector<float>*>> float_src;
@@ -171,7 +260,6 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     }
 
     // ---- tensors
-    const TensorType base_block = opt.type == QuantType::q4_0 ? TensorType::Q4_0 : TensorType::Q8_0;
     uint64_t total_rows = 0, rows_done = 0;
     double lin_bits = 0, lin_n = 0;
     size_t n_q4 = 0, n_q8 = 0, n_f16 = 0;
@@ -206,8 +294,14 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                        t.name, "' is ", fmt::name(t.type),
                        ": vkrt-quantize reads F32/F16 models (re-quantizing quantized weights loses precision)");
         }
-        // Choose the type.
-        TensorType type;
+        // Choose the type: the preset's per-tensor mix (its counters advance on every tensor, in
+        // file order, as llama-quantize's do), a budget choice, or W8A8's.
+        TensorType type = TensorType::F32;
+        if (plan) {
+            TensorChoice c = plan->choose(t.name, t.dims, vec ? TensorType::F32 : t.type);
+            type = vec ? TensorType::F32 : c.type;
+            if (!c.fallback.empty() && !(lin && choice)) res.fallbacks.push_back(c.fallback);
+        }
         if (vec) {
             type = TensorType::F32;
         } else if (lin && w8a8) {
@@ -216,10 +310,8 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
             auto it = choice->types.find(t.name);
             VKRT_CHECK(it != choice->types.end(), Status::internal, "no budget choice for ", t.name);
             type = it->second;
-        } else if (t.name == "output.weight") {
-            type = TensorType::Q8_0;  // llama.cpp: Q6_K for Q4_0 models, Q8_0 where rows do not fit 256-blocks
-        } else {
-            type = w8a8 ? TensorType::Q8_0 : base_block;
+        } else if (w8a8) {
+            type = TensorType::Q8_0;
         }
         if (K % fmt::traits(type).block_elems != 0) {
             std::ostringstream os;
@@ -229,11 +321,10 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
             type = TensorType::F16;
         }
         if (lin) {
-            const WFormat wf = type == TensorType::Q4_0   ? WFormat::q4_0
-                               : type == TensorType::Q8_0 ? WFormat::q8_0
-                               : type == TensorType::I8   ? WFormat::w8a8
-                                                          : WFormat::f16;
-            lin_bits += bits_per_weight(wf, K) * double(t.n_elements);
+            // Bits per weight from the registry's block sizes (I8: plus its per-row F32 scale).
+            const double bpw = type == TensorType::I8 ? bits_per_weight(WFormat::w8a8, K)
+                                                      : double(fmt::row_bytes(type, K)) * 8.0 / double(K);
+            lin_bits += bpw * double(t.n_elements);
             lin_n += double(t.n_elements);
         }
         n_q4 += type == TensorType::Q4_0;
@@ -293,22 +384,33 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         }
         const bool mse = opt.mse_scales && type == TensorType::Q4_0;
         const uint64_t out_rb = fmt::row_bytes(type, K);
+        auto imp_it = importance.find(t.name);
+        const std::vector<float>* imp = imp_it != importance.end() ? &imp_it->second : nullptr;
+        const bool search = imp && !opt.ggml_scales;
+        auto h_it = hessians.find(t.name);
+        std::shared_ptr<const std::vector<float>> hess = h_it != hessians.end() ? h_it->second : nullptr;
         wr.add_tensor_rows(t.name, type, t.dims,
-                           [src, K, out_rb, type, mse, &rows_done, &total_rows, &progress](uint64_t r0, uint64_t n,
-                                                                                       uint8_t* out) {
+                           [src, K, out_rb, type, mse, imp, search, hess, &rows_done, &total_rows, &progress](
+                               uint64_t r0, uint64_t n, uint8_t* out) {
                                std::vector<float> row(K);
                                for (uint64_t i = 0; i < n; ++i) {
                                    src(r0 + i, row.data());
                                    if (mse)
                                        quantize_row_q4_0_mse(row.data(), out + i * out_rb, K);
+                                   else if (search)
+                                       quantize_row_importance(type, row.data(), out + i * out_rb, K, imp->data(),
+                                                               hess ? hess->data() : nullptr);
                                    else
-                                       fmt::quantize_row(type, row.data(), out + i * out_rb, K);
+                                       fmt::quantize_row_weighted(type, row.data(), out + i * out_rb, K,
+                                                                  imp ? imp->data() : nullptr);
                                }
                                rows_done += n;
                                progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));
                            });
     }
-    if (!w8a8) {
+    if (!w8a8 && !mixed) {
+        wr.set_u32("general.file_type", preset->ftype);  // llama_ftype of the preset (15 = Q4_K_M)
+    } else if (!w8a8) {
         // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7.
         const uint32_t ftype = n_q4 ? 2 : n_q8 ? 7 : n_f16 ? 1 : 0;
         wr.set_u32("general.file_type", ftype);

@@ -1,21 +1,24 @@
-// vkrt-quantize's engine: F32/F16 GGUF of any architecture in runtime/arch/ -> Q4_0 /
-// Q8_0 / W8A8 / mixed GGUF. Which tensors are block linears (and which input each reads)
+// vkrt-quantize's engine: F32/F16 GGUF of any architecture in runtime/arch/ -> any
+// llama-quantize preset (quant/presets.hpp) / W8A8 / mixed GGUF. Which tensors are block linears (and which input each reads)
 // comes from the architecture's tensor table; fused tensors are quantized as stored.
 //
 // Tensor types written (docs/FORMAT.md):
 //   1-D tensors (norms)         F32 (SmoothQuant may have rescaled attn_norm / ffn_norm)
-//   q4_0                        linear + token_embd Q4_0, output Q8_0 (llama.cpp's choice)
-//   q8_0                        everything 2-D Q8_0
+//   q4_0, q8_0, preset          llama-quantize's per-tensor mix of that preset (presets.hpp:
+//                               q4_0 .. q6_k, the K-quant _s/_m/_l, iq4_nl, iq4_xs, bf16, f16)
 //   w8a8, w8a8_static           the block linears I8 + .scale (+ .act_scale [+ .act_zero]
 //                               for static, + .smooth for attn_output / ffn_down);
 //                               token_embd / output Q8_0
 //   budget_bits > 0 (mixed)     linears Q4_0 / Q8_0 / F16 chosen per tensor
 //                               (sensitivity.hpp); the rest as for `type` (q4_0 or q8_0)
-// A block type whose 32-element block does not divide a tensor's row length falls
-// back to F16 (as llama-quantize does); each fallback is reported in
-// QuantizeResult::fallbacks. Q4_0 / Q8_0 bytes are ggml's reference quantizers'
-// (byte-identical to llama-quantize without an imatrix); scales = mse uses
-// quantize_row_q4_0_mse for Q4_0.
+// A type whose block does not divide a tensor's row length falls back as llama-quantize's
+// table says (presets.hpp), to F16 where nothing fits (llama-quantize would stop for a
+// 32-block preset); each fallback is reported in QuantizeResult::fallbacks.
+// Scales: without importance the bytes are llama-quantize's without an imatrix
+// (fmt::quantize_row_weighted with nullptr); with an importance matrix (--imatrix FILE, or
+// collected by calibration with `importance`) every block encoder weights its scale search
+// by each input column's mean x^2 (quant/scale_search.hpp; ggml_scales: ggml's own imatrix
+// path, llama-quantize --imatrix's bytes); scales = mse uses quantize_row_q4_0_mse for Q4_0.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -28,12 +31,20 @@
 
 namespace vkrt::quant {
 
-enum class QuantType { q4_0, q8_0, w8a8, w8a8_static };
-QuantType parse_quant_type(const std::string& s);  // invalid_argument naming the value
+enum class QuantType { q4_0, q8_0, w8a8, w8a8_static, preset };
+// "q4_0", "q8_0", "w8a8", "w8a8_static", or any other llama-quantize preset name (-> preset;
+// the caller keeps the name in QuantizeOptions::preset); invalid_argument naming the value.
+QuantType parse_quant_type(const std::string& s);
 const char* quant_type_name(QuantType t);
 
 struct QuantizeOptions {
     QuantType type = QuantType::q8_0;
+    std::string preset;            // QuantType::preset: llama-quantize's name ("q4_k_m")
+    bool importance = false;       // --scales imatrix: importance-weighted block scales from calibration
+    std::string imatrix_in;        // --imatrix FILE: llama.cpp imatrix (GGUF or .dat) to weight the scales
+    std::string imatrix_out;       // --imatrix-out FILE: write the calibration's imatrix (GGUF)
+    bool ggml_scales = false;      // with an imatrix: ggml's weighted encoders exactly as llama-quantize
+                                   // runs them (--scales ggml), not vkrt's search (quant/scale_search.hpp)
     bool mse_scales = false;       // --scales mse: Q4_0 with searched block scales
     bool smooth = true;            // SmoothQuant for W8A8 (--no-smooth: off)
     float alpha = 0.5f;            // --alpha

@@ -1,7 +1,10 @@
-// vkrt-quantize: F32/F16 GGUF -> Q4_0 / Q8_0 (llama.cpp-compatible), W8A8 (SmoothQuant,
-// dynamic or static activations) or a mixed Q4_0/Q8_0/F16 file under a bits budget.
+// vkrt-quantize: F32/F16 GGUF -> any llama-quantize preset (Q4_0 .. Q6_K, Q3_K_S/M/L,
+// Q4_K_S/M, Q5_K_S/M, IQ4_NL, IQ4_XS, BF16, F16) with llama.cpp's per-tensor mix and
+// optionally importance-weighted scales, W8A8 (SmoothQuant, dynamic or static activations)
+// or a mixed Q4_0/Q8_0/F16 file under a bits budget.
 // Runs on the CPU (no GPU needed): calibration uses the reference forward pass.
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include <unistd.h>
@@ -17,15 +20,29 @@ using namespace vkrt;
 namespace {
 
 const char* kUsage =
-    "usage: vkrt-quantize -m IN.gguf -o OUT.gguf --type q4_0|q8_0|w8a8|w8a8_static [options]\n"
+    "usage: vkrt-quantize -m IN.gguf -o OUT.gguf --type PRESET|w8a8|w8a8_static [options]\n"
     "  -m, --model FILE        F32/F16 GGUF: llama, qwen2, qwen3, gemma3 or phi3 (default: stories260K)\n"
     "  -o, --output FILE       output GGUF (a new path or a regular file; written to a temporary\n"
     "                          FILE.part-XXXXXX, fsync'd, then renamed; removed on Ctrl-C)\n"
-    "  --type T                q4_0, q8_0: llama.cpp block formats (output.weight Q8_0;\n"
-    "                          rows that fit no 32-block fall back to F16);\n"
+    "  --type T                a llama-quantize preset: q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k_s\n"
+    "                          q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs\n"
+    "                          bf16 f16, with llama.cpp's per-tensor mix (attn_v, ffn_down,\n"
+    "                          output by layer) and its fallbacks for rows that fit no block\n"
+    "                          (to F16 where nothing fits);\n"
     "                          w8a8: int8 per-channel weights, dynamic per-token int8 activations;\n"
     "                          w8a8_static: plus a calibrated per-tensor activation scale\n"
-    "  --scales minmax|mse     Q4_0 block scales: ggml's min-max rule (default) or searched (MSE)\n"
+    "  --scales S              default: llama-quantize's bytes without an imatrix, or vkrt's\n"
+    "                          importance search when there is one (--imatrix);\n"
+    "                          imatrix: calibrate (--calib-text) for each input column's mean x^2\n"
+    "                          and search every block's scales (and mins, K-quant sub-block\n"
+    "                          scales) for the least importance-weighted error;\n"
+    "                          ggml (also: minmax): ggml's encoders exactly as llama-quantize runs\n"
+    "                          them (with --imatrix: its imatrix path, byte for byte);\n"
+    "                          mse: Q4_0 scales searched for least squared error\n"
+    "  --imatrix FILE          llama.cpp importance matrix FILE (GGUF or legacy .dat, e.g. from\n"
+    "                          llama-imatrix, or --imatrix-out); must match the model\n"
+    "  --imatrix-out FILE      write the calibration's importance matrix (llama.cpp GGUF format,\n"
+    "                          readable by llama-quantize --imatrix)\n"
     "  --alpha A               SmoothQuant migration strength (default 0.5)\n"
     "  --no-smooth             W8A8 without SmoothQuant\n"
     "  --calibrator C          w8a8_static: max (default), percentile, mse, entropy\n"
@@ -34,6 +51,7 @@ const char* kUsage =
     "  --calib-text FILE       calibration text (default: tinystories_valid_head.txt; tokens\n"
     "                          after the first 100*512, which perplexity evaluation uses)\n"
     "  --calib-tokens N        calibration tokens, in sequences of 512 (default 4096)\n"
+    "  --calib-skip-tokens N   tokens at the start of the text left to evaluation (default 51200)\n"
     "  --sensitivity FILE      write a per-tensor error report (markdown)\n"
     "  --budget-bits B         mixed file: Q4_0/Q8_0/F16 per linear tensor, chosen greedily by\n"
     "                          sensitivity so that the linears average <= B bits/weight\n"
@@ -54,7 +72,9 @@ int run(int argc, char** argv) {
     const std::string in = args.str("-m", "--model", cli::default_model_path());
     const std::string out = args.str("-o", "--output", "");
     const std::string type = args.str("--type", "", "");
-    const std::string scales = args.str("--scales", "", "minmax");
+    const std::string scales = args.str("--scales", "", "");
+    const std::string imatrix = args.str("--imatrix", "", "");
+    const std::string imatrix_out = args.str("--imatrix-out", "", "");
     const double alpha = args.number("--alpha", "", 0.5);
     const bool no_smooth = args.flag("--no-smooth");
     const std::string calibrator = args.str("--calibrator", "", "");
@@ -62,6 +82,7 @@ int run(int argc, char** argv) {
     const bool asym = args.flag("--asym");
     const std::string calib_text = args.str("--calib-text", "", models_dir() + "/tinystories_valid_head.txt");
     const int64_t calib_tokens = args.integer("--calib-tokens", "", 4096, 2, INT32_MAX);
+    const int64_t calib_skip = args.integer("--calib-skip-tokens", "", 100 * 512, 0, INT32_MAX);
     const std::string sens = args.str("--sensitivity", "", "");
     const double budget = args.number("--budget-bits", "", 0.0);
     args.finish();
@@ -72,16 +93,22 @@ int run(int argc, char** argv) {
     VKRT_CHECK(!io::same_file(in, out), Status::invalid_argument, "input '", in, "' and output '", out,
                "' are the same file");
     if (!sens.empty()) io::check_output_path(sens);
+    if (!imatrix_out.empty()) io::check_output_path(imatrix_out);
     VKRT_CHECK(!type.empty() || budget > 0, Status::invalid_argument,
                "no quantization type (--type q4_0|q8_0|w8a8|w8a8_static); see --help");
-    VKRT_CHECK(scales == "minmax" || scales == "mse", Status::invalid_argument, "--scales '", scales,
-               "' is not known (minmax, mse)");
+    VKRT_CHECK(scales.empty() || scales == "ggml" || scales == "minmax" || scales == "mse" || scales == "imatrix",
+               Status::invalid_argument, "--scales '", scales, "' is not known (ggml, mse, imatrix)");
     VKRT_CHECK(calib_tokens >= 2, Status::invalid_argument, "--calib-tokens ", calib_tokens, " is too small");
     VKRT_CHECK(budget >= 0, Status::invalid_argument, "--budget-bits ", budget, " is negative");
 
     quant::QuantizeOptions o;
     o.type = type.empty() ? quant::QuantType::q8_0 : quant::parse_quant_type(type);
+    if (o.type == quant::QuantType::preset) o.preset = type;
     o.mse_scales = scales == "mse";
+    o.importance = scales == "imatrix";
+    o.ggml_scales = scales == "ggml" || scales == "minmax";
+    o.imatrix_in = imatrix;
+    o.imatrix_out = imatrix_out;
     o.smooth = !no_smooth;
     o.alpha = float(alpha);
     VKRT_CHECK(calibrator.empty() || o.type == quant::QuantType::w8a8_static, Status::invalid_argument,
@@ -91,11 +118,12 @@ int run(int argc, char** argv) {
     o.asym = asym;
     o.calib_text = calib_text;
     o.calib_tokens = size_t(calib_tokens);
+    o.calib_skip_tokens = size_t(calib_skip);
     o.sensitivity_report = sens;
     o.budget_bits = budget;
 
     std::fprintf(stderr, "vkrt-quantize: %s -> %s (%s%s)\n", in.c_str(), out.c_str(),
-                 budget > 0 ? "mixed, base " : "", quant::quant_type_name(o.type));
+                 budget > 0 ? "mixed, base " : "", type.empty() ? "q8_0" : type.c_str());
     const double t0 = cli::now_seconds();
     std::string last_stage;
     int last_pct = -1;
@@ -125,19 +153,11 @@ int run(int argc, char** argv) {
     quant::QuantizeResult r = quant::quantize_gguf(in, out, o, cb);
     if (last_pct >= 0) std::fputc('\n', stderr);
 
-    size_t n[6] = {0, 0, 0, 0, 0, 0};  // F32 F16 Q4_0 Q8_0 I8 other
-    for (const auto& [name, t] : r.tensors) {
-        switch (t) {
-            case gguf::TensorType::F32: ++n[0]; break;
-            case gguf::TensorType::F16: ++n[1]; break;
-            case gguf::TensorType::Q4_0: ++n[2]; break;
-            case gguf::TensorType::Q8_0: ++n[3]; break;
-            case gguf::TensorType::I8: ++n[4]; break;
-            default: ++n[5]; break;
-        }
-    }
-    std::fprintf(stderr, "tensors: %zu F32, %zu F16, %zu Q4_0, %zu Q8_0, %zu I8 (W8A8)\n", n[0], n[1], n[2], n[3],
-                 n[4]);
+    std::map<std::string, size_t> n;  // tensors per type, by ggml's name
+    for (const auto& [name, t] : r.tensors) ++n[fmt::name(t)];
+    std::string counts;
+    for (const auto& [tn, c] : n) counts += (counts.empty() ? "" : ", ") + std::to_string(c) + " " + tn;
+    std::fprintf(stderr, "tensors: %s\n", counts.c_str());
     if (!r.fallbacks.empty()) {
         std::fprintf(stderr, "%zu tensor(s) fell back to another type:\n", r.fallbacks.size());
         for (const auto& s : r.fallbacks) std::fprintf(stderr, "  %s\n", s.c_str());

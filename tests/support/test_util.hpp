@@ -26,6 +26,16 @@ inline std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+// FNV-1a 64 of n bytes (the digests of tests/data/*_digests.txt).
+inline uint64_t fnv1a(const void* p, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> d(lo, hi);
