@@ -16,9 +16,19 @@
 // workgroup reduces them with subgroupAdd (SUBGROUP=1, any subgroup size) or a
 // shared-memory tree (SUBGROUP=0, L must be a power of two).
 //
-// F16=1 (block formats, needs shaderFloat16): the decoded unit (fmt_dq32's v, exact for
-// the *_0 formats, rounded to half for the others) times x in float16, two products
-// summed per lane, then float32 (scale s applied in float32). Needs |x|, |v| < 65504.
+// F16=1 (block formats, needs shaderFloat16): products in float16, sums of two products
+// per lane, then float32. Float16 overflows at 65504 and goes subnormal below 2^-14 (which
+// a GPU may flush to zero), while real activations reach thousands (an outlier channel
+// times a quant of 127 is far past 65504) and fall to 1e-6: so each column's x of a unit
+// is scaled by a power of two 2^-e (exact) to max |x'| in [2^F16_XT, 2^(F16_XT+1)) before
+// it becomes float16, and the unit's sum is scaled back by 2^e in float32. What a lane
+// then multiplies has a known bound (|q| <= 128, |x'| < 2^(F16_XT+1)), so neither a
+// product nor a two-product sum can overflow, and only elements below 2^-20 of the unit's
+// largest |x| become subnormal. Formats with the integer interface (FMT_INT) multiply
+// their int8 quants q (exact in float16), as the integer path does:
+//   acc += 2^e * d * (sc.x * sum_{i<4} q.x' + sc.y * sum_{i>=4} q.x') [+ m * sum x]
+// the others (Q2_K) fmt_dq32's v (real weight values, |v| < 2^13 in any real model) with
+// max |x'| in [1, 2).
 //
 // INT_DOT=1 (formats flagged VKRT_K_INT, needs VK_KHR_shader_integer_dot_product): X is
 // given quantized by quantize_q8_1.comp (XQ: int8 words of (M,K), then per block of 32 of
@@ -78,6 +88,30 @@ shared float red[NACC * L];
 
 float acc[NACC];  // acc[r * NCOLS + c]
 
+#if F16 && FMT_QK > 1
+// Largest |x'| of a unit in [2^F16_XT, 2^(F16_XT+1)): two products of an int8 quant and x'
+// stay below 2 * 128 * 2^7 = 32768; products of real weight values (|v| < 2^13) and x' < 2.
+#if FMT_INT
+const int F16_XT = 6;
+#else
+const int F16_XT = 0;
+#endif
+// The 32 elements of x at vec4 index xb as float16 x' = x * 2^-e, and 2^e. The power of two
+// comes from the exponent bits of max |x| (an all-zero unit gets the largest scale, 2^127:
+// still zeros). Units whose max |x| is below 2^(F16_XT-126) are not fully normalized, and
+// 2^e underflows to 0 for the smallest: such activations are far below any float32 sum.
+void f16_unit_x(uint xb, out f16vec4 xh[8], out float unscale) {
+    vec4 mx4 = vec4(0.0);
+    for (uint i = 0u; i < 8u; ++i) mx4 = max(mx4, abs(x4[xb + i]));
+    const float mx = max(max(mx4.x, mx4.y), max(mx4.z, mx4.w));
+    const int eb = int((floatBitsToUint(mx) >> 23) & 0xffu);  // max |x| in [2^(eb-127), 2^(eb-126))
+    const int sb = clamp(F16_XT + 254 - eb, 1, 254);          // biased exponent of the scale
+    const float scale = uintBitsToFloat(uint(sb) << 23);
+    unscale = uintBitsToFloat(uint(254 - sb) << 23);
+    for (uint i = 0u; i < 8u; ++i) xh[i] = f16vec4(x4[xb + i] * scale);
+}
+#endif
+
 void main() {
     const uint tid = gl_LocalInvocationID.x;
     const uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * NROWS;
@@ -125,6 +159,47 @@ void main() {
                 acc[r * NCOLS + c] += t;
             }
         }
+#elif F16 && FMT_INT
+        // ---- float16 products of the int8 quants with x scaled per unit (see the top)
+        f16vec4 xh[NCOLS * 8];
+        float unscale[NCOLS];
+#if FMT_INT_MIN
+        float xsum[NCOLS];
+#endif
+        for (uint c = 0u; c < NCOLS; ++c) {
+            const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
+            f16vec4 xc[8];
+            f16_unit_x(xb, xc, unscale[c]);
+            for (uint i = 0u; i < 8u; ++i) xh[c * 8u + i] = xc[i];
+#if FMT_INT_MIN
+            vec4 xs = vec4(0.0);
+            for (uint i = 0u; i < 8u; ++i) xs += x4[xb + i];
+            xsum[c] = (xs.x + xs.y) + (xs.z + xs.w);
+#endif
+        }
+        for (uint r = 0u; r < NROWS; ++r) {
+            uint q[8];
+            ivec2 sc;
+            float d, m;
+            fmt_int32(min(row0 + r, pc.R - 1u) * row_bytes + ub, us, q, sc, d, m);
+            f16vec4 qh[8];
+            for (uint i = 0u; i < 8u; ++i) qh[i] = f16vec4(fmt_sbytes(q[i]));
+            for (uint c = 0u; c < NCOLS; ++c) {
+                float h0 = 0.0, h1 = 0.0;  // the sums of the two 16-element halves
+                for (uint i = 0u; i < 4u; i += 2u) {
+                    const uint j = c * 8u + i;
+                    const f16vec4 p0 = fma(qh[i + 1u], xh[j + 1u], qh[i] * xh[j]);
+                    const f16vec4 p1 = fma(qh[i + 5u], xh[j + 5u], qh[i + 4u] * xh[j + 4u]);
+                    h0 += (float(p0.x) + float(p0.y)) + (float(p0.z) + float(p0.w));
+                    h1 += (float(p1.x) + float(p1.y)) + (float(p1.z) + float(p1.w));
+                }
+                float t = ((float(sc.x) * h0 + float(sc.y) * h1) * unscale[c]) * d;
+#if FMT_INT_MIN
+                t += m * xsum[c];
+#endif
+                acc[r * NCOLS + c] += t;
+            }
+        }
 #else
         // ---- float dequantization: the unit of every row first (NROWS decodes in flight),
         // then each 4 elements of X, read once, against every row
@@ -140,13 +215,15 @@ void main() {
             float t[NROWS];
             for (uint r = 0u; r < NROWS; ++r) t[r] = 0.0;
 #if F16
-            for (uint i = 0u; i < 8u; i += 2u) {
-                const f16vec4 x0 = f16vec4(x4[xb + i]), x1 = f16vec4(x4[xb + i + 1u]);
+            f16vec4 xh[8];
+            float unscale;
+            f16_unit_x(xb, xh, unscale);
+            for (uint i = 0u; i < 8u; i += 2u)
                 for (uint r = 0u; r < NROWS; ++r) {
-                    const f16vec4 p = fma(f16vec4(v[r * 8u + i + 1u]), x1, f16vec4(v[r * 8u + i]) * x0);
+                    const f16vec4 p = fma(f16vec4(v[r * 8u + i + 1u]), xh[i + 1u], f16vec4(v[r * 8u + i]) * xh[i]);
                     t[r] += (float(p.x) + float(p.y)) + (float(p.z) + float(p.w));
                 }
-            }
+            for (uint r = 0u; r < NROWS; ++r) t[r] *= unscale;
 #else
             for (uint i = 0u; i < 8u; ++i) {
                 const vec4 xv = x4[xb + i];
@@ -155,7 +232,7 @@ void main() {
 #endif
             for (uint r = 0u; r < NROWS; ++r) acc[r * NCOLS + c] += s[r] * t[r];
         }
-#endif  // INT_DOT
+#endif  // INT_DOT / F16 with FMT_INT / float
     }
 
 #else  // scalar formats
