@@ -4,8 +4,10 @@
 //   Y[m, base + n] = sum_k X[m,k] * W[n,k]
 // W is one part of a weight (rows base .. base+R of N; a weight above the device's
 // binding limit is bound as several parts, ops/weights.hpp), bound as uint words in its
-// exact GGUF byte layout and decoded by shaders/formats/<format>.glsl (TYPE = ggml type
-// id; see formats/helpers.glsl for the decoder interface). Block formats need K % 32 == 0
+// GGUF byte layout, or for Q4_0 / Q5_0 / Q8_0 / IQ4_NL in the grouped layout that
+// ops::upload_weight repacks them into (16-byte aligned quants, loaded as vectors by
+// consecutive lanes), and decoded by shaders/formats/<format>.glsl (TYPE = ggml type id;
+// see formats/helpers.glsl for the decoder interface and the layouts). Block formats need K % 32 == 0
 // (K % 256 for the 256-element ones) and are processed in units of 32 elements (a block
 // or a sub-block); scalar formats (F32, F16, BF16) take any K.
 //
@@ -13,8 +15,9 @@
 // of X (z), so the weights are read once for NCOLS columns of X. The threads of a
 // workgroup split K: thread t takes units t, t+L, ... (neighbouring threads read
 // neighbouring bytes of a row: coalesced), keeps NROWS*NCOLS accumulators, and the
-// workgroup reduces them with subgroupAdd (SUBGROUP=1, any subgroup size) or a
-// shared-memory tree (SUBGROUP=0, L must be a power of two).
+// workgroup reduces them with subgroupAdd (SUBGROUP=1, any subgroup size; no shared
+// memory and no barrier where the workgroup is one subgroup) or a shared-memory tree
+// (SUBGROUP=0, L must be a power of two).
 //
 // F16=1 (block formats, needs shaderFloat16): products in float16, sums of two products
 // per lane, then float32. Float16 overflows at 65504 and goes subnormal below 2^-14 (which
@@ -69,6 +72,9 @@ layout(constant_id = 1) const uint NROWS = 2;  // output rows per workgroup
 layout(constant_id = 2) const uint NCOLS = 1;  // columns of X per workgroup (1..32)
 
 layout(binding = 0) readonly buffer W { uint w[]; };
+layout(binding = 0) readonly buffer W4 { uvec4 w4[]; };  // the same weights, 16-byte loads
+#define FMT_HAVE_W4
+#define FMT_LAYOUT_ID 3  // the weight's layout (ops/weights.hpp: gguf or grouped)
 #include "vkrt_decoder.glsl"
 #if INT_DOT
 layout(binding = 1) readonly buffer XQ { uint xq[]; };
@@ -111,6 +117,14 @@ void f16_unit_x(uint xb, out f16vec4 xh[8], out float unscale) {
     for (uint i = 0u; i < 8u; ++i) xh[i] = f16vec4(x4[xb + i] * scale);
 }
 #endif
+
+// Output o = r * NCOLS + c of the workgroup (row row0 + r, column col0 + c), if it exists.
+void store(uint o, float s) {
+    const uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * NROWS;
+    const uint col0 = gl_WorkGroupID.z * NCOLS;
+    const uint r = o / NCOLS, c = o % NCOLS;
+    if (row0 + r < pc.R && col0 + c < pc.M) y[(col0 + c) * pc.N + pc.base + row0 + r] = s;
+}
 
 void main() {
     const uint tid = gl_LocalInvocationID.x;
@@ -266,6 +280,13 @@ void main() {
 
     // ---- reduce the NACC accumulators over the workgroup; thread i writes outputs i, i+L, ...
 #if SUBGROUP
+    if (gl_NumSubgroups == 1u) {  // uniform: the subgroup sums are the workgroup's
+        for (uint i = 0u; i < NACC; ++i) {
+            const float s = subgroupAdd(acc[i]);
+            if (tid == i % L) store(i, s);
+        }
+        return;
+    }
     for (uint i = 0u; i < NACC; ++i) {
         const float v = subgroupAdd(acc[i]);
         if (subgroupElect()) red[i * L + gl_SubgroupID] = v;
@@ -285,7 +306,6 @@ void main() {
     for (uint o = tid; o < NACC; o += L) {
         const float s = red[o * L];
 #endif
-        const uint r = o / NCOLS, c = o % NCOLS;
-        if (row0 + r < pc.R && col0 + c < pc.M) y[(col0 + c) * pc.N + pc.base + row0 + r] = s;
+        store(o, s);
     }
 }

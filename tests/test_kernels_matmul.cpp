@@ -319,6 +319,12 @@ TEST_CASE("matmul: every format x path x capability combination, odd shapes") {
                 Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
                 const Buffer wb = weight_buffer(dev, p.w);
                 check_all_paths(dev, caps_name(c), p, ops::single_part(wb, t, p.N, p.K));
+                // The grouped layout (upload_weight's for the 2-byte aligned 32-element formats).
+                if (ops::can_group(t)) {
+                    const auto wg = ops::upload_weight(dev, t, p.N, p.K, p.w.data(), "w");
+                    REQUIRE(wg.view.layout == ops::WeightLayout::grouped);
+                    check_all_paths(dev, caps_name(c) + " grouped", p, wg.view);
+                }
             }
         }
     }
@@ -454,8 +460,9 @@ TEST_CASE("matmul: llama-7B shapes (4096 x 11008), GEMV paths") {
             const Problem p = make_problem(t, s.M, s.N, s.K, seed += 3);
             for (const Caps& c : {Caps{false, false, false}, Caps{false, false, true}}) {
                 Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
-                const Buffer wb = weight_buffer(dev, p.w);
-                check_all_paths(dev, caps_name(c), p, ops::single_part(wb, t, p.N, p.K), /*gemv_only=*/true);
+                // As a model loads them (upload_weight: Q4_0 and Q8_0 in the grouped layout).
+                const auto wb = ops::upload_weight(dev, t, p.N, p.K, p.w.data(), "w");
+                check_all_paths(dev, caps_name(c), p, wb.view, /*gemv_only=*/true);
             }
         }
     }
@@ -668,6 +675,43 @@ TEST_CASE("half decoding: every fp16 bit pattern through embed and GEMV matches 
     REQUIRE(!test::gpu_integer_half().caps().native_half);
     check_every_half(test::gpu());
     check_every_half(test::gpu_integer_half());
+}
+
+TEST_CASE("weights: the grouped layout keeps every block's d and quants, in whole groups of 8 where its bytes were") {
+    size_t grouped = 0;
+    for (const fmt::Traits& ft : fmt::all()) {
+        const bool want = ft.type == Format::Q4_0 || ft.type == Format::Q5_0 || ft.type == Format::Q8_0 ||
+                          ft.type == Format::IQ4_NL;
+        CHECK_MESSAGE(ops::can_group(ft.type) == want, ft.name);
+        if (!want) {
+            CHECK(ops::upload_layout(ft.type) == ops::WeightLayout::gguf);
+            continue;
+        }
+        ++grouped;
+        const uint64_t bb = ft.block_bytes, qb = bb - 2;
+        const uint64_t nb = 11;  // one whole group and a short one
+        const std::vector<uint8_t> src = ops::synthetic_weight(ft.type, 1, uint32_t(nb * 32), 42);
+        const uint64_t bytes = 8 * bb + 16 + 3 * qb;  // a whole group, then 3 blocks
+        CHECK(ops::weight_bytes(ft.type, uint32_t(nb * 32), 1, ops::WeightLayout::grouped) == bytes);
+        CHECK(ops::weight_bytes(ft.type, uint32_t(nb * 32), 1, ops::WeightLayout::gguf) == nb * bb);
+        std::vector<uint8_t> dst(bytes, 0xAA);
+        ops::group_blocks(ft.type, src.data(), nb, dst.data());
+        size_t bad = 0;
+        for (uint64_t b = 0; b < 16; ++b) {
+            const uint8_t* g = dst.data() + (b / 8) * 8 * bb;
+            for (uint64_t i = 0; i < (b < nb ? bb : 2); ++i) {  // past the last block: its d slot only
+                const uint8_t got = i < 2 ? g[2 * (b % 8) + i] : g[16 + (b % 8) * qb + i - 2];
+                bad += got != (b < nb ? src[b * bb + i] : 0);  // unused d slots are zeros
+            }
+        }
+        CHECK_MESSAGE(bad == 0, ft.name);
+        // A part never holds more grouped bytes than the binding limit allows, and no fewer
+        // rows than fit.
+        const uint32_t r = ops::rows_per_part(ft.type, 32, 200, "t");
+        CHECK(((ops::weight_bytes(ft.type, 32, r, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) <= 200);
+        CHECK(((ops::weight_bytes(ft.type, 32, r + 1, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) > 200);
+    }
+    CHECK(grouped == 4);
 }
 
 TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {

@@ -19,7 +19,7 @@ void embed(Recorder& rec, const WeightView& table, const BufferView& ids, const 
     const uint32_t per = fmt::traits(table.type).block_elems > 1 ? 4 : 1;
     constexpr uint32_t kLocal = 256;
     const Pipeline& p = rec.device().pipeline(spv::format_kernel(spv::Family::embed, table.type, spv::Path::plain),
-                                              {kLocal});
+                                              {kLocal, uint32_t(table.layout)});
     for (const WeightPart& part : table.parts) {
         struct { uint32_t M, n_embd, n_vocab, R, base; } pc{M, n_embd, n_vocab, part.rows, part.row0};
         rec.dispatch(p, {part.view, ids, out}, pc, groups_1d(rec.device(), n / per, kLocal));

@@ -81,7 +81,7 @@ void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, c
     const auto& caps = dev.caps();
     const GemvShape sh = gemv_shape(dev, w.type, w.cols, M);
     const Pipeline& p = dev.pipeline(spv::format_kernel(Family::matvec, w.type, caps.subgroup ? sg : nosg),
-                                     {sh.L, sh.rows, sh.cols});
+                                     {sh.L, sh.rows, sh.cols, uint32_t(w.layout)});
     for (const WeightPart& part : w.parts) {
         Groups g = groups_1d(dev, part.rows, sh.rows);
         g.z = div_up(M, sh.cols);
@@ -170,7 +170,7 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
     VKRT_CHECK(L <= caps.max_workgroup_invocations && 2u * 32u * (t.BM + t.BN + 2u) * 4u <= caps.shared_memory,
                Status::unsupported, "matmul (gemm): tiles ", t.BM, "x", t.BN, " exceed the device's limits");
     const Pipeline& p =
-        dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN});
+        dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN, uint32_t(w.layout)});
     for (const WeightPart& part : w.parts) {
         Groups g{div_up(part.rows, t.BN), div_up(M, t.BM), 1};
         VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
