@@ -70,6 +70,7 @@ int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVecto
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint NROWS = 2;  // output rows per workgroup
 layout(constant_id = 2) const uint NCOLS = 1;  // columns of X per workgroup (1..32)
+layout(constant_id = 4) const uint EPI = 0;    // epilogue: kEpiNone / kEpiResidual / kEpiSwiglu / kEpiGeglu
 
 layout(binding = 0) readonly buffer W { uint w[]; };
 layout(binding = 0) readonly buffer W4 { uvec4 w4[]; };  // the same weights, 16-byte loads
@@ -84,15 +85,28 @@ layout(binding = 1) readonly buffer X { vec4 x4[]; };  // K % 32 == 0: rows are 
 layout(binding = 1) readonly buffer X { float x[]; };
 #endif
 layout(binding = 2) writeonly buffer Y { float y[]; };
+layout(binding = 3) readonly buffer RES { float res[]; };  // the residual (EPI == kEpiResidual; may alias Y)
 // N: Y's row length (all rows of the weight); R: rows of this part; base: its first row in Y.
 #include "shared/matmul.h"
 layout(push_constant) uniform PC { MatmulPush pc; };
+#include "activation.glsl"
 
 const uint L = gl_WorkGroupSize.x;
+const bool GLU = EPI == kEpiSwiglu || EPI == kEpiGeglu;
+const uint NOUT = GLU ? NROWS / 2u : NROWS;  // output rows per workgroup
 const uint NACC = NROWS * NCOLS;
 shared float red[NACC * L];
 
 float acc[NACC];  // acc[r * NCOLS + c]
+uint row0;        // the workgroup's first output row (of this part)
+
+// The weight row of accumulator row r. Rows past the end read the last row and are never
+// stored. With a GLU the weight is [gate (F rows); up (F rows)], F = pc.N: rows r < NOUT
+// are gate rows row0 + r, the others the up rows F + row0 + r - NOUT of the same outputs.
+uint wrow(uint r) {
+    if (GLU) return (r < NOUT ? 0u : pc.N) + min(row0 + (r < NOUT ? r : r - NOUT), pc.N - 1u);
+    return min(row0 + r, pc.R - 1u);
+}
 
 #if F16 && FMT_QK > 1
 // Largest |x'| of a unit in [2^F16_XT, 2^(F16_XT+1)): two products of an int8 quant and x'
@@ -118,18 +132,37 @@ void f16_unit_x(uint xb, out f16vec4 xh[8], out float unscale) {
 }
 #endif
 
-// Output o = r * NCOLS + c of the workgroup (row row0 + r, column col0 + c), if it exists.
-void store(uint o, float s) {
-    const uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * NROWS;
+// Output o = r * NCOLS + c of the workgroup (row row0 + r, column col0 + c), if it exists,
+// from its sum s (with a GLU: the gate's; u the up row's), through the epilogue:
+//   none: y = s;  residual: y = res + s;  swiglu: y = silu(s) * u;  geglu: y = gelu(s) * u
+void store(uint o, float s, float u) {
     const uint col0 = gl_WorkGroupID.z * NCOLS;
     const uint r = o / NCOLS, c = o % NCOLS;
-    if (row0 + r < pc.R && col0 + c < pc.M) y[(col0 + c) * pc.N + pc.base + row0 + r] = s;
+    if (col0 + c >= pc.M) return;
+    if (GLU) {
+        if (row0 + r < pc.N) y[(col0 + c) * pc.N + row0 + r] = (EPI == kEpiSwiglu ? act_silu(s) : act_gelu(s)) * u;
+        return;
+    }
+    if (row0 + r >= pc.R) return;
+    const uint i = (col0 + c) * pc.N + pc.base + row0 + r;
+    y[i] = EPI == kEpiResidual ? res[i] + s : s;
+}
+
+// The workgroup's sum of accumulator i, after the shared-memory reduction.
+float total(uint i) {
+#if SUBGROUP
+    float s = 0.0;
+    for (uint j = 0u; j < gl_NumSubgroups; ++j) s += red[i * L + j];
+    return s;
+#else
+    return red[i * L];
+#endif
 }
 
 void main() {
     const uint tid = gl_LocalInvocationID.x;
-    const uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * NROWS;
-    if (row0 >= pc.R) return;  // uniform per workgroup
+    row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * NOUT;
+    if (row0 >= (GLU ? pc.N : pc.R)) return;  // uniform per workgroup
     const uint col0 = gl_WorkGroupID.z * NCOLS;
     const uint K = pc.K;
     for (uint i = 0u; i < NACC; ++i) acc[i] = 0.0;
@@ -154,7 +187,7 @@ void main() {
             sx[c] = int(xq[mi + 1u]);
         }
         for (uint r = 0u; r < NROWS; ++r) {
-            const uint row = min(row0 + r, pc.R - 1u);  // rows past R: read row R-1, never stored
+            const uint row = wrow(r);
             uint q[8];
             ivec2 sc;
             float d, m;
@@ -195,7 +228,7 @@ void main() {
             uint q[8];
             ivec2 sc;
             float d, m;
-            fmt_int32(min(row0 + r, pc.R - 1u) * row_bytes + ub, us, q, sc, d, m);
+            fmt_int32(wrow(r) * row_bytes + ub, us, q, sc, d, m);
             f16vec4 qh[8];
             for (uint i = 0u; i < 8u; ++i) qh[i] = f16vec4(fmt_sbytes(q[i]));
             for (uint c = 0u; c < NCOLS; ++c) {
@@ -221,7 +254,7 @@ void main() {
         float s[NROWS];
         for (uint r = 0u; r < NROWS; ++r) {
             vec4 vr[8];
-            fmt_dq32(min(row0 + r, pc.R - 1u) * row_bytes + ub, us, vr, s[r]);
+            fmt_dq32(wrow(r) * row_bytes + ub, us, vr, s[r]);
             for (uint i = 0u; i < 8u; ++i) v[r * 8u + i] = vr[i];
         }
         for (uint c = 0u; c < NCOLS; ++c) {
@@ -256,7 +289,7 @@ void main() {
         const uint kw = K / 2u;
         for (uint j = tid; j < kw; j += L) {
             vec2 wv[NROWS];
-            for (uint r = 0u; r < NROWS; ++r) wv[r] = fmt_pair(min(row0 + r, pc.R - 1u) * kw + j);
+            for (uint r = 0u; r < NROWS; ++r) wv[r] = fmt_pair(wrow(r) * kw + j);
             for (uint c = 0u; c < NCOLS; ++c) {
                 const uint xb = min(col0 + c, pc.M - 1u) * K + 2u * j;
                 const vec2 xv = vec2(x[xb], x[xb + 1u]);
@@ -269,7 +302,7 @@ void main() {
         // One element at a time (F32; 16-bit formats with odd K, whose rows start at any half).
         for (uint k = tid; k < K; k += L) {
             float wv[NROWS];
-            for (uint r = 0u; r < NROWS; ++r) wv[r] = fmt_elem(min(row0 + r, pc.R - 1u) * K + k);
+            for (uint r = 0u; r < NROWS; ++r) wv[r] = fmt_elem(wrow(r) * K + k);
             for (uint c = 0u; c < NCOLS; ++c) {
                 const float xv = x[min(col0 + c, pc.M - 1u) * K + k];
                 for (uint r = 0u; r < NROWS; ++r) acc[r * NCOLS + c] += wv[r] * xv;
@@ -279,11 +312,14 @@ void main() {
 #endif
 
     // ---- reduce the NACC accumulators over the workgroup; thread i writes outputs i, i+L, ...
+    // (with a GLU, output i pairs accumulator i with the up row's, i + NOUT * NCOLS)
+    const uint NO = NOUT * NCOLS;
 #if SUBGROUP
     if (gl_NumSubgroups == 1u) {  // uniform: the subgroup sums are the workgroup's
-        for (uint i = 0u; i < NACC; ++i) {
+        for (uint i = 0u; i < NO; ++i) {
             const float s = subgroupAdd(acc[i]);
-            if (tid == i % L) store(i, s);
+            const float u = GLU ? subgroupAdd(acc[(i + NO) % NACC]) : 0.0;
+            if (tid == i % L) store(i, s, u);
         }
         return;
     }
@@ -292,9 +328,6 @@ void main() {
         if (subgroupElect()) red[i * L + gl_SubgroupID] = v;
     }
     barrier();
-    for (uint o = tid; o < NACC; o += L) {
-        float s = 0.0;
-        for (uint j = 0u; j < gl_NumSubgroups; ++j) s += red[o * L + j];
 #else
     for (uint i = 0u; i < NACC; ++i) red[i * L + tid] = acc[i];
     barrier();
@@ -303,9 +336,6 @@ void main() {
             for (uint i = 0u; i < NACC; ++i) red[i * L + tid] += red[i * L + tid + h];
         barrier();
     }
-    for (uint o = tid; o < NACC; o += L) {
-        const float s = red[o * L];
 #endif
-        store(o, s);
-    }
+    for (uint o = tid; o < NO; o += L) store(o, total(o), GLU ? total((o + NO) % NACC) : 0.0);
 }

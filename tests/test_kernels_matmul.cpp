@@ -379,6 +379,99 @@ TEST_CASE("matmul: gemv_f16 holds its bound for real activation ranges (no overf
     CHECK_NO_VALIDATION(test::gpu_with(false, false, true));
 }
 
+// GEMV epilogues (a fused graph's residual add and gated activation). The sums are the
+// plain GEMV's bit for bit (same kernel, same order: that product is held to the reference
+// by the tests above), so: residual y = float(res + plain) exactly, with y a separate
+// buffer and aliasing the residual; GLU y = act(plain gate) * plain up against ref::swiglu /
+// ref::geglu (double) within the float activation's error: exp within (3 + 2|g|) ulp
+// (Vulkan's bound), a division and two products: 2e-5 * |g * u| covers |g| < 40.
+TEST_CASE("matmul: GEMV epilogues (residual add, SwiGLU, GeGLU) on every GEMV path and capability") {
+    uint32_t seed = 8000;
+    for (Format t : {Format::Q4_0, Format::Q8_0, Format::Q4_K, Format::Q6_K, Format::F16, Format::F32}) {
+        const uint32_t K = 2 * block_k(t), F = 37;
+        for (uint32_t M : {1u, 3u}) {
+            const Problem p = make_problem(t, M, 2 * F, K, seed += 7);  // W = [gate (F); up (F)]
+            const std::vector<float> res = test::random_floats(size_t(M) * 2 * F, seed + 3, -4.f, 4.f);
+            for (const Caps& c : {Caps{false, false, false}, Caps{false, false, true}, Caps{true, true, true}}) {
+                Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
+                const auto wb = ops::upload_weight(dev, t, 2 * F, K, p.w.data(), "w");
+                for (MatmulPath path : {MatmulPath::auto_, MatmulPath::gemv, MatmulPath::gemv_f16, MatmulPath::gemv_int}) {
+                    if ((path == MatmulPath::gemv_f16 && !(is_block(t) && dev.caps().fp16)) ||
+                        (path == MatmulPath::gemv_int && !(has_int(t) && dev.caps().int_dot)))
+                        continue;
+                    const std::string what = caps_name(c) + " " + ops::matmul_path_name(path) + " " + describe(p);
+                    Buffer x = make_buffer(dev, p.x, "x");
+                    Buffer scratch(dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "scratch");
+                    Buffer y(dev, uint64_t(M) * 2 * F * 4, MemoryKind::device, "y");
+                    Buffer y2(dev, uint64_t(M) * 2 * F * 4, MemoryKind::device, "y2");
+                    Buffer br = make_buffer(dev, res, "res");
+                    Buffer yr = make_buffer(dev, res, "y = res");  // the residual aliased by y
+                    Buffer yg(dev, uint64_t(M) * F * 4, MemoryKind::device, "y glu");
+                    Buffer yg2(dev, uint64_t(M) * F * 4, MemoryKind::device, "y geglu");
+                    test::run(dev, [&](Recorder& rec) {
+                        ops::matmul(rec, x, wb.view, y, M, scratch, path);
+                        ops::matmul(rec, x, wb.view, y2, M, scratch, path, {br});
+                        ops::matmul(rec, x, wb.view, yr, M, scratch, path, {yr});
+                        ops::matmul(rec, x, wb.view, yg, M, scratch, path, {{}, ops::Glu::swiglu});
+                        ops::matmul(rec, x, wb.view, yg2, M, scratch, path, {{}, ops::Glu::geglu});
+                    });
+                    const auto plain = y.download_as<float>(size_t(M) * 2 * F);
+                    std::vector<float> want(plain.size());
+                    for (size_t i = 0; i < want.size(); ++i) want[i] = res[i] + plain[i];
+                    CHECK_MESSAGE(std::memcmp(y2.download_as<float>(want.size()).data(), want.data(), want.size() * 4) == 0,
+                                  what, ": residual");
+                    CHECK_MESSAGE(std::memcmp(yr.download_as<float>(want.size()).data(), want.data(), want.size() * 4) == 0,
+                                  what, ": residual aliasing y");
+                    std::vector<float> gate(size_t(M) * F), up(size_t(M) * F);
+                    for (uint32_t m = 0; m < M; ++m)
+                        for (uint32_t f = 0; f < F; ++f) {
+                            gate[m * F + f] = plain[m * 2 * F + f];
+                            up[m * F + f] = plain[m * 2 * F + F + f];
+                        }
+                    for (auto [glu, buf] : {std::pair{ops::Glu::swiglu, &yg}, std::pair{ops::Glu::geglu, &yg2}}) {
+                        const auto got = buf->download_as<float>(size_t(M) * F);
+                        const auto ref = glu == ops::Glu::swiglu ? ref::swiglu(gate, up) : ref::geglu(gate, up);
+                        size_t bad = 0;
+                        for (size_t i = 0; i < got.size(); ++i)
+                            bad += !(std::fabs(double(got[i]) - ref[i]) <= 2e-5 * std::fabs(double(gate[i]) * up[i]) + 1e-30);
+                        CHECK_MESSAGE(bad == 0, what, glu == ops::Glu::swiglu ? ": swiglu" : ": geglu");
+                    }
+                    // The same epilogues from already-quantized activations (the integer path).
+                    if (path == MatmulPath::gemv_int) {
+                        Buffer yq(dev, uint64_t(M) * F * 4, MemoryKind::device, "yq");
+                        test::run(dev, [&](Recorder& rec) {
+                            ops::matmul_q8(rec, ops::Q8Activations{scratch, M, K}, wb.view, yq, {{}, ops::Glu::swiglu});
+                        });
+                        CHECK_MESSAGE(std::memcmp(yq.download_as<float>(size_t(M) * F).data(),
+                                                  yg.download_as<float>(size_t(M) * F).data(), size_t(M) * F * 4) == 0,
+                                      what, ": matmul_q8 swiglu");
+                    }
+                }
+            }
+        }
+    }
+    // Refusals: GEMM with an epilogue, residual + GLU, a GLU weight of odd rows or in parts.
+    Device& dev = test::gpu();
+    Buffer x(dev, 1 << 16), w(dev, 1 << 16), y(dev, 1 << 16);
+    Recorder rec(dev);
+    rec.begin();
+    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, ops::single_part(w, Format::F32, 4, 32), y, 1, {}, MatmulPath::gemm, {y}),
+                         doctest::Contains("GEMV paths"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, ops::single_part(w, Format::F32, 4, 32), y, 1, {}, MatmulPath::auto_,
+                                     {y, ops::Glu::swiglu}),
+                         doctest::Contains("not both"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, ops::single_part(w, Format::F32, 5, 32), y, 1, {}, MatmulPath::auto_,
+                                     {{}, ops::Glu::geglu}),
+                         doctest::Contains("2F rows"), vkrt::Error);
+    ops::WeightView parts{Format::F32, 8, 4, {{BufferView(w), 0, 4}, {BufferView(w), 4, 4}}};
+    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, parts, y, 1, {}, MatmulPath::auto_, {{}, ops::Glu::swiglu}),
+                         doctest::Contains("one part"), vkrt::Error);
+    rec.end();
+    CHECK_NO_VALIDATION(dev);
+    CHECK_NO_VALIDATION(test::gpu_with(false, false, true));
+    CHECK_NO_VALIDATION(test::gpu_with(true, true, true));
+}
+
 TEST_CASE("matmul and embed: weights split into parts of whole rows (forced small binding limit)") {
     // A limit of a few rows per part: N = 37 rows give parts of 6 (or 5, 3...) rows and a
     // short last part, each part one dispatch writing its rows of Y at its row offset.
