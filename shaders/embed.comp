@@ -12,6 +12,7 @@
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer T { uint w[]; };
+#define FMT_LAYOUT_ID 1  // the table's layout (ops/weights.hpp)
 #include "vkrt_decoder.glsl"
 layout(binding = 1) readonly buffer I { int ids[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };

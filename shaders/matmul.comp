@@ -25,6 +25,7 @@ const uint BMP = BM + 1u, BNP = BN + 1u;
 const uint L = gl_WorkGroupSize.x;
 
 layout(binding = 0) readonly buffer W { uint w[]; };
+#define FMT_LAYOUT_ID 5  // the weight's layout (ops/weights.hpp)
 #include "vkrt_decoder.glsl"
 layout(binding = 1) readonly buffer X { float x[]; };
 layout(binding = 2) writeonly buffer Y { float y[]; };

@@ -4,8 +4,10 @@
 //   Y[m, base + n] = sum_k X[m,k] * W[n,k]
 // W is one part of a weight (rows base .. base+R of N; a weight above the device's
 // binding limit is bound as several parts, ops/weights.hpp), bound as uint words in its
-// exact GGUF byte layout and decoded by shaders/formats/<format>.glsl (TYPE = ggml type
-// id; see formats/helpers.glsl for the decoder interface). Block formats need K % 32 == 0
+// GGUF byte layout, or for Q4_0 / Q5_0 / Q8_0 / IQ4_NL in the grouped layout that
+// ops::upload_weight repacks them into (16-byte aligned quants, loaded as vectors by
+// consecutive lanes), and decoded by shaders/formats/<format>.glsl (TYPE = ggml type id;
+// see formats/helpers.glsl for the decoder interface and the layouts). Block formats need K % 32 == 0
 // (K % 256 for the 256-element ones) and are processed in units of 32 elements (a block
 // or a sub-block); scalar formats (F32, F16, BF16) take any K.
 //
@@ -13,12 +15,23 @@
 // of X (z), so the weights are read once for NCOLS columns of X. The threads of a
 // workgroup split K: thread t takes units t, t+L, ... (neighbouring threads read
 // neighbouring bytes of a row: coalesced), keeps NROWS*NCOLS accumulators, and the
-// workgroup reduces them with subgroupAdd (SUBGROUP=1, any subgroup size) or a
-// shared-memory tree (SUBGROUP=0, L must be a power of two).
+// workgroup reduces them with subgroupAdd (SUBGROUP=1, any subgroup size; no shared
+// memory and no barrier where the workgroup is one subgroup) or a shared-memory tree
+// (SUBGROUP=0, L must be a power of two).
 //
-// F16=1 (block formats, needs shaderFloat16): the decoded unit (fmt_dq32's v, exact for
-// the *_0 formats, rounded to half for the others) times x in float16, two products
-// summed per lane, then float32 (scale s applied in float32). Needs |x|, |v| < 65504.
+// F16=1 (block formats, needs shaderFloat16): products in float16, sums of two products
+// per lane, then float32. Float16 overflows at 65504 and goes subnormal below 2^-14 (which
+// a GPU may flush to zero), while real activations reach thousands (an outlier channel
+// times a quant of 127 is far past 65504) and fall to 1e-6: so each column's x of a unit
+// is scaled by a power of two 2^-e (exact) to max |x'| in [2^F16_XT, 2^(F16_XT+1)) before
+// it becomes float16, and the unit's sum is scaled back by 2^e in float32. What a lane
+// then multiplies has a known bound (|q| <= 128, |x'| < 2^(F16_XT+1)), so neither a
+// product nor a two-product sum can overflow, and only elements below 2^-20 of the unit's
+// largest |x| become subnormal. Formats with the integer interface (FMT_INT) multiply
+// their int8 quants q (exact in float16), as the integer path does:
+//   acc += 2^e * d * (sc.x * sum_{i<4} q.x' + sc.y * sum_{i>=4} q.x') [+ m * sum x]
+// the others (Q2_K) fmt_dq32's v (real weight values, |v| < 2^13 in any real model) with
+// max |x'| in [1, 2).
 //
 // INT_DOT=1 (formats flagged VKRT_K_INT, needs VK_KHR_shader_integer_dot_product): X is
 // given quantized by quantize_q8_1.comp (XQ: int8 words of (M,K), then per block of 32 of
@@ -57,8 +70,12 @@ int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVecto
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint NROWS = 2;  // output rows per workgroup
 layout(constant_id = 2) const uint NCOLS = 1;  // columns of X per workgroup (1..32)
+layout(constant_id = 4) const uint EPI = 0;    // epilogue: kEpiNone / kEpiResidual / kEpiSwiglu / kEpiGeglu
 
 layout(binding = 0) readonly buffer W { uint w[]; };
+layout(binding = 0) readonly buffer W4 { uvec4 w4[]; };  // the same weights, 16-byte loads
+#define FMT_HAVE_W4
+#define FMT_LAYOUT_ID 3  // the weight's layout (ops/weights.hpp: gguf or grouped)
 #include "vkrt_decoder.glsl"
 #if INT_DOT
 layout(binding = 1) readonly buffer XQ { uint xq[]; };
@@ -68,20 +85,84 @@ layout(binding = 1) readonly buffer X { vec4 x4[]; };  // K % 32 == 0: rows are 
 layout(binding = 1) readonly buffer X { float x[]; };
 #endif
 layout(binding = 2) writeonly buffer Y { float y[]; };
+layout(binding = 3) readonly buffer RES { float res[]; };  // the residual (EPI == kEpiResidual; may alias Y)
 // N: Y's row length (all rows of the weight); R: rows of this part; base: its first row in Y.
 #include "shared/matmul.h"
 layout(push_constant) uniform PC { MatmulPush pc; };
+#include "activation.glsl"
 
 const uint L = gl_WorkGroupSize.x;
+const bool GLU = EPI == kEpiSwiglu || EPI == kEpiGeglu;
+const uint NOUT = GLU ? NROWS / 2u : NROWS;  // output rows per workgroup
 const uint NACC = NROWS * NCOLS;
 shared float red[NACC * L];
 
 float acc[NACC];  // acc[r * NCOLS + c]
+uint row0;        // the workgroup's first output row (of this part)
+
+// The weight row of accumulator row r. Rows past the end read the last row and are never
+// stored. With a GLU the weight is [gate (F rows); up (F rows)], F = pc.N: rows r < NOUT
+// are gate rows row0 + r, the others the up rows F + row0 + r - NOUT of the same outputs.
+uint wrow(uint r) {
+    if (GLU) return (r < NOUT ? 0u : pc.N) + min(row0 + (r < NOUT ? r : r - NOUT), pc.N - 1u);
+    return min(row0 + r, pc.R - 1u);
+}
+
+#if F16 && FMT_QK > 1
+// Largest |x'| of a unit in [2^F16_XT, 2^(F16_XT+1)): two products of an int8 quant and x'
+// stay below 2 * 128 * 2^7 = 32768; products of real weight values (|v| < 2^13) and x' < 2.
+#if FMT_INT
+const int F16_XT = 6;
+#else
+const int F16_XT = 0;
+#endif
+// The 32 elements of x at vec4 index xb as float16 x' = x * 2^-e, and 2^e. The power of two
+// comes from the exponent bits of max |x| (an all-zero unit gets the largest scale, 2^127:
+// still zeros). Units whose max |x| is below 2^(F16_XT-126) are not fully normalized, and
+// 2^e underflows to 0 for the smallest: such activations are far below any float32 sum.
+void f16_unit_x(uint xb, out f16vec4 xh[8], out float unscale) {
+    vec4 mx4 = vec4(0.0);
+    for (uint i = 0u; i < 8u; ++i) mx4 = max(mx4, abs(x4[xb + i]));
+    const float mx = max(max(mx4.x, mx4.y), max(mx4.z, mx4.w));
+    const int eb = int((floatBitsToUint(mx) >> 23) & 0xffu);  // max |x| in [2^(eb-127), 2^(eb-126))
+    const int sb = clamp(F16_XT + 254 - eb, 1, 254);          // biased exponent of the scale
+    const float scale = uintBitsToFloat(uint(sb) << 23);
+    unscale = uintBitsToFloat(uint(254 - sb) << 23);
+    for (uint i = 0u; i < 8u; ++i) xh[i] = f16vec4(x4[xb + i] * scale);
+}
+#endif
+
+// Output o = r * NCOLS + c of the workgroup (row row0 + r, column col0 + c), if it exists,
+// from its sum s (with a GLU: the gate's; u the up row's), through the epilogue:
+//   none: y = s;  residual: y = res + s;  swiglu: y = silu(s) * u;  geglu: y = gelu(s) * u
+void store(uint o, float s, float u) {
+    const uint col0 = gl_WorkGroupID.z * NCOLS;
+    const uint r = o / NCOLS, c = o % NCOLS;
+    if (col0 + c >= pc.M) return;
+    if (GLU) {
+        if (row0 + r < pc.N) y[(col0 + c) * pc.N + row0 + r] = (EPI == kEpiSwiglu ? act_silu(s) : act_gelu(s)) * u;
+        return;
+    }
+    if (row0 + r >= pc.R) return;
+    const uint i = (col0 + c) * pc.N + pc.base + row0 + r;
+    y[i] = EPI == kEpiResidual ? res[i] + s : s;
+}
+
+// The workgroup's sum of accumulator i, after the shared-memory reduction.
+float total(uint i) {
+#if SUBGROUP
+    float s = 0.0;
+    for (uint j = 0u; j < gl_NumSubgroups; ++j) s += red[i * L + j];
+    return s;
+#else
+    return red[i * L];
+#endif
+}
 
 void main() {
     const uint tid = gl_LocalInvocationID.x;
-    const uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * NROWS;
-    if (row0 >= pc.R) return;  // uniform per workgroup
+    row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * NOUT;
+    if (row0 >= (GLU ? pc.N : pc.R)) return;  // uniform per workgroup
     const uint col0 = gl_WorkGroupID.z * NCOLS;
     const uint K = pc.K;
     for (uint i = 0u; i < NACC; ++i) acc[i] = 0.0;
@@ -106,7 +187,7 @@ void main() {
             sx[c] = int(xq[mi + 1u]);
         }
         for (uint r = 0u; r < NROWS; ++r) {
-            const uint row = min(row0 + r, pc.R - 1u);  // rows past R: read row R-1, never stored
+            const uint row = wrow(r);
             uint q[8];
             ivec2 sc;
             float d, m;
@@ -125,6 +206,47 @@ void main() {
                 acc[r * NCOLS + c] += t;
             }
         }
+#elif F16 && FMT_INT
+        // ---- float16 products of the int8 quants with x scaled per unit (see the top)
+        f16vec4 xh[NCOLS * 8];
+        float unscale[NCOLS];
+#if FMT_INT_MIN
+        float xsum[NCOLS];
+#endif
+        for (uint c = 0u; c < NCOLS; ++c) {
+            const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
+            f16vec4 xc[8];
+            f16_unit_x(xb, xc, unscale[c]);
+            for (uint i = 0u; i < 8u; ++i) xh[c * 8u + i] = xc[i];
+#if FMT_INT_MIN
+            vec4 xs = vec4(0.0);
+            for (uint i = 0u; i < 8u; ++i) xs += x4[xb + i];
+            xsum[c] = (xs.x + xs.y) + (xs.z + xs.w);
+#endif
+        }
+        for (uint r = 0u; r < NROWS; ++r) {
+            uint q[8];
+            ivec2 sc;
+            float d, m;
+            fmt_int32(wrow(r) * row_bytes + ub, us, q, sc, d, m);
+            f16vec4 qh[8];
+            for (uint i = 0u; i < 8u; ++i) qh[i] = f16vec4(fmt_sbytes(q[i]));
+            for (uint c = 0u; c < NCOLS; ++c) {
+                float h0 = 0.0, h1 = 0.0;  // the sums of the two 16-element halves
+                for (uint i = 0u; i < 4u; i += 2u) {
+                    const uint j = c * 8u + i;
+                    const f16vec4 p0 = fma(qh[i + 1u], xh[j + 1u], qh[i] * xh[j]);
+                    const f16vec4 p1 = fma(qh[i + 5u], xh[j + 5u], qh[i + 4u] * xh[j + 4u]);
+                    h0 += (float(p0.x) + float(p0.y)) + (float(p0.z) + float(p0.w));
+                    h1 += (float(p1.x) + float(p1.y)) + (float(p1.z) + float(p1.w));
+                }
+                float t = ((float(sc.x) * h0 + float(sc.y) * h1) * unscale[c]) * d;
+#if FMT_INT_MIN
+                t += m * xsum[c];
+#endif
+                acc[r * NCOLS + c] += t;
+            }
+        }
 #else
         // ---- float dequantization: the unit of every row first (NROWS decodes in flight),
         // then each 4 elements of X, read once, against every row
@@ -132,7 +254,7 @@ void main() {
         float s[NROWS];
         for (uint r = 0u; r < NROWS; ++r) {
             vec4 vr[8];
-            fmt_dq32(min(row0 + r, pc.R - 1u) * row_bytes + ub, us, vr, s[r]);
+            fmt_dq32(wrow(r) * row_bytes + ub, us, vr, s[r]);
             for (uint i = 0u; i < 8u; ++i) v[r * 8u + i] = vr[i];
         }
         for (uint c = 0u; c < NCOLS; ++c) {
@@ -140,13 +262,15 @@ void main() {
             float t[NROWS];
             for (uint r = 0u; r < NROWS; ++r) t[r] = 0.0;
 #if F16
-            for (uint i = 0u; i < 8u; i += 2u) {
-                const f16vec4 x0 = f16vec4(x4[xb + i]), x1 = f16vec4(x4[xb + i + 1u]);
+            f16vec4 xh[8];
+            float unscale;
+            f16_unit_x(xb, xh, unscale);
+            for (uint i = 0u; i < 8u; i += 2u)
                 for (uint r = 0u; r < NROWS; ++r) {
-                    const f16vec4 p = fma(f16vec4(v[r * 8u + i + 1u]), x1, f16vec4(v[r * 8u + i]) * x0);
+                    const f16vec4 p = fma(f16vec4(v[r * 8u + i + 1u]), xh[i + 1u], f16vec4(v[r * 8u + i]) * xh[i]);
                     t[r] += (float(p.x) + float(p.y)) + (float(p.z) + float(p.w));
                 }
-            }
+            for (uint r = 0u; r < NROWS; ++r) t[r] *= unscale;
 #else
             for (uint i = 0u; i < 8u; ++i) {
                 const vec4 xv = x4[xb + i];
@@ -155,7 +279,7 @@ void main() {
 #endif
             for (uint r = 0u; r < NROWS; ++r) acc[r * NCOLS + c] += s[r] * t[r];
         }
-#endif  // INT_DOT
+#endif  // INT_DOT / F16 with FMT_INT / float
     }
 
 #else  // scalar formats
@@ -165,7 +289,7 @@ void main() {
         const uint kw = K / 2u;
         for (uint j = tid; j < kw; j += L) {
             vec2 wv[NROWS];
-            for (uint r = 0u; r < NROWS; ++r) wv[r] = fmt_pair(min(row0 + r, pc.R - 1u) * kw + j);
+            for (uint r = 0u; r < NROWS; ++r) wv[r] = fmt_pair(wrow(r) * kw + j);
             for (uint c = 0u; c < NCOLS; ++c) {
                 const uint xb = min(col0 + c, pc.M - 1u) * K + 2u * j;
                 const vec2 xv = vec2(x[xb], x[xb + 1u]);
@@ -178,7 +302,7 @@ void main() {
         // One element at a time (F32; 16-bit formats with odd K, whose rows start at any half).
         for (uint k = tid; k < K; k += L) {
             float wv[NROWS];
-            for (uint r = 0u; r < NROWS; ++r) wv[r] = fmt_elem(min(row0 + r, pc.R - 1u) * K + k);
+            for (uint r = 0u; r < NROWS; ++r) wv[r] = fmt_elem(wrow(r) * K + k);
             for (uint c = 0u; c < NCOLS; ++c) {
                 const float xv = x[min(col0 + c, pc.M - 1u) * K + k];
                 for (uint r = 0u; r < NROWS; ++r) acc[r * NCOLS + c] += wv[r] * xv;
@@ -188,15 +312,22 @@ void main() {
 #endif
 
     // ---- reduce the NACC accumulators over the workgroup; thread i writes outputs i, i+L, ...
+    // (with a GLU, output i pairs accumulator i with the up row's, i + NOUT * NCOLS)
+    const uint NO = NOUT * NCOLS;
 #if SUBGROUP
+    if (gl_NumSubgroups == 1u) {  // uniform: the subgroup sums are the workgroup's
+        for (uint i = 0u; i < NO; ++i) {
+            const float s = subgroupAdd(acc[i]);
+            const float u = GLU ? subgroupAdd(acc[(i + NO) % NACC]) : 0.0;
+            if (tid == i % L) store(i, s, u);
+        }
+        return;
+    }
     for (uint i = 0u; i < NACC; ++i) {
         const float v = subgroupAdd(acc[i]);
         if (subgroupElect()) red[i * L + gl_SubgroupID] = v;
     }
     barrier();
-    for (uint o = tid; o < NACC; o += L) {
-        float s = 0.0;
-        for (uint j = 0u; j < gl_NumSubgroups; ++j) s += red[o * L + j];
 #else
     for (uint i = 0u; i < NACC; ++i) red[i * L + tid] = acc[i];
     barrier();
@@ -205,10 +336,6 @@ void main() {
             for (uint i = 0u; i < NACC; ++i) red[i * L + tid] += red[i * L + tid + h];
         barrier();
     }
-    for (uint o = tid; o < NACC; o += L) {
-        const float s = red[o * L];
 #endif
-        const uint r = o / NCOLS, c = o % NCOLS;
-        if (row0 + r < pc.R && col0 + c < pc.M) y[(col0 + c) * pc.N + pc.base + row0 + r] = s;
-    }
+    for (uint o = tid; o < NO; o += L) store(o, total(o), GLU ? total((o + NO) % NACC) : 0.0);
 }

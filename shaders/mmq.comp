@@ -41,6 +41,7 @@ const uint L = gl_WorkGroupSize.x;
 const uint BMP = BM + 1u, BNP = BN + 1u;
 
 layout(binding = 0) readonly buffer W { uint w[]; };
+#define FMT_LAYOUT_ID 6  // the weight's layout (ops/weights.hpp: gguf or grouped)
 #include "vkrt_decoder.glsl"
 layout(binding = 1) readonly buffer XQ { uint xq[]; };
 layout(binding = 2) writeonly buffer Y { float y[]; };

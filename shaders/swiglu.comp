@@ -13,17 +13,14 @@ layout(binding = 1) readonly buffer U { float u[]; };
 layout(binding = 2) writeonly buffer O { float o[]; };
 #include "shared/elementwise.h"
 layout(push_constant) uniform PC { GluPush pc; };
+#include "activation.glsl"
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
     if (i >= pc.n) return;
     const uint m = i / pc.F, j = m * pc.stride + (i - m * pc.F);
-    const float a = g[j];
 #if GELU
-    // tanh(z) = 1 - 2 / (exp(2z) + 1): finite for every z (exp overflow gives 1).
-    const float z = 0.7978845608028654 * a * (1.0 + 0.044715 * a * a);
-    const float t = 1.0 - 2.0 / (exp(2.0 * z) + 1.0);
-    o[i] = 0.5 * a * (1.0 + t) * u[j];
+    o[i] = act_gelu(g[j]) * u[j];
 #else
-    o[i] = a / (1.0 + exp(-a)) * u[j];
+    o[i] = act_silu(g[j]) * u[j];
 #endif
 }

@@ -82,7 +82,8 @@ std::vector<Device*> paths() {
     std::vector<Device*> d;
     if (test::gpu().caps().subgroup) d.push_back(&test::gpu());
     else MESSAGE("device has no subgroup arithmetic: only the shared-memory path runs");
-    d.push_back(&test::gpu_with(false, false, true));
+    // The shared-memory path also decodes halves with the integer decoder (caps.native_half off).
+    d.push_back(&test::gpu_with(false, false, true, true));
     return d;
 }
 

@@ -22,7 +22,7 @@ void embed(Recorder& rec, const WeightView& table, const BufferView& ids, const 
     const uint32_t per = fmt::traits(table.type).block_elems > 1 ? 4 : 1;
     const uint32_t L = fit_local(rec.device().caps(), 256);
     const Pipeline& p = rec.device().pipeline(spv::format_kernel(spv::Family::embed, table.type, spv::Path::plain),
-                                              {L});
+                                              {L, uint32_t(table.layout)});
     for (const WeightPart& part : table.parts) {
         const shader::EmbedPush pc{M, n_embd, n_vocab, part.rows, part.row0};
         rec.dispatch(p, {part.view, ids, out}, pc, groups_1d(rec.device(), n / per, L));

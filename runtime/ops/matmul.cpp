@@ -19,8 +19,9 @@ using spv::Path;
 bool is_block(Format t) { return fmt::traits(t).block_elems > 1; }
 bool has_int_path(Format t) { return (fmt::traits(t).kernels & fmt::kKernelInt) != 0; }
 
-// Shape, format and operand checks shared by every path.
-void check_common(const char* kernel, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M) {
+// Shape, format and operand checks shared by every path; y has y_cols columns (default N).
+void check_common(const char* kernel, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
+                  uint32_t y_cols = 0) {
     check_weight(w, kernel);
     const uint32_t N = w.rows, K = w.cols;
     VKRT_CHECK(M > 0, Status::invalid_argument, kernel, ": empty shape (M,N,K) = (", M, ",", N, ",", K, ")");
@@ -28,7 +29,7 @@ void check_common(const char* kernel, const BufferView& x, const WeightView& w, 
     VKRT_CHECK(uint64_t(M) * K < (uint64_t(1) << 32) && uint64_t(M) * N < (uint64_t(1) << 32), Status::limit_exceeded,
                kernel, ": (M,N,K) = (", M, ",", N, ",", K, ") is too large for 32-bit indexing");
     require_bytes(x, uint64_t(M) * K * 4, kernel, "x");
-    require_bytes(y, uint64_t(M) * N * 4, kernel, "y");
+    require_bytes(y, uint64_t(M) * (y_cols ? y_cols : N) * 4, kernel, "y");
 }
 
 // 32-element units of a row (block formats), words (16-bit formats, even K) or elements:
@@ -76,26 +77,54 @@ GemvShape gemv_shape(const Device& dev, Format t, uint32_t K, uint32_t M) {
 
 using shader::MatmulPush;
 
+// The epilogue's operands against the product's shape (N = the weight's rows); returns
+// the kernel's EPI constant (shaders/shared/matmul.h).
+uint32_t check_epilogue(const char* kernel, const MatmulEpilogue& epi, const WeightView& w, const BufferView& y,
+                        uint32_t M) {
+    if (!epi.active()) return shader::kEpiNone;
+    VKRT_CHECK(epi.glu == Glu::none || epi.residual.buffer == nullptr, Status::invalid_argument, kernel,
+               ": an epilogue has a residual or a GLU, not both");
+    if (epi.glu == Glu::none) {
+        require_bytes(epi.residual, uint64_t(M) * w.rows * 4, kernel, "residual");
+        return shader::kEpiResidual;
+    }
+    VKRT_CHECK(w.rows % 2 == 0, Status::invalid_argument, kernel, ": a GLU weight holds [gate; up]: 2F rows, not ",
+               w.rows);
+    VKRT_CHECK(w.parts.size() == 1, Status::unsupported, kernel, ": a GLU weight must be bound as one part (",
+               w.parts.size(), " parts: gate and up rows in different bindings)");
+    require_bytes(y, uint64_t(M) * (w.rows / 2) * 4, kernel, "y");
+    return epi.glu == Glu::swiglu ? shader::kEpiSwiglu : shader::kEpiGeglu;
+}
+
 // One dispatch per weight part; `sg`/`nosg` pick the variant by the subgroup capability.
 void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, const WeightView& w,
-                   const BufferView& y, uint32_t M) {
+                   const BufferView& y, uint32_t M, uint32_t epi = shader::kEpiNone, const BufferView& residual = {}) {
     Device& dev = rec.device();
     const auto& caps = dev.caps();
-    const GemvShape sh = gemv_shape(dev, w.type, w.cols, M);
+    GemvShape sh = gemv_shape(dev, w.type, w.cols, M);
+    const bool glu = epi == shader::kEpiSwiglu || epi == shader::kEpiGeglu;
+    // A GLU workgroup holds the gate and the up rows of its outputs: twice the rows, so as
+    // many outputs as without (where the shared memory allows).
+    if (glu && 2 * sh.rows * sh.cols * sh.L * 4 <= caps.shared_memory) sh.rows *= 2;
+    const uint32_t outs = glu ? sh.rows / 2 : sh.rows;  // output rows per workgroup
     const Pipeline& p = dev.pipeline(spv::format_kernel(Family::matvec, w.type, caps.subgroup ? sg : nosg),
-                                     {sh.L, sh.rows, sh.cols});
+                                     {sh.L, sh.rows, sh.cols, uint32_t(w.layout), epi});
+    const BufferView& res = residual.buffer ? residual : y;  // bound either way; read only with kEpiResidual
     for (const WeightPart& part : w.parts) {
-        Groups g = groups_1d(dev, part.rows, sh.rows);
+        Groups g = groups_1d(dev, glu ? part.rows / 2 : part.rows, outs);
         g.z = div_up(M, sh.cols);
         VKRT_CHECK(g.z <= caps.max_workgroup_count[2], Status::limit_exceeded, "matmul: M = ", M,
                    " needs more workgroups in z than the device allows");
-        rec.dispatch(p, {part.view, xbind, y}, MatmulPush{M, w.rows, w.cols, part.rows, part.row0}, g);
+        const MatmulPush pc = glu ? MatmulPush{M, w.rows / 2, w.cols, part.rows, 0}
+                                  : MatmulPush{M, w.rows, w.cols, part.rows, part.row0};
+        rec.dispatch(p, {part.view, xbind, y, res}, pc, g);
     }
 }
 
 // Operand checks of the kernels that read the q8_1 activation buffer.
+// y_cols: columns of Y (w.rows; half of them for a GLU epilogue).
 void check_q8_operands(const char* kernel, const Device& dev, const Q8Activations& xq, const WeightView& w,
-                       const BufferView& y) {
+                       const BufferView& y, uint32_t y_cols = 0) {
     check_weight(w, kernel);
     const auto& caps = dev.caps();
     const char* t = fmt::name(w.type);
@@ -110,7 +139,7 @@ void check_q8_operands(const char* kernel, const Device& dev, const Q8Activation
                Status::limit_exceeded, kernel, ": (M,N,K) = (", xq.M, ",", w.rows, ",", xq.K,
                ") is too large for 32-bit indexing");
     require_bytes(xq.buf, matmul_scratch_bytes(xq.M, xq.K), kernel, "xq");
-    require_bytes(y, uint64_t(xq.M) * w.rows * 4, kernel, "y");
+    require_bytes(y, uint64_t(xq.M) * (y_cols ? y_cols : w.rows) * 4, kernel, "y");
 }
 
 }  // namespace
@@ -209,7 +238,7 @@ void matmul_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, con
                "matmul (mmq): tiles ", t.BM, "x", t.BN, " (", L, " threads, ", mmq_shared_bytes(t),
                " bytes of shared memory) exceed the device's limits");
     const Pipeline& p =
-        dev.pipeline(spv::format_kernel(Family::mmq, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN, t.BU});
+        dev.pipeline(spv::format_kernel(Family::mmq, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN, t.BU, uint32_t(w.layout)});
     for (const WeightPart& part : w.parts) {
         Groups g{div_up(part.rows, t.BN), div_up(xq.M, t.BM), 1};
         VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
@@ -250,15 +279,17 @@ void quantize_q8_1(Recorder& rec, const BufferView& x, const Q8Activations& xq) 
     quantize_q8_1(rec, x, xq.buf, xq.M, xq.K);
 }
 
-void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y) {
-    check_q8_operands("matmul_q8", rec.device(), xq, w, y);
-    // The int8-dot GEMM for prefill where the device accelerates it; the GEMV takes any M
-    // (8 columns of X per pass over W).
-    if (mmq_preferred(rec.device(), xq.M)) {
+void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
+               const MatmulEpilogue& epi) {
+    check_q8_operands("matmul_q8", rec.device(), xq, w, y, epi.glu != Glu::none ? w.rows / 2 : w.rows);
+    const uint32_t e = check_epilogue("matmul_q8", epi, w, y, xq.M);
+    // The int8-dot GEMM for prefill where the device accelerates it (no epilogue: those
+    // are the GEMV's); the GEMV takes any M (8 columns of X per pass over W).
+    if (e == shader::kEpiNone && mmq_preferred(rec.device(), xq.M)) {
         matmul_mmq(rec, xq, w, y, default_mmq_tiles(rec.device(), xq.M));
         return;
     }
-    dispatch_gemv(rec, Path::int_, Path::int_nosg, xq.buf, w, y, xq.M);
+    dispatch_gemv(rec, Path::int_, Path::int_nosg, xq.buf, w, y, xq.M, e, epi.residual);
 }
 
 void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
@@ -272,7 +303,7 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
     VKRT_CHECK(L <= caps.max_workgroup_invocations && gemm_shared_bytes(t) <= caps.shared_memory,
                Status::unsupported, "matmul (gemm): tiles ", t.BM, "x", t.BN, " exceed the device's limits");
     const Pipeline& p =
-        dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN});
+        dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN, uint32_t(w.layout)});
     for (const WeightPart& part : w.parts) {
         Groups g{div_up(part.rows, t.BN), div_up(M, t.BM), 1};
         VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
@@ -282,25 +313,30 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
 }
 
 void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
-            const BufferView& scratch, MatmulPath path) {
-    check_common("matmul", x, w, y, M);
+            const BufferView& scratch, MatmulPath path, const MatmulEpilogue& epi) {
+    const uint32_t e = check_epilogue("matmul", epi, w, y, M);
+    const bool glu = e == shader::kEpiSwiglu || e == shader::kEpiGeglu;
+    check_common("matmul", x, w, y, M, glu ? w.rows / 2 : w.rows);  // with a GLU, y is (M, F)
     Device& dev = rec.device();
     const auto& caps = dev.caps();
     const uint32_t N = w.rows, K = w.cols;
     if (path == MatmulPath::auto_) {
         const bool have_scratch = scratch.buffer != nullptr && scratch.bytes() >= matmul_scratch_bytes(M, K);
-        path = matmul_pick_path(dev, w.type, M, N, K, have_scratch);
+        // An epilogue runs on the GEMV paths: their choice for any M.
+        path = matmul_pick_path(dev, w.type, e != shader::kEpiNone ? std::min(M, 8u) : M, N, K, have_scratch);
     }
     const char* t = fmt::name(w.type);
+    VKRT_CHECK(e == shader::kEpiNone || path != MatmulPath::gemm, Status::unsupported,
+               "matmul: epilogues run on the GEMV paths, not gemm");
     switch (path) {
         case MatmulPath::gemv:
-            dispatch_gemv(rec, Path::plain, Path::nosg, x, w, y, M);
+            dispatch_gemv(rec, Path::plain, Path::nosg, x, w, y, M, e, epi.residual);
             return;
         case MatmulPath::gemv_f16:
             VKRT_CHECK(is_block(w.type), Status::unsupported, "matmul: path gemv_f16 is for block formats, not ", t);
             VKRT_CHECK(caps.fp16, Status::unsupported, "matmul: path gemv_f16 needs shaderFloat16, which ", caps.name,
                        " does not offer");
-            dispatch_gemv(rec, Path::f16, Path::f16_nosg, x, w, y, M);
+            dispatch_gemv(rec, Path::f16, Path::f16_nosg, x, w, y, M, e, epi.residual);
             return;
         case MatmulPath::gemv_int:
         case MatmulPath::mmq: {
@@ -316,7 +352,7 @@ void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const Buffe
             if (path == MatmulPath::mmq)
                 matmul_mmq(rec, Q8Activations{scratch, M, K}, w, y, default_mmq_tiles(dev, M));
             else
-                dispatch_gemv(rec, Path::int_, Path::int_nosg, scratch, w, y, M);
+                dispatch_gemv(rec, Path::int_, Path::int_nosg, scratch, w, y, M, e, epi.residual);
             return;
         }
         case MatmulPath::gemm:

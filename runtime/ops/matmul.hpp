@@ -66,13 +66,29 @@ uint64_t matmul_scratch_bytes(uint32_t M, uint32_t K);
 // scratch of matmul_scratch_bytes(M, K) is available).
 MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_t N, uint32_t K, bool have_scratch);
 
+// ---- GEMV epilogues (a fused decode graph: the residual add and the gated activation
+// done by the GEMV that produces their input, instead of separate passes over Y).
+enum class Glu { none, swiglu, geglu };
+struct MatmulEpilogue {
+    // y = residual + X . W^T: residual (M,N) f32, may alias y (each element is read, then
+    // written, by the same invocation). Unbound = no residual.
+    BufferView residual;
+    // W holds [gate rows (F); up rows (F)] (N = 2F rows, in one part) and
+    // y (M,F) = act(X . gate^T) * (X . up^T), act = silu (swiglu) or gelu, tanh
+    // approximation (geglu), as ref::swiglu / ref::geglu.
+    Glu glu = Glu::none;
+    bool active() const { return residual.buffer != nullptr || glu != Glu::none; }
+};
+
 // X (M,K) f32 . W (N,K)^T -> Y (M,N) f32, with N = w.rows and K = w.cols.
 // scratch: only for the integer path (>= matmul_scratch_bytes(M, K)); with MatmulPath::auto_
 // an unbound or too small scratch just means the float paths. A forced path that the
 // device or format cannot run throws Status::unsupported; bad shapes or operands throw
 // Status::invalid_argument. Y must not alias X (or the scratch).
+// epi: an epilogue (above) runs on the GEMV paths only: with one, auto_ picks the GEMV path
+// for any M, and a forced gemm is Status::unsupported. Residual and GLU do not combine.
 void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
-            const BufferView& scratch = {}, MatmulPath path = MatmulPath::auto_);
+            const BufferView& scratch = {}, MatmulPath path = MatmulPath::auto_, const MatmulEpilogue& epi = {});
 // The same with W in one view.
 void matmul(Recorder& rec, const BufferView& x, const BufferView& w, Format wtype, const BufferView& y, uint32_t M,
             uint32_t N, uint32_t K, const BufferView& scratch = {}, MatmulPath path = MatmulPath::auto_);
@@ -95,8 +111,9 @@ struct Q8Activations {
 void quantize_q8_1(Recorder& rec, const BufferView& x, const Q8Activations& xq);
 // XQ (M,K) . W (N,K)^T -> Y (M,N) f32 from already-quantized activations: the integer
 // paths only (formats flagged VKRT_K_INT, caps.int_dot; otherwise Status::unsupported):
-// the int8-dot GEMM where mmq_preferred(M), the integer GEMV otherwise.
-void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y);
+// the int8-dot GEMM where mmq_preferred(M) and there is no epilogue, the integer GEMV otherwise.
+void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
+               const MatmulEpilogue& epi = {});
 // The int8-dot GEMM (shaders/mmq.comp) with explicit tiles (tests, tuning): any M.
 void matmul_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
                 const MmqTiles& tiles);

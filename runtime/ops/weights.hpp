@@ -14,8 +14,30 @@
 
 namespace vkrt::ops {
 
+// How a weight's bytes are arranged in its buffers.
+enum class WeightLayout : uint32_t {
+    gguf,     // the file's bytes (any format)
+    // The 2-byte aligned 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL: an f16 d, then the
+    // quants), whose blocks leave every field of every other block on a 2-byte boundary:
+    // the blocks of a part in groups of 8, each group where its GGUF bytes start, holding
+    // the 8 d (16 bytes) and then the 8 quant arrays, so the GEMV's lanes load their quants
+    // as aligned words or 16-byte vectors, consecutive lanes consecutive bytes
+    // (shaders/formats/helpers.glsl). What upload_weight makes of those formats.
+    grouped,
+};
+// Whether `type` has the grouped layout.
+bool can_group(Format type);
+// The layout upload_weight gives weights of `type`.
+WeightLayout upload_layout(Format type);
+// Bytes that `rows` rows of `cols` elements take in `layout` (before rounding up to 4).
+uint64_t weight_bytes(Format type, uint32_t cols, uint64_t rows, WeightLayout layout);
+// GGUF blocks (nblocks of `type`, can_group) -> the grouped layout; dst holds
+// weight_bytes(...) bytes (a short last group: its 16 bytes of d, the unused ones zero,
+// then only its blocks' quants).
+void group_blocks(Format type, const uint8_t* src, uint64_t nblocks, uint8_t* dst);
+
 // Rows row0 .. row0+rows of a weight, bound as one view. The view holds the rows' bytes
-// rounded up to a multiple of 4 (the shaders read 32-bit words).
+// rounded up to a multiple of 4 (the shaders read 32-bit words), in the weight's layout.
 struct WeightPart {
     BufferView view;
     uint32_t row0 = 0, rows = 0;
@@ -26,10 +48,12 @@ struct WeightView {
     Format type = Format::F32;
     uint32_t rows = 0, cols = 0;  // N, K
     std::vector<WeightPart> parts;
+    WeightLayout layout = WeightLayout::gguf;  // of every part (each part grouped on its own)
 };
 
 // A weight held in one view (any size the recorder accepts).
-WeightView single_part(const BufferView& view, Format type, uint32_t rows, uint32_t cols);
+WeightView single_part(const BufferView& view, Format type, uint32_t rows, uint32_t cols,
+                       WeightLayout layout = WeightLayout::gguf);
 
 // Checks a view against its shape: a format with GPU kernels, K a whole number of blocks,
 // parts contiguous in row order, each view holding its rows' bytes rounded up to 4.
@@ -42,14 +66,15 @@ struct WeightBuffers {
     WeightView view;
 };
 
-// Rows per part for a weight of `cols` elements of `type` a row under a binding limit of
-// `max_bytes` (rounded-up rows included); throws Status::limit_exceeded when one row
-// does not fit.
+// Rows per part for a weight of `cols` elements of `type` a row (in its upload_layout)
+// under a binding limit of `max_bytes` (rounded-up rows included); throws
+// Status::limit_exceeded when one row does not fit.
 uint32_t rows_per_part(Format type, uint32_t cols, uint64_t max_bytes, const std::string& name);
 
 // Uploads N rows of K elements (GGUF bytes at `data`, fmt::row_bytes(type, K) a row) into
 // parts of at most `max_bytes` each (0 = the device's caps().max_binding_bytes, which
-// VKRT_MAX_BINDING_BYTES can lower), one buffer each, zero padded to whole words.
+// VKRT_MAX_BINDING_BYTES can lower), one buffer each, zero padded to whole words, in
+// upload_layout(type) (the grouped formats repacked part by part).
 WeightBuffers upload_weight(Device& dev, Format type, uint32_t rows, uint32_t cols, const void* data,
                      const std::string& name, uint64_t max_bytes = 0);
 

@@ -195,6 +195,21 @@ std::string mib(uint64_t bytes) {
     return buf;
 }
 
+// lavapipe on AArch64 with LLVM 15 or older (Debian 12's arm64 Mesa): its LLVM backend
+// aborts the process on the half -> float conversion ("LLVM ERROR: Cannot select",
+// docs/AARCH64.md), so halves are decoded with integer operations there. The device
+// name carries the LLVM version: "llvmpipe (LLVM 15.0.6, 128 bits)".
+bool half_conversion_breaks_compiler(const std::string& device_name) {
+#if defined(__aarch64__)
+    const size_t p = device_name.find("llvmpipe (LLVM ");
+    if (p == std::string::npos) return false;
+    return std::atoi(device_name.c_str() + p + 15) <= 15;
+#else
+    (void)device_name;
+    return false;
+#endif
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- options
@@ -210,9 +225,10 @@ DeviceOptions DeviceOptions::from_env() {
             else if (item == "fp16" || item == "f16") o.disable_fp16 = true;
             else if (item == "subgroup" || item == "subgroups") o.disable_subgroup = true;
             else if (item == "cpu_tuning" || item == "cpu") o.disable_cpu_tuning = true;
+            else if (item == "half" || item == "native_half") o.disable_native_half = true;
             else if (!item.empty())
                 fail(Status::invalid_argument, "VKRT_DISABLE: unknown feature '", item,
-                     "' (known: dot, fp16, subgroup, cpu_tuning)");
+                     "' (known: dot, fp16, subgroup, cpu_tuning, half)");
         }
     }
     if (const char* v = std::getenv("VKRT_VALIDATION")) o.validation = std::strcmp(v, "0") != 0 && *v;
@@ -271,6 +287,7 @@ std::string Capabilities::report() const {
        << "subgroup path used:      " << yn(subgroup) << forced(forced_no_subgroup) << "\n"
        << "CPU-tuned shapes:        " << yn(cpu_tuning) << forced(forced_no_cpu_tuning) << "\n"
        << "limits:                  " << (min_limits ? "simulated minimum (VKRT_LIMITS=min)" : "the device's") << "\n"
+       << "native half decoding:    " << yn(native_half) << forced(forced_no_native_half) << "\n"
        << "shared memory:           " << shared_memory << " bytes\n"
        << "max workgroup size:      " << max_workgroup_invocations << " (" << max_workgroup_size[0] << "x"
        << max_workgroup_size[1] << "x" << max_workgroup_size[2] << ")\n"
@@ -494,6 +511,8 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (opts.disable_subgroup) { c.forced_no_subgroup = c.subgroup; c.subgroup = false; }
     c.cpu_tuning = c.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     if (opts.disable_cpu_tuning) { c.forced_no_cpu_tuning = c.cpu_tuning; c.cpu_tuning = false; }
+    c.native_half = !half_conversion_breaks_compiler(c.name);
+    if (opts.disable_native_half) { c.forced_no_native_half = c.native_half; c.native_half = false; }
     // One weight part is one buffer and one binding; whole words.
     c.max_binding_bytes = c.max_storage_buffer_range;
     if (c.max_allocation_size) c.max_binding_bytes = std::min(c.max_binding_bytes, c.max_allocation_size);

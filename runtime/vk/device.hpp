@@ -45,6 +45,9 @@ struct DeviceOptions {
     // Choose kernel shapes and paths as on a GPU even on a CPU implementation (lavapipe):
     // lets the tests run the GPU choices on a machine without one.
     bool disable_cpu_tuning = false;
+    // Decode halves with integer operations (what arm64 lavapipe with LLVM 15 needs)
+    // instead of unpackHalf2x16: lets the tests run that path anywhere.
+    bool disable_native_half = false;
     bool validation = false;        // Khronos validation layer + message counter
     std::string pipeline_cache;  // file path; "" = default (see pipeline_cache_dir), "off" = none
     // Folder for the default cache file; "" = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps
@@ -63,7 +66,7 @@ struct DeviceOptions {
     // version below what the kernels need is refused (testing Vulkan 1.1 phones on lavapipe).
     uint32_t max_api_version = 0;
 
-    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning), VKRT_VALIDATION=1,
+    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning,half), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
     // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
     // (bytes, or with a K/M/G suffix), VKRT_LIMITS=min (min_limits; "device" or "" = the real ones),
@@ -91,6 +94,11 @@ struct Capabilities {
     bool cpu_tuning = false;
     // Limits every pipeline and dispatch is checked against (Pipeline, Recorder); with
     // DeviceOptions::min_limits they are the simulated minimum ones.
+    // Shaders decode halves with unpackHalf2x16 (one instruction, or a few), not with the
+    // integer decoder of shaders/common.glsl; off only where the driver cannot compile
+    // the conversion (lavapipe on AArch64 with LLVM <= 15: docs/AARCH64.md). Passed to every
+    // pipeline as the specialization constant VKRT_SPEC_NATIVE_HALF (shaders/shared/spec.h).
+    bool native_half = false;
     uint32_t shared_memory = 0;        // maxComputeSharedMemorySize
     uint32_t max_workgroup_invocations = 0;
     uint32_t max_workgroup_size[3] = {0, 0, 0};   // maxComputeWorkGroupSize
@@ -108,7 +116,8 @@ struct Capabilities {
     bool cooperative_matrix = false;   // VK_KHR_cooperative_matrix present (not used yet)
     float timestamp_period_ns = 0;     // 0 = no compute timestamps
     // Which capability paths were forced off by options/environment.
-    bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false, forced_no_cpu_tuning = false;
+    bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false, forced_no_cpu_tuning = false,
+         forced_no_native_half = false;
 
     std::string report() const;  // human-readable, one feature a line
 };

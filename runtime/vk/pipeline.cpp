@@ -7,6 +7,7 @@
 #include "vk/check.hpp"
 #include "core/error.hpp"
 #include "vk/device.hpp"
+#include "shared/spec.h"
 #include "vk/shaders.hpp"
 
 namespace vkrt {
@@ -283,15 +284,20 @@ Pipeline::Pipeline(Device& dev, const std::string& variant, const std::vector<ui
     VK_CHECK(vkCreatePipelineLayout(d, &lci, nullptr, &pl));
     layout_ = vk::Unique<VkPipelineLayout>(pl, [d](VkPipelineLayout l) { vkDestroyPipelineLayout(d, l, nullptr); });
 
-    std::vector<VkSpecializationMapEntry> entries(spec.size());
+    // The kernel's own constants (ids 0, 1, ...), then the ones every pipeline gets from
+    // the device (shaders/shared/spec.h).
+    std::vector<uint32_t> values = spec;
+    values.push_back(dev.caps().native_half ? VK_TRUE : VK_FALSE);
+    std::vector<VkSpecializationMapEntry> entries(values.size());
     for (uint32_t i = 0; i < spec.size(); ++i) entries[i] = {i, i * 4, 4};
-    VkSpecializationInfo si{uint32_t(entries.size()), entries.data(), spec.size() * 4, spec.data()};
+    entries[spec.size()] = {VKRT_SPEC_NATIVE_HALF, uint32_t(spec.size() * 4), 4};
+    VkSpecializationInfo si{uint32_t(entries.size()), entries.data(), values.size() * 4, values.data()};
     VkComputePipelineCreateInfo pci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
     pci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
     pci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
     pci.stage.module = mod;
     pci.stage.pName = "main";
-    pci.stage.pSpecializationInfo = spec.empty() ? nullptr : &si;
+    pci.stage.pSpecializationInfo = &si;
     pci.layout = pl;
     VkPipeline p = VK_NULL_HANDLE;
     VK_CHECK(vkCreateComputePipelines(d, dev.pipeline_cache(), 1, &pci, nullptr, &p));

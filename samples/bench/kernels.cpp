@@ -107,7 +107,9 @@ void bench_matmul(Ctx& c) {
         std::string name = std::string("matmul_") + ft.name;
         if (!wanted(c, name)) continue;
         if (c.read_gbs == 0) c.read_gbs = ops::measure_read_bandwidth_gbs(c.dev, c.small ? (64ull << 20) : (1ull << 30));
-        Buffer w = weight_buffer(c.dev, t, N, K, 1);
+        // As a model loads them (ops::upload_weight: Q4_0 / Q5_0 / Q8_0 / IQ4_NL grouped).
+        const std::vector<uint8_t> wgguf = ops::synthetic_weight(t, N, K, 1);
+        const ops::WeightBuffers w = ops::upload_weight(c.dev, t, N, K, wgguf.data(), "weights");
         const double wbytes = double(fmt::row_bytes(t, K)) * N;
         for (uint32_t M : {1u, 8u, c.small ? 64u : 512u}) {
             Buffer x = float_buffer(c.dev, uint64_t(M) * K, 2, "x");
@@ -122,7 +124,7 @@ void bench_matmul(Ctx& c) {
                 Buffer scratch(c.dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(M, K)), MemoryKind::device,
                                "scratch");
                 double s = time_it(c.dev, c.reps, [&](Recorder& r) {
-                    ops::matmul(r, x, w, t, y, M, N, K, scratch, p);
+                    ops::matmul(r, x, w.view, y, M, scratch, p);
                 });
                 row(c, name, shape3(M, N, K), ops::matmul_path_name(p), s,
                     wbytes + double(M) * K * 4 + double(M) * N * 4, 2.0 * M * N * K);

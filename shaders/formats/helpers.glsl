@@ -1,8 +1,10 @@
 // Shared by the decoders in shaders/formats/ (included by the generated vkrt_decoder.glsl).
 //
 // Decoder interface. The including kernel declares the weights, bound in their exact
-// GGUF byte layout as `readonly buffer ... { uint w[]; }`, before the decoder; the
-// generated header defines FMT_QK (elements per block), FMT_BYTES (bytes per block),
+// GGUF byte layout or the grouped layout below (2-byte aligned 32-element formats), as
+// `readonly buffer ... { uint w[]; }` (and may alias the same binding as `uvec4 w4[]`,
+// defining FMT_HAVE_W4), and defines FMT_LAYOUT_ID (a free specialization-constant id:
+// the layout), before the decoder; the generated header defines FMT_QK (elements per block), FMT_BYTES (bytes per block),
 // FMT_ALIGN4 (1 when every block starts on a 4-byte boundary; otherwise blocks are
 // only 2-byte aligned) and FMT_INT (1 when the format has the integer-dot interface).
 //
@@ -37,16 +39,67 @@ uint fmt_u32(uint o) {
     return VKRT_LOAD_U32_ALIGN2(w, o);
 #endif
 }
-// Whole-block loads for the 2-byte aligned 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL),
-// whose fields all start at block bytes = 2 mod 4: the FMT_WORDS words from the one that
-// holds the block's first byte (inside the padded view whether the block starts at byte 0
-// or 2 of it), read once; `odd` = the block starts at byte 2. Unconditional word loads,
-// then register funnel shifts, instead of a load per field behind a branch.
+// ---- The grouped layout of the 2-byte aligned 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL:
+// an f16 d, then FMT_BYTES - 2 bytes of quants), which ops::upload_weight repacks them into
+// (ops/weights.hpp, WeightLayout::grouped; the file on disk is unchanged). The blocks of a
+// weight part are taken 8 at a time; the group of block b sits where its GGUF bytes would,
+// at byte (b & ~7) * FMT_BYTES, and holds the 8 d (16 bytes), then the 8 quant arrays:
+// every quant array is 4-byte aligned (16-byte for Q4_0, IQ4_NL and Q8_0), so a lane loads
+// its block's quants as whole words (16-byte vectors in the GEMV) and lanes on consecutive
+// blocks read consecutive bytes. The kernel declares the layout as the specialization
+// constant FMT_LAYOUT_ID (its next free id; the host sets it from WeightView::layout), and
+// the decoders take `o` as the GGUF byte offset of the block in either layout.
+#if FMT_QK == 32 && (FMT_BYTES % 4) == 2
+#define FMT_CAN_GROUP 1
+#else
+#define FMT_CAN_GROUP 0
+#endif
+layout(constant_id = FMT_LAYOUT_ID) const bool FMT_GROUPED = false;
+#if FMT_CAN_GROUP
+// Byte offsets of block o's d and of its quants, in the grouped layout.
+uint fmt_group_d(uint o) {
+    const uint b = o / FMT_BYTES;
+    return (b & ~7u) * FMT_BYTES + 2u * (b & 7u);
+}
+uint fmt_group_q(uint o) {
+    const uint b = o / FMT_BYTES;
+    return (b & ~7u) * FMT_BYTES + 16u + (b & 7u) * (FMT_BYTES - 2u);
+}
+// The block's d, and the 32 bits at byte k (k % 4 == 0) of its quants, in either layout.
+float fmt_block_d(uint o) { return fmt_f16(FMT_GROUPED ? fmt_group_d(o) : o); }
+uint fmt_block_q32(uint o, uint k) { return FMT_GROUPED ? w[(fmt_group_q(o) + k) >> 2] : fmt_u32(o + 2u + k); }
+
+// Whole-block loads: the FMT_WORDS words from the one that holds the block's first byte
+// (inside the padded view whether the block starts at byte 0 or 2 of it), read once;
+// `odd` = the block starts at byte 2. Unconditional word loads, then register funnel
+// shifts, instead of a load per field behind a branch. The grouped layout fills bw as
+// an odd block's (d in the high half of word 0, quant word i in word 1 + i), so the
+// decoders' FMT_BW32 / FMT_BW_F16 read both layouts (odd is then a constant: no shifts).
 #define FMT_WORDS ((FMT_BYTES + 2) / 4)
-#define FMT_BLOCK(bw, odd, o)           \
-    uint bw[FMT_WORDS];                 \
-    const bool odd = ((o) & 2u) != 0u;  \
-    for (uint j_ = 0u; j_ < FMT_WORDS; ++j_) bw[j_] = w[((o) >> 2) + j_]
+void fmt_block_words(uint o, out uint bw[FMT_WORDS]) {
+    if (FMT_GROUPED) {
+        bw[0] = fmt_u16(fmt_group_d(o)) << 16;
+        const uint p = fmt_group_q(o);
+#if defined(FMT_HAVE_W4) && ((FMT_BYTES - 2) % 16) == 0
+        for (uint j = 0u; j < (FMT_BYTES - 2u) / 16u; ++j) {  // 16-byte aligned: vector loads
+            const uvec4 v = w4[(p >> 4) + j];
+            bw[1u + 4u * j] = v.x;
+            bw[2u + 4u * j] = v.y;
+            bw[3u + 4u * j] = v.z;
+            bw[4u + 4u * j] = v.w;
+        }
+#else
+        for (uint j = 1u; j < FMT_WORDS; ++j) bw[j] = w[(p >> 2) + j - 1u];
+#endif
+    } else {
+        for (uint j = 0u; j < FMT_WORDS; ++j) bw[j] = w[(o >> 2) + j];
+    }
+}
+#define FMT_BLOCK(bw, odd, o)                             \
+    uint bw[FMT_WORDS];                                   \
+    const bool odd = FMT_GROUPED || ((o) & 2u) != 0u;     \
+    fmt_block_words(o, bw)
+#endif
 // The fp16 at block byte 0, and the 32 bits at block byte b (b = 2 mod 4, a constant).
 #define FMT_BW_F16(bw, odd) vkrt_half_to_float(((odd) ? (bw[0] >> 16) : bw[0]) & 0xffffu)
 #define FMT_BW32(bw, b, odd) ((odd) ? bw[((b) + 2u) >> 2] : ((bw[(b) >> 2] >> 16) | (bw[((b) >> 2) + 1u] << 16)))

@@ -1,8 +1,8 @@
 // IQ4_NL (32 elements, 18 bytes): d (f16) | qs[16], laid out as Q4_0;
 //   x = d * kvalues_iq4nl[q]
 vec4 fmt_dq4(uint o, uint e) {
-    const float d = fmt_f16(o);
-    return d * vec4(fmt_iq4_values(fmt_u32(o + 2u + (e & 15u)), (e & 16u) >> 2));
+    const float d = fmt_block_d(o);
+    return d * vec4(fmt_iq4_values(fmt_block_q32(o, e & 15u), (e & 16u) >> 2));
 }
 
 void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m) {

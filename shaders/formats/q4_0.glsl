@@ -1,8 +1,8 @@
 // Q4_0 (32 elements, 18 bytes): d (f16) | qs[16].
 //   element j: q = (j < 16 ? qs[j] & 15 : qs[j-16] >> 4), x = (q - 8) * d
 vec4 fmt_dq4(uint o, uint e) {
-    const float d = fmt_f16(o);
-    const uint q = fmt_u32(o + 2u + (e & 15u)) >> ((e & 16u) >> 2);
+    const float d = fmt_block_d(o);
+    const uint q = fmt_block_q32(o, e & 15u) >> ((e & 16u) >> 2);
     return vec4(ivec4(fmt_bytes(q) & 0xFu) - 8) * d;
 }
 

@@ -2,8 +2,8 @@
 //   element j: q = (j < 16 ? qs[j] & 15 : qs[j-16] >> 4) | (bit j of qh) << 4, x = (q - 16) * d
 
 vec4 fmt_dq4(uint o, uint e) {
-    const float d = fmt_f16(o);
-    const uint q = ((fmt_u32(o + 6u + (e & 15u)) >> ((e & 16u) >> 2)) & 0x0F0F0F0Fu) | fmt_q5_high(fmt_u32(o + 2u), e);
+    const float d = fmt_block_d(o);
+    const uint q = ((fmt_block_q32(o, 4u + (e & 15u)) >> ((e & 16u) >> 2)) & 0x0F0F0F0Fu) | fmt_q5_high(fmt_block_q32(o, 0u), e);
     return vec4(ivec4(fmt_bytes(q)) - 16) * d;
 }
 

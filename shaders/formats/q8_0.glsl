@@ -1,7 +1,7 @@
 // Q8_0 (32 elements, 34 bytes): d (f16) | int8 qs[32].   x = qs[j] * d
 vec4 fmt_dq4(uint o, uint e) {
-    const float d = fmt_f16(o);
-    return vec4(fmt_sbytes(fmt_u32(o + 2u + e))) * d;
+    const float d = fmt_block_d(o);
+    return vec4(fmt_sbytes(fmt_block_q32(o, e))) * d;
 }
 
 // Quant word i (0..7) holds elements 4i..4i+3: its bytes biased to q + 128 (^ 0x80), minus

@@ -12,5 +12,13 @@ struct MatmulPush {
 };
 VKRT_SIZE_CHECK(MatmulPush, 5)
 
+// The GEMV's epilogue (matvec.comp's specialization constant EPI; ops::MatmulEpilogue):
+// plain store, residual add (y = res + sum), or a gated activation over the weight's
+// [gate; up] halves (y = act(gate sum) * up sum; N = F, R = 2F, one part).
+VKRT_CONST(uint, kEpiNone, 0);
+VKRT_CONST(uint, kEpiResidual, 1);
+VKRT_CONST(uint, kEpiSwiglu, 2);
+VKRT_CONST(uint, kEpiGeglu, 3);
+
 VKRT_SHARED_END
 #endif

@@ -17,7 +17,10 @@ namespace vkrt::test {
 // The shared device, created on first use with options from the environment.
 Device& gpu();
 // A device with some capability paths forced off (cached per combination).
-Device& gpu_with(bool no_int_dot, bool no_fp16, bool no_subgroup);
+Device& gpu_with(bool no_int_dot, bool no_fp16, bool no_subgroup, bool no_native_half = false);
+// The device with halves decoded by the shaders' integer decoder (caps.native_half off, as
+// on arm64 lavapipe with LLVM 15), everything else as gpu().
+Device& gpu_integer_half();
 // Destroys every shared device (called by the test main before it returns);
 // returns the number of validation messages they saw.
 uint64_t release_devices();
