@@ -12,4 +12,16 @@ namespace vkrt::bench {
 // (the printed shapes say so).
 int run_kernels(Device& dev, const std::string& filter, int reps);
 
+// --shader-stats (shader_stats.cpp): compiles every pipeline the runtime chooses on the
+// device (VKRT_DEVICE) and prints the driver's figures per pipeline; with `gate`, returns 1
+// when any failed to compile, hung (compile_timeout_s), spilled or used scratch memory.
+struct ShaderStatsOptions {
+    std::string target;   // the label of the target in the table ("" = the device's name)
+    std::string tsv;      // also write every figure to this file ("" = none)
+    bool gate = false;
+    bool verbose = false;  // per-unit progress on stderr
+    double compile_timeout_s = 30;
+};
+int run_shader_stats(const ShaderStatsOptions& o);
+
 }  // namespace vkrt::bench
