@@ -10,6 +10,7 @@
 #   scripts/gpu-compilers.sh stats [--gate] [TARGET...]
 #                                                    vkrt-bench --shader-stats on each target (all
 #                                                    by default); tables to $VKRT_GPU_OUT
+#   scripts/gpu-compilers.sh report [TARGET...]      markdown summary of the stats files (docs/GPU.md)
 #   scripts/gpu-compilers.sh profiles [TARGET...]    vendor profiles end to end: --devices, the
 #                                                    variant-choice test, stories260K and a
 #                                                    synthetic 1B decoding a few tokens
@@ -244,26 +245,137 @@ cmd_stats() {
   fi
 }
 
+# ---------------------------------------------------------------- report
+# Markdown for docs/GPU.md from $out/stats-TARGET.{md,tsv}: one summary row per target, the
+# hot kernel families' registers and lowest occupancy, and every problem the gate counts.
+family_awk='
+function family(k) {
+  if (k ~ /^matvec_|^gemv_int8/) return "GEMV"
+  if (k ~ /^gemm/) return "GEMM"
+  if (k ~ /^attention_flash/) return "attention (prefill)"
+  if (k ~ /^attention/) return "attention (decode)"
+  if (k ~ /quantize/) return "quantize"
+  if (k ~ /^rmsnorm|^softmax/) return "norm"
+  if (k ~ /^rope/) return "rope"
+  if (k ~ /^kv_store/) return "KV store"
+  return "other"
+}'
+cmd_report() {
+  local targets=("$@") t
+  [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(all_targets)
+  echo "| target | device (driver) | pipelines | compile failures | hangs | spilling | with scratch | max registers | lowest occupancy |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for t in "${targets[@]}"; do
+    [ -f "$out/stats-$t.tsv" ] || continue
+    local dev
+    dev=$(sed -n '1s/^# shader statistics: \(.*\), target .*/\1/p' "$out/stats-$t.md")
+    awk -F'\t' -v t="$t" -v dev="$dev" 'NR > 1 {
+        n++; if ($4 == "error") e++; if ($4 == "hang") h++
+        if ($8 != "-" && $8 > 0) sp++; if ($9 != "-" && $9 > 0) sc++
+        if ($5 != "-" && $5 + 0 > mr) { mr = $5 + 0; mru = $7 }
+        if ($12 != "-" && (mo == "" || $12 + 0 < mo)) { mo = $12 + 0; mou = $13; mok = $1 }
+      } END {
+        printf "| %s | %s | %d | %d | %d | %d | %d | %s | %s |\n", t, dev, n, e, h, sp, sc,
+          mr ? mr " " mru : "-", mo != "" ? mo " " mou " (" mok ")" : "-"
+      }' "$out/stats-$t.tsv"
+  done
+  echo
+  echo "Hot kernels: the most registers and the lowest occupancy among the pipelines of each family."
+  echo
+  echo "| target | family | pipelines | max registers | lowest occupancy (kernel [specialization]) |"
+  echo "| --- | --- | --- | --- | --- |"
+  for t in "${targets[@]}"; do
+    [ -f "$out/stats-$t.tsv" ] || continue
+    awk -F'\t' -v t="$t" "$family_awk"'
+      NR > 1 && $4 == "ok" {
+        f = family($1); if (f == "other") next
+        n[f]++
+        if ($5 != "-" && $5 + 0 > mr[f]) { mr[f] = $5 + 0; u[f] = $7 }
+        if ($12 != "-" && (!(f in mo) || $12 + 0 < mo[f])) { mo[f] = $12 + 0; ou[f] = $13; ok[f] = $1 " [" $2 "]" }
+      } END {
+        split("GEMV GEMM attention_(decode) attention_(prefill) quantize norm rope KV_store", order, " ")
+        for (i = 1; i <= 8; i++) {
+          f = order[i]; gsub(/_/, " ", f); if (!(f in n)) continue
+          printf "| %s | %s | %d | %s | %s |\n", t, f, n[f], mr[f] ? mr[f] " " u[f] : "-",
+            (f in mo) ? mo[f] " " ou[f] " (" ok[f] ")" : "-"
+        }
+      }' "$out/stats-$t.tsv"
+  done
+  echo
+  echo "Problems (what --gate fails on):"
+  echo
+  local any=0
+  for t in "${targets[@]}"; do
+    [ -f "$out/stats-$t.md" ] || continue
+    grep '^problem: ' "$out/stats-$t.md" | sed "s/^problem: /- $t: /" && any=1
+  done
+  [ $any -eq 1 ] || echo "- none"
+}
+
 # ---------------------------------------------------------------- profiles
-# Vendor profiles end to end: the capability report, the variant-choice test, stories260K and a
-# synthetic 1B Q4_0 decoding a few tokens, all with the validation layer counting messages.
+# Vendor profiles end to end, with the validation layer on: the capability report, the
+# expectations of tests/gpu/profiles.txt (what the device reports, which variants the
+# runtime chooses there), stories260K and a synthetic 1B Q4_0 (written once by the host
+# build, then shared by every target) decoding a few tokens. A validation message, an error
+# or a failed expectation fails the target. Output: $out/profile-TARGET.md.
+expect_file=tests/gpu/profiles.txt
+check_expectations() {  # check_expectations TARGET REPORT_FILE STATS_TSV -> failures on stdout
+  local t=$1 report=$2 tsv=$3 kind re
+  while IFS=$'\t' read -r tt kind re; do
+    [ "$tt" = "$t" ] || continue
+    case "$kind" in
+      report) grep -Eq -- "$re" "$report" || echo "expected a report line matching /$re/" ;;
+      chosen) tail -n +2 "$tsv" | cut -f1 | grep -Eq -- "$re" || echo "expected a pipeline matching /$re/" ;;
+      not-chosen)
+        local hit
+        hit=$(tail -n +2 "$tsv" | cut -f1 | grep -E -- "$re" | sort -u | tr '\n' ' ')
+        [ -z "$hit" ] || echo "expected no pipeline matching /$re/, got: $hit" ;;
+      *) echo "bad line in $expect_file: $tt $kind $re" ;;
+    esac
+  done < <(grep -v '^#' "$expect_file")
+}
+
 profiles_one() {
-  local t=$1 b t0 rc=0 model
+  local t=$1 b t0 rc=0 model synth_dir f
   b=$(need_bench "$t")
   mkdir -p "$out"
   t0=$(now)
+  f="$out/profile-$t.md"
   model=$(readlink -f "$repo/../shared/models/stories260K.gguf" 2>/dev/null || true)
+  synth_dir="$repo/$build/gpu/synthetic"
+  mkdir -p "$synth_dir"
+  if [ ! -f "$synth_dir/vkrt-synthetic-v2-1B-q4_0.gguf" ]; then
+    # written natively: under qemu it would take many minutes
+    nice "$repo/$build/bin/vkrt-bench" --synthetic 1B --type q4_0 -p 0 -n 0 --synthetic-dir "$synth_dir" \
+      >/dev/null 2>&1 || true
+  fi
+  run_in() { "$repo/scripts/gpu-compilers.sh" run "$t" env VKRT_VALIDATION=1 "$@"; }
   {
-    echo "## $t: $(target_field "$t" 3)"
-    run_target "$t" VKRT_VALIDATION=1 "$b" --devices || rc=1
-    run_target "$t" VKRT_VALIDATION=1 "$b" --shader-stats --target "$t" --profile-check || rc=1
-    if [ -n "$model" ] && [ -f "$model" ]; then
-      run_target "$t" VKRT_VALIDATION=1 VKRT_REQUIRE_NO_VALIDATION=1 "$b" -m "$model" -p 8 -n 4 -r 1 || rc=1
-    fi
-    run_target "$t" VKRT_VALIDATION=1 VKRT_REQUIRE_NO_VALIDATION=1 "$b" --synthetic 1B --type q4_0 -p 8 -n 4 -r 1 \
-      --synthetic-dir /tmp || rc=1
-  } >"$out/profile-$t.md" 2>&1
-  log "$t: profile end to end exit $rc, $(($(now) - t0)) s ($out/profile-$t.md)"
+    echo "# $t: $(target_field "$t" 3)"
+    echo
+    echo '## vkrt-bench --devices'
+    run_in "$b" --devices >"$out/devices-$t.txt" 2>&1 || { echo "FAIL: --devices"; rc=1; }
+    sed 's/^/    /' "$out/devices-$t.txt"
+    if [ ! -f "$out/stats-$t.tsv" ]; then stats_one "$t" "" || true; fi
+    echo
+    echo '## expectations (tests/gpu/profiles.txt)'
+    local fails n
+    fails=$(check_expectations "$t" "$out/devices-$t.txt" "$out/stats-$t.tsv")
+    n=$(grep -c "^$t"$'\t' "$expect_file" || true)
+    if [ -n "$fails" ]; then echo "$fails" | sed 's/^/FAIL: /'; rc=1; else echo "$n checks passed"; fi
+    for run in "stories260K|-m $model -p 8 -n 4 -r 1" \
+               "synthetic 1B Q4_0|-m $synth_dir/vkrt-synthetic-v2-1B-q4_0.gguf -p 8 -n 4 -r 1"; do
+      echo
+      echo "## ${run%%|*}"
+      local log="$out/profile-$t.run.log" r=0
+      # shellcheck disable=SC2086
+      run_in "$b" ${run#*|} >"$log" 2>&1 || r=$?
+      grep -v '^DRM_IOCTL\|^loading' "$log" | tr '\r' '\n' | grep -v '^loading' | sed 's/^/    /'
+      [ $r -eq 0 ] || { echo "FAIL: exit $r"; rc=1; }
+      if grep -q 'validation \(error\|warning\)' "$log"; then echo "FAIL: validation messages"; rc=1; fi
+    done
+  } >"$f" 2>&1
+  log "$t: profile end to end: exit $rc, $(($(now) - t0)) s ($f)"
   return $rc
 }
 
@@ -271,7 +383,10 @@ cmd_profiles() {
   local targets=("$@") t fails=()
   [ ${#targets[@]} -gt 0 ] || targets=(navi31 navi21 ga102 a630 a740 g610)
   for t in "${targets[@]}"; do profiles_one "$t" || fails+=("$t"); done
-  [ ${#fails[@]} -eq 0 ] || { log "profile failures: ${fails[*]}"; return 1; }
+  [ ${#fails[@]} -eq 0 ] && return 0
+  log "profile failures: ${fails[*]} (see $out/profile-TARGET.md)"
+  for t in "${fails[@]}"; do grep '^FAIL' "$out/profile-$t.md" | sed "s/^/$t: /" >&2; done
+  return 1
 }
 
 # ---------------------------------------------------------------- main
@@ -284,6 +399,7 @@ case "$cmd" in
   env) target_field "${1:?env TARGET}" 4 | tr ' ' '\n' ;;
   run) t=${1:?run TARGET CMD...}; shift; run_target "$t" "$@" ;;
   stats) cmd_stats "$@" ;;
+  report) cmd_report "$@" ;;
   profiles) cmd_profiles "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -20,6 +20,7 @@ struct ShaderStatsOptions {
     std::string tsv;      // also write every figure to this file ("" = none)
     bool gate = false;
     bool verbose = false;  // per-unit progress on stderr
+    bool all_paths = false;  // also every matmul path the device could run when forced
     double compile_timeout_s = 30;
 };
 int run_shader_stats(const ShaderStatsOptions& o);

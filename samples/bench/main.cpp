@@ -14,6 +14,7 @@
 //                                                perplexity as llama-perplexity computes it
 //   -ctk / -ctv f16|q8_0|f32                     KV cache types (f16 by default, as llama.cpp)
 //   vkrt-bench --shader-stats [--target NAME] [--tsv FILE] [--gate] [--compile-timeout 30] [--verbose]
+//              [--all-paths]
 //                                                every pipeline the runtime chooses on the device,
 //                                                compiled, with the driver's registers, spills,
 //                                                scratch, shared memory, instructions, occupancy
@@ -46,7 +47,7 @@ const char* kUsage =
     "       (PRESET: tiny, 125M, 1B, 7B, llama3.2-1b, qwen2.5-0.5b, qwen3-0.6b, gemma3-1b, phi3-mini)\n"
     "       vkrt-bench --perplexity TEXT [-m MODEL.gguf] [-c 512] [--chunks 100]\n"
     "       with -ctk / -ctv f16|q8_0|f32: KV cache types (default f16)\n"
-    "       vkrt-bench --shader-stats [--target NAME] [--tsv FILE] [--gate] [--compile-timeout S] [--verbose]\n"
+    "       vkrt-bench --shader-stats [--target NAME] [--tsv FILE] [--gate] [--compile-timeout S] [--verbose] [--all-paths]\n"
     "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
 
 int devices() {
@@ -208,6 +209,7 @@ int run(int argc, char** argv) {
         o.tsv = args.str("--tsv", "", "");
         o.gate = args.flag("--gate");
         o.verbose = args.flag("--verbose");
+        o.all_paths = args.flag("--all-paths");
         o.compile_timeout_s = double(args.integer("--compile-timeout", "", 30, 1, 3600));
         args.finish();
         return bench::run_shader_stats(o);

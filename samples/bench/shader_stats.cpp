@@ -8,8 +8,8 @@
 //     (the phone presets' head sizes and options) and every weight type the synthetic writer
 //     encodes, over f16, q8_0 and f32 KV caches;
 //   - the op-level choice functions for what a small model lacks: matmul of every format with
-//     GPU kernels at decode and prefill batch sizes, on the path the runtime picks and on every
-//     path it can pick on this device (float, fp16, integer dot, GEMM), matmul_q8, embed;
+//     GPU kernels at decode and prefill batch sizes on the path the runtime picks (and with
+//     --all-paths on every path the device could run when forced), matmul_q8, embed;
 // so a kernel, variant or specialization another change adds shows up by itself.
 // Buffers are left uninitialized: on the no-op devices nothing executes, and on a real
 // device the figures do not depend on the values.
@@ -58,9 +58,11 @@ void record_once(Device& dev, const std::function<void(Recorder&)>& fn) {
     rec.submit();
 }
 
-// matmul of one format: decode and prefill batch sizes on the path the runtime picks, and on
-// every other path it picks under other conditions on this device.
-void matmul_unit(Device& dev, Format t) {
+// matmul of one format at decode and prefill batch sizes, on the path the runtime picks
+// (matmul_pick_path, with and without a scratch for the integer path); with `all_paths` also
+// on every path the device could run when forced (ops::MatmulPath: tests, VKRT_DISABLE-like
+// experiments), which the runtime itself does not pick here.
+void matmul_unit(Device& dev, Format t, bool all_paths) {
     const fmt::Traits& ft = fmt::traits(t);
     const uint32_t N = 2048, K = 2048;  // K: whole blocks of every format
     const auto& caps = dev.caps();
@@ -69,17 +71,22 @@ void matmul_unit(Device& dev, Format t) {
         Buffer x(dev, uint64_t(M) * K * 4, MemoryKind::device, "x");
         Buffer y(dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
         Buffer scratch(dev, std::max<uint64_t>(16, ops::matmul_scratch_bytes(M, K)), MemoryKind::device, "scratch");
-        std::vector<ops::MatmulPath> paths = {ops::MatmulPath::auto_};
-        if (M <= 8) {
-            paths.push_back(ops::MatmulPath::gemv);
-            if (caps.fp16 && ft.block_elems > 1) paths.push_back(ops::MatmulPath::gemv_f16);
-            if (caps.int_dot && (ft.kernels & fmt::kKernelInt)) paths.push_back(ops::MatmulPath::gemv_int);
-        } else {
-            paths.push_back(ops::MatmulPath::gemm);
+        record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch); });
+        record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K); });
+        const bool int_chosen = ops::matmul_pick_path(dev, t, M, N, K, true) == ops::MatmulPath::gemv_int;
+        if (all_paths) {
+            std::vector<ops::MatmulPath> paths;
+            if (M <= 8) {
+                paths.push_back(ops::MatmulPath::gemv);
+                if (caps.fp16 && ft.block_elems > 1) paths.push_back(ops::MatmulPath::gemv_f16);
+                if (caps.int_dot && (ft.kernels & fmt::kKernelInt)) paths.push_back(ops::MatmulPath::gemv_int);
+            } else {
+                paths.push_back(ops::MatmulPath::gemm);
+            }
+            for (auto p : paths)
+                record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch, p); });
         }
-        for (auto p : paths)
-            record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch, p); });
-        if (caps.int_dot && (ft.kernels & fmt::kKernelInt)) {
+        if (int_chosen || (all_paths && caps.int_dot && (ft.kernels & fmt::kKernelInt))) {
             const ops::Q8Activations xq{scratch, M, K};
             record_once(dev, [&](Recorder& r) {
                 ops::quantize_q8_1(r, x, xq);
@@ -123,7 +130,7 @@ void model_unit(Device& dev, const std::string& preset, gguf::TensorType t, cons
     for (int i = 0; i < 2; ++i) session.eval(std::span<const int32_t>(&ids[i], 1));  // decode
 }
 
-std::vector<Unit> units() {
+std::vector<Unit> units(bool all_paths) {
     std::vector<Unit> u;
     const std::vector<std::string> presets = {"1B", "llama3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "gemma3-1b",
                                               "phi3-mini"};
@@ -139,7 +146,7 @@ std::vector<Unit> units() {
     for (const fmt::Traits& ft : fmt::all())
         if (ft.kernels & fmt::kKernelFloat) {
             const Format t = ft.type;
-            u.push_back({std::string("matmul ") + ft.name, [t](Device& d) { matmul_unit(d, t); }});
+            u.push_back({std::string("matmul ") + ft.name, [t, all_paths](Device& d) { matmul_unit(d, t, all_paths); }});
         }
     return u;
 }
@@ -199,7 +206,7 @@ Columns columns(const PipelineRecord& r) {
     if (r.stat("VGPRs") >= 0) {
         c.regs = r.stat("VGPRs");
         c.regs2 = r.stat("SGPRs");
-        c.regs_unit = "VGPR/SGPR";
+        c.regs_unit = "VGPR";  // SGPRs in regs2
         c.spills = sum_of(r, {"Spilled VGPRs", "Spilled SGPRs"});
         c.scratch = r.stat("Scratch size");
         c.shared = r.stat("LDS size");
@@ -211,14 +218,15 @@ Columns columns(const PipelineRecord& r) {
     // NVK: GPRs per thread and SLM (local memory: NAK's spills go there), no occupancy
     // figure. The register file bounds it: 64K 32-bit registers per SM, allocated per warp
     // in units of 8 per thread (256 per warp), so warps/SM <= 65536 / (32 * ceil8(GPRs))
-    // (before the architecture's cap: 32 warps/SM on Turing, 48 on GA10x, 64 on GA100).
+    // (capped at 64, no SM holds more; the architecture's own cap is lower: 32 warps/SM on
+    // Turing, 48 on GA10x).
     if (double g = r.stat("Number of GPRs"); g >= 0) {
         c.regs = g;
         c.regs_unit = "GPR";
         c.scratch = r.stat("SLM Size");
         // spills: not reported apart; NAK spills to SLM, which the scratch column shows
         c.instructions = r.stat("Instruction count");
-        c.occupancy = std::floor(65536.0 / (32.0 * std::max(8.0, std::ceil(g / 8) * 8)));
+        c.occupancy = std::min(64.0, std::floor(65536.0 / (32.0 * std::max(8.0, std::ceil(g / 8) * 8))));
         c.occupancy_unit = "warps/SM by regs";
         return c;
     }
@@ -226,7 +234,7 @@ Columns columns(const PipelineRecord& r) {
     if (r.stat("Max Waves Per Core") >= 0) {
         c.regs = first_of(r, {"Full-precision register footprint", "Registers used"});
         c.regs2 = first_of(r, {"Half-precision register footprint", "Half registers used"});
-        c.regs_unit = "full/half regs";
+        c.regs_unit = "full regs";  // half registers in regs2
         c.spills = sum_of(r, {"STP Count", "LDP Count"});
         c.scratch = first_of(r, {"Private memory per wave", "Scratch"});
         c.shared = -1;
@@ -282,7 +290,8 @@ int run_shader_stats(const ShaderStatsOptions& o) {
     auto dev = std::make_unique<Device>(dopt);
     const Capabilities& caps = dev->caps();
     const std::string target = o.target.empty() ? caps.name : o.target;
-    std::printf("# shader statistics: %s (%s), target %s\n", caps.name.c_str(), caps.driver.c_str(), target.c_str());
+    std::printf("# shader statistics: %s (%s), target %s%s\n", caps.name.c_str(), caps.driver.c_str(),
+                target.c_str(), o.all_paths ? ", all paths" : "");
     std::printf("device profile: subgroup %u (%s), int dot %s%s, fp16 %s, 16-bit storage %s, cooperative matrix %s, "
                 "max workgroup %u, shared memory %u B, statistics %s\n\n",
                 caps.subgroup_size, caps.subgroup ? "subgroup kernels" : "shared-memory kernels",
@@ -296,7 +305,7 @@ int run_shader_stats(const ShaderStatsOptions& o) {
     // and the table lists it), other errors are reported as unit failures.
     std::vector<std::string> unit_errors;
     const double t0 = cli::now_seconds();
-    for (const Unit& u : units()) {
+    for (const Unit& u : units(o.all_paths)) {
         const size_t before = dev->pipeline_records().size();
         try {
             u.run(*dev);
