@@ -152,7 +152,7 @@ cmd_device() {
     echo "| binary | result |"
     echo "| --- | --- |"
     for b in $bins; do
-      echo "| $b | $(grep -E '^\[doctest\] (test cases|assertions)' "$out/$b.log" | sed 's/\[doctest\] //; s/  */ /g' |
+      echo "| $b | $(grep -E '^\[doctest\] (test cases|assertions)' "$out/$b.log" | sed 's/\[doctest\] //; s/  */ /g; s/ *| */, /g; s/, *$//' |
         tr '\n' ';' | sed 's/;$//; s/;/, /') |"
     done
     echo

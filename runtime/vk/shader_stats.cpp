@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
@@ -175,8 +176,27 @@ const Pipeline& Device::pipeline_with_stats(const std::string& key, const std::s
             job->done = true;
             job->cv.notify_all();
         });
+        // The limit counts the compile thread's CPU seconds, not wall time: on a loaded machine
+        // (or under qemu-user, where a starved compile can wait minutes for a core) a slow
+        // compile is not a hang, while a hung compiler spins and uses up its CPU limit.
+        // Wall time still ends it at 20x the limit (a compiler blocked without spinning).
+        clockid_t cpu_clock{};
+        const bool have_cpu_clock = pthread_getcpuclockid(worker.native_handle(), &cpu_clock) == 0;
+        auto cpu_seconds = [&] {
+            timespec ts{};
+            if (!have_cpu_clock || clock_gettime(cpu_clock, &ts) != 0) return -1.0;
+            return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+        };
         std::unique_lock<std::mutex> l(job->mu);
-        done = job->cv.wait_for(l, std::chrono::duration<double>(compile_timeout_s_), [&] { return job->done; });
+        for (;;) {
+            if (job->cv.wait_for(l, std::chrono::milliseconds(250), [&] { return job->done; })) {
+                done = true;
+                break;
+            }
+            const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double cpu = cpu_seconds();
+            if ((cpu >= 0 ? cpu : wall) >= compile_timeout_s_ || wall >= 20 * compile_timeout_s_) break;
+        }
         l.unlock();
         if (!done) pthread_kill(worker.native_handle(), park_signal());
         r.compiler_log = capture.finish();
@@ -188,7 +208,7 @@ const Pipeline& Device::pipeline_with_stats(const std::string& key, const std::s
         char secs[32];
         std::snprintf(secs, sizeof secs, "%g", compile_timeout_s_);
         r.error = "pipeline " + key + ": the driver's compiler did not finish within " + secs +
-                  " s (counted as a hang)";
+                  " CPU seconds (counted as a hang)";
     } else {
         worker.join();
         if (job->error) {
