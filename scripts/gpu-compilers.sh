@@ -22,6 +22,7 @@
 #   VKRT_BUILD_ARM64 the aarch64 cross build (default build-aarch64, scripts/cross-aarch64.sh)
 #   VKRT_GPU_OUT     where stats/profiles write their files (default $VKRT_BUILD/gpu)
 #   VKRT_GPU_TIMEOUT seconds a whole target may take before it counts as hung (default 1800)
+#   VKRT_GPU_NICE    niceness of the compiling runs (default 10: a shared machine)
 #   VKRT_GPU_BIND    more host folders (colon-separated) bind-mounted at their own paths, e.g.
 #                    another worktree whose binaries `run` should start
 #
@@ -219,8 +220,8 @@ stats_one() {
   mkdir -p "$out"
   t0=$(now)
   log "$t: shader stats ($(target_field "$t" 3))"
-  timeout -k 10 "$target_timeout" "$repo/scripts/gpu-compilers.sh" run "$t" nice "$b" --shader-stats \
-    --target "$t" --tsv "$out/stats-$t.tsv" $gate >"$out/stats-$t.md" 2>"$out/stats-$t.log" || rc=$?
+  timeout -k 10 "$target_timeout" "$repo/scripts/gpu-compilers.sh" run "$t" nice -n "${VKRT_GPU_NICE:-10}" "$b" \
+    --shader-stats --verbose --target "$t" --tsv "$out/stats-$t.tsv" $gate >"$out/stats-$t.md" 2>"$out/stats-$t.log" || rc=$?
   [ $rc -eq 124 ] && log "$t: the whole run passed ${target_timeout} s (VKRT_GPU_TIMEOUT)"
   log "$t: $(grep -c . "$out/stats-$t.tsv" 2>/dev/null || echo 0) rows, exit $rc, $(($(now) - t0)) s"
   return $rc
