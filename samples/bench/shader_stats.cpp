@@ -335,7 +335,7 @@ int run_shader_stats(const ShaderStatsOptions& o) {
     std::vector<std::string> problems;
     bool any_hang = false;
     for (auto& r : recs) {
-        if (!dev->capture_statistics() || r.stats.empty()) parse_shaderdb(r);
+        parse_shaderdb(r);  // panvk: its figures are on stderr (with or without executable statistics)
         const Columns c = columns(r);
         const std::string regs = fmt_num(c.regs) + (c.regs2 >= 0 ? "/" + fmt_num(c.regs2) : "");
         const std::string occ = c.occupancy >= 0 ? fmt_num(c.occupancy) + " " + c.occupancy_unit : "-";
