@@ -241,7 +241,9 @@ cmd_stats() {
   done
   if [ ${#fails[@]} -gt 0 ]; then
     log "failed targets: ${fails[*]} (see $out/stats-TARGET.md)"
-    for t in "${fails[@]}"; do grep -E '^\| .*\| (error|hang|spill|scratch|unsupported)' "$out/stats-$t.md" >&2 || tail -5 "$out/stats-$t.log" >&2; done
+    for t in "${fails[@]}"; do
+      grep -E '^(problem|unit error): ' "$out/stats-$t.md" | sed "s/^/$t: /" >&2 || tail -5 "$out/stats-$t.log" >&2
+    done
     return 1
   fi
 }
