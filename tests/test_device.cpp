@@ -57,6 +57,40 @@ TEST_CASE("device: forced-off capability paths") {
     CHECK_FALSE(dev.caps().subgroup);
 }
 
+TEST_CASE("device: shader-statistics mode records every pipeline asked for, with its compile status") {
+    // vkrt-bench --shader-stats (docs/GPU.md) reads these records: one per distinct
+    // variant + specialization, in request order; a failed compile is recorded and rethrown,
+    // and asking again fails at once with the same message.
+    DeviceOptions o = DeviceOptions::from_env();
+    o.shader_stats = true;
+    o.pipeline_cache = "off";
+    Device dev(o);
+    dev.pipeline("add", {64});
+    dev.pipeline("add", {64});   // cached: no second record
+    dev.pipeline("scale", {32});
+    auto recs = dev.pipeline_records();
+    REQUIRE(recs.size() == 2);
+    CHECK(recs[0].key == "add:64");
+    CHECK(recs[0].variant == "add");
+    CHECK(recs[0].spec == std::vector<uint32_t>{64});
+    CHECK(recs[0].status == PipelineRecord::Status::ok);
+    CHECK(recs[1].key == "scale:32");
+    // Statistics where the driver has VK_KHR_pipeline_executable_properties.
+    if (dev.capture_statistics()) CHECK_FALSE(recs[0].stats.empty());
+    // A pipeline that cannot be built is recorded as an error and rethrown; asked again, it
+    // fails at once with the same message and no new record.
+    CHECK_THROWS_WITH_AS(dev.pipeline("no_such_kernel_xyz", {}), doctest::Contains("no_such_kernel_xyz"),
+                         vkrt::Error);
+    recs = dev.pipeline_records();
+    REQUIRE(recs.size() == 3);
+    CHECK(recs[2].status == PipelineRecord::Status::error);
+    CHECK(recs[2].error.find("no embedded shader variant") != std::string::npos);
+    CHECK_THROWS_WITH_AS(dev.pipeline("no_such_kernel_xyz", {}), doctest::Contains("no_such_kernel_xyz"),
+                         vkrt::Error);
+    CHECK(dev.pipeline_records().size() == 3);
+    CHECK_NO_VALIDATION(dev);
+}
+
 TEST_CASE("buffer: upload / download round trip and bounds") {
     Device& dev = test::gpu();
     auto v = test::random_floats(1000, 1);

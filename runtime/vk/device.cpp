@@ -542,6 +542,10 @@ void Device::query_caps(const DeviceOptions& opts) {
     memory_budget_ext_ = has_ext(exts, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     if (memory_budget_ext_) enabled_exts_.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     memory_limit_ = opts.memory_limit;
+    shader_stats_ = opts.shader_stats;
+    compile_timeout_s_ = opts.compile_timeout_s;
+    capture_stats_ = opts.shader_stats && has_ext(exts, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    if (capture_stats_) enabled_exts_.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
 }
 
 void Device::create_device() {
@@ -588,6 +592,10 @@ void Device::create_device() {
         *tail = &s8; tail = &s8.pNext;
     }
     if (caps_.int_dot) { *tail = &dotf; tail = &dotf.pNext; }
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pexec{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+    pexec.pipelineExecutableInfo = VK_TRUE;
+    if (capture_stats_) { *tail = &pexec; tail = &pexec.pNext; }
 
     VkDeviceCreateInfo ci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     ci.pNext = &f2;
@@ -669,6 +677,7 @@ const Pipeline& Device::pipeline(const std::string& variant, const std::vector<u
     std::lock_guard<std::mutex> lock(pipelines_mu_);
     auto it = pipelines_.find(key);
     if (it != pipelines_.end()) return *it->second;
+    if (shader_stats_) return pipeline_with_stats(key, variant, spec);
     auto p = std::make_unique<Pipeline>(*this, variant, spec);
     const Pipeline& ref = *p;
     pipelines_.emplace(key, std::move(p));

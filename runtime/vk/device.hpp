@@ -21,6 +21,7 @@
 
 #include "variants.hpp"  // generated: spv::Variant
 #include "vk/handle.hpp"
+#include "vk/shader_stats.hpp"
 
 namespace vkrt {
 
@@ -65,6 +66,11 @@ struct DeviceOptions {
     // device's own): the features and extensions are then chosen as on such a device, and a
     // version below what the kernels need is refused (testing Vulkan 1.1 phones on lavapipe).
     uint32_t max_api_version = 0;
+    // Record every pipeline the runtime asks for with the compiler's statistics
+    // (VK_KHR_pipeline_executable_properties where the driver has it, its stderr otherwise),
+    // each compile under a watchdog of compile_timeout_s (vk/shader_stats.hpp).
+    bool shader_stats = false;
+    double compile_timeout_s = 30;
 
     // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning,half), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
@@ -154,6 +160,12 @@ public:
     // call sites not converted yet.
     const Pipeline& pipeline(spv::Variant variant, const std::vector<uint32_t>& spec = {});
 
+    // Shader-statistics mode (DeviceOptions::shader_stats): every pipeline asked for, in
+    // request order, with its compile status and figures; and whether the driver reports
+    // statistics through VK_KHR_pipeline_executable_properties.
+    std::vector<PipelineRecord> pipeline_records() const;
+    bool capture_statistics() const { return capture_stats_; }
+
     // Validation-layer messages (warnings and errors) seen so far.
     uint64_t validation_messages() const { return validation_messages_.load(); }
     bool validation_enabled() const { return validation_; }
@@ -195,6 +207,10 @@ private:
     void query_caps(const DeviceOptions& opts);
     void create_device();
     void load_pipeline_cache(const DeviceOptions& opts);
+    // Device::pipeline in shader-statistics mode (vk/shader_stats.cpp): the compile on a
+    // watched thread, its figures and stderr kept in records_.
+    const Pipeline& pipeline_with_stats(const std::string& key, const std::string& variant,
+                                        const std::vector<uint32_t>& spec);
 
     bool validation_ = false;
     std::atomic<uint64_t> validation_messages_{0};
@@ -218,6 +234,12 @@ private:
     mutable std::mutex pool_mu_;       // pool_ and the command buffers allocated from it
     mutable std::mutex pipelines_mu_;  // pipelines_ and the VkPipelineCache
     std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+    // Shader-statistics mode (guarded by pipelines_mu_).
+    bool shader_stats_ = false;
+    bool capture_stats_ = false;  // VK_KHR_pipeline_executable_properties enabled
+    double compile_timeout_s_ = 30;
+    std::vector<PipelineRecord> records_;
+    std::map<std::string, size_t> failed_;  // key -> records_ index of a failed or hung compile
 };
 
 }  // namespace vkrt

@@ -299,9 +299,11 @@ Pipeline::Pipeline(Device& dev, const std::string& variant, const std::vector<ui
     pci.stage.pName = "main";
     pci.stage.pSpecializationInfo = &si;
     pci.layout = pl;
+    if (dev.capture_statistics()) pci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     VkPipeline p = VK_NULL_HANDLE;
     VK_CHECK(vkCreateComputePipelines(d, dev.pipeline_cache(), 1, &pci, nullptr, &p));
     pipeline_ = vk::Unique<VkPipeline>(p, [d](VkPipeline x) { vkDestroyPipeline(d, x, nullptr); });
+    if (dev.capture_statistics()) stats_ = pipeline_statistics(d, p);
 }
 
 }  // namespace vkrt

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "vk/handle.hpp"
+#include "vk/shader_stats.hpp"
 
 namespace vkrt {
 
@@ -45,6 +46,8 @@ public:
     VkPipeline handle() const { return pipeline_; }
     VkPipelineLayout layout() const { return layout_; }
     VkDescriptorSetLayout set_layout() const { return set_layout_; }
+    // The driver's figures when the device captures them (Device::capture_statistics).
+    const std::vector<ShaderStat>& statistics() const { return stats_; }
 
 private:
     std::string name_;
@@ -53,6 +56,7 @@ private:
     vk::Unique<VkDescriptorSetLayout> set_layout_;
     vk::Unique<VkPipelineLayout> layout_;
     vk::Unique<VkPipeline> pipeline_;
+    std::vector<ShaderStat> stats_;
 };
 
 }  // namespace vkrt

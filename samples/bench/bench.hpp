@@ -17,4 +17,17 @@ int run_kernels(Device& dev, const std::string& filter, int reps);
 // Schema over a synthetic vocabulary of n_vocab tokens; no device needed.
 int run_grammar(int32_t n_vocab, int reps);
 
+// --shader-stats (shader_stats.cpp): compiles every pipeline the runtime chooses on the
+// device (VKRT_DEVICE) and prints the driver's figures per pipeline; with `gate`, returns 1
+// when any failed to compile, hung (compile_timeout_s), spilled or used scratch memory.
+struct ShaderStatsOptions {
+    std::string target;   // the label of the target in the table ("" = the device's name)
+    std::string tsv;      // also write every figure to this file ("" = none)
+    bool gate = false;
+    bool verbose = false;  // per-unit progress on stderr
+    bool all_paths = false;  // also every matmul path the device could run when forced
+    double compile_timeout_s = 30;
+};
+int run_shader_stats(const ShaderStatsOptions& o);
+
 }  // namespace vkrt::bench

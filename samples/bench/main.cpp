@@ -14,6 +14,13 @@
 //                                                perplexity as llama-perplexity computes it
 //   vkrt-bench --grammar [--vocab 151936] [-r 3]  constrained sampling (JSON Schema) mask cost per token
 //   -ctk / -ctv f16|q8_0|f32                     KV cache types (f16 by default, as llama.cpp)
+//   vkrt-bench --shader-stats [--target NAME] [--tsv FILE] [--gate] [--compile-timeout 30] [--verbose]
+//              [--all-paths]
+//                                                every pipeline the runtime chooses on the device,
+//                                                compiled, with the driver's registers, spills,
+//                                                scratch, shared memory, instructions, occupancy
+//                                                (--gate: exit 1 on a compile failure, hang, spill
+//                                                or scratch; docs/GPU.md)
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -42,6 +49,7 @@ const char* kUsage =
     "       vkrt-bench --perplexity TEXT [-m MODEL.gguf] [-c 512] [--chunks 100]\n"
     "       vkrt-bench --grammar [--vocab 151936] [-r 3]\n"
     "       with -ctk / -ctv f16|q8_0|f32: KV cache types (default f16)\n"
+    "       vkrt-bench --shader-stats [--target NAME] [--tsv FILE] [--gate] [--compile-timeout S] [--verbose] [--all-paths]\n"
     "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
 
 int devices() {
@@ -235,6 +243,17 @@ int run(int argc, char** argv) {
         const int reps = int(args.integer("-r", "--reps", 3, 1, 1000));
         args.finish();
         return bench::run_grammar(n_vocab, reps);
+    }
+    if (args.flag("--shader-stats")) {
+        bench::ShaderStatsOptions o;
+        o.target = args.str("--target", "", "");
+        o.tsv = args.str("--tsv", "", "");
+        o.gate = args.flag("--gate");
+        o.verbose = args.flag("--verbose");
+        o.all_paths = args.flag("--all-paths");
+        o.compile_timeout_s = double(args.integer("--compile-timeout", "", 30, 1, 3600));
+        args.finish();
+        return bench::run_shader_stats(o);
     }
     std::string ppl = args.str("--perplexity", "", "");
     std::string model = args.str("-m", "--model", "");

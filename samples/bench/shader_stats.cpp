@@ -1,0 +1,383 @@
+// vkrt-bench --shader-stats: every pipeline the runtime chooses on this device, compiled by
+// its driver, with the compiler's figures (docs/GPU.md; scripts/gpu-compilers.sh runs it on
+// Mesa's AMD, NVIDIA, Adreno and Mali compilers without a GPU).
+//
+// The list is not written down anywhere: the device records what Device::pipeline is asked
+// for (DeviceOptions::shader_stats) while the runtime's own code runs here,
+//   - prefill and decode forward passes of small synthetic models of every architecture
+//     (the phone presets' head sizes and options) and every weight type the synthetic writer
+//     encodes, over f16, q8_0 and f32 KV caches;
+//   - the op-level choice functions for what a small model lacks: matmul of every format with
+//     GPU kernels at decode and prefill batch sizes on the path the runtime picks (and with
+//     --all-paths on every path the device could run when forced), matmul_q8, embed;
+// so a kernel, variant or specialization another change adds shows up by itself.
+// Buffers are left uninitialized: on the no-op devices nothing executes, and on a real
+// device the figures do not depend on the values.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench.hpp"
+#include "cli.hpp"
+#include "core/error.hpp"
+#include "core/format.hpp"
+#include "gguf/synthetic.hpp"
+#include "model/model.hpp"
+#include "ops/embed.hpp"
+#include "ops/matmul.hpp"
+#include "vk/pipeline.hpp"
+#include "vk/recorder.hpp"
+
+namespace vkrt::bench {
+
+namespace {
+
+// ---------------------------------------------------------------- the runtime's choices
+
+struct Unit {
+    std::string name;
+    std::function<void(Device&)> run;
+};
+
+// One recorded submission of `fn` (on the no-op devices the submit is a no-op too).
+void record_once(Device& dev, const std::function<void(Recorder&)>& fn) {
+    Recorder rec(dev);
+    rec.begin();
+    fn(rec);
+    rec.end();
+    rec.submit();
+}
+
+// matmul of one format at decode and prefill batch sizes, on the path the runtime picks
+// (matmul_pick_path, with and without a scratch for the integer path); with `all_paths` also
+// on every path the device could run when forced (ops::MatmulPath: tests, VKRT_DISABLE-like
+// experiments), which the runtime itself does not pick here.
+void matmul_unit(Device& dev, Format t, bool all_paths) {
+    const fmt::Traits& ft = fmt::traits(t);
+    const uint32_t N = 2048, K = 2048;  // K: whole blocks of every format
+    const auto& caps = dev.caps();
+    Buffer w(dev, (fmt::row_bytes(t, K) * N + 3) & ~uint64_t(3), MemoryKind::device, "w");
+    for (uint32_t M : {1u, 2u, 8u, 16u, 64u, 512u}) {
+        Buffer x(dev, uint64_t(M) * K * 4, MemoryKind::device, "x");
+        Buffer y(dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+        Buffer scratch(dev, std::max<uint64_t>(16, ops::matmul_scratch_bytes(M, K)), MemoryKind::device, "scratch");
+        record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch); });
+        record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K); });
+        const bool int_chosen = ops::matmul_pick_path(dev, t, M, N, K, true) == ops::MatmulPath::gemv_int;
+        if (all_paths) {
+            std::vector<ops::MatmulPath> paths;
+            if (M <= 8) {
+                paths.push_back(ops::MatmulPath::gemv);
+                if (caps.fp16 && ft.block_elems > 1) paths.push_back(ops::MatmulPath::gemv_f16);
+                if (caps.int_dot && (ft.kernels & fmt::kKernelInt)) paths.push_back(ops::MatmulPath::gemv_int);
+            } else {
+                paths.push_back(ops::MatmulPath::gemm);
+            }
+            for (auto p : paths)
+                record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch, p); });
+        }
+        if (int_chosen || (all_paths && caps.int_dot && (ft.kernels & fmt::kKernelInt))) {
+            const ops::Q8Activations xq{scratch, M, K};
+            record_once(dev, [&](Recorder& r) {
+                ops::quantize_q8_1(r, x, xq);
+                ops::matmul_q8(r, xq, ops::single_part(w, t, N, K), y);
+            });
+        }
+    }
+    // embedding rows of the same format (token_embd is often quantized)
+    Buffer ids(dev, 64 * 4, MemoryKind::device, "ids");
+    Buffer out(dev, uint64_t(64) * K * 4, MemoryKind::device, "out");
+    record_once(dev, [&](Recorder& r) { ops::embed(r, w, t, ids, out, 64, K, N); });
+}
+
+// A small model of `preset`'s architecture and head size (2 layers, 2 query heads, 1 KV head,
+// vocab 300): prefill (GEMM paths, flash attention) and decode (GEMV, decode attention).
+void model_unit(Device& dev, const std::string& preset, gguf::TensorType t, const KvCacheTypes& kv) {
+    gguf::SyntheticLlama c = gguf::preset(preset, t);
+    const int hd = c.head_dim ? c.head_dim : c.n_embd / c.n_head;
+    c.n_layer = 2;
+    c.n_head = 2;
+    c.n_head_kv = 1;
+    c.n_embd = 2 * hd;
+    c.n_ff = 256;
+    c.n_vocab = 300;
+    c.n_ctx = std::min(c.n_ctx, 4096);
+    if (c.n_ctx_orig) c.n_ctx_orig = std::min(c.n_ctx_orig, c.n_ctx);
+    const std::string path = std::filesystem::temp_directory_path().string() + "/vkrt-shader-stats-" +
+                             std::to_string(getpid()) + ".gguf";
+    gguf::write_synthetic_llama(c, path);
+    struct Remove {
+        std::string p;
+        ~Remove() { std::filesystem::remove(p); }
+    } remove{path};
+    model::Model model(dev, path);
+    model::Session session(model, 128, 80, kv);
+    std::vector<int32_t> ids(80);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(3 + i * 7 % 290);
+    session.eval(std::span<const int32_t>(ids.data(), 16));  // a short prompt
+    session.reset();
+    session.eval(ids);  // a longer one (other GEMM / attention shapes)
+    for (int i = 0; i < 2; ++i) session.eval(std::span<const int32_t>(&ids[i], 1));  // decode
+}
+
+std::vector<Unit> units(bool all_paths) {
+    std::vector<Unit> u;
+    const std::vector<std::string> presets = {"1B", "llama3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "gemma3-1b",
+                                              "phi3-mini"};
+    const std::pair<gguf::TensorType, const char*> types[] = {
+        {gguf::TensorType::F32, "f32"}, {gguf::TensorType::F16, "f16"}, {gguf::TensorType::Q4_0, "q4_0"},
+        {gguf::TensorType::Q8_0, "q8_0"}, {gguf::TensorType::I8, "w8a8"}};
+    for (const auto& p : presets)
+        for (auto [t, tn] : types)
+            u.push_back({"model " + p + " " + tn, [p, t](Device& d) { model_unit(d, p, t, {}); }});
+    for (auto [k, kn] : {std::pair{ops::KvType::q8_0, "q8_0"}, std::pair{ops::KvType::f32, "f32"}})
+        u.push_back({std::string("model 1B q4_0 kv ") + kn,
+                     [k](Device& d) { model_unit(d, "1B", gguf::TensorType::Q4_0, {k, k}); }});
+    for (const fmt::Traits& ft : fmt::all())
+        if (ft.kernels & fmt::kKernelFloat) {
+            const Format t = ft.type;
+            u.push_back({std::string("matmul ") + ft.name, [t, all_paths](Device& d) { matmul_unit(d, t, all_paths); }});
+        }
+    return u;
+}
+
+// ---------------------------------------------------------------- the drivers' figures
+
+// The columns of the table from each driver's own statistic names (Mesa 25.0): RADV (AMD),
+// NVK (NVIDIA), turnip (Adreno); panvk (Mali) prints them on stderr instead (parse_shaderdb).
+struct Columns {
+    double regs = -1, regs2 = -1, spills = -1, scratch = -1, shared = -1, instructions = -1, occupancy = -1;
+    std::string occupancy_unit, regs_unit;
+};
+
+double first_of(const PipelineRecord& r, std::initializer_list<const char*> names) {
+    for (const char* n : names)
+        if (double v = r.stat(n); v >= 0) return v;
+    return -1;
+}
+double sum_of(const PipelineRecord& r, std::initializer_list<const char*> names) {
+    double s = -1;
+    for (const char* n : names)
+        if (double v = r.stat(n); v >= 0) s = std::max(0.0, s) + v;
+    return s;
+}
+
+// panvk, BIFROST_MESA_DEBUG=shaderdb: "... shader: 1234 inst, 56 tuples/bundles, ... 1 quadwords,
+// 2 threads, 0 loops, 3:4 spills:fills" (Bifrost), Valhall: "... 123 inst, ... 64 regs? ..."
+// Every "<number> <word>" pair and "a:b spills:fills" of the last such line is kept.
+void parse_shaderdb(PipelineRecord& r) {
+    std::istringstream in(r.compiler_log);
+    std::string line, last;
+    while (std::getline(in, line))
+        if (line.find("shader:") != std::string::npos || line.find(" inst") != std::string::npos) last = line;
+    if (last.empty()) return;
+    std::string s = last.substr(last.find(':') + 1);
+    for (char& ch : s)
+        if (ch == ',') ch = ' ';
+    std::istringstream words(s);
+    std::string a, b;
+    while (words >> a >> b) {
+        if (auto colon = a.find(':'); colon != std::string::npos && b == "spills:fills") {
+            r.stats.push_back({"spills", std::atof(a.substr(0, colon).c_str())});
+            r.stats.push_back({"fills", std::atof(a.substr(colon + 1).c_str())});
+        } else if (!a.empty() && (std::isdigit((unsigned char)a[0]) != 0)) {
+            r.stats.push_back({b, std::atof(a.c_str())});
+        } else {
+            // not a "<number> <word>" pair: resynchronize on the next word
+            std::istringstream rest(b + " " + std::string(std::istreambuf_iterator<char>(words), {}));
+            words.swap(rest);
+        }
+    }
+}
+
+Columns columns(const PipelineRecord& r) {
+    Columns c;
+    // RADV
+    if (r.stat("VGPRs") >= 0) {
+        c.regs = r.stat("VGPRs");
+        c.regs2 = r.stat("SGPRs");
+        c.regs_unit = "VGPR";  // SGPRs in regs2
+        c.spills = sum_of(r, {"Spilled VGPRs", "Spilled SGPRs"});
+        c.scratch = r.stat("Scratch size");
+        c.shared = r.stat("LDS size");
+        c.instructions = r.stat("Instructions");
+        c.occupancy = r.stat("Subgroups per SIMD");
+        c.occupancy_unit = "waves/SIMD";
+        return c;
+    }
+    // NVK: GPRs per thread and SLM (local memory: NAK's spills go there), no occupancy
+    // figure. The register file bounds it: 64K 32-bit registers per SM, allocated per warp
+    // in units of 8 per thread (256 per warp), so warps/SM <= 65536 / (32 * ceil8(GPRs))
+    // (capped at 64, no SM holds more; the architecture's own cap is lower: 32 warps/SM on
+    // Turing, 48 on GA10x).
+    if (double g = r.stat("Number of GPRs"); g >= 0) {
+        c.regs = g;
+        c.regs_unit = "GPR";
+        c.scratch = r.stat("SLM Size");
+        // spills: not reported apart; NAK spills to SLM, which the scratch column shows
+        c.instructions = r.stat("Instruction count");
+        c.occupancy = std::min(64.0, std::floor(65536.0 / (32.0 * std::max(8.0, std::ceil(g / 8) * 8))));
+        c.occupancy_unit = "warps/SM by regs";
+        return c;
+    }
+    // turnip
+    if (r.stat("Max Waves Per Core") >= 0) {
+        c.regs = first_of(r, {"Full-precision register footprint", "Registers used"});
+        c.regs2 = first_of(r, {"Half-precision register footprint", "Half registers used"});
+        c.regs_unit = "full regs";  // half registers in regs2
+        c.spills = sum_of(r, {"STP Count", "LDP Count"});
+        c.scratch = first_of(r, {"Private memory per wave", "Scratch"});
+        c.shared = -1;
+        c.instructions = first_of(r, {"Instruction Count", "Instructions"});
+        c.occupancy = r.stat("Max Waves Per Core");
+        c.occupancy_unit = "waves/core";
+        return c;
+    }
+    // panvk shaderdb (stderr)
+    if (r.stat("inst") >= 0) {
+        c.instructions = r.stat("inst");
+        c.spills = sum_of(r, {"spills", "fills"});
+        c.occupancy = r.stat("threads");
+        c.occupancy_unit = "threads";
+        c.regs = first_of(r, {"regs", "registers"});
+        c.regs_unit = "regs";
+        return c;
+    }
+    c.instructions = first_of(r, {"Instructions", "Instruction Count"});
+    return c;
+}
+
+std::string fmt_num(double v) {
+    if (v < 0) return "-";
+    char b[32];
+    std::snprintf(b, sizeof b, v == std::floor(v) ? "%.0f" : "%.2f", v);
+    return b;
+}
+
+std::string spec_string(const std::vector<uint32_t>& spec) {
+    std::string s;
+    for (uint32_t v : spec) s += (s.empty() ? "" : ",") + std::to_string(v);
+    return s.empty() ? "-" : s;
+}
+
+// What the gate fails on: anything that did not compile, any spill, any scratch memory.
+std::string gate_problem(const PipelineRecord& r, const Columns& c) {
+    if (r.status != PipelineRecord::Status::ok) return pipeline_status_name(r.status);
+    if (c.spills > 0) return "spill";
+    if (c.scratch > 0) return "scratch";
+    return {};
+}
+
+}  // namespace
+
+int run_shader_stats(const ShaderStatsOptions& o) {
+    DeviceOptions dopt = DeviceOptions::from_env();
+    dopt.shader_stats = true;
+    dopt.compile_timeout_s = o.compile_timeout_s;
+    dopt.pipeline_cache = "off";  // every pipeline through the compiler
+    // After a hang a parked thread is inside the driver: then the device is released, not
+    // destroyed, and the process ends without destructors (below).
+    auto dev = std::make_unique<Device>(dopt);
+    const Capabilities& caps = dev->caps();
+    const std::string target = o.target.empty() ? caps.name : o.target;
+    std::printf("# shader statistics: %s (%s), target %s%s\n", caps.name.c_str(), caps.driver.c_str(),
+                target.c_str(), o.all_paths ? ", all paths" : "");
+    std::printf("device profile: subgroup %u (%s), int dot %s%s, fp16 %s, 16-bit storage %s, cooperative matrix %s, "
+                "max workgroup %u, shared memory %u B, statistics %s\n\n",
+                caps.subgroup_size, caps.subgroup ? "subgroup kernels" : "shared-memory kernels",
+                caps.int_dot ? "yes" : "no", caps.int_dot_accelerated ? " (accelerated)" : "", caps.fp16 ? "yes" : "no",
+                caps.storage16 ? "yes" : "no", caps.cooperative_matrix ? "yes" : "no", caps.max_workgroup_invocations,
+                caps.shared_memory,
+                dev->capture_statistics() ? "VK_KHR_pipeline_executable_properties" : "compiler stderr only");
+    std::fflush(stdout);
+
+    // Run every unit; a compile failure or hang ends that unit only (the device remembers it
+    // and the table lists it), other errors are reported as unit failures.
+    std::vector<std::string> unit_errors;
+    const double t0 = cli::now_seconds();
+    for (const Unit& u : units(o.all_paths)) {
+        const size_t before = dev->pipeline_records().size();
+        try {
+            u.run(*dev);
+        } catch (const std::exception& e) {
+            const auto recs = dev->pipeline_records();
+            const bool compile = recs.size() > before && recs.back().status != PipelineRecord::Status::ok;
+            if (!compile) unit_errors.push_back(u.name + ": " + e.what());
+            std::fprintf(stderr, "%s: %s\n", u.name.c_str(), e.what());
+        }
+        if (o.verbose)
+            std::fprintf(stderr, "%-28s %3zu new pipelines, %.1f s\n", u.name.c_str(),
+                         dev->pipeline_records().size() - before, cli::now_seconds() - t0);
+    }
+
+    std::vector<PipelineRecord> recs = dev->pipeline_records();
+    std::sort(recs.begin(), recs.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    std::printf("| kernel | specialization | target | status | registers | spills | scratch B | shared B | "
+                "instructions | occupancy | compile s |\n");
+    std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    std::ofstream tsv;
+    if (!o.tsv.empty()) {
+        tsv.open(o.tsv);
+        VKRT_CHECK(tsv.good(), Status::io_error, "cannot write ", o.tsv);
+        tsv << "kernel\tspec\ttarget\tstatus\tregs\tregs2\tregs_unit\tspills\tscratch\tshared\tinstructions\t"
+               "occupancy\toccupancy_unit\tcompile_s\tstats\terror\n";
+    }
+    std::vector<std::string> problems;
+    bool any_hang = false;
+    for (auto& r : recs) {
+        parse_shaderdb(r);  // panvk: its figures are on stderr (with or without executable statistics)
+        const Columns c = columns(r);
+        const std::string regs = fmt_num(c.regs) + (c.regs2 >= 0 ? "/" + fmt_num(c.regs2) : "");
+        const std::string occ = c.occupancy >= 0 ? fmt_num(c.occupancy) + " " + c.occupancy_unit : "-";
+        std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f |\n", r.variant.c_str(),
+                    spec_string(r.spec).c_str(), target.c_str(), pipeline_status_name(r.status), regs.c_str(),
+                    fmt_num(c.spills).c_str(), fmt_num(c.scratch).c_str(), fmt_num(c.shared).c_str(),
+                    fmt_num(c.instructions).c_str(), occ.c_str(), r.compile_seconds);
+        if (tsv.is_open()) {
+            std::string all;
+            for (const auto& s : r.stats) all += (all.empty() ? "" : ";") + s.name + "=" + fmt_num(s.value);
+            std::string err = r.error;
+            std::replace(err.begin(), err.end(), '\t', ' ');
+            std::replace(err.begin(), err.end(), '\n', ' ');
+            tsv << r.variant << '\t' << spec_string(r.spec) << '\t' << target << '\t' << pipeline_status_name(r.status)
+                << '\t' << fmt_num(c.regs) << '\t' << fmt_num(c.regs2) << '\t' << c.regs_unit << '\t'
+                << fmt_num(c.spills) << '\t' << fmt_num(c.scratch) << '\t' << fmt_num(c.shared) << '\t'
+                << fmt_num(c.instructions) << '\t' << fmt_num(c.occupancy) << '\t' << c.occupancy_unit << '\t'
+                << r.compile_seconds << '\t' << all << '\t' << err << '\n';
+        }
+        if (const std::string p = gate_problem(r, c); !p.empty())
+            problems.push_back(p + " " + r.variant + " [" + spec_string(r.spec) + "]" +
+                               (r.error.empty() ? "" : ": " + r.error));
+        any_hang = any_hang || r.status == PipelineRecord::Status::hang;
+    }
+    std::printf("\n%zu pipelines on %s in %.1f s: %zu with a problem (compile failure, hang, spill, scratch)\n",
+                recs.size(), target.c_str(), cli::now_seconds() - t0, problems.size());
+    for (const auto& p : problems) std::printf("problem: %s\n", p.c_str());
+    for (const auto& e : unit_errors) std::printf("unit error: %s\n", e.c_str());
+    if (dev->validation_enabled())
+        std::printf("validation messages: %llu\n", (unsigned long long)dev->validation_messages());
+    std::fflush(stdout);
+    tsv.close();
+
+    int rc = 0;
+    if (!unit_errors.empty()) rc = 1;  // the runtime failed outside the compiler: always an error
+    if (o.gate && !problems.empty()) rc = 1;
+    if (any_hang) {
+        dev.release();
+        std::fflush(nullptr);
+        _exit(rc);
+    }
+    return rc;
+}
+
+}  // namespace vkrt::bench
