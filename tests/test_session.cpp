@@ -1,0 +1,267 @@
+// model::Session's state functions (runtime/model/session_control.cpp): rewind, prefix
+// reuse, cancellation, context shift and saved state, on every architecture of
+// ../shared/models/arch/*-f32.gguf and stories260K with every KV cache type.
+//
+// "Bit for bit" here compares two sessions whose kept rows were computed by the same calls
+// (the same batches of the same tokens): truncate must give back exactly that state, never
+// a stale ring row. A rewind to the middle of a batch keeps rows computed at another batch
+// size than a fresh session's, which the GEMM/GEMV paths need not reproduce bit for bit.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "gpu.hpp"
+#include "model/model.hpp"
+#include "model/session_state.hpp"
+#include "test_util.hpp"
+
+using namespace vkrt;
+
+namespace {
+
+const char* const kModels[] = {"stories260K.gguf",           "arch/gemma3-f32.gguf", "arch/llama_ropefreqs-f32.gguf",
+                               "arch/phi3-f32.gguf",         "arch/qwen2-f32.gguf",  "arch/qwen3-f32.gguf"};
+constexpr KvCacheTypes kCacheTypes[] = {{ops::KvType::f32, ops::KvType::f32},
+                                        {ops::KvType::f16, ops::KvType::f16},
+                                        {ops::KvType::q8_0, ops::KvType::q8_0},
+                                        {ops::KvType::q8_0, ops::KvType::f16}};
+
+std::string model_path(const std::string& name) { return test::models_dir() + "/" + name; }
+
+// Seeded ids in [1, 200): every test model's vocabulary is larger.
+std::vector<int32_t> ids(size_t n, uint32_t seed) {
+    std::vector<int32_t> v(n);
+    uint32_t x = seed * 2654435761u + 1;
+    for (auto& t : v) t = int32_t(1 + (x = x * 1664525u + 1013904223u) % 199u);
+    return v;
+}
+
+std::vector<int32_t> cat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
+
+// The cache types this model can hold (q8_0 needs rows of a multiple of 32 elements).
+std::vector<KvCacheTypes> cache_types(const model::Model& m) {
+    std::vector<KvCacheTypes> out;
+    for (const KvCacheTypes& t : kCacheTypes)
+        if (m.hparams().kv_dim() % 32 == 0 || (t.k != ops::KvType::q8_0 && t.v != ops::KvType::q8_0)) out.push_back(t);
+    return out;
+}
+
+std::string kv_name(const KvCacheTypes& t) {
+    return std::string(ops::kv_type_name(t.k)) + "/" + ops::kv_type_name(t.v);
+}
+
+// n_ctx 64 and batches of 4: gemma3's window of 16 gets a ring of 19 rows.
+constexpr uint32_t kCtx = 64, kBatch = 4;
+
+}  // namespace
+
+TEST_CASE("truncate and continue = a fresh session fed the same tokens, bit for bit (every architecture, cache type)") {
+    Device& dev = test::gpu();
+    const auto P = ids(20, 1), X = ids(24, 2), T = ids(3, 3);
+    for (const char* name : kModels) {
+        model::Model m(dev, model_path(name));
+        const bool rings = m.hparams().n_swa > 0;
+        const auto types = cache_types(m);
+        MESSAGE(std::string(name), ": ", types.size(), " cache type pairs", rings ? " (sliding-window rings)" : "");
+        for (const KvCacheTypes& kv : types) {
+            CAPTURE(name);
+            CAPTURE(kv_name(kv));
+            model::Session fresh(m, kCtx, kBatch, kv);
+            fresh.eval(P);
+            const std::vector<float> want = fresh.eval(T);
+
+            // A long rewind: 24 newer positions overwrote every ring row of the window of 20.
+            model::Session a(m, kCtx, kBatch, kv);
+            a.eval(P);
+            a.eval(X);
+            CHECK(a.rewind_keeps_cache(20) == !rings);
+            a.truncate(20);
+            CHECK(a.pos() == 20);
+            CHECK(a.tokens() == P);
+            CHECK(same_bits(a.eval(T), want));
+
+            // A short rewind: the rings still hold the window, nothing is evaluated again.
+            model::Session b(m, kCtx, kBatch, kv);
+            b.eval(P);
+            b.eval(std::span(X).first(2));
+            CHECK(b.rewind_keeps_cache(20));
+            b.truncate(20);
+            CHECK(b.logits().empty());  // not stored for the kept last token
+            CHECK(same_bits(b.eval(T), want));
+
+            // Prefix reuse: only what follows the common prefix is evaluated.
+            model::Session c(m, kCtx, kBatch, kv);
+            c.eval_prompt(cat(P, X));
+            const uint32_t reused = c.eval_prompt(cat(P, T));
+            CHECK(reused == (rings ? 0u : 20u));
+            CHECK(same_bits(c.logits(), want));
+            CHECK(c.tokens() == cat(P, T));
+        }
+        CHECK_NO_VALIDATION(dev);
+    }
+}
+
+TEST_CASE("truncate and eval_prompt refuse bad counts") {
+    Device& dev = test::gpu();
+    model::Model m(dev, model_path("stories260K.gguf"));
+    model::Session s(m, kCtx, kBatch);
+    s.eval(ids(5, 4));
+    CHECK_THROWS_WITH_AS(s.truncate(6), doctest::Contains("cannot keep 6 positions, the session holds 5"), Error);
+    CHECK(s.pos() == 5);
+    CHECK_THROWS_AS(s.eval_prompt({}), Error);
+    s.truncate(0);
+    CHECK(s.pos() == 0);
+    CHECK(s.tokens().empty());
+}
+
+TEST_CASE("cancel: eval stops before its next batch, the cache holds the batches run, the session stays usable") {
+    Device& dev = test::gpu();
+    model::Model m(dev, model_path("stories260K.gguf"));
+    const auto P = ids(12, 5);
+    model::Session s(m, kCtx, kBatch);
+    s.eval(std::span(P).first(4));
+    s.cancel();
+    try {
+        s.eval(std::span(P).subspan(4));
+        FAIL("a cancelled eval returned");
+    } catch (const Error& e) {
+        CHECK(e.status() == Status::cancelled);
+    }
+    CHECK(s.pos() == 4);
+    s.clear_cancel();
+    s.eval(std::span(P).subspan(4));
+    model::Session fresh(m, kCtx, kBatch);
+    fresh.eval(P);
+    CHECK(same_bits(s.logits(), fresh.logits()));
+
+    // From another thread while a long prefill runs: it ends at a batch boundary.
+    model::Session r(m, 512, kBatch);
+    const auto L = ids(400, 6);
+    std::thread t([&] { r.cancel(); });
+    uint32_t evaluated = 0;
+    try {
+        r.eval(L);
+        evaluated = uint32_t(L.size());
+    } catch (const Error& e) {
+        CHECK(e.status() == Status::cancelled);
+        evaluated = r.pos();
+    }
+    t.join();
+    CHECK(r.pos() == evaluated);
+    CHECK(evaluated % kBatch == 0);
+    CHECK(r.tokens() == std::vector<int32_t>(L.begin(), L.begin() + evaluated));
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("context shift: a conversation of 3x n_ctx keeps going; the shifted cache is the one built from scratch") {
+    Device& dev = test::gpu();
+    model::Model m(dev, model_path("stories260K.gguf"));
+    model::Session s(m, kCtx, 16);
+    s.set_overflow(model::Session::Overflow::shift, 4);
+    const auto prompt = ids(10, 7);
+    s.eval(prompt);
+    uint32_t shifts_seen = 0;
+    for (int i = 0; i < int(3 * kCtx); ++i) {
+        const auto& l = s.logits();
+        const int32_t t = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+        const uint32_t before = s.shifts();
+        s.eval(std::span(&t, 1));
+        REQUIRE(s.pos() <= kCtx);
+        CHECK(std::equal(prompt.begin(), prompt.begin() + 4, s.tokens().begin()));  // n_keep stays
+        if (s.shifts() != before && shifts_seen++ == 0) {
+            // The kept tokens were evaluated again at their new positions: the cache and the
+            // logits equal a fresh session's over the same tokens (bound 0: the same
+            // computation in the same batches).
+            model::Session fresh(m, kCtx, 16);
+            std::vector<int32_t> kept(s.tokens().begin(), s.tokens().end() - 1);
+            fresh.eval(kept);
+            fresh.eval(std::span(&t, 1));
+            CHECK(same_bits(fresh.logits(), s.logits()));
+            const KvCache& a = s.kv_cache();
+            const KvCache& b = fresh.kv_cache();
+            const uint64_t bytes = ops::kv_row_bytes(a.types().k, a.width()) * s.pos();
+            for (uint32_t layer = 0; layer < a.n_layer(); ++layer)
+                CHECK(a.k(layer).download_as<uint8_t>(bytes) == b.k(layer).download_as<uint8_t>(bytes));
+        }
+    }
+    CHECK(shifts_seen >= 3);
+    model::Session strict(m, kCtx, 16);
+    strict.eval(ids(kCtx, 8));
+    CHECK_THROWS_WITH_AS(strict.eval(ids(1, 9)), doctest::Contains("context is full"), Error);
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("saved state: restore into a fresh session continues with the same logits (every architecture, cache type)") {
+    Device& dev = test::gpu();
+    const auto P = ids(30, 10), T = ids(3, 11);
+    for (const char* name : kModels) {
+        model::Model m(dev, model_path(name));
+        for (const KvCacheTypes& kv : cache_types(m)) {
+            CAPTURE(name);
+            CAPTURE(kv_name(kv));
+            model::Session a(m, kCtx, kBatch, kv);
+            a.eval(P);
+            const uint8_t extra[3] = {1, 2, 3};
+            const std::vector<uint8_t> blob = a.save_state(extra);
+            const std::vector<float> want = a.eval(T);
+            model::Session b(m, kCtx * 2, kBatch, kv);  // a larger n_ctx is fine
+            CHECK(b.load_state(blob) == std::vector<uint8_t>(extra, extra + 3));
+            CHECK(b.pos() == P.size());
+            CHECK(b.tokens() == P);
+            CHECK(same_bits(b.eval(T), want));
+        }
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("saved state: another model, other cache types, a smaller n_ctx, cut or flipped blobs are refused") {
+    Device& dev = test::gpu();
+    model::Model m(dev, model_path("stories260K.gguf"));
+    model::Model other(dev, model_path("arch/qwen2-f32.gguf"));
+    model::Session a(m, kCtx, kBatch);
+    a.eval(ids(40, 12));
+    const std::vector<uint8_t> blob = a.save_state({});
+    REQUIRE(blob.size() > 8192);
+
+    model::Session wrong_model(other, kCtx, kBatch);
+    CHECK_THROWS_WITH_AS(wrong_model.load_state(blob), doctest::Contains("another model"), Error);
+    model::Session wrong_types(m, kCtx, kBatch, {ops::KvType::f32, ops::KvType::f16});
+    CHECK_THROWS_WITH_AS(wrong_types.load_state(blob), doctest::Contains("saved with a f16 K / f16 V cache"), Error);
+    model::Session small(m, kCtx / 2, kBatch);
+    CHECK_THROWS_WITH_AS(small.load_state(blob), doctest::Contains("n_ctx 32 is smaller"), Error);
+
+    // The target keeps its own state through every refusal.
+    model::Session b(m, kCtx, kBatch);
+    const auto mine = ids(7, 13);
+    b.eval(mine);
+    const std::vector<float> before = b.logits();
+    auto refused = [&](std::span<const uint8_t> bytes) {
+        try {
+            b.load_state(bytes);
+        } catch (const Error& e) {
+            return e.status() == Status::bad_format;
+        }
+        return false;
+    };
+    for (size_t cut = 0; cut < blob.size(); cut += 4096) CHECK(refused(std::span(blob).first(cut)));
+    CHECK(refused(std::span(blob).first(blob.size() - 1)));
+    for (size_t at = 0; at < blob.size(); at += std::max<size_t>(1, blob.size() / 97)) {
+        std::vector<uint8_t> flipped = blob;
+        flipped[at] ^= uint8_t(1u << (at % 8));
+        CAPTURE(at);
+        CHECK(refused(flipped));
+    }
+    CHECK(b.pos() == mine.size());
+    CHECK(b.tokens() == mine);
+    CHECK(same_bits(b.logits(), before));
+    CHECK_NO_VALIDATION(dev);
+}
