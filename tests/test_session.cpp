@@ -16,6 +16,7 @@
 #include "model/model.hpp"
 #include "model/session_state.hpp"
 #include "test_util.hpp"
+#include "vkrt/vkrt.hpp"
 
 using namespace vkrt;
 
@@ -264,4 +265,45 @@ TEST_CASE("saved state: another model, other cache types, a smaller n_ctx, cut o
     CHECK(b.tokens() == mine);
     CHECK(same_bits(b.logits(), before));
     CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("C++ API (vkrt.hpp): truncate, tokens, eval_prompt, cancel, events, state round trip, bad input") {
+    vkrt::Context ctx;
+    vkrt::Model m(ctx, model_path("stories260K.gguf"));
+    vkrt_session_params p = vkrt_session_default_params();
+    p.n_ctx = int32_t(kCtx);
+    p.n_batch = int32_t(kBatch);
+    vkrt::Session s(m, p), fresh(m, p);
+    const auto P = ids(12, 20), T = ids(4, 21);
+    fresh.eval(P);
+    fresh.eval(T);
+    s.eval(P);
+    s.eval(ids(8, 22));
+    s.truncate(12);
+    CHECK(s.tokens() == P);
+    s.eval(T);
+    CHECK(same_bits(s.logits(), fresh.logits()));
+    CHECK(s.events() == 0);
+    try {
+        s.truncate(s.pos() + 1);
+        FAIL("truncate past pos");
+    } catch (const vkrt::Exception& e) {
+        CHECK(e.status() == VKRT_ERROR_INVALID_ARGUMENT);
+    }
+    CHECK(s.eval_prompt(cat(P, T)) == int32_t(P.size() + T.size() - 1));
+    const std::vector<uint8_t> blob = s.state();
+    vkrt::Session r(m, p);
+    r.set_state(blob);
+    CHECK(r.tokens() == cat(P, T));
+    CHECK(same_bits(r.logits(), s.logits()));
+    std::vector<uint8_t> cut(blob.begin(), blob.end() - 4);
+    try {
+        r.set_state(cut);
+        FAIL("a cut state was restored");
+    } catch (const vkrt::Exception& e) {
+        CHECK(e.status() == VKRT_ERROR_BAD_FORMAT);
+    }
+    s.cancel();  // nothing running: forgotten by the next call
+    s.eval(T);
+    CHECK(s.events() == 0);
 }
