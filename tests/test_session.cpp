@@ -127,19 +127,20 @@ TEST_CASE("truncate and eval_prompt refuse bad counts") {
 TEST_CASE("cancel: eval stops before its next batch, the cache holds the batches run, the session stays usable") {
     Device& dev = test::gpu();
     model::Model m(dev, model_path("stories260K.gguf"));
-    const auto P = ids(12, 5);
+    const auto P = ids(16, 5);
     model::Session s(m, kCtx, kBatch);
     s.eval(std::span(P).first(4));
     s.cancel();
     try {
-        s.eval(std::span(P).subspan(4));
+        s.eval(std::span(P).subspan(4));  // its first batch runs, the second is refused
         FAIL("a cancelled eval returned");
     } catch (const Error& e) {
         CHECK(e.status() == Status::cancelled);
     }
-    CHECK(s.pos() == 4);
+    CHECK(s.pos() == 8);
+    CHECK(s.tokens() == std::vector<int32_t>(P.begin(), P.begin() + 8));
     s.clear_cancel();
-    s.eval(std::span(P).subspan(4));
+    s.eval(std::span(P).subspan(8));
     model::Session fresh(m, kCtx, kBatch);
     fresh.eval(P);
     CHECK(same_bits(s.logits(), fresh.logits()));

@@ -211,15 +211,17 @@ VKRT_API vkrt_status vkrt_session_eval_prompt(vkrt_session* session, const int32
                                               int32_t* n_reused);
 
 /* Cancels the call running on this session (vkrt_eval, vkrt_generate, a restore, ...), from
- * any thread, without waiting: it is checked before every prefill batch and every generated
- * token. vkrt_eval then fails with VKRT_ERROR_CANCELLED; vkrt_generate returns VKRT_OK with
+ * any thread, without waiting: it is checked between prefill batches (n_batch tokens) and
+ * before every generated token (a token already passed to the callback is still evaluated).
+ * vkrt_eval then fails with VKRT_ERROR_CANCELLED; vkrt_generate returns VKRT_OK with
  * VKRT_SESSION_EVENT_CANCELLED set. The session stays usable and holds exactly the tokens
  * evaluated. A request is forgotten when the next call on the session starts. */
 VKRT_API vkrt_status vkrt_session_cancel(vkrt_session* session);
 
 /* What happened during the last eval/generate/eval_prompt on this session (reset when one
  * starts; readable from any thread while it runs), for a finish reason:
- *   CANCELLED     vkrt_session_cancel stopped it
+ *   CANCELLED     vkrt_session_cancel was called while it ran (and stopped it, unless it
+ *                 ended first)
  *   CONTEXT_FULL  it stopped because the context was full (overflow policy ERROR)
  *   SHIFTED       the context was shifted (overflow policy SHIFT) */
 enum {

@@ -258,6 +258,9 @@ struct SessionCall {
     }
     ~SessionCall() {
         if (s->session->shifts() != shifts) s->events.fetch_or(VKRT_SESSION_EVENT_SHIFTED);
+        // A request that arrived during the call, also one that ended it some other way
+        // (the Java binding's token sink stops the generation on its own flag first).
+        if (s->session->cancel_requested()) cancelled();
     }
     void cancelled() { s->events.fetch_or(VKRT_SESSION_EVENT_CANCELLED); }
 };

@@ -478,8 +478,10 @@ const std::vector<float>& model::Session::eval(std::span<const int32_t> tokens, 
                " (start a new session or raise -c)");
     for (size_t i = 0; i < tokens.size(); i += n_batch_) {
         // Cancellation (another thread's cancel()) between batches: the cache keeps exactly
-        // the batches run so far, and logits() the last of them.
-        VKRT_CHECK(!cancel_requested(), Status::cancelled, "eval cancelled after ", i, " of ", tokens.size(),
+        // the batches run so far, and logits() the last of them. Not before the first: a
+        // call that evaluates one token (a generated one its caller has already passed on)
+        // always completes.
+        VKRT_CHECK(i == 0 || !cancel_requested(), Status::cancelled, "eval cancelled after ", i, " of ", tokens.size(),
                    " tokens (", pos_.load(), " tokens in the cache)");
         if (i == 0) logits_.assign(all_logits ? tokens.size() * V : V, 0.0f);
         size_t n = std::min<size_t>(n_batch_, tokens.size() - i);

@@ -166,7 +166,7 @@ public:
     // Whether truncate(n) keeps the cached rows (no ring must be rebuilt).
     bool rewind_keeps_cache(uint32_t n) const;
 
-    // Cancellation from any thread: eval checks it before every batch and throws
+    // Cancellation from any thread: eval checks it between its batches and throws
     // Status::cancelled with the tokens of the batches already run in the cache. The
     // request stays until clear_cancel() (the C API clears it when a call starts).
     void cancel() noexcept { cancel_.store(true, std::memory_order_relaxed); }

@@ -269,6 +269,110 @@ public final class JavaTests {
         checkEq(before, Native.liveObjects(), "all freed");
     }
 
+    /**
+     * Session state: pos()/nCtx()/events() from another thread while a generation waits in its
+     * callback, truncate and evalPrompt against a fresh session, saveState/restoreState and
+     * save/load (bad input refused, the session unchanged), a context shift.
+     */
+    static void sessionState() throws Exception {
+        int[] want = greedyIds();
+        try (Context ctx = new Context(); Model model = new Model(ctx, model()); Session s = new Session(model, 128)) {
+            final CountDownLatch reached = new CountDownLatch(1), proceed = new CountDownLatch(1);
+            final AtomicReference<Throwable> error = new AtomicReference<>();
+            Thread gen = new Thread(() -> {
+                try {
+                    final int[] n = {0};
+                    s.generate("", SamplerParams.greedy(), 1000, (token, piece) -> {
+                        if (++n[0] == 3) {
+                            reached.countDown();
+                            try {
+                                proceed.await();
+                            } catch (InterruptedException e) {
+                                throw new RuntimeException(e);
+                            }
+                        }
+                        return true;
+                    });
+                } catch (Throwable t) {
+                    error.set(t);
+                }
+            });
+            gen.start();
+            check(reached.await(120, TimeUnit.SECONDS), "generation reached token 3");
+            // These return while the generating thread holds the session.
+            checkEq(1 + 2, s.pos(), "pos() during a generation: BOS + 2 tokens evaluated");
+            checkEq(128, s.nCtx(), "nCtx() during a generation");
+            checkEq(0, s.events(), "events() during a generation");
+            s.cancel();
+            proceed.countDown();
+            gen.join(120_000);
+            checkEq(null, error.get(), "generate threw nothing");
+            checkEq(Session.EVENT_CANCELLED, s.events(), "events after cancel");
+            checkEq(1 + 3, s.pos(), "the token being passed on is evaluated");
+
+            // truncate + continue = a fresh session fed the same tokens
+            int[] bosAnd = new int[9];
+            bosAnd[0] = model.bos();
+            System.arraycopy(want, 0, bosAnd, 1, 8);
+            s.reset();
+            s.eval(bosAnd);
+            s.eval(Arrays.copyOfRange(want, 20, 25));
+            expectVkrt(Status.INVALID_ARGUMENT, "outside [0, pos = 14]", "truncate past pos", () -> s.truncate(15));
+            expectVkrt(Status.INVALID_ARGUMENT, "outside", "truncate to -1", () -> s.truncate(-1));
+            s.truncate(9);
+            checkEq(Arrays.toString(bosAnd), Arrays.toString(s.tokens()), "tokens after truncate");
+            s.eval(new int[] {want[8]});
+            try (Session fresh = new Session(model, 128)) {
+                fresh.eval(bosAnd);
+                fresh.eval(new int[] {want[8]});
+                check(Arrays.equals(fresh.logits(), s.logits()), "truncate and continue: the fresh session's logits");
+                // prefix reuse: the cached 10 tokens + 2 more, only those evaluated
+                int[] turn = Arrays.copyOf(bosAnd, 11);
+                turn[9] = want[8];
+                turn[10] = want[9];
+                checkEq(10, s.evalPrompt(turn), "evalPrompt reused the cached tokens");
+                fresh.eval(new int[] {want[9]});
+                check(Arrays.equals(fresh.logits(), s.logits()), "evalPrompt: the fresh session's logits");
+            }
+
+            // saved state: memory and file; bad data refused, the session unchanged
+            byte[] state = s.saveState();
+            int[] next = generateIds(s, "", 4);
+            File file = File.createTempFile("vkrt-session", ".bin");
+            file.deleteOnExit();
+            try (Session r = new Session(model, 128)) {
+                r.restoreState(state);
+                checkEq(Arrays.toString(next), Arrays.toString(generateIds(r, "", 4)), "restored: same ids");
+                int pos = r.pos();
+                expectVkrt(Status.BAD_FORMAT, "truncated", "a cut state",
+                        () -> r.restoreState(Arrays.copyOf(state, state.length - 100)));
+                byte[] flipped = state.clone();
+                flipped[state.length / 2] ^= 4;
+                expectVkrt(Status.BAD_FORMAT, "checksum", "a flipped bit", () -> r.restoreState(flipped));
+                checkEq(pos, r.pos(), "refused restores leave the session as it was");
+                r.save(file.getPath());
+            }
+            try (Session small = new Session(model, 64)) {
+                expectVkrt(Status.INVALID_ARGUMENT, "is smaller", "a smaller n_ctx", () -> small.restoreState(state));
+                small.truncate(0);
+            }
+            try (Session r = new Session(model, 128)) {
+                r.load(file.getPath());
+                checkEq(11 + 4, r.pos(), "loaded from a file: the prompt of 11 and 4 generated tokens");
+            }
+
+            // a context shift: the generation goes on past n_ctx
+            try (Session shift = new Session(model, 32, 0, Session.Overflow.SHIFT, 1)) {
+                final int[] count = {0};
+                shift.generate("", SamplerParams.greedy(), 80, (token, piece) -> ++count[0] > 0);
+                check(count[0] > 40, "shift: the generation went past n_ctx (" + count[0] + " tokens)");
+                check((shift.events() & Session.EVENT_SHIFTED) != 0, "shift: reported");
+                check(shift.pos() <= 32, "shift: within n_ctx");
+            }
+            checkEq(0L, ctx.validationMessages(), "validation messages");
+        }
+    }
+
     /** Two sessions on one model on two threads give the single-thread ids. */
     static void threads() throws Exception {
         final int[] want = prefix(greedyIds(), 64);
@@ -543,6 +647,7 @@ public final class JavaTests {
                 case "errors": errors(); break;
                 case "text": text(); break;
                 case "native_thread": nativeThread(); break;
+                case "session_state": sessionState(); break;
                 default:
                     System.err.println("unknown case " + name);
                     System.exit(2);
