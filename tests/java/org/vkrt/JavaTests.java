@@ -166,26 +166,22 @@ public final class JavaTests {
     }
 
     /** Stopping from the callback, cancel() and close() from another thread, a throwing callback. */
-    static void cancel() throws Exception {
-        int[] want = greedyIds();
-        try (Context ctx = new Context(); Model model = new Model(ctx, model()); Session s = new Session(model)) {
-            // 1. the callback returns false at the 5th token
-            final int[] count = {0};
-            String text = s.generate("", SamplerParams.greedy(), 100, (token, piece) -> ++count[0] < 5);
-            checkEq(5, count[0], "callback false: tokens seen");
-            checkEq(1 + 5, s.pos(), "callback false: BOS + the 5 tokens seen are in the cache");
-            checkEq(model.detokenize(prefix(want, 5)), text.substring(1), "callback false: text of 5 tokens");
+    /**
+     * A greedy generation on its own thread that waits inside its callback at token {@code at}
+     * until {@link #release()}: the state another thread sees while a generation runs.
+     */
+    private static final class HeldGeneration {
+        final CountDownLatch reached = new CountDownLatch(1), proceed = new CountDownLatch(1);
+        final AtomicReference<Throwable> error = new AtomicReference<>();
+        final List<Integer> ids = java.util.Collections.synchronizedList(new ArrayList<>());
+        final Thread thread;
 
-            // 2. cancel() from another thread while the generating thread is inside its 3rd callback
-            s.reset();
-            final CountDownLatch reached = new CountDownLatch(1), proceed = new CountDownLatch(1);
-            final AtomicReference<Throwable> error = new AtomicReference<>();
-            final List<Integer> ids = new ArrayList<>();
-            Thread gen = new Thread(() -> {
+        HeldGeneration(Session s, int at) {
+            thread = new Thread(() -> {
                 try {
                     s.generate("", SamplerParams.greedy(), 1000, (token, piece) -> {
                         ids.add(token);
-                        if (ids.size() == 3) {
+                        if (ids.size() == at) {
                             reached.countDown();
                             try {
                                 proceed.await();
@@ -199,14 +195,39 @@ public final class JavaTests {
                     error.set(t);
                 }
             });
-            gen.start();
-            check(reached.await(120, TimeUnit.SECONDS), "cancel: generation reached token 3");
-            s.cancel();
+            thread.start();
+        }
+
+        boolean awaitReached() throws InterruptedException {
+            return reached.await(120, TimeUnit.SECONDS);
+        }
+
+        /** Lets the callback return and waits for the generation to end. */
+        void release() throws InterruptedException {
             proceed.countDown();
-            gen.join(120_000);
-            check(!gen.isAlive(), "cancel: generate returned");
-            checkEq(null, error.get(), "cancel: generate threw nothing");
-            checkEq(3, ids.size(), "cancel: stopped right after the token it was in");
+            thread.join(120_000);
+        }
+    }
+
+    static void cancel() throws Exception {
+        int[] want = greedyIds();
+        try (Context ctx = new Context(); Model model = new Model(ctx, model()); Session s = new Session(model)) {
+            // 1. the callback returns false at the 5th token
+            final int[] count = {0};
+            String text = s.generate("", SamplerParams.greedy(), 100, (token, piece) -> ++count[0] < 5);
+            checkEq(5, count[0], "callback false: tokens seen");
+            checkEq(1 + 5, s.pos(), "callback false: BOS + the 5 tokens seen are in the cache");
+            checkEq(model.detokenize(prefix(want, 5)), text.substring(1), "callback false: text of 5 tokens");
+
+            // 2. cancel() from another thread while the generating thread is inside its 3rd callback
+            s.reset();
+            HeldGeneration gen = new HeldGeneration(s, 3);
+            check(gen.awaitReached(), "cancel: generation reached token 3");
+            s.cancel();
+            gen.release();
+            check(!gen.thread.isAlive(), "cancel: generate returned");
+            checkEq(null, gen.error.get(), "cancel: generate threw nothing");
+            checkEq(3, gen.ids.size(), "cancel: stopped right after the token it was in");
             // the session holds what the callback saw and goes on after it
             checkEq(1 + 3, s.pos(), "cancel: BOS + 3 tokens in the cache");
             int[] more = generateIds(s, "", 3);
@@ -233,35 +254,14 @@ public final class JavaTests {
         try (Context ctx = new Context(); Model model = new Model(ctx, model())) {
             Session s = new Session(model);
             checkEq(before + 3, Native.liveObjects(), "three native handles");
-            final CountDownLatch reached = new CountDownLatch(1), proceed = new CountDownLatch(1);
-            final AtomicReference<Throwable> error = new AtomicReference<>();
-            final int[] n = {0};
-            Thread gen = new Thread(() -> {
-                try {
-                    s.generate("", SamplerParams.greedy(), 1000, (token, piece) -> {
-                        if (++n[0] == 2) {
-                            reached.countDown();
-                            try {
-                                proceed.await();
-                            } catch (InterruptedException e) {
-                                throw new RuntimeException(e);
-                            }
-                        }
-                        return true;
-                    });
-                } catch (Throwable t) {
-                    error.set(t);
-                }
-            });
-            gen.start();
-            check(reached.await(120, TimeUnit.SECONDS), "close: generation reached token 2");
+            HeldGeneration gen = new HeldGeneration(s, 2);
+            check(gen.awaitReached(), "close: generation reached token 2");
             s.close();
             check(s.isClosed(), "close: isClosed right away");
             checkEq(before + 3, Native.liveObjects(), "close: the native session lives while generate runs");
-            proceed.countDown();
-            gen.join(120_000);
-            checkEq(null, error.get(), "close: generate threw nothing");
-            checkEq(2, n[0], "close: stopped after the current token");
+            gen.release();
+            checkEq(null, gen.error.get(), "close: generate threw nothing");
+            checkEq(2, gen.ids.size(), "close: stopped after the current token");
             checkEq(before + 2, Native.liveObjects(), "close: session freed once generate returned");
             expect(IllegalStateException.class, "close: a call afterwards", () -> s.pos());
             checkEq(0L, ctx.validationMessages(), "validation messages");
@@ -277,36 +277,15 @@ public final class JavaTests {
     static void sessionState() throws Exception {
         int[] want = greedyIds();
         try (Context ctx = new Context(); Model model = new Model(ctx, model()); Session s = new Session(model, 128)) {
-            final CountDownLatch reached = new CountDownLatch(1), proceed = new CountDownLatch(1);
-            final AtomicReference<Throwable> error = new AtomicReference<>();
-            Thread gen = new Thread(() -> {
-                try {
-                    final int[] n = {0};
-                    s.generate("", SamplerParams.greedy(), 1000, (token, piece) -> {
-                        if (++n[0] == 3) {
-                            reached.countDown();
-                            try {
-                                proceed.await();
-                            } catch (InterruptedException e) {
-                                throw new RuntimeException(e);
-                            }
-                        }
-                        return true;
-                    });
-                } catch (Throwable t) {
-                    error.set(t);
-                }
-            });
-            gen.start();
-            check(reached.await(120, TimeUnit.SECONDS), "generation reached token 3");
+            HeldGeneration gen = new HeldGeneration(s, 3);
+            check(gen.awaitReached(), "generation reached token 3");
             // These return while the generating thread holds the session.
             checkEq(1 + 2, s.pos(), "pos() during a generation: BOS + 2 tokens evaluated");
             checkEq(128, s.nCtx(), "nCtx() during a generation");
             checkEq(0, s.events(), "events() during a generation");
             s.cancel();
-            proceed.countDown();
-            gen.join(120_000);
-            checkEq(null, error.get(), "generate threw nothing");
+            gen.release();
+            checkEq(null, gen.error.get(), "generate threw nothing");
             checkEq(Session.EVENT_CANCELLED, s.events(), "events after cancel");
             checkEq(1 + 3, s.pos(), "the token being passed on is evaluated");
 

@@ -288,14 +288,18 @@ jbyteArray detokenize(JNIEnv* env, jclass, jlong mp, jintArray tokens) {
 
 // ---------------------------------------------------------------- session
 
-jlong session_create(JNIEnv* env, jclass, jlong m, jint n_ctx, jint n_batch) {
-    vkrt_session_params p = vkrt_session_default_params();
-    p.n_ctx = n_ctx;
-    p.n_batch = n_batch;
+jlong create_session(JNIEnv* env, jlong m, const vkrt_session_params& p) {
     vkrt_session* s = nullptr;
     if (!check(env, vkrt_session_create(from_jlong<vkrt_model>(m), &p, &s))) return 0;
     ++g_live;
     return to_jlong(s);
+}
+
+jlong session_create(JNIEnv* env, jclass, jlong m, jint n_ctx, jint n_batch) {
+    vkrt_session_params p = vkrt_session_default_params();
+    p.n_ctx = n_ctx;
+    p.n_batch = n_batch;
+    return create_session(env, m, p);
 }
 
 void session_free(JNIEnv*, jclass, jlong s) {
@@ -364,10 +368,7 @@ jlong session_create_overflow(JNIEnv* env, jclass, jlong m, jint n_ctx, jint n_b
     p.n_batch = n_batch;
     p.overflow = overflow;
     p.n_keep = n_keep;
-    vkrt_session* s = nullptr;
-    if (!check(env, vkrt_session_create(from_jlong<vkrt_model>(m), &p, &s))) return 0;
-    ++g_live;
-    return to_jlong(s);
+    return create_session(env, m, p);
 }
 
 void session_truncate(JNIEnv* env, jclass, jlong s, jint n) {
