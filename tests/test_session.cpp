@@ -14,7 +14,10 @@
 
 #include "gpu.hpp"
 #include "model/model.hpp"
+#include "core/fp16.hpp"
 #include "model/session_state.hpp"
+#include "ops/kv_shift.hpp"
+#include "ref/reference.hpp"
 #include "test_util.hpp"
 #include "vkrt/vkrt.hpp"
 
@@ -164,11 +167,11 @@ TEST_CASE("cancel: eval stops before its next batch, the cache holds the batches
     CHECK_NO_VALIDATION(dev);
 }
 
-TEST_CASE("context shift: a conversation of 3x n_ctx keeps going; the shifted cache is the one built from scratch") {
+TEST_CASE("context shift (recompute): a conversation of 3x n_ctx keeps going; the cache is the one built from scratch") {
     Device& dev = test::gpu();
     model::Model m(dev, model_path("stories260K.gguf"));
     model::Session s(m, kCtx, 16);
-    s.set_overflow(model::Session::Overflow::shift, 4);
+    s.set_overflow(model::Session::Overflow::shift_recompute, 4);
     const auto prompt = ids(10, 7);
     s.eval(prompt);
     uint32_t shifts_seen = 0;
@@ -199,6 +202,74 @@ TEST_CASE("context shift: a conversation of 3x n_ctx keeps going; the shifted ca
     model::Session strict(m, kCtx, 16);
     strict.eval(ids(kCtx, 8));
     CHECK_THROWS_WITH_AS(strict.eval(ids(1, 9)), doctest::Contains("context is full"), Error);
+    CHECK_NO_VALIDATION(dev);
+}
+
+// llama.cpp's shift: the kept tail's rows move down and their K is re-rotated (ops::kv_shift).
+// Layer 0's K and V depend on the token alone, so there the shifted cache must equal a fresh
+// session's at the new positions: K within the kv_shift bound (below) plus both sides'
+// rounding to the cache type (f16: 2^-11 relative each) and the float difference of the two
+// sessions' matmul paths (their batches differ: ~K * 2^-24 relative, K = 64, below 1e-5);
+// V, only moved, within the rounding and matmul terms. Deeper layers saw the dropped tokens:
+// no bound, as in llama.cpp.
+TEST_CASE("context shift (re-rotate): 3x n_ctx keeps going; layer 0 equals a fresh session's at the new positions") {
+    Device& dev = test::gpu();
+    model::Model m(dev, model_path("stories260K.gguf"));
+    const HParams& hp = m.hparams();
+    for (const KvCacheTypes& kv : {KvCacheTypes{ops::KvType::f16, ops::KvType::f16},
+                                   KvCacheTypes{ops::KvType::f32, ops::KvType::q8_0}}) {
+        CAPTURE(kv_name(kv));
+        model::Session s(m, kCtx, 16, kv);
+        s.set_overflow(model::Session::Overflow::shift, 4);
+        const auto prompt = ids(10, 7);
+        s.eval(prompt);
+        uint32_t shifts_seen = 0;
+        for (int i = 0; i < int(3 * kCtx); ++i) {
+            const auto& l = s.logits();
+            const int32_t t = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+            const uint32_t before = s.shifts();
+            s.eval(std::span(&t, 1));
+            REQUIRE(s.pos() <= kCtx);
+            if (s.shifts() == before || shifts_seen++ > 0) continue;
+            model::Session fresh(m, kCtx, 16, kv);
+            fresh.eval(s.tokens());
+            const uint32_t W = s.kv_cache().width(), n = s.pos();
+            const auto load = [&](const model::Session& x, bool k) {
+                const Buffer& b = k ? x.kv_cache().k(0) : x.kv_cache().v(0);
+                const ops::KvType type = k ? kv.k : kv.v;
+                std::vector<float> out(size_t(n) * W);
+                if (type == ops::KvType::f32) return b.download_as<float>(out.size());
+                const auto h = b.download_as<uint16_t>(out.size());
+                for (size_t e = 0; e < out.size(); ++e) out[e] = fp16_to_fp32(h[e]);
+                return out;
+            };
+            const auto ks = load(s, true), kf = load(fresh, true);
+            const double round = kv.k == ops::KvType::f16 ? 0x1p-11 : 0x1p-24;
+            const double max_theta = double(kCtx);  // |delta| and positions < n_ctx, inv freq <= 1
+            size_t bad = 0;
+            for (uint32_t p = 0; p < n; ++p)
+                for (uint32_t h = 0; h < hp.n_head_kv; ++h)
+                    for (uint32_t d = 0; d < hp.head_dim; ++d) {
+                        const size_t b = (size_t(p) * hp.n_head_kv + h) * hp.head_dim;
+                        const uint32_t pr = hp.rope_neox ? d % (hp.head_dim / 2) : d / 2;
+                        const uint32_t i0 = hp.rope_neox ? pr : 2 * pr;
+                        const uint32_t i1 = hp.rope_neox ? pr + hp.head_dim / 2 : 2 * pr + 1;
+                        const double ab = std::fabs(kf[b + i0]) + std::fabs(kf[b + i1]);
+                        const double bound = ab * (2 * 4e-6 * max_theta + 2 * 4e-6 + 3 * round + 1e-5) + 1e-6;
+                        bad += std::fabs(ks[b + d] - kf[b + d]) > bound;
+                    }
+            CHECK(bad == 0);
+            if (kv.v != ops::KvType::q8_0) {
+                const auto vs = load(s, false), vf = load(fresh, false);
+                size_t vbad = 0;
+                for (size_t e = 0; e < vs.size(); ++e)
+                    vbad += std::fabs(vs[e] - vf[e]) > std::fabs(vf[e]) * (2 * 0x1p-11 + 1e-5) + 1e-6;
+                CHECK(vbad == 0);
+            }
+        }
+        CHECK(shifts_seen >= 3);
+        CHECK(std::equal(prompt.begin(), prompt.begin() + 4, s.tokens().begin()));
+    }
     CHECK_NO_VALIDATION(dev);
 }
 
@@ -307,4 +378,95 @@ TEST_CASE("C++ API (vkrt.hpp): truncate, tokens, eval_prompt, cancel, events, st
     s.cancel();  // nothing running: forgotten by the next call
     s.eval(T);
     CHECK(s.events() == 0);
+}
+
+// ---- the context shift's K re-rotation (ops::kv_shift) against ref::rope ------------------
+// Bound per rotated pair (a, b), as rope's in test_kernels_block.cpp: theta in float through
+// pow (~4e-6 relative) and lavapipe's sin/cos (~4e-6 absolute for |theta| < 1e3):
+// (|a| + |b|) * (4e-6 |theta| + 4e-6) + 1e-7; an f16 cache adds the rounding of the result
+// (half an ulp: 2^-11 relative) on both sides; dims >= n_rot are copied exactly.
+TEST_CASE("kv_shift: cached K rows re-rotated by delta = ref::rope of the rows at delta, and = rope at the new position") {
+    Device& dev = test::gpu();
+    struct Case {
+        uint32_t n_head, hd, n_rot;
+        bool neox, factors;
+        float freq_scale;
+    };
+    const Case cases[] = {{4, 8, 8, false, false, 1.f}, {2, 16, 8, true, false, 1.f}, {3, 32, 32, true, true, 0.5f},
+                          {1, 64, 48, false, true, 1.f}};
+    const uint32_t M = 13, row0 = 5, p0 = 200;
+    const int32_t delta = -117;
+    for (const Case& c : cases)
+        for (ops::KvType type : {ops::KvType::f32, ops::KvType::f16}) {
+            CAPTURE(c.n_head);
+            CAPTURE(c.hd);
+            CAPTURE(c.neox);
+            CAPTURE(ops::kv_type_name(type));
+            const uint32_t width = c.n_head * c.hd, rows = row0 + M;
+            const auto x = test::random_floats(size_t(M) * width, 77);
+            const auto factors = test::random_floats(c.n_rot / 2, 78, 1.f, 4.f);
+            ref::RopeExtra extra;
+            if (c.factors) extra.factors = factors;
+            extra.freq_scale = c.freq_scale;
+            const auto mode = c.neox ? ref::RopeMode::neox : ref::RopeMode::norm;
+            std::vector<int32_t> pos(M), moved(M), at_delta(M, delta);
+            for (uint32_t m = 0; m < M; ++m) pos[m] = int32_t(p0 + m), moved[m] = pos[m] + delta;
+            // The cache as rope_store leaves it (rows row0.., the type's rounding).
+            std::vector<float> k = ref::rope(x, pos, M, c.n_head, c.hd, c.n_rot, 10000.f, mode, extra);
+            std::vector<uint8_t> cache(ops::kv_cache_bytes(type, width, rows), 0);
+            for (size_t e = 0; e < k.size(); ++e) {
+                const size_t at = size_t(row0) * width + e;
+                if (type == ops::KvType::f16) {
+                    const uint16_t h = fp32_to_fp16(k[e]);
+                    k[e] = fp16_to_fp32(h);
+                    std::memcpy(cache.data() + 2 * at, &h, 2);
+                } else {
+                    std::memcpy(cache.data() + 4 * at, &k[e], 4);
+                }
+            }
+            Buffer src = make_buffer(dev, std::span<const uint8_t>(cache), "k cache");
+            Buffer dst(dev, ops::kv_cache_bytes(type, width, M), MemoryKind::device, "shifted");
+            Buffer ff = make_buffer(dev, std::span<const float>(factors), "factors");
+            ops::RopeParams rp{c.n_head, c.hd, c.n_rot, 10000.f, c.neox ? ops::RopeMode::neox : ops::RopeMode::norm,
+                               c.freq_scale, 1.f, c.factors ? BufferView(ff) : BufferView{}};
+            test::run(dev, [&](Recorder& r) { ops::kv_shift(r, src, dst, M, row0, delta, rp, type); });
+            std::vector<float> got(size_t(M) * width);
+            if (type == ops::KvType::f16) {
+                const auto h = dst.download_as<uint16_t>(got.size());
+                for (size_t e = 0; e < got.size(); ++e) got[e] = fp16_to_fp32(h[e]);
+            } else {
+                got = dst.download_as<float>(got.size());
+            }
+            const auto want = ref::rope(k, at_delta, M, c.n_head, c.hd, c.n_rot, 10000.f, mode, extra);
+            const auto fresh = ref::rope(x, moved, M, c.n_head, c.hd, c.n_rot, 10000.f, mode, extra);
+            const double round = type == ops::KvType::f16 ? 0x1p-11 : 0x1p-24;
+            size_t bad = 0, bad_fresh = 0;
+            for (uint32_t m = 0; m < M; ++m)
+                for (uint32_t h = 0; h < c.n_head; ++h)
+                    for (uint32_t d = 0; d < c.hd; ++d) {
+                        const size_t e = (size_t(m) * c.n_head + h) * c.hd + d;
+                        if (d >= c.n_rot) {
+                            bad += got[e] != k[e];
+                            continue;
+                        }
+                        const uint32_t pr = c.neox ? d % (c.n_rot / 2) : d / 2;
+                        const uint32_t i0 = c.neox ? pr : 2 * pr, i1 = c.neox ? pr + c.n_rot / 2 : 2 * pr + 1;
+                        const size_t b = (size_t(m) * c.n_head + h) * c.hd;
+                        const double inv = std::pow(10000.0, -2.0 * pr / c.n_rot) * c.freq_scale /
+                                           (c.factors ? factors[pr] : 1.0);
+                        const double ab = std::fabs(k[b + i0]) + std::fabs(k[b + i1]);
+                        const double bound =
+                            ab * (4e-6 * std::fabs(delta * inv) + 4e-6) + 1e-7 + round * std::fabs(want[e]);
+                        bad += std::fabs(got[e] - want[e]) > bound;
+                        // Against rope at the new position from the unrotated x: the cached rows
+                        // carry their own rounding (one more `round` of |x| each side) and the
+                        // first rope's error at p (theta up to p0 + M).
+                        const double xab = std::fabs(x[b + i0]) + std::fabs(x[b + i1]);
+                        const double bound_fresh = bound + xab * (2 * round + 4e-6 * (p0 + M) * inv + 4e-6);
+                        bad_fresh += std::fabs(got[e] - fresh[e]) > bound_fresh;
+                    }
+            CHECK(bad == 0);
+            CHECK(bad_fresh == 0);
+        }
+    CHECK_NO_VALIDATION(dev);
 }

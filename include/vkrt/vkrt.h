@@ -134,10 +134,17 @@ typedef enum vkrt_cache_type {
 } vkrt_cache_type;
 
 /* Context overflow (vkrt_session_params.overflow). SHIFT does what llama.cpp's context shift
- * does: keep the first n_keep tokens, drop half of the rest, and continue; the kept tail is
- * evaluated again at its new positions (exact for every architecture and cache type).
- * A call during which it happened reports VKRT_SESSION_EVENT_SHIFTED. */
-typedef enum vkrt_overflow_policy { VKRT_OVERFLOW_ERROR = 0, VKRT_OVERFLOW_SHIFT = 1 } vkrt_overflow_policy;
+ * does: keep the first n_keep tokens, drop half of the rest, move the kept tail down and
+ * re-rotate its cached K to the new positions; where that is not exact (Gemma 3's
+ * sliding-window rings, a Q8_0 K cache) the kept tail is evaluated again at its new
+ * positions, as SHIFT_RECOMPUTE always does (slower: a prefill of the kept tail; the cache
+ * is then exactly a fresh session's over the kept tokens). A call during which a shift
+ * happened reports VKRT_SESSION_EVENT_SHIFTED. */
+typedef enum vkrt_overflow_policy {
+    VKRT_OVERFLOW_ERROR = 0,
+    VKRT_OVERFLOW_SHIFT = 1,
+    VKRT_OVERFLOW_SHIFT_RECOMPUTE = 2
+} vkrt_overflow_policy;
 
 typedef struct vkrt_session_params {
     int32_t n_ctx;    /* 0 = min(model's training context, 4096) */

@@ -481,9 +481,9 @@ vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* pa
         s->model = m;
         s->session = std::make_unique<vkrt::model::Session>(*m->model, uint32_t(n_ctx), uint32_t(n_batch), kv);
         if (params) {
-            VKRT_CHECK(params->overflow == VKRT_OVERFLOW_ERROR || params->overflow == VKRT_OVERFLOW_SHIFT,
+            VKRT_CHECK(params->overflow >= VKRT_OVERFLOW_ERROR && params->overflow <= VKRT_OVERFLOW_SHIFT_RECOMPUTE,
                        vkrt::Status::invalid_argument, "vkrt_session_params.overflow = ", params->overflow,
-                       " is not a vkrt_overflow_policy (0 error, 1 shift)");
+                       " is not a vkrt_overflow_policy (0 error, 1 shift, 2 shift_recompute)");
             VKRT_CHECK(params->n_keep >= 0, vkrt::Status::invalid_argument, "vkrt_session_params.n_keep = ",
                        params->n_keep, " must be >= 0");
             s->session->set_overflow(vkrt::model::Session::Overflow(params->overflow), uint32_t(params->n_keep));

@@ -471,7 +471,7 @@ const std::vector<float>& model::Session::eval(std::span<const int32_t> tokens, 
     VKRT_CHECK(!tokens.empty(), Status::invalid_argument, "eval: no tokens");
     const uint32_t V = model_->hparams().n_vocab;
     ops::check_ids(tokens, V);
-    if (overflow_ == Overflow::shift && uint64_t(pos_) + tokens.size() > n_ctx_)
+    if (overflow_ != Overflow::error && uint64_t(pos_) + tokens.size() > n_ctx_)
         shift_context(uint32_t(std::min<size_t>(tokens.size(), UINT32_MAX)));
     VKRT_CHECK(uint64_t(pos_) + tokens.size() <= n_ctx_, Status::limit_exceeded, "context is full: ", pos_.load(),
                " tokens in the cache + ", tokens.size(), " new > n_ctx ", n_ctx_,

@@ -173,10 +173,13 @@ public:
     void clear_cancel() noexcept { cancel_.store(false, std::memory_order_relaxed); }
     bool cancel_requested() const noexcept { return cancel_.load(std::memory_order_relaxed); }
 
-    // What a context overflow does: `shift` drops half of the tokens after the first n_keep
-    // and re-evaluates the kept tail at its new positions (exact for every architecture and
-    // cache type); `error` refuses (limit_exceeded), as before.
-    enum class Overflow : uint32_t { error = 0, shift = 1 };
+    // What a context overflow does. `shift` is llama.cpp's context shift: keep the first
+    // n_keep tokens, drop half of the rest, move the kept tail down and re-rotate its cached
+    // K to the new positions (ops::kv_shift); where that is not exact (sliding-window rings,
+    // a q8_0 K, attn_factor != 1) the kept tail is evaluated again at its new positions
+    // instead, as `shift_recompute` always does (the cache is then exactly a fresh
+    // session's over the kept tokens). `error` refuses (limit_exceeded), as before.
+    enum class Overflow : uint32_t { error = 0, shift = 1, shift_recompute = 2 };
     void set_overflow(Overflow policy, uint32_t n_keep) { overflow_ = policy, n_keep_ = n_keep; }
     Overflow overflow() const { return overflow_; }
     uint32_t n_keep() const { return n_keep_; }
@@ -195,6 +198,9 @@ private:
     // The lowest position whose rows every sliding-window ring still holds.
     uint32_t ring_lo_ = 0;
     uint32_t ring_rows() const;  // rows of the rings (n_ctx when the model has none)
+    // Drops tokens [keep, keep + discard) by moving the cached rows after them down and
+    // re-rotating their K; false (nothing changed) where that is not exact.
+    bool shift_rerope(uint32_t keep, uint32_t discard);
     void note_evaluated(std::span<const int32_t> tokens);
     std::atomic<bool> cancel_{false};
     Overflow overflow_ = Overflow::error;

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "model/model.hpp"
 #include "model/session_state.hpp"
+#include "ops/kv_shift.hpp"
 
 namespace vkrt {
 
@@ -75,11 +76,12 @@ uint32_t model::Session::eval_prompt(std::span<const int32_t> prompt) {
 // ---------------------------------------------------------------- context overflow
 
 // llama.cpp's context shift: keep the first n_keep tokens, drop half of the rest (again
-// while the new tokens still do not fit), and move the kept tail down. vkrt evaluates the
-// kept tail again at its new positions instead of re-rotating its cached K: the cache is
-// then exactly the one a fresh session builds from those tokens, for every architecture
-// (sliding-window rings, q/k norms) and cache type (a q8_0 K cannot be re-rotated without
-// a second rounding).
+// while the new tokens still do not fit), and move the kept tail down: its cached K
+// re-rotated to the new positions (shift_rerope), or, where that is not exact or with
+// Overflow::shift_recompute, the kept tail evaluated again at its new positions, which
+// gives exactly the cache of a fresh session over those tokens for every architecture
+// (sliding-window rings, whose rows are not at their positions) and cache type (a q8_0 K
+// cannot be re-rotated without a second rounding).
 void model::Session::shift_context(uint32_t n_new) {
     const uint32_t keep = std::min(n_keep_, pos_.load());
     VKRT_CHECK(uint64_t(keep) + n_new < n_ctx_, Status::limit_exceeded, "context shift: ", n_new,
@@ -89,12 +91,52 @@ void model::Session::shift_context(uint32_t n_new) {
         const size_t discard = std::max<size_t>(1, (t.size() - keep) / 2);
         t.erase(t.begin() + keep, t.begin() + keep + ptrdiff_t(discard));
     }
+    shifts_.fetch_add(1, std::memory_order_relaxed);
+    if (overflow_ == Overflow::shift && shift_rerope(keep, uint32_t(tokens_.size() - t.size()))) return;
     tokens_.clear();
     pos_ = 0;
     ring_lo_ = 0;
     logits_.clear();
-    shifts_.fetch_add(1, std::memory_order_relaxed);
     if (!t.empty()) eval(t);
+}
+
+bool model::Session::shift_rerope(uint32_t keep, uint32_t discard) {
+    const HParams& hp = model_->hparams();
+    if (hp.n_swa > 0) return false;  // ring rows are not at their positions
+    const KvCacheTypes& kt = kv_.types();
+    const Weight& factors = model_->rope_factors_for(n_ctx_);
+    auto rope_of = [&](uint32_t l) {
+        return ops::RopeParams{hp.n_head_kv,         hp.head_dim,
+                               hp.n_rot,             hp.layer_rope_base(l),
+                               hp.rope_neox ? ops::RopeMode::neox : ops::RopeMode::norm,
+                               hp.layer_freq_scale(l), hp.rope_attn_factor,
+                               factors.buf ? BufferView(factors.buf) : BufferView{}};
+    };
+    for (uint32_t l = 0; l < kv_.n_layer(); ++l)
+        if (!ops::kv_shift_supported(kt.k, rope_of(l))) return false;
+    const uint32_t from = keep + discard, tail = pos_ - from;
+    if (tail > 0) {
+        // Source and target rows overlap (and a copy within one buffer must not), so every
+        // row goes through a scratch buffer: K re-rotated into it, V copied into it.
+        const uint64_t rk = ops::kv_row_bytes(kt.k, kv_.width()), rv = ops::kv_row_bytes(kt.v, kv_.width());
+        Device& dev = model_->device();
+        Buffer scratch(dev, (uint64_t(tail) * std::max(rk, rv) + 3) / 4 * 4, MemoryKind::device,
+                       "context shift scratch");
+        Recorder rec(dev);
+        rec.begin();
+        for (uint32_t l = 0; l < kv_.n_layer(); ++l) {
+            ops::kv_shift(rec, kv_.k(l), scratch, tail, from, -int32_t(discard), rope_of(l), kt.k);
+            rec.copy(BufferView(scratch, 0, tail * rk), BufferView(kv_.k(l), keep * rk, tail * rk), tail * rk);
+            rec.copy(BufferView(kv_.v(l), from * rv, tail * rv), BufferView(scratch, 0, tail * rv), tail * rv);
+            rec.copy(BufferView(scratch, 0, tail * rv), BufferView(kv_.v(l), keep * rv, tail * rv), tail * rv);
+        }
+        rec.end();
+        rec.submit();
+    }
+    // The last logits stay: they are the last token's, whose position moved (as llama.cpp).
+    tokens_.erase(tokens_.begin() + keep, tokens_.begin() + from);
+    pos_ = keep + tail;
+    return true;
 }
 
 // ---------------------------------------------------------------- saved state

@@ -46,9 +46,12 @@ public final class Session implements AutoCloseable {
         ERROR,
         /**
          * llama.cpp's context shift: keep the first {@code nKeep} tokens, drop half of the rest,
+         * re-rotate the kept tail's cached K (or evaluate it again where that is not exact),
          * continue; {@link #events()} reports {@link #EVENT_SHIFTED}.
          */
-        SHIFT
+        SHIFT,
+        /** As SHIFT, always evaluating the kept tail again: exactly a fresh session's cache. */
+        SHIFT_RECOMPUTE
     }
 
     /**
