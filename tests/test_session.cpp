@@ -75,7 +75,9 @@ TEST_CASE("truncate and continue = a fresh session fed the same tokens, bit for 
         model::Model m(dev, model_path(name));
         const bool rings = m.hparams().n_swa > 0;
         const auto types = cache_types(m);
-        MESSAGE(std::string(name), ": ", types.size(), " cache type pairs", rings ? " (sliding-window rings)" : "");
+        const std::string what = std::string(name) + ": " + std::to_string(types.size()) + " cache type pairs" +
+                                 (rings ? " (sliding-window rings)" : "");
+        MESSAGE(what);
         for (const KvCacheTypes& kv : types) {
             CAPTURE(name);
             CAPTURE(kv_name(kv));
