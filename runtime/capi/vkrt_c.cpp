@@ -678,7 +678,7 @@ vkrt_status vkrt_session_state_size(vkrt_session* h, size_t* size) {
     return guard([&] {
         SessionUse s(h, "vkrt_session_state_size");
         VKRT_REQUIRE_ARG(size);
-        *size = session_state(s.s.get()).size();
+        *size = size_t(s->session->state_size(sampler_section(s.s.get()).size()));
     });
 }
 

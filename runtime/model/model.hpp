@@ -191,6 +191,7 @@ public:
     // caller's sampler state) appended; restore refuses another model, other cache types,
     // a smaller n_ctx or a bad blob with the session unchanged, and returns `extra`.
     std::vector<uint8_t> save_state(std::span<const uint8_t> extra) const;
+    uint64_t state_size(uint64_t extra_bytes) const;  // save_state's size, without reading the cache
     std::vector<uint8_t> load_state(std::span<const uint8_t> blob);
 
 private:

@@ -156,6 +156,20 @@ void for_row_runs(uint32_t first, uint32_t pos, uint32_t rows, F&& f) {
 
 }  // namespace
 
+// Lowest saved position of layer l: a ring holds positions from ring_lo_ on.
+static uint32_t first_saved(const KvCache& kv, uint32_t l, uint32_t n_ctx, uint32_t ring_lo) {
+    return kv.rows(l) < n_ctx ? ring_lo : 0;
+}
+
+uint64_t model::Session::state_size(uint64_t extra_bytes) const {
+    const KvCacheTypes& kt = kv_.types();
+    const uint64_t rk = ops::kv_row_bytes(kt.k, kv_.width()), rv = ops::kv_row_bytes(kt.v, kv_.width());
+    const uint64_t n_logits = logits_.size() >= model_->hparams().n_vocab ? model_->hparams().n_vocab : 0;
+    uint64_t bytes = sizeof(StateHeader) + uint64_t(pos_) * 4 + n_logits * 4 + uint64_t(kv_.n_layer()) * 4 + extra_bytes;
+    for (uint32_t l = 0; l < kv_.n_layer(); ++l) bytes += uint64_t(pos_ - first_saved(kv_, l, n_ctx_, ring_lo_)) * (rk + rv);
+    return bytes;
+}
+
 std::vector<uint8_t> model::Session::save_state(std::span<const uint8_t> extra) const {
     const HParams& hp = model_->hparams();
     const KvCacheTypes& kt = kv_.types();
@@ -176,12 +190,8 @@ std::vector<uint8_t> model::Session::save_state(std::span<const uint8_t> extra) 
     h.extra_bytes = extra.size();
     const uint64_t rk = ops::kv_row_bytes(kt.k, h.width), rv = ops::kv_row_bytes(kt.v, h.width);
     std::vector<uint32_t> first(h.n_layer);
-    uint64_t kv_bytes = 0;
-    for (uint32_t l = 0; l < h.n_layer; ++l) {
-        first[l] = kv_.rows(l) < n_ctx_ ? ring_lo_ : 0;
-        kv_bytes += uint64_t(h.pos - first[l]) * (rk + rv);
-    }
-    h.payload_bytes = uint64_t(h.pos) * 4 + uint64_t(h.n_logits) * 4 + uint64_t(h.n_layer) * 4 + kv_bytes + extra.size();
+    for (uint32_t l = 0; l < h.n_layer; ++l) first[l] = first_saved(kv_, l, n_ctx_, ring_lo_);
+    h.payload_bytes = state_size(extra.size()) - sizeof h;
 
     std::vector<uint8_t> out(sizeof h + h.payload_bytes);
     uint8_t* p = out.data() + sizeof h;
@@ -201,6 +211,8 @@ std::vector<uint8_t> model::Session::save_state(std::span<const uint8_t> extra) 
         }
     }
     put(extra.data(), extra.size());
+    VKRT_CHECK(p == out.data() + out.size(), Status::internal, "save_state: wrote ", p - out.data(), " of ",
+               out.size(), " bytes");
     h.checksum = 0;
     StateHash hash;
     hash.update(&h, sizeof h);
