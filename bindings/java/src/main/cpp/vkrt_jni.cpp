@@ -221,6 +221,8 @@ jlong model_load(JNIEnv* env, jclass, jlong ctx, jbyteArray path, jobject progre
     if (progress) {
         mp.progress = on_progress;
         mp.progress_user = &cb;
+        // A listener that threw stops the load at once (everything loaded so far is freed).
+        mp.progress_cancel = [](float, void* user) { return static_cast<Callback*>(user)->error ? 1 : 0; };
     }
     vkrt_model* m = nullptr;
     vkrt_status s = vkrt_model_load(from_jlong<vkrt_context>(ctx), p8.c_str(), &mp, &m);
