@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "gpu.hpp"
@@ -65,6 +66,26 @@ std::string kv_name(const KvCacheTypes& t) {
 
 // n_ctx 64 and batches of 4: gemma3's window of 16 gets a ring of 19 rows.
 constexpr uint32_t kCtx = 64, kBatch = 4;
+
+// A greedy conversation of 3 x n_ctx tokens after `prompt` on a session with a shift
+// policy: it must keep going within n_ctx with the first n_keep tokens in place;
+// `first_shift(t)` runs right after the eval of token t that shifted first. Returns the
+// number of shifts.
+uint32_t run_past_context(model::Session& s, const std::vector<int32_t>& prompt,
+                          const std::function<void(int32_t)>& first_shift) {
+    s.eval(prompt);
+    uint32_t shifts_seen = 0;
+    for (int i = 0; i < int(3 * s.n_ctx()); ++i) {
+        const auto& l = s.logits();
+        const int32_t t = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+        const uint32_t before = s.shifts();
+        s.eval(std::span(&t, 1));
+        REQUIRE(s.pos() <= s.n_ctx());
+        REQUIRE(std::equal(prompt.begin(), prompt.begin() + s.n_keep(), s.tokens().begin()));  // n_keep stays
+        if (s.shifts() != before && shifts_seen++ == 0) first_shift(t);
+    }
+    return s.shifts();
+}
 
 }  // namespace
 
@@ -174,33 +195,22 @@ TEST_CASE("context shift (recompute): a conversation of 3x n_ctx keeps going; th
     model::Model m(dev, model_path("stories260K.gguf"));
     model::Session s(m, kCtx, 16);
     s.set_overflow(model::Session::Overflow::shift_recompute, 4);
-    const auto prompt = ids(10, 7);
-    s.eval(prompt);
-    uint32_t shifts_seen = 0;
-    for (int i = 0; i < int(3 * kCtx); ++i) {
-        const auto& l = s.logits();
-        const int32_t t = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
-        const uint32_t before = s.shifts();
-        s.eval(std::span(&t, 1));
-        REQUIRE(s.pos() <= kCtx);
-        CHECK(std::equal(prompt.begin(), prompt.begin() + 4, s.tokens().begin()));  // n_keep stays
-        if (s.shifts() != before && shifts_seen++ == 0) {
-            // The kept tokens were evaluated again at their new positions: the cache and the
-            // logits equal a fresh session's over the same tokens (bound 0: the same
-            // computation in the same batches).
-            model::Session fresh(m, kCtx, 16);
-            std::vector<int32_t> kept(s.tokens().begin(), s.tokens().end() - 1);
-            fresh.eval(kept);
-            fresh.eval(std::span(&t, 1));
-            CHECK(same_bits(fresh.logits(), s.logits()));
-            const KvCache& a = s.kv_cache();
-            const KvCache& b = fresh.kv_cache();
-            const uint64_t bytes = ops::kv_row_bytes(a.types().k, a.width()) * s.pos();
-            for (uint32_t layer = 0; layer < a.n_layer(); ++layer)
-                CHECK(a.k(layer).download_as<uint8_t>(bytes) == b.k(layer).download_as<uint8_t>(bytes));
-        }
-    }
-    CHECK(shifts_seen >= 3);
+    const uint32_t shifts = run_past_context(s, ids(10, 7), [&](int32_t t) {
+        // The kept tokens were evaluated again at their new positions: the cache and the
+        // logits equal a fresh session's over the same tokens (bound 0: the same
+        // computation in the same batches).
+        model::Session fresh(m, kCtx, 16);
+        std::vector<int32_t> kept(s.tokens().begin(), s.tokens().end() - 1);
+        fresh.eval(kept);
+        fresh.eval(std::span(&t, 1));
+        CHECK(same_bits(fresh.logits(), s.logits()));
+        const KvCache& a = s.kv_cache();
+        const KvCache& b = fresh.kv_cache();
+        const uint64_t bytes = ops::kv_row_bytes(a.types().k, a.width()) * s.pos();
+        for (uint32_t layer = 0; layer < a.n_layer(); ++layer)
+            CHECK(a.k(layer).download_as<uint8_t>(bytes) == b.k(layer).download_as<uint8_t>(bytes));
+    });
+    CHECK(shifts >= 3);
     model::Session strict(m, kCtx, 16);
     strict.eval(ids(kCtx, 8));
     CHECK_THROWS_WITH_AS(strict.eval(ids(1, 9)), doctest::Contains("context is full"), Error);
@@ -223,16 +233,7 @@ TEST_CASE("context shift (re-rotate): 3x n_ctx keeps going; layer 0 equals a fre
         CAPTURE(kv_name(kv));
         model::Session s(m, kCtx, 16, kv);
         s.set_overflow(model::Session::Overflow::shift, 4);
-        const auto prompt = ids(10, 7);
-        s.eval(prompt);
-        uint32_t shifts_seen = 0;
-        for (int i = 0; i < int(3 * kCtx); ++i) {
-            const auto& l = s.logits();
-            const int32_t t = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
-            const uint32_t before = s.shifts();
-            s.eval(std::span(&t, 1));
-            REQUIRE(s.pos() <= kCtx);
-            if (s.shifts() == before || shifts_seen++ > 0) continue;
+        const uint32_t shifts = run_past_context(s, ids(10, 7), [&](int32_t) {
             model::Session fresh(m, kCtx, 16, kv);
             fresh.eval(s.tokens());
             const uint32_t W = s.kv_cache().width(), n = s.pos();
@@ -268,9 +269,8 @@ TEST_CASE("context shift (re-rotate): 3x n_ctx keeps going; layer 0 equals a fre
                     vbad += std::fabs(vs[e] - vf[e]) > std::fabs(vf[e]) * (2 * 0x1p-11 + 1e-5) + 1e-6;
                 CHECK(vbad == 0);
             }
-        }
-        CHECK(shifts_seen >= 3);
-        CHECK(std::equal(prompt.begin(), prompt.begin() + 4, s.tokens().begin()));
+        });
+        CHECK(shifts >= 3);
     }
     CHECK_NO_VALIDATION(dev);
 }
