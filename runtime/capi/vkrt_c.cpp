@@ -18,6 +18,8 @@
 // error instead of a data race.
 #include "vkrt/vkrt.h"
 
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,8 @@
 
 #include "core/error.hpp"
 #include "model/model.hpp"
+#include "io/safe_write.hpp"
+#include "model/session_state.hpp"
 #include "text/sampler.hpp"
 #include "capi/chat.hpp"
 #include "text/chat_template.hpp"
@@ -79,6 +83,9 @@ struct vkrt_session : Object {
     // Held for the duration of every call that uses the session: a second thread
     // is refused (recursive: a token callback may query its own session).
     std::recursive_mutex busy;
+    // Session state (vkrt_session_events): what happened during the last call; written by
+    // the calling thread, read by any.
+    std::atomic<uint32_t> events{0};
 };
 
 namespace {
@@ -254,7 +261,86 @@ void session_clear(vkrt_session* s) {
 int32_t sample_one(vkrt_session* s, const vkrt_sampler_params& p) {
     vkrt::Sampler& sampler = session_sampler(s, p);
     VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "sample: nothing evaluated yet");
+    VKRT_CHECK(!s->session->logits().empty(), vkrt::Status::invalid_argument,
+               "sample: no logits since vkrt_session_truncate (evaluate a token first)");
     return sampler.sample(s->session->logits());
+}
+
+// ---- session state helpers (rewind, cancellation, saved sessions)
+
+// One call of the session-state family, eval or generate: clears the events and a cancel
+// request left from before; on the way out records a context shift as an event.
+struct SessionCall {
+    vkrt_session* s;
+    uint32_t shifts;
+    explicit SessionCall(vkrt_session* s_) : s(s_), shifts(s_->session->shifts()) {
+        s->events.store(0);
+        s->session->clear_cancel();
+    }
+    ~SessionCall() {
+        if (s->session->shifts() != shifts) s->events.fetch_or(VKRT_SESSION_EVENT_SHIFTED);
+        // A request that arrived during the call, also one that ended it some other way
+        // (the Java binding's token sink stops the generation on its own flag first).
+        if (s->session->cancel_requested()) cancelled();
+    }
+    void cancelled() { s->events.fetch_or(VKRT_SESSION_EVENT_CANCELLED); }
+};
+
+// The history and the sampler's repetition window take what the session holds (after a
+// rewind, a cancelled eval, a restore).
+void sync_history(vkrt_session* s) {
+    s->history = s->session->tokens();
+    if (s->sampler) s->sampler->set_history(s->history);
+}
+
+bool is_cancel(const vkrt::Error& e) { return e.status() == vkrt::Status::cancelled; }
+
+// The C API's part of a saved state (model::Session::save_state's `extra`): whether there
+// is a sampler, its vkrt_sampler_params, and its state text (Sampler::save_state).
+std::vector<uint8_t> sampler_section(const vkrt_session* s) {
+    const uint32_t has = s->sampler ? 1 : 0;
+    const std::string text = s->sampler ? s->sampler->save_state() : std::string();
+    std::vector<uint8_t> out(4 + sizeof(vkrt_sampler_params) + text.size());
+    std::memcpy(out.data(), &has, 4);
+    std::memcpy(out.data() + 4, &s->sampler_params, sizeof(vkrt_sampler_params));
+    std::memcpy(out.data() + 4 + sizeof(vkrt_sampler_params), text.data(), text.size());
+    return out;
+}
+
+// The sampler a saved state holds (nullptr: none), checked whole before anything changes.
+std::unique_ptr<vkrt::Sampler> read_sampler_section(std::span<const uint8_t> x, vkrt_sampler_params& params) {
+    VKRT_CHECK(x.size() >= 4 + sizeof params, vkrt::Status::bad_format, "session state: sampler section of ",
+               x.size(), " bytes");
+    uint32_t has = 0;
+    std::memcpy(&has, x.data(), 4);
+    std::memcpy(&params, x.data() + 4, sizeof params);
+    const std::string text(reinterpret_cast<const char*>(x.data()) + 4 + sizeof params, x.size() - 4 - sizeof params);
+    VKRT_CHECK(has <= 1 && (has || text.empty()), vkrt::Status::bad_format, "session state: bad sampler flag");
+    if (!has) return nullptr;
+    std::unique_ptr<vkrt::Sampler> sampler;
+    try {
+        sampler = std::make_unique<vkrt::Sampler>(to_cpp(params));
+    } catch (const vkrt::Error& e) {
+        vkrt::fail(vkrt::Status::bad_format, "session state: ", e.what());
+    }
+    sampler->load_state(text);
+    return sampler;
+}
+
+std::vector<uint8_t> session_state(vkrt_session* s) {
+    return s->session->save_state(sampler_section(s));
+}
+
+// Restores `blob`; every check (the model's part and the sampler's) passes before the
+// session changes.
+void set_session_state(vkrt_session* s, std::span<const uint8_t> blob) {
+    vkrt_sampler_params params{};
+    std::unique_ptr<vkrt::Sampler> sampler =
+        read_sampler_section(vkrt::model::parse_state(blob).extra, params);
+    s->session->load_state(blob);
+    s->sampler = std::move(sampler);
+    s->sampler_params = params;
+    s->history = s->session->tokens();
 }
 
 }  // namespace
@@ -319,10 +405,17 @@ vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_mode
         auto c = lookup(ctx, "vkrt_model_load");
         VKRT_REQUIRE_ARG(path);
         vkrt::model::Model::Progress progress;
-        if (params && params->progress) {
+        if (params && (params->progress || params->progress_cancel)) {
             auto cb = params->progress;
+            auto stop = params->progress_cancel;
             void* user = params->progress_user;
-            progress = [cb, user](float f) { cb(f, user); };
+            // A cancel unwinds the loader: the weights loaded so far are members of the model
+            // under construction and are freed with it.
+            progress = [cb, stop, user](float f) {
+                if (cb) cb(f, user);
+                VKRT_CHECK(!stop || stop(f, user) == 0, vkrt::Status::cancelled, "model load cancelled by the "
+                           "progress callback at ", int(f * 100.0f), "%");
+            };
         }
         auto m = std::make_shared<vkrt_model>();
         m->ctx = c;
@@ -409,6 +502,14 @@ vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* pa
         auto s = std::make_shared<vkrt_session>();
         s->model = m;
         s->session = std::make_unique<vkrt::model::Session>(*m->model, uint32_t(n_ctx), uint32_t(n_batch), kv);
+        if (params) {
+            VKRT_CHECK(params->overflow >= VKRT_OVERFLOW_ERROR && params->overflow <= VKRT_OVERFLOW_SHIFT_RECOMPUTE,
+                       vkrt::Status::invalid_argument, "vkrt_session_params.overflow = ", params->overflow,
+                       " is not a vkrt_overflow_policy (0 error, 1 shift, 2 shift_recompute)");
+            VKRT_CHECK(params->n_keep >= 0, vkrt::Status::invalid_argument, "vkrt_session_params.n_keep = ",
+                       params->n_keep, " must be >= 0");
+            s->session->set_overflow(vkrt::model::Session::Overflow(params->overflow), uint32_t(params->n_keep));
+        }
         *out = registry().add(std::move(s));
     });
 }
@@ -419,10 +520,10 @@ uint64_t vkrt_session_kv_bytes(const vkrt_session* s) {
 }
 
 int32_t vkrt_session_n_ctx(const vkrt_session* s) {
-    return guard_value<int32_t>(0, [&] { return int32_t(SessionUse(s, "vkrt_session_n_ctx")->session->n_ctx()); });
+    return guard_value<int32_t>(0, [&] { return int32_t(lookup(s, "vkrt_session_n_ctx")->session->n_ctx()); });
 }
 int32_t vkrt_session_pos(const vkrt_session* s) {
-    return guard_value<int32_t>(0, [&] { return int32_t(SessionUse(s, "vkrt_session_pos")->session->pos()); });
+    return guard_value<int32_t>(0, [&] { return int32_t(lookup(s, "vkrt_session_pos")->session->pos()); });
 }
 
 vkrt_status vkrt_session_reset(vkrt_session* h) {
@@ -437,7 +538,14 @@ vkrt_status vkrt_eval(vkrt_session* h, const int32_t* tokens, int32_t n) {
         SessionUse s(h, "vkrt_eval");
         VKRT_REQUIRE_ARG(tokens);
         VKRT_CHECK(n > 0, vkrt::Status::invalid_argument, "eval: n_tokens must be > 0");
-        s->session->eval(std::span<const int32_t>(tokens, size_t(n)));
+        SessionCall call(s.s.get());
+        try {
+            s->session->eval(std::span<const int32_t>(tokens, size_t(n)));
+        } catch (const vkrt::Error& e) {
+            if (is_cancel(e)) call.cancelled();
+            sync_history(s.s.get());  // a cancelled or shifted eval kept part of the tokens
+            throw;
+        }
         s->history.insert(s->history.end(), tokens, tokens + n);
         if (s->sampler)
             for (int32_t i = 0; i < n; ++i) s->sampler->accept(tokens[i]);
@@ -449,6 +557,8 @@ vkrt_status vkrt_get_logits(vkrt_session* h, const float** logits, int32_t* n_vo
         SessionUse s(h, "vkrt_get_logits");
         VKRT_REQUIRE_ARG(logits);
         VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "get_logits: nothing evaluated yet");
+        VKRT_CHECK(!s->session->logits().empty(), vkrt::Status::invalid_argument,
+                   "get_logits: none since vkrt_session_truncate (evaluate a token first)");
         *logits = s->session->logits().data();
         if (n_vocab) *n_vocab = int32_t(s->model->model->hparams().n_vocab);
     });
@@ -481,30 +591,159 @@ vkrt_status vkrt_generate(vkrt_session* h, const char* prompt, const vkrt_sample
         SessionUse use(h, "vkrt_generate");
         vkrt_session* s = use.s.get();
         VKRT_REQUIRE_ARG(prompt);
-        const vkrt::Tokenizer& tok = s->model->model->tokenizer();
-        const vkrt_sampler_params p = params ? *params : vkrt_sampler_default_params();
-        bool add_bos = s->session->pos() == 0;
-        auto ids = tok.encode(prompt, add_bos, true);
-        if (!ids.empty()) {
-            s->session->eval(ids);
-            s->history.insert(s->history.end(), ids.begin(), ids.end());
-            if (s->sampler)
-                for (int32_t t : ids) s->sampler->accept(t);
+        SessionCall call(s);
+        try {
+            const vkrt::Tokenizer& tok = s->model->model->tokenizer();
+            const vkrt_sampler_params p = params ? *params : vkrt_sampler_default_params();
+            bool add_bos = s->session->pos() == 0;
+            auto ids = tok.encode(prompt, add_bos, true);
+            if (!ids.empty()) {
+                s->session->eval(ids);
+                s->history.insert(s->history.end(), ids.begin(), ids.end());
+                if (s->sampler)
+                    for (int32_t t : ids) s->sampler->accept(t);
+            }
+            VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "generate: empty prompt and empty session");
+            for (int32_t i = 0; i < n_predict; ++i) {
+                if (s->session->cancel_requested()) vkrt::fail(vkrt::Status::cancelled, "generate cancelled");
+                int32_t t = sample_one(s, p);
+                s->sampler->accept(t);
+                if (tok.is_eog(t)) break;
+                std::string piece = tok.token_to_piece(t);
+                const bool stop = callback && callback(t, piece.c_str(), user) != 0;
+                if (s->session->pos() >= s->session->n_ctx() &&
+                    s->session->overflow() == vkrt::model::Session::Overflow::error) {
+                    s->events.fetch_or(VKRT_SESSION_EVENT_CONTEXT_FULL);
+                    break;
+                }
+                // Evaluated even when the callback stops: the session then holds every token the
+                // callback has seen, and a later generate continues after it (not with it again).
+                s->session->eval(std::span<const int32_t>(&t, 1));
+                s->history.push_back(t);
+                if (stop) break;
+            }
+        } catch (const vkrt::Error& e) {
+            // Cancellation ends the generation, not as a failure: the session holds what it evaluated.
+            if (!is_cancel(e)) throw;
+            call.cancelled();
+            sync_history(s);
         }
-        VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "generate: empty prompt and empty session");
-        for (int32_t i = 0; i < n_predict; ++i) {
-            int32_t t = sample_one(s, p);
-            s->sampler->accept(t);
-            if (tok.is_eog(t)) break;
-            std::string piece = tok.token_to_piece(t);
-            const bool stop = callback && callback(t, piece.c_str(), user) != 0;
-            if (s->session->pos() >= s->session->n_ctx()) break;
-            // Evaluated even when the callback stops: the session then holds every token the
-            // callback has seen, and a later generate continues after it (not with it again).
-            s->session->eval(std::span<const int32_t>(&t, 1));
-            s->history.push_back(t);
-            if (stop) break;
+        if (s->session->shifts() != call.shifts) sync_history(s);
+    });
+}
+
+// ---------------------------------------------------------------- session state
+
+vkrt_status vkrt_session_truncate(vkrt_session* h, int32_t n) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_truncate");
+        VKRT_CHECK(n >= 0 && uint32_t(n) <= s->session->pos(), vkrt::Status::invalid_argument,
+                   "vkrt_session_truncate: n = ", n, " is outside [0, pos = ", s->session->pos(), "]");
+        SessionCall call(s.s.get());
+        try {
+            s->session->truncate(uint32_t(n));
+        } catch (const vkrt::Error& e) {
+            if (is_cancel(e)) call.cancelled();
+            sync_history(s.s.get());
+            throw;
         }
+        sync_history(s.s.get());
+    });
+}
+
+vkrt_status vkrt_session_tokens(vkrt_session* h, int32_t* tokens, int32_t capacity, int32_t* n_tokens) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_tokens");
+        VKRT_REQUIRE_ARG(n_tokens);
+        VKRT_CHECK(capacity >= 0 && (capacity == 0 || tokens), vkrt::Status::invalid_argument,
+                   "vkrt_session_tokens: tokens is NULL or capacity < 0");
+        const std::vector<int32_t>& t = s->session->tokens();
+        *n_tokens = int32_t(t.size());
+        VKRT_CHECK(t.size() <= size_t(capacity), vkrt::Status::limit_exceeded, "vkrt_session_tokens: ", t.size(),
+                   " tokens do not fit in a buffer of ", capacity);
+        std::copy(t.begin(), t.end(), tokens);
+    });
+}
+
+vkrt_status vkrt_session_eval_prompt(vkrt_session* h, const int32_t* tokens, int32_t n, int32_t* n_reused) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_eval_prompt");
+        VKRT_CHECK(n > 0 && tokens, vkrt::Status::invalid_argument,
+                   "vkrt_session_eval_prompt: tokens is NULL or n_tokens <= 0");
+        if (n_reused) *n_reused = 0;
+        SessionCall call(s.s.get());
+        try {
+            const uint32_t kept = s->session->eval_prompt(std::span<const int32_t>(tokens, size_t(n)));
+            if (n_reused) *n_reused = int32_t(kept);
+        } catch (const vkrt::Error& e) {
+            if (is_cancel(e)) call.cancelled();
+            sync_history(s.s.get());
+            throw;
+        }
+        sync_history(s.s.get());
+    });
+}
+
+vkrt_status vkrt_session_cancel(vkrt_session* h) {
+    // No SessionUse: this is the call that reaches a session another thread is inside. The
+    // reference from lookup keeps the session alive if it is freed meanwhile.
+    return guard([&] { lookup(h, "vkrt_session_cancel")->session->cancel(); });
+}
+
+uint32_t vkrt_session_events(const vkrt_session* h) {
+    return guard_value<uint32_t>(0, [&] { return lookup(h, "vkrt_session_events")->events.load(); });
+}
+
+vkrt_status vkrt_session_state_size(vkrt_session* h, size_t* size) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_state_size");
+        VKRT_REQUIRE_ARG(size);
+        *size = size_t(s->session->state_size(sampler_section(s.s.get()).size()));
+    });
+}
+
+vkrt_status vkrt_session_state_get(vkrt_session* h, void* buf, size_t capacity, size_t* size) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_state_get");
+        VKRT_REQUIRE_ARG(size);
+        const std::vector<uint8_t> blob = session_state(s.s.get());
+        *size = blob.size();
+        VKRT_CHECK(buf && blob.size() <= capacity, vkrt::Status::limit_exceeded, "vkrt_session_state_get: ",
+                   blob.size(), " bytes do not fit in a buffer of ", capacity);
+        std::memcpy(buf, blob.data(), blob.size());
+    });
+}
+
+vkrt_status vkrt_session_state_set(vkrt_session* h, const void* buf, size_t size) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_state_set");
+        VKRT_CHECK(buf || size == 0, vkrt::Status::invalid_argument, "vkrt_session_state_set: buf is NULL");
+        set_session_state(s.s.get(), std::span<const uint8_t>(static_cast<const uint8_t*>(buf), size));
+    });
+}
+
+vkrt_status vkrt_session_save(vkrt_session* h, const char* path) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_save");
+        VKRT_REQUIRE_ARG(path);
+        const std::vector<uint8_t> blob = session_state(s.s.get());
+        vkrt::io::write_file(path, std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
+    });
+}
+
+vkrt_status vkrt_session_load(vkrt_session* h, const char* path) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_load");
+        VKRT_REQUIRE_ARG(path);
+        std::FILE* f = std::fopen(path, "rb");
+        VKRT_CHECK(f, vkrt::Status::io_error, "vkrt_session_load: cannot open '", path, "'");
+        std::vector<uint8_t> blob;
+        uint8_t chunk[1 << 16];
+        for (size_t got; (got = std::fread(chunk, 1, sizeof chunk, f)) > 0;) blob.insert(blob.end(), chunk, chunk + got);
+        const bool bad = std::ferror(f) != 0;
+        std::fclose(f);
+        VKRT_CHECK(!bad, vkrt::Status::io_error, "vkrt_session_load: cannot read '", path, "'");
+        set_session_state(s.s.get(), blob);
     });
 }
 
