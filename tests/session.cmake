@@ -28,3 +28,6 @@ if(TARGET vkrt-chat)
   set_tests_properties(cli_chat_context_shift PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1" TIMEOUT ${VKRT_TEST_TIMEOUT}
     PASS_REGULAR_EXPRESSION "context shifted.*decode 80 tokens")
 endif()
+
+# test_capi_chat cancels a chat generation from another thread.
+target_link_libraries(test_capi_chat PRIVATE Threads::Threads)

@@ -252,8 +252,9 @@ typedef enum vkrt_finish_reason {
     VKRT_FINISH_EOG = 1,          /* an end-of-generation token (or the template's end-of-turn token) */
     VKRT_FINISH_STOP_STRING = 2,  /* one of the stop strings (or the template's) appeared */
     VKRT_FINISH_LENGTH = 3,       /* max_tokens generated */
-    VKRT_FINISH_CONTEXT_FULL = 4, /* the KV cache is full (n_ctx) */
-    VKRT_FINISH_CANCELLED = 5     /* the callback returned non-zero, or the session was cancelled */
+    VKRT_FINISH_CONTEXT_FULL = 4, /* the KV cache is full (n_ctx) under VKRT_OVERFLOW_ERROR (a shift
+                                     policy shifts the context and goes on) */
+    VKRT_FINISH_CANCELLED = 5     /* the callback returned non-zero, or vkrt_session_cancel */
 } vkrt_finish_reason;
 /* "eog", "stop", "length", "context_full", "cancelled", "none" ("?" otherwise). */
 VKRT_API const char* vkrt_finish_reason_string(int32_t reason);
@@ -327,10 +328,17 @@ VKRT_API vkrt_status vkrt_generate_text(vkrt_session* session, const char* promp
                                         const vkrt_generate_params* params, vkrt_stream_callback callback,
                                         void* user, vkrt_generate_result* result);
 /* One assistant turn: renders the whole conversation with the generation prompt, keeps the
- * cached tokens that match its start and evaluates only the rest (a session that cannot
- * rewind to that prefix starts over), then generates until the template's end-of-turn,
- * an end-of-generation token, a stop string, max_tokens, a full context or a cancel.
- * Pass the reply back as an "assistant" message in the next call. */
+ * cached tokens that match its start (rewinding the cache, its token history and the
+ * sampler's repetition window to them, as vkrt_session_truncate) and evaluates only the rest
+ * (result.n_cached; a Gemma 3 ring that no longer holds that prefix's window evaluates it
+ * all), then generates until the template's end-of-turn, an end-of-generation token, a stop
+ * string, max_tokens, a full context (VKRT_OVERFLOW_ERROR only) or a cancel (the callback,
+ * or vkrt_session_cancel from any thread: between prompt batches or before the next token;
+ * the session keeps what was evaluated). Under a shift policy a full context is shifted and
+ * the turn goes on; a later turn's conversation drops what the shifts dropped (keeping the
+ * cache its prefix), and one that no longer fits n_ctx loses half of what follows n_keep
+ * until it does (VKRT_SESSION_EVENT_SHIFTED). Pass the reply back as an "assistant" message
+ * in the next call. */
 VKRT_API vkrt_status vkrt_chat_generate(vkrt_session* session, const vkrt_chat_message* messages,
                                         size_t n_messages, const vkrt_generate_params* params,
                                         vkrt_stream_callback callback, void* user,

@@ -18,6 +18,7 @@
 // error instead of a data race.
 #include "vkrt/vkrt.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -549,6 +550,7 @@ vkrt_status vkrt_eval(vkrt_session* h, const int32_t* tokens, int32_t n) {
         s->history.insert(s->history.end(), tokens, tokens + n);
         if (s->sampler)
             for (int32_t i = 0; i < n; ++i) s->sampler->accept(tokens[i]);
+        if (s->session->shifts() != call.shifts) sync_history(s.s.get());  // the shift dropped tokens
     });
 }
 
@@ -754,29 +756,35 @@ vkrt_status vkrt_session_load(vkrt_session* h, const char* path) {
 
 namespace chat_hooks {
 // Where the chat calls meet the session-state calls (prefix rewind, context shift,
-// cancellation). Until those are wired these answer "not available": vkrt_chat_generate
-// then re-evaluates the whole conversation when the cache is not a prefix of it, and a
-// generation stops at a full context with VKRT_FINISH_CONTEXT_FULL. Each is called with
-// the session locked by the calling thread.
+// cancellation). Each is called with the session locked by the calling thread.
 //
 // Keep the first n (< pos) cached positions of `s` and drop the rest, with s->history and
-// the sampler's window cut to match; false if the session cannot (it is then left as is).
+// the sampler's window cut to match; false where the session would have to evaluate the
+// kept tokens again (a sliding-window ring no longer holds the window of position n; the
+// caller then evaluates the whole prompt once, as model::Session::eval_prompt does).
 bool rewind(vkrt_session* s, int32_t n) {
-    (void)s;
-    (void)n;
-    return false;
+    if (!s->session->rewind_keeps_cache(uint32_t(n))) return false;
+    s->session->truncate(uint32_t(n));
+    sync_history(s);
+    return true;
 }
-// Make room for n more tokens in a full context (a context shift); false if it cannot.
+// Make room for n more tokens in a full context: the session's overflow policy (a context
+// shift keeping n_keep tokens); false under Overflow::error, or when n does not fit beside
+// the kept tokens.
 bool make_room(vkrt_session* s, uint32_t n) {
-    (void)s;
-    (void)n;
-    return false;
+    vkrt::model::Session& m = *s->session;
+    if (m.overflow() == vkrt::model::Session::Overflow::error) return false;
+    if (uint64_t(std::min(m.n_keep(), m.pos())) + n >= m.n_ctx()) return false;
+    m.shift_context(n);
+    // The cache dropped tokens: the history follows (the sampler's window keeps the recent
+    // tokens, which the shift kept).
+    s->history = m.tokens();
+    return true;
 }
 // Checked between tokens: vkrt::Finish::cancelled once vkrt_session_cancel was called
-// (from any thread), else Finish::none.
+// (from any thread) during this call, else Finish::none.
 vkrt::Finish interrupted(vkrt_session* s) {
-    (void)s;
-    return vkrt::Finish::none;
+    return s->session->cancel_requested() ? vkrt::Finish::cancelled : vkrt::Finish::none;
 }
 }  // namespace chat_hooks
 
@@ -940,10 +948,87 @@ void run_generation(vkrt_session* s, std::span<const int32_t> prompt, vkrt::Chat
         info.top_logprobs = top_lp.data();
         return cb(&info, user) == 0;
     };
-    const vkrt::GenerationResult g =
-        vkrt::generate(*s->session, sampler, s->history, prompt, stops, matcher.get(), opt, hooks, on_step);
-    r.finish_reason = int32_t(g.finish);
-    r.n_generated = g.n_generated;
+    const uint32_t shifts = s->session->shifts();
+    try {
+        const vkrt::GenerationResult g =
+            vkrt::generate(*s->session, sampler, s->history, prompt, stops, matcher.get(), opt, hooks, on_step);
+        r.finish_reason = int32_t(g.finish);
+        r.n_generated = g.n_generated;
+        if (g.finish == vkrt::Finish::context_full) s->events.fetch_or(VKRT_SESSION_EVENT_CONTEXT_FULL);
+    } catch (const vkrt::Error& e) {
+        // vkrt_session_cancel during the prompt (between its batches): the turn ends, not as a
+        // failure; the session holds the batches evaluated.
+        if (!is_cancel(e)) throw;
+        r.finish_reason = VKRT_FINISH_CANCELLED;
+        sync_history(s);
+    }
+    // A shift inside an eval (the prompt's) moved the cache under the history.
+    if (s->session->shifts() != shifts) sync_history(s);
+}
+
+// After context shifts the cache holds the first n_keep tokens and a later part of the
+// conversation, while the rendered prompt holds all of it: the prompt drops what the shifts
+// dropped (up to where the start of the cached tail appears in it), so that the cache is
+// again its prefix. Only under a shift policy and after a shift.
+void align_to_shifted_cache(const vkrt_session* s, std::vector<int32_t>& ids) {
+    const vkrt::model::Session& m = *s->session;
+    if (m.overflow() == vkrt::model::Session::Overflow::error || m.shifts() == 0) return;
+    const std::vector<int32_t>& c = m.tokens();
+    const size_t keep = std::min<size_t>(m.n_keep(), ids.size());
+    if (keep >= c.size() || c.size() >= ids.size() || !std::equal(c.begin(), c.begin() + ptrdiff_t(keep), ids.begin()) ||
+        c[keep] == ids[keep])
+        return;
+    // A window of the tail's first tokens (its end may be a reply the rendering tokenizes
+    // differently): a false match would need 16 tokens repeated in the conversation.
+    const size_t w = std::min<size_t>(16, c.size() - keep);
+    const auto at = std::search(ids.begin() + ptrdiff_t(keep) + 1, ids.end(), c.begin() + ptrdiff_t(keep),
+                                c.begin() + ptrdiff_t(keep + w));
+    if (at != ids.end()) ids.erase(ids.begin() + ptrdiff_t(keep), at);
+}
+
+// Keeps the longest common prefix of the cache and `ids` (at most ids.size() - 1 tokens, so
+// that the last prompt token is evaluated and the logits are the prompt's) and returns its
+// length; a session that cannot rewind there without evaluating it again starts over.
+size_t reuse_prefix(vkrt_session* s, const std::vector<int32_t>& ids) {
+    size_t common = 0;
+    while (common < s->history.size() && common < ids.size() && s->history[common] == ids[common]) ++common;
+    common = std::min(common, ids.size() - 1);
+    if (common < s->history.size() && !(common > 0 && chat_hooks::rewind(s, int32_t(common)))) {
+        session_clear(s);
+        common = 0;
+    }
+    return common;
+}
+
+// A prompt that does not fit n_ctx after the cached prefix, under a shift policy: the cache
+// is shifted (keeping n_keep tokens, dropping the oldest of the rest) and the prompt drops
+// the same tokens, so that the cache stays its prefix; where even the uncached part does
+// not fit, the prompt loses half of what follows n_keep until it does (the start of the
+// conversation forgotten, as llama.cpp's server truncates a long prompt) and the cache
+// follows it. Returns the cached prefix's new length; false in *trimmed when nothing was
+// dropped from the prompt.
+size_t fit_context(vkrt_session* s, std::vector<int32_t>& ids, size_t common, bool& trimmed) {
+    vkrt::model::Session& m = *s->session;
+    trimmed = false;
+    if (m.overflow() == vkrt::model::Session::Overflow::error || ids.size() < m.n_ctx()) return common;
+    const size_t keep = std::min<size_t>(m.n_keep(), common);
+    const size_t uncached = ids.size() - common;
+    if (common > keep && keep + uncached + 1 < m.n_ctx()) {
+        const uint32_t before = m.pos();
+        if (chat_hooks::make_room(s, uint32_t(uncached + 1))) {
+            const size_t d = before - m.pos();  // positions [keep, keep + d) left the cache
+            ids.erase(ids.begin() + ptrdiff_t(keep), ids.begin() + ptrdiff_t(keep + d));
+            trimmed = d > 0;
+            return common - d;
+        }
+    }
+    const size_t k = std::min<size_t>(m.n_keep(), ids.size());
+    while (ids.size() >= m.n_ctx() && ids.size() > k + 1) {
+        const size_t discard = std::max<size_t>(1, (ids.size() - k) / 2);
+        ids.erase(ids.begin() + ptrdiff_t(k), ids.begin() + ptrdiff_t(k + discard));
+        trimmed = true;
+    }
+    return reuse_prefix(s, ids);
 }
 
 }  // namespace
@@ -1052,6 +1137,7 @@ vkrt_status vkrt_generate_text(vkrt_session* h, const char* prompt, const vkrt_g
     return guard([&] {
         SessionUse use(h, "vkrt_generate_text");
         vkrt_session* s = use.s.get();
+        SessionCall call(s);  // clears the events and an old cancel request
         VKRT_REQUIRE_ARG(prompt);
         check_utf8(prompt, "vkrt_generate_text: prompt");
         const vkrt_generate_params p = params ? *params : vkrt_generate_default_params();
@@ -1074,23 +1160,19 @@ vkrt_status vkrt_chat_generate(vkrt_session* h, const vkrt_chat_message* message
     return guard([&] {
         SessionUse use(h, "vkrt_chat_generate");
         vkrt_session* s = use.s.get();
+        SessionCall call(s);
         const vkrt_generate_params p = params ? *params : vkrt_generate_default_params();
         const vkrt::ChatStyle style = chat_style(s->model.get(), p.chat_template, "vkrt_chat_generate");
         const auto msgs = chat_messages(messages, n_messages, "vkrt_chat_generate");
         VKRT_CHECK(!msgs.empty(), Status::invalid_argument, "vkrt_chat_generate: no messages");
         const std::string text = vkrt::apply_chat_template(style, msgs, true);
-        const auto ids = s->model->model->tokenizer().encode(text, true, true);
+        auto ids = s->model->model->tokenizer().encode(text, true, true);
         VKRT_CHECK(!ids.empty(), Status::invalid_argument, "vkrt_chat_generate: the conversation is empty");
-
-        // Reuse the longest cached prefix; at least the last prompt token is evaluated again
-        // so that the logits are the prompt's.
-        size_t common = 0;
-        while (common < s->history.size() && common < ids.size() && s->history[common] == ids[common]) ++common;
-        common = std::min(common, ids.size() - 1);
-        if (common < s->history.size() && !(common > 0 && chat_hooks::rewind(s, int32_t(common)))) {
-            session_clear(s);
-            common = 0;
-        }
+        align_to_shifted_cache(s, ids);
+        const size_t n_rendered = ids.size();
+        bool trimmed = false;
+        const size_t common = fit_context(s, ids, reuse_prefix(s, ids), trimmed);
+        if (trimmed || ids.size() != n_rendered) s->events.fetch_or(VKRT_SESSION_EVENT_SHIFTED);
         vkrt_generate_result r{};
         r.n_prompt = int32_t(ids.size());
         r.n_cached = int32_t(common);
