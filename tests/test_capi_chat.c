@@ -15,16 +15,7 @@
 
 #include "vkrt/vkrt.h"
 
-static int failures = 0, checks = 0;
-#define EXPECT(cond)                                                          \
-    do {                                                                      \
-        ++checks;                                                             \
-        if (!(cond)) {                                                        \
-            ++failures;                                                       \
-            fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", __FILE__, \
-                    __LINE__, #cond, vkrt_last_error());                      \
-        }                                                                     \
-    } while (0)
+#include "support/capi_expect.h"
 
 /* What a generation streamed: the concatenated text, the tokens, per-step logprobs. */
 typedef struct {
@@ -66,12 +57,18 @@ static int on_token(const vkrt_token_info* info, void* user) {
     return s->stop_after > 0 && s->calls >= s->stop_after;
 }
 
-static vkrt_session* new_session(vkrt_model* model, int32_t n_ctx) {
+static vkrt_session* new_session_overflow(vkrt_model* model, int32_t n_ctx, int32_t overflow, int32_t n_keep) {
     vkrt_session_params sp = vkrt_session_default_params();
     sp.n_ctx = n_ctx;
+    sp.overflow = overflow;
+    sp.n_keep = n_keep;
     vkrt_session* s = NULL;
     EXPECT(vkrt_session_create(model, &sp, &s) == VKRT_OK);
     return s;
+}
+
+static vkrt_session* new_session(vkrt_model* model, int32_t n_ctx) {
+    return new_session_overflow(model, n_ctx, VKRT_OVERFLOW_ERROR, 0);
 }
 
 static vkrt_generate_params greedy(int32_t max_tokens) {
@@ -440,16 +437,6 @@ static void test_chat(vkrt_model* model) {
 }
 
 /* ---- the chat call on the session state (rewind, cancel, context shift) ---- */
-
-static vkrt_session* new_session_overflow(vkrt_model* model, int32_t n_ctx, int32_t overflow, int32_t n_keep) {
-    vkrt_session_params sp = vkrt_session_default_params();
-    sp.n_ctx = n_ctx;
-    sp.overflow = overflow;
-    sp.n_keep = n_keep;
-    vkrt_session* s = NULL;
-    EXPECT(vkrt_session_create(model, &sp, &s) == VKRT_OK);
-    return s;
-}
 
 /* The greedy reply of a fresh session to msgs: what a turn that reused the cache must give. */
 static void fresh_reply(vkrt_model* model, const vkrt_chat_message* msgs, size_t n, const vkrt_generate_params* p,
