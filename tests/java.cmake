@@ -9,7 +9,7 @@ if(TARGET vkrt_java)
   add_jar(vkrt_java_tests SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/java/org/vkrt/JavaTests.java
           INCLUDE_JARS vkrt_java OUTPUT_NAME vkrt_tests OUTPUT_DIR ${_vkrt_java_dir})
   get_target_property(_vkrt_tests_jar vkrt_java_tests JAR_FILE)
-  foreach(case greedy cancel threads close_orders gc errors text native_thread chat)
+  foreach(case greedy cancel threads close_orders gc errors text native_thread chat session_state)
     add_test(NAME java_${case}
       COMMAND ${Java_JAVA_EXECUTABLE} -ea -Xcheck:jni -Djava.library.path=$<TARGET_FILE_DIR:vkrt_jni>
               -cp ${_vkrt_jar}:${_vkrt_tests_jar} org.vkrt.JavaTests ${case} ${VKRT_MODELS_DIR})

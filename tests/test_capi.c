@@ -9,16 +9,7 @@
 
 #include "vkrt/vkrt.h"
 
-static int failures = 0, checks = 0;
-#define EXPECT(cond)                                                          \
-    do {                                                                      \
-        ++checks;                                                             \
-        if (!(cond)) {                                                        \
-            ++failures;                                                       \
-            fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", __FILE__, \
-                    __LINE__, #cond, vkrt_last_error());                      \
-        }                                                                     \
-    } while (0)
+#include "support/capi_expect.h"
 
 static int count_tokens(int32_t token, const char* piece, void* user) {
     (void)token;

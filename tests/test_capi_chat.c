@@ -2,24 +2,20 @@
  * with stop strings (held back while partial), max tokens and finish reasons, logprobs,
  * presence/frequency penalties, logit bias, grammar and JSON Schema constraints, and the
  * bad input of each (NULLs, 0 and 64 KiB stop strings, invalid UTF-8, unknown roles and
- * templates, grammars that do not parse, are left-recursive or accept nothing). */
+ * templates, grammars that do not parse, are left-recursive or accept nothing); the chat call
+ * on the session state: prefix reuse across turns and after an edit, cancellation from
+ * another thread, a conversation past n_ctx with the context shift. */
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vkrt/vkrt.h"
 
-static int failures = 0, checks = 0;
-#define EXPECT(cond)                                                          \
-    do {                                                                      \
-        ++checks;                                                             \
-        if (!(cond)) {                                                        \
-            ++failures;                                                       \
-            fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", __FILE__, \
-                    __LINE__, #cond, vkrt_last_error());                      \
-        }                                                                     \
-    } while (0)
+#include "support/capi_expect.h"
 
 /* What a generation streamed: the concatenated text, the tokens, per-step logprobs. */
 typedef struct {
@@ -61,12 +57,18 @@ static int on_token(const vkrt_token_info* info, void* user) {
     return s->stop_after > 0 && s->calls >= s->stop_after;
 }
 
-static vkrt_session* new_session(vkrt_model* model, int32_t n_ctx) {
+static vkrt_session* new_session_overflow(vkrt_model* model, int32_t n_ctx, int32_t overflow, int32_t n_keep) {
     vkrt_session_params sp = vkrt_session_default_params();
     sp.n_ctx = n_ctx;
+    sp.overflow = overflow;
+    sp.n_keep = n_keep;
     vkrt_session* s = NULL;
     EXPECT(vkrt_session_create(model, &sp, &s) == VKRT_OK);
     return s;
+}
+
+static vkrt_session* new_session(vkrt_model* model, int32_t n_ctx) {
+    return new_session_overflow(model, n_ctx, VKRT_OVERFLOW_ERROR, 0);
 }
 
 static vkrt_generate_params greedy(int32_t max_tokens) {
@@ -434,6 +436,167 @@ static void test_chat(vkrt_model* model) {
     vkrt_session_free(s);
 }
 
+/* ---- the chat call on the session state (rewind, cancel, context shift) ---- */
+
+/* The greedy reply of a fresh session to msgs: what a turn that reused the cache must give. */
+static void fresh_reply(vkrt_model* model, const vkrt_chat_message* msgs, size_t n, const vkrt_generate_params* p,
+                        stream* out) {
+    vkrt_session* f = new_session(model, 512);
+    vkrt_generate_result r;
+    memset(out, 0, sizeof *out);
+    EXPECT(vkrt_chat_generate(f, msgs, n, p, on_token, out, &r) == VKRT_OK);
+    EXPECT(r.n_cached == 0);
+    vkrt_session_free(f);
+}
+
+static void test_chat_reuse(vkrt_model* model) {
+    vkrt_session* s = new_session(model, 512);
+    vkrt_generate_params p = greedy(12);
+    p.chat_template = "chatml";
+    vkrt_chat_message msgs[4] = {{"system", "You tell stories."}, {"user", "Tell me about a cat."}, {0, 0}, {0, 0}};
+    vkrt_generate_result r;
+    stream st, fresh;
+    memset(&st, 0, sizeof st);
+    EXPECT(vkrt_chat_generate(s, msgs, 2, &p, on_token, &st, &r) == VKRT_OK);
+    EXPECT(r.n_cached == 0 && r.n_generated > 0);
+    const int32_t n1 = r.n_prompt;
+    char reply[8192];
+    memcpy(reply, st.text, st.len + 1);
+    /* turn 2: the cache holds turn 1's prompt and reply tokens, the rendering differs from
+     * the end of the reply on (its end-of-turn): the session rewinds to the common prefix
+     * and evaluates only the rest, with the reply a fresh session gives */
+    msgs[2].role = "assistant";
+    msgs[2].content = reply;
+    msgs[3].role = "user";
+    msgs[3].content = "More!";
+    memset(&st, 0, sizeof st);
+    EXPECT(vkrt_chat_generate(s, msgs, 4, &p, on_token, &st, &r) == VKRT_OK);
+    EXPECT(r.n_cached > 0 && r.n_cached >= n1 - 1 && r.n_cached < r.n_prompt);
+    EXPECT(vkrt_session_pos(s) == r.n_prompt + r.n_generated ||
+           (r.finish_reason == VKRT_FINISH_EOG && vkrt_session_pos(s) == r.n_prompt + r.n_generated - 1));
+    fresh_reply(model, msgs, 4, &p, &fresh);
+    EXPECT(strcmp(st.text, fresh.text) == 0);
+    const int32_t n2 = r.n_prompt;
+    /* regenerate after an edit of the last message: everything before it comes from the cache */
+    msgs[3].content = "Tell me about a dog instead.";
+    memset(&st, 0, sizeof st);
+    EXPECT(vkrt_chat_generate(s, msgs, 4, &p, on_token, &st, &r) == VKRT_OK);
+    EXPECT(r.n_cached >= n1 && r.n_cached < n2 && r.n_cached < r.n_prompt);
+    fresh_reply(model, msgs, 4, &p, &fresh);
+    EXPECT(strcmp(st.text, fresh.text) == 0);
+    /* regenerate the same message: only its last token is evaluated again */
+    memset(&st, 0, sizeof st);
+    EXPECT(vkrt_chat_generate(s, msgs, 4, &p, on_token, &st, &r) == VKRT_OK);
+    EXPECT(r.n_cached == r.n_prompt - 1);
+    EXPECT(strcmp(st.text, fresh.text) == 0);
+    vkrt_session_free(s);
+}
+
+/* Cancel from another thread: the generation holds its first token in the callback until
+ * the other thread has called vkrt_session_cancel, then goes on; the next step ends it. */
+typedef struct {
+    vkrt_session* s;
+    atomic_int started, cancelled;
+} cancel_arg;
+
+static int hold_first_token(const vkrt_token_info* info, void* user) {
+    cancel_arg* a = (cancel_arg*)user;
+    (void)info;
+    atomic_store(&a->started, 1);
+    while (!atomic_load(&a->cancelled)) sched_yield();
+    return 0;
+}
+
+static void* cancel_when_started(void* user) {
+    cancel_arg* a = (cancel_arg*)user;
+    while (!atomic_load(&a->started)) sched_yield();
+    EXPECT(vkrt_session_cancel(a->s) == VKRT_OK);
+    atomic_store(&a->cancelled, 1);
+    return NULL;
+}
+
+static void test_chat_cancel(vkrt_model* model) {
+    vkrt_session* s = new_session(model, 512);
+    vkrt_generate_params p = greedy(64);
+    p.chat_template = "chatml";
+    const vkrt_logit_bias no_eos = {vkrt_model_eos(model), -INFINITY};
+    p.logit_bias = &no_eos;
+    p.n_logit_bias = 1;
+    vkrt_chat_message msgs[2] = {{"system", "You tell stories."}, {"user", "Tell me about a cat."}};
+    cancel_arg a;
+    a.s = s;
+    atomic_init(&a.started, 0);
+    atomic_init(&a.cancelled, 0);
+    pthread_t t;
+    EXPECT(pthread_create(&t, NULL, cancel_when_started, &a) == 0);
+    vkrt_generate_result r;
+    EXPECT(vkrt_chat_generate(s, msgs, 2, &p, hold_first_token, &a, &r) == VKRT_OK);
+    pthread_join(t, NULL);
+    EXPECT(r.finish_reason == VKRT_FINISH_CANCELLED && r.n_generated == 1);
+    EXPECT((vkrt_session_events(s) & VKRT_SESSION_EVENT_CANCELLED) != 0);
+    EXPECT(vkrt_session_pos(s) == r.n_prompt + 1); /* the token the callback saw is evaluated */
+    /* the session stays usable: the next turn reuses the prompt and runs to max_tokens */
+    stream st;
+    memset(&st, 0, sizeof st);
+    p.max_tokens = 4;
+    EXPECT(vkrt_chat_generate(s, msgs, 2, &p, on_token, &st, &r) == VKRT_OK);
+    EXPECT(r.finish_reason == VKRT_FINISH_LENGTH && r.n_generated == 4 && r.n_cached == r.n_prompt - 1);
+    EXPECT(vkrt_session_events(s) == 0);
+    vkrt_session_free(s);
+}
+
+/* A conversation of more than 3x n_ctx tokens: under the shift policy every turn goes on
+ * (the cache shifted, the rendered conversation losing its start once it does not fit);
+ * under the error policy a turn ends with CONTEXT_FULL. */
+static void test_chat_past_n_ctx(vkrt_model* model) {
+    enum { N_CTX = 256, TURNS = 12 };
+    vkrt_session* s = new_session_overflow(model, N_CTX, VKRT_OVERFLOW_SHIFT, 1);
+    vkrt_generate_params p = greedy(48);
+    p.chat_template = "chatml";
+    const vkrt_logit_bias no_eos = {vkrt_model_eos(model), -INFINITY};
+    p.logit_bias = &no_eos;
+    p.n_logit_bias = 1;
+    vkrt_chat_message msgs[2 + 2 * TURNS];
+    static char replies[TURNS][8192];
+    size_t n = 0;
+    msgs[n].role = "system";
+    msgs[n++].content = "You tell stories.";
+    int shifted = 0, cached = 0;
+    for (int turn = 0; turn < TURNS; ++turn) {
+        msgs[n].role = "user";
+        msgs[n++].content = turn % 2 ? "Go on." : "Tell me more about the cat.";
+        stream st;
+        memset(&st, 0, sizeof st);
+        vkrt_generate_result r;
+        EXPECT(vkrt_chat_generate(s, msgs, n, &p, on_token, &st, &r) == VKRT_OK);
+        EXPECT(r.finish_reason != VKRT_FINISH_CONTEXT_FULL && r.finish_reason != VKRT_FINISH_NONE);
+        EXPECT(r.n_generated > 0 && vkrt_session_pos(s) <= N_CTX);
+        if (vkrt_session_events(s) & VKRT_SESSION_EVENT_SHIFTED) ++shifted;
+        if (turn > 0 && r.n_cached > 1) ++cached; /* more than BOS kept across a turn */
+        memcpy(replies[turn], st.text, st.len + 1);
+        msgs[n].role = "assistant";
+        msgs[n++].content = replies[turn];
+    }
+    /* the conversation's length: its rendering, tokenized */
+    static char rendered[1 << 16];
+    size_t len = 0;
+    EXPECT(vkrt_chat_apply_template(model, "chatml", msgs, n, 0, rendered, sizeof rendered, &len) == VKRT_OK);
+    int32_t n_tokens = 0;
+    EXPECT(vkrt_tokenize(model, rendered, 1, 1, NULL, 0, &n_tokens) == VKRT_ERROR_LIMIT_EXCEEDED);
+    EXPECT(n_tokens > 3 * N_CTX);
+    EXPECT(shifted > 0);
+    EXPECT(cached > 0);
+    vkrt_session_free(s);
+    /* the error policy: the reply ends at n_ctx */
+    s = new_session_overflow(model, N_CTX, VKRT_OVERFLOW_ERROR, 0);
+    p.max_tokens = -1;
+    vkrt_generate_result r;
+    EXPECT(vkrt_chat_generate(s, msgs, 2, &p, NULL, NULL, &r) == VKRT_OK);
+    EXPECT(r.finish_reason == VKRT_FINISH_CONTEXT_FULL && vkrt_session_pos(s) == N_CTX);
+    EXPECT((vkrt_session_events(s) & VKRT_SESSION_EVENT_CONTEXT_FULL) != 0);
+    vkrt_session_free(s);
+}
+
 /* Constrained output: the text must be one the grammar accepts, and the grammar's end ends it. */
 static void test_grammar(vkrt_model* model) {
     vkrt_session* s = new_session(model, 256);
@@ -500,6 +663,9 @@ int main(void) {
     test_templates(model);
     test_generation(model);
     test_chat(model);
+    test_chat_reuse(model);
+    test_chat_cancel(model);
+    test_chat_past_n_ctx(model);
     test_grammar(model);
     vkrt_model_free(model);
     vkrt_context_free(ctx);

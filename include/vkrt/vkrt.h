@@ -23,7 +23,8 @@
  * pools and pipeline cache are synchronized inside vkrt). A session is used by
  * one thread at a time; it may move between threads. A call on a session that
  * another thread is inside fails with VKRT_ERROR_INVALID_ARGUMENT rather than
- * racing. vkrt_last_error() is per thread. Callbacks (progress, token) run on
+ * racing, except vkrt_session_cancel, vkrt_session_events, vkrt_session_pos and
+ * vkrt_session_n_ctx, which any thread may call at any time. vkrt_last_error() is per thread. Callbacks (progress, token) run on
  * the calling thread, inside the call.
  */
 #ifndef VKRT_H
@@ -51,7 +52,8 @@ typedef enum vkrt_status {
     VKRT_ERROR_OUT_OF_MEMORY = 5,
     VKRT_ERROR_DEVICE = 6,
     VKRT_ERROR_LIMIT_EXCEEDED = 7,
-    VKRT_ERROR_INTERNAL = 8
+    VKRT_ERROR_INTERNAL = 8,
+    VKRT_ERROR_CANCELLED = 9 /* stopped on request: vkrt_session_cancel, a load progress callback */
 } vkrt_status;
 
 typedef struct vkrt_context vkrt_context;
@@ -87,9 +89,15 @@ VKRT_API uint64_t vkrt_context_validation_messages(const vkrt_context* ctx);
 
 /* ---- model ---- */
 typedef void (*vkrt_progress_callback)(float fraction, void* user);
+/* Like vkrt_progress_callback; a non-zero return cancels the load. */
+typedef int (*vkrt_load_callback)(float fraction, void* user);
 typedef struct vkrt_model_params {
     vkrt_progress_callback progress; /* may be NULL */
     void* progress_user;
+    /* Added after progress_user: called like `progress` (with progress_user); when it returns
+     * non-zero the load stops, everything it allocated is freed, and vkrt_model_load returns
+     * VKRT_ERROR_CANCELLED. May be NULL. */
+    vkrt_load_callback progress_cancel;
 } vkrt_model_params;
 VKRT_API vkrt_model_params vkrt_model_default_params(void);
 VKRT_API vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_model_params* params,
@@ -125,12 +133,30 @@ typedef enum vkrt_cache_type {
     VKRT_CACHE_Q8_0 = 3
 } vkrt_cache_type;
 
+/* Context overflow (vkrt_session_params.overflow). SHIFT does what llama.cpp's context shift
+ * does: keep the first n_keep tokens, drop half of the rest, move the kept tail down and
+ * re-rotate its cached K to the new positions; where that is not exact (Gemma 3's
+ * sliding-window rings, a Q8_0 K cache) the kept tail is evaluated again at its new
+ * positions, as SHIFT_RECOMPUTE always does (slower: a prefill of the kept tail; the cache
+ * is then exactly a fresh session's over the kept tokens). A call during which a shift
+ * happened reports VKRT_SESSION_EVENT_SHIFTED. */
+typedef enum vkrt_overflow_policy {
+    VKRT_OVERFLOW_ERROR = 0,
+    VKRT_OVERFLOW_SHIFT = 1,
+    VKRT_OVERFLOW_SHIFT_RECOMPUTE = 2
+} vkrt_overflow_policy;
+
 typedef struct vkrt_session_params {
     int32_t n_ctx;    /* 0 = min(model's training context, 4096) */
     int32_t n_batch;  /* largest prefill batch recorded at once; 0 = 512 */
     /* Added after n_batch (fields are only ever appended): */
     int32_t type_k;   /* vkrt_cache_type of the K cache */
     int32_t type_v;   /* vkrt_cache_type of the V cache */
+    /* Added after type_v: what happens when a call would pass n_ctx (vkrt_overflow_policy;
+     * 0, the default, refuses with VKRT_ERROR_LIMIT_EXCEEDED as before), and the tokens a
+     * context shift always keeps (the system prompt; BOS included). */
+    int32_t overflow;
+    int32_t n_keep;
 } vkrt_session_params;
 VKRT_API vkrt_session_params vkrt_session_default_params(void);
 VKRT_API vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* params, vkrt_session** out);
@@ -226,8 +252,9 @@ typedef enum vkrt_finish_reason {
     VKRT_FINISH_EOG = 1,          /* an end-of-generation token (or the template's end-of-turn token) */
     VKRT_FINISH_STOP_STRING = 2,  /* one of the stop strings (or the template's) appeared */
     VKRT_FINISH_LENGTH = 3,       /* max_tokens generated */
-    VKRT_FINISH_CONTEXT_FULL = 4, /* the KV cache is full (n_ctx) */
-    VKRT_FINISH_CANCELLED = 5     /* the callback returned non-zero, or the session was cancelled */
+    VKRT_FINISH_CONTEXT_FULL = 4, /* the KV cache is full (n_ctx) under VKRT_OVERFLOW_ERROR (a shift
+                                     policy shifts the context and goes on) */
+    VKRT_FINISH_CANCELLED = 5     /* the callback returned non-zero, or vkrt_session_cancel */
 } vkrt_finish_reason;
 /* "eog", "stop", "length", "context_full", "cancelled", "none" ("?" otherwise). */
 VKRT_API const char* vkrt_finish_reason_string(int32_t reason);
@@ -301,10 +328,17 @@ VKRT_API vkrt_status vkrt_generate_text(vkrt_session* session, const char* promp
                                         const vkrt_generate_params* params, vkrt_stream_callback callback,
                                         void* user, vkrt_generate_result* result);
 /* One assistant turn: renders the whole conversation with the generation prompt, keeps the
- * cached tokens that match its start and evaluates only the rest (a session that cannot
- * rewind to that prefix starts over), then generates until the template's end-of-turn,
- * an end-of-generation token, a stop string, max_tokens, a full context or a cancel.
- * Pass the reply back as an "assistant" message in the next call. */
+ * cached tokens that match its start (rewinding the cache, its token history and the
+ * sampler's repetition window to them, as vkrt_session_truncate) and evaluates only the rest
+ * (result.n_cached; a Gemma 3 ring that no longer holds that prefix's window evaluates it
+ * all), then generates until the template's end-of-turn, an end-of-generation token, a stop
+ * string, max_tokens, a full context (VKRT_OVERFLOW_ERROR only) or a cancel (the callback,
+ * or vkrt_session_cancel from any thread: between prompt batches or before the next token;
+ * the session keeps what was evaluated). Under a shift policy a full context is shifted and
+ * the turn goes on; a later turn's conversation drops what the shifts dropped (keeping the
+ * cache its prefix), and one that no longer fits n_ctx loses half of what follows n_keep
+ * until it does (VKRT_SESSION_EVENT_SHIFTED). Pass the reply back as an "assistant" message
+ * in the next call. */
 VKRT_API vkrt_status vkrt_chat_generate(vkrt_session* session, const vkrt_chat_message* messages,
                                         size_t n_messages, const vkrt_generate_params* params,
                                         vkrt_stream_callback callback, void* user,
@@ -318,6 +352,60 @@ VKRT_API vkrt_status vkrt_grammar_check(const char* grammar, const char* json_sc
 VKRT_API vkrt_status vkrt_json_schema_to_grammar(const char* json_schema, char* buf, size_t capacity,
                                                  size_t* length);
 /* ==== end of chat ==== */
+/* ---- session state: rewind, prefix reuse, cancellation, saved sessions ----
+ * A session keeps the ids of the tokens in its KV cache (positions [0, pos)). */
+
+/* Keeps the first n positions (0 <= n <= pos) and drops the rest, with the sampler's
+ * repetition window. Sliding-window layers (Gemma 3) whose ring no longer holds the window
+ * of position n are rebuilt by evaluating the kept tokens again. The last token's logits
+ * are not kept: evaluate a token (or use vkrt_session_eval_prompt) before sampling. */
+VKRT_API vkrt_status vkrt_session_truncate(vkrt_session* session, int32_t n);
+/* The ids of positions [0, pos): at most `capacity` are written; *n_tokens gets pos
+ * (VKRT_ERROR_LIMIT_EXCEEDED if they did not fit). */
+VKRT_API vkrt_status vkrt_session_tokens(vkrt_session* session, int32_t* tokens, int32_t capacity, int32_t* n_tokens);
+/* Prefix reuse: makes the session hold exactly `tokens` (the whole prompt of a turn, from
+ * position 0) evaluating only what follows the longest common prefix with the cached
+ * tokens; the last prompt token is always evaluated, so vkrt_get_logits/vkrt_sample follow.
+ * *n_reused (may be NULL) gets the number of cached tokens kept. */
+VKRT_API vkrt_status vkrt_session_eval_prompt(vkrt_session* session, const int32_t* tokens, int32_t n_tokens,
+                                              int32_t* n_reused);
+
+/* Cancels the call running on this session (vkrt_eval, vkrt_generate, a restore, ...), from
+ * any thread, without waiting: it is checked between prefill batches (n_batch tokens) and
+ * before every generated token (a token already passed to the callback is still evaluated).
+ * vkrt_eval then fails with VKRT_ERROR_CANCELLED; vkrt_generate returns VKRT_OK with
+ * VKRT_SESSION_EVENT_CANCELLED set. The session stays usable and holds exactly the tokens
+ * evaluated. A request is forgotten when the next call on the session starts. */
+VKRT_API vkrt_status vkrt_session_cancel(vkrt_session* session);
+
+/* What happened during the last eval/generate/eval_prompt on this session (reset when one
+ * starts; readable from any thread while it runs), for a finish reason:
+ *   CANCELLED     vkrt_session_cancel was called while it ran (and stopped it, unless it
+ *                 ended first)
+ *   CONTEXT_FULL  it stopped because the context was full (overflow policy ERROR)
+ *   SHIFTED       the context was shifted (overflow policy SHIFT) */
+enum {
+    VKRT_SESSION_EVENT_CANCELLED = 1,
+    VKRT_SESSION_EVENT_CONTEXT_FULL = 2,
+    VKRT_SESSION_EVENT_SHIFTED = 4
+};
+VKRT_API uint32_t vkrt_session_events(const vkrt_session* session);
+
+/* Saved sessions. The state holds the KV rows of positions [0, pos) of every layer in their
+ * cache types, the token history, the sampler (parameters, random state, repetition
+ * window), the last logits, under a header with a format version, the model's identity (a
+ * hash of its metadata and tensor data), the cache types and n_ctx, and a checksum.
+ * Restoring refuses (session unchanged) a state of another model (VKRT_ERROR_INVALID_ARGUMENT),
+ * other cache types, a larger n_ctx than this session's, and truncated or corrupt data
+ * (VKRT_ERROR_BAD_FORMAT), with a message naming the mismatch. */
+VKRT_API vkrt_status vkrt_session_state_size(vkrt_session* session, size_t* size);
+/* Writes the state into buf (capacity bytes); *size gets its size (VKRT_ERROR_LIMIT_EXCEEDED
+ * if it did not fit). */
+VKRT_API vkrt_status vkrt_session_state_get(vkrt_session* session, void* buf, size_t capacity, size_t* size);
+VKRT_API vkrt_status vkrt_session_state_set(vkrt_session* session, const void* buf, size_t size);
+/* The state to a file, written safely (a temporary file renamed over the target), and back. */
+VKRT_API vkrt_status vkrt_session_save(vkrt_session* session, const char* path);
+VKRT_API vkrt_status vkrt_session_load(vkrt_session* session, const char* path);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #pragma once
 #include <exception>
 #include <functional>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -129,6 +130,36 @@ public:
     int32_t n_ctx() const { return vkrt_session_n_ctx(h_.get()); }
     uint64_t kv_bytes() const { return vkrt_session_kv_bytes(h_.get()); }
     vkrt_session* get() const { return h_.get(); }
+
+    // ---- session state (vkrt.h: rewind, prefix reuse, cancellation, saved sessions)
+    void truncate(int32_t n) { check(vkrt_session_truncate(h_.get(), n)); }
+    std::vector<int32_t> tokens() const {
+        int32_t n = 0;
+        vkrt_status s = vkrt_session_tokens(h_.get(), nullptr, 0, &n);
+        if (s != VKRT_ERROR_LIMIT_EXCEEDED) check(s);
+        std::vector<int32_t> ids(static_cast<size_t>(n));
+        check(vkrt_session_tokens(h_.get(), ids.data(), n, &n));
+        return ids;
+    }
+    // Evaluates a whole prompt reusing the cached common prefix; returns the tokens reused.
+    int32_t eval_prompt(const std::vector<int32_t>& ids) {
+        int32_t reused = 0;
+        check(vkrt_session_eval_prompt(h_.get(), ids.data(), int32_t(ids.size()), &reused));
+        return reused;
+    }
+    // From any thread, also while another thread is inside a call on this session.
+    void cancel() const { check(vkrt_session_cancel(h_.get())); }
+    uint32_t events() const { return vkrt_session_events(h_.get()); }
+    std::vector<uint8_t> state() const {
+        size_t n = 0;
+        check(vkrt_session_state_size(h_.get(), &n));
+        std::vector<uint8_t> blob(n);
+        check(vkrt_session_state_get(h_.get(), blob.data(), blob.size(), &n));
+        return blob;
+    }
+    void set_state(const std::vector<uint8_t>& blob) { check(vkrt_session_state_set(h_.get(), blob.data(), blob.size())); }
+    void save(const std::string& path) const { check(vkrt_session_save(h_.get(), path.c_str())); }
+    void load(const std::string& path) { check(vkrt_session_load(h_.get(), path.c_str())); }
 
 private:
     Handle<vkrt_session, vkrt_session_free> h_;

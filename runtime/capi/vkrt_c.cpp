@@ -18,6 +18,9 @@
 // error instead of a data race.
 #include "vkrt/vkrt.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -28,6 +31,8 @@
 
 #include "core/error.hpp"
 #include "model/model.hpp"
+#include "io/safe_write.hpp"
+#include "model/session_state.hpp"
 #include "text/sampler.hpp"
 #include "capi/chat.hpp"
 #include "text/chat_template.hpp"
@@ -79,6 +84,9 @@ struct vkrt_session : Object {
     // Held for the duration of every call that uses the session: a second thread
     // is refused (recursive: a token callback may query its own session).
     std::recursive_mutex busy;
+    // Session state (vkrt_session_events): what happened during the last call; written by
+    // the calling thread, read by any.
+    std::atomic<uint32_t> events{0};
 };
 
 namespace {
@@ -254,7 +262,86 @@ void session_clear(vkrt_session* s) {
 int32_t sample_one(vkrt_session* s, const vkrt_sampler_params& p) {
     vkrt::Sampler& sampler = session_sampler(s, p);
     VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "sample: nothing evaluated yet");
+    VKRT_CHECK(!s->session->logits().empty(), vkrt::Status::invalid_argument,
+               "sample: no logits since vkrt_session_truncate (evaluate a token first)");
     return sampler.sample(s->session->logits());
+}
+
+// ---- session state helpers (rewind, cancellation, saved sessions)
+
+// One call of the session-state family, eval or generate: clears the events and a cancel
+// request left from before; on the way out records a context shift as an event.
+struct SessionCall {
+    vkrt_session* s;
+    uint32_t shifts;
+    explicit SessionCall(vkrt_session* s_) : s(s_), shifts(s_->session->shifts()) {
+        s->events.store(0);
+        s->session->clear_cancel();
+    }
+    ~SessionCall() {
+        if (s->session->shifts() != shifts) s->events.fetch_or(VKRT_SESSION_EVENT_SHIFTED);
+        // A request that arrived during the call, also one that ended it some other way
+        // (the Java binding's token sink stops the generation on its own flag first).
+        if (s->session->cancel_requested()) cancelled();
+    }
+    void cancelled() { s->events.fetch_or(VKRT_SESSION_EVENT_CANCELLED); }
+};
+
+// The history and the sampler's repetition window take what the session holds (after a
+// rewind, a cancelled eval, a restore).
+void sync_history(vkrt_session* s) {
+    s->history = s->session->tokens();
+    if (s->sampler) s->sampler->set_history(s->history);
+}
+
+bool is_cancel(const vkrt::Error& e) { return e.status() == vkrt::Status::cancelled; }
+
+// The C API's part of a saved state (model::Session::save_state's `extra`): whether there
+// is a sampler, its vkrt_sampler_params, and its state text (Sampler::save_state).
+std::vector<uint8_t> sampler_section(const vkrt_session* s) {
+    const uint32_t has = s->sampler ? 1 : 0;
+    const std::string text = s->sampler ? s->sampler->save_state() : std::string();
+    std::vector<uint8_t> out(4 + sizeof(vkrt_sampler_params) + text.size());
+    std::memcpy(out.data(), &has, 4);
+    std::memcpy(out.data() + 4, &s->sampler_params, sizeof(vkrt_sampler_params));
+    std::memcpy(out.data() + 4 + sizeof(vkrt_sampler_params), text.data(), text.size());
+    return out;
+}
+
+// The sampler a saved state holds (nullptr: none), checked whole before anything changes.
+std::unique_ptr<vkrt::Sampler> read_sampler_section(std::span<const uint8_t> x, vkrt_sampler_params& params) {
+    VKRT_CHECK(x.size() >= 4 + sizeof params, vkrt::Status::bad_format, "session state: sampler section of ",
+               x.size(), " bytes");
+    uint32_t has = 0;
+    std::memcpy(&has, x.data(), 4);
+    std::memcpy(&params, x.data() + 4, sizeof params);
+    const std::string text(reinterpret_cast<const char*>(x.data()) + 4 + sizeof params, x.size() - 4 - sizeof params);
+    VKRT_CHECK(has <= 1 && (has || text.empty()), vkrt::Status::bad_format, "session state: bad sampler flag");
+    if (!has) return nullptr;
+    std::unique_ptr<vkrt::Sampler> sampler;
+    try {
+        sampler = std::make_unique<vkrt::Sampler>(to_cpp(params));
+    } catch (const vkrt::Error& e) {
+        vkrt::fail(vkrt::Status::bad_format, "session state: ", e.what());
+    }
+    sampler->load_state(text);
+    return sampler;
+}
+
+std::vector<uint8_t> session_state(vkrt_session* s) {
+    return s->session->save_state(sampler_section(s));
+}
+
+// Restores `blob`; every check (the model's part and the sampler's) passes before the
+// session changes.
+void set_session_state(vkrt_session* s, std::span<const uint8_t> blob) {
+    vkrt_sampler_params params{};
+    std::unique_ptr<vkrt::Sampler> sampler =
+        read_sampler_section(vkrt::model::parse_state(blob).extra, params);
+    s->session->load_state(blob);
+    s->sampler = std::move(sampler);
+    s->sampler_params = params;
+    s->history = s->session->tokens();
 }
 
 }  // namespace
@@ -319,10 +406,17 @@ vkrt_status vkrt_model_load(vkrt_context* ctx, const char* path, const vkrt_mode
         auto c = lookup(ctx, "vkrt_model_load");
         VKRT_REQUIRE_ARG(path);
         vkrt::model::Model::Progress progress;
-        if (params && params->progress) {
+        if (params && (params->progress || params->progress_cancel)) {
             auto cb = params->progress;
+            auto stop = params->progress_cancel;
             void* user = params->progress_user;
-            progress = [cb, user](float f) { cb(f, user); };
+            // A cancel unwinds the loader: the weights loaded so far are members of the model
+            // under construction and are freed with it.
+            progress = [cb, stop, user](float f) {
+                if (cb) cb(f, user);
+                VKRT_CHECK(!stop || stop(f, user) == 0, vkrt::Status::cancelled, "model load cancelled by the "
+                           "progress callback at ", int(f * 100.0f), "%");
+            };
         }
         auto m = std::make_shared<vkrt_model>();
         m->ctx = c;
@@ -409,6 +503,14 @@ vkrt_status vkrt_session_create(vkrt_model* model, const vkrt_session_params* pa
         auto s = std::make_shared<vkrt_session>();
         s->model = m;
         s->session = std::make_unique<vkrt::model::Session>(*m->model, uint32_t(n_ctx), uint32_t(n_batch), kv);
+        if (params) {
+            VKRT_CHECK(params->overflow >= VKRT_OVERFLOW_ERROR && params->overflow <= VKRT_OVERFLOW_SHIFT_RECOMPUTE,
+                       vkrt::Status::invalid_argument, "vkrt_session_params.overflow = ", params->overflow,
+                       " is not a vkrt_overflow_policy (0 error, 1 shift, 2 shift_recompute)");
+            VKRT_CHECK(params->n_keep >= 0, vkrt::Status::invalid_argument, "vkrt_session_params.n_keep = ",
+                       params->n_keep, " must be >= 0");
+            s->session->set_overflow(vkrt::model::Session::Overflow(params->overflow), uint32_t(params->n_keep));
+        }
         *out = registry().add(std::move(s));
     });
 }
@@ -419,10 +521,10 @@ uint64_t vkrt_session_kv_bytes(const vkrt_session* s) {
 }
 
 int32_t vkrt_session_n_ctx(const vkrt_session* s) {
-    return guard_value<int32_t>(0, [&] { return int32_t(SessionUse(s, "vkrt_session_n_ctx")->session->n_ctx()); });
+    return guard_value<int32_t>(0, [&] { return int32_t(lookup(s, "vkrt_session_n_ctx")->session->n_ctx()); });
 }
 int32_t vkrt_session_pos(const vkrt_session* s) {
-    return guard_value<int32_t>(0, [&] { return int32_t(SessionUse(s, "vkrt_session_pos")->session->pos()); });
+    return guard_value<int32_t>(0, [&] { return int32_t(lookup(s, "vkrt_session_pos")->session->pos()); });
 }
 
 vkrt_status vkrt_session_reset(vkrt_session* h) {
@@ -437,10 +539,18 @@ vkrt_status vkrt_eval(vkrt_session* h, const int32_t* tokens, int32_t n) {
         SessionUse s(h, "vkrt_eval");
         VKRT_REQUIRE_ARG(tokens);
         VKRT_CHECK(n > 0, vkrt::Status::invalid_argument, "eval: n_tokens must be > 0");
-        s->session->eval(std::span<const int32_t>(tokens, size_t(n)));
+        SessionCall call(s.s.get());
+        try {
+            s->session->eval(std::span<const int32_t>(tokens, size_t(n)));
+        } catch (const vkrt::Error& e) {
+            if (is_cancel(e)) call.cancelled();
+            sync_history(s.s.get());  // a cancelled or shifted eval kept part of the tokens
+            throw;
+        }
         s->history.insert(s->history.end(), tokens, tokens + n);
         if (s->sampler)
             for (int32_t i = 0; i < n; ++i) s->sampler->accept(tokens[i]);
+        if (s->session->shifts() != call.shifts) sync_history(s.s.get());  // the shift dropped tokens
     });
 }
 
@@ -449,6 +559,8 @@ vkrt_status vkrt_get_logits(vkrt_session* h, const float** logits, int32_t* n_vo
         SessionUse s(h, "vkrt_get_logits");
         VKRT_REQUIRE_ARG(logits);
         VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "get_logits: nothing evaluated yet");
+        VKRT_CHECK(!s->session->logits().empty(), vkrt::Status::invalid_argument,
+                   "get_logits: none since vkrt_session_truncate (evaluate a token first)");
         *logits = s->session->logits().data();
         if (n_vocab) *n_vocab = int32_t(s->model->model->hparams().n_vocab);
     });
@@ -481,30 +593,159 @@ vkrt_status vkrt_generate(vkrt_session* h, const char* prompt, const vkrt_sample
         SessionUse use(h, "vkrt_generate");
         vkrt_session* s = use.s.get();
         VKRT_REQUIRE_ARG(prompt);
-        const vkrt::Tokenizer& tok = s->model->model->tokenizer();
-        const vkrt_sampler_params p = params ? *params : vkrt_sampler_default_params();
-        bool add_bos = s->session->pos() == 0;
-        auto ids = tok.encode(prompt, add_bos, true);
-        if (!ids.empty()) {
-            s->session->eval(ids);
-            s->history.insert(s->history.end(), ids.begin(), ids.end());
-            if (s->sampler)
-                for (int32_t t : ids) s->sampler->accept(t);
+        SessionCall call(s);
+        try {
+            const vkrt::Tokenizer& tok = s->model->model->tokenizer();
+            const vkrt_sampler_params p = params ? *params : vkrt_sampler_default_params();
+            bool add_bos = s->session->pos() == 0;
+            auto ids = tok.encode(prompt, add_bos, true);
+            if (!ids.empty()) {
+                s->session->eval(ids);
+                s->history.insert(s->history.end(), ids.begin(), ids.end());
+                if (s->sampler)
+                    for (int32_t t : ids) s->sampler->accept(t);
+            }
+            VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "generate: empty prompt and empty session");
+            for (int32_t i = 0; i < n_predict; ++i) {
+                if (s->session->cancel_requested()) vkrt::fail(vkrt::Status::cancelled, "generate cancelled");
+                int32_t t = sample_one(s, p);
+                s->sampler->accept(t);
+                if (tok.is_eog(t)) break;
+                std::string piece = tok.token_to_piece(t);
+                const bool stop = callback && callback(t, piece.c_str(), user) != 0;
+                if (s->session->pos() >= s->session->n_ctx() &&
+                    s->session->overflow() == vkrt::model::Session::Overflow::error) {
+                    s->events.fetch_or(VKRT_SESSION_EVENT_CONTEXT_FULL);
+                    break;
+                }
+                // Evaluated even when the callback stops: the session then holds every token the
+                // callback has seen, and a later generate continues after it (not with it again).
+                s->session->eval(std::span<const int32_t>(&t, 1));
+                s->history.push_back(t);
+                if (stop) break;
+            }
+        } catch (const vkrt::Error& e) {
+            // Cancellation ends the generation, not as a failure: the session holds what it evaluated.
+            if (!is_cancel(e)) throw;
+            call.cancelled();
+            sync_history(s);
         }
-        VKRT_CHECK(s->session->pos() > 0, vkrt::Status::invalid_argument, "generate: empty prompt and empty session");
-        for (int32_t i = 0; i < n_predict; ++i) {
-            int32_t t = sample_one(s, p);
-            s->sampler->accept(t);
-            if (tok.is_eog(t)) break;
-            std::string piece = tok.token_to_piece(t);
-            const bool stop = callback && callback(t, piece.c_str(), user) != 0;
-            if (s->session->pos() >= s->session->n_ctx()) break;
-            // Evaluated even when the callback stops: the session then holds every token the
-            // callback has seen, and a later generate continues after it (not with it again).
-            s->session->eval(std::span<const int32_t>(&t, 1));
-            s->history.push_back(t);
-            if (stop) break;
+        if (s->session->shifts() != call.shifts) sync_history(s);
+    });
+}
+
+// ---------------------------------------------------------------- session state
+
+vkrt_status vkrt_session_truncate(vkrt_session* h, int32_t n) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_truncate");
+        VKRT_CHECK(n >= 0 && uint32_t(n) <= s->session->pos(), vkrt::Status::invalid_argument,
+                   "vkrt_session_truncate: n = ", n, " is outside [0, pos = ", s->session->pos(), "]");
+        SessionCall call(s.s.get());
+        try {
+            s->session->truncate(uint32_t(n));
+        } catch (const vkrt::Error& e) {
+            if (is_cancel(e)) call.cancelled();
+            sync_history(s.s.get());
+            throw;
         }
+        sync_history(s.s.get());
+    });
+}
+
+vkrt_status vkrt_session_tokens(vkrt_session* h, int32_t* tokens, int32_t capacity, int32_t* n_tokens) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_tokens");
+        VKRT_REQUIRE_ARG(n_tokens);
+        VKRT_CHECK(capacity >= 0 && (capacity == 0 || tokens), vkrt::Status::invalid_argument,
+                   "vkrt_session_tokens: tokens is NULL or capacity < 0");
+        const std::vector<int32_t>& t = s->session->tokens();
+        *n_tokens = int32_t(t.size());
+        VKRT_CHECK(t.size() <= size_t(capacity), vkrt::Status::limit_exceeded, "vkrt_session_tokens: ", t.size(),
+                   " tokens do not fit in a buffer of ", capacity);
+        std::copy(t.begin(), t.end(), tokens);
+    });
+}
+
+vkrt_status vkrt_session_eval_prompt(vkrt_session* h, const int32_t* tokens, int32_t n, int32_t* n_reused) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_eval_prompt");
+        VKRT_CHECK(n > 0 && tokens, vkrt::Status::invalid_argument,
+                   "vkrt_session_eval_prompt: tokens is NULL or n_tokens <= 0");
+        if (n_reused) *n_reused = 0;
+        SessionCall call(s.s.get());
+        try {
+            const uint32_t kept = s->session->eval_prompt(std::span<const int32_t>(tokens, size_t(n)));
+            if (n_reused) *n_reused = int32_t(kept);
+        } catch (const vkrt::Error& e) {
+            if (is_cancel(e)) call.cancelled();
+            sync_history(s.s.get());
+            throw;
+        }
+        sync_history(s.s.get());
+    });
+}
+
+vkrt_status vkrt_session_cancel(vkrt_session* h) {
+    // No SessionUse: this is the call that reaches a session another thread is inside. The
+    // reference from lookup keeps the session alive if it is freed meanwhile.
+    return guard([&] { lookup(h, "vkrt_session_cancel")->session->cancel(); });
+}
+
+uint32_t vkrt_session_events(const vkrt_session* h) {
+    return guard_value<uint32_t>(0, [&] { return lookup(h, "vkrt_session_events")->events.load(); });
+}
+
+vkrt_status vkrt_session_state_size(vkrt_session* h, size_t* size) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_state_size");
+        VKRT_REQUIRE_ARG(size);
+        *size = size_t(s->session->state_size(sampler_section(s.s.get()).size()));
+    });
+}
+
+vkrt_status vkrt_session_state_get(vkrt_session* h, void* buf, size_t capacity, size_t* size) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_state_get");
+        VKRT_REQUIRE_ARG(size);
+        const std::vector<uint8_t> blob = session_state(s.s.get());
+        *size = blob.size();
+        VKRT_CHECK(buf && blob.size() <= capacity, vkrt::Status::limit_exceeded, "vkrt_session_state_get: ",
+                   blob.size(), " bytes do not fit in a buffer of ", capacity);
+        std::memcpy(buf, blob.data(), blob.size());
+    });
+}
+
+vkrt_status vkrt_session_state_set(vkrt_session* h, const void* buf, size_t size) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_state_set");
+        VKRT_CHECK(buf || size == 0, vkrt::Status::invalid_argument, "vkrt_session_state_set: buf is NULL");
+        set_session_state(s.s.get(), std::span<const uint8_t>(static_cast<const uint8_t*>(buf), size));
+    });
+}
+
+vkrt_status vkrt_session_save(vkrt_session* h, const char* path) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_save");
+        VKRT_REQUIRE_ARG(path);
+        const std::vector<uint8_t> blob = session_state(s.s.get());
+        vkrt::io::write_file(path, std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
+    });
+}
+
+vkrt_status vkrt_session_load(vkrt_session* h, const char* path) {
+    return guard([&] {
+        SessionUse s(h, "vkrt_session_load");
+        VKRT_REQUIRE_ARG(path);
+        std::FILE* f = std::fopen(path, "rb");
+        VKRT_CHECK(f, vkrt::Status::io_error, "vkrt_session_load: cannot open '", path, "'");
+        std::vector<uint8_t> blob;
+        uint8_t chunk[1 << 16];
+        for (size_t got; (got = std::fread(chunk, 1, sizeof chunk, f)) > 0;) blob.insert(blob.end(), chunk, chunk + got);
+        const bool bad = std::ferror(f) != 0;
+        std::fclose(f);
+        VKRT_CHECK(!bad, vkrt::Status::io_error, "vkrt_session_load: cannot read '", path, "'");
+        set_session_state(s.s.get(), blob);
     });
 }
 
@@ -515,29 +756,35 @@ vkrt_status vkrt_generate(vkrt_session* h, const char* prompt, const vkrt_sample
 
 namespace chat_hooks {
 // Where the chat calls meet the session-state calls (prefix rewind, context shift,
-// cancellation). Until those are wired these answer "not available": vkrt_chat_generate
-// then re-evaluates the whole conversation when the cache is not a prefix of it, and a
-// generation stops at a full context with VKRT_FINISH_CONTEXT_FULL. Each is called with
-// the session locked by the calling thread.
+// cancellation). Each is called with the session locked by the calling thread.
 //
 // Keep the first n (< pos) cached positions of `s` and drop the rest, with s->history and
-// the sampler's window cut to match; false if the session cannot (it is then left as is).
+// the sampler's window cut to match; false where the session would have to evaluate the
+// kept tokens again (a sliding-window ring no longer holds the window of position n; the
+// caller then evaluates the whole prompt once, as model::Session::eval_prompt does).
 bool rewind(vkrt_session* s, int32_t n) {
-    (void)s;
-    (void)n;
-    return false;
+    if (!s->session->rewind_keeps_cache(uint32_t(n))) return false;
+    s->session->truncate(uint32_t(n));
+    sync_history(s);
+    return true;
 }
-// Make room for n more tokens in a full context (a context shift); false if it cannot.
+// Make room for n more tokens in a full context: the session's overflow policy (a context
+// shift keeping n_keep tokens); false under Overflow::error, or when n does not fit beside
+// the kept tokens.
 bool make_room(vkrt_session* s, uint32_t n) {
-    (void)s;
-    (void)n;
-    return false;
+    vkrt::model::Session& m = *s->session;
+    if (m.overflow() == vkrt::model::Session::Overflow::error) return false;
+    if (uint64_t(std::min(m.n_keep(), m.pos())) + n >= m.n_ctx()) return false;
+    m.shift_context(n);
+    // The cache dropped tokens: the history follows (the sampler's window keeps the recent
+    // tokens, which the shift kept).
+    s->history = m.tokens();
+    return true;
 }
 // Checked between tokens: vkrt::Finish::cancelled once vkrt_session_cancel was called
-// (from any thread), else Finish::none.
+// (from any thread) during this call, else Finish::none.
 vkrt::Finish interrupted(vkrt_session* s) {
-    (void)s;
-    return vkrt::Finish::none;
+    return s->session->cancel_requested() ? vkrt::Finish::cancelled : vkrt::Finish::none;
 }
 }  // namespace chat_hooks
 
@@ -701,10 +948,87 @@ void run_generation(vkrt_session* s, std::span<const int32_t> prompt, vkrt::Chat
         info.top_logprobs = top_lp.data();
         return cb(&info, user) == 0;
     };
-    const vkrt::GenerationResult g =
-        vkrt::generate(*s->session, sampler, s->history, prompt, stops, matcher.get(), opt, hooks, on_step);
-    r.finish_reason = int32_t(g.finish);
-    r.n_generated = g.n_generated;
+    const uint32_t shifts = s->session->shifts();
+    try {
+        const vkrt::GenerationResult g =
+            vkrt::generate(*s->session, sampler, s->history, prompt, stops, matcher.get(), opt, hooks, on_step);
+        r.finish_reason = int32_t(g.finish);
+        r.n_generated = g.n_generated;
+        if (g.finish == vkrt::Finish::context_full) s->events.fetch_or(VKRT_SESSION_EVENT_CONTEXT_FULL);
+    } catch (const vkrt::Error& e) {
+        // vkrt_session_cancel during the prompt (between its batches): the turn ends, not as a
+        // failure; the session holds the batches evaluated.
+        if (!is_cancel(e)) throw;
+        r.finish_reason = VKRT_FINISH_CANCELLED;
+        sync_history(s);
+    }
+    // A shift inside an eval (the prompt's) moved the cache under the history.
+    if (s->session->shifts() != shifts) sync_history(s);
+}
+
+// After context shifts the cache holds the first n_keep tokens and a later part of the
+// conversation, while the rendered prompt holds all of it: the prompt drops what the shifts
+// dropped (up to where the start of the cached tail appears in it), so that the cache is
+// again its prefix. Only under a shift policy and after a shift.
+void align_to_shifted_cache(const vkrt_session* s, std::vector<int32_t>& ids) {
+    const vkrt::model::Session& m = *s->session;
+    if (m.overflow() == vkrt::model::Session::Overflow::error || m.shifts() == 0) return;
+    const std::vector<int32_t>& c = m.tokens();
+    const size_t keep = std::min<size_t>(m.n_keep(), ids.size());
+    if (keep >= c.size() || c.size() >= ids.size() || !std::equal(c.begin(), c.begin() + ptrdiff_t(keep), ids.begin()) ||
+        c[keep] == ids[keep])
+        return;
+    // A window of the tail's first tokens (its end may be a reply the rendering tokenizes
+    // differently): a false match would need 16 tokens repeated in the conversation.
+    const size_t w = std::min<size_t>(16, c.size() - keep);
+    const auto at = std::search(ids.begin() + ptrdiff_t(keep) + 1, ids.end(), c.begin() + ptrdiff_t(keep),
+                                c.begin() + ptrdiff_t(keep + w));
+    if (at != ids.end()) ids.erase(ids.begin() + ptrdiff_t(keep), at);
+}
+
+// Keeps the longest common prefix of the cache and `ids` (at most ids.size() - 1 tokens, so
+// that the last prompt token is evaluated and the logits are the prompt's) and returns its
+// length; a session that cannot rewind there without evaluating it again starts over.
+size_t reuse_prefix(vkrt_session* s, const std::vector<int32_t>& ids) {
+    size_t common = 0;
+    while (common < s->history.size() && common < ids.size() && s->history[common] == ids[common]) ++common;
+    common = std::min(common, ids.size() - 1);
+    if (common < s->history.size() && !(common > 0 && chat_hooks::rewind(s, int32_t(common)))) {
+        session_clear(s);
+        common = 0;
+    }
+    return common;
+}
+
+// A prompt that does not fit n_ctx after the cached prefix, under a shift policy: the cache
+// is shifted (keeping n_keep tokens, dropping the oldest of the rest) and the prompt drops
+// the same tokens, so that the cache stays its prefix; where even the uncached part does
+// not fit, the prompt loses half of what follows n_keep until it does (the start of the
+// conversation forgotten, as llama.cpp's server truncates a long prompt) and the cache
+// follows it. Returns the cached prefix's new length; false in *trimmed when nothing was
+// dropped from the prompt.
+size_t fit_context(vkrt_session* s, std::vector<int32_t>& ids, size_t common, bool& trimmed) {
+    vkrt::model::Session& m = *s->session;
+    trimmed = false;
+    if (m.overflow() == vkrt::model::Session::Overflow::error || ids.size() < m.n_ctx()) return common;
+    const size_t keep = std::min<size_t>(m.n_keep(), common);
+    const size_t uncached = ids.size() - common;
+    if (common > keep && keep + uncached + 1 < m.n_ctx()) {
+        const uint32_t before = m.pos();
+        if (chat_hooks::make_room(s, uint32_t(uncached + 1))) {
+            const size_t d = before - m.pos();  // positions [keep, keep + d) left the cache
+            ids.erase(ids.begin() + ptrdiff_t(keep), ids.begin() + ptrdiff_t(keep + d));
+            trimmed = d > 0;
+            return common - d;
+        }
+    }
+    const size_t k = std::min<size_t>(m.n_keep(), ids.size());
+    while (ids.size() >= m.n_ctx() && ids.size() > k + 1) {
+        const size_t discard = std::max<size_t>(1, (ids.size() - k) / 2);
+        ids.erase(ids.begin() + ptrdiff_t(k), ids.begin() + ptrdiff_t(k + discard));
+        trimmed = true;
+    }
+    return reuse_prefix(s, ids);
 }
 
 }  // namespace
@@ -813,6 +1137,7 @@ vkrt_status vkrt_generate_text(vkrt_session* h, const char* prompt, const vkrt_g
     return guard([&] {
         SessionUse use(h, "vkrt_generate_text");
         vkrt_session* s = use.s.get();
+        SessionCall call(s);  // clears the events and an old cancel request
         VKRT_REQUIRE_ARG(prompt);
         check_utf8(prompt, "vkrt_generate_text: prompt");
         const vkrt_generate_params p = params ? *params : vkrt_generate_default_params();
@@ -835,23 +1160,19 @@ vkrt_status vkrt_chat_generate(vkrt_session* h, const vkrt_chat_message* message
     return guard([&] {
         SessionUse use(h, "vkrt_chat_generate");
         vkrt_session* s = use.s.get();
+        SessionCall call(s);
         const vkrt_generate_params p = params ? *params : vkrt_generate_default_params();
         const vkrt::ChatStyle style = chat_style(s->model.get(), p.chat_template, "vkrt_chat_generate");
         const auto msgs = chat_messages(messages, n_messages, "vkrt_chat_generate");
         VKRT_CHECK(!msgs.empty(), Status::invalid_argument, "vkrt_chat_generate: no messages");
         const std::string text = vkrt::apply_chat_template(style, msgs, true);
-        const auto ids = s->model->model->tokenizer().encode(text, true, true);
+        auto ids = s->model->model->tokenizer().encode(text, true, true);
         VKRT_CHECK(!ids.empty(), Status::invalid_argument, "vkrt_chat_generate: the conversation is empty");
-
-        // Reuse the longest cached prefix; at least the last prompt token is evaluated again
-        // so that the logits are the prompt's.
-        size_t common = 0;
-        while (common < s->history.size() && common < ids.size() && s->history[common] == ids[common]) ++common;
-        common = std::min(common, ids.size() - 1);
-        if (common < s->history.size() && !(common > 0 && chat_hooks::rewind(s, int32_t(common)))) {
-            session_clear(s);
-            common = 0;
-        }
+        align_to_shifted_cache(s, ids);
+        const size_t n_rendered = ids.size();
+        bool trimmed = false;
+        const size_t common = fit_context(s, ids, reuse_prefix(s, ids), trimmed);
+        if (trimmed || ids.size() != n_rendered) s->events.fetch_or(VKRT_SESSION_EVENT_SHIFTED);
         vkrt_generate_result r{};
         r.n_prompt = int32_t(ids.size());
         r.n_cached = int32_t(common);

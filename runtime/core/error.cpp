@@ -13,6 +13,7 @@ const char* status_name(Status s) noexcept {
         case Status::device_error: return "device error";
         case Status::limit_exceeded: return "limit exceeded";
         case Status::internal: return "internal error";
+        case Status::cancelled: return "cancelled";
     }
     return "unknown status";
 }

@@ -23,6 +23,7 @@ enum class Status : int {
     device_error = 6,        // Vulkan call failed, device lost, no device
     limit_exceeded = 7,      // e.g. tensor above maxStorageBufferRange, context full
     internal = 8,            // a bug in vkrt
+    cancelled = 9,           // stopped on request (vkrt_session_cancel, a progress callback)
 };
 
 const char* status_name(Status s) noexcept;

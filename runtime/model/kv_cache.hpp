@@ -37,6 +37,9 @@ public:
     const KvCacheTypes& types() const { return types_; }
     const Buffer& k(uint32_t layer) const { return k_.at(layer); }
     const Buffer& v(uint32_t layer) const { return v_.at(layer); }
+    // Writable rows (a restored session state uploads them).
+    Buffer& k(uint32_t layer) { return k_.at(layer); }
+    Buffer& v(uint32_t layer) { return v_.at(layer); }
     // Device bytes of every layer's K and V buffers.
     uint64_t bytes() const { return bytes_; }
 

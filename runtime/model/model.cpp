@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/format.hpp"
+#include "model/session_state.hpp"
 #include "ops/attention.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/embed.hpp"
@@ -160,6 +161,18 @@ Weight& model::Model::slot(arch::Role r, int layer) {
     }
 }
 
+// The identity a saved session names: a hash of the file's header and metadata (every byte
+// before the data section) and of every tensor's bytes, in the file's order.
+static uint64_t file_identity(const gguf::File& f) {
+    model::StateHash h(0x766b7274);  // "vkrt"
+    if (!f.tensors().empty()) {
+        const gguf::TensorInfo& t0 = f.tensors().front();
+        h.update(t0.data - t0.offset - f.data_offset(), f.data_offset());
+    }
+    for (const gguf::TensorInfo& t : f.tensors()) h.update(t.data, t.n_bytes);
+    return h.digest();
+}
+
 model::Model::Model(Device& dev, const std::string& path, const Progress& progress) : dev_(&dev), path_(path) {
     gguf::File f = gguf::File::open(path);
     hp_ = arch::read_hparams(f);
@@ -266,6 +279,7 @@ model::Model::Model(Device& dev, const std::string& path, const Progress& progre
                           &L.attn_post_norm, &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down, &L.ffn_post_norm, &L.wqkv,
                           &L.bqkv, &L.w_gate_up})
             tag(*w);
+    identity_ = file_identity(f);
 }
 
 Weight model::Model::load_fused(const gguf::File& f, const std::vector<arch::TensorDesc>& table, uint32_t l,
@@ -669,18 +683,26 @@ void model::Session::run_batch(std::span<const int32_t> tokens, bool all_logits,
     }
     const uint32_t rows = all_logits ? M : 1;
     logits_host_.download(out_logits, uint64_t(rows) * V * 4);
-    pos_ += M;
+    note_evaluated(tokens);
 }
 
 const std::vector<float>& model::Session::eval(std::span<const int32_t> tokens, bool all_logits) {
     VKRT_CHECK(!tokens.empty(), Status::invalid_argument, "eval: no tokens");
     const uint32_t V = model_->hparams().n_vocab;
-    VKRT_CHECK(uint64_t(pos_) + tokens.size() <= n_ctx_, Status::limit_exceeded, "context is full: ", pos_,
+    ops::check_ids(tokens, V);
+    if (overflow_ != Overflow::error && uint64_t(pos_) + tokens.size() > n_ctx_)
+        shift_context(uint32_t(std::min<size_t>(tokens.size(), UINT32_MAX)));
+    VKRT_CHECK(uint64_t(pos_) + tokens.size() <= n_ctx_, Status::limit_exceeded, "context is full: ", pos_.load(),
                " tokens in the cache + ", tokens.size(), " new > n_ctx ", n_ctx_,
                " (start a new session or raise -c)");
-    ops::check_ids(tokens, V);
-    logits_.assign(all_logits ? tokens.size() * V : V, 0.0f);
     for (size_t i = 0; i < tokens.size(); i += n_batch_) {
+        // Cancellation (another thread's cancel()) between batches: the cache keeps exactly
+        // the batches run so far, and logits() the last of them. Not before the first: a
+        // call that evaluates one token (a generated one its caller has already passed on)
+        // always completes.
+        VKRT_CHECK(i == 0 || !cancel_requested(), Status::cancelled, "eval cancelled after ", i, " of ", tokens.size(),
+                   " tokens (", pos_.load(), " tokens in the cache)");
+        if (i == 0) logits_.assign(all_logits ? tokens.size() * V : V, 0.0f);
         size_t n = std::min<size_t>(n_batch_, tokens.size() - i);
         float* dst = all_logits ? logits_.data() + i * V : logits_.data();
         run_batch(tokens.subspan(i, n), all_logits, dst);

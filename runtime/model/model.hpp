@@ -9,6 +9,7 @@
 // prefill (the whole batch through the GEMM kernels) and decode (one token through
 // the GEMV kernels, replaying one recorded command buffer token after token).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -101,6 +102,9 @@ public:
     const arch::Plan& plan() const { return plan_; }
     const FusedRows& fused_rows() const { return fused_rows_; }
     std::string describe() const;  // "llama 5 layers, dim 64, ... Q4_0 (1.2 MiB)"
+    // A hash of the file's metadata and tensor data (model/session_state.hpp's StateHash):
+    // a saved session names the model it belongs to.
+    uint64_t identity() const { return identity_; }
 
     Weight tok_embd, output_norm, output;  // output may alias tok_embd (tied): see output_weight()
     Weight rope_factors, rope_factors_long;  // (n_rot/2) F32 or absent
@@ -132,6 +136,7 @@ private:
     arch::Plan plan_;
     FusedRows fused_rows_;
     uint64_t weight_bytes_ = 0;
+    uint64_t identity_ = 0;
 };
 }  // namespace model
 
@@ -163,7 +168,7 @@ public:
     // Rows the output head computes per pass: their logits (rows x n_vocab floats) fit one
     // storage-buffer binding; a batch with more rows runs the head in chunks.
     uint32_t head_rows() const { return head_rows_; }
-    void reset() { pos_ = 0; }
+    void reset() { truncate(0); }
     Model& model() const { return *model_; }
     const KvCache& kv_cache() const { return kv_; }
     const SessionMemory& memory() const { return memory_; }
@@ -182,8 +187,64 @@ public:
     // and the device has integer dot products, not only where the device accelerates them
     // (ops::matmul_pick_path's choice, the default). Passes are recorded again.
     void set_integer_gemv(bool on);
+    // ---- state: rewind, prefix reuse, cancellation, context overflow, saved state
+    // (runtime/model/session_state.cpp). The session keeps the ids of positions [0, pos).
+    const std::vector<int32_t>& tokens() const { return tokens_; }
+    // Keeps the first n positions (n <= pos). A sliding-window ring that no longer holds the
+    // window of position n (newer positions overwrote its rows) is rebuilt by evaluating
+    // tokens [0, n) again, as llama.cpp re-processes an SWA prompt. Afterwards logits() are
+    // the last kept token's when they were recomputed (or n == pos), else empty until the
+    // next eval.
+    void truncate(uint32_t n);
+    // Evaluates `prompt` reusing the longest common prefix of it and tokens(): truncates to
+    // that prefix (at most prompt.size() - 1, so that the last prompt token is evaluated and
+    // logits() are its) and evaluates the rest. Returns the number of tokens reused.
+    uint32_t eval_prompt(std::span<const int32_t> prompt);
+    // Whether truncate(n) keeps the cached rows (no ring must be rebuilt).
+    bool rewind_keeps_cache(uint32_t n) const;
+
+    // Cancellation from any thread: eval checks it between its batches and throws
+    // Status::cancelled with the tokens of the batches already run in the cache. The
+    // request stays until clear_cancel() (the C API clears it when a call starts).
+    void cancel() noexcept { cancel_.store(true, std::memory_order_relaxed); }
+    void clear_cancel() noexcept { cancel_.store(false, std::memory_order_relaxed); }
+    bool cancel_requested() const noexcept { return cancel_.load(std::memory_order_relaxed); }
+
+    // What a context overflow does. `shift` is llama.cpp's context shift: keep the first
+    // n_keep tokens, drop half of the rest, move the kept tail down and re-rotate its cached
+    // K to the new positions (ops::kv_shift); where that is not exact (sliding-window rings,
+    // a q8_0 K, attn_factor != 1) the kept tail is evaluated again at its new positions
+    // instead, as `shift_recompute` always does (the cache is then exactly a fresh
+    // session's over the kept tokens). `error` refuses (limit_exceeded), as before.
+    enum class Overflow : uint32_t { error = 0, shift = 1, shift_recompute = 2 };
+    void set_overflow(Overflow policy, uint32_t n_keep) { overflow_ = policy, n_keep_ = n_keep; }
+    Overflow overflow() const { return overflow_; }
+    uint32_t n_keep() const { return n_keep_; }
+    // Drops tokens to make room for `n_new` more (the shift policy; eval calls it).
+    void shift_context(uint32_t n_new);
+    uint32_t shifts() const { return shifts_.load(std::memory_order_relaxed); }  // context shifts so far
+
+    // Saved state (model/session_state.hpp): the blob of this session with `extra` (the
+    // caller's sampler state) appended; restore refuses another model, other cache types,
+    // a smaller n_ctx or a bad blob with the session unchanged, and returns `extra`.
+    std::vector<uint8_t> save_state(std::span<const uint8_t> extra) const;
+    uint64_t state_size(uint64_t extra_bytes) const;  // save_state's size, without reading the cache
+    std::vector<uint8_t> load_state(std::span<const uint8_t> blob);
 
 private:
+    std::vector<int32_t> tokens_;
+    // The lowest position whose rows every sliding-window ring still holds.
+    uint32_t ring_lo_ = 0;
+    uint32_t ring_rows() const;  // rows of the rings (n_ctx when the model has none)
+    // Drops tokens [keep, keep + discard) by moving the cached rows after them down and
+    // re-rotating their K; false (nothing changed) where that is not exact.
+    bool shift_rerope(uint32_t keep, uint32_t discard);
+    void note_evaluated(std::span<const int32_t> tokens);
+    std::atomic<bool> cancel_{false};
+    Overflow overflow_ = Overflow::error;
+    uint32_t n_keep_ = 0;
+    std::atomic<uint32_t> shifts_{0};
+
     void record_forward(Recorder& rec, uint32_t M, bool all_logits);
     // outs[i] (M, w_i.rows) = in (M,K) @ w_i^T for one input and its weights; `norm`
     // (optional) is the RMSNorm (epsilon eps) applied to `in` first. The input is normalized
@@ -199,7 +260,8 @@ private:
     void run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits);
 
     Model* model_;
-    uint32_t n_ctx_, n_batch_, head_rows_ = 1, pos_ = 0;
+    uint32_t n_ctx_, n_batch_, head_rows_ = 1;
+    std::atomic<uint32_t> pos_{0};  // read by other threads (vkrt_session_pos while a call runs)
     // Per-token inputs: host-visible so decode needs no staging submit.
     Buffer ids_, positions_;
     std::vector<uint32_t> kv_layer_rows() const;  // positions each layer's cache keeps (ring rows)

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <unordered_set>
 
 namespace vkrt {
@@ -55,6 +56,47 @@ void Sampler::accept(int32_t token) {
     if (params_.repeat_last_n == 0) return;
     history_.push_back(token);
     if (params_.repeat_last_n > 0 && history_.size() > size_t(params_.repeat_last_n)) history_.pop_front();
+}
+
+// ---- session state ---------------------------------------------------------------------
+
+void Sampler::set_history(std::span<const int32_t> tokens) {
+    history_.clear();
+    const size_t n = params_.repeat_last_n < 0 ? tokens.size() : std::min(tokens.size(), size_t(params_.repeat_last_n));
+    for (int32_t t : tokens.last(n)) accept(t);
+}
+
+// "<seed> <n> <id>... <mt19937_64 state>": the standard's text form of the engine is the
+// same on every library.
+std::string Sampler::save_state() const {
+    std::ostringstream os;
+    os << seed_ << ' ' << history_.size();
+    for (int32_t t : history_) os << ' ' << t;
+    os << ' ' << rng_;
+    return os.str();
+}
+
+void Sampler::load_state(const std::string& state) {
+    std::istringstream is(state);
+    uint64_t seed = 0;
+    size_t n = 0;
+    is >> seed >> n;
+    VKRT_CHECK(is && n <= state.size(), Status::bad_format, "sampler state: bad header");
+    std::deque<int32_t> history;
+    for (size_t i = 0; i < n; ++i) {
+        int32_t t = -1;
+        is >> t;
+        VKRT_CHECK(is && t >= 0, Status::bad_format, "sampler state: bad repetition window entry ", i);
+        history.push_back(t);
+    }
+    std::mt19937_64 rng;
+    is >> rng;
+    VKRT_CHECK(!is.fail(), Status::bad_format, "sampler state: bad random stream state");
+    is >> std::ws;
+    VKRT_CHECK(is.eof(), Status::bad_format, "sampler state: trailing bytes");
+    seed_ = seed;
+    history_ = std::move(history);
+    rng_ = rng;
 }
 
 // ---- chain ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <deque>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/error.hpp"
@@ -49,6 +50,14 @@ public:
 
     const SamplerParams& params() const { return params_; }
     uint64_t seed() const { return seed_; }  // the seed in use (resolved if kRandomSeed)
+
+    // ---- session state (rewind, saved sessions): the repetition window and the random stream
+    // The repetition window becomes the last tokens of `tokens` (as if only they were accepted).
+    void set_history(std::span<const int32_t> tokens);
+    // The seed, random stream and repetition window as text; load_state takes only what
+    // save_state wrote (bad_format otherwise) and changes nothing when it refuses.
+    std::string save_state() const;
+    void load_state(const std::string& state);
 
 private:
     std::vector<float> penalized(std::span<const float> logits) const;

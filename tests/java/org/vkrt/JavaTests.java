@@ -166,26 +166,22 @@ public final class JavaTests {
     }
 
     /** Stopping from the callback, cancel() and close() from another thread, a throwing callback. */
-    static void cancel() throws Exception {
-        int[] want = greedyIds();
-        try (Context ctx = new Context(); Model model = new Model(ctx, model()); Session s = new Session(model)) {
-            // 1. the callback returns false at the 5th token
-            final int[] count = {0};
-            String text = s.generate("", SamplerParams.greedy(), 100, (token, piece) -> ++count[0] < 5);
-            checkEq(5, count[0], "callback false: tokens seen");
-            checkEq(1 + 5, s.pos(), "callback false: BOS + the 5 tokens seen are in the cache");
-            checkEq(model.detokenize(prefix(want, 5)), text.substring(1), "callback false: text of 5 tokens");
+    /**
+     * A greedy generation on its own thread that waits inside its callback at token {@code at}
+     * until {@link #release()}: the state another thread sees while a generation runs.
+     */
+    private static final class HeldGeneration {
+        final CountDownLatch reached = new CountDownLatch(1), proceed = new CountDownLatch(1);
+        final AtomicReference<Throwable> error = new AtomicReference<>();
+        final List<Integer> ids = java.util.Collections.synchronizedList(new ArrayList<>());
+        final Thread thread;
 
-            // 2. cancel() from another thread while the generating thread is inside its 3rd callback
-            s.reset();
-            final CountDownLatch reached = new CountDownLatch(1), proceed = new CountDownLatch(1);
-            final AtomicReference<Throwable> error = new AtomicReference<>();
-            final List<Integer> ids = new ArrayList<>();
-            Thread gen = new Thread(() -> {
+        HeldGeneration(Session s, int at) {
+            thread = new Thread(() -> {
                 try {
                     s.generate("", SamplerParams.greedy(), 1000, (token, piece) -> {
                         ids.add(token);
-                        if (ids.size() == 3) {
+                        if (ids.size() == at) {
                             reached.countDown();
                             try {
                                 proceed.await();
@@ -199,14 +195,39 @@ public final class JavaTests {
                     error.set(t);
                 }
             });
-            gen.start();
-            check(reached.await(120, TimeUnit.SECONDS), "cancel: generation reached token 3");
-            s.cancel();
+            thread.start();
+        }
+
+        boolean awaitReached() throws InterruptedException {
+            return reached.await(120, TimeUnit.SECONDS);
+        }
+
+        /** Lets the callback return and waits for the generation to end. */
+        void release() throws InterruptedException {
             proceed.countDown();
-            gen.join(120_000);
-            check(!gen.isAlive(), "cancel: generate returned");
-            checkEq(null, error.get(), "cancel: generate threw nothing");
-            checkEq(3, ids.size(), "cancel: stopped right after the token it was in");
+            thread.join(120_000);
+        }
+    }
+
+    static void cancel() throws Exception {
+        int[] want = greedyIds();
+        try (Context ctx = new Context(); Model model = new Model(ctx, model()); Session s = new Session(model)) {
+            // 1. the callback returns false at the 5th token
+            final int[] count = {0};
+            String text = s.generate("", SamplerParams.greedy(), 100, (token, piece) -> ++count[0] < 5);
+            checkEq(5, count[0], "callback false: tokens seen");
+            checkEq(1 + 5, s.pos(), "callback false: BOS + the 5 tokens seen are in the cache");
+            checkEq(model.detokenize(prefix(want, 5)), text.substring(1), "callback false: text of 5 tokens");
+
+            // 2. cancel() from another thread while the generating thread is inside its 3rd callback
+            s.reset();
+            HeldGeneration gen = new HeldGeneration(s, 3);
+            check(gen.awaitReached(), "cancel: generation reached token 3");
+            s.cancel();
+            gen.release();
+            check(!gen.thread.isAlive(), "cancel: generate returned");
+            checkEq(null, gen.error.get(), "cancel: generate threw nothing");
+            checkEq(3, gen.ids.size(), "cancel: stopped right after the token it was in");
             // the session holds what the callback saw and goes on after it
             checkEq(1 + 3, s.pos(), "cancel: BOS + 3 tokens in the cache");
             int[] more = generateIds(s, "", 3);
@@ -233,40 +254,102 @@ public final class JavaTests {
         try (Context ctx = new Context(); Model model = new Model(ctx, model())) {
             Session s = new Session(model);
             checkEq(before + 3, Native.liveObjects(), "three native handles");
-            final CountDownLatch reached = new CountDownLatch(1), proceed = new CountDownLatch(1);
-            final AtomicReference<Throwable> error = new AtomicReference<>();
-            final int[] n = {0};
-            Thread gen = new Thread(() -> {
-                try {
-                    s.generate("", SamplerParams.greedy(), 1000, (token, piece) -> {
-                        if (++n[0] == 2) {
-                            reached.countDown();
-                            try {
-                                proceed.await();
-                            } catch (InterruptedException e) {
-                                throw new RuntimeException(e);
-                            }
-                        }
-                        return true;
-                    });
-                } catch (Throwable t) {
-                    error.set(t);
-                }
-            });
-            gen.start();
-            check(reached.await(120, TimeUnit.SECONDS), "close: generation reached token 2");
+            HeldGeneration gen = new HeldGeneration(s, 2);
+            check(gen.awaitReached(), "close: generation reached token 2");
             s.close();
             check(s.isClosed(), "close: isClosed right away");
             checkEq(before + 3, Native.liveObjects(), "close: the native session lives while generate runs");
-            proceed.countDown();
-            gen.join(120_000);
-            checkEq(null, error.get(), "close: generate threw nothing");
-            checkEq(2, n[0], "close: stopped after the current token");
+            gen.release();
+            checkEq(null, gen.error.get(), "close: generate threw nothing");
+            checkEq(2, gen.ids.size(), "close: stopped after the current token");
             checkEq(before + 2, Native.liveObjects(), "close: session freed once generate returned");
             expect(IllegalStateException.class, "close: a call afterwards", () -> s.pos());
             checkEq(0L, ctx.validationMessages(), "validation messages");
         }
         checkEq(before, Native.liveObjects(), "all freed");
+    }
+
+    /**
+     * Session state: pos()/nCtx()/events() from another thread while a generation waits in its
+     * callback, truncate and evalPrompt against a fresh session, saveState/restoreState and
+     * save/load (bad input refused, the session unchanged), a context shift.
+     */
+    static void sessionState() throws Exception {
+        int[] want = greedyIds();
+        try (Context ctx = new Context(); Model model = new Model(ctx, model()); Session s = new Session(model, 128)) {
+            HeldGeneration gen = new HeldGeneration(s, 3);
+            check(gen.awaitReached(), "generation reached token 3");
+            // These return while the generating thread holds the session.
+            checkEq(1 + 2, s.pos(), "pos() during a generation: BOS + 2 tokens evaluated");
+            checkEq(128, s.nCtx(), "nCtx() during a generation");
+            checkEq(0, s.events(), "events() during a generation");
+            s.cancel();
+            gen.release();
+            checkEq(null, gen.error.get(), "generate threw nothing");
+            checkEq(Session.EVENT_CANCELLED, s.events(), "events after cancel");
+            checkEq(1 + 3, s.pos(), "the token being passed on is evaluated");
+
+            // truncate + continue = a fresh session fed the same tokens
+            int[] bosAnd = new int[9];
+            bosAnd[0] = model.bos();
+            System.arraycopy(want, 0, bosAnd, 1, 8);
+            s.reset();
+            s.eval(bosAnd);
+            s.eval(Arrays.copyOfRange(want, 20, 25));
+            expectVkrt(Status.INVALID_ARGUMENT, "outside [0, pos = 14]", "truncate past pos", () -> s.truncate(15));
+            expectVkrt(Status.INVALID_ARGUMENT, "outside", "truncate to -1", () -> s.truncate(-1));
+            s.truncate(9);
+            checkEq(Arrays.toString(bosAnd), Arrays.toString(s.tokens()), "tokens after truncate");
+            s.eval(new int[] {want[8]});
+            try (Session fresh = new Session(model, 128)) {
+                fresh.eval(bosAnd);
+                fresh.eval(new int[] {want[8]});
+                check(Arrays.equals(fresh.logits(), s.logits()), "truncate and continue: the fresh session's logits");
+                // prefix reuse: the cached 10 tokens + 2 more, only those evaluated
+                int[] turn = Arrays.copyOf(bosAnd, 11);
+                turn[9] = want[8];
+                turn[10] = want[9];
+                checkEq(10, s.evalPrompt(turn), "evalPrompt reused the cached tokens");
+                fresh.eval(new int[] {want[9]});
+                check(Arrays.equals(fresh.logits(), s.logits()), "evalPrompt: the fresh session's logits");
+            }
+
+            // saved state: memory and file; bad data refused, the session unchanged
+            byte[] state = s.saveState();
+            int[] next = generateIds(s, "", 4);
+            File file = File.createTempFile("vkrt-session", ".bin");
+            file.deleteOnExit();
+            try (Session r = new Session(model, 128)) {
+                r.restoreState(state);
+                checkEq(Arrays.toString(next), Arrays.toString(generateIds(r, "", 4)), "restored: same ids");
+                int pos = r.pos();
+                expectVkrt(Status.BAD_FORMAT, "truncated", "a cut state",
+                        () -> r.restoreState(Arrays.copyOf(state, state.length - 100)));
+                byte[] flipped = state.clone();
+                flipped[state.length / 2] ^= 4;
+                expectVkrt(Status.BAD_FORMAT, "checksum", "a flipped bit", () -> r.restoreState(flipped));
+                checkEq(pos, r.pos(), "refused restores leave the session as it was");
+                r.save(file.getPath());
+            }
+            try (Session small = new Session(model, 64)) {
+                expectVkrt(Status.INVALID_ARGUMENT, "is smaller", "a smaller n_ctx", () -> small.restoreState(state));
+                small.truncate(0);
+            }
+            try (Session r = new Session(model, 128)) {
+                r.load(file.getPath());
+                checkEq(11 + 4, r.pos(), "loaded from a file: the prompt of 11 and 4 generated tokens");
+            }
+
+            // a context shift: the generation goes on past n_ctx
+            try (Session shift = new Session(model, 32, 0, Session.Overflow.SHIFT, 1)) {
+                final int[] count = {0};
+                shift.generate("", SamplerParams.greedy(), 80, (token, piece) -> ++count[0] > 0);
+                check(count[0] > 40, "shift: the generation went past n_ctx (" + count[0] + " tokens)");
+                check((shift.events() & Session.EVENT_SHIFTED) != 0, "shift: reported");
+                check(shift.pos() <= 32, "shift: within n_ctx");
+            }
+            checkEq(0L, ctx.validationMessages(), "validation messages");
+        }
     }
 
     /** Two sessions on one model on two threads give the single-thread ids. */
@@ -676,6 +759,7 @@ public final class JavaTests {
                 case "text": text(); break;
                 case "native_thread": nativeThread(); break;
                 case "chat": chat(); break;
+                case "session_state": sessionState(); break;
                 default:
                     System.err.println("unknown case " + name);
                     System.exit(2);

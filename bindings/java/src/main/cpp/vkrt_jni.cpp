@@ -221,6 +221,8 @@ jlong model_load(JNIEnv* env, jclass, jlong ctx, jbyteArray path, jobject progre
     if (progress) {
         mp.progress = on_progress;
         mp.progress_user = &cb;
+        // A listener that threw stops the load at once (everything loaded so far is freed).
+        mp.progress_cancel = [](float, void* user) { return static_cast<Callback*>(user)->error ? 1 : 0; };
     }
     vkrt_model* m = nullptr;
     vkrt_status s = vkrt_model_load(from_jlong<vkrt_context>(ctx), p8.c_str(), &mp, &m);
@@ -288,14 +290,18 @@ jbyteArray detokenize(JNIEnv* env, jclass, jlong mp, jintArray tokens) {
 
 // ---------------------------------------------------------------- session
 
-jlong session_create(JNIEnv* env, jclass, jlong m, jint n_ctx, jint n_batch) {
-    vkrt_session_params p = vkrt_session_default_params();
-    p.n_ctx = n_ctx;
-    p.n_batch = n_batch;
+jlong create_session(JNIEnv* env, jlong m, const vkrt_session_params& p) {
     vkrt_session* s = nullptr;
     if (!check(env, vkrt_session_create(from_jlong<vkrt_model>(m), &p, &s))) return 0;
     ++g_live;
     return to_jlong(s);
+}
+
+jlong session_create(JNIEnv* env, jclass, jlong m, jint n_ctx, jint n_batch) {
+    vkrt_session_params p = vkrt_session_default_params();
+    p.n_ctx = n_ctx;
+    p.n_batch = n_batch;
+    return create_session(env, m, p);
 }
 
 void session_free(JNIEnv*, jclass, jlong s) {
@@ -353,6 +359,78 @@ void generate(JNIEnv* env, jclass, jlong s, jbyteArray prompt, jfloat temperatur
                                    &cb);
     if (cb.rethrow()) return;
     check(env, st);
+}
+
+// ---------------------------------------------------------------- session state
+// Rewind, prefix reuse, cancellation, context overflow and saved sessions (vkrt.h).
+
+jlong session_create_overflow(JNIEnv* env, jclass, jlong m, jint n_ctx, jint n_batch, jint overflow, jint n_keep) {
+    vkrt_session_params p = vkrt_session_default_params();
+    p.n_ctx = n_ctx;
+    p.n_batch = n_batch;
+    p.overflow = overflow;
+    p.n_keep = n_keep;
+    return create_session(env, m, p);
+}
+
+void session_truncate(JNIEnv* env, jclass, jlong s, jint n) {
+    check(env, vkrt_session_truncate(from_jlong<vkrt_session>(s), n));
+}
+
+jintArray session_tokens(JNIEnv* env, jclass, jlong s) {
+    vkrt_session* h = from_jlong<vkrt_session>(s);
+    int32_t n = 0;
+    vkrt_status st = vkrt_session_tokens(h, nullptr, 0, &n);
+    if (st != VKRT_ERROR_LIMIT_EXCEEDED && !check(env, st)) return nullptr;
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    if (!check(env, vkrt_session_tokens(h, ids.data(), n, &n))) return nullptr;
+    jintArray out = env->NewIntArray(n);
+    if (out && n) env->SetIntArrayRegion(out, 0, n, reinterpret_cast<const jint*>(ids.data()));
+    return out;
+}
+
+jint session_eval_prompt(JNIEnv* env, jclass, jlong s, jintArray tokens) {
+    jsize n = env->GetArrayLength(tokens);
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    if (n) env->GetIntArrayRegion(tokens, 0, n, reinterpret_cast<jint*>(ids.data()));
+    int32_t reused = 0;
+    if (!check(env, vkrt_session_eval_prompt(from_jlong<vkrt_session>(s), ids.data(), n, &reused))) return 0;
+    return reused;
+}
+
+void session_cancel(JNIEnv* env, jclass, jlong s) { check(env, vkrt_session_cancel(from_jlong<vkrt_session>(s))); }
+jint session_events(JNIEnv*, jclass, jlong s) { return jint(vkrt_session_events(from_jlong<vkrt_session>(s))); }
+
+jbyteArray session_state_get(JNIEnv* env, jclass, jlong s) {
+    vkrt_session* h = from_jlong<vkrt_session>(s);
+    size_t n = 0;
+    if (!check(env, vkrt_session_state_size(h, &n))) return nullptr;
+    if (n > size_t(INT32_MAX)) {
+        check(env, VKRT_ERROR_LIMIT_EXCEEDED);
+        return nullptr;
+    }
+    std::vector<char> blob(n);
+    if (!check(env, vkrt_session_state_get(h, blob.data(), blob.size(), &n))) return nullptr;
+    return bytes(env, blob.data(), n);
+}
+
+void session_state_set(JNIEnv* env, jclass, jlong s, jbyteArray state) {
+    jsize n = env->GetArrayLength(state);
+    std::vector<jbyte> blob(static_cast<size_t>(n));
+    if (n) env->GetByteArrayRegion(state, 0, n, blob.data());
+    check(env, vkrt_session_state_set(from_jlong<vkrt_session>(s), blob.data(), size_t(n)));
+}
+
+void session_save(JNIEnv* env, jclass, jlong s, jbyteArray path) {
+    std::string p8;
+    if (!to_string(env, path, p8)) return;
+    check(env, vkrt_session_save(from_jlong<vkrt_session>(s), p8.c_str()));
+}
+
+void session_load(JNIEnv* env, jclass, jlong s, jbyteArray path) {
+    std::string p8;
+    if (!to_string(env, path, p8)) return;
+    check(env, vkrt_session_load(from_jlong<vkrt_session>(s), p8.c_str()));
 }
 
 // ---------------------------------------------------------------- diagnostics
@@ -619,6 +697,16 @@ const JNINativeMethod kMethods[] = {
     M("samplerDefaultSeed", "()J", sampler_default_seed),
     M("sample", "(JFIFFFIJ)I", sample),
     M("generate", "(J[BFIFFFIJILorg/vkrt/Native$TokenSink;)V", generate),
+    M("sessionCreateOverflow", "(JIIII)J", session_create_overflow),
+    M("sessionTruncate", "(JI)V", session_truncate),
+    M("sessionTokens", "(J)[I", session_tokens),
+    M("sessionEvalPrompt", "(J[I)I", session_eval_prompt),
+    M("sessionCancel", "(J)V", session_cancel),
+    M("sessionEvents", "(J)I", session_events),
+    M("sessionStateGet", "(J)[B", session_state_get),
+    M("sessionStateSet", "(J[B)V", session_state_set),
+    M("sessionSave", "(J[B)V", session_save),
+    M("sessionLoad", "(J[B)V", session_load),
     M("liveObjects", "()J", live_objects),
     M("callSinkFromNativeThread", "(Lorg/vkrt/Native$TokenSink;I[B)Z", call_sink_from_native_thread),
 };

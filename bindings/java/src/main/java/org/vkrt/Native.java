@@ -82,6 +82,18 @@ final class Native {
     static native long metaArrayLength(long model, byte[] key);
     static native void grammarCheck(byte[] grammar, byte[] jsonSchema);
     static native byte[] jsonSchemaToGrammar(byte[] jsonSchema);
+    // ---- session state: rewind, prefix reuse, cancellation, context overflow, saved sessions
+    static native long sessionCreateOverflow(long model, int nCtx, int nBatch, int overflow, int nKeep);
+    static native void sessionTruncate(long session, int n);
+    static native int[] sessionTokens(long session);
+    static native int sessionEvalPrompt(long session, int[] tokens);
+    /** Any thread, also while another thread is inside a call on the session. */
+    static native void sessionCancel(long session);
+    static native int sessionEvents(long session);
+    static native byte[] sessionStateGet(long session);
+    static native void sessionStateSet(long session, byte[] state);
+    static native void sessionSave(long session, byte[] path);
+    static native void sessionLoad(long session, byte[] path);
 
     // ---- diagnostics for the tests
     /** Native handles created through this library and not yet freed. */

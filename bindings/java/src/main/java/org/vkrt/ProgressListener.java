@@ -2,8 +2,8 @@ package org.vkrt;
 
 /**
  * Model loading progress, from 0 to 1, on the thread that loads the model. An exception thrown
- * here makes the load fail with that exception once the weights are read (the C API cannot
- * stop a load halfway); the partly built model is freed.
+ * here stops the load at once (the C API's progress_cancel) and makes it fail with that
+ * exception; what was loaded so far is freed. Throw to cancel a load.
  */
 @FunctionalInterface
 public interface ProgressListener {

@@ -6,7 +6,8 @@ import java.util.Objects;
 /**
  * One conversation with a {@link Model}: its KV cache, position, last logits and sampler
  * state. A session is used by one thread at a time (calls from several threads are
- * serialized); {@link #cancel()} and {@link #close()} may come from any thread. Several
+ * serialized); {@link #cancel()}, {@link #close()}, {@link #pos()}, {@link #nCtx()} and
+ * {@link #events()} may come from any thread and never wait for a running call. Several
  * sessions on one model may run on several threads at once.
  *
  * <pre>{@code
@@ -37,10 +38,33 @@ public final class Session implements AutoCloseable {
      * @param nBatch largest prompt batch evaluated at once (0 = 512)
      */
     public Session(Model model, int nCtx, int nBatch) {
+        this(model, nCtx, nBatch, Overflow.ERROR, 0);
+    }
+
+    /** What a turn that would pass {@code nCtx} does (vkrt_overflow_policy). */
+    public enum Overflow {
+        /** Refuse with {@link Status#LIMIT_EXCEEDED}; a generation ends at n_ctx. */
+        ERROR,
+        /**
+         * llama.cpp's context shift: keep the first {@code nKeep} tokens, drop half of the rest,
+         * re-rotate the kept tail's cached K (or evaluate it again where that is not exact),
+         * continue; {@link #events()} reports {@link #EVENT_SHIFTED}.
+         */
+        SHIFT,
+        /** As SHIFT, always evaluating the kept tail again: exactly a fresh session's cache. */
+        SHIFT_RECOMPUTE
+    }
+
+    /**
+     * @param overflow what a turn that would pass {@code nCtx} does
+     * @param nKeep    tokens a context shift always keeps (the system prompt, BOS included)
+     */
+    public Session(Model model, int nCtx, int nBatch, Overflow overflow, int nKeep) {
         Objects.requireNonNull(model, "model");
+        Objects.requireNonNull(overflow, "overflow");
         long m = model.handle.acquire();
         try {
-            long s = Native.sessionCreate(m, nCtx, nBatch);
+            long s = Native.sessionCreateOverflow(m, nCtx, nBatch, overflow.ordinal(), nKeep);
             handle = new NativeHandle("Session", s, Native::sessionFree, model.handle);
         } finally {
             model.handle.release();
@@ -131,11 +155,25 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Stops a {@link #generate} running on another thread after its current token (the prompt
-     * itself is evaluated to the end first). Without a running generate it does nothing.
+     * Stops a {@link #generate}, {@link #chat}, {@link #complete}, {@link #eval} or {@link #evalPrompt} running on another thread,
+     * without waiting for it: a generation after its current token, a prompt between two batches
+     * of nBatch tokens. The session keeps exactly what was evaluated ({@link #events()} reports
+     * {@link #EVENT_CANCELLED}; an interrupted eval throws with {@link Status#CANCELLED}).
+     * Without a running call it does nothing.
      */
     public void cancel() {
         cancelRequested = true;
+        long p;
+        try {
+            p = handle.acquire();
+        } catch (IllegalStateException closed) {
+            return;
+        }
+        try {
+            Native.sessionCancel(p);
+        } finally {
+            handle.release();
+        }
     }
 
     /** Evaluates tokens at the current position; afterwards {@link #logits()} are the last token's. */
@@ -181,8 +219,8 @@ public final class Session implements AutoCloseable {
         }
     }
 
-    /** Tokens in the KV cache. */
-    public synchronized int pos() {
+    /** Tokens in the KV cache; never waits for a call running on another thread. */
+    public int pos() {
         long p = handle.acquire();
         try {
             return Native.sessionPos(p);
@@ -191,8 +229,8 @@ public final class Session implements AutoCloseable {
         }
     }
 
-    /** Tokens the KV cache holds. */
-    public synchronized int nCtx() {
+    /** Tokens the KV cache holds; never waits for a call running on another thread. */
+    public int nCtx() {
         long p = handle.acquire();
         try {
             return Native.sessionNCtx(p);
@@ -211,7 +249,112 @@ public final class Session implements AutoCloseable {
      */
     @Override
     public void close() {
-        cancelRequested = true;
+        cancel();
         cleanable.clean();
+    }
+
+    // ---- session state: rewind, prefix reuse, saved sessions
+
+    /** {@link #events()}: the last call was stopped by {@link #cancel()}. */
+    public static final int EVENT_CANCELLED = 1;
+    /** {@link #events()}: the last generation stopped because the context was full. */
+    public static final int EVENT_CONTEXT_FULL = 2;
+    /** {@link #events()}: the context was shifted during the last call ({@link Overflow#SHIFT}). */
+    public static final int EVENT_SHIFTED = 4;
+
+    /** What happened during the last generate/eval (EVENT_* bits); never waits. */
+    public int events() {
+        long p = handle.acquire();
+        try {
+            return Native.sessionEvents(p);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /**
+     * Keeps the first {@code n} positions (0 <= n <= {@link #pos()}) and drops the rest, with the
+     * sampler's repetition window; evaluate a token before sampling again.
+     */
+    public synchronized void truncate(int n) {
+        long p = handle.acquire();
+        try {
+            Native.sessionTruncate(p, n);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** The ids of the tokens in the KV cache (positions 0 .. pos()-1). */
+    public synchronized int[] tokens() {
+        long p = handle.acquire();
+        try {
+            return Native.sessionTokens(p);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /**
+     * Makes the session hold exactly {@code tokens} (a whole prompt from position 0), evaluating
+     * only what follows the longest common prefix with the cached tokens; afterwards
+     * {@link #logits()} are the last prompt token's.
+     *
+     * @return the number of cached tokens reused
+     */
+    public synchronized int evalPrompt(int[] tokens) {
+        Objects.requireNonNull(tokens, "tokens");
+        long p = handle.acquire();
+        try {
+            return Native.sessionEvalPrompt(p, tokens);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** The session's state (KV cache rows, tokens, sampler, logits) for {@link #restoreState}. */
+    public synchronized byte[] saveState() {
+        long p = handle.acquire();
+        try {
+            return Native.sessionStateGet(p);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /**
+     * Restores a state of {@link #saveState()} or {@link #save}; another model's, other cache
+     * types, a larger n_ctx, truncated or corrupt data are refused with the session unchanged.
+     */
+    public synchronized void restoreState(byte[] state) {
+        Objects.requireNonNull(state, "state");
+        long p = handle.acquire();
+        try {
+            Native.sessionStateSet(p, state);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** The state to a file, written safely (a temporary file renamed over the target). */
+    public synchronized void save(String path) {
+        byte[] p8 = Text.utf8(Objects.requireNonNull(path, "path"), "path");
+        long p = handle.acquire();
+        try {
+            Native.sessionSave(p, p8);
+        } finally {
+            handle.release();
+        }
+    }
+
+    /** Restores a file written by {@link #save}, as {@link #restoreState}. */
+    public synchronized void load(String path) {
+        byte[] p8 = Text.utf8(Objects.requireNonNull(path, "path"), "path");
+        long p = handle.acquire();
+        try {
+            Native.sessionLoad(p, p8);
+        } finally {
+            handle.release();
+        }
     }
 }

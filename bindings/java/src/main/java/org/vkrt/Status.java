@@ -18,7 +18,9 @@ public enum Status {
     /** A limit was hit: the context is full, a tensor is above the device's buffer range. */
     LIMIT_EXCEEDED(7, "limit_exceeded"),
     /** A bug in vkrt. */
-    INTERNAL(8, "internal");
+    INTERNAL(8, "internal"),
+    /** Stopped on request: {@link Session#cancel()}, or a load progress listener that asked. */
+    CANCELLED(9, "cancelled");
 
     private final int code;
     private final String cName;
