@@ -41,6 +41,34 @@ quant::QuantizeResult run_preset(const std::string& preset, const std::string& o
     return quant::quantize_gguf(src_path(), out, o);
 }
 
+// PRESET TENSOR TYPE FNV1A64 lines (tests/data/llama_quantize_*.txt): preset -> tensor -> (type, digest).
+using PresetDigests = std::map<std::string, std::map<std::string, std::pair<std::string, uint64_t>>>;
+PresetDigests read_preset_digests(std::istream& in) {
+    PresetDigests want;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream ls(line);
+        std::string preset, tensor, type, hex;
+        ls >> preset >> tensor >> type >> hex;
+        REQUIRE_MESSAGE((!ls.fail() && hex.size() == 16), "bad line: ", line);
+        want[preset][tensor] = {type, std::stoull(hex, nullptr, 16)};
+    }
+    return want;
+}
+
+// Every tensor of `path` against its digests.
+void check_digests(const std::string& path, const std::map<std::string, std::pair<std::string, uint64_t>>& tensors) {
+    gguf::File ours = gguf::File::open(path);
+    REQUIRE(ours.tensors().size() == tensors.size());
+    for (const auto& [name, tw] : tensors) {
+        CAPTURE(name);
+        const gguf::TensorInfo& t = ours.tensor(name);
+        CHECK(std::string(fmt::name(t.type)) == tw.first);
+        CHECK(test::fnv1a(t.data, t.n_bytes) == tw.second);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("quant presets: every preset's file equals llama-quantize's (types, bytes, file_type)") {
@@ -83,29 +111,13 @@ TEST_CASE("quant presets: Q3_K_S, Q3_K_L, Q4_K_S, Q5_K_S equal llama-quantize's 
     std::ifstream in(path);
     REQUIRE_MESSAGE(in.good(), "cannot open ", path);
     // PRESET TENSOR TYPE FNV1A64(bytes)
-    std::map<std::string, std::map<std::string, std::pair<std::string, uint64_t>>> want;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        std::istringstream ls(line);
-        std::string preset, tensor, type, hex;
-        ls >> preset >> tensor >> type >> hex;
-        REQUIRE_MESSAGE((!ls.fail() && hex.size() == 16), "bad line: ", line);
-        want[preset][tensor] = {type, std::stoull(hex, nullptr, 16)};
-    }
+    const PresetDigests want = read_preset_digests(in);
     REQUIRE(want.size() >= 4);
     for (const auto& [preset, tensors] : want) {
         CAPTURE(preset);
         const std::string out = tmp(preset + ".gguf");
         run_preset(preset, out);
-        gguf::File ours = gguf::File::open(out);
-        REQUIRE(ours.tensors().size() == tensors.size());
-        for (const auto& [name, tw] : tensors) {
-            CAPTURE(name);
-            const gguf::TensorInfo& t = ours.tensor(name);
-            CHECK(std::string(fmt::name(t.type)) == tw.first);
-            CHECK(test::fnv1a(t.data, t.n_bytes) == tw.second);
-        }
+        check_digests(out, tensors);
         std::filesystem::remove(out);
     }
 }
@@ -116,16 +128,7 @@ TEST_CASE("quant presets: llama-imatrix's file in vkrt: --scales ggml gives llam
     const std::filesystem::path data = std::filesystem::path(__FILE__).parent_path() / "data";
     std::ifstream in((data / "llama_quantize_imatrix.txt").string());
     REQUIRE(in.good());
-    std::map<std::string, std::map<std::string, std::pair<std::string, uint64_t>>> want;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        std::istringstream ls(line);
-        std::string preset, tensor, type, hex;
-        ls >> preset >> tensor >> type >> hex;
-        REQUIRE_MESSAGE((!ls.fail() && hex.size() == 16), "bad line: ", line);
-        want[preset][tensor] = {type, std::stoull(hex, nullptr, 16)};
-    }
+    const PresetDigests want = read_preset_digests(in);
     REQUIRE(want.size() == 2);
     for (const auto& [preset, tensors] : want) {
         CAPTURE(preset);
@@ -136,14 +139,7 @@ TEST_CASE("quant presets: llama-imatrix's file in vkrt: --scales ggml gives llam
         o.imatrix_in = (data / "llama_imatrix_padded256.gguf").string();
         o.ggml_scales = true;
         quant::quantize_gguf(src_path(), out, o);
-        gguf::File ours = gguf::File::open(out);
-        REQUIRE(ours.tensors().size() == tensors.size());
-        for (const auto& [name, tw] : tensors) {
-            CAPTURE(name);
-            const gguf::TensorInfo& t = ours.tensor(name);
-            CHECK(std::string(fmt::name(t.type)) == tw.first);
-            CHECK(test::fnv1a(t.data, t.n_bytes) == tw.second);
-        }
+        check_digests(out, tensors);
         std::filesystem::remove(out);
     }
 }

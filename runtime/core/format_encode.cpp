@@ -501,19 +501,29 @@ void iq4_impl(int super_block_size, const float* x, uint8_t* dh, uint8_t* q4, ui
 
 // ===================== _ref encoders (ggml's quantize_row_*_ref) =====================
 
+namespace {
+// Q4_1 / Q5_1's block scale: d = (max - min) / levels, m = min, both stored as fp16 at y, y + 2;
+// returns 1/d (0 for a flat block).
+float min_max_scale(const float* x, int levels, uint8_t* y, float& min) {
+    min = FLT_MAX;
+    float max = -FLT_MAX;
+    for (int j = 0; j < kQK; ++j) {
+        if (x[j] < min) min = x[j];
+        if (x[j] > max) max = x[j];
+    }
+    const float d = (max - min) / float(levels);
+    put_f16(y, d);
+    put_f16(y + 2, min);
+    return d ? 1.0f / d : 0.0f;
+}
+}  // namespace
+
 // Q4_1 (20 B): d = (max - min)/15, m = min, q = min(15, (int8)((x - min)/d + 0.5)).
 void q4_1(const float* x, void* vy, size_t k) {
     uint8_t* y = static_cast<uint8_t*>(vy);
     for (size_t i = 0; i < k / kQK; ++i, x += kQK, y += 20) {
-        float min = FLT_MAX, max = -FLT_MAX;
-        for (int j = 0; j < kQK; ++j) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-        const float d = (max - min) / 15;
-        const float id = d ? 1.0f / d : 0.0f;
-        put_f16(y, d);
-        put_f16(y + 2, min);
+        float min;
+        const float id = min_max_scale(x, 15, y, min);
         for (int j = 0; j < kQK / 2; ++j) {
             const uint8_t xi0 = uint8_t(std::min<int>(15, to_i8((x[j] - min) * id + 0.5f)));
             const uint8_t xi1 = uint8_t(std::min<int>(15, to_i8((x[kQK / 2 + j] - min) * id + 0.5f)));
@@ -545,15 +555,8 @@ void q5_0(const float* x, void* vy, size_t k) {
 void q5_1(const float* x, void* vy, size_t k) {
     uint8_t* y = static_cast<uint8_t*>(vy);
     for (size_t i = 0; i < k / kQK; ++i, x += kQK, y += 24) {
-        float min = FLT_MAX, max = -FLT_MAX;
-        for (int j = 0; j < kQK; ++j) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-        const float d = (max - min) / 31;
-        const float id = d ? 1.0f / d : 0.0f;
-        put_f16(y, d);
-        put_f16(y + 2, min);
+        float min;
+        const float id = min_max_scale(x, 31, y, min);
         uint8_t L[kQK];
         for (int j = 0; j < kQK; ++j) L[j] = to_u8((x[j] - min) * id + 0.5f);
         pack_q5(L, y + 4, y + 8);

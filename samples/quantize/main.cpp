@@ -156,7 +156,8 @@ int run(int argc, char** argv) {
     std::map<std::string, size_t> n;  // tensors per type, by ggml's name
     for (const auto& [name, t] : r.tensors) ++n[fmt::name(t)];
     std::string counts;
-    for (const auto& [tn, c] : n) counts += (counts.empty() ? "" : ", ") + std::to_string(c) + " " + tn;
+    for (const auto& [tn, c] : n)
+        counts += (counts.empty() ? "" : ", ") + std::to_string(c) + " " + tn + (tn == "I8" ? " (W8A8)" : "");
     std::fprintf(stderr, "tensors: %s\n", counts.c_str());
     if (!r.fallbacks.empty()) {
         std::fprintf(stderr, "%zu tensor(s) fell back to another type:\n", r.fallbacks.size());
