@@ -2,6 +2,7 @@
 // overflow and saved state. They work on the token history, the position and the KV
 // cache's rows; the forward pass itself stays in model.cpp.
 #include <algorithm>
+#include <tuple>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -208,7 +209,9 @@ std::vector<uint8_t> model::Session::save_state(std::span<const uint8_t> extra) 
     put(logits_.data() + (logits_.size() - h.n_logits), uint64_t(h.n_logits) * 4);  // the last row's
     put(first.data(), uint64_t(h.n_layer) * 4);
     for (uint32_t l = 0; l < h.n_layer; ++l) {
-        for (auto [buf, rb] : {std::pair{&kv_.k(l), rk}, std::pair{&kv_.v(l), rv}}) {
+        for (const auto& kv : {std::pair{&kv_.k(l), rk}, std::pair{&kv_.v(l), rv}}) {
+            auto* const buf = kv.first;  // not a structured binding: clang 14 cannot capture one
+            const uint64_t rb = kv.second;
             for_row_runs(first[l], h.pos, kv_.rows(l), [&](uint32_t row, uint32_t n, uint32_t) {
                 buf->download(p, uint64_t(n) * rb, uint64_t(row) * rb);
                 p += uint64_t(n) * rb;
@@ -254,8 +257,11 @@ std::vector<uint8_t> model::Session::load_state(std::span<const uint8_t> blob) {
     }
     for (uint32_t l = 0; l < h.n_layer; ++l) {
         const uint32_t rows = kv_.rows(l), from = std::max(s.first[l], h.pos > rows ? h.pos - rows : 0u);
-        for (auto [buf, src, rb] : {std::tuple{&kv_.k(l), s.k[l], s.row_bytes_k},
-                                    std::tuple{&kv_.v(l), s.v[l], s.row_bytes_v}}) {
+        for (const auto& kv : {std::tuple{&kv_.k(l), s.k[l], s.row_bytes_k},
+                               std::tuple{&kv_.v(l), s.v[l], s.row_bytes_v}}) {
+            auto* const buf = std::get<0>(kv);  // not a structured binding: clang 14 cannot capture one
+            const auto& src = std::get<1>(kv);
+            const uint64_t rb = std::get<2>(kv);
             const uint8_t* base = src.data() + uint64_t(from - s.first[l]) * rb;
             for_row_runs(from, h.pos, rows, [&](uint32_t row, uint32_t n, uint32_t i) {
                 buf->upload(base + uint64_t(i) * rb, uint64_t(n) * rb, uint64_t(row) * rb);
