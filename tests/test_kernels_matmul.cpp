@@ -449,7 +449,9 @@ TEST_CASE("matmul: GEMV epilogues (residual add, SwiGLU, GeGLU) on every GEMV pa
                             gate[m * F + f] = plain[m * 2 * F + f];
                             up[m * F + f] = plain[m * 2 * F + F + f];
                         }
-                    for (auto [glu, buf] : {std::pair{ops::Glu::swiglu, &yg}, std::pair{ops::Glu::geglu, &yg2}}) {
+                    for (const auto& gb : {std::pair{ops::Glu::swiglu, &yg}, std::pair{ops::Glu::geglu, &yg2}}) {
+                        const ops::Glu glu = gb.first;  // not a structured binding: clang 14's CHECK_MESSAGE
+                        Buffer* const buf = gb.second;
                         const auto got = buf->download_as<float>(size_t(M) * F);
                         const auto ref = glu == ops::Glu::swiglu ? ref::swiglu(gate, up) : ref::geglu(gate, up);
                         size_t bad = 0;

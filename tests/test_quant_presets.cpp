@@ -61,7 +61,9 @@ PresetDigests read_preset_digests(std::istream& in) {
 void check_digests(const std::string& path, const std::map<std::string, std::pair<std::string, uint64_t>>& tensors) {
     gguf::File ours = gguf::File::open(path);
     REQUIRE(ours.tensors().size() == tensors.size());
-    for (const auto& [name, tw] : tensors) {
+    for (const auto& nt : tensors) {
+        const std::string& name = nt.first;  // not a structured binding: CAPTURE cannot take one (clang 14)
+        const auto& tw = nt.second;
         CAPTURE(name);
         const gguf::TensorInfo& t = ours.tensor(name);
         CHECK(std::string(fmt::name(t.type)) == tw.first);
@@ -113,7 +115,9 @@ TEST_CASE("quant presets: Q3_K_S, Q3_K_L, Q4_K_S, Q5_K_S equal llama-quantize's 
     // PRESET TENSOR TYPE FNV1A64(bytes)
     const PresetDigests want = read_preset_digests(in);
     REQUIRE(want.size() >= 4);
-    for (const auto& [preset, tensors] : want) {
+    for (const auto& pt : want) {
+        const std::string& preset = pt.first;  // not a structured binding: CAPTURE cannot take one (clang 14)
+        const auto& tensors = pt.second;
         CAPTURE(preset);
         const std::string out = tmp(preset + ".gguf");
         run_preset(preset, out);
@@ -130,7 +134,9 @@ TEST_CASE("quant presets: llama-imatrix's file in vkrt: --scales ggml gives llam
     REQUIRE(in.good());
     const PresetDigests want = read_preset_digests(in);
     REQUIRE(want.size() == 2);
-    for (const auto& [preset, tensors] : want) {
+    for (const auto& pt : want) {
+        const std::string& preset = pt.first;  // not a structured binding: CAPTURE cannot take one (clang 14)
+        const auto& tensors = pt.second;
         CAPTURE(preset);
         const std::string out = tmp("llama_im_" + preset + ".gguf");
         quant::QuantizeOptions o;

@@ -138,11 +138,15 @@ std::vector<Unit> units(bool all_paths) {
         {gguf::TensorType::F32, "f32"}, {gguf::TensorType::F16, "f16"}, {gguf::TensorType::Q4_0, "q4_0"},
         {gguf::TensorType::Q8_0, "q8_0"}, {gguf::TensorType::I8, "w8a8"}};
     for (const auto& p : presets)
-        for (auto [t, tn] : types)
-            u.push_back({"model " + p + " " + tn, [p, t](Device& d) { model_unit(d, p, t, {}); }});
-    for (auto [k, kn] : {std::pair{ops::KvType::q8_0, "q8_0"}, std::pair{ops::KvType::f32, "f32"}})
-        u.push_back({std::string("model 1B q4_0 kv ") + kn,
+        for (const auto& type : types) {
+            const gguf::TensorType t = type.first;  // not a structured binding: clang 14 cannot capture one
+            u.push_back({"model " + p + " " + type.second, [p, t](Device& d) { model_unit(d, p, t, {}); }});
+        }
+    for (const auto& kv : {std::pair{ops::KvType::q8_0, "q8_0"}, std::pair{ops::KvType::f32, "f32"}}) {
+        const ops::KvType k = kv.first;
+        u.push_back({std::string("model 1B q4_0 kv ") + kv.second,
                      [k](Device& d) { model_unit(d, "1B", gguf::TensorType::Q4_0, {k, k}); }});
+    }
     for (const fmt::Traits& ft : fmt::all())
         if (ft.kernels & fmt::kKernelFloat) {
             const Format t = ft.type;
