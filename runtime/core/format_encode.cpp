@@ -60,9 +60,9 @@ inline uint8_t to_u8(float f) { return uint8_t(std::isfinite(f) ? int32_t(f) : I
 
 // ---- ggml's scale searches (ggml-quants.c), same names ----
 
-// Symmetric: L[i] in [0, 2*nmax) with x ~ scale * (L - nmax). rmse_type 1 weights by x^2 (or qw),
-// and tries 18 scales around nmax/max keeping the weighted-least-squares best.
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
+// The element of largest magnitude, with its sign (the first of equal magnitudes), as
+// ggml's symmetric searches start from.
+static float signed_max(int n, const float* x) {
     float max = 0, amax = 0;
     for (int i = 0; i < n; ++i) {
         const float ax = std::fabs(x[i]);
@@ -71,7 +71,14 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, 
             max = x[i];
         }
     }
-    if (amax < kGroupMaxEps) {
+    return max;
+}
+
+// Symmetric: L[i] in [0, 2*nmax) with x ~ scale * (L - nmax). rmse_type 1 weights by x^2 (or qw),
+// and tries 18 scales around nmax/max keeping the weighted-least-squares best.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
+    const float max = signed_max(n, x);
+    if (std::fabs(max) < kGroupMaxEps) {
         for (int i = 0; i < n; ++i) L[i] = 0;
         return 0.f;
     }
@@ -125,15 +132,8 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, 
 // Q3_K's symmetric search: start at nmax/max, then move single quants while the x^2-weighted
 // fit improves (up to 5 passes). L[i] in [0, 2*nmax).
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
-    if (amax < kGroupMaxEps) {
+    const float max = signed_max(n, x);
+    if (std::fabs(max) < kGroupMaxEps) {
         for (int i = 0; i < n; ++i) L[i] = 0;
         return 0.f;
     }
