@@ -273,6 +273,94 @@ TEST_CASE("grammar: the mask over a vocabulary equals an enumeration of the lang
     }
 }
 
+TEST_CASE("grammar: the subtree shortcut gives the same masks as the full walk") {
+    // A vocabulary with what real ones have and a walk must get right: words with and without
+    // a space, JSON fragments, quotes and escapes, 2/3/4-byte characters whole and cut at
+    // every byte, tokens that start inside a character, invalid UTF-8 (overlong, surrogates,
+    // above U+10FFFF, stray continuation bytes) and every single byte.
+    std::mt19937 rng(7);
+    std::set<std::string> seen;
+    std::vector<std::string> vocab;
+    auto add = [&](const std::string& t) {
+        if (!t.empty() && seen.insert(t).second) vocab.push_back(t);
+    };
+    for (int b = 1; b < 256; ++b) add(std::string(1, char(b)));
+    const std::vector<std::string> chars = {"\xC3\xA9", "\xE4\xB8\xAD", "\xE6\x96\x87", "\xF0\x9F\x98\x80",
+                                            "\xED\x9F\xBF", "\xEF\xBF\xBD", "\xF4\x8F\xBF\xBF"};
+    const std::vector<std::string> bad = {"\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE0\x80\x80", "\xF5\x80",
+                                          "\x80", "\xBF\xBF", "\xFF"};
+    const std::string letters = "abcdefghijklmnopqrstuvwxyzAEIOUXYZ";
+    const std::string punct = "\"\\{}[]:,.-+eE0123456789 \n\t";
+    for (const char* f : {"{\"", "\":", "\": ", "\",", "\", \"", "},", "}", "[\"", "\"]", "null", "true", "false",
+                          "\n  ", "  ", "\\n", "\\u00", "\\\"", "1.5e", "-0"})
+        add(f);
+    // A character cut short, then ASCII: invalid, though only ASCII follows the node inside it.
+    for (const char* t : {"\xE6\x97" "a", "\xE6\x97" "bc", "\xE6\x97" "de", "\xE6\x97" "fgh", "\xC3" "xy"}) add(t);
+    for (const auto& c : chars) {
+        for (size_t cut = 1; cut <= c.size(); ++cut) {
+            add(c.substr(0, cut));
+            add(c.substr(cut));
+            add("a" + c.substr(0, cut));
+            add(c.substr(cut) + "b");
+        }
+    }
+    while (vocab.size() < 6000) {
+        std::string t;
+        const int kind = int(rng() % 8), len = 1 + int(rng() % 6);
+        for (int i = 0; i < len; ++i) {
+            if (kind <= 3) t += letters[rng() % letters.size()];
+            else if (kind == 4) t += punct[rng() % punct.size()];
+            else if (kind == 5) t += chars[rng() % chars.size()];
+            else if (kind == 6) t += rng() % 4 ? letters[rng() % letters.size()] : punct[rng() % punct.size()];
+            else t += rng() % 3 ? chars[rng() % chars.size()] : bad[rng() % bad.size()];
+        }
+        if (kind <= 2 && rng() % 2) t = " " + t;
+        add(t);
+    }
+    vocab.emplace_back("");  // the end token
+    const std::vector<int32_t> ends = {int32_t(vocab.size()) - 1};
+    auto trie = std::make_shared<const grammar::VocabTrie>(vocab, ends);
+
+    const std::vector<std::string> grammars = {
+        kJsonGbnf,
+        json::schema_to_gbnf(R"({"type": "object", "properties": {"name": {"type": "string"},
+            "n": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}},
+            "required": ["name"]})"),
+        "root ::= [^\"\\n]* \"\\n\"\n",                      // a line: loops on all but two bytes
+        "root ::= ([a-z ] | [\\u00e0-\\u00ff] | \"\\\"\")*\n",  // loops on part of the non-ASCII range
+        "root ::= [^\\u4e00-\\u4fff]* \"x\"\n",             // all but a CJK block
+        "root ::= [\\x00-\\U0010FFFF]*\n",                  // any character
+    };
+    size_t whole = 0;
+    for (const auto& text : grammars) {
+        auto g = std::make_shared<const Grammar>(Grammar::parse(text));
+        for (int round = 0; round < 12; ++round) {
+            Matcher fast(g, trie), full(g, trie);
+            full.set_subtree_shortcut(false);
+            for (int step = 0; step < 40; ++step) {
+                std::vector<float> a(vocab.size(), 0.0f), b(vocab.size(), 0.0f);
+                fast.mask(a);
+                full.mask(b);
+                const auto diff = std::mismatch(a.begin(), a.end(), b.begin());
+                REQUIRE_MESSAGE(diff.first == a.end(), "grammar ", text, " step ", step, " token '",
+                                vocab[size_t(diff.first - a.begin())], "'");
+                std::vector<int32_t> allowed;
+                for (int32_t t = 0; t < int32_t(vocab.size()); ++t) {
+                    if (b[size_t(t)] == 0.0f) allowed.push_back(t);
+                }
+                const int32_t pick = allowed[rng() % allowed.size()];
+                if (pick == ends[0]) break;
+                fast.accept(pick);
+                full.accept(pick);
+            }
+            whole += fast.whole_subtrees();
+            CHECK(full.whole_subtrees() == 0);
+        }
+    }
+    MESSAGE(whole, " subtrees taken whole");
+    CHECK(whole > 0);  // the shortcut was taken
+}
+
 TEST_CASE("json: parse, errors with line and column, dump") {
     const json::Value v = json::parse(" {\"a\": [1, -2.5e3, true, null, \"\\u00e9\\ud83d\\ude42\\n\"], \"b\": {}} ");
     CHECK(json::dump(v) == "{\"a\":[1,-2.5e3,true,null,\"\xC3\xA9\xF0\x9F\x99\x82\\n\"],\"b\":{}}");

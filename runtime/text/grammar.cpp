@@ -7,6 +7,7 @@
 #include "text/grammar.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 
 #include "core/error.hpp"
@@ -449,6 +450,7 @@ void VocabTrie::build(std::vector<std::string> texts, std::span<const int32_t> e
         while (i < cur.hi && texts_[size_t(ids_[i])].size() == cur.depth) ++i;
         nodes_[cur.node].tok_begin = uint32_t(cur.lo);
         nodes_[cur.node].tok_end = uint32_t(i);
+        nodes_[cur.node].sub_end = uint32_t(cur.hi);
         nodes_[cur.node].child_begin = uint32_t(nodes_.size());
         while (i < cur.hi) {
             const uint8_t b = uint8_t(texts_[size_t(ids_[i])][cur.depth]);
@@ -461,6 +463,77 @@ void VocabTrie::build(std::vector<std::string> texts, std::span<const int32_t> e
             i = j;
         }
         nodes_[cur.node].child_end = uint32_t(nodes_.size());
+    }
+    summarize();
+}
+
+namespace {
+
+// Well-formed UTF-8 (Unicode's table 3-7: no overlong forms, surrogates or code points above
+// U+10FFFF) whose last character may be cut short, as long as what is there can still complete.
+// Exactly the byte strings the matcher's step_byte keeps alive when every code point >= 0x80
+// is allowed.
+bool well_formed_utf8_prefix(std::string_view s) {
+    for (size_t i = 0; i < s.size();) {
+        const uint8_t b = uint8_t(s[i]);
+        if (b < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t len;
+        uint8_t lo = 0x80, hi = 0xBF;  // range of the second byte
+        if (b >= 0xC2 && b <= 0xDF) len = 2;
+        else if (b == 0xE0) len = 3, lo = 0xA0;
+        else if (b == 0xED) len = 3, hi = 0x9F;
+        else if (b >= 0xE1 && b <= 0xEF) len = 3;
+        else if (b == 0xF0) len = 4, lo = 0x90;
+        else if (b == 0xF4) len = 4, hi = 0x8F;
+        else if (b >= 0xF1 && b <= 0xF3) len = 4;
+        else return false;
+        for (size_t k = 1; k < len; ++k) {
+            if (i + k == s.size()) return true;  // cut short at the end of the token
+            const uint8_t c = uint8_t(s[i + k]);
+            if (k == 1 ? (c < lo || c > hi) : (c & 0xC0) != 0x80) return false;
+        }
+        i += len;
+    }
+    return true;
+}
+
+struct BelowHash {
+    size_t operator()(const VocabTrie::Below& b) const {
+        return std::hash<uint64_t>()(b.ascii[0] * 0x9E3779B97F4A7C15ull ^ b.ascii[1]) ^
+               (size_t(b.non_ascii) << 1) ^ size_t(b.well_formed);
+    }
+};
+
+}  // namespace
+
+// Each node's Below, children first (breadth-first order: children come after their parent),
+// then the distinct ones kept once.
+void VocabTrie::summarize() {
+    std::vector<Below> all(nodes_.size());
+    for (size_t n = nodes_.size(); n-- > 0;) {
+        Below& b = all[n];
+        const Node& node = nodes_[n];
+        for (uint32_t i = node.tok_begin; i < node.tok_end; ++i)
+            b.well_formed = b.well_formed && well_formed_utf8_prefix(texts_[size_t(ids_[i])]);
+        for (uint32_t c = node.child_begin; c < node.child_end; ++c) {
+            const Below& cb = all[c];
+            const uint8_t byte = nodes_[c].byte;
+            b.ascii[0] |= cb.ascii[0];
+            b.ascii[1] |= cb.ascii[1];
+            if (byte < 0x80) b.ascii[byte >> 6] |= uint64_t(1) << (byte & 63);
+            b.non_ascii = b.non_ascii || cb.non_ascii || byte >= 0x80;
+            b.well_formed = b.well_formed && cb.well_formed;
+        }
+    }
+    std::unordered_map<Below, uint32_t, BelowHash> index;
+    below_.clear();
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+        auto [it, fresh] = index.emplace(all[n], uint32_t(below_.size()));
+        if (fresh) below_.push_back(all[n]);
+        nodes_[n].below = it->second;
     }
 }
 
@@ -626,9 +699,60 @@ bool Matcher::set_live(int32_t set) const {
     return set >= 0 && !sets_[size_t(set)].empty() && sets_[size_t(set)].back() != 0;
 }
 
+// Whether `set` leads back to itself on every byte below a node: each ASCII byte there, and,
+// if there are others or the node is inside a character (mid_char), every code point >= 0x80
+// with the subtree's texts well-formed (so the bytes below complete the character under way
+// and spell whole ones after it). Transitions are asked only for the bytes the subtree has,
+// and what is learnt is kept per set.
+bool Matcher::loops_over(int32_t set, const VocabTrie::Below& below, bool mid_char) {
+    if (loops_.size() <= size_t(set)) loops_.resize(sets_.size());
+    for (int w = 0; w < 2; ++w) {
+        if (below.ascii[size_t(w)] & loops_[size_t(set)].exit[size_t(w)]) return false;
+        uint64_t unknown = below.ascii[size_t(w)] & ~loops_[size_t(set)].loop[size_t(w)];
+        while (unknown) {
+            const int bit = std::countr_zero(unknown);
+            unknown &= unknown - 1;
+            const bool loop = step_cp(set, uint32_t(64 * w + bit)) == set;
+            if (loops_.size() < sets_.size()) loops_.resize(sets_.size());  // step_cp may add sets
+            (loop ? loops_[size_t(set)].loop : loops_[size_t(set)].exit)[size_t(w)] |= uint64_t(1) << bit;
+            if (!loop) return false;
+        }
+    }
+    if (!below.non_ascii && !mid_char) return true;
+    if (!below.well_formed) return false;
+    if (loops_[size_t(set)].non_ascii < 0) {
+        // Intervals of code points over which no character set of the set changes its answer
+        // (built by step_cp): one representative each.
+        step_cp(set, 128);
+        const std::vector<uint32_t> starts = other_next_[size_t(set)].starts;
+        bool all = true;
+        for (size_t i = 0; all && i < starts.size(); ++i) all = step_cp(set, starts[i]) == set;
+        if (loops_.size() < sets_.size()) loops_.resize(sets_.size());
+        loops_[size_t(set)].non_ascii = all ? 1 : 0;
+    }
+    return loops_[size_t(set)].non_ascii == 1;
+}
+
 void Matcher::walk(uint32_t node, State s, std::vector<uint64_t>& bits) {
     const auto& nodes = vocab_->nodes();
     const VocabTrie::Node& n = nodes[node];
+    ++walked_;
+    // The shortcut: a state that every byte below the node leads back to allows every token of
+    // the subtree (each one's bytes keep the state alive; a last character cut short can
+    // complete, since every code point >= 0x80 is allowed). Inside a character (need > 0) the
+    // tokens' texts must be well-formed from their first byte: then the walk, which reads them
+    // from their first byte too (a mask that starts inside a character only reaches tokens
+    // that start with a continuation byte, never well-formed), is inside the same character as
+    // the text, and the bytes below complete it. The subtree's tokens are one run of ids.
+    // Worth asking only for a subtree of several tokens.
+    if (shortcut_ && n.sub_end - n.tok_begin >= 4 && loops_over(s.set, vocab_->below()[n.below], s.need > 0)) {
+        ++whole_;
+        for (uint32_t i = n.tok_begin; i < n.sub_end; ++i) {
+            const int32_t id = vocab_->ids()[i];
+            bits[size_t(id) >> 6] |= uint64_t(1) << (id & 63);
+        }
+        return;
+    }
     // (A token may end inside a character: step_byte kept the state only if it can complete.)
     if (n.tok_begin != n.tok_end) {
         for (uint32_t i = n.tok_begin; i < n.tok_end; ++i) {

@@ -103,17 +103,36 @@ public:
     struct Node {
         uint32_t child_begin = 0, child_end = 0;  // children: nodes_[child_begin, child_end)
         uint32_t tok_begin = 0, tok_end = 0;      // tokens whose text ends here: ids_[tok_begin, tok_end)
+        // The subtree's tokens (this node's and every descendant's) are ids_[tok_begin, sub_end):
+        // ids_ is sorted by text, so the tokens sharing a prefix are one run.
+        uint32_t sub_end = 0;
+        uint32_t below = 0;  // index into below(): the bytes on the edges under this node
         uint8_t byte = 0;
     };
+    // What the texts below a node are made of, for the matcher's shortcut (a grammar state that
+    // maps itself to itself on every byte of a subtree allows the whole subtree: inside a JSON
+    // string that is nearly the whole vocabulary, one run of ids instead of a walk).
+    struct Below {
+        std::array<uint64_t, 2> ascii{};  // bytes < 0x80 on the edges below the node
+        bool non_ascii = false;           // some byte >= 0x80 below the node
+        // Every token of the subtree is well-formed UTF-8 from its first byte (a last
+        // character may be cut short, as a prefix of a well-formed one): read from a
+        // character boundary, its bytes below the node are whole characters.
+        bool well_formed = true;
+        bool operator==(const Below&) const = default;
+    };
     const std::vector<Node>& nodes() const { return nodes_; }
+    const std::vector<Below>& below() const { return below_; }
     const std::vector<int32_t>& ids() const { return ids_; }
     const std::vector<int32_t>& end_ids() const { return end_; }
 
 private:
     void build(std::vector<std::string> texts, std::span<const int32_t> end_ids);
+    void summarize();
     int32_t n_vocab_ = 0;
     std::vector<std::string> texts_;
     std::vector<Node> nodes_;
+    std::vector<Below> below_;  // distinct summaries (most subtrees share a few)
     std::vector<int32_t> ids_;
     std::vector<int32_t> end_;  // sorted
 };
@@ -139,6 +158,12 @@ public:
 
     // Counters for tests and vkrt-bench.
     size_t cached_masks() const { return masks_.size(); }
+    // Trie nodes the mask walks visited, and subtrees taken whole (see walk), since creation.
+    size_t walked_nodes() const { return walked_; }
+    size_t whole_subtrees() const { return whole_; }
+    // Off: the mask walks every allowed node of the trie (the reference the shortcut is tested
+    // against).
+    void set_subtree_shortcut(bool on) { shortcut_ = on; }
 
 private:
     struct State {
@@ -158,6 +183,7 @@ private:
     bool partial_viable(const State& s);  // some stack accepts a character starting so
     const std::vector<uint64_t>& mask_bits(State s);
     void walk(uint32_t node, State s, std::vector<uint64_t>& bits);
+    bool loops_over(int32_t set, const VocabTrie::Below& below, bool mid_char);
 
     std::shared_ptr<const Grammar> g_;
     std::shared_ptr<const VocabTrie> vocab_;
@@ -180,6 +206,16 @@ private:
     std::vector<Intervals> other_next_;  // built at a set's first non-ASCII character
     std::unordered_map<uint64_t, bool> viable_;  // partial_viable by (set, partial, need, len)
     std::map<std::tuple<int32_t, uint32_t, uint32_t, uint32_t>, std::vector<uint64_t>> masks_;
+    // Per set, learnt as the walk asks: the ASCII bytes known to lead back to the same set
+    // (loop) or elsewhere (exit), and whether every code point >= 0x80 leads back to it
+    // (-1 unknown, 0 no, 1 yes).
+    struct Loops {
+        std::array<uint64_t, 2> loop{}, exit{};
+        int8_t non_ascii = -1;
+    };
+    std::vector<Loops> loops_;
+    bool shortcut_ = true;
+    size_t walked_ = 0, whole_ = 0;
     State state_;
 };
 
