@@ -1,6 +1,5 @@
 plugins {
     id("com.android.application")
-    id("org.jetbrains.kotlin.android")
 }
 
 // vkrt's own tree, two levels up: the NDK builds its top-level CMakeLists.txt (the library
@@ -51,13 +50,6 @@ android {
         sourceCompatibility = JavaVersion.VERSION_1_8
         targetCompatibility = JavaVersion.VERSION_1_8
     }
-    kotlinOptions {
-        jvmTarget = "1.8"
-    }
 }
-
-dependencies {
-    implementation("androidx.activity:activity-ktx:1.9.1")
-    implementation("androidx.lifecycle:lifecycle-runtime-ktx:2.8.4")
-    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.8.1")
-}
+// No dependencies: the app is plain Java on android.app.Activity (what tests/java.cmake's
+// android_sample_compiles checks against the binding without the SDK).

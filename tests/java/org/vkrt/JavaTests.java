@@ -486,6 +486,30 @@ public final class JavaTests {
             check(got == boom, "the listener's exception comes back");
             checkEq(before + 1, Native.liveObjects(), "the model of the failed load is freed");
 
+            // A load listener that returns false cancels the load: CANCELLED, nothing kept, and
+            // the listener is not asked again once it said no.
+            final List<Float> asked = new ArrayList<>();
+            expectVkrt(Status.CANCELLED, "cancelled", "load listener returning false",
+                    () -> Model.load(ctx, model(), f -> {
+                        asked.add(f);
+                        return f < 0.5f;
+                    }));
+            check(asked.size() >= 2, "the listener was asked before it said no: " + asked);
+            check(asked.get(asked.size() - 1) >= 0.5f, "asked no more after it returned false: " + asked);
+            for (int i = 0; i + 1 < asked.size(); ++i) check(asked.get(i) < 0.5f, "said yes before: " + asked);
+            checkEq(before + 1, Native.liveObjects(), "the model of the cancelled load is freed");
+            final List<Float> all = new ArrayList<>();
+            try (Model loaded = Model.load(ctx, model(), f -> {
+                all.add(f);
+                return true;
+            })) {
+                checkEq(512, loaded.nVocab(), "a listener that returns true loads the model");
+                checkEq(1.0f, all.get(all.size() - 1), "and is asked up to 1");
+            }
+            try (Model loaded = Model.load(ctx, model(), null)) {
+                checkEq(512, loaded.nVocab(), "no listener");
+            }
+
             try (Model model = new Model(ctx, model()); Session s = new Session(model, 16)) {
                 expectVkrt(Status.INVALID_ARGUMENT, "nothing evaluated", "logits before eval", () -> s.logits());
                 expectVkrt(Status.INVALID_ARGUMENT, "100000", "token outside the vocabulary",
@@ -736,7 +760,136 @@ public final class JavaTests {
                     "jsonSchemaToGrammar");
             expectVkrt(Status.INVALID_ARGUMENT, "pattern", "unsupported schema keyword",
                     () -> Grammars.jsonSchemaToGrammar("{\"type\": \"string\", \"pattern\": \"a\"}"));
+
+            // a GBNF enumeration through setGrammar, sampled: always one of its words
+            for (int seed = 0; seed < 4; ++seed) {
+                s.reset();
+                GenerateParams gp = new GenerateParams().setGrammar("root ::= (\"yes\" | \"no\" | \"maybe\") \".\"\n")
+                        .setMaxTokens(20);
+                gp.getSampler().setSeed(seed);
+                String word = s.complete("Once", gp, null).text();
+                check(word.equals("yes.") || word.equals("no.") || word.equals("maybe."), "GBNF output: " + word);
+            }
+            expectVkrt(Status.INVALID_ARGUMENT, "line 2, column 1: expected ')'", "a grammar that does not parse",
+                    () -> s.complete("x", new GenerateParams().setGrammar("root ::= (\"a\"\n"), null));
+            // every sampler setter reaches the sampler: the same seed and settings, the same text;
+            // another seed, another text
+            SamplerParams sp = new SamplerParams();
+            sp.setTemperature(1.5f);
+            sp.setTopK(100);
+            sp.setTopP(0.99f);
+            sp.setMinP(0.001f);
+            sp.setRepeatPenalty(1.1f);
+            sp.setRepeatLastN(16);
+            sp.setSeed(11);
+            GenerateParams sampled = new GenerateParams().setSampler(sp).setMaxTokens(24).setFrequencyPenalty(0.5f);
+            s.reset();
+            String t1 = s.complete("Once", sampled, null).text();
+            s.reset();
+            String t2 = s.complete("Once", sampled, null).text();
+            checkEq(t1, t2, "seeded sampling with penalties repeats");
+            sp.setSeed(12);
+            boolean differs = false;
+            for (int seed = 12; seed < 16 && !differs; ++seed) {
+                sp.setSeed(seed);
+                s.reset();
+                differs = !s.complete("Once", sampled, null).text().equals(t1);
+            }
+            check(differs, "another seed gives another text");
+            // greedy: the chosen token is the most likely of the top ones
+            s.reset();
+            final int[] chosenAndTop = {-1, -2};
+            s.complete("Once", new GenerateParams().setSampler(SamplerParams.greedy()).setMaxTokens(1)
+                    .setLogprobs(true, 2), info -> {
+                        if (info.token() >= 0) {
+                            chosenAndTop[0] = info.token();
+                            chosenAndTop[1] = info.topTokens()[0];
+                        }
+                        return true;
+                    });
+            checkEq(chosenAndTop[0], chosenAndTop[1], "greedy picks topTokens()[0]");
+            // an unpaired surrogate is refused as the C API refuses invalid UTF-8
+            expectVkrt(Status.INVALID_ARGUMENT, "unpaired surrogate U+D83D at index 2", "unpaired surrogate",
+                    () -> s.chat(Arrays.asList(ChatMessage.user("ab\uD83D")), p));
+            expectVkrt(Status.INVALID_ARGUMENT, "unpaired surrogate", "unpaired surrogate in a stop string",
+                    () -> s.complete("x", new GenerateParams().addStop("\uDE42x"), null));
             checkEq(0L, ctx.validationMessages(), "validation messages");
+        }
+    }
+
+    // ---- the Android sample's chat (samples/android: ChatController, the activity's every vkrt call)
+
+    /**
+     * The sample's controller on the JVM: a multi-turn chat reusing its cached prefix, saved to a
+     * folder (as on the activity's stop) and restored into a new context, model and session (as
+     * on a start after Android killed the process): the next turn reuses the restored cache and
+     * replies as the uninterrupted controller does. A corrupt or missing save starts afresh; a
+     * conversation longer than n_ctx goes on (context shift).
+     */
+    static void androidChat() throws Exception {
+        File dir = Files.createTempDirectory("vkrt-android-chat").toFile();
+        final SamplerParams greedy = SamplerParams.greedy();
+        try (Context ctx = new Context();
+             org.vkrt.sample.ChatController a = new org.vkrt.sample.ChatController(ctx, model(), 256,
+                     "You tell stories.", f -> true)) {
+            GenerateResult r1 = a.turn("Once upon a time", greedy, 12, null);
+            checkEq(FinishReason.LENGTH, r1.finishReason(), "turn 1 finish");
+            GenerateResult r2 = a.turn("The dog", greedy, 12, null);
+            check(r2.cachedTokens() > 0 && r2.cachedTokens() < r2.promptTokens(),
+                    "turn 2 reuses the cached prefix: " + r2.cachedTokens() + " of " + r2.promptTokens());
+            checkEq(5, a.conversation().size(), "system, 2 x (user, assistant)");
+            a.save(dir);
+
+            try (Context ctx2 = new Context();
+                 org.vkrt.sample.ChatController b = new org.vkrt.sample.ChatController(ctx2, model(), 256,
+                         "You tell stories.", f -> true)) {
+                check(b.restore(dir), "restored");
+                checkEq(a.conversation().toString(), b.conversation().toString(), "the conversation comes back");
+                checkEq(a.cachedTokens(), b.cachedTokens(), "and the cache's tokens");
+                GenerateResult ra = a.turn("A cat", greedy, 12, null);
+                GenerateResult rb = b.turn("A cat", greedy, 12, null);
+                checkEq(ra.text(), rb.text(), "the restored chat replies as the uninterrupted one");
+                checkEq(ra.cachedTokens(), rb.cachedTokens(), "reusing the restored cache as much");
+                check(rb.cachedTokens() >= r2.promptTokens(),
+                        "the whole previous conversation came from the restored cache: " + rb.cachedTokens());
+            }
+
+            // A corrupt session file is refused; the controller stays as it was and goes on.
+            File state = new File(dir, "session.bin");
+            byte[] bytes = Files.readAllBytes(state.toPath());
+            bytes[bytes.length / 2] ^= 0x10;
+            Files.write(state.toPath(), bytes);
+            try (org.vkrt.sample.ChatController c = new org.vkrt.sample.ChatController(ctx, model(), 256,
+                    "You tell stories.", f -> true)) {
+                expect(VkrtException.class, "restoring a corrupt session file", () -> c.restore(dir));
+                checkEq(1, c.conversation().size(), "the conversation is unchanged (the system prompt)");
+                checkEq(0, c.cachedTokens(), "the session is unchanged (empty)");
+                checkEq(FinishReason.LENGTH, c.turn("Once upon a time", greedy, 4, null).finishReason(),
+                        "and chats on");
+                check(!c.restore(new File(dir, "missing")), "nothing saved: nothing restored");
+            }
+            Files.write(new File(dir, "conversation.bin").toPath(), new byte[] {1, 2, 3});
+            try (org.vkrt.sample.ChatController c = new org.vkrt.sample.ChatController(ctx, model(), 256,
+                    "You tell stories.", f -> true)) {
+                expect(IOException.class, "a cut conversation file", () -> c.restore(dir));
+                checkEq(0, c.cachedTokens(), "the session is unchanged");
+            }
+
+            // A conversation 3x the context: every turn ends by its length, never a full context.
+            try (org.vkrt.sample.ChatController small = new org.vkrt.sample.ChatController(ctx, model(), 64,
+                    "You tell stories.", f -> true)) {
+                for (int t = 0; t < 8; ++t) {
+                    GenerateResult r = small.turn("Then the cat ran", greedy, 16, null);
+                    checkEq(FinishReason.LENGTH, r.finishReason(), "long conversation, turn " + t);
+                    check(small.cachedTokens() <= 64, "within n_ctx");
+                }
+            }
+            expectVkrt(Status.CANCELLED, "cancelled", "a load the listener stops",
+                    () -> new org.vkrt.sample.ChatController(ctx, model(), 64, "x", f -> false));
+            checkEq(0L, ctx.validationMessages(), "validation messages");
+        } finally {
+            for (File f : dir.listFiles()) f.delete();
+            dir.delete();
         }
     }
 
@@ -760,6 +913,7 @@ public final class JavaTests {
                 case "native_thread": nativeThread(); break;
                 case "chat": chat(); break;
                 case "session_state": sessionState(); break;
+                case "android_chat": androidChat(); break;
                 default:
                     System.err.println("unknown case " + name);
                     System.exit(2);

@@ -25,7 +25,7 @@ JavaVM* g_vm = nullptr;
 jclass g_exception_class = nullptr;        // org.vkrt.VkrtException
 jmethodID g_exception_ctor = nullptr;      // (I[B)V
 jmethodID g_token_sink_on_token = nullptr;  // Native$TokenSink.onToken(I[B)Z
-jmethodID g_progress_on_progress = nullptr; // Native$ProgressSink.onProgress(F)V
+jmethodID g_progress_on_progress = nullptr; // Native$ProgressSink.onProgress(F)Z
 std::atomic<long> g_live{0};               // handles created here and not yet freed
 
 constexpr jint kJniVersion = JNI_VERSION_1_6;
@@ -109,6 +109,7 @@ struct Callback {
     JNIEnv* owner;
     jobject target = nullptr;
     jthrowable error = nullptr;
+    bool stop = false;  // a load listener returned false
 
     Callback(JNIEnv* env, jobject obj) : owner(env), target(obj ? env->NewGlobalRef(obj) : nullptr) {}
     ~Callback() {
@@ -157,15 +158,17 @@ int on_token(int32_t token, const char* piece, void* user) {
     return go ? 0 : 1;
 }
 
-// vkrt_progress_callback: cannot stop the load; after an exception the rest is skipped.
-void on_progress(float fraction, void* user) {
+// vkrt_load_callback: non-zero stops the load, when the listener returns false or throws.
+int on_progress(float fraction, void* user) {
     auto* cb = static_cast<Callback*>(user);
-    if (cb->error) return;
+    if (cb->error || cb->stop) return 1;
     ScopedEnv scoped;
     JNIEnv* env = scoped.get();
-    if (!env) return;
-    env->CallVoidMethod(cb->target, g_progress_on_progress, jfloat(fraction));
-    cb->take_exception(env);
+    if (!env) return 1;  // cannot reach the JVM from this thread: stop rather than run blind
+    const jboolean go = env->CallBooleanMethod(cb->target, g_progress_on_progress, jfloat(fraction));
+    if (cb->take_exception(env)) return 1;
+    cb->stop = !go;
+    return cb->stop ? 1 : 0;
 }
 
 vkrt_sampler_params sampler(jfloat temperature, jint top_k, jfloat top_p, jfloat min_p, jfloat repeat_penalty,
@@ -219,10 +222,11 @@ jlong model_load(JNIEnv* env, jclass, jlong ctx, jbyteArray path, jobject progre
     if (!cb.ok(progress)) return 0;
     vkrt_model_params mp = vkrt_model_default_params();
     if (progress) {
-        mp.progress = on_progress;
+        // The listener is asked through progress_cancel alone (progress would call it twice);
+        // one that returned false or threw stops the load at once (everything loaded so far is
+        // freed: VKRT_ERROR_CANCELLED).
         mp.progress_user = &cb;
-        // A listener that threw stops the load at once (everything loaded so far is freed).
-        mp.progress_cancel = [](float, void* user) { return static_cast<Callback*>(user)->error ? 1 : 0; };
+        mp.progress_cancel = on_progress;
     }
     vkrt_model* m = nullptr;
     vkrt_status s = vkrt_model_load(from_jlong<vkrt_context>(ctx), p8.c_str(), &mp, &m);
@@ -728,7 +732,7 @@ extern "C" JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM* vm, void*) {
     g_exception_class = static_cast<jclass>(env->NewGlobalRef(ex));
     g_exception_ctor = env->GetMethodID(ex, "<init>", "(I[B)V");
     g_token_sink_on_token = env->GetMethodID(token_sink, "onToken", "(I[B)Z");
-    g_progress_on_progress = env->GetMethodID(progress_sink, "onProgress", "(F)V");
+    g_progress_on_progress = env->GetMethodID(progress_sink, "onProgress", "(F)Z");
     if (!g_exception_class || !g_exception_ctor || !g_token_sink_on_token || !g_progress_on_progress) return JNI_ERR;
     if (env->RegisterNatives(native, kMethods, jint(sizeof kMethods / sizeof kMethods[0])) != 0) return JNI_ERR;
     if (!register_chat(env, native)) return JNI_ERR;

@@ -14,7 +14,7 @@ public final class Model implements AutoCloseable {
     private final NativeCleaner.Cleanable cleanable;
 
     public Model(Context context, String path) {
-        this(context, path, null);
+        this(context, path, (ProgressListener) null);
     }
 
     /**
@@ -22,12 +22,29 @@ public final class Model implements AutoCloseable {
      * {@link Status#IO_ERROR} or {@link Status#BAD_FORMAT} and a message that names it.
      */
     public Model(Context context, String path, ProgressListener progress) {
+        this(context, path, progress == null ? null : (Native.ProgressSink) f -> {
+            progress.onProgress(f);
+            return true;
+        });
+    }
+
+    /**
+     * Loads {@code path} as {@link #Model(Context, String, ProgressListener)} does, and stops when
+     * {@code listener} returns false: what the load allocated is freed and this throws
+     * {@link VkrtException} with {@link Status#CANCELLED}. (A factory rather than a constructor:
+     * {@code new Model(ctx, path, list::add)} stays unambiguous.)
+     */
+    public static Model load(Context context, String path, LoadListener listener) {
+        return new Model(context, path, listener == null ? null : (Native.ProgressSink) listener::onProgress);
+    }
+
+    private Model(Context context, String path, Native.ProgressSink progress) {
         Objects.requireNonNull(context, "context");
         Objects.requireNonNull(path, "path");
         byte[] p8 = Text.utf8(path, "path");
         long c = context.handle.acquire();
         try {
-            long m = Native.modelLoad(c, p8, progress == null ? null : progress::onProgress);
+            long m = Native.modelLoad(c, p8, progress);
             handle = new NativeHandle("Model", m, Native::modelFree, context.handle);
         } finally {
             context.handle.release();

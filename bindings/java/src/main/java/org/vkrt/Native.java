@@ -19,8 +19,9 @@ final class Native {
         boolean onToken(int token, byte[] piece);
     }
 
+    /** Load progress; returns false to stop the load (VKRT_ERROR_CANCELLED). */
     interface ProgressSink {
-        void onProgress(float fraction);
+        boolean onProgress(float fraction);
     }
 
     // ---- context
