@@ -110,6 +110,16 @@ static void test_metadata(vkrt_model* model) {
     EXPECT(vkrt_model_meta_int(model, NULL, &i) == VKRT_ERROR_INVALID_ARGUMENT);
     EXPECT(vkrt_model_meta_int(model, "llama.context_length", NULL) == VKRT_ERROR_INVALID_ARGUMENT);
     EXPECT(vkrt_model_meta_int(NULL, "llama.context_length", &i) == VKRT_ERROR_INVALID_ARGUMENT);
+    /* the calls a finish reason and a status print with; end-of-generation tokens */
+    EXPECT(strcmp(vkrt_status_string(VKRT_ERROR_CANCELLED), "cancelled") == 0);
+    EXPECT(strcmp(vkrt_status_string(VKRT_OK), "ok") == 0);
+    EXPECT(strcmp(vkrt_status_string((vkrt_status)99), "unknown status") == 0);
+    EXPECT(strcmp(vkrt_status_string(VKRT_ERROR_INVALID_ARGUMENT), "invalid argument") == 0);
+    EXPECT(vkrt_model_is_eog(model, vkrt_model_eos(model)) == 1);
+    EXPECT(vkrt_model_is_eog(model, vkrt_model_bos(model)) == 0);
+    EXPECT(vkrt_model_is_eog(model, -1) == 0);
+    EXPECT(vkrt_model_is_eog(model, 1 << 20) == 0);
+    EXPECT(vkrt_model_is_eog(NULL, 2) == 0);
 }
 
 static void test_templates(vkrt_model* model) {

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -380,6 +381,86 @@ TEST_CASE("C++ API (vkrt.hpp): truncate, tokens, eval_prompt, cancel, events, st
     s.cancel();  // nothing running: forgotten by the next call
     s.eval(T);
     CHECK(s.events() == 0);
+}
+
+TEST_CASE("C++ API (vkrt.hpp): the rest of the wrapper: describe, tokenize, sample, save/load files, generate") {
+    vkrt::Context ctx;
+    CHECK(!ctx.describe().empty());
+    vkrt::Model m(ctx, model_path("stories260K.gguf"));
+    CHECK(m.n_vocab() == 512);
+    CHECK(m.bos() == 1);
+    CHECK(m.eos() == 2);
+    CHECK(m.is_eog(m.eos()));
+    CHECK(!m.is_eog(m.bos()));
+    const std::vector<int32_t> prompt = m.tokenize("Once upon a time");
+    REQUIRE(prompt.size() > 2);
+    CHECK(prompt[0] == m.bos());
+    CHECK(m.detokenize(std::vector<int32_t>(prompt.begin() + 1, prompt.end())) == "Once upon a time");
+    CHECK(m.tokenize(std::string(300, 'a'), false).size() > 8);  // the retry with the needed size
+
+    vkrt_session_params p = vkrt_session_default_params();
+    p.n_ctx = 128;
+    vkrt::Session s(m, p), other(m, p);
+    CHECK(s.n_ctx() == 128);
+    CHECK(s.kv_bytes() > 0);
+    s.eval(prompt);
+    CHECK(s.pos() == int32_t(prompt.size()));
+    vkrt_sampler_params greedy = vkrt_sampler_default_params();
+    greedy.temperature = 0.0f;
+    const int32_t next = s.sample(greedy);
+    const std::vector<float> l = s.logits();
+    CHECK(next == int32_t(std::max_element(l.begin(), l.end()) - l.begin()));
+
+    // save/load through files: the same logits; a missing file or a directory is refused, the
+    // session unchanged
+    const std::string file = std::string(VKRT_TEST_TMP_DIR) + "/cpp_api_session.bin";
+    s.save(file);
+    other.load(file);
+    CHECK(other.tokens() == s.tokens());
+    CHECK(same_bits(other.logits(), l));
+    CHECK_THROWS_AS(other.load(file + ".missing"), vkrt::Exception);
+    CHECK_THROWS_AS(s.save(std::string(VKRT_TEST_TMP_DIR)), vkrt::Exception);
+    CHECK(other.pos() == int32_t(prompt.size()));
+    other.reset();
+    CHECK(other.pos() == 0);
+
+    // generate with logprobs, a penalty, bias and a grammar through GenerateOptions
+    vkrt::GenerateOptions o;
+    o.sampler = greedy;
+    o.max_tokens = 8;
+    o.logprobs = true;
+    o.top_logprobs = 2;
+    o.frequency_penalty = 0.5f;
+    o.logit_bias = {{m.eos(), -INFINITY}};
+    int steps = 0;
+    const vkrt::GenerateResult r = vkrt::generate(other, "Once", o, [&](const vkrt_token_info& info) {
+        if (info.token >= 0) {
+            ++steps;
+            CHECK(info.n_top == 2);
+            CHECK(info.top_tokens[0] == info.token);
+            CHECK(info.logprob == doctest::Approx(info.top_logprobs[0]));
+        }
+        return true;
+    });
+    CHECK(r.finish == VKRT_FINISH_LENGTH);
+    CHECK(steps == 8);
+    other.reset();
+    o = {};
+    o.grammar = "root ::= \"a\" [a-z]{2,4} \".\"\n";
+    o.max_tokens = 20;
+    const vkrt::GenerateResult g = vkrt::generate(other, "Once", o);
+    CHECK(g.finish == VKRT_FINISH_EOG);
+    CHECK(g.text.size() >= 4);
+    CHECK(g.text.front() == 'a');
+    CHECK(g.text.back() == '.');
+    o.grammar = "root ::= root \"a\"\n";
+    try {
+        (void)vkrt::generate(other, "Once", o);
+        FAIL("a left-recursive grammar was used");
+    } catch (const vkrt::Exception& e) {
+        CHECK(e.status() == VKRT_ERROR_INVALID_ARGUMENT);
+        CHECK(std::string(e.what()).find("left-recursive") != std::string::npos);
+    }
 }
 
 // ---- the context shift's K re-rotation (ops::kv_shift) against ref::rope ------------------
