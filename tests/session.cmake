@@ -27,6 +27,11 @@ if(TARGET vkrt-chat)
     "printf 'Once upon a time\\n' | \"${_vkrt_chat}\" -m \"${_vkrt_chat_model}\" -n 80 --temp 0 -c 32")
   set_tests_properties(cli_chat_context_shift PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1" TIMEOUT ${VKRT_TEST_TIMEOUT}
     PASS_REGULAR_EXPRESSION "context shifted.*decode 80 tokens")
+  # Ctrl-C while a reply streams cancels the reply, twice, and the program goes on.
+  add_test(NAME cli_chat_ctrl_c COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/chat_ctrl_c.sh "${_vkrt_chat}"
+    "${_vkrt_chat_model}" ${CMAKE_CURRENT_BINARY_DIR}/tmp/chat_ctrl_c)
+  set_tests_properties(cli_chat_ctrl_c PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1" TIMEOUT 300
+    PASS_REGULAR_EXPRESSION "ctrl-c: 2 replies cancelled" FAIL_REGULAR_EXPRESSION "vkrt: validation (error|warning)")
 endif()
 
 # test_capi_chat cancels a chat generation from another thread.

@@ -137,6 +137,26 @@ static void test_overflow(void) {
     EXPECT(vkrt_session_tokens(s, got, 64, &n) == VKRT_OK && memcmp(got, head, 4 * sizeof(int32_t)) == 0);
     vkrt_session_free(s);
 
+    /* A prompt of P tokens after n_ctx - P + 1 cached ones overflows by one token: the shift
+     * must make room for all P (it made room for one, and the prompt still did not fit:
+     * vkrt-chat's next line after a long reply). */
+    s = new_session(32, VKRT_OVERFLOW_SHIFT, 1);
+    int32_t fill[32], prompt_ids[16];
+    const int32_t n_prompt = tokenize(" Once upon a time", prompt_ids, 16) - 1; /* without BOS */
+    EXPECT(n_prompt >= 2);
+    for (int i = 0; i < 32; ++i) fill[i] = i == 0 ? vkrt_model_bos(model) : 100 + i;
+    EXPECT(vkrt_eval(s, fill, 32 - n_prompt + 1) == VKRT_OK);
+    vkrt_generate_params gp = vkrt_generate_default_params();
+    gp.sampler = greedy;
+    gp.max_tokens = 2;
+    vkrt_generate_result gr;
+    EXPECT(vkrt_generate_text(s, " Once upon a time", &gp, NULL, NULL, &gr) == VKRT_OK);
+    EXPECT(vkrt_session_events(s) & VKRT_SESSION_EVENT_SHIFTED);
+    EXPECT(gr.finish_reason == VKRT_FINISH_LENGTH && gr.n_generated == 2);
+    EXPECT(vkrt_session_pos(s) <= 32);
+    EXPECT(vkrt_eval(s, fill + 1, 20) == VKRT_ERROR_LIMIT_EXCEEDED || vkrt_session_pos(s) <= 32);
+    vkrt_session_free(s);
+
     vkrt_session_params bad = vkrt_session_default_params();
     bad.overflow = 7;
     EXPECT(vkrt_session_create(model, &bad, &s) == VKRT_ERROR_INVALID_ARGUMENT);

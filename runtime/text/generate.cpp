@@ -63,8 +63,11 @@ GenerationResult generate(model::Session& session, Sampler& sampler, std::vector
 
     // ---- prompt
     if (!prompt.empty()) {
+        // make_room(n) makes room for n new tokens (the shift leaves pos + n <= n_ctx): the whole
+        // prompt, not only the part past n_ctx (a shift that freed that much would leave the
+        // prompt still not fitting when it drops nothing).
         const uint64_t need = uint64_t(session.pos()) + prompt.size();
-        if (need > session.n_ctx() && hooks.make_room) hooks.make_room(uint32_t(need - session.n_ctx()));
+        if (need > session.n_ctx() && hooks.make_room) hooks.make_room(uint32_t(prompt.size()));
         VKRT_CHECK(uint64_t(session.pos()) + prompt.size() <= session.n_ctx(), Status::limit_exceeded, "the prompt (",
                    prompt.size(), " tokens) does not fit in the context (", session.n_ctx() - session.pos(),
                    " of ", session.n_ctx(), " tokens left)");
