@@ -26,6 +26,11 @@ std::shared_ptr<const vkrt::grammar::VocabTrie> vocab() {
         for (int b = 0; b < 256; ++b) t.push_back(std::string(1, char(b)));
         for (const char* w : {"{\"", "\":", "true", "null", " \"", "\xC3\xA9", "\xE2\x82", "\xAC", "12", "],"})
             t.emplace_back(w);
+        // Subtrees of several tokens, for the mask's whole-subtree shortcut: ASCII, whole and
+        // cut characters, and invalid UTF-8 beside valid text.
+        for (const char* w : {"ab", "abc", "abd", "ab\"", "a b", "\xC3\xA9t", "\xC3\xA9s", "\xC3\xA9\xC3", "\xC3\xA9" "a",
+                              "\xE2\x82\xAC" "1", "\xE2\x82" "x", "\xE2\x82\xAC\xAC", "\xED\xA0\x80", "\xF0\x9F\x98\x80"})
+            t.emplace_back(w);
         t.emplace_back("");  // a control token: never allowed
         t.emplace_back("<end>");
         const std::vector<int32_t> ends = {int32_t(t.size()) - 1};
@@ -34,17 +39,29 @@ std::shared_ptr<const vkrt::grammar::VocabTrie> vocab() {
     return trie;
 }
 
+// The matcher, and beside it one without the whole-subtree shortcut: their masks must agree.
 void run_matcher(const vkrt::grammar::Grammar& g, std::string_view steer) {
     auto trie = vocab();
-    vkrt::grammar::Matcher m(std::make_shared<const vkrt::grammar::Grammar>(g), trie);
-    std::vector<float> logits(size_t(trie->n_vocab()));
+    auto shared = std::make_shared<const vkrt::grammar::Grammar>(g);
+    vkrt::grammar::Matcher m(shared, trie), full(shared, trie);
+    full.set_subtree_shortcut(false);
+    std::vector<float> logits(size_t(trie->n_vocab())), reference(logits.size());
     for (size_t step = 0; step < 32; ++step) {
         std::fill(logits.begin(), logits.end(), 0.0f);
+        std::fill(reference.begin(), reference.end(), 0.0f);
+        bool refused = false, full_refused = false;
         try {
             m.mask(logits);
         } catch (const vkrt::Error&) {
-            return;  // nothing can follow
+            refused = true;
         }
+        try {
+            full.mask(reference);
+        } catch (const vkrt::Error&) {
+            full_refused = true;
+        }
+        if (refused != full_refused || logits != reference) std::abort();  // the shortcut changed the mask
+        if (refused) return;  // nothing can follow
         std::vector<int32_t> allowed;
         for (size_t i = 0; i < logits.size(); ++i) {
             if (logits[i] == 0.0f) allowed.push_back(int32_t(i));
@@ -53,6 +70,7 @@ void run_matcher(const vkrt::grammar::Grammar& g, std::string_view steer) {
         const int32_t t = allowed[pick % allowed.size()];
         if (!m.allows(t)) std::abort();  // the mask and allows() disagree
         m.accept(t);
+        full.accept(t);
         if (trie->is_end(t)) return;
     }
 }
