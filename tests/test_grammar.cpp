@@ -273,7 +273,7 @@ TEST_CASE("grammar: the mask over a vocabulary equals an enumeration of the lang
     }
 }
 
-TEST_CASE("grammar: the subtree shortcut gives the same masks as the full walk") {
+TEST_CASE("grammar: the shortcuts (whole subtrees, scans) give the same masks as the full walk") {
     // A vocabulary with what real ones have and a walk must get right: words with and without
     // a space, JSON fragments, quotes and escapes, 2/3/4-byte characters whole and cut at
     // every byte, tokens that start inside a character, invalid UTF-8 (overlong, surrogates,
@@ -331,7 +331,7 @@ TEST_CASE("grammar: the subtree shortcut gives the same masks as the full walk")
         "root ::= [^\\u4e00-\\u4fff]* \"x\"\n",             // all but a CJK block
         "root ::= [\\x00-\\U0010FFFF]*\n",                  // any character
     };
-    size_t whole = 0;
+    size_t whole = 0, scans = 0;
     for (const auto& text : grammars) {
         auto g = std::make_shared<const Grammar>(Grammar::parse(text));
         for (int round = 0; round < 12; ++round) {
@@ -354,11 +354,14 @@ TEST_CASE("grammar: the subtree shortcut gives the same masks as the full walk")
                 full.accept(pick);
             }
             whole += fast.whole_subtrees();
+            scans += fast.scans();
             CHECK(full.whole_subtrees() == 0);
+            CHECK(full.scans() == 0);
         }
     }
-    MESSAGE(whole, " subtrees taken whole");
-    CHECK(whole > 0);  // the shortcut was taken
+    MESSAGE(whole, " subtrees taken whole, ", scans, " masks by a scan");
+    CHECK(whole > 0);  // both shortcuts were taken
+    CHECK(scans > 0);
 }
 
 TEST_CASE("json: parse, errors with line and column, dump") {

@@ -535,6 +535,27 @@ void VocabTrie::summarize() {
         if (fresh) below_.push_back(all[n]);
         nodes_[n].below = it->second;
     }
+    // Each token's own bytes, from its first (the mask's scan of the vocabulary), in token
+    // order: the scan reads them in one pass.
+    token_ascii_.assign(size_t(n_vocab_), {});
+    token_flags_.assign(size_t(n_vocab_), 0);
+    text_at_.assign(size_t(n_vocab_) + 1, 0);
+    texts_blob_.clear();
+    for (int32_t id = 0; id < n_vocab_; ++id) {
+        texts_blob_ += texts_[size_t(id)];
+        text_at_[size_t(id) + 1] = uint32_t(texts_blob_.size());
+    }
+    for (int32_t id : ids_) {
+        std::array<uint64_t, 2>& a = token_ascii_[size_t(id)];
+        uint8_t f = kInTrie;
+        for (char c : texts_[size_t(id)]) {
+            const uint8_t byte = uint8_t(c);
+            if (byte < 0x80) a[byte >> 6] |= uint64_t(1) << (byte & 63);
+            else f |= kNonAscii;
+        }
+        if (well_formed_utf8_prefix(texts_[size_t(id)])) f |= kWellFormed;
+        token_flags_[size_t(id)] = f;
+    }
 }
 
 // ---- matcher --------------------------------------------------------------------------
@@ -778,9 +799,54 @@ const std::vector<uint64_t>& Matcher::mask_bits(State s) {
                 if (id >= 0 && id < vocab_->n_vocab()) bits[size_t(id) >> 6] |= uint64_t(1) << (id & 63);
             }
         }
-        if (set_live(s.set)) walk(0, s, bits);
+        if (set_live(s.set) && !(shortcut_ && scan(s, bits))) walk(0, s, bits);
     }
     return masks_.emplace(key, std::move(bits)).first->second;
+}
+
+// A state that loops over most ASCII bytes (inside a string, free text) allows most of the
+// vocabulary, and the tokens it does not loop over (a quote, a newline inside) are spread
+// over the whole trie: there a scan of the tokens beats the walk. A token whose every byte
+// the state loops over is allowed (its summary against the state's loops, as a trie
+// subtree's); any other is walked byte by byte from the state, as allows_one does. Only on
+// a character boundary; false (walk the trie) for a state that loops over few bytes.
+bool Matcher::scan(State s, std::vector<uint64_t>& bits) {
+    if (s.need != 0) return false;
+    if (loops_.size() <= size_t(s.set)) loops_.resize(sets_.size());
+    // Learn the state's every ASCII transition (the root of the walk would ask them all).
+    for (uint32_t b = 0; b < 128; ++b) {
+        const Loops& l = loops_[size_t(s.set)];
+        if ((l.loop[b >> 6] | l.exit[b >> 6]) >> (b & 63) & 1) continue;
+        const bool loop = step_cp(s.set, b) == s.set;
+        if (loops_.size() < sets_.size()) loops_.resize(sets_.size());
+        (loop ? loops_[size_t(s.set)].loop : loops_[size_t(s.set)].exit)[b >> 6] |= uint64_t(1) << (b & 63);
+    }
+    const std::array<uint64_t, 2> loop = loops_[size_t(s.set)].loop;
+    if (std::popcount(loop[0]) + std::popcount(loop[1]) < 48) return false;
+    VocabTrie::Below any_non_ascii;
+    any_non_ascii.non_ascii = true;
+    const bool non_ascii = loops_over(s.set, any_non_ascii, false);  // every code point >= 0x80 loops
+    const std::vector<std::array<uint64_t, 2>>& ascii = vocab_->token_ascii();
+    const std::vector<uint8_t>& flags = vocab_->token_flags();
+    for (int32_t id = 0; id < vocab_->n_vocab(); ++id) {
+        const uint8_t f = flags[size_t(id)];
+        if (!(f & VocabTrie::kInTrie)) continue;  // no text, or an end token
+        const std::array<uint64_t, 2>& a = ascii[size_t(id)];
+        bool ok = !(a[0] & ~loop[0]) && !(a[1] & ~loop[1]) &&
+                  (!(f & VocabTrie::kNonAscii) || (non_ascii && (f & VocabTrie::kWellFormed)));
+        if (!ok) {
+            // The bytes before the first one the state does not loop over keep it: walk from there.
+            const std::string_view text = vocab_->text_view(id);
+            size_t i = 0;
+            while (i < text.size() && uint8_t(text[i]) < 0x80 && (loop[uint8_t(text[i]) >> 6] >> (text[i] & 63) & 1)) ++i;
+            State t = s;
+            for (; i < text.size() && t.set >= 0; ++i) t = step_byte(t, uint8_t(text[i]));
+            ok = t.set >= 0;
+        }
+        if (ok) bits[size_t(id) >> 6] |= uint64_t(1) << (id & 63);
+    }
+    ++scans_;
+    return true;
 }
 
 void Matcher::mask(std::span<float> logits) {

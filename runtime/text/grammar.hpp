@@ -15,6 +15,11 @@
 //               transition of a set by a code point is memoised, and the mask of a state is
 //               cached: in JSON most steps revisit a few states (inside a string, after a comma),
 //               so after the first visit a step costs a copy of the cached bitmask onto the logits.
+//               A first visit: a state that leads back to itself on most ASCII bytes (inside a
+//               string, free text) allows most of the vocabulary: its mask is a scan of the
+//               tokens' byte summaries (a token made of bytes the state loops over is allowed;
+//               the others are walked from their first other byte). Any other state walks the
+//               trie, taking whole every subtree whose bytes the state loops over.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -123,6 +128,15 @@ public:
     };
     const std::vector<Node>& nodes() const { return nodes_; }
     const std::vector<Below>& below() const { return below_; }
+    // Per token, what its own bytes are made of (as Below, read from its first byte): the ASCII
+    // bytes, and flags: kInTrie (it has a text and is not an end token), kNonAscii, kWellFormed.
+    static constexpr uint8_t kInTrie = 1, kNonAscii = 2, kWellFormed = 4;
+    const std::vector<std::array<uint64_t, 2>>& token_ascii() const { return token_ascii_; }
+    const std::vector<uint8_t>& token_flags() const { return token_flags_; }
+    // text(id) from one buffer of every text in token order (the scan reads them in order).
+    std::string_view text_view(int32_t id) const {
+        return std::string_view(texts_blob_).substr(text_at_[size_t(id)], text_at_[size_t(id) + 1] - text_at_[size_t(id)]);
+    }
     const std::vector<int32_t>& ids() const { return ids_; }
     const std::vector<int32_t>& end_ids() const { return end_; }
 
@@ -133,6 +147,10 @@ private:
     std::vector<std::string> texts_;
     std::vector<Node> nodes_;
     std::vector<Below> below_;  // distinct summaries (most subtrees share a few)
+    std::vector<std::array<uint64_t, 2>> token_ascii_;
+    std::vector<uint8_t> token_flags_;
+    std::string texts_blob_;
+    std::vector<uint32_t> text_at_;  // text of id: texts_blob_[text_at_[id], text_at_[id + 1])
     std::vector<int32_t> ids_;
     std::vector<int32_t> end_;  // sorted
 };
@@ -161,8 +179,9 @@ public:
     // Trie nodes the mask walks visited, and subtrees taken whole (see walk), since creation.
     size_t walked_nodes() const { return walked_; }
     size_t whole_subtrees() const { return whole_; }
-    // Off: the mask walks every allowed node of the trie (the reference the shortcut is tested
-    // against).
+    size_t scans() const { return scans_; }  // masks made by a scan of the vocabulary
+    // Off: the mask walks every allowed node of the trie, with neither whole subtrees nor
+    // scans (the reference the shortcuts are tested against).
     void set_subtree_shortcut(bool on) { shortcut_ = on; }
 
 private:
@@ -184,6 +203,7 @@ private:
     const std::vector<uint64_t>& mask_bits(State s);
     void walk(uint32_t node, State s, std::vector<uint64_t>& bits);
     bool loops_over(int32_t set, const VocabTrie::Below& below, bool mid_char);
+    bool scan(State s, std::vector<uint64_t>& bits);
 
     std::shared_ptr<const Grammar> g_;
     std::shared_ptr<const VocabTrie> vocab_;
@@ -215,7 +235,7 @@ private:
     };
     std::vector<Loops> loops_;
     bool shortcut_ = true;
-    size_t walked_ = 0, whole_ = 0;
+    size_t walked_ = 0, whole_ = 0, scans_ = 0;
     State state_;
 };
 
