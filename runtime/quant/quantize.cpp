@@ -8,11 +8,13 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "core/error.hpp"
 #include "core/quant.hpp"
 #include "arch/arch.hpp"
 #include "io/safe_write.hpp"
+#include "quant/gptq.hpp"
 #include "quant/imatrix.hpp"
 #include "quant/presets.hpp"
 #include "quant/scale_search.hpp"
@@ -52,6 +54,26 @@ void quantize_w8a8_rows(const float* w, size_t N, size_t K, int8_t* q, float* sc
 
 namespace {
 
+// fn(a, b) over [0, n) split into up to `threads` ranges, run in parallel; the first
+// exception (in range order) is rethrown after all have finished.
+void parallel_rows(uint64_t n, unsigned threads, const std::function<void(uint64_t, uint64_t)>& fn) {
+    const uint64_t parts = std::min<uint64_t>(std::max(1u, threads), n);
+    if (parts <= 1) return fn(0, n);
+    std::vector<std::exception_ptr> errors(parts);
+    std::vector<std::thread> pool;
+    for (uint64_t p = 0; p < parts; ++p)
+        pool.emplace_back([&, p] {
+            try {
+                fn(n * p / parts, n * (p + 1) / parts);
+            } catch (...) {
+                errors[p] = std::current_exception();
+            }
+        });
+    for (std::thread& th : pool) th.join();
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
 std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
     std::vector<uint8_t> b(v.size() * 4);
     if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
@@ -81,6 +103,9 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                "an importance matrix weights block scales; W8A8 has none (--type ", quant_type_name(opt.type), ")");
     VKRT_CHECK(!(use_imatrix && opt.mse_scales), Status::invalid_argument,
                "--scales mse and an importance matrix are two scale searches: choose one");
+    VKRT_CHECK(!opt.gptq || (use_imatrix && !opt.ggml_scales), Status::invalid_argument,
+               "--gptq feeds back errors over vkrt's importance search: it needs an importance matrix "
+               "(--scales imatrix, or --imatrix FILE from vkrt-quantize --imatrix-out) and not --scales ggml");
     const Preset* preset = nullptr;
     if (!w8a8) {
         const std::string pn = opt.type == QuantType::preset ? opt.preset : quant_type_name(opt.type);
@@ -261,6 +286,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
 
     // ---- tensors
     uint64_t total_rows = 0, rows_done = 0;
+    const unsigned n_threads = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
     double lin_bits = 0, lin_n = 0;
     size_t n_q4 = 0, n_q8 = 0, n_f16 = 0;
     std::vector<std::unique_ptr<std::vector<float>>> keep;  // per-channel scales etc. alive until write()
@@ -389,21 +415,39 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         const bool search = imp && !opt.ggml_scales;
         auto h_it = hessians.find(t.name);
         std::shared_ptr<const std::vector<float>> hess = h_it != hessians.end() ? h_it->second : nullptr;
+        // --gptq: the tensor's H^-1 factor, made when its first rows are asked for and dropped
+        // after its last (write() fills one tensor at a time).
+        const bool gptq = opt.gptq && search && fmt::traits(type).block_elems > 1;
+        if (gptq)
+            VKRT_CHECK(hess, Status::invalid_argument, "--gptq needs the mean x x^T of '", t.name,
+                       "''s input: calibrate (--scales imatrix) or give an --imatrix written by "
+                       "vkrt-quantize --imatrix-out (llama-imatrix's files hold only mean x^2)");
+        auto factor = std::make_shared<std::vector<double>>();
         wr.add_tensor_rows(t.name, type, t.dims,
-                           [src, K, out_rb, type, mse, imp, search, hess, &rows_done, &total_rows, &progress](
-                               uint64_t r0, uint64_t n, uint8_t* out) {
-                               std::vector<float> row(K);
-                               for (uint64_t i = 0; i < n; ++i) {
-                                   src(r0 + i, row.data());
-                                   if (mse)
-                                       quantize_row_q4_0_mse(row.data(), out + i * out_rb, K);
-                                   else if (search)
-                                       quantize_row_importance(type, row.data(), out + i * out_rb, K, imp->data(),
-                                                               hess ? hess->data() : nullptr);
-                                   else
-                                       fmt::quantize_row_weighted(type, row.data(), out + i * out_rb, K,
-                                                                  imp ? imp->data() : nullptr);
-                               }
+                           [src, K, rows, out_rb, type, mse, imp, search, hess, gptq, factor, threads = n_threads,
+                            &rows_done, &total_rows, &progress](uint64_t r0, uint64_t n, uint8_t* out) {
+                               if (gptq && factor->empty()) *factor = gptq_factor(hess->data(), K);
+                               // Rows are independent: encoded on up to `threads` threads, each its own range.
+                               auto encode = [&](uint64_t a, uint64_t b) {
+                                   std::vector<float> row(K);
+                                   for (uint64_t i = a; i < b; ++i) {
+                                       src(r0 + i, row.data());
+                                       uint8_t* o = out + i * out_rb;
+                                       if (mse)
+                                           quantize_row_q4_0_mse(row.data(), o, K);
+                                       else if (gptq)
+                                           quantize_row_gptq(type, row.data(), o, K, imp->data(), hess->data(),
+                                                             factor->data());
+                                       else if (search)
+                                           quantize_row_importance(type, row.data(), o, K, imp->data(),
+                                                                   hess ? hess->data() : nullptr);
+                                       else
+                                           fmt::quantize_row_weighted(type, row.data(), o, K,
+                                                                      imp ? imp->data() : nullptr);
+                                   }
+                               };
+                               parallel_rows(n, threads, encode);
+                               if (r0 + n == rows) factor->clear(), factor->shrink_to_fit();
                                rows_done += n;
                                progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));
                            });

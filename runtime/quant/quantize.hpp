@@ -45,6 +45,9 @@ struct QuantizeOptions {
     std::string imatrix_out;       // --imatrix-out FILE: write the calibration's imatrix (GGUF)
     bool ggml_scales = false;      // with an imatrix: ggml's weighted encoders exactly as llama-quantize
                                    // runs them (--scales ggml), not vkrt's search (quant/scale_search.hpp)
+    bool gptq = false;             // --gptq: GPTQ error feedback over the search (quant/gptq.hpp); needs
+                                   // the calibration's mean x x^T (calibration or a vkrt imatrix)
+    unsigned threads = 0;          // -t N: encoding threads (0: one per hardware thread)
     bool mse_scales = false;       // --scales mse: Q4_0 with searched block scales
     bool smooth = true;            // SmoothQuant for W8A8 (--no-smooth: off)
     float alpha = 0.5f;            // --alpha

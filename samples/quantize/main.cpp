@@ -39,6 +39,11 @@ const char* kUsage =
     "                          ggml (also: minmax): ggml's encoders exactly as llama-quantize runs\n"
     "                          them (with --imatrix: its imatrix path, byte for byte);\n"
     "                          mse: Q4_0 scales searched for least squared error\n"
+    "  --gptq                  with an importance matrix: GPTQ error feedback (each column's\n"
+    "                          rounding error compensated on the columns after it through the\n"
+    "                          calibration's x x^T); needs x x^T (calibration, or an --imatrix\n"
+    "                          from --imatrix-out)\n"
+    "  -t, --threads N         encoding threads (default: one per hardware thread)\n"
     "  --imatrix FILE          llama.cpp importance matrix FILE (GGUF or legacy .dat, e.g. from\n"
     "                          llama-imatrix, or --imatrix-out); must match the model\n"
     "  --imatrix-out FILE      write the calibration's importance matrix (llama.cpp GGUF format,\n"
@@ -85,6 +90,8 @@ int run(int argc, char** argv) {
     const int64_t calib_skip = args.integer("--calib-skip-tokens", "", 100 * 512, 0, INT32_MAX);
     const std::string sens = args.str("--sensitivity", "", "");
     const double budget = args.number("--budget-bits", "", 0.0);
+    const bool gptq = args.flag("--gptq");
+    const int64_t threads = args.integer("-t", "--threads", 0, 0, 1024);
     args.finish();
 
     VKRT_CHECK(!out.empty(), Status::invalid_argument, "no output file (-o OUT.gguf); see --help");
@@ -121,6 +128,8 @@ int run(int argc, char** argv) {
     o.calib_skip_tokens = size_t(calib_skip);
     o.sensitivity_report = sens;
     o.budget_bits = budget;
+    o.gptq = gptq;
+    o.threads = unsigned(threads);
 
     std::fprintf(stderr, "vkrt-quantize: %s -> %s (%s%s)\n", in.c_str(), out.c_str(),
                  budget > 0 ? "mixed, base " : "", type.empty() ? "q8_0" : type.c_str());
