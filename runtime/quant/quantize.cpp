@@ -93,8 +93,8 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     const bool w8a8 = opt.type == QuantType::w8a8 || opt.type == QuantType::w8a8_static;
     const bool is_static = opt.type == QuantType::w8a8_static;
     const bool mixed = opt.budget_bits > 0;
-    VKRT_CHECK(!(mixed && w8a8), Status::invalid_argument, "--budget-bits writes a mixed block-format file (Q4_0/Q8_0/F16 "
-               "linears); it cannot be combined with --type ", quant_type_name(opt.type));
+    VKRT_CHECK(!(mixed && w8a8), Status::invalid_argument, "--budget-bits writes a mixed block-format file (a registry "
+               "format per linear); it cannot be combined with --type ", quant_type_name(opt.type));
     VKRT_CHECK(!opt.mse_scales || !w8a8, Status::invalid_argument,
                "--scales mse applies to Q4_0 block scales, not to --type ", quant_type_name(opt.type));
     VKRT_CHECK(!opt.asym || w8a8, Status::invalid_argument, "--asym applies to W8A8 activations only");
@@ -106,6 +106,8 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     VKRT_CHECK(!opt.gptq || (use_imatrix && !opt.ggml_scales), Status::invalid_argument,
                "--gptq feeds back errors over vkrt's importance search: it needs an importance matrix "
                "(--scales imatrix, or --imatrix FILE from vkrt-quantize --imatrix-out) and not --scales ggml");
+    VKRT_CHECK(std::isfinite(opt.gptq_damp) && opt.gptq_damp > 0, Status::invalid_argument, "--gptq-damp ",
+               opt.gptq_damp, " is not a positive number");
     const Preset* preset = nullptr;
     if (!w8a8) {
         const std::string pn = opt.type == QuantType::preset ? opt.preset : quant_type_name(opt.type);
@@ -203,9 +205,12 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
             }
         }
         if (want_sens) {
+            SensitivityEncoding enc;
+            enc.importance = use_imatrix && !opt.ggml_scales;
+            enc.mse_q4 = opt.mse_scales;
             std::vector<SensitivityEntry> entries = analyze_sensitivity(
-                *fm, st, sm ? &*sm : nullptr, [&](size_t d, size_t t) { progress("sensitivity", double(d) / double(t)); });
-            if (mixed) choice = choose_formats(entries, opt.budget_bits, opt.mse_scales);
+                *fm, st, sm ? &*sm : nullptr, enc, [&](size_t d, size_t t) { progress("sensitivity", double(d) / double(t)); });
+            if (mixed) choice = choose_formats(entries, opt.budget_bits);
             std::ostringstream info;
             info << "Model `" << in_path << "`; " << res.calib_tokens << " calibration tokens, up to "
                  << opt.capture_rows << " captured input rows per tensor; SmoothQuant for W8A8: "
@@ -288,7 +293,6 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     uint64_t total_rows = 0, rows_done = 0;
     const unsigned n_threads = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
     double lin_bits = 0, lin_n = 0;
-    size_t n_q4 = 0, n_q8 = 0, n_f16 = 0;
     std::vector<std::unique_ptr<std::vector<float>>> keep;  // per-channel scales etc. alive until write()
 
     auto row_source = [&](const gguf::TensorInfo* t) {
@@ -348,14 +352,11 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         }
         if (lin) {
             // Bits per weight from the registry's block sizes (I8: plus its per-row F32 scale).
-            const double bpw = type == TensorType::I8 ? bits_per_weight(WFormat::w8a8, K)
+            const double bpw = type == TensorType::I8 ? w8a8_bits_per_weight(K)
                                                       : double(fmt::row_bytes(type, K)) * 8.0 / double(K);
             lin_bits += bpw * double(t.n_elements);
             lin_n += double(t.n_elements);
         }
-        n_q4 += type == TensorType::Q4_0;
-        n_q8 += type == TensorType::Q8_0;
-        n_f16 += type == TensorType::F16;
         total_rows += rows;
         res.tensors.emplace_back(t.name, type);
 
@@ -424,9 +425,9 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                        "vkrt-quantize --imatrix-out (llama-imatrix's files hold only mean x^2)");
         auto factor = std::make_shared<std::vector<double>>();
         wr.add_tensor_rows(t.name, type, t.dims,
-                           [src, K, rows, out_rb, type, mse, imp, search, hess, gptq, factor, threads = n_threads,
+                           [src, K, rows, out_rb, type, mse, imp, search, hess, gptq, factor, damp = opt.gptq_damp, threads = n_threads,
                             &rows_done, &total_rows, &progress](uint64_t r0, uint64_t n, uint8_t* out) {
-                               if (gptq && factor->empty()) *factor = gptq_factor(hess->data(), K);
+                               if (gptq && factor->empty()) *factor = gptq_factor(hess->data(), K, damp);
                                // Rows are independent: encoded on up to `threads` threads, each its own range.
                                auto encode = [&](uint64_t a, uint64_t b) {
                                    std::vector<float> row(K);
@@ -452,13 +453,9 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                                progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));
                            });
     }
-    if (!w8a8 && !mixed) {
-        wr.set_u32("general.file_type", preset->ftype);  // llama_ftype of the preset (15 = Q4_K_M)
-    } else if (!w8a8) {
-        // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7.
-        const uint32_t ftype = n_q4 ? 2 : n_q8 ? 7 : n_f16 ? 1 : 0;
-        wr.set_u32("general.file_type", ftype);
-    }
+    // llama_ftype of the preset (15 = Q4_K_M); a mixed file: of its base preset (--type), which
+    // set token_embd and output.
+    if (!w8a8) wr.set_u32("general.file_type", preset->ftype);
     res.linear_bits = lin_n > 0 ? lin_bits / lin_n : 0;
     progress("write", 0);
     wr.write(out_path, f.alignment());

@@ -9,8 +9,8 @@
 //   w8a8, w8a8_static           the block linears I8 + .scale (+ .act_scale [+ .act_zero]
 //                               for static, + .smooth for attn_output / ffn_down);
 //                               token_embd / output Q8_0
-//   budget_bits > 0 (mixed)     linears Q4_0 / Q8_0 / F16 chosen per tensor
-//                               (sensitivity.hpp); the rest as for `type` (q4_0 or q8_0)
+//   budget_bits > 0 (mixed)     linears: a registry format per tensor chosen by sensitivity
+//                               (sensitivity.hpp); the rest as the preset `type` has them
 // A type whose block does not divide a tensor's row length falls back as llama-quantize's
 // table says (presets.hpp), to F16 where nothing fits (llama-quantize would stop for a
 // 32-block preset); each fallback is reported in QuantizeResult::fallbacks.
@@ -47,6 +47,7 @@ struct QuantizeOptions {
                                    // runs them (--scales ggml), not vkrt's search (quant/scale_search.hpp)
     bool gptq = false;             // --gptq: GPTQ error feedback over the search (quant/gptq.hpp); needs
                                    // the calibration's mean x x^T (calibration or a vkrt imatrix)
+    double gptq_damp = 0.01;       // --gptq-damp: added to H's diagonal, times its mean (GPTQ's percdamp)
     unsigned threads = 0;          // -t N: encoding threads (0: one per hardware thread)
     bool mse_scales = false;       // --scales mse: Q4_0 with searched block scales
     bool smooth = true;            // SmoothQuant for W8A8 (--no-smooth: off)
@@ -60,7 +61,7 @@ struct QuantizeOptions {
     size_t calib_seq_len = 512;
     size_t capture_rows = 256;     // captured input rows per linear input (sensitivity)
     std::string sensitivity_report;  // --sensitivity FILE (markdown)
-    double budget_bits = 0;        // --budget-bits B (> 0: mixed Q4_0/Q8_0/F16 linears)
+    double budget_bits = 0;        // --budget-bits B (> 0: a format per linear, sensitivity.hpp)
 };
 
 struct QuantizeResult {
