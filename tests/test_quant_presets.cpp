@@ -416,19 +416,20 @@ TEST_CASE("quant gptq: error feedback lowers e^T H e on correlated inputs, never
             for (size_t j = i; j < k; ++j) H[i * k + j] = H[j * k + i] = float(Hd[i * k + j] / double(n));
         for (size_t i = 0; i < k; ++i) imp[i] = H[i * k + i];
     }
-    const std::vector<double> U = quant::gptq_factor(H.data(), k);
+
     const std::vector<float> w = test::random_floats(4 * k, 24, -1.f, 1.f);
     for (Format f : {Format::Q4_0, Format::Q3_K, Format::Q4_K, Format::IQ4_XS}) {
         const std::string name = fmt::name(f);
         CAPTURE(name);
+        const quant::GptqFactors g = quant::gptq_factors(H.data(), k, fmt::traits(f).block_elems);
         double e_search = 0, e_gptq = 0;
         for (size_t row = 0; row < 4; ++row) {
             const float* x = w.data() + row * k;
-            std::vector<uint8_t> a(size_t(fmt::row_bytes(f, k))), g(a.size());
+            std::vector<uint8_t> a(size_t(fmt::row_bytes(f, k))), q(a.size());
             quant::quantize_row_importance(f, x, a.data(), k, imp.data(), H.data());
-            quant::quantize_row_gptq(f, x, g.data(), k, imp.data(), H.data(), U.data());
+            quant::quantize_row_gptq(f, x, q.data(), k, imp.data(), H.data(), g);
             const double ea = quant::hessian_error(f, x, a.data(), k, H.data());
-            const double eg = quant::hessian_error(f, x, g.data(), k, H.data());
+            const double eg = quant::hessian_error(f, x, q.data(), k, H.data());
             CHECK(eg <= ea);
             e_search += ea;
             e_gptq += eg;

@@ -1,5 +1,6 @@
 #include "quant/gptq.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -99,7 +100,17 @@ const QuantBits& quant_bits(Format f) {
     return it->second;
 }
 
-std::vector<double> gptq_factor(const float* H, size_t k, double damp) {
+std::vector<double> gptq_factor(const float* Hin, size_t k, double damp, const std::vector<uint32_t>& perm) {
+    VKRT_CHECK(perm.empty() || perm.size() == k, Status::invalid_argument, "gptq_factor: order of ", perm.size(),
+               " columns for ", k);
+    std::vector<float> Hp;
+    const float* H = Hin;
+    if (!perm.empty()) {
+        Hp.resize(k * k);
+        for (size_t i = 0; i < k; ++i)
+            for (size_t j = 0; j < k; ++j) Hp[i * k + j] = Hin[size_t(perm[i]) * k + perm[j]];
+        H = Hp.data();
+    }
     double mean = 0;
     size_t live = 0;
     for (size_t j = 0; j < k; ++j)
@@ -148,6 +159,20 @@ std::vector<double> gptq_factor(const float* H, size_t k, double damp) {
     }
 }
 
+GptqFactors gptq_factors(const float* H, size_t k, size_t block, double damp) {
+    VKRT_CHECK(block > 0 && k % block == 0, Status::invalid_argument, "gptq_factors: rows of ", k,
+               " in blocks of ", block);
+    GptqFactors g;
+    g.act_perm.resize(k);
+    for (size_t j = 0; j < k; ++j) g.act_perm[j] = uint32_t(j);
+    for (size_t b = 0; b < k; b += block)
+        std::stable_sort(g.act_perm.begin() + ptrdiff_t(b), g.act_perm.begin() + ptrdiff_t(b + block),
+                         [&](uint32_t i, uint32_t j) { return H[size_t(i) * k + i] > H[size_t(j) * k + j]; });
+    g.natural = gptq_factor(H, k, damp);
+    g.act = gptq_factor(H, k, damp, g.act_perm);
+    return g;
+}
+
 double hessian_error(Format f, const float* x, const void* q, size_t k, const float* H) {
     std::vector<float> y(k);
     fmt::dequantize_row(f, q, y.data(), k);
@@ -164,7 +189,7 @@ double hessian_error(Format f, const float* x, const void* q, size_t k, const fl
 }
 
 void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const float* imp, const float* H,
-                       const double* U) {
+                       const GptqFactors& g) {
     const fmt::Traits& t = fmt::traits(f);
     const QuantBits& qb = quant_bits(f);
     VKRT_CHECK(t.quantize_weighted, Status::unsupported, "--gptq: ", t.name, " has no weighted encoder");
@@ -181,46 +206,51 @@ void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const floa
     std::vector<double> w(k);
     std::vector<float> wf(be), vals(size_t(npat) * be);
     std::vector<uint8_t> out(rb), tmp(bb);
-    std::vector<uint32_t> code(be);
+    std::vector<uint32_t> code(be), natural(k);
+    for (size_t j = 0; j < k; ++j) natural[j] = uint32_t(j);
     const size_t n_cand = ImportanceCandidates(x, k, imp).size();
-    for (size_t c = 0; c < n_cand; ++c) {
-        for (size_t j = 0; j < k; ++j) w[j] = x[j];
-        for (size_t b = 0; b < nb; ++b) {
-            const size_t j0 = b * be;
-            uint8_t* blk = out.data() + b * bb;
-            // The block's scales, from its columns as the feedback so far left them.
-            for (size_t i = 0; i < be; ++i) wf[i] = float(w[j0 + i]);
-            const ImportanceCandidates cand(wf.data(), be, imp + j0);
-            t.quantize_weighted(wf.data(), blk, be, cand[c]);
-            // vals (npat, be): each element's value for every pattern of its quant bits.
-            for (uint32_t p = 0; p < npat; ++p) {
-                std::memcpy(tmp.data(), blk, bb);
-                for (size_t i = 0; i < be; ++i)
-                    for (uint32_t s = 0; s < nbit; ++s) set_bit(tmp.data(), qb.bit[i * nbit + s], (p >> s) & 1);
-                t.dequantize(tmp.data(), vals.data() + size_t(p) * be, be);
-            }
-            for (size_t i = 0; i < be; ++i) {
-                const size_t j = j0 + i;
-                uint32_t bp = 0;
-                for (uint32_t s = 0; s < nbit; ++s) bp |= uint32_t(get_bit(blk, qb.bit[i * nbit + s])) << s;
-                double bd = INFINITY;
+    for (int order = 0; order < 2; ++order) {
+        // perm[p]: the column rounded p-th (a permutation within each block); U in that order.
+        const std::vector<uint32_t>& perm = order ? g.act_perm : natural;
+        const double* U = order ? g.act.data() : g.natural.data();
+        for (size_t c = 0; c < n_cand; ++c) {
+            for (size_t j = 0; j < k; ++j) w[j] = x[j];
+            for (size_t b = 0; b < nb; ++b) {
+                const size_t j0 = b * be;
+                uint8_t* blk = out.data() + b * bb;
+                // The block's scales, from its columns as the feedback so far left them.
+                for (size_t i = 0; i < be; ++i) wf[i] = float(w[j0 + i]);
+                const ImportanceCandidates cand(wf.data(), be, imp + j0);
+                t.quantize_weighted(wf.data(), blk, be, cand[c]);
+                // vals (npat, be): each element's value for every pattern of its quant bits.
                 for (uint32_t p = 0; p < npat; ++p) {
-                    const double v = vals[size_t(p) * be + i];
-                    if (!std::isfinite(v)) continue;
-                    const double d = std::fabs(v - w[j]);
-                    if (d < bd) bd = d, bp = p;
+                    std::memcpy(tmp.data(), blk, bb);
+                    for (size_t i = 0; i < be; ++i)
+                        for (uint32_t s = 0; s < nbit; ++s) set_bit(tmp.data(), qb.bit[i * nbit + s], (p >> s) & 1);
+                    t.dequantize(tmp.data(), vals.data() + size_t(p) * be, be);
                 }
-                code[i] = bp;
-                const double q = vals[size_t(bp) * be + i];
-                const double err = (w[j] - q) / U[j * k + j];
-                const double* u = U + j * k;
-                for (size_t m = j + 1; m < k; ++m) w[m] -= err * u[m];
+                for (size_t pos = j0; pos < j0 + be; ++pos) {
+                    const size_t j = perm[pos], i = j - j0;
+                    uint32_t bp = 0;
+                    for (uint32_t s = 0; s < nbit; ++s) bp |= uint32_t(get_bit(blk, qb.bit[i * nbit + s])) << s;
+                    double bd = INFINITY;
+                    for (uint32_t p = 0; p < npat; ++p) {
+                        const double v = vals[size_t(p) * be + i];
+                        if (!std::isfinite(v)) continue;
+                        const double d = std::fabs(v - w[j]);
+                        if (d < bd) bd = d, bp = p;
+                    }
+                    code[i] = bp;
+                    const double err = (w[j] - vals[size_t(bp) * be + i]) / U[pos * k + pos];
+                    const double* u = U + pos * k;
+                    for (size_t m = pos + 1; m < k; ++m) w[perm[m]] -= err * u[m];
+                }
+                for (size_t i = 0; i < be; ++i)
+                    for (uint32_t s = 0; s < nbit; ++s) set_bit(blk, qb.bit[i * nbit + s], (code[i] >> s) & 1);
             }
-            for (size_t i = 0; i < be; ++i)
-                for (uint32_t s = 0; s < nbit; ++s) set_bit(blk, qb.bit[i * nbit + s], (code[i] >> s) & 1);
+            const double e = hessian_error(f, x, out.data(), k, H);
+            if (e < best_e) best_e = e, best = out;
         }
-        const double e = hessian_error(f, x, out.data(), k, H);
-        if (e < best_e) best_e = e, best = out;
     }
     std::memcpy(dst, best.data(), rb);
 }

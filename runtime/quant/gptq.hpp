@@ -16,9 +16,14 @@
 // element are that element's quant bits; decoding the block with every pattern in every
 // element's quant bits lists each element's values), so there is no per-format code here.
 //
-// Each row keeps the least e^T H e among: GPTQ with each of the scale search's weightings,
-// and quantize_row_importance's result (no feedback), so the objective is never above the
-// search's alone.
+// Order: the columns in file order, and "act order" (GPTQ's desc_act): within each block, the
+// columns of largest H_jj first, so the most important columns are rounded while the most
+// columns are left to take their error (blocks stay in order: a block's scales must be fixed
+// before its columns are rounded).
+//
+// Each row keeps the least e^T H e among: GPTQ in both orders with each of the scale search's
+// weightings, and quantize_row_importance's result (no feedback), so the objective is never
+// above the search's alone.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -37,15 +42,23 @@ struct QuantBits {
 // width (every ggml block format does) or f has no encoder / decoder.
 const QuantBits& quant_bits(Format f);
 
-// The factor GPTQ needs, made once per tensor from its H (k,k) row-major mean x x^T:
-// U (k,k), upper triangular, H_d^-1 = U^T U, where H_d = H with its dead columns (H_jj = 0)
-// set to 1 and damp * mean(diag) added to the diagonal (GPTQ's dampening, default 1%).
-std::vector<double> gptq_factor(const float* H, size_t k, double damp = 0.01);
+// The factor GPTQ needs for one column order perm (k; empty = 0..k-1), from H (k,k) row-major
+// mean x x^T: U (k,k), upper triangular, (P H_d P^T)^-1 = U^T U, where H_d = H with its dead
+// columns (H_jj = 0) set to 1 and damp * mean(diag) added to the diagonal (GPTQ's dampening,
+// default 1%), and (P H P^T)_ij = H_perm[i],perm[j].
+std::vector<double> gptq_factor(const float* H, size_t k, double damp = 0.01, const std::vector<uint32_t>& perm = {});
 
-// One row x (k) -> dst (row_bytes(f, k)). imp (k): mean x^2 (H's diagonal); H (k,k) and U
-// from gptq_factor(H). f must have an encoder and a block of more than one element.
+// Both orders' factors of one tensor (made once per tensor; block = the format's block).
+struct GptqFactors {
+    std::vector<uint32_t> act_perm;   // (k) act order: per block, columns by H_jj descending
+    std::vector<double> natural, act;  // gptq_factor for 0..k-1 and for act_perm
+};
+GptqFactors gptq_factors(const float* H, size_t k, size_t block, double damp = 0.01);
+
+// One row x (k) -> dst (row_bytes(f, k)). imp (k): mean x^2 (H's diagonal); H (k,k) and its
+// factors. f must have an encoder and a block of more than one element.
 void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const float* imp, const float* H,
-                       const double* U);
+                       const GptqFactors& g);
 
 // e^T H e for e = x - decode(q) over one row: the objective above.
 double hessian_error(Format f, const float* x, const void* q, size_t k, const float* H);

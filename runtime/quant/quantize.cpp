@@ -423,11 +423,12 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
             VKRT_CHECK(hess, Status::invalid_argument, "--gptq needs the mean x x^T of '", t.name,
                        "''s input: calibrate (--scales imatrix) or give an --imatrix written by "
                        "vkrt-quantize --imatrix-out (llama-imatrix's files hold only mean x^2)");
-        auto factor = std::make_shared<std::vector<double>>();
+        auto factor = std::make_shared<GptqFactors>();
         wr.add_tensor_rows(t.name, type, t.dims,
                            [src, K, rows, out_rb, type, mse, imp, search, hess, gptq, factor, damp = opt.gptq_damp, threads = n_threads,
                             &rows_done, &total_rows, &progress](uint64_t r0, uint64_t n, uint8_t* out) {
-                               if (gptq && factor->empty()) *factor = gptq_factor(hess->data(), K, damp);
+                               if (gptq && factor->natural.empty())
+                                   *factor = gptq_factors(hess->data(), K, fmt::traits(type).block_elems, damp);
                                // Rows are independent: encoded on up to `threads` threads, each its own range.
                                auto encode = [&](uint64_t a, uint64_t b) {
                                    std::vector<float> row(K);
@@ -438,7 +439,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                                            quantize_row_q4_0_mse(row.data(), o, K);
                                        else if (gptq)
                                            quantize_row_gptq(type, row.data(), o, K, imp->data(), hess->data(),
-                                                             factor->data());
+                                                             *factor);
                                        else if (search)
                                            quantize_row_importance(type, row.data(), o, K, imp->data(),
                                                                    hess ? hess->data() : nullptr);
@@ -448,7 +449,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                                    }
                                };
                                parallel_rows(n, threads, encode);
-                               if (r0 + n == rows) factor->clear(), factor->shrink_to_fit();
+                               if (r0 + n == rows) *factor = {};
                                rows_done += n;
                                progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));
                            });
