@@ -438,3 +438,25 @@ TEST_CASE("quant gptq: error feedback lowers e^T H e on correlated inputs, never
         CHECK(e_gptq < 0.8 * e_search);
     }
 }
+
+TEST_CASE("quant gptq: refused without x x^T or with --scales ggml; no file left") {
+    const std::filesystem::path data = std::filesystem::path(__FILE__).parent_path() / "data";
+    const std::string out = tmp("gptq_refused.gguf");
+    quant::QuantizeOptions o;
+    o.type = quant::QuantType::preset;
+    o.preset = "q4_k_m";
+    o.gptq = true;
+    o.imatrix_in = (data / "llama_imatrix_padded256.gguf").string();  // llama-imatrix: mean x^2 only
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("--gptq needs the mean x x^T"),
+                         Error);
+    CHECK(!std::filesystem::exists(out));
+    o.ggml_scales = true;
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("not --scales ggml"), Error);
+    o = {};
+    o.type = quant::QuantType::preset;
+    o.preset = "q4_k_m";
+    o.gptq = true;  // no importance matrix at all
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("needs an importance matrix"),
+                         Error);
+    CHECK(!std::filesystem::exists(out));
+}
