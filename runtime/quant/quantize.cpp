@@ -425,8 +425,9 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                        "vkrt-quantize --imatrix-out (llama-imatrix's files hold only mean x^2)");
         auto factor = std::make_shared<GptqFactors>();
         wr.add_tensor_rows(t.name, type, t.dims,
-                           [src, K, rows, out_rb, type, mse, imp, search, hess, gptq, factor, damp = opt.gptq_damp, threads = n_threads,
-                            &rows_done, &total_rows, &progress](uint64_t r0, uint64_t n, uint8_t* out) {
+                           [src, K, rows, out_rb, type, mse, imp, search, hess, gptq, factor,
+                            damp = opt.gptq_damp, threads = n_threads, &rows_done, &total_rows,
+                            &progress](uint64_t r0, uint64_t n, uint8_t* out) {
                                if (gptq && factor->natural.empty())
                                    *factor = gptq_factors(hess->data(), K, fmt::traits(type).block_elems, damp);
                                // Rows are independent: encoded on up to `threads` threads, each its own range.

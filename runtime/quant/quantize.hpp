@@ -18,7 +18,10 @@
 // (fmt::quantize_row_weighted with nullptr); with an importance matrix (--imatrix FILE, or
 // collected by calibration with `importance`) every block encoder weights its scale search
 // by each input column's mean x^2 (quant/scale_search.hpp; ggml_scales: ggml's own imatrix
-// path, llama-quantize --imatrix's bytes); scales = mse uses quantize_row_q4_0_mse for Q4_0.
+// path, llama-quantize --imatrix's bytes); scales = mse uses quantize_row_q4_0_mse for Q4_0;
+// gptq adds error feedback over the search (quant/gptq.hpp; needs the inputs' mean x x^T).
+// Rows are encoded on `threads` threads (0: one per hardware thread), the file written
+// tensor by tensor, a few MiB of rows at a time.
 #pragma once
 #include <cstdint>
 #include <functional>
