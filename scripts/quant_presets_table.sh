@@ -10,6 +10,7 @@
 # sequences of 512). The same text file is what llama-imatrix gets for the llama.cpp column
 # (LLAMA_CPP_BUILD set: llama-imatrix -f CALIB -c 512 --chunks 32, then llama-quantize
 # --imatrix, measured with the same vkrt-bench command).
+# GPTQ=1: the vkrt files with --gptq (error feedback, runtime/quant/gptq.hpp) as well.
 #   scripts/quant_presets_table.sh [BUILD_DIR] [PRESETS...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,11 +39,11 @@ if [ -n "${LLAMA_CPP_BUILD:-}" ]; then
   "$LLAMA_CPP_BUILD/bin/llama-imatrix" -m "$src" -f "$calib" -c 512 --chunks $(( ${CALIB_TOKENS:-16384} / 512 )) \
     -ngl 0 -t 2 -nr -o "$out/llama.imatrix.gguf" >"$out/imatrix.log" 2>&1
 fi
-echo "| preset | bytes | bits/weight | vkrt ppl (--scales imatrix) | llama-quantize --imatrix ppl (vkrt-bench) |"
+echo "| preset | bytes | bits/weight | vkrt ppl (--imatrix${GPTQ:+ --gptq}) | llama-quantize --imatrix ppl (vkrt-bench) |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 for p in $presets; do
   f=$out/$p.gguf
-  "$build/bin/vkrt-quantize" -m "$src" -o "$f" --type "$p" --imatrix "$im" >/dev/null 2>&1
+  "$build/bin/vkrt-quantize" -m "$src" -o "$f" --type "$p" --imatrix "$im" ${GPTQ:+--gptq} >/dev/null 2>&1
   size=$(stat -c %s "$f")
   bpw=$(python3 scripts/gguf_tensor_digests.py "$f" --bpw)  # tensor data bits / elements
   lc="-"

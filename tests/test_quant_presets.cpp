@@ -19,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/format.hpp"
 #include "gguf/gguf.hpp"
+#include "quant/gptq.hpp"
 #include "quant/imatrix.hpp"
 #include "quant/presets.hpp"
 #include "quant/quantize.hpp"
@@ -351,4 +352,111 @@ TEST_CASE("quant presets: --imatrix must be this model's; bad input leaves no fi
     CHECK_FALSE(std::filesystem::exists(other));
     CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), src_path(), q), doctest::Contains("same file"), Error);
     CHECK(gguf::File::open(src_path()).tensors().size() == 48);
+}
+
+TEST_CASE("quant gptq: each element's quant bits found from the decoder alone, for every registry encoder") {
+    // Widths of ggml's block formats (ggml-common.h): the probe must find exactly these.
+    const std::map<Format, uint32_t> known = {{Format::Q4_0, 4}, {Format::Q5_1, 5}, {Format::Q8_0, 8},
+                                              {Format::Q2_K, 2}, {Format::Q3_K, 3}, {Format::Q4_K, 4},
+                                              {Format::Q5_K, 5}, {Format::Q6_K, 6}, {Format::IQ4_XS, 4}};
+    size_t n_formats = 0;
+    for (const fmt::Traits& t : fmt::all()) {
+        if (!t.quantize || !t.dequantize || t.block_elems <= 1) continue;
+        const std::string name = t.name;
+        CAPTURE(name);
+        ++n_formats;
+        const quant::QuantBits& qb = quant::quant_bits(t.type);
+        REQUIRE(qb.bit.size() == size_t(t.block_elems) * qb.per_elem);
+        if (known.count(t.type)) CHECK(qb.per_elem == known.at(t.type));
+        // On a fresh block: inverting one element's quant bits moves that element only.
+        const std::vector<float> x = test::random_floats(t.block_elems, 3, -2.f, 1.f);
+        std::vector<uint8_t> blk(t.block_bytes), alt(t.block_bytes);
+        std::vector<float> y0(t.block_elems), y1(t.block_elems);
+        t.quantize(x.data(), blk.data(), t.block_elems);
+        t.dequantize(blk.data(), y0.data(), t.block_elems);
+        size_t moved_alone = 0;
+        for (size_t i = 0; i < t.block_elems; ++i) {
+            alt = blk;
+            for (uint32_t s = 0; s < qb.per_elem; ++s) {
+                const uint32_t b = qb.bit[i * qb.per_elem + s];
+                alt[b >> 3] = uint8_t(alt[b >> 3] ^ (1u << (b & 7)));
+            }
+            t.dequantize(alt.data(), y1.data(), t.block_elems);
+            bool others_same = true;
+            for (size_t j = 0; j < t.block_elems; ++j)
+                if (j != i && std::memcmp(&y0[j], &y1[j], 4) != 0) others_same = false;
+            CHECK(others_same);
+            moved_alone += std::memcmp(&y0[i], &y1[i], 4) != 0;
+        }
+        CHECK(moved_alone > t.block_elems / 2);  // a zero sub-block scale may hide a few
+    }
+    CHECK(n_formats >= known.size());
+}
+
+TEST_CASE("quant gptq: error feedback lowers e^T H e on correlated inputs, never above the search") {
+    // Inputs x = A z + noise (8 latent factors over k columns): strongly correlated columns,
+    // where compensating one column's rounding on the others pays. H = mean x x^T.
+    const size_t k = 512, n = 2048, r = 8;
+    const std::vector<float> A = test::random_floats(k * r, 21, -1.f, 1.f);
+    const std::vector<float> z = test::random_floats(n * r, 22, -1.f, 1.f);
+    const std::vector<float> noise = test::random_floats(n * k, 23, -0.1f, 0.1f);
+    std::vector<float> H(k * k, 0.f), imp(k);
+    {
+        std::vector<double> Hd(k * k, 0.0), xs(k);
+        for (size_t s = 0; s < n; ++s) {
+            for (size_t i = 0; i < k; ++i) {
+                double v = noise[s * k + i];
+                for (size_t l = 0; l < r; ++l) v += A[i * r + l] * z[s * r + l];
+                xs[i] = v;
+            }
+            for (size_t i = 0; i < k; ++i)
+                for (size_t j = i; j < k; ++j) Hd[i * k + j] += xs[i] * xs[j];
+        }
+        for (size_t i = 0; i < k; ++i)
+            for (size_t j = i; j < k; ++j) H[i * k + j] = H[j * k + i] = float(Hd[i * k + j] / double(n));
+        for (size_t i = 0; i < k; ++i) imp[i] = H[i * k + i];
+    }
+
+    const std::vector<float> w = test::random_floats(4 * k, 24, -1.f, 1.f);
+    for (Format f : {Format::Q4_0, Format::Q3_K, Format::Q4_K, Format::IQ4_XS}) {
+        const std::string name = fmt::name(f);
+        CAPTURE(name);
+        const quant::GptqFactors g = quant::gptq_factors(H.data(), k, fmt::traits(f).block_elems);
+        double e_search = 0, e_gptq = 0;
+        for (size_t row = 0; row < 4; ++row) {
+            const float* x = w.data() + row * k;
+            std::vector<uint8_t> a(size_t(fmt::row_bytes(f, k))), q(a.size());
+            quant::quantize_row_importance(f, x, a.data(), k, imp.data(), H.data());
+            quant::quantize_row_gptq(f, x, q.data(), k, imp.data(), H.data(), g);
+            const double ea = quant::hessian_error(f, x, a.data(), k, H.data());
+            const double eg = quant::hessian_error(f, x, q.data(), k, H.data());
+            CHECK(eg <= ea);
+            e_search += ea;
+            e_gptq += eg;
+        }
+        MESSAGE(name, ": e^T H e search ", e_search, ", gptq ", e_gptq);
+        CHECK(e_gptq < 0.8 * e_search);
+    }
+}
+
+TEST_CASE("quant gptq: refused without x x^T or with --scales ggml; no file left") {
+    const std::filesystem::path data = std::filesystem::path(__FILE__).parent_path() / "data";
+    const std::string out = tmp("gptq_refused.gguf");
+    quant::QuantizeOptions o;
+    o.type = quant::QuantType::preset;
+    o.preset = "q4_k_m";
+    o.gptq = true;
+    o.imatrix_in = (data / "llama_imatrix_padded256.gguf").string();  // llama-imatrix: mean x^2 only
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("--gptq needs the mean x x^T"),
+                         Error);
+    CHECK(!std::filesystem::exists(out));
+    o.ggml_scales = true;
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("not --scales ggml"), Error);
+    o = {};
+    o.type = quant::QuantType::preset;
+    o.preset = "q4_k_m";
+    o.gptq = true;  // no importance matrix at all
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("needs an importance matrix"),
+                         Error);
+    CHECK(!std::filesystem::exists(out));
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -461,58 +462,63 @@ TEST_CASE("sensitivity: report and a mixed file under a bits budget") {
     const std::string md = test::read_file(o.sensitivity_report);
     CHECK(md.find("| blk.0.attn_q.weight | 64 x 64 |") != std::string::npos);
     CHECK(md.find("blk.4.ffn_down.weight") != std::string::npos);
-    CHECK(md.find("(F16)") != std::string::npos);
+    CHECK(md.find("| Q4_K |") != std::string::npos);  // every registry format has a column
+    CHECK(md.find(" - |") != std::string::npos);       // rows of 64 / 172 fit no 256-block
     CHECK(md == r.sensitivity_md);
     gguf::File q = gguf::File::open(out);
-    size_t n4 = 0, n8 = 0, n16 = 0;
+    size_t n_small = 0, n_types = 0;
+    std::map<TensorType, size_t> types;
     double bits = 0, n = 0;
     for (const gguf::TensorInfo& t : q.tensors()) {
         if (t.name.rfind("blk.", 0) != 0 || t.dims.size() != 2) continue;
-        CHECK((t.type == TensorType::Q4_0 || t.type == TensorType::Q8_0 || t.type == TensorType::F16));
-        n4 += t.type == TensorType::Q4_0;
-        n8 += t.type == TensorType::Q8_0;
-        n16 += t.type == TensorType::F16;
+        ++types[t.type];
+        n_small += fmt::row_bytes(t.type, t.dims[0]) * 8 < 6 * t.dims[0];  // under 6 bits/weight
         bits += double(t.n_bytes) * 8.0;
         n += double(t.n_elements);
     }
-    CHECK(n4 > 0);
-    CHECK(n8 + n16 > 5);  // upgrades beyond the forced F16 ffn_down
+    n_types = types.size();
+    CHECK(n_small > 0);
+    CHECK(n_types >= 3);  // several formats of the registry, not one ladder
     CHECK(bits / n == doctest::Approx(r.linear_bits));
     CHECK(q.tensor("token_embd.weight").type == TensorType::Q4_0);
-    CHECK(q.tensor("output.weight").type == TensorType::Q8_0);
+    CHECK(q.tensor("output.weight").type == TensorType::Q8_0);  // the q4_0 preset: Q6_K, rows of 64 -> Q8_0
 
-    // Errors are ordered as the formats' precision.
+    // Errors are ordered as the formats' precision; every registry format that fits is measured.
     gguf::File f = gguf::File::open(model_path());
     quant::FloatLlama m = quant::load_float_llama(f, 256);
     quant::CalibStats st = quant::collect_stats(m, nullptr, calib_data(), {2048, 64});
-    auto entries = quant::analyze_sensitivity(m, st, nullptr);
+    auto entries = quant::analyze_sensitivity(m, st, nullptr, {});
     REQUIRE(entries.size() == 35);
+    const std::vector<Format> all = quant::sensitivity_formats();
+    CHECK(std::find(all.begin(), all.end(), Format::IQ4_XS) != all.end());
+    CHECK(std::find(all.begin(), all.end(), Format::F32) == all.end());
     for (const auto& e : entries) {
         CAPTURE(e.name);
-        using quant::WFormat;
-        if (e.fits[size_t(WFormat::q4_0)]) {
-            CHECK(e.err[size_t(WFormat::q4_0)] > e.err[size_t(WFormat::q8_0)]);
-            CHECK(e.err[size_t(WFormat::q4_0_mse)] < e.err[size_t(WFormat::q4_0)] * 1.05);
-            CHECK(e.err[size_t(WFormat::q8_0)] > e.err[size_t(WFormat::f16)]);
-        } else {  // measured as the F16 fallback
-            CHECK(e.err[size_t(WFormat::q8_0)] == e.err[size_t(WFormat::f16)]);
+        for (Format fm : all) CHECK(e.err(fm).has_value() == (e.n_in % fmt::traits(fm).block_elems == 0));
+        if (e.err(Format::Q4_0)) {
+            CHECK(*e.err(Format::Q4_0) > *e.err(Format::Q5_0));
+            CHECK(*e.err(Format::Q5_0) > *e.err(Format::Q8_0));
+            CHECK(*e.err(Format::Q8_0) > *e.err(Format::F16));
+            CHECK(*e.err(Format::Q4_0) < 0.5);
         }
-        CHECK(e.err[size_t(WFormat::w8a8)] > e.err[size_t(WFormat::f16)]);
-        CHECK(e.err[size_t(WFormat::q4_0)] < 0.5);
+        CHECK(e.err_w8a8 > *e.err(Format::F16));
     }
-    // Budget edge cases: the minimum gives all-smallest; too small a budget is an error.
+    // Budget edge cases: the minimum gives each tensor its smallest format; too small a budget
+    // is an error; 16 bits: F16 everywhere (BF16 costs the same for more error).
     double min_bits = 0, n_all = 0;
     for (const auto& e : entries) {
         const double ne = double(e.n_in * e.n_out);
-        min_bits += ne * (e.fits[size_t(quant::WFormat::q4_0)] ? 4.5 : 16.0);
+        double b = 32;
+        for (const auto& fe : e.formats) b = std::min(b, fe.bits);
+        min_bits += ne * b;
         n_all += ne;
     }
-    auto lo = quant::choose_formats(entries, min_bits / n_all + 1e-6, false);
+    auto lo = quant::choose_formats(entries, min_bits / n_all + 1e-6);
     CHECK(lo.avg_bits == doctest::Approx(min_bits / n_all));
     for (const auto& [name, t] : lo.types)
-        CHECK(t == (name.find("ffn_down") != std::string::npos ? TensorType::F16 : TensorType::Q4_0));
-    CHECK_THROWS_WITH_AS(quant::choose_formats(entries, 6.0, false), doctest::Contains("smallest possible"), Error);
-    auto hi = quant::choose_formats(entries, 16.0, false);
+        CHECK(fmt::row_bytes(t, 64) * 8 / 64 == (name.find("ffn_down") != std::string::npos ? 16u : 4u));
+    CHECK_THROWS_WITH_AS(quant::choose_formats(entries, 4.0), doctest::Contains("smallest possible"), Error);
+    auto hi = quant::choose_formats(entries, 16.0);
     for (const auto& [name, t] : hi.types) CHECK(t == TensorType::F16);
 }
 

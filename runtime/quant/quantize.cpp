@@ -8,11 +8,13 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "core/error.hpp"
 #include "core/quant.hpp"
 #include "arch/arch.hpp"
 #include "io/safe_write.hpp"
+#include "quant/gptq.hpp"
 #include "quant/imatrix.hpp"
 #include "quant/presets.hpp"
 #include "quant/scale_search.hpp"
@@ -52,6 +54,26 @@ void quantize_w8a8_rows(const float* w, size_t N, size_t K, int8_t* q, float* sc
 
 namespace {
 
+// fn(a, b) over [0, n) split into up to `threads` ranges, run in parallel; the first
+// exception (in range order) is rethrown after all have finished.
+void parallel_rows(uint64_t n, unsigned threads, const std::function<void(uint64_t, uint64_t)>& fn) {
+    const uint64_t parts = std::min<uint64_t>(std::max(1u, threads), n);
+    if (parts <= 1) return fn(0, n);
+    std::vector<std::exception_ptr> errors(parts);
+    std::vector<std::thread> pool;
+    for (uint64_t p = 0; p < parts; ++p)
+        pool.emplace_back([&, p] {
+            try {
+                fn(n * p / parts, n * (p + 1) / parts);
+            } catch (...) {
+                errors[p] = std::current_exception();
+            }
+        });
+    for (std::thread& th : pool) th.join();
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
 std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
     std::vector<uint8_t> b(v.size() * 4);
     if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
@@ -71,8 +93,8 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     const bool w8a8 = opt.type == QuantType::w8a8 || opt.type == QuantType::w8a8_static;
     const bool is_static = opt.type == QuantType::w8a8_static;
     const bool mixed = opt.budget_bits > 0;
-    VKRT_CHECK(!(mixed && w8a8), Status::invalid_argument, "--budget-bits writes a mixed block-format file (Q4_0/Q8_0/F16 "
-               "linears); it cannot be combined with --type ", quant_type_name(opt.type));
+    VKRT_CHECK(!(mixed && w8a8), Status::invalid_argument, "--budget-bits writes a mixed block-format file (a registry "
+               "format per linear); it cannot be combined with --type ", quant_type_name(opt.type));
     VKRT_CHECK(!opt.mse_scales || !w8a8, Status::invalid_argument,
                "--scales mse applies to Q4_0 block scales, not to --type ", quant_type_name(opt.type));
     VKRT_CHECK(!opt.asym || w8a8, Status::invalid_argument, "--asym applies to W8A8 activations only");
@@ -81,6 +103,11 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                "an importance matrix weights block scales; W8A8 has none (--type ", quant_type_name(opt.type), ")");
     VKRT_CHECK(!(use_imatrix && opt.mse_scales), Status::invalid_argument,
                "--scales mse and an importance matrix are two scale searches: choose one");
+    VKRT_CHECK(!opt.gptq || (use_imatrix && !opt.ggml_scales), Status::invalid_argument,
+               "--gptq feeds back errors over vkrt's importance search: it needs an importance matrix "
+               "(--scales imatrix, or --imatrix FILE from vkrt-quantize --imatrix-out) and not --scales ggml");
+    VKRT_CHECK(std::isfinite(opt.gptq_damp) && opt.gptq_damp > 0, Status::invalid_argument, "--gptq-damp ",
+               opt.gptq_damp, " is not a positive number");
     const Preset* preset = nullptr;
     if (!w8a8) {
         const std::string pn = opt.type == QuantType::preset ? opt.preset : quant_type_name(opt.type);
@@ -178,9 +205,12 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
             }
         }
         if (want_sens) {
+            SensitivityEncoding enc;
+            enc.importance = use_imatrix && !opt.ggml_scales;
+            enc.mse_q4 = opt.mse_scales;
             std::vector<SensitivityEntry> entries = analyze_sensitivity(
-                *fm, st, sm ? &*sm : nullptr, [&](size_t d, size_t t) { progress("sensitivity", double(d) / double(t)); });
-            if (mixed) choice = choose_formats(entries, opt.budget_bits, opt.mse_scales);
+                *fm, st, sm ? &*sm : nullptr, enc, [&](size_t d, size_t t) { progress("sensitivity", double(d) / double(t)); });
+            if (mixed) choice = choose_formats(entries, opt.budget_bits);
             std::ostringstream info;
             info << "Model `" << in_path << "`; " << res.calib_tokens << " calibration tokens, up to "
                  << opt.capture_rows << " captured input rows per tensor; SmoothQuant for W8A8: "
@@ -261,8 +291,8 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
 
     // ---- tensors
     uint64_t total_rows = 0, rows_done = 0;
+    const unsigned n_threads = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
     double lin_bits = 0, lin_n = 0;
-    size_t n_q4 = 0, n_q8 = 0, n_f16 = 0;
     std::vector<std::unique_ptr<std::vector<float>>> keep;  // per-channel scales etc. alive until write()
 
     auto row_source = [&](const gguf::TensorInfo* t) {
@@ -322,14 +352,11 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         }
         if (lin) {
             // Bits per weight from the registry's block sizes (I8: plus its per-row F32 scale).
-            const double bpw = type == TensorType::I8 ? bits_per_weight(WFormat::w8a8, K)
+            const double bpw = type == TensorType::I8 ? w8a8_bits_per_weight(K)
                                                       : double(fmt::row_bytes(type, K)) * 8.0 / double(K);
             lin_bits += bpw * double(t.n_elements);
             lin_n += double(t.n_elements);
         }
-        n_q4 += type == TensorType::Q4_0;
-        n_q8 += type == TensorType::Q8_0;
-        n_f16 += type == TensorType::F16;
         total_rows += rows;
         res.tensors.emplace_back(t.name, type);
 
@@ -389,32 +416,48 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         const bool search = imp && !opt.ggml_scales;
         auto h_it = hessians.find(t.name);
         std::shared_ptr<const std::vector<float>> hess = h_it != hessians.end() ? h_it->second : nullptr;
+        // --gptq: the tensor's H^-1 factor, made when its first rows are asked for and dropped
+        // after its last (write() fills one tensor at a time).
+        const bool gptq = opt.gptq && search && fmt::traits(type).block_elems > 1;
+        if (gptq)
+            VKRT_CHECK(hess, Status::invalid_argument, "--gptq needs the mean x x^T of '", t.name,
+                       "''s input: calibrate (--scales imatrix) or give an --imatrix written by "
+                       "vkrt-quantize --imatrix-out (llama-imatrix's files hold only mean x^2)");
+        auto factor = std::make_shared<GptqFactors>();
         wr.add_tensor_rows(t.name, type, t.dims,
-                           [src, K, out_rb, type, mse, imp, search, hess, &rows_done, &total_rows, &progress](
-                               uint64_t r0, uint64_t n, uint8_t* out) {
-                               std::vector<float> row(K);
-                               for (uint64_t i = 0; i < n; ++i) {
-                                   src(r0 + i, row.data());
-                                   if (mse)
-                                       quantize_row_q4_0_mse(row.data(), out + i * out_rb, K);
-                                   else if (search)
-                                       quantize_row_importance(type, row.data(), out + i * out_rb, K, imp->data(),
-                                                               hess ? hess->data() : nullptr);
-                                   else
-                                       fmt::quantize_row_weighted(type, row.data(), out + i * out_rb, K,
-                                                                  imp ? imp->data() : nullptr);
-                               }
+                           [src, K, rows, out_rb, type, mse, imp, search, hess, gptq, factor,
+                            damp = opt.gptq_damp, threads = n_threads, &rows_done, &total_rows,
+                            &progress](uint64_t r0, uint64_t n, uint8_t* out) {
+                               if (gptq && factor->natural.empty())
+                                   *factor = gptq_factors(hess->data(), K, fmt::traits(type).block_elems, damp);
+                               // Rows are independent: encoded on up to `threads` threads, each its own range.
+                               auto encode = [&](uint64_t a, uint64_t b) {
+                                   std::vector<float> row(K);
+                                   for (uint64_t i = a; i < b; ++i) {
+                                       src(r0 + i, row.data());
+                                       uint8_t* o = out + i * out_rb;
+                                       if (mse)
+                                           quantize_row_q4_0_mse(row.data(), o, K);
+                                       else if (gptq)
+                                           quantize_row_gptq(type, row.data(), o, K, imp->data(), hess->data(),
+                                                             *factor);
+                                       else if (search)
+                                           quantize_row_importance(type, row.data(), o, K, imp->data(),
+                                                                   hess ? hess->data() : nullptr);
+                                       else
+                                           fmt::quantize_row_weighted(type, row.data(), o, K,
+                                                                      imp ? imp->data() : nullptr);
+                                   }
+                               };
+                               parallel_rows(n, threads, encode);
+                               if (r0 + n == rows) *factor = {};
                                rows_done += n;
                                progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));
                            });
     }
-    if (!w8a8 && !mixed) {
-        wr.set_u32("general.file_type", preset->ftype);  // llama_ftype of the preset (15 = Q4_K_M)
-    } else if (!w8a8) {
-        // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7.
-        const uint32_t ftype = n_q4 ? 2 : n_q8 ? 7 : n_f16 ? 1 : 0;
-        wr.set_u32("general.file_type", ftype);
-    }
+    // llama_ftype of the preset (15 = Q4_K_M); a mixed file: of its base preset (--type), which
+    // set token_embd and output.
+    if (!w8a8) wr.set_u32("general.file_type", preset->ftype);
     res.linear_bits = lin_n > 0 ? lin_bits / lin_n : 0;
     progress("write", 0);
     wr.write(out_path, f.alignment());

@@ -9,8 +9,8 @@
 //   w8a8, w8a8_static           the block linears I8 + .scale (+ .act_scale [+ .act_zero]
 //                               for static, + .smooth for attn_output / ffn_down);
 //                               token_embd / output Q8_0
-//   budget_bits > 0 (mixed)     linears Q4_0 / Q8_0 / F16 chosen per tensor
-//                               (sensitivity.hpp); the rest as for `type` (q4_0 or q8_0)
+//   budget_bits > 0 (mixed)     linears: a registry format per tensor chosen by sensitivity
+//                               (sensitivity.hpp); the rest as the preset `type` has them
 // A type whose block does not divide a tensor's row length falls back as llama-quantize's
 // table says (presets.hpp), to F16 where nothing fits (llama-quantize would stop for a
 // 32-block preset); each fallback is reported in QuantizeResult::fallbacks.
@@ -18,7 +18,10 @@
 // (fmt::quantize_row_weighted with nullptr); with an importance matrix (--imatrix FILE, or
 // collected by calibration with `importance`) every block encoder weights its scale search
 // by each input column's mean x^2 (quant/scale_search.hpp; ggml_scales: ggml's own imatrix
-// path, llama-quantize --imatrix's bytes); scales = mse uses quantize_row_q4_0_mse for Q4_0.
+// path, llama-quantize --imatrix's bytes); scales = mse uses quantize_row_q4_0_mse for Q4_0;
+// gptq adds error feedback over the search (quant/gptq.hpp; needs the inputs' mean x x^T).
+// Rows are encoded on `threads` threads (0: one per hardware thread), the file written
+// tensor by tensor, a few MiB of rows at a time.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -45,6 +48,10 @@ struct QuantizeOptions {
     std::string imatrix_out;       // --imatrix-out FILE: write the calibration's imatrix (GGUF)
     bool ggml_scales = false;      // with an imatrix: ggml's weighted encoders exactly as llama-quantize
                                    // runs them (--scales ggml), not vkrt's search (quant/scale_search.hpp)
+    bool gptq = false;             // --gptq: GPTQ error feedback over the search (quant/gptq.hpp); needs
+                                   // the calibration's mean x x^T (calibration or a vkrt imatrix)
+    double gptq_damp = 0.01;       // --gptq-damp: added to H's diagonal, times its mean (GPTQ's percdamp)
+    unsigned threads = 0;          // -t N: encoding threads (0: one per hardware thread)
     bool mse_scales = false;       // --scales mse: Q4_0 with searched block scales
     bool smooth = true;            // SmoothQuant for W8A8 (--no-smooth: off)
     float alpha = 0.5f;            // --alpha
@@ -57,7 +64,7 @@ struct QuantizeOptions {
     size_t calib_seq_len = 512;
     size_t capture_rows = 256;     // captured input rows per linear input (sensitivity)
     std::string sensitivity_report;  // --sensitivity FILE (markdown)
-    double budget_bits = 0;        // --budget-bits B (> 0: mixed Q4_0/Q8_0/F16 linears)
+    double budget_bits = 0;        // --budget-bits B (> 0: a format per linear, sensitivity.hpp)
 };
 
 struct QuantizeResult {

@@ -16,6 +16,20 @@ double weighted_error(Format f, const float* x, const void* q, size_t k, const f
     return e;
 }
 
+ImportanceCandidates::ImportanceCandidates(const float* x, size_t k, const float* imp) {
+    double s2 = 0;
+    for (size_t j = 0; j < k; ++j) s2 += double(x[j]) * x[j];
+    s2 /= double(k);
+    for (auto& v : w_) v.resize(k);
+    for (size_t j = 0; j < k; ++j) {
+        const double x2 = double(x[j]) * x[j];
+        w_[0][j] = float(imp[j] / std::sqrt(s2 + x2 + 1e-30));
+        w_[1][j] = float(imp[j] / std::sqrt(2 * s2 + x2 + 1e-30));
+        w_[2][j] = float(std::sqrt(double(imp[j])) / std::sqrt(s2 + x2 + 1e-30));
+    }
+    ptr_ = {imp, w_[0].data(), w_[1].data(), nullptr, w_[2].data()};
+}
+
 void quantize_row_importance(Format f, const float* x, void* dst, size_t k, const float* imp, const float* hessian) {
     const fmt::Traits& t = fmt::traits(f);
     VKRT_CHECK(t.quantize_weighted && t.dequantize, Status::invalid_argument, "quantize_row_importance: type ",
@@ -25,25 +39,14 @@ void quantize_row_importance(Format f, const float* x, void* dst, size_t k, cons
                " is not a multiple of ", t.name, "'s block of ", be);
     if (be == 1) return t.quantize_weighted(x, dst, k, imp);  // floats: nothing to search
 
-    double s2 = 0;
-    for (size_t j = 0; j < k; ++j) s2 += double(x[j]) * x[j];
-    s2 /= double(k);
-    // The candidates' weights (see the header); nullptr = no importance.
-    std::vector<std::vector<float>> w(3, std::vector<float>(k));
-    for (size_t j = 0; j < k; ++j) {
-        const double x2 = double(x[j]) * x[j];
-        w[0][j] = float(imp[j] / std::sqrt(s2 + x2 + 1e-30));
-        w[1][j] = float(imp[j] / std::sqrt(2 * s2 + x2 + 1e-30));
-        w[2][j] = float(std::sqrt(double(imp[j])) / std::sqrt(s2 + x2 + 1e-30));
-    }
-    const float* cand[] = {imp, w[0].data(), w[1].data(), nullptr, w[2].data()};
+    ImportanceCandidates cand(x, k, imp);
     std::vector<double> e(be);
     const size_t rb = k / be * bb;
-    std::vector<uint8_t> q(rb * std::size(cand));
+    std::vector<uint8_t> q(rb * cand.size());
     std::vector<float> y(k);
     std::vector<double> best(k / be, INFINITY);
     uint8_t* out = static_cast<uint8_t*>(dst);
-    for (size_t c = 0; c < std::size(cand); ++c) {
+    for (size_t c = 0; c < cand.size(); ++c) {
         uint8_t* qc = q.data() + c * rb;
         t.quantize_weighted(x, qc, k, cand[c]);
         t.dequantize(qc, y.data(), k);

@@ -18,11 +18,28 @@
 // Candidate 1 is always among them, so per block the error is never above llama-quantize's
 // with the same importance matrix (tests/test_quant_presets.cpp checks it).
 #pragma once
+#include <array>
 #include <cstddef>
+#include <vector>
 
 #include "core/format.hpp"
 
 namespace vkrt::quant {
+
+// The weightings 1..5 above for one row x (k) with importance imp (k): what the search tries
+// (quantize_row_importance here, quantize_row_gptq in quant/gptq.hpp). Entry 4 is nullptr.
+class ImportanceCandidates {
+public:
+    ImportanceCandidates(const float* x, size_t k, const float* imp);
+    ImportanceCandidates(const ImportanceCandidates&) = delete;  // ptr_ points into w_
+    ImportanceCandidates& operator=(const ImportanceCandidates&) = delete;
+    size_t size() const { return ptr_.size(); }
+    const float* operator[](size_t c) const { return ptr_[c]; }
+
+private:
+    std::array<std::vector<float>, 3> w_;
+    std::array<const float*, 5> ptr_{};
+};
 
 // x (k) -> dst (row_bytes(f, k)); imp (k) >= 0. f must have an encoder (fmt::traits).
 // hessian: nullptr, or the (k,k) row-major mean x x^T of the calibration inputs (imp is its

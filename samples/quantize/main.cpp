@@ -1,7 +1,7 @@
 // vkrt-quantize: F32/F16 GGUF -> any llama-quantize preset (Q4_0 .. Q6_K, Q3_K_S/M/L,
 // Q4_K_S/M, Q5_K_S/M, IQ4_NL, IQ4_XS, BF16, F16) with llama.cpp's per-tensor mix and
 // optionally importance-weighted scales, W8A8 (SmoothQuant, dynamic or static activations)
-// or a mixed Q4_0/Q8_0/F16 file under a bits budget.
+// or a mixed file (a format per linear tensor) under a bits budget.
 // Runs on the CPU (no GPU needed): calibration uses the reference forward pass.
 #include <cstdio>
 #include <map>
@@ -39,6 +39,13 @@ const char* kUsage =
     "                          ggml (also: minmax): ggml's encoders exactly as llama-quantize runs\n"
     "                          them (with --imatrix: its imatrix path, byte for byte);\n"
     "                          mse: Q4_0 scales searched for least squared error\n"
+    "  --gptq                  with an importance matrix: GPTQ error feedback (each column's\n"
+    "                          rounding error compensated on the columns after it through the\n"
+    "                          calibration's x x^T); needs x x^T (calibration, or an --imatrix\n"
+    "                          from --imatrix-out)\n"
+    "  --gptq-damp D           GPTQ's dampening: D * mean(diag x x^T) added to the diagonal\n"
+    "                          (default 0.01)\n"
+    "  -t, --threads N         encoding threads (default: one per hardware thread)\n"
     "  --imatrix FILE          llama.cpp importance matrix FILE (GGUF or legacy .dat, e.g. from\n"
     "                          llama-imatrix, or --imatrix-out); must match the model\n"
     "  --imatrix-out FILE      write the calibration's importance matrix (llama.cpp GGUF format,\n"
@@ -53,9 +60,10 @@ const char* kUsage =
     "  --calib-tokens N        calibration tokens, in sequences of 512 (default 4096)\n"
     "  --calib-skip-tokens N   tokens at the start of the text left to evaluation (default 51200)\n"
     "  --sensitivity FILE      write a per-tensor error report (markdown)\n"
-    "  --budget-bits B         mixed file: Q4_0/Q8_0/F16 per linear tensor, chosen greedily by\n"
-    "                          sensitivity so that the linears average <= B bits/weight\n"
-    "                          (--type q4_0 or q8_0 sets token_embd/output, default q8_0)\n";
+    "  --budget-bits B         mixed file: any format vkrt writes and runs (Q2_K .. Q8_0, IQ4_*,\n"
+    "                          BF16, F16) per linear tensor, chosen greedily by sensitivity so\n"
+    "                          that the linears average <= B bits/weight (--type PRESET sets\n"
+    "                          token_embd/output as that preset does, default q8_0)\n";
 
 std::string models_dir() {
     const std::string m = cli::default_model_path();
@@ -85,6 +93,9 @@ int run(int argc, char** argv) {
     const int64_t calib_skip = args.integer("--calib-skip-tokens", "", 100 * 512, 0, INT32_MAX);
     const std::string sens = args.str("--sensitivity", "", "");
     const double budget = args.number("--budget-bits", "", 0.0);
+    const bool gptq = args.flag("--gptq");
+    const double gptq_damp = args.number("--gptq-damp", "", 0.01);
+    const int64_t threads = args.integer("-t", "--threads", 0, 0, 1024);
     args.finish();
 
     VKRT_CHECK(!out.empty(), Status::invalid_argument, "no output file (-o OUT.gguf); see --help");
@@ -121,6 +132,9 @@ int run(int argc, char** argv) {
     o.calib_skip_tokens = size_t(calib_skip);
     o.sensitivity_report = sens;
     o.budget_bits = budget;
+    o.gptq = gptq;
+    o.gptq_damp = gptq_damp;
+    o.threads = unsigned(threads);
 
     std::fprintf(stderr, "vkrt-quantize: %s -> %s (%s%s)\n", in.c_str(), out.c_str(),
                  budget > 0 ? "mixed, base " : "", type.empty() ? "q8_0" : type.c_str());
