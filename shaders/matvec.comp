@@ -11,6 +11,11 @@
 // (K % 256 for the 256-element ones) and are processed in units of 32 elements (a block
 // or a sub-block); scalar formats (F32, F16, BF16) take any K.
 //
+// Accumulators and unit arrays are indexed by constants once loops of constant trip count
+// are unrolled; the column loop, which a compiler may keep rolled for its size, adds to acc
+// through acc_turn (constant indices; NVK otherwise keeps acc in local memory). Where the
+// compiler unrolls nothing (ROLLED, Arm Mali) the float path uses no unit arrays.
+//
 // Grid: one workgroup per NROWS output rows (x + y*gridX, 2D-folded) and NCOLS columns
 // of X (z), so the weights are read once for NCOLS columns of X. The threads of a
 // workgroup split K: thread t takes units t, t+L, ... (neighbouring threads read
@@ -71,6 +76,11 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint NROWS = 2;  // output rows per workgroup
 layout(constant_id = 2) const uint NCOLS = 1;  // columns of X per workgroup (1..32)
 layout(constant_id = 4) const uint EPI = 0;    // epilogue: kEpiNone / kEpiResidual / kEpiSwiglu / kEpiGeglu
+// The device's compiler keeps loops rolled (caps.unrolls_loops false: Arm Mali): the float
+// path of the block formats then decodes 4 elements at a time (fmt_dq4) straight into the
+// sums, with no private array but acc. Its unit arrays, indexed in rolled loops, are
+// dynamically indexed registers there, on which Mesa 25.0's Mali backend spends minutes.
+layout(constant_id = 5) const bool ROLLED = false;
 
 layout(binding = 0) readonly buffer W { uint w[]; };
 layout(binding = 0) readonly buffer W4 { uvec4 w4[]; };  // the same weights, 16-byte loads
@@ -99,6 +109,24 @@ shared float red[NACC * L];
 
 float acc[NACC];  // acc[r * NCOLS + c]
 uint row0;        // the workgroup's first output row (of this part)
+
+// acc[r * NCOLS + c] += a for the current column c of a column loop the compiler may keep
+// rolled (its body is large): indexed by c, acc would be a dynamically indexed array, which
+// NVK keeps in local memory (scratch). Each row's NCOLS accumulators turn as a queue
+// instead, indexed by constants only: the front is the current column's, the sum goes to the
+// back, and after NCOLS turns (one column loop) they are in place again. A compiler that
+// unrolls the loop removes the moves. Workgroups of more than 8 columns (only CPU
+// implementations get them: gemv_shape's 32-column prefill on lavapipe) index acc directly,
+// as the turns would cost NCOLS - 1 moves a sum there.
+void acc_turn(uint r, uint c, float a) {
+    if (NCOLS > 8u) {
+        acc[r * NCOLS + c] += a;
+        return;
+    }
+    const float f = acc[r * NCOLS] + a;
+    for (uint j = 0u; j + 1u < NCOLS; ++j) acc[r * NCOLS + j] = acc[r * NCOLS + j + 1u];
+    acc[r * NCOLS + NCOLS - 1u] = f;
+}
 
 // The weight row of accumulator row r. Rows past the end read the last row and are never
 // stored. With a GLU the weight is [gate (F rows); up (F rows)], F = pc.N: rows r < NOUT
@@ -207,55 +235,76 @@ void main() {
             }
         }
 #elif F16 && FMT_INT
-        // ---- float16 products of the int8 quants with x scaled per unit (see the top)
-        f16vec4 xh[NCOLS * 8];
-        float unscale[NCOLS];
-#if FMT_INT_MIN
-        float xsum[NCOLS];
-#endif
+        // ---- float16 products of the int8 quants with x scaled per unit (see the top): the
+        // unit of every row first, as float16 quants, then each column's x' (read once, held
+        // for one column only: a phone's register budget), against every row
+        f16vec4 qh[NROWS * 8];
+        ivec2 sc[NROWS];
+        float d[NROWS], m[NROWS];
+        for (uint r = 0u; r < NROWS; ++r) {
+            uint q[8];
+            fmt_int32(wrow(r) * row_bytes + ub, us, q, sc[r], d[r], m[r]);
+            for (uint i = 0u; i < 8u; ++i) qh[r * 8u + i] = f16vec4(fmt_sbytes(q[i]));
+        }
         for (uint c = 0u; c < NCOLS; ++c) {
             const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
-            f16vec4 xc[8];
-            f16_unit_x(xb, xc, unscale[c]);
-            for (uint i = 0u; i < 8u; ++i) xh[c * 8u + i] = xc[i];
+            f16vec4 xh[8];
+            float unscale;
+            f16_unit_x(xb, xh, unscale);
 #if FMT_INT_MIN
             vec4 xs = vec4(0.0);
             for (uint i = 0u; i < 8u; ++i) xs += x4[xb + i];
-            xsum[c] = (xs.x + xs.y) + (xs.z + xs.w);
+            const float xsum = (xs.x + xs.y) + (xs.z + xs.w);
 #endif
-        }
-        for (uint r = 0u; r < NROWS; ++r) {
-            uint q[8];
-            ivec2 sc;
-            float d, m;
-            fmt_int32(wrow(r) * row_bytes + ub, us, q, sc, d, m);
-            f16vec4 qh[8];
-            for (uint i = 0u; i < 8u; ++i) qh[i] = f16vec4(fmt_sbytes(q[i]));
-            for (uint c = 0u; c < NCOLS; ++c) {
+            for (uint r = 0u; r < NROWS; ++r) {
                 float h0 = 0.0, h1 = 0.0;  // the sums of the two 16-element halves
                 for (uint i = 0u; i < 4u; i += 2u) {
-                    const uint j = c * 8u + i;
-                    const f16vec4 p0 = fma(qh[i + 1u], xh[j + 1u], qh[i] * xh[j]);
-                    const f16vec4 p1 = fma(qh[i + 5u], xh[j + 5u], qh[i + 4u] * xh[j + 4u]);
+                    const uint j = r * 8u + i;
+                    const f16vec4 p0 = fma(qh[j + 1u], xh[i + 1u], qh[j] * xh[i]);
+                    const f16vec4 p1 = fma(qh[j + 5u], xh[i + 5u], qh[j + 4u] * xh[i + 4u]);
                     h0 += (float(p0.x) + float(p0.y)) + (float(p0.z) + float(p0.w));
                     h1 += (float(p1.x) + float(p1.y)) + (float(p1.z) + float(p1.w));
                 }
-                float t = ((float(sc.x) * h0 + float(sc.y) * h1) * unscale[c]) * d;
+                float t = ((float(sc[r].x) * h0 + float(sc[r].y) * h1) * unscale) * d[r];
 #if FMT_INT_MIN
-                t += m * xsum[c];
+                t += m[r] * xsum;
 #endif
-                acc[r * NCOLS + c] += t;
+                acc_turn(r, c, t);
             }
         }
 #else
+#if !F16
+        if (ROLLED) {
+            // ---- float dequantization, 4 elements at a time (ROLLED, above)
+            for (uint r = 0u; r < NROWS; ++r) {
+                const uint o = wrow(r) * row_bytes + ub;
+                for (uint c = 0u; c < NCOLS; ++c) {
+                    const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
+                    float t = 0.0;
+                    for (uint i = 0u; i < 8u; ++i) t += dot(fmt_dq4(o, 32u * us + 4u * i), x4[xb + i]);
+                    acc[r * NCOLS + c] += t;
+                }
+            }
+            continue;
+        }
+#endif
         // ---- float dequantization: the unit of every row first (NROWS decodes in flight),
-        // then each 4 elements of X, read once, against every row
+        // then each 4 elements of X, read once, against every row (with F16: the unit's
+        // values as float16 once, not once per column)
+#if F16
+        f16vec4 v[NROWS * 8];
+#else
         vec4 v[NROWS * 8];
+#endif
         float s[NROWS];
         for (uint r = 0u; r < NROWS; ++r) {
             vec4 vr[8];
             fmt_dq32(wrow(r) * row_bytes + ub, us, vr, s[r]);
+#if F16
+            for (uint i = 0u; i < 8u; ++i) v[r * 8u + i] = f16vec4(vr[i]);
+#else
             for (uint i = 0u; i < 8u; ++i) v[r * 8u + i] = vr[i];
+#endif
         }
         for (uint c = 0u; c < NCOLS; ++c) {
             const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
@@ -267,7 +316,7 @@ void main() {
             f16_unit_x(xb, xh, unscale);
             for (uint i = 0u; i < 8u; i += 2u)
                 for (uint r = 0u; r < NROWS; ++r) {
-                    const f16vec4 p = fma(f16vec4(v[r * 8u + i + 1u]), xh[i + 1u], f16vec4(v[r * 8u + i]) * xh[i]);
+                    const f16vec4 p = fma(v[r * 8u + i + 1u], xh[i + 1u], v[r * 8u + i] * xh[i]);
                     t[r] += (float(p.x) + float(p.y)) + (float(p.z) + float(p.w));
                 }
             for (uint r = 0u; r < NROWS; ++r) t[r] *= unscale;
@@ -277,7 +326,7 @@ void main() {
                 for (uint r = 0u; r < NROWS; ++r) t[r] += dot(v[r * 8u + i], xv);
             }
 #endif
-            for (uint r = 0u; r < NROWS; ++r) acc[r * NCOLS + c] += s[r] * t[r];
+            for (uint r = 0u; r < NROWS; ++r) acc_turn(r, c, s[r] * t[r]);
         }
 #endif  // INT_DOT / F16 with FMT_INT / float
     }

@@ -984,3 +984,57 @@ TEST_CASE("matmul: recorded command buffer replays with new x (decode pattern), 
     check_close(p, by.download_as<float>(N, align), kF16RelTol, "replay 2");
     CHECK_NO_VALIDATION(dev);
 }
+
+// The float GEMV's rolled-loop form (shaders/matvec.comp ROLLED: what a device whose
+// compiler keeps loops rolled gets, Arm Mali; VKRT_DISABLE=unroll anywhere), every block
+// format in its upload layout, 1 and 8 columns of X (the 1- and 8-column workgroups), a
+// GLU epilogue; the GPU shapes (cpu_tuning off) with and without
+// subgroups. The same bound as the unrolled form (kF32RelTol: only the order of the float
+// operations differs).
+TEST_CASE("matmul: the GEMV's rolled-loop form (VKRT_DISABLE=unroll), every block format, 1 and 8 columns") {
+    uint32_t seed = 9100;
+    for (bool no_sg : {false, true}) {
+        DeviceOptions o = DeviceOptions::from_env();
+        o.disable_unroll = true;
+        o.disable_cpu_tuning = true;
+        o.disable_subgroup |= no_sg;
+        if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+        Device dev(o);
+        REQUIRE_FALSE(dev.caps().unrolls_loops);
+        for (Format t : kernel_formats()) {
+            // The scalar formats have one form; without subgroups (only the reduction differs)
+            // a grouped 32-element format and a 256-element one.
+            if (!is_block(t) || (no_sg && t != Format::Q4_0 && t != Format::Q6_K)) continue;
+            for (const Shape& s : {Shape{1, 5, 2 * block_k(t)}, Shape{8, 3, 3 * block_k(t)}}) {
+                const Problem p = make_problem(t, s.M, s.N, s.K, seed += 7);
+                const auto w = ops::upload_weight(dev, t, p.N, p.K, p.w.data(), "w");
+                check_close(p, run_path(dev, p, w.view, MatmulPath::gemv), kF32RelTol,
+                            std::string("rolled gemv") + (no_sg ? " nosg" : " sg"));
+            }
+        }
+        // SwiGLU over [gate; up] (twice the rows a workgroup): act(gate) * up of the plain sums.
+        const uint32_t F = 19, K = 64, M = 2;
+        const Problem p = make_problem(Format::Q4_0, M, 2 * F, K, seed += 7);
+        const auto w = ops::upload_weight(dev, Format::Q4_0, 2 * F, K, p.w.data(), "w");
+        Buffer x = make_buffer(dev, p.x, "x");
+        Buffer y(dev, uint64_t(M) * 2 * F * 4, MemoryKind::device, "y");
+        Buffer yg(dev, uint64_t(M) * F * 4, MemoryKind::device, "y glu");
+        test::run(dev, [&](Recorder& rec) {
+            ops::matmul(rec, x, w.view, y, M, {}, MatmulPath::gemv);
+            ops::matmul(rec, x, w.view, yg, M, {}, MatmulPath::gemv, {{}, ops::Glu::swiglu});
+        });
+        const auto plain = y.download_as<float>(size_t(M) * 2 * F), got = yg.download_as<float>(size_t(M) * F);
+        std::vector<float> gate(size_t(M) * F), up(size_t(M) * F);
+        for (uint32_t m = 0; m < M; ++m)
+            for (uint32_t f = 0; f < F; ++f) {
+                gate[m * F + f] = plain[m * 2 * F + f];
+                up[m * F + f] = plain[m * 2 * F + F + f];
+            }
+        const auto ref = ref::swiglu(gate, up);
+        size_t bad = 0;
+        for (size_t i = 0; i < got.size(); ++i)
+            bad += !(std::fabs(double(got[i]) - ref[i]) <= 2e-5 * std::fabs(double(gate[i]) * up[i]) + 1e-30);
+        CHECK_MESSAGE(bad == 0, "rolled gemv swiglu", no_sg ? " nosg" : " sg");
+        CHECK_NO_VALIDATION(dev);
+    }
+}

@@ -107,8 +107,9 @@ void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, c
     // many outputs as without (where the shared memory allows).
     if (glu && 2 * sh.rows * sh.cols * sh.L * 4 <= caps.shared_memory) sh.rows *= 2;
     const uint32_t outs = glu ? sh.rows / 2 : sh.rows;  // output rows per workgroup
+    // ROLLED (id 5): the float path's form for compilers that keep loops rolled (Arm Mali).
     const Pipeline& p = dev.pipeline(spv::format_kernel(Family::matvec, w.type, caps.subgroup ? sg : nosg),
-                                     {sh.L, sh.rows, sh.cols, uint32_t(w.layout), epi});
+                                     {sh.L, sh.rows, sh.cols, uint32_t(w.layout), epi, caps.unrolls_loops ? 0u : 1u});
     const BufferView& res = residual.buffer ? residual : y;  // bound either way; read only with kEpiResidual
     for (const WeightPart& part : w.parts) {
         Groups g = groups_1d(dev, glu ? part.rows / 2 : part.rows, outs);
@@ -260,8 +261,11 @@ MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_
     if (!is_block(wtype)) return MatmulPath::gemv;
     if (have_scratch && has_int_path(wtype) && caps.int_dot && caps.int_dot_accelerated) return MatmulPath::gemv_int;
     // float16 math pays where ALU (not bandwidth) is the limit: integrated / mobile GPUs
-    // (2x fp16 rate). Discrete GPUs and CPU implementations keep float32.
-    if (caps.fp16 && caps.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU) return MatmulPath::gemv_f16;
+    // (2x fp16 rate). Discrete GPUs and CPU implementations keep float32; so do compilers
+    // that keep loops rolled (Arm Mali), for which only the float path has a form without
+    // unit arrays (matvec.comp ROLLED).
+    if (caps.fp16 && caps.unrolls_loops && caps.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU)
+        return MatmulPath::gemv_f16;
     return MatmulPath::gemv;
 }
 

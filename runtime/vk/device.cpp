@@ -226,9 +226,10 @@ DeviceOptions DeviceOptions::from_env() {
             else if (item == "subgroup" || item == "subgroups") o.disable_subgroup = true;
             else if (item == "cpu_tuning" || item == "cpu") o.disable_cpu_tuning = true;
             else if (item == "half" || item == "native_half") o.disable_native_half = true;
+            else if (item == "unroll") o.disable_unroll = true;
             else if (!item.empty())
                 fail(Status::invalid_argument, "VKRT_DISABLE: unknown feature '", item,
-                     "' (known: dot, fp16, subgroup, cpu_tuning, half)");
+                     "' (known: dot, fp16, subgroup, cpu_tuning, half, unroll)");
         }
     }
     if (const char* v = std::getenv("VKRT_VALIDATION")) o.validation = std::strcmp(v, "0") != 0 && *v;
@@ -288,6 +289,7 @@ std::string Capabilities::report() const {
        << "CPU-tuned shapes:        " << yn(cpu_tuning) << forced(forced_no_cpu_tuning) << "\n"
        << "limits:                  " << (min_limits ? "simulated minimum (VKRT_LIMITS=min)" : "the device's") << "\n"
        << "native half decoding:    " << yn(native_half) << forced(forced_no_native_half) << "\n"
+       << "compiler unrolls loops:  " << yn(unrolls_loops) << forced(forced_no_unroll) << "\n"
        << "shared memory:           " << shared_memory << " bytes\n"
        << "max workgroup size:      " << max_workgroup_invocations << " (" << max_workgroup_size[0] << "x"
        << max_workgroup_size[1] << "x" << max_workgroup_size[2] << ")\n"
@@ -513,6 +515,8 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (opts.disable_cpu_tuning) { c.forced_no_cpu_tuning = c.cpu_tuning; c.cpu_tuning = false; }
     c.native_half = !half_conversion_breaks_compiler(c.name);
     if (opts.disable_native_half) { c.forced_no_native_half = c.native_half; c.native_half = false; }
+    c.unrolls_loops = c.vendor_id != 0x13B5;  // Arm (see Capabilities::unrolls_loops)
+    if (opts.disable_unroll) { c.forced_no_unroll = c.unrolls_loops; c.unrolls_loops = false; }
     // One weight part is one buffer and one binding; whole words.
     c.max_binding_bytes = c.max_storage_buffer_range;
     if (c.max_allocation_size) c.max_binding_bytes = std::min(c.max_binding_bytes, c.max_allocation_size);

@@ -49,6 +49,9 @@ struct DeviceOptions {
     // Decode halves with integer operations (what arm64 lavapipe with LLVM 15 needs)
     // instead of unpackHalf2x16: lets the tests run that path anywhere.
     bool disable_native_half = false;
+    // Act as a device whose shader compiler keeps constant-trip loops rolled (Arm Mali's):
+    // the kernels take their rolled-loop forms (Capabilities::unrolls_loops), anywhere.
+    bool disable_unroll = false;
     bool validation = false;        // Khronos validation layer + message counter
     std::string pipeline_cache;  // file path; "" = default (see pipeline_cache_dir), "off" = none
     // Folder for the default cache file; "" = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps
@@ -72,7 +75,7 @@ struct DeviceOptions {
     bool shader_stats = false;
     double compile_timeout_s = 30;
 
-    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning,half), VKRT_VALIDATION=1,
+    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning,half,unroll), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
     // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
     // (bytes, or with a K/M/G suffix), VKRT_LIMITS=min (min_limits; "device" or "" = the real ones),
@@ -105,6 +108,12 @@ struct Capabilities {
     // the conversion (lavapipe on AArch64 with LLVM <= 15: docs/AARCH64.md). Passed to every
     // pipeline as the specialization constant VKRT_SPEC_NATIVE_HALF (shaders/shared/spec.h).
     bool native_half = false;
+    // The shader compiler unrolls loops of constant trip count, so kernels may index private
+    // arrays in them (they become registers). Off on Arm Mali (vendor 0x13B5): Mesa 25.0's
+    // panvk keeps such loops rolled and its backend then spends minutes on the matrix-vector
+    // kernel's arrays as dynamically indexed registers; kernels take forms without them
+    // (shaders/matvec.comp ROLLED, docs/GPU.md).
+    bool unrolls_loops = true;
     uint32_t shared_memory = 0;        // maxComputeSharedMemorySize
     uint32_t max_workgroup_invocations = 0;
     uint32_t max_workgroup_size[3] = {0, 0, 0};   // maxComputeWorkGroupSize
@@ -123,7 +132,7 @@ struct Capabilities {
     float timestamp_period_ns = 0;     // 0 = no compute timestamps
     // Which capability paths were forced off by options/environment.
     bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false, forced_no_cpu_tuning = false,
-         forced_no_native_half = false;
+         forced_no_native_half = false, forced_no_unroll = false;
 
     std::string report() const;  // human-readable, one feature a line
 };
