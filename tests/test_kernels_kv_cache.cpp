@@ -447,40 +447,44 @@ TEST_CASE("ring caches: kv_store + windowed attention over fewer rows than posit
 // ceil(n / n_split) and walks a chunk in tiles of kAttnDecodeThreads positions; a workgroup
 // serves up to kAttnMaxHeads query heads of one kv head. The lengths below sit at the
 // edges of those: one and two positions (splits left empty), a chunk of exactly one tile
-// and one more, odd chunks; GQA groups of 1, 7 and 12 (two workgroups of 6 heads).
+// and one more, odd chunks. Most cases have 12 query heads a kv head (two workgroups of 6:
+// one pipeline per type pair keeps the test quick); GQA groups of 1, 7 and 8 once each.
 
 TEST_CASE("decode attention split over the KV length: every K x V type, GQA groups, split and tile edges, both paths") {
     static_assert(shader::kAttnDecodeThreads == 128, "the lengths below straddle 128-position tiles");
+    static_assert(shader::kAttnMaxHeads == 8, "12 query heads a kv head take two workgroups of 6");
     for (Device* dev : paths()) {
         CAPTURE(dev->caps().subgroup);
         uint32_t seed = 1200;
         for (KvType tk : kTypes) {
             for (KvType tv : kTypes) {
-                check_attention(*dev, tk, tv, 1, 14, 2, 64, {0}, 8, seed++, 3);   // n = 1: two empty splits
-                check_attention(*dev, tk, tv, 1, 14, 2, 64, {1}, 8, seed++, 2);   // n = 2: a position a split
-                // n = 384, 385 over 3 splits: chunks of one tile, and one tile + 1 (a last split
-                // one shorter); 12 query heads a kv head: two head groups.
+                // n = 1 and 2 over 3 splits (splits left empty, a position a split)
+                check_attention(*dev, tk, tv, 2, 12, 1, 64, {0, 1}, 8, seed++, 3);
+                // n = 384, 385 over 3 splits: chunks of one tile, and one tile + 1 (a last
+                // split one shorter)
                 check_attention(*dev, tk, tv, 2, 24, 2, 32, {383, 384}, 400, seed++, 3);
-                // MHA, heads of 256 (two row groups in P.V), n = 131 over 5 splits of 27.
-                check_attention(*dev, tk, tv, 1, 8, 8, 256, {130}, 140, seed++, 5);
-                check_attention(*dev, tk, tv, 3, 8, 1, 32, iota_pos(3, 60), 64, seed++, 1);  // unsplit
+                // heads of 256 (two row groups in P.V), n = 131 over 5 splits of 27
+                check_attention(*dev, tk, tv, 1, 12, 1, 256, {130}, 140, seed++, 5);
             }
         }
+        // MHA; 7 and 8 query heads a kv head (one workgroup), unsplit and split.
+        check_attention(*dev, KvType::f16, KvType::f16, 1, 4, 4, 64, {200}, 256, seed++, 2);
+        check_attention(*dev, KvType::q8_0, KvType::f16, 3, 14, 2, 64, iota_pos(3, 60), 64, seed++, 1);
+        check_attention(*dev, KvType::f16, KvType::q8_0, 1, 16, 2, 64, {300}, 320, seed++, 4);
         // Odd head dims (f16 rows of the second kv head start mid-word: element loads) and
         // hd % 4 != 0 (the last vec4 of a head partial).
-        check_attention(*dev, KvType::f16, KvType::f16, 3, 6, 2, 7, iota_pos(3, 50), 56, seed++, 4);
-        check_attention(*dev, KvType::f32, KvType::f16, 2, 4, 2, 6, iota_pos(2, 20), 24, seed++, 3);
+        check_attention(*dev, KvType::f16, KvType::f16, 3, 24, 2, 7, iota_pos(3, 50), 56, seed++, 4);
+        check_attention(*dev, KvType::f32, KvType::f16, 2, 24, 2, 6, iota_pos(2, 20), 24, seed++, 3);
         CHECK_NO_VALIDATION(*dev);
     }
 }
 
-TEST_CASE("ring caches with split decode attention: windows over a wrapping ring, every K x V type") {
+TEST_CASE("ring caches with split decode attention: windows over a wrapping ring, every cache type") {
     for (Device* dev : paths()) {
         CAPTURE(dev->caps().subgroup);
         uint32_t seed = 20000;
-        for (KvType tk : kTypes)
-            for (KvType tv : kTypes) check_ring(*dev, tk, tv, 8, 2, 32, 7, 18, session_batches(1), seed += 1000, 3);
-        check_ring(*dev, KvType::f16, KvType::q8_0, 8, 4, 8, 40, 51, session_batches(2), seed += 1000, 4);
+        for (KvType t : kTypes) check_ring(*dev, t, t, 12, 1, 32, 7, 18, session_batches(1), seed += 1000, 3);
+        check_ring(*dev, KvType::f16, KvType::q8_0, 24, 2, 32, 40, 51, session_batches(2), seed += 1000, 4);
         CHECK_NO_VALIDATION(*dev);
     }
 }
