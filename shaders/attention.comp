@@ -28,7 +28,7 @@
 // Private arrays (s, acc, lsum, mrun) have HG (a specialization constant <= kAttnMaxHeads)
 // entries and are indexed only by unrolled loops over them, so they stay in registers
 // (a dynamically indexed array is scratch memory on NVK, spills on Adreno).
-// Limits: hd <= 256 (hd/4 <= L), L <= kAttnDecodeThreads, a power of two >= 64.
+// Limits: hd <= 256 (hd/4 <= L); L = kAttnDecodeThreads (the shared arrays are sized for it).
 // Rows with pos[m] < 0 produce zeros (the host validates positions against n_ctx).
 // Variants: subgroup or shared-memory reductions x cache types of K and V; names are
 // attention_<sg|shared>[_<type> when K and V share it | _k<type>_v<type>] (F32: no suffix).
@@ -59,6 +59,11 @@
 #include "shared/attention.h"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint HG = 1u;  // query heads a workgroup serves, 1..kAttnMaxHeads
+// Shared array sizes for HG heads of hd4 = ceil(hd / 4) vec4s (the host computes them: a
+// workgroup takes only the shared memory it uses, so more of them fit a compute unit):
+layout(constant_id = 2) const uint QS_SIZE = kAttnDecodeThreads;      // vec4s: max(HG * hd4, L)
+layout(constant_id = 3) const uint PS_SIZE = kAttnDecodeThreads;      // floats: HG * L
+layout(constant_id = 4) const uint RED_SIZE = kAttnDecodeThreads / 2u; // floats: HG * L / 2
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer Kc { uint kc[]; };
 layout(binding = 2) readonly buffer Vc { uint vc[]; };
@@ -69,12 +74,11 @@ layout(binding = 5) writeonly buffer Part { float part[]; };
 layout(push_constant) uniform PC { AttentionPush pc; };
 
 const float NEG_BIG = -3.402823466e38;
-const uint MAX_HD4 = 64u;  // vec4s of the longest head (256)
 const uint L = kAttnDecodeThreads;
 
-shared vec4 qs[kAttnMaxHeads * MAX_HD4];  // q of head hh at hh*MAX_HD4; at the end, the row groups' sums
-shared float ps[kAttnMaxHeads * L];       // scores, then p, of head hh at hh*L
-shared float red[kAttnMaxHeads * L / 2u]; // tile maxes: per subgroup (SUBGROUP) or a tree
+shared vec4 qs[QS_SIZE];      // q of head hh at hh*hd4; at the end, the row groups' sums
+shared float ps[PS_SIZE];     // scores, then p, of head hh at hh*L
+shared float red[RED_SIZE];   // tile maxes of head hh at hh*L/2: per subgroup (SUBGROUP) or a tree
 shared float alpha_s[kAttnMaxHeads];      // this tile's rescale factor of each head
 
 void main() {
@@ -98,10 +102,10 @@ void main() {
     const uint lo = min(j0 + split * chunk, n), hi = min(lo + chunk, n);
 
     // q of my heads, scaled (zero past hd and for heads past nh).
-    for (uint e = tid; e < HG * MAX_HD4; e += WG) {
-        const uint hh = e / MAX_HD4, d4 = e % MAX_HD4;
+    for (uint e = tid; e < HG * hd4; e += WG) {
+        const uint hh = e / hd4, d4 = e % hd4;
         vec4 v = vec4(0.0);
-        if (hh < nh && d4 < hd4) {
+        if (hh < nh) {
             const uint b = m * pc.q_stride + (h0 + hh) * hd + 4u * d4;
             [[unroll]] for (uint i = 0u; i < 4u; ++i)
                 if (4u * d4 + i < hd) v[i] = q[b + i] * pc.scale;
@@ -133,7 +137,7 @@ void main() {
             [[unroll]] for (uint hh = 0u; hh < HG; ++hh) s[hh] = 0.0;
             for (uint d4 = 0u; d4 < hd4; ++d4) {
                 const vec4 k = KV_LOAD4(K_TYPE, kc, jr, kvbase + 4u * d4, kvend, kv_stride);
-                [[unroll]] for (uint hh = 0u; hh < HG; ++hh) s[hh] += dot(qs[hh * MAX_HD4 + d4], k);
+                [[unroll]] for (uint hh = 0u; hh < HG; ++hh) s[hh] += dot(qs[hh * hd4 + d4], k);
             }
         }
         // 2. tile max per head -> mt (every thread gets it)

@@ -145,14 +145,18 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     const std::string variant = attention_variant(decode_subgroup(dev.caps()) ? "attention_sg" : "attention_shared",
                                                   s.type_k, s.type_v);
     const Groups groups{s.n_head_kv, pc.n_split, M * d.head_groups};
+    // Threads, heads a workgroup, and its shared arrays (shaders/attention.comp).
+    constexpr uint32_t L = shader::kAttnDecodeThreads;
+    const std::vector<uint32_t> spec{L, d.heads, std::max(d.heads * ((s.head_dim + 3) / 4), L), d.heads * L,
+                                     d.heads * L / 2};
     if (pc.n_split == 1) {
         // The partials binding is not written unsplit: `out` stands in for it.
-        rec.dispatch(dev.pipeline(variant, {shader::kAttnDecodeThreads, d.heads}), {q, k_cache, v_cache, pos, out, out},
+        rec.dispatch(dev.pipeline(variant, spec), {q, k_cache, v_cache, pos, out, out},
                      pc, groups);
         return;
     }
     const BufferView part(*split_scratch.buffer, split_scratch.offset, part_bytes);
-    rec.dispatch(dev.pipeline(variant, {shader::kAttnDecodeThreads, d.heads}), {q, k_cache, v_cache, pos, out, part},
+    rec.dispatch(dev.pipeline(variant, spec), {q, k_cache, v_cache, pos, out, part},
                  pc, groups);
     VKRT_CHECK(s.n_head <= dev.caps().max_workgroup_count[0], Status::limit_exceeded, kn, ": ", s.n_head,
                " heads exceed the device's workgroup-count limit");
