@@ -51,6 +51,7 @@
 //! variant attention_flash_q8_0 K_TYPE=8 V_TYPE=8
 #extension GL_EXT_control_flow_attributes : require
 #include "kv_cache.glsl"
+#include "shared/attention.h"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint BR = 64;     // query rows per workgroup
 layout(constant_id = 2) const uint BC = 32;     // kv rows per tile
@@ -67,12 +68,7 @@ layout(binding = 1) readonly buffer Kc { uint kc[]; };
 layout(binding = 2) readonly buffer Vc { uint vc[]; };
 layout(binding = 3) readonly buffer P { int pos[]; };
 layout(binding = 4) writeonly buffer O { float o[]; };
-layout(push_constant) uniform PC {
-    uint M, n_head, n_head_kv, hd, rows;
-    float scale;
-    uint q_stride, o_stride;
-    uint window;  // 0 = none
-} pc;
+layout(push_constant) uniform PC { AttentionPush pc; };  // n_split, head_groups unused
 
 const float NEG_BIG = -3.402823466e38;
 const uint D4 = DPT / 4u;                 // vec4 columns a thread owns
@@ -95,18 +91,6 @@ shared uint lorow[BR];
     4u * (d4) + 1u < (hd) ? buf[(base) + 4u * (d4) + 1u] : 0.0,             \
     4u * (d4) + 2u < (hd) ? buf[(base) + 4u * (d4) + 2u] : 0.0,             \
     4u * (d4) + 3u < (hd) ? buf[(base) + 4u * (d4) + 3u] : 0.0)
-// The same from cache row r (elements e0.. of a row of `width`) of type TYPE.
-#define LOAD4_KV(TYPE, c, r, e0, d4, hd, width) vec4(                                       \
-    4u * (d4) + 0u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 0u, width) : 0.0,        \
-    4u * (d4) + 1u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 1u, width) : 0.0,        \
-    4u * (d4) + 2u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 2u, width) : 0.0,        \
-    4u * (d4) + 3u < (hd) ? KV_LOAD(TYPE, c, r, (e0) + 4u * (d4) + 3u, width) : 0.0)
-// Four halves of an F16 cache row from two whole words (element r*width + e0 + 4*d4
-// even: hd even, so every head's row starts on a word), decoded as KV_LOAD_F16 decodes
-// them: the same floats for half the loads.
-#define LOAD4_F16(c, r, e0, d4, width) vec4(vkrt_half2_to_float(c[((r) * (width) + (e0) + 4u * (d4)) >> 1]), \
-                                            vkrt_half2_to_float(c[(((r) * (width) + (e0) + 4u * (d4)) >> 1) + 1u]))
-
 void main() {
     const uint WG = gl_WorkGroupSize.x;
     const uint tid = gl_LocalInvocationID.x;
@@ -167,12 +151,10 @@ void main() {
             const uint j = e / HDS4, d4 = e % HDS4;
             vec4 kv = vec4(0.0), vv = vec4(0.0);
             if (t0 + j < n_blk) {
+                // Four elements a load where aligned (f16: two words, q8_0: one; kv_cache.glsl).
                 const uint jr = (t0 + j) % pc.rows;
-                const bool words = (hd & 1u) == 0u && 4u * d4 + 4u <= hd;  // four halves in two words
-                kv = (K_TYPE == VKRT_TYPE_F16 && words) ? LOAD4_F16(kc, jr, kvbase, d4, kv_stride)
-                                                        : LOAD4_KV(K_TYPE, kc, jr, kvbase, d4, hd, kv_stride);
-                vv = (V_TYPE == VKRT_TYPE_F16 && words) ? LOAD4_F16(vc, jr, kvbase, d4, kv_stride)
-                                                        : LOAD4_KV(V_TYPE, vc, jr, kvbase, d4, hd, kv_stride);
+                kv = KV_LOAD4(K_TYPE, kc, jr, kvbase + 4u * d4, kvbase + hd, kv_stride);
+                vv = KV_LOAD4(V_TYPE, vc, jr, kvbase + 4u * d4, kvbase + hd, kv_stride);
             }
             ks[j * QK_STRIDE + d4] = kv;
             vs[j * HDS4 + d4] = vv;

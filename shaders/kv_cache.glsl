@@ -31,6 +31,37 @@
 
 float kv_half(uint w, uint i) { return vkrt_half_to_float((w >> (16u * i)) & 0xffffu); }
 
+// ---- four elements at once (the attention kernels' K/V reads) --------------------------
+// Elements e .. e+3 of row r as a vec4, those at or past `lim` (the end of the head the
+// caller reads, e < lim) zero. Where the four lie inside the head and are aligned for the
+// type they come with the fewest loads: F32 four consecutive words, F16 two whole words
+// (element r*width + e even), Q8_0 the block's scale and one 32-bit load of four int8 (e
+// a multiple of 4: the four are in one block); elsewhere (the tail of a head, odd head
+// dims) one KV_LOAD per element. The values are those KV_LOAD gives, bit for bit.
+#define KV_LOAD4_ANY(TYPE, c, r, e, lim, width) vec4(                    \
+    (e) + 0u < (lim) ? KV_LOAD(TYPE, c, r, (e) + 0u, width) : 0.0,       \
+    (e) + 1u < (lim) ? KV_LOAD(TYPE, c, r, (e) + 1u, width) : 0.0,       \
+    (e) + 2u < (lim) ? KV_LOAD(TYPE, c, r, (e) + 2u, width) : 0.0,       \
+    (e) + 3u < (lim) ? KV_LOAD(TYPE, c, r, (e) + 3u, width) : 0.0)
+#define KV_LOAD4_F32(c, r, e, width) vec4(KV_LOAD_F32(c, r, (e) + 0u, width), KV_LOAD_F32(c, r, (e) + 1u, width), \
+                                          KV_LOAD_F32(c, r, (e) + 2u, width), KV_LOAD_F32(c, r, (e) + 3u, width))
+#define KV_LOAD4_F16(c, r, e, width) vec4(vkrt_half2_to_float(c[((r) * (width) + (e)) >> 1]), \
+                                          vkrt_half2_to_float(c[(((r) * (width) + (e)) >> 1) + 1u]))
+#define KV_LOAD4_Q8_0(c, r, e, width) \
+    (kv_i8x4(VKRT_LOAD_U32_ALIGN2(c, KV_Q8_0_BLOCK(r, e, width) + 2u + ((e) & 31u))) * VKRT_LOAD_F16(c, KV_Q8_0_BLOCK(r, e, width)))
+// Whether KV_LOAD4_<TYPE> may read elements e .. e+3 of row r (see above).
+#define KV_LOAD4_FAST(TYPE, r, e, lim, width)                                  \
+    ((e) + 4u <= (lim) && ((TYPE) == VKRT_TYPE_F16 ? (((r) * (width) + (e)) & 1u) == 0u \
+                           : (TYPE) == VKRT_TYPE_Q8_0 ? ((e) & 3u) == 0u : true))
+#define KV_LOAD4(TYPE, c, r, e, lim, width)                                                      \
+    (KV_LOAD4_FAST(TYPE, r, e, lim, width)                                                       \
+         ? ((TYPE) == VKRT_TYPE_F16 ? KV_LOAD4_F16(c, r, e, width)                               \
+            : (TYPE) == VKRT_TYPE_Q8_0 ? KV_LOAD4_Q8_0(c, r, e, width) : KV_LOAD4_F32(c, r, e, width)) \
+         : KV_LOAD4_ANY(TYPE, c, r, e, lim, width))
+
+// The four int8 of a word (byte 0 first), as floats.
+vec4 kv_i8x4(uint w) { return vec4(i8_of(w, 0u), i8_of(w, 1u), i8_of(w, 2u), i8_of(w, 3u)); }
+
 #ifdef KV_OUT
 // ---- q8_0 block quantization (ggml's quantize_row_q8_0_ref) ----------------------
 //   amax = max |v|, d = amax / 127, id = d != 0 ? 1 / d : 0,

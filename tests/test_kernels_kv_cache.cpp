@@ -19,6 +19,7 @@
 #include "ops/rope.hpp"
 #include "ref/reference.hpp"
 #include "test_util.hpp"
+#include "shared/attention.h"
 #include "vk/shaders.hpp"
 
 using namespace vkrt;
@@ -236,8 +237,10 @@ namespace {
 // Attention for queries at `pos` over K/V caches of types tk/tv holding random values
 // (rows past the largest position hold bytes 0xFF: NaN in f32/f16, a NaN scale in q8_0;
 // the kernels must not read them).
+// splits: the decode kernel's split count (0: the device's choice); the split buffer is
+// attention_scratch_bytes for the shape.
 void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_head, uint32_t n_head_kv, uint32_t hd,
-                     const std::vector<int32_t>& pos, uint32_t n_ctx, uint32_t seed) {
+                     const std::vector<int32_t>& pos, uint32_t n_ctx, uint32_t seed, uint32_t splits = 0) {
     CAPTURE(ops::kv_type_name(tk));
     CAPTURE(ops::kv_type_name(tv));
     CAPTURE(M);
@@ -262,8 +265,10 @@ void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_h
     }
     Buffer bq = make_buffer(dev, q), bk = make_buffer(dev, kb), bv = make_buffer(dev, vb), bp = make_buffer(dev, pos);
     Buffer bo(dev, q.size() * 4);
-    ops::AttentionShape sh{n_head, n_head_kv, hd, n_ctx, tk, tv};
-    test::run(dev, [&](Recorder& r) { ops::attention(r, bq, bk, bv, bp, bo, M, sh); });
+    ops::AttentionShape sh{n_head, n_head_kv, hd, n_ctx, tk, tv, splits};
+    CAPTURE(splits);
+    Buffer split_buf(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), sh)));
+    test::run(dev, [&](Recorder& r) { ops::attention(r, bq, bk, bv, bp, bo, M, sh, 0.f, 0, 0, 0, split_buf); });
     const auto o = bo.download_as<float>(q.size());
     const auto want = ref::attention(q, kr, vr, pos, M, n_head, n_head_kv, hd, n_ctx);
     check_attention_output(o, want);
@@ -354,7 +359,7 @@ namespace {
 // every position, each position's values decoded from the ring right after its batch
 // stored them (and checked against the reference encoding of its source row).
 void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_head_kv, uint32_t hd, uint32_t window,
-                uint32_t rows, const std::vector<uint32_t>& batches, uint32_t seed) {
+                uint32_t rows, const std::vector<uint32_t>& batches, uint32_t seed, uint32_t splits = 0) {
     CAPTURE(ops::kv_type_name(tk));
     CAPTURE(ops::kv_type_name(tv));
     CAPTURE(hd);
@@ -367,7 +372,9 @@ void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_h
     Buffer bk = filled_cache(dev, tk, width, rows, 0xFF), bv = filled_cache(dev, tv, width, rows, 0xFF);
     const uint64_t rbk = ops::kv_row_bytes(tk, width), rbv = ops::kv_row_bytes(tv, width);
     std::vector<float> kr(size_t(total) * width, 0.f), vr(size_t(total) * width, 0.f);
-    const ops::AttentionShape sh{n_head, n_head_kv, hd, rows, tk, tv};
+    const ops::AttentionShape sh{n_head, n_head_kv, hd, rows, tk, tv, splits};
+    CAPTURE(splits);
+    Buffer split_buf(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), sh)));
     uint32_t p0 = 0;
     int tolerated = 0;
     for (uint32_t M : batches) {
@@ -383,7 +390,7 @@ void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_h
         test::run(dev, [&](Recorder& r) {
             ops::kv_store(r, bks, bp, bk, M, width, rows, tk);
             ops::kv_store(r, bvs, bp, bv, M, width, rows, tv);
-            ops::attention(r, bq, bk, bv, bp, bo, M, sh, 0.f, 0, 0, window);
+            ops::attention(r, bq, bk, bv, bp, bo, M, sh, 0.f, 0, 0, window, split_buf);
         });
         const auto kb = bk.download_as<uint8_t>(bk.size()), vb = bv.download_as<uint8_t>(bv.size());
         for (uint32_t m = 0; m < M; ++m) {
@@ -431,6 +438,53 @@ TEST_CASE("ring caches: kv_store + windowed attention over fewer rows than posit
         check_ring(*dev, KvType::f16, KvType::f16, 8, 4, 8, 40, 51, session_batches(3), seed += 1000);
         check_ring(*dev, KvType::q8_0, KvType::q8_0, 8, 4, 8, 40, 60, session_batches(3), seed += 1000);
         check_ring(*dev, KvType::f32, KvType::f16, 4, 1, 256, 5, 16, session_batches(1), seed += 1000);
+        CHECK_NO_VALIDATION(*dev);
+    }
+}
+
+// ---- split decode attention (shaders/attention.comp + attention_combine.comp) ----------
+// The decode kernel splits each query's visible positions into n_split chunks of
+// ceil(n / n_split) and walks a chunk in tiles of kAttnDecodeThreads positions; a workgroup
+// serves up to kAttnMaxHeads query heads of one kv head. The lengths below sit at the
+// edges of those: one and two positions (splits left empty), a chunk of exactly one tile
+// and one more, odd chunks. Most cases have 12 query heads a kv head (two workgroups of 6:
+// one pipeline per type pair keeps the test quick); GQA groups of 1, 7 and 8 once each.
+
+TEST_CASE("decode attention split over the KV length: every K x V type, GQA groups, split and tile edges, both paths") {
+    static_assert(shader::kAttnDecodeThreads == 128, "the lengths below straddle 128-position tiles");
+    static_assert(shader::kAttnMaxHeads == 8, "12 query heads a kv head take two workgroups of 6");
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        uint32_t seed = 1200;
+        for (KvType tk : kTypes) {
+            for (KvType tv : kTypes) {
+                // n = 1 and 2 over 3 splits (splits left empty, a position a split)
+                check_attention(*dev, tk, tv, 2, 12, 1, 64, {0, 1}, 8, seed++, 3);
+                // n = 384, 385 over 3 splits: chunks of one tile, and one tile + 1 (a last
+                // split one shorter)
+                check_attention(*dev, tk, tv, 2, 24, 2, 32, {383, 384}, 400, seed++, 3);
+                // heads of 256 (two row groups in P.V), n = 131 over 5 splits of 27
+                check_attention(*dev, tk, tv, 1, 12, 1, 256, {130}, 140, seed++, 5);
+            }
+        }
+        // MHA; 7 and 8 query heads a kv head (one workgroup), unsplit and split.
+        check_attention(*dev, KvType::f16, KvType::f16, 1, 4, 4, 64, {200}, 256, seed++, 2);
+        check_attention(*dev, KvType::q8_0, KvType::f16, 3, 14, 2, 64, iota_pos(3, 60), 64, seed++, 1);
+        check_attention(*dev, KvType::f16, KvType::q8_0, 1, 16, 2, 64, {300}, 320, seed++, 4);
+        // Odd head dims (f16 rows of the second kv head start mid-word: element loads) and
+        // hd % 4 != 0 (the last vec4 of a head partial).
+        check_attention(*dev, KvType::f16, KvType::f16, 3, 24, 2, 7, iota_pos(3, 50), 56, seed++, 4);
+        check_attention(*dev, KvType::f32, KvType::f16, 2, 24, 2, 6, iota_pos(2, 20), 24, seed++, 3);
+        CHECK_NO_VALIDATION(*dev);
+    }
+}
+
+TEST_CASE("ring caches with split decode attention: windows over a wrapping ring, every cache type") {
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        uint32_t seed = 20000;
+        for (KvType t : kTypes) check_ring(*dev, t, t, 12, 1, 32, 7, 18, session_batches(1), seed += 1000, 3);
+        check_ring(*dev, KvType::f16, KvType::q8_0, 24, 2, 32, 40, 51, session_batches(2), seed += 1000, 4);
         CHECK_NO_VALIDATION(*dev);
     }
 }

@@ -405,6 +405,10 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
     matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, widest)),
                              MemoryKind::device, "matmul scratch");
+    // Decode attention's split partial results (every layer's cache has at most n_ctx rows).
+    const ops::AttentionShape att_full{hp.n_head, hp.n_head_kv, hp.head_dim, n_ctx_, kv.k, kv.v};
+    attn_split_ = Buffer(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), att_full)),
+                         MemoryKind::device, "attention splits");
     if (model.w8a8()) {
         const uint64_t words = ops::packed_row_words(widest);
         act_q_ = Buffer(dev, B * words * 4, MemoryKind::device, "quantized activations");
@@ -420,7 +424,7 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
     };
     memory_.kv = kv_.bytes();
     memory_.activations = sum({&x_, &xb_, &qkv_, &att_, &gate_up_, &ffn_h_, &logits_gpu_});
-    memory_.scratch = sum({&matmul_scratch_, &act_q_, &act_s_, &act_zp_});
+    memory_.scratch = sum({&matmul_scratch_, &act_q_, &act_s_, &act_zp_, &attn_split_});
     memory_.io = sum({&ids_, &positions_, &logits_host_});
 }
 
@@ -533,7 +537,8 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
         }
         ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, rows, kvt.k, kvt.v};
-        ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window);
+        ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window,
+                       attn_split_);
         // x += (M,Q) @ Wo^T [-> post norm]
         linears(rec, att_out, nullptr, lp.eps, M, Q, {{&L.wo, xb}});  // EPILOGUE residual x_ (without post norm)
         if (lp.attn_post_norm) ops::rmsnorm(rec, xb, L.attn_post_norm.buf, xb, M, E, lp.eps);

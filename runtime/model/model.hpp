@@ -272,6 +272,7 @@ private:
     // likewise; ffn_h_ (M,F) the gated activation.
     Buffer x_, xb_, qkv_, att_, gate_up_, ffn_h_, logits_gpu_, logits_host_, matmul_scratch_;
     Buffer act_q_, act_s_, act_zp_;  // W8A8: quantized activations, per-row scales / zero points
+    Buffer attn_split_;              // decode attention's split partials (ops::attention_scratch_bytes)
     KvCache kv_;
     SessionMemory memory_;  // every Buffer above, by role (see the constructor)
     std::unique_ptr<Recorder> decode_rec_, batch_rec_;

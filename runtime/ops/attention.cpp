@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "ops/dispatch.hpp"
+#include "shared/attention.h"
 
 namespace vkrt::ops {
 
@@ -12,6 +14,47 @@ namespace {
 std::string attention_variant(const char* family, KvType k, KvType v) {
     if (k == v) return std::string(family) + kv_variant_suffix(k);
     return std::string(family) + "_k" + kv_type_name(k) + "_v" + kv_type_name(v);
+}
+
+// The decode kernel's subgroup variant needs at least two invocations a subgroup (its
+// per-subgroup maxes fill half a workgroup's worth of shared floats).
+bool decode_subgroup(const Capabilities& caps) { return caps.subgroup && caps.subgroup_size >= 2; }
+
+// Compute units (SMs, CUs, shader cores) of a device, estimated: core Vulkan does not
+// report them. A CPU device with cpu_tuning runs a workgroup a thread: its hardware
+// threads. Otherwise what GPUs of its type have: a discrete GPU 64-132 (RTX 4090 128 SMs,
+// H100 132, RX 7900 XTX 96 CUs: 128 errs towards more splits, which cost little), an
+// integrated or phone GPU a few to a few dozen (16). lavapipe without cpu_tuning takes the
+// GPU figure, so that it runs the GPU's splits.
+uint32_t compute_units(const Capabilities& caps) {
+    if (caps.cpu_tuning) return std::max(1u, std::thread::hardware_concurrency());
+    return caps.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ? 128 : 16;
+}
+
+struct DecodeShape {
+    uint32_t heads = 1;        // query heads a workgroup serves (HG)
+    uint32_t head_groups = 1;  // workgroups serving one kv head's query heads
+    uint32_t splits = 1;
+};
+DecodeShape decode_shape(const Capabilities& caps, const AttentionShape& s, uint32_t M) {
+    DecodeShape d;
+    const uint32_t grp = s.n_head / s.n_head_kv;
+    d.head_groups = (grp + shader::kAttnMaxHeads - 1) / shader::kAttnMaxHeads;
+    d.heads = (grp + d.head_groups - 1) / d.head_groups;
+    if (s.splits) {
+        d.splits = s.splits;
+        return d;
+    }
+    // About two workgroups a compute unit; a split of a full cache keeps >= 64 positions.
+    const uint64_t base = uint64_t(s.n_head_kv) * M * d.head_groups;
+    const uint64_t want = (2ull * compute_units(caps) + base - 1) / base;
+    d.splits = uint32_t(std::clamp<uint64_t>(std::min<uint64_t>(want, (s.rows + 63) / 64), 1, kAttentionMaxSplits));
+    return d;
+}
+
+// Bytes of the splits' partial results: (M, n_head, splits, kAttnPartialHeader + hd) floats.
+uint64_t split_bytes(const AttentionShape& s, uint32_t M, uint32_t splits) {
+    return uint64_t(M) * s.n_head * splits * (shader::kAttnPartialHeader + s.head_dim) * 4;
 }
 }  // namespace
 
@@ -37,7 +80,7 @@ void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const
 
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
                const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale,
-               uint32_t q_stride, uint32_t out_stride, uint32_t window) {
+               uint32_t q_stride, uint32_t out_stride, uint32_t window, const BufferView& split_scratch) {
     const char* kn = "attention";
     VKRT_CHECK(M >= 1 && s.n_head >= 1 && s.n_head_kv >= 1 && s.rows >= 1, Status::invalid_argument, kn,
                ": empty shape M=", M, " n_head=", s.n_head, " n_head_kv=", s.n_head_kv, " rows=", s.rows);
@@ -65,11 +108,8 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     require_bytes(out, ((M - 1) * uint64_t(out_stride) + width) * 4, kn, "out");
 
     Device& dev = rec.device();
-    struct {
-        uint32_t M, n_head, n_head_kv, hd, rows;
-        float scale;
-        uint32_t q_stride, o_stride, window;
-    } pc{M, s.n_head, s.n_head_kv, s.head_dim, s.rows, scale, q_stride, out_stride, window};
+    shader::AttentionPush pc{M,          s.n_head,   s.n_head_kv, s.head_dim, s.rows, scale,
+                             q_stride,   out_stride, window,      1,          1};
     const uint32_t grp = s.n_head / s.n_head_kv;
 
     // Prefill: blocks of query rows share K/V tiles (shaders/attention_flash.comp).
@@ -86,16 +126,57 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
         }
     }
 
-    // Decode (few queries): one workgroup per (head, query), see shaders/attention.comp.
-    VKRT_CHECK(s.n_head <= dev.caps().max_workgroup_count[0] && M <= dev.caps().max_workgroup_count[1],
-               Status::limit_exceeded, kn, ": ", s.n_head, " heads x ", M,
+    // Decode (few queries): workgroups (kv head, split, query x head group), see
+    // shaders/attention.comp; with splits, the combine pass shaders/attention_combine.comp.
+    const DecodeShape d = decode_shape(dev.caps(), s, M);
+    pc.head_groups = d.head_groups;
+    pc.n_split = d.splits;
+    const uint64_t part_bytes = split_bytes(s, M, d.splits);
+    const uint64_t have = split_scratch.buffer ? split_scratch.bytes() : 0;
+    if (d.splits > 1 && have < part_bytes) {
+        VKRT_CHECK(s.splits == 0, Status::invalid_argument, kn, ": ", d.splits, " splits need a split_scratch of ",
+                   part_bytes, " bytes, got ", have);
+        pc.n_split = 1;  // no room for the partial results: unsplit
+    }
+    VKRT_CHECK(s.n_head_kv <= dev.caps().max_workgroup_count[0] && pc.n_split <= dev.caps().max_workgroup_count[1] &&
+                   uint64_t(M) * d.head_groups <= dev.caps().max_workgroup_count[2],
+               Status::limit_exceeded, kn, ": ", s.n_head_kv, " kv heads x ", pc.n_split, " splits x ", M,
                " queries exceed the device's workgroup-count limits (split the batch)");
-    // 128 threads: a kv tile of 128 rows; hd <= 256 needs at most 2 accumulators a
-    // thread (the shader allows 4, i.e. workgroups down to 64).
-    constexpr uint32_t kLocal = 128;
-    const std::string variant =
-        attention_variant(dev.caps().subgroup ? "attention_sg" : "attention_shared", s.type_k, s.type_v);
-    rec.dispatch(dev.pipeline(variant, {kLocal}), {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head, M, 1});
+    const std::string variant = attention_variant(decode_subgroup(dev.caps()) ? "attention_sg" : "attention_shared",
+                                                  s.type_k, s.type_v);
+    const Groups groups{s.n_head_kv, pc.n_split, M * d.head_groups};
+    // Threads, heads a workgroup, and its shared arrays (shaders/attention.comp).
+    constexpr uint32_t L = shader::kAttnDecodeThreads;
+    const std::vector<uint32_t> spec{L, d.heads, std::max(d.heads * ((s.head_dim + 3) / 4), L), d.heads * L,
+                                     d.heads * L / 2};
+    if (pc.n_split == 1) {
+        // The partials binding is not written unsplit: `out` stands in for it.
+        rec.dispatch(dev.pipeline(variant, spec), {q, k_cache, v_cache, pos, out, out},
+                     pc, groups);
+        return;
+    }
+    const BufferView part(*split_scratch.buffer, split_scratch.offset, part_bytes);
+    rec.dispatch(dev.pipeline(variant, spec), {q, k_cache, v_cache, pos, out, part},
+                 pc, groups);
+    VKRT_CHECK(s.n_head <= dev.caps().max_workgroup_count[0], Status::limit_exceeded, kn, ": ", s.n_head,
+               " heads exceed the device's workgroup-count limit");
+    rec.dispatch(dev.pipeline("attention_combine", {fit_local(dev.caps(), 64)}), {part, out}, pc,
+                 Groups{s.n_head, M, 1});
+}
+
+uint32_t attention_splits(const Capabilities& caps, const AttentionShape& s, uint32_t M) {
+    AttentionShape auto_shape = s;
+    auto_shape.splits = 0;
+    return decode_shape(caps, auto_shape, M).splits;
+}
+
+uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape& s) {
+    uint64_t bytes = 0;
+    for (uint32_t M = 1; M < kAttentionBlockMinRows; ++M) {
+        const uint32_t splits = decode_shape(caps, s, M).splits;
+        if (splits > 1) bytes = std::max(bytes, split_bytes(s, M, splits));
+    }
+    return bytes;
 }
 
 std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim) {

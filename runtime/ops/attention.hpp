@@ -32,6 +32,9 @@ struct AttentionShape {
     uint32_t head_dim = 0;   // 1..256
     uint32_t rows = 0;       // rows of each cache (a ring: position j is in row j % rows)
     KvType type_k = KvType::f32, type_v = KvType::f32;  // element types of the caches
+    // Decode (M < kAttentionBlockMinRows): workgroups each query's visible positions are
+    // split over; 0 = attention_splits() for the device (tests force other counts).
+    uint32_t splits = 0;
 };
 
 // q (M, n_head, hd), K cache (rows, n_head_kv, hd), V cache (rows, n_head_kv, hd) of types
@@ -47,13 +50,29 @@ struct AttentionShape {
 // M >= kAttentionBlockMinRows (prefill) runs shaders/attention_flash.comp: a workgroup
 // takes a block of query rows of one kv head (all its grouped query heads), loads each
 // K/V tile into shared memory once and keeps a FlashAttention-2 style online softmax per
-// row. Fewer rows (decode) run shaders/attention.comp: a workgroup per (head, query).
+// row. Fewer rows (decode) run shaders/attention.comp: a workgroup per (kv head, split of
+// the visible positions, query) serving all the kv head's query heads (up to 8 a
+// workgroup), then, with more than one split, shaders/attention_combine.comp.
+// split_scratch: where the splits' partial results go (attention_scratch_bytes); unbound
+// or too small, decode runs unsplit (one workgroup per kv head and query) unless
+// s.splits forces a count (then it is an error).
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
                const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale = 0.f,
-               uint32_t q_stride = 0, uint32_t out_stride = 0, uint32_t window = 0);
+               uint32_t q_stride = 0, uint32_t out_stride = 0, uint32_t window = 0,
+               const BufferView& split_scratch = {});
 
 // Queries from which attention() uses the blocked (prefill) kernel.
 inline constexpr uint32_t kAttentionBlockMinRows = 8;
+
+// Decode: the split count attention() picks for M queries (M < kAttentionBlockMinRows) of
+// shape s (s.splits ignored) on a device: enough workgroups (kv heads x splits x queries)
+// to give each of the device's compute units (an estimate: Vulkan does not report them)
+// about two, each split at least 64 positions of a full cache, at most kAttentionMaxSplits.
+inline constexpr uint32_t kAttentionMaxSplits = 32;
+uint32_t attention_splits(const Capabilities& caps, const AttentionShape& s, uint32_t M);
+// Bytes of split_scratch that every decode call (M < kAttentionBlockMinRows) of shape s
+// needs for the splits attention_splits picks (s.splits when set); 0 when none splits.
+uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape& s);
 
 // Tile shape of the blocked kernel for a head dim on a device (spec constants of
 // attention_flash): wg = br * tpr threads; br query rows a workgroup, bc kv rows a tile,

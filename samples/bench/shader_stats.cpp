@@ -33,8 +33,10 @@
 #include "core/format.hpp"
 #include "gguf/synthetic.hpp"
 #include "model/model.hpp"
+#include "ops/attention.hpp"
 #include "ops/embed.hpp"
 #include "ops/matmul.hpp"
+#include "shared/attention.h"
 #include "vk/pipeline.hpp"
 #include "vk/recorder.hpp"
 
@@ -130,6 +132,26 @@ void model_unit(Device& dev, const std::string& preset, gguf::TensorType t, cons
     for (int i = 0; i < 2; ++i) session.eval(std::span<const int32_t>(&ids[i], 1));  // decode
 }
 
+// Decode attention (shaders/attention.comp) at every number of query heads a workgroup
+// serves (1..kAttnMaxHeads: its registers grow with it; the model units have 2) over f16
+// caches, the widest (8) over every K x V type, split in two (the combine pass too).
+void attention_unit(Device& dev) {
+    const uint32_t hd = 128, rows = 256;
+    Buffer q(dev, uint64_t(shader::kAttnMaxHeads) * hd * 4, MemoryKind::device, "q");
+    Buffer cache(dev, ops::kv_cache_bytes(ops::KvType::f32, hd, rows), MemoryKind::device, "kv cache");
+    Buffer pos(dev, 4, MemoryKind::device, "pos");
+    Buffer out(dev, uint64_t(shader::kAttnMaxHeads) * hd * 4, MemoryKind::device, "out");
+    auto run = [&](uint32_t heads, ops::KvType k, ops::KvType v) {
+        const ops::AttentionShape sh{heads, 1, hd, rows, k, v, 2};
+        Buffer split(dev, ops::attention_scratch_bytes(dev.caps(), sh), MemoryKind::device, "splits");
+        record_once(dev, [&](Recorder& r) { ops::attention(r, q, cache, cache, pos, out, 1, sh, 0.f, 0, 0, 0, split); });
+    };
+    for (uint32_t heads = 1; heads <= shader::kAttnMaxHeads; ++heads) run(heads, ops::KvType::f16, ops::KvType::f16);
+    for (ops::KvType k : {ops::KvType::f32, ops::KvType::f16, ops::KvType::q8_0})
+        for (ops::KvType v : {ops::KvType::f32, ops::KvType::f16, ops::KvType::q8_0})
+            if (k != ops::KvType::f16 || v != ops::KvType::f16) run(shader::kAttnMaxHeads, k, v);
+}
+
 std::vector<Unit> units(bool all_paths) {
     std::vector<Unit> u;
     const std::vector<std::string> presets = {"1B", "llama3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "gemma3-1b",
@@ -147,6 +169,7 @@ std::vector<Unit> units(bool all_paths) {
         u.push_back({std::string("model 1B q4_0 kv ") + kv.second,
                      [k](Device& d) { model_unit(d, "1B", gguf::TensorType::Q4_0, {k, k}); }});
     }
+    u.push_back({"attention decode", attention_unit});
     for (const fmt::Traits& ft : fmt::all())
         if (ft.kernels & fmt::kKernelFloat) {
             const Format t = ft.type;
