@@ -50,6 +50,29 @@ TEST_CASE("device: selection by index and by name substring, bad selection names
     CHECK_THROWS_AS(Device{o}, vkrt::Error);
 }
 
+TEST_CASE("device: describe_all reports every device from one instance, as a Device of it reports itself") {
+    // vkrt-bench --devices: no logical device, one instance (panvk crashed on a second one).
+    DeviceOptions o = DeviceOptions::from_env();
+    o.pipeline_cache = "off";
+    auto all = Device::describe_all(o);
+    auto list = Device::list();
+    REQUIRE(all.size() == list.size());
+    for (size_t i = 0; i < all.size(); ++i) {
+        CHECK(all[i].info.index == i);
+        CHECK(all[i].info.name == list[i].name);
+        if (!all[i].usable) continue;
+        o.select = std::to_string(i);
+        Device dev(o);
+        CHECK(all[i].report == dev.caps().report());
+    }
+    CHECK(std::any_of(all.begin(), all.end(), [](const Device::Description& d) { return d.usable; }));
+    // The report follows the options as a Device's does (a forced-off path says so).
+    o.disable_fp16 = true;
+    auto forced = Device::describe_all(o);
+    for (const auto& d : forced)
+        if (d.usable) CHECK(d.report.find("shaderFloat16:           no") != std::string::npos);
+}
+
 TEST_CASE("device: forced-off capability paths") {
     Device& dev = test::gpu_with(true, true, true);
     CHECK_FALSE(dev.caps().int_dot);
