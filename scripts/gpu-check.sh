@@ -11,8 +11,12 @@
 #                                        there (DIR default $OUT, else build/gpu-check): the
 #                                        kernel conformance suite on the GPU, vkrt-bench
 #                                        --devices and --kernels, --synthetic 1B and 7B Q4_0
-#                                        (and Q4_K_M where the synthetic writer has it) pp512 +
-#                                        tg128; writes DIR/gpu-check.md (docs-ready) and logs.
+#                                        and Q4_K_M pp512 + tg128 (Q4_K_M: where the synthetic
+#                                        writer lacks it, its F16 file through vkrt-quantize's
+#                                        q4_k_m preset; not for 7B: ~8 min of one core);
+#                                        writes DIR/gpu-check.md (docs-ready) and
+#                                        DIR/gpu-check-logs.tar.gz (every part's log), prints a
+#                                        summary, exits 1 when any part failed or was skipped.
 #                                        --small: the lavapipe try-out (tiny/125M models,
 #                                        pp64/tg16, one conformance binary)
 #   scripts/gpu-check.sh table DIR       here: copies DIR/gpu-check.md beside
@@ -21,9 +25,12 @@
 # Device-time budget (8 minutes; the run tool allows 15 for a whole session): each part has
 # its own timeout, all parts together VKRT_GPU_CHECK_BUDGET seconds (default 450; a part past
 # it is skipped and listed), and the table records each part's wall time, so a slow part is
-# cut and reported instead of eating the lease. Q4_K_M runs where the synthetic writer
-# encodes it (--type q4_k_m); otherwise the table says the writer lacks it. Staging sizes: ~25 MB of
-# binaries + ~3 MB of loader packages, under the tool's 64 MiB carry limit.
+# cut and reported instead of eating the lease. The table and the logs' archive are rewritten
+# after every part and when the script is stopped (SIGTERM/SIGINT: the run tool's timeout),
+# so a cut-off run still brings back what it measured. Two files in DIR: the run tool brings
+# back at most 8. Staging sizes: ~25 MB of binaries + ~3 MB of loader packages, under the
+# tool's 64 MiB carry limit. The loader: a machine without libvulkan.so.1 gets the staged
+# package (or the workplace's .gl/*.deb, /work/.library/device/README.md) unpacked to /.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 stage=.gpu-check
@@ -37,10 +44,10 @@ cmd_stage() {
   local build=${1:-build} b
   set -e
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD/..}
-  nice cmake --build "$build" -j2 --target vkrt-bench $conformance_bins
+  nice cmake --build "$build" -j2 --target vkrt-bench vkrt-quantize $conformance_bins
   rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/lib" "$stage/models" "$stage/gl"
   for b in $conformance_bins; do cp "$build/tests/$b" "$stage/bin/"; done
-  cp "$build/bin/vkrt-bench" "$stage/bin/"
+  cp "$build/bin/vkrt-bench" "$build/bin/vkrt-quantize" "$stage/bin/"
   cp "$(g++ -print-file-name=libstdc++.so.6)" "$stage/lib/" 2>/dev/null || true
   cp -L ../shared/models/stories260K.gguf "$stage/models/" 2>/dev/null || true
   # The Vulkan loader for a bare GPU machine (the run tool's README: the NVIDIA driver is
@@ -61,31 +68,111 @@ then here: scripts/gpu-check.sh table <files_at of that call>
 EOF
 }
 
-# ---- device: one part at a time, each with a timeout and its wall time
+# ---- device: one part at a time, each with a timeout and its wall time. Whatever happens
+# (a part fails, hangs, or the whole call is cut off by the run tool), what was measured so far
+# is in DIR: the table is rewritten after every part and on exit (also on SIGTERM/SIGINT),
+# and the logs go into one archive (the run tool brings back at most 8 files from $OUT).
 out=""
 small=0
 declare -a rows=()
+bins=""
+presets=""
+types=""
+reps=3
 budget=${VKRT_GPU_CHECK_BUDGET:-450}  # seconds for all parts: 8 minutes of device time with start-up
 T0=""
-part() {  # part NAME TIMEOUT CMD... -> log in $out/NAME.log; row of the timing table
+logs=""     # the parts' logs (a work folder; archived into $out/gpu-check-logs.tar.gz)
+failed=0    # parts that did not end with exit 0
+part_pid="" # the running part's timeout process
+finished=0  # 1 once every part ran (the table says "cut off" otherwise)
+
+# write_table: $out/gpu-check.md from the logs and rows so far, then the logs' archive.
+write_table() {
+  local dev drv b f
+  dev=$(sed -n 's/^device: *//p' "$logs/devices.log" 2>/dev/null | head -1)
+  drv=$(sed -n 's/^driver: *//p' "$logs/devices.log" 2>/dev/null | head -1)
+  {
+    echo "# vkrt on ${dev:-an unknown device (vkrt-bench --devices did not report one)}"
+    echo
+    echo "$(date -u +%F), driver ${drv:-?}, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), by scripts/gpu-check.sh device$([ $small -eq 1 ] && echo ' --small')."
+    [ $finished -eq 1 ] || echo "**Incomplete**: the run stopped before its last part (the parts below say how far it got)."
+    echo
+    echo "## Conformance (kernels against the C++ reference, on this device)"
+    echo
+    echo "| binary | result |"
+    echo "| --- | --- |"
+    for b in $bins; do
+      f="$logs/$b.log"
+      if [ ! -f "$f" ]; then echo "| $b | not run |"; continue; fi
+      echo "| $b | $(grep -E '^\[doctest\] (test cases|assertions)' "$f" | sed 's/\[doctest\] //; s/  */ /g; s/ *| */, /g; s/, *$//' |
+        tr '\n' ';' | sed 's/;$//; s/;/, /')$(grep -q '^\[doctest\] Status: SUCCESS' "$f" || echo " (see the log)") |"
+    done
+    echo
+    echo "## Whole models (vkrt-bench, like llama-bench; tokens/s, mean ± sd of $reps runs)"
+    echo
+    echo "| model | size | device | test | t/s |"
+    echo "| --- | --- | --- | --- | --- |"
+    for f in "$logs"/model-*.log "$logs/stories260K.log"; do
+      [ -f "$f" ] || continue
+      grep -E '^\| [^-m]' "$f" | grep -v '^| model ' || echo "| $(basename "$f" .log) | - | - | - | $(tr '\r' '\n' <"$f" | grep -v '^$' | grep -v '^loading' | tail -1 | cut -c1-100) |"
+    done
+    echo
+    echo "## Kernels (vkrt-bench --kernels)"
+    echo
+    grep -E '^(device|paths):|^\|' "$logs/kernels.log" 2>/dev/null || echo "(not run)"
+    echo
+    echo "## Parts and their wall time (s)"
+    echo
+    echo "| part | status | wall s |"
+    echo "| --- | --- | --- |"
+    [ ${#rows[@]} -eq 0 ] || printf '%s\n' "${rows[@]}"
+    echo "| total | | $(secs "$T0" "$(now)") |"
+  } >"$out/gpu-check.md.tmp" && mv "$out/gpu-check.md.tmp" "$out/gpu-check.md"
+  tar -C "$logs" -czf "$out/gpu-check-logs.tar.gz.tmp" . 2>/dev/null && mv "$out/gpu-check-logs.tar.gz.tmp" "$out/gpu-check-logs.tar.gz"
+}
+
+# summary: the parts on stdout (what the run tool's output_tail shows), the table written.
+summary() {
+  write_table
+  echo
+  echo "gpu-check summary ($(secs "$T0" "$(now)") s of ${budget} s$([ $finished -eq 1 ] || echo ', CUT OFF'))"
+  [ ${#rows[@]} -eq 0 ] || printf '%s\n' "${rows[@]}"
+  echo "table: $out/gpu-check.md, logs: $out/gpu-check-logs.tar.gz"
+}
+on_signal() {
+  trap '' TERM INT  # a second signal (timeout(1) signals its whole process group too) must not cut the summary
+  [ -z "$part_pid" ] || kill -TERM "$part_pid" 2>/dev/null  # timeout passes it on to the part
+  rows+=("| (run) | stopped by a signal | $(secs "$T0" "$(now)") |")
+  summary
+  exit 130
+}
+
+part() {  # part NAME TIMEOUT CMD... -> log in $logs/NAME.log; a row of the timing table
   local name=$1 to=$2 t0 rc left
   shift 2
   left=$(awk -v a="$T0" -v b="$(now)" -v B="$budget" 'BEGIN { printf "%d", B - (b - a) }')
   if [ "$left" -lt 10 ]; then
     rows+=("| $name | skipped: budget of ${budget} s spent | 0 |")
     echo "gpu-check: $name: skipped (budget spent)" >&2
-    : >"$out/$name.log"
+    failed=$((failed + 1))
     return 1
   fi
   [ "$to" -le "$left" ] || to=$left
   t0=$(now)
-  timeout -k 5 "$to" "$@" >"$out/$name.log" 2>&1
+  # In the background + wait: a TERM to this script runs on_signal at once (bash defers traps
+  # while a foreground child runs), and the part's own timeout still ends the part.
+  timeout -k 5 "$to" "$@" >"$logs/$name.log" 2>&1 &
+  part_pid=$!
+  wait $part_pid
   rc=$?
+  part_pid=""
   local status=ok
   [ $rc -eq 0 ] || status="exit $rc"
   [ $rc -eq 124 ] && status="timeout ${to} s"
+  [ $rc -eq 0 ] || failed=$((failed + 1))
   rows+=("| $name | $status | $(secs "$t0" "$(now)") |")
   echo "gpu-check: $name: $status ($(secs "$t0" "$(now)") s)" >&2
+  write_table
   return $rc
 }
 
@@ -99,11 +186,21 @@ cmd_device() {
   done
   [ -n "$out" ] || out=${OUT:-build/gpu-check}
   mkdir -p "$out"
-  local bin=$stage/bin
+  out=$(cd "$out" && pwd)
+  logs=$(mktemp -d /tmp/gpu-check-logs.XXXXXX)
+  local bin=$PWD/$stage/bin
   T0=$(now)
-  # The loader where the machine lacks it (never over a present one).
+  bins=$conformance_bins
+  presets="1B 7B"
+  types="q4_0 q4_k_m"
+  local p=512 n=128
+  if [ $small -eq 1 ]; then bins="test_kernels_block"; presets="tiny 125M"; p=64; n=16; reps=1; fi
+  trap on_signal TERM INT
+  [ -d "$bin" ] || { echo "gpu-check: $bin missing: run '$0 stage' first (and carry $stage)" >&2; exit 1; }
+  # The Vulkan loader where the machine lacks it (never over a present one): the staged
+  # package, or the workplace's .gl folder (its README's loader set).
   if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then
-    for f in "$stage"/gl/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
+    for f in "$stage"/gl/*.deb .gl/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
     ldconfig
   fi
   if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
@@ -111,12 +208,10 @@ cmd_device() {
   fi
   export LD_LIBRARY_PATH="$PWD/$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export VKRT_MODELS_DIR="$PWD/$stage/models" VKRT_PIPELINE_CACHE=off
-  [ -d "$bin" ] || { echo "gpu-check: $bin missing: run '$0 stage' first (and carry $stage)" >&2; exit 1; }
 
   part devices 60 "$bin/vkrt-bench" --devices
   # The conformance suite (tests against the C++ reference) on the device; --small: one binary.
-  local b bins=$conformance_bins
-  [ $small -eq 1 ] && bins="test_kernels_block"
+  local b
   for b in $bins; do part "$b" 240 "$bin/$b" --no-intro; done
   if [ $small -eq 1 ]; then
     part kernels 240 "$bin/vkrt-bench" --kernels --filter matmul_Q4_0 --reps 1
@@ -124,59 +219,33 @@ cmd_device() {
     part kernels 240 "$bin/vkrt-bench" --kernels --reps 5
   fi
   # Whole models: llama-bench's tests (pp512, tg128); synthetic files written on the machine.
-  local synth=/tmp/gpu-check-synth presets types p=512 n=128 r=3
+  local synth=/tmp/gpu-check-synth pr ty
   mkdir -p "$synth"
-  presets="1B 7B"
-  types="q4_0 q4_k_m"
-  if [ $small -eq 1 ]; then presets="tiny 125M"; p=64; n=16; r=1; fi
-  local pr ty
   for pr in $presets; do
     for ty in $types; do
-      part "model-$pr-$ty" 240 "$bin/vkrt-bench" --synthetic "$pr" --type "$ty" -p "$p" -n "$n" -r "$r" \
-        --synthetic-dir "$synth" || true
+      if "$bin/vkrt-bench" --synthetic tiny --type "$ty" -p 0 -n 0 --synthetic-dir "$synth" >/dev/null 2>&1; then
+        part "model-$pr-$ty" 240 "$bin/vkrt-bench" --synthetic "$pr" --type "$ty" -p "$p" -n "$n" -r "$reps" \
+          --synthetic-dir "$synth"
+      elif [ "$pr" != 7B ]; then
+        # The synthetic writer lacks this type (K-quant mixes): the F16 file through
+        # vkrt-quantize's llama-quantize preset (one CPU thread: ~10 s per 100M weights).
+        part "model-$pr-$ty" 240 bash -c 'set -e; "$1/vkrt-bench" --synthetic "$2" --type f16 -p 0 -n 0 --synthetic-dir "$3"
+          "$1/vkrt-quantize" -m "$3/vkrt-synthetic-v2-$2-f16.gguf" -o "$3/$2-$4.gguf" --type "$4" | tail -1
+          rm -f "$3/vkrt-synthetic-v2-$2-f16.gguf"
+          "$1/vkrt-bench" -m "$3/$2-$4.gguf" -p "$5" -n "$6" -r "$7" | sed "s/| $2-$4.gguf |/| $2 $4 (synthetic, vkrt-quantize) |/"' \
+          _ "$bin" "$pr" "$synth" "$ty" "$p" "$n" "$reps"
+      else
+        rows+=("| model-$pr-$ty | skipped: the synthetic writer lacks $ty, and quantizing 7B takes ~8 min of one core | 0 |")
+        failed=$((failed + 1))
+      fi
     done
   done
-  part stories260K 60 "$bin/vkrt-bench" -m "$stage/models/stories260K.gguf" -p "$p" -n "$n" -r "$r"
-
-  # ---- the docs-ready table
-  local dev drv
-  dev=$(sed -n 's/^device: *//p' "$out/devices.log" | head -1)
-  drv=$(sed -n 's/^driver: *//p' "$out/devices.log" | head -1)
-  {
-    echo "# vkrt on $dev"
-    echo
-    echo "$(date -u +%F), driver $drv, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), by scripts/gpu-check.sh device$([ $small -eq 1 ] && echo ' --small')."
-    echo
-    echo "## Conformance (kernels against the C++ reference, on this device)"
-    echo
-    echo "| binary | result |"
-    echo "| --- | --- |"
-    for b in $bins; do
-      echo "| $b | $(grep -E '^\[doctest\] (test cases|assertions)' "$out/$b.log" | sed 's/\[doctest\] //; s/  */ /g; s/ *| */, /g; s/, *$//' |
-        tr '\n' ';' | sed 's/;$//; s/;/, /') |"
-    done
-    echo
-    echo "## Whole models (vkrt-bench, like llama-bench; tokens/s, mean ± sd of $r runs)"
-    echo
-    echo "| model | size | device | test | t/s |"
-    echo "| --- | --- | --- | --- | --- |"
-    for f in "$out"/model-*.log "$out/stories260K.log"; do
-      [ -f "$f" ] || continue
-      grep -E '^\| [^-m]' "$f" | grep -v '^| model ' || echo "| $(basename "$f" .log) | - | - | - | $(tail -1 "$f" | cut -c1-100) |"
-    done
-    echo
-    echo "## Kernels (vkrt-bench --kernels)"
-    echo
-    grep -E '^(device|paths):|^\|' "$out/kernels.log"
-    echo
-    echo "## Parts and their wall time (s)"
-    echo
-    echo "| part | status | wall s |"
-    echo "| --- | --- | --- |"
-    printf '%s\n' "${rows[@]}"
-    echo "| total | | $(secs "$T0" "$(now)") |"
-  } >"$out/gpu-check.md"
-  echo "gpu-check: table in $out/gpu-check.md ($(secs "$T0" "$(now)") s)" >&2
+  part stories260K 60 "$bin/vkrt-bench" -m "$stage/models/stories260K.gguf" -p "$p" -n "$n" -r "$reps"
+  finished=1
+  trap - TERM INT
+  summary
+  rm -rf "$logs"
+  [ $failed -eq 0 ]
 }
 
 cmd_table() {

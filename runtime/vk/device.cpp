@@ -333,6 +333,32 @@ VKAPI_ATTR VkBool32 VKAPI_CALL Device::debug_callback(VkDebugUtilsMessageSeverit
     return VK_FALSE;
 }
 
+Device::Device(InstanceOnly, const DeviceOptions& opts) { create_instance(opts); }
+
+std::vector<Device::Description> Device::describe_all(const DeviceOptions& opts) {
+    Device probe(InstanceOnly{}, opts);
+    std::vector<Description> out;
+    auto pds = physical_devices(probe.instance_);
+    for (uint32_t i = 0; i < pds.size(); ++i) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(pds[i], &p);
+        Description d{{i, p.deviceName, p.deviceType}, false, {}};
+        probe.phys_ = pds[i];
+        probe.caps_ = Capabilities{};
+        try {
+            probe.query_caps(opts);  // what the constructor checks and reports, minus vkCreateDevice
+            d.usable = true;
+            d.report = probe.caps_.report();
+        } catch (const Error& e) {
+            d.report = "not usable: ";
+            d.report += e.what();
+            d.report += '\n';
+        }
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
 Device::Device(const DeviceOptions& opts) {
     create_instance(opts);
     pick_physical(opts);

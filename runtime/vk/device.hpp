@@ -152,6 +152,18 @@ public:
 
     // All Vulkan devices on this machine, for --devices listings.
     static std::vector<PhysicalDeviceInfo> list();
+    // Every Vulkan device with its capability report as a Device made with `opts` would have
+    // it, from one instance and without creating any logical device (vkrt-bench --devices).
+    // A device the runtime refuses (e.g. below Vulkan 1.1) gets the refusal as its report,
+    // `usable` false. One instance for the whole listing: Mesa 25.0's panvk (on the no-op
+    // kernel driver at least) crashes in a process that creates a second instance after
+    // destroying one that was used (docs/GPU.md), as listing then opening each device did.
+    struct Description {
+        PhysicalDeviceInfo info;
+        bool usable = false;
+        std::string report;  // Capabilities::report(), or the error
+    };
+    static std::vector<Description> describe_all(const DeviceOptions& opts = DeviceOptions::from_env());
 
     const Capabilities& caps() const { return caps_; }
     VkDevice handle() const { return device_; }
@@ -208,6 +220,8 @@ public:
     void note_allocation(int64_t bytes) const;
 
 private:
+    struct InstanceOnly {};  // describe_all: an instance, no physical or logical device yet
+    Device(InstanceOnly, const DeviceOptions& opts);
     static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(
         VkDebugUtilsMessageSeverityFlagBitsEXT, VkDebugUtilsMessageTypeFlagsEXT,
         const VkDebugUtilsMessengerCallbackDataEXT*, void*);

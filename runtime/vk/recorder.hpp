@@ -88,8 +88,19 @@ public:
     };
     std::vector<ProfileEntry> profile() const;
 
+    // The descriptor pools of what was recorded since begin(): the counts each was created
+    // with and what the recorded sets took from it. A set never takes more than its pool's
+    // counts (a spec-following driver refuses it: VK_ERROR_OUT_OF_POOL_MEMORY), and
+    // pool_refusals() counts the sets a driver refused although they fitted (expected 0).
+    struct DescriptorPoolUse {
+        uint32_t max_sets, max_descriptors;  // storage-buffer descriptors, the one type used
+        uint32_t sets, descriptors;
+    };
+    const std::vector<DescriptorPoolUse>& descriptor_pools() const { return pool_use_; }
+    uint32_t pool_refusals() const { return pool_refusals_; }
+
 private:
-    VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+    VkDescriptorSet allocate_set(VkDescriptorSetLayout layout, uint32_t n_descriptors);
     struct Range {
         VkBuffer buffer;
         uint64_t begin, end;
@@ -102,7 +113,9 @@ private:
     vk::Unique<VkCommandPool> pool_;  // this recorder's own (declared first: destroyed after cb_)
     vk::Unique<VkCommandBuffer> cb_;
     std::vector<vk::Unique<VkDescriptorPool>> pools_;
+    std::vector<DescriptorPoolUse> pool_use_;  // one per pool, reset by begin()
     size_t pool_index_ = 0;
+    uint32_t pool_refusals_ = 0;
     vk::Unique<VkQueryPool> queries_;
     vk::Unique<VkQueryPool> profile_queries_;  // two per dispatch when VKRT_PROFILE=1
     std::vector<std::string> profile_names_;

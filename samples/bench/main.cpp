@@ -53,16 +53,19 @@ const char* kUsage =
     "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
 
 int devices() {
-    auto list = Device::list();
-    for (const auto& d : list) std::printf("device %u: %s\n", d.index, d.name.c_str());
-    for (const auto& d : list) {
-        DeviceOptions o = DeviceOptions::from_env();
-        o.select = std::to_string(d.index);
-        o.pipeline_cache = "off";
-        Device dev(o);
-        std::printf("\n---- device %u\n%s", d.index, dev.caps().report().c_str());
+    // One instance for all devices (Device::describe_all): panvk crashed on the second one.
+    DeviceOptions o = DeviceOptions::from_env();
+    o.pipeline_cache = "off";
+    const auto all = Device::describe_all(o);
+    VKRT_CHECK(!all.empty(), Status::device_error,
+               "no Vulkan device found (on Debian, mesa-vulkan-drivers provides the CPU device lavapipe)");
+    for (const auto& d : all) std::printf("device %u: %s\n", d.info.index, d.info.name.c_str());
+    bool any = false;
+    for (const auto& d : all) {
+        std::printf("\n---- device %u\n%s", d.info.index, d.report.c_str());
+        any = any || d.usable;
     }
-    return 0;
+    return any ? 0 : 1;
 }
 
 gguf::TensorType parse_type(const std::string& s) {
