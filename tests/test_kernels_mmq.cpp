@@ -19,15 +19,20 @@
 // misplaced partial sum or a missed barrier between split GEMMs shows as a difference.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/format.hpp"
 #include "core/fp16.hpp"
+#include "gguf/synthetic.hpp"
 #include "gpu.hpp"
+#include "model/model.hpp"
 #include "ops/matmul.hpp"
 #include "ops/weights.hpp"
 #include "test_util.hpp"
@@ -260,4 +265,46 @@ TEST_CASE("split-K: bad part counts are refused") {
     ops::GemmTiles t{16, 16, 4, 4, 65};
     CHECK_THROWS_WITH_AS(ops::matmul_gemm(rec, b, ops::single_part(b, Format::F32, 4, 32), b, 9, t),
                          doctest::Contains("split 65 in 0..64"), vkrt::Error);
+}
+
+// A model's prefill (M > 8) takes the int8-dot GEMM exactly where ops::mmq_preferred says so
+// (main 7cbb418 never did: the model counted only the integer GEMV as an integer path).
+// On lavapipe that is with VKRT_MMQ=force (CTest: test_kernels_mmq_forced); without it the
+// float paths. The pipelines the prefill asked for come from the device's records
+// (DeviceOptions::shader_stats).
+TEST_CASE("model prefill: the int8-dot GEMM where mmq_preferred, Q4_0") {
+    DeviceOptions o = DeviceOptions::from_env();
+    o.shader_stats = true;
+    o.pipeline_cache = "off";
+    Device dev(o);
+    gguf::SyntheticLlama c = gguf::preset("1B", gguf::TensorType::Q4_0);
+    const int hd = c.head_dim ? c.head_dim : c.n_embd / c.n_head;
+    c.n_layer = 1;
+    c.n_head = 2;
+    c.n_head_kv = 1;
+    c.n_embd = 2 * hd;
+    c.n_ff = 256;
+    c.n_vocab = 300;
+    c.n_ctx = 64;
+    if (c.n_ctx_orig) c.n_ctx_orig = std::min(c.n_ctx_orig, c.n_ctx);
+    const std::string path = test::tmp_dir() + "/mmq-prefill-" + std::to_string(getpid()) + ".gguf";
+    gguf::write_synthetic_llama(c, path);
+    {
+        model::Model model(dev, path);
+        model::Session session(model, 64, 32);
+        std::vector<int32_t> ids(16);
+        for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(3 + i * 7 % 290);
+        session.eval(ids);
+    }
+    std::remove(path.c_str());
+    bool mmq = false, gemm = false;
+    for (const auto& r : dev.pipeline_records()) {
+        mmq |= r.variant == "mmq_q4_0";
+        gemm |= r.variant == "gemm_q4_0";
+    }
+    const bool preferred = ops::mmq_preferred(dev, 16);
+    INFO("mmq_preferred(16) = ", preferred, " (", dev.caps().name, ")");
+    CHECK(mmq == preferred);
+    if (preferred) CHECK_FALSE(gemm);  // no prefill projection on the float GEMM
+    CHECK_NO_VALIDATION(dev);
 }
