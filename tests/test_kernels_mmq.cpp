@@ -277,16 +277,7 @@ TEST_CASE("model prefill: the int8-dot GEMM where mmq_preferred, Q4_0") {
     o.shader_stats = true;
     o.pipeline_cache = "off";
     Device dev(o);
-    gguf::SyntheticLlama c = gguf::preset("1B", gguf::TensorType::Q4_0);
-    const int hd = c.head_dim ? c.head_dim : c.n_embd / c.n_head;
-    c.n_layer = 1;
-    c.n_head = 2;
-    c.n_head_kv = 1;
-    c.n_embd = 2 * hd;
-    c.n_ff = 256;
-    c.n_vocab = 300;
-    c.n_ctx = 64;
-    if (c.n_ctx_orig) c.n_ctx_orig = std::min(c.n_ctx_orig, c.n_ctx);
+    const gguf::SyntheticLlama c = gguf::small_preset("1B", gguf::TensorType::Q4_0, 1, 64);
     const std::string path = test::tmp_dir() + "/mmq-prefill-" + std::to_string(getpid()) + ".gguf";
     gguf::write_synthetic_llama(c, path);
     {
