@@ -8,6 +8,7 @@
 #   K_FLOAT     formats with dequantizing kernels (VKRT_K_FLOAT),
 #   K_FLOAT_BLK those of them stored in blocks (elements per block > 1),
 #   K_INT       formats with the integer-dot GEMV (VKRT_K_INT),
+#   K_MMQ       formats with the integer-dot GEMM (VKRT_K_INT or VKRT_K_MMQ),
 # as <prefix><suffix of the format><suffix>, with TYPE=<ggml type id>; the kernel
 # includes "vkrt_decoder.glsl", which selects shaders/formats/<suffix>.glsl for TYPE.
 # Every variant is compiled by glslc, checked by spirv-val, and written into a
@@ -52,6 +53,9 @@ function(vkrt_read_formats def)
     endif()
     if(k MATCHES "VKRT_K_INT")
       string(APPEND kk "I")
+    endif()
+    if(k MATCHES "VKRT_K_MMQ")
+      string(APPEND kk "M")
     endif()
     if(kk STREQUAL "")
       set(kk "-")
@@ -175,8 +179,13 @@ function(vkrt_embed_shaders out_var)
           if(kern MATCHES "I")
             set(take 1)
           endif()
+        elseif(filter STREQUAL "K_MMQ")
+          set(take 0)
+          if(kern MATCHES "I" OR kern MATCHES "M")
+            set(take 1)
+          endif()
         else()
-          message(FATAL_ERROR "${src}: unknown format filter '${filter}' (K_FLOAT, K_FLOAT_BLK, K_INT)")
+          message(FATAL_ERROR "${src}: unknown format filter '${filter}' (K_FLOAT, K_FLOAT_BLK, K_INT, K_MMQ)")
         endif()
         if(take)
           list(GET VKRT_FMT_sfx ${i} sfx)

@@ -12,7 +12,9 @@
 // (rows ty + i*BM/TM, columns tx + j*BN/TN: the shared reads and the Y writes of
 // neighbouring threads are contiguous). Out-of-range rows, columns and (scalar formats)
 // the K tail are staged as zeros. L (workgroup size) must equal (BM/TM) * (BN/TN).
+// Split-K (z = part of K): see the K range below.
 //! variant-per-format gemm_{fmt} K_FLOAT
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -40,10 +42,20 @@ void main() {
     const uint n0 = gl_WorkGroupID.x * BN, m0 = gl_WorkGroupID.y * BM;
     const uint tx = tid % (BN / TN), ty = tid / (BN / TN);
     const uint M = pc.M, N = pc.N, K = pc.K, R = pc.R;
+    // Every loop over the register tile is unrolled ([[unroll]]): each index into acc, a and b
+    // is then a constant and they stay in registers. Left to its size heuristics, NVK's
+    // compiler kept the store loop of the 8x8 tile (64 outputs) rolled and acc in 256 B of
+    // local memory (docs/GPU.md, "Prefill GEMMs").
     float acc[TM * TN];
-    for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0.0;
+    [[unroll]] for (uint i = 0u; i < TM; ++i)
+        [[unroll]] for (uint j = 0u; j < TN; ++j) acc[i * TN + j] = 0.0;
 
-    for (uint k0 = 0u; k0 < K; k0 += BK) {
+    // The K range of this workgroup: all of K, or with split-K (gl_NumWorkGroups.z = S > 1,
+    // ops::matmul_gemm) part z of S, whole steps of BK: the workgroup writes its partial
+    // sums to the (S, M, R) buffer bound as Y, and splitk_reduce.comp adds them up.
+    const uint S = gl_NumWorkGroups.z, per = ((K + BK - 1u) / BK + S - 1u) / S;
+    const uint kb = gl_WorkGroupID.z * per * BK, ke = min(K, kb + per * BK);
+    for (uint k0 = kb; k0 < ke; k0 += BK) {
         // ---- stage X (BM x BK): consecutive threads read consecutive k
         for (uint idx = tid; idx < BM * BK; idx += L) {
             const uint m = idx / BK, k = idx % BK;
@@ -58,7 +70,7 @@ void main() {
         for (uint idx = tid; idx < BN * 8u; idx += L) {
             const uint n = idx / 8u, i = idx % 8u, gn = n0 + n;
             const vec4 v = (gn < R) ? fmt_dq4(gn * row_bytes + ub, 32u * us + 4u * i) : vec4(0.0);
-            for (uint j = 0u; j < 4u; ++j) ws[(4u * i + j) * BNP + n] = v[j];
+            [[unroll]] for (uint j = 0u; j < 4u; ++j) ws[(4u * i + j) * BNP + n] = v[j];
         }
 #else
         for (uint idx = tid; idx < BN * BK; idx += L) {
@@ -71,19 +83,23 @@ void main() {
         // ---- TM x TN register tile
         for (uint kk = 0u; kk < BK; ++kk) {
             float a[TM], b[TN];
-            for (uint i = 0u; i < TM; ++i) a[i] = xs[kk * BMP + ty + i * (BM / TM)];
-            for (uint j = 0u; j < TN; ++j) b[j] = ws[kk * BNP + tx + j * (BN / TN)];
-            for (uint i = 0u; i < TM; ++i)
-                for (uint j = 0u; j < TN; ++j) acc[i * TN + j] = fma(a[i], b[j], acc[i * TN + j]);
+            [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = xs[kk * BMP + ty + i * (BM / TM)];
+            [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = ws[kk * BNP + tx + j * (BN / TN)];
+            [[unroll]] for (uint i = 0u; i < TM; ++i)
+                [[unroll]] for (uint j = 0u; j < TN; ++j) acc[i * TN + j] = fma(a[i], b[j], acc[i * TN + j]);
         }
         barrier();
     }
-    for (uint i = 0u; i < TM; ++i) {
+    [[unroll]] for (uint i = 0u; i < TM; ++i) {
         const uint gm = m0 + ty + i * (BM / TM);
         if (gm >= M) continue;
-        for (uint j = 0u; j < TN; ++j) {
+        [[unroll]] for (uint j = 0u; j < TN; ++j) {
             const uint gn = n0 + tx + j * (BN / TN);
-            if (gn < R) y[gm * N + pc.base + gn] = acc[i * TN + j];
+            if (gn >= R) continue;
+            if (S > 1u)
+                y[(gl_WorkGroupID.z * M + gm) * R + gn] = acc[i * TN + j];
+            else
+                y[gm * N + pc.base + gn] = acc[i * TN + j];
         }
     }
 }

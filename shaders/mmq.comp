@@ -1,6 +1,6 @@
 #version 450
 // Integer-dot tiled matrix product for prefill (MMQ, M > 8), formats with the integer
-// interface (formats.def VKRT_K_INT):
+// interface (formats.def VKRT_K_INT, and VKRT_K_MMQ: Q2_K, below):
 //   XQ (M,K) q8_1 . W (R,K)^T (GGUF rows) -> Y[:, base .. base+R) of Y (M,N) float
 //   Y[m, base + n] = sum over 32-element units u of the row:
 //       (float(s) * d_x[m,u]) * d[n,u]  [+ m[n,u] * (d_x[m,u] * float(sum_x[m,u]))]
@@ -10,6 +10,10 @@
 // q, integer scales sc per 16 elements, float d and min m per unit), the same arithmetic
 // as matvec.comp's INT_DOT path: only the order of the float sum over units differs.
 // W is one part of a weight (rows base .. base+R of N, see matvec.comp).
+// Q2_K (FMT_INT_M16: fmt_int32_m16 in formats/q2_k.glsl) has a min per 16 elements: its
+// halves are scaled apart (as Q3_K / Q6_K), and the min term comes from the integer sums
+// h_x of X's two 16-element halves (sdot with 0x01010101 when X is staged), exact too:
+//   + (-dmin) * (d_x * float(mh.x * h_x.x + mh.y * h_x.y))
 //
 // One workgroup per BM x BN tile of Y (x = tile of N, y = tile of M). Per stage of BU
 // units along K: the workgroup stages the BM x BU units of XQ (int8 words as they are,
@@ -25,8 +29,9 @@
 // Needs VK_KHR_shader_integer_dot_product (OpSDot through GL_EXT_spirv_intrinsics:
 // Debian 12's glslc has no GL_EXT_integer_dot_product); chosen only where the device
 // accelerates it (ops::matmul_q8, ops::matmul's auto path).
-//! variant-per-format mmq_{fmt} K_INT
+//! variant-per-format mmq_{fmt} K_MMQ
 #extension GL_EXT_spirv_intrinsics : require
+#extension GL_EXT_control_flow_attributes : require
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
 int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVectorFormat4x8Bit
 #include "common.glsl"
@@ -54,17 +59,28 @@ layout(push_constant) uniform PC { MatmulPush pc; };
 // Formats whose two 16-element halves of a unit have their own scales (the decoder
 // defines FMT_INT_SC16: Q3_K, Q6_K) keep the halves' dot products apart; the others sum
 // all 8 words first and scale once.
-#ifdef FMT_INT_SC16
+#if defined(FMT_INT_SC16) || defined(FMT_INT_M16)
 #define MMQ_SC16 1
 #else
 #define MMQ_SC16 0
+#endif
+#ifdef FMT_INT_M16
+#define MMQ_M16 1
+#else
+#define MMQ_M16 0
 #endif
 
 shared uint xs_q[BU * 8u * BMP];  // [u*8 + word][m]: int8 quants of X, 4 a word
 shared float xs_d[BU * BM];       // [u][m]: d_x
 #if FMT_INT_MIN
 shared float xs_s[BU * BM];       // [u][m]: d_x * float(sum of the block's quants)
-shared float ws_m[BU * BN];       // [u][n]: the unit's min m
+#endif
+#if FMT_INT_MIN || MMQ_M16
+shared float ws_m[BU * BN];       // [u][n]: the unit's min m (Q2_K: -dmin)
+#endif
+#if MMQ_M16
+shared ivec2 xs_h[BU * BM];       // [u][m]: sums of the int8 quants of X's two halves
+shared ivec2 ws_mh[BU * BN];      // [u][n]: integer mins of W's two halves
 #endif
 shared uint ws_q[BU * 8u * BNP];  // [u*8 + word][n]: int8 quants of W, 4 a word
 shared float ws_d[BU * BN];       // [u][n]: d
@@ -80,10 +96,19 @@ void main() {
     const uint meta0 = (M * K) / 4u;
     const uint row_bytes = (K / FMT_QK) * FMT_BYTES;
     const uint UPB = FMT_QK / 32u;  // units per block
+    // Loops over the register tile are unrolled, as in matmul.comp (constant indices: acc, t,
+    // s, a and b stay in registers whatever the compiler's size heuristics).
     float acc[TM * TN];
-    for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0.0;
+    [[unroll]] for (uint i = 0u; i < TM; ++i)
+        [[unroll]] for (uint j = 0u; j < TN; ++j) acc[i * TN + j] = 0.0;
 
-    for (uint u0 = 0u; u0 < nu; u0 += BU) {
+    // The units of this workgroup: all, or with split-K (gl_NumWorkGroups.z = S > 1,
+    // ops::matmul_mmq) part z of S, a whole number of stages each (so a stage never
+    // crosses into the next part): partial sums to the (S, M, R) buffer bound as Y,
+    // added up by splitk_reduce.comp.
+    const uint S = gl_NumWorkGroups.z, per = ((nu + S - 1u) / S + BU - 1u) / BU * BU;
+    const uint ub = gl_WorkGroupID.z * per, ue = min(nu, ub + per);
+    for (uint u0 = ub; u0 < ue; u0 += BU) {
         // ---- stage XQ (BM rows x BU units): consecutive threads read consecutive words of a row
         for (uint idx = tid; idx < BM * BU * 8u; idx += L) {
             const uint m = idx / (BU * 8u), wd = idx % (BU * 8u), gm = m0 + m, gu = u0 + wd / 8u;
@@ -101,6 +126,15 @@ void main() {
 #if FMT_INT_MIN
             xs_s[u * BM + m] = s;
 #endif
+#if MMQ_M16
+            ivec2 h = ivec2(0);
+            if (gm < M && gu < nu)
+                [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+                    h.x += sdot(xq[gm * kw + gu * 8u + i], 0x01010101u, 0);
+                    h.y += sdot(xq[gm * kw + gu * 8u + 4u + i], 0x01010101u, 0);
+                }
+            xs_h[u * BM + m] = h;
+#endif
         }
         // ---- stage W (BN rows x BU units) through the decoder: one unit per thread
         for (uint idx = tid; idx < BN * BU; idx += L) {
@@ -108,12 +142,19 @@ void main() {
             uint q[8];
             ivec2 sc = ivec2(0);
             float d = 0.0, mn = 0.0;
-            for (uint i = 0u; i < 8u; ++i) q[i] = 0u;
+            [[unroll]] for (uint i = 0u; i < 8u; ++i) q[i] = 0u;
+#if MMQ_M16
+            ivec2 mh = ivec2(0);
+            if (gn < R && gu < nu) fmt_int32_m16(gn * row_bytes + (gu / UPB) * FMT_BYTES, gu % UPB, q, sc, mh, d, mn);
+            ws_mh[u * BN + n] = mh;
+            mn = -mn;
+#else
             if (gn < R && gu < nu) fmt_int32(gn * row_bytes + (gu / UPB) * FMT_BYTES, gu % UPB, q, sc, d, mn);
-            for (uint i = 0u; i < 8u; ++i) ws_q[(u * 8u + i) * BNP + n] = q[i];
+#endif
+            [[unroll]] for (uint i = 0u; i < 8u; ++i) ws_q[(u * 8u + i) * BNP + n] = q[i];
             ws_d[u * BN + n] = d;
             ws_sc[u * BN + n] = sc;
-#if FMT_INT_MIN
+#if FMT_INT_MIN || MMQ_M16
             ws_m[u * BN + n] = mn;
 #endif
         }
@@ -124,39 +165,45 @@ void main() {
             int t[TM * TN];
 #if MMQ_SC16
             int s[TM * TN];
-            for (uint i = 0u; i < TM * TN; ++i) s[i] = 0;
-            for (uint h = 0u; h < 2u; ++h) {
-                for (uint i = 0u; i < TM * TN; ++i) t[i] = 0;
-                for (uint k = 4u * h; k < 4u * h + 4u; ++k) {
+            [[unroll]] for (uint i = 0u; i < TM; ++i)
+                [[unroll]] for (uint j = 0u; j < TN; ++j) s[i * TN + j] = 0;
+            [[unroll]] for (uint h = 0u; h < 2u; ++h) {
+                [[unroll]] for (uint i = 0u; i < TM; ++i)
+                    [[unroll]] for (uint j = 0u; j < TN; ++j) t[i * TN + j] = 0;
+                [[unroll]] for (uint k = 4u * h; k < 4u * h + 4u; ++k) {
 #else
-            for (uint i = 0u; i < TM * TN; ++i) t[i] = 0;
+            [[unroll]] for (uint i = 0u; i < TM; ++i)
+                [[unroll]] for (uint j = 0u; j < TN; ++j) t[i * TN + j] = 0;
             {
-                for (uint k = 0u; k < 8u; ++k) {
+                [[unroll]] for (uint k = 0u; k < 8u; ++k) {
 #endif
                     uint a[TM], b[TN];
-                    for (uint i = 0u; i < TM; ++i) a[i] = xs_q[(u * 8u + k) * BMP + ty + i * (BM / TM)];
-                    for (uint j = 0u; j < TN; ++j) b[j] = ws_q[(u * 8u + k) * BNP + tx + j * (BN / TN)];
-                    for (uint i = 0u; i < TM; ++i)
-                        for (uint j = 0u; j < TN; ++j) t[i * TN + j] += sdot(a[i], b[j], 0);
+                    [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = xs_q[(u * 8u + k) * BMP + ty + i * (BM / TM)];
+                    [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = ws_q[(u * 8u + k) * BNP + tx + j * (BN / TN)];
+                    [[unroll]] for (uint i = 0u; i < TM; ++i)
+                        [[unroll]] for (uint j = 0u; j < TN; ++j) t[i * TN + j] += sdot(a[i], b[j], 0);
                 }
 #if MMQ_SC16
-                for (uint j = 0u; j < TN; ++j) {
+                [[unroll]] for (uint j = 0u; j < TN; ++j) {
                     const int sch = ws_sc[u * BN + tx + j * (BN / TN)][h];
-                    for (uint i = 0u; i < TM; ++i) s[i * TN + j] += sch * t[i * TN + j];
+                    [[unroll]] for (uint i = 0u; i < TM; ++i) s[i * TN + j] += sch * t[i * TN + j];
                 }
 #endif
             }
             // ---- the unit's float epilogue (matvec.comp's order)
-            for (uint j = 0u; j < TN; ++j) {
+            [[unroll]] for (uint j = 0u; j < TN; ++j) {
                 const uint n = u * BN + tx + j * (BN / TN);
                 const float d = ws_d[n];
 #if !MMQ_SC16
                 const int sc = ws_sc[n].x;
 #endif
-#if FMT_INT_MIN
+#if FMT_INT_MIN || MMQ_M16
                 const float mn = ws_m[n];
 #endif
-                for (uint i = 0u; i < TM; ++i) {
+#if MMQ_M16
+                const ivec2 mh = ws_mh[n];
+#endif
+                [[unroll]] for (uint i = 0u; i < TM; ++i) {
                     const uint m = u * BM + ty + i * (BM / TM);
 #if MMQ_SC16
                     const int si = s[i * TN + j];
@@ -164,7 +211,10 @@ void main() {
                     const int si = sc * t[i * TN + j];
 #endif
                     float v = (float(si) * xs_d[m]) * d;
-#if FMT_INT_MIN
+#if MMQ_M16
+                    const ivec2 h = xs_h[m];
+                    v += mn * (xs_d[m] * float(mh.x * h.x + mh.y * h.y));
+#elif FMT_INT_MIN
                     v += mn * xs_s[m];
 #endif
                     acc[i * TN + j] += v;
@@ -173,12 +223,16 @@ void main() {
         }
         barrier();
     }
-    for (uint i = 0u; i < TM; ++i) {
+    [[unroll]] for (uint i = 0u; i < TM; ++i) {
         const uint gm = m0 + ty + i * (BM / TM);
         if (gm >= M) continue;
-        for (uint j = 0u; j < TN; ++j) {
+        [[unroll]] for (uint j = 0u; j < TN; ++j) {
             const uint gn = n0 + tx + j * (BN / TN);
-            if (gn < R) y[gm * pc.N + pc.base + gn] = acc[i * TN + j];
+            if (gn >= R) continue;
+            if (S > 1u)
+                y[(gl_WorkGroupID.z * M + gm) * R + gn] = acc[i * TN + j];
+            else
+                y[gm * pc.N + pc.base + gn] = acc[i * TN + j];
         }
     }
 }

@@ -32,3 +32,8 @@ if(TARGET test_arch_quant)
   set_tests_properties(test_arch_quant_mmq_forced PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1;VKRT_MMQ=force"
     TIMEOUT 900 COST 35)
 endif()
+# The model's prefill on the int8-dot GEMM (test_kernels_mmq checks which pipelines it asked for).
+if(TARGET test_kernels_mmq)
+  add_test(NAME test_kernels_mmq_forced COMMAND test_kernels_mmq -tc=*model*)
+  set_tests_properties(test_kernels_mmq_forced PROPERTIES ENVIRONMENT "VKRT_VALIDATION=1;VKRT_MMQ=force" TIMEOUT 900)
+endif()

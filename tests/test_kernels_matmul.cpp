@@ -65,6 +65,8 @@ std::vector<Format> kernel_formats() {
 }
 bool is_block(Format t) { return fmt::traits(t).block_elems > 1; }
 bool has_int(Format t) { return (fmt::traits(t).kernels & fmt::kKernelInt) != 0; }
+// The int8-dot GEMM: the integer formats and Q2_K (formats.def VKRT_K_MMQ).
+bool has_mmq(Format t) { return has_int(t) || (fmt::traits(t).kernels & fmt::kKernelMmq) != 0; }
 uint32_t block_k(Format t) { return std::max<uint32_t>(fmt::traits(t).block_elems, 32); }
 
 // N rows of the weight dequantized by the registry (the reference).
@@ -290,8 +292,8 @@ void check_all_paths(Device& dev, const std::string& tag, const Problem& p, cons
         if (gemv_only && (path == MatmulPath::gemm || path == MatmulPath::mmq || path == MatmulPath::auto_)) continue;
         const std::string what = tag + " " + ops::matmul_path_name(path);
         const bool possible = (path != MatmulPath::gemv_f16 || (is_block(p.type) && caps.fp16)) &&
-                              ((path != MatmulPath::gemv_int && path != MatmulPath::mmq) ||
-                               (has_int(p.type) && caps.int_dot));
+                              (path != MatmulPath::gemv_int || (has_int(p.type) && caps.int_dot)) &&
+                              (path != MatmulPath::mmq || (has_mmq(p.type) && caps.int_dot));
         if (!possible) {
             INFO(what, " ", describe(p));
             CHECK_THROWS_AS(run_path(dev, p, w, path), vkrt::Error);
@@ -655,7 +657,7 @@ TEST_CASE("matmul: int8-dot GEMM (mmq), every integer format, odd shapes and til
                                      {16, 32, 4, 8, 3}};
     uint32_t seed = 7000;
     for (Format t : kernel_formats()) {
-        if (!has_int(t)) continue;
+        if (!has_mmq(t)) continue;
         const uint32_t b = block_k(t);
         const Shape shapes[] = {{9, 65, 3 * b}, {37, 201, b == 32 ? 7 * b : 2 * b}, {130, 19, b}};
         for (const Shape& sh : shapes) {
@@ -937,7 +939,7 @@ TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {
                          doctest::Contains("block formats"), vkrt::Error);
     CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::Q2_K, y, 1, 4, 256, w, MatmulPath::gemv_int),
                          doctest::Contains("VKRT_K_INT"), vkrt::Error);
-    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::Q2_K, y, 9, 4, 256, w, MatmulPath::mmq),
+    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::F16, y, 9, 4, 256, w, MatmulPath::mmq),
                          doctest::Contains("VKRT_K_INT"), vkrt::Error);
     if (dev.caps().int_dot)  // a tile beyond the invocation and shared-memory limits
         CHECK_THROWS_WITH_AS(ops::matmul_mmq(rec, ops::Q8Activations{x, 9, 32}, ops::single_part(w, Format::Q4_0, 4, 32),

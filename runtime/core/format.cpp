@@ -374,7 +374,7 @@ constexpr bool table_ok() {
         const Traits& t = kTable[i];
         if (i > 0 && uint32_t(kTable[i - 1].type) >= uint32_t(t.type)) return false;
         if (t.kernels != 0 && !t.dequantize) return false;
-        if ((t.kernels & kKernelInt) && !(t.kernels & kKernelFloat)) return false;
+        if ((t.kernels & (kKernelInt | kKernelMmq)) && !(t.kernels & kKernelFloat)) return false;
         if ((t.block_elems == 0) != (t.block_bytes == 0)) return false;
         if ((t.dequantize || t.quantize) && t.block_elems == 0) return false;
         if ((t.quantize == nullptr) != (t.quantize_weighted == nullptr)) return false;  // an encoder has both entries

@@ -41,7 +41,8 @@ namespace fmt {
 
 // Kernel families of a format (formats.def's last column).
 inline constexpr uint32_t kKernelFloat = VKRT_K_FLOAT;  // dequantizing GEMV / GEMM / embedding
-inline constexpr uint32_t kKernelInt = VKRT_K_INT;      // also the integer-dot GEMV
+inline constexpr uint32_t kKernelInt = VKRT_K_INT;      // also the integer-dot GEMV and GEMM
+inline constexpr uint32_t kKernelMmq = VKRT_K_MMQ;      // also the integer-dot GEMM only (Q2_K)
 
 // Decoder: k elements (a multiple of block_elems) at src -> k floats at dst.
 using DequantizeFn = void (*)(const void* src, float* dst, size_t k);
@@ -61,7 +62,7 @@ struct Traits {
     const char* suffix;        // lower case, as in shader variant names: "q6_k"
     uint32_t block_elems;      // elements per block (1 for scalar types)
     uint32_t block_bytes;      // bytes per block
-    uint32_t kernels;          // 0, or kKernelFloat [| kKernelInt]
+    uint32_t kernels;          // 0, or kKernelFloat [| kKernelInt or kKernelMmq]
     DequantizeFn dequantize;   // nullptr where vkrt has no decoder
     QuantizeFn quantize;       // nullptr where vkrt cannot write the format
     QuantizeWeightedFn quantize_weighted;  // nullptr where vkrt cannot write the format

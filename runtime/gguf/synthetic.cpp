@@ -236,6 +236,20 @@ const std::vector<std::string>& preset_names() {
     return v;
 }
 
+SyntheticLlama small_preset(const std::string& name, TensorType wtype, int n_layer, int n_ctx) {
+    SyntheticLlama c = preset(name, wtype);
+    const int hd = c.head_dim ? c.head_dim : c.n_embd / c.n_head;
+    c.n_layer = n_layer;
+    c.n_head = 2;
+    c.n_head_kv = 1;
+    c.n_embd = 2 * hd;
+    c.n_ff = 256;
+    c.n_vocab = 300;
+    c.n_ctx = std::min(c.n_ctx, n_ctx);
+    if (c.n_ctx_orig) c.n_ctx_orig = std::min(c.n_ctx_orig, c.n_ctx);
+    return c;
+}
+
 SyntheticLlama preset(const std::string& name, TensorType wtype) {
     SyntheticLlama c;
     c.wtype = wtype;

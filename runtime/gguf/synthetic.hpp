@@ -58,6 +58,10 @@ arch::HParams synthetic_hparams(const SyntheticLlama& cfg);
 // Unknown name -> Status::invalid_argument.
 SyntheticLlama preset(const std::string& name, TensorType wtype);
 const std::vector<std::string>& preset_names();
+// `name`'s architecture and head size at the smallest size that runs its kernels: n_layer
+// layers, 2 query heads and 1 KV head (n_embd = 2 * head size), FFN 256, vocab 300, a
+// context of at most n_ctx (pipeline checks: vkrt-bench --shader-stats, tests).
+SyntheticLlama small_preset(const std::string& name, TensorType wtype, int n_layer, int n_ctx);
 
 // The fp32 values (before quantization) of row `row` of tensor `name` as
 // write_synthetic_llama generates them; n = the row length (dims[0]).

@@ -586,7 +586,9 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
         auto int_path = [&](const Weight& w) {
             const Format t = w.mat.view.type;
             if (integer_gemv_ && M <= 8 && (fmt::traits(t).kernels & fmt::kKernelInt) && dev.caps().int_dot) return true;
-            return ops::matmul_pick_path(dev, t, M, w.rows, K, true) == ops::MatmulPath::gemv_int;
+            // The int8-dot GEMM (prefill) reads the same q8_1 activations as the integer GEMV.
+            const ops::MatmulPath p = ops::matmul_pick_path(dev, t, M, w.rows, K, true);
+            return p == ops::MatmulPath::gemv_int || p == ops::MatmulPath::mmq;
         };
         bool need_int = false, need_float = false;
         for (const Out& o : outs) (int_path(*o.w) ? need_int : need_float) = true;

@@ -18,6 +18,8 @@ using spv::Path;
 
 bool is_block(Format t) { return fmt::traits(t).block_elems > 1; }
 bool has_int_path(Format t) { return (fmt::traits(t).kernels & fmt::kKernelInt) != 0; }
+// The int8-dot GEMM: the formats with the integer GEMV, and Q2_K (formats.def VKRT_K_MMQ).
+bool has_mmq_path(Format t) { return (fmt::traits(t).kernels & (fmt::kKernelInt | fmt::kKernelMmq)) != 0; }
 
 // Shape, format and operand checks shared by every path; y has y_cols columns (default N).
 void check_common(const char* kernel, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
@@ -125,14 +127,15 @@ void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, c
 // Operand checks of the kernels that read the q8_1 activation buffer.
 // y_cols: columns of Y (w.rows; half of them for a GLU epilogue).
 void check_q8_operands(const char* kernel, const Device& dev, const Q8Activations& xq, const WeightView& w,
-                       const BufferView& y, uint32_t y_cols = 0) {
+                       const BufferView& y, uint32_t y_cols = 0, bool mmq = false) {
     check_weight(w, kernel);
     const auto& caps = dev.caps();
     const char* t = fmt::name(w.type);
     VKRT_CHECK(xq.M > 0 && xq.K == w.cols, Status::invalid_argument, kernel, ": activations (", xq.M, ",", xq.K,
                ") do not match weight '", t, "' (", w.rows, ",", w.cols, ")");
-    VKRT_CHECK(has_int_path(w.type), Status::unsupported, kernel, ": no integer kernel for ", t,
-               " weights (formats.def: VKRT_K_INT)");
+    VKRT_CHECK(mmq ? has_mmq_path(w.type) : has_int_path(w.type), Status::unsupported, kernel, ": no integer ",
+               mmq ? "GEMM" : "GEMV", " for ", t, " weights (formats.def: VKRT_K_INT",
+               mmq ? " or VKRT_K_MMQ)" : "; VKRT_K_MMQ formats have only the GEMM, for M > 8 without epilogue)");
     VKRT_CHECK(caps.int_dot, Status::unsupported, kernel, ": needs integer dot products, which ", caps.name,
                " does not offer");
     // Flat indices in the shaders are 32-bit.
@@ -169,19 +172,77 @@ GemmTiles default_gemm_tiles(const Device& dev) {
     static constexpr GemmTiles kCandidates[] = {
         {128, 128, 8, 8}, {128, 64, 8, 4}, {64, 64, 4, 4}, {64, 64, 8, 4}, {32, 32, 2, 2}, {32, 32, 4, 4},
     };
-    for (const GemmTiles& t : kCandidates)
-        if ((t.BM / t.TM) * (t.BN / t.TN) <= caps.max_workgroup_invocations && gemm_shared_bytes(t) <= caps.shared_memory)
+    for (GemmTiles t : kCandidates)
+        if ((t.BM / t.TM) * (t.BN / t.TN) <= caps.max_workgroup_invocations &&
+            gemm_shared_bytes(t) <= caps.shared_memory) {
+            t.split = 0;
             return t;
-    return {16, 16, 4, 4};  // 16 threads, 4.3 KiB: within every Vulkan device's minimum limits
+        }
+    return {16, 16, 4, 4, 0};  // 16 threads, 4.3 KiB: within every Vulkan device's minimum limits
 }
+
+// ---- split-K (both GEMMs; shaders/splitk_reduce.comp)
+
+constexpr uint32_t kSplitMinSteps = 8;                // 32-element steps of K per part, at least
+constexpr uint32_t kSplitMaxParts = 16;
+constexpr uint64_t kSplitMaxFloats = uint64_t(16) << 20;  // partial sums: 64 MiB at most
+
+uint32_t splitk_parts(const Device& dev, uint32_t M, uint32_t R, uint32_t K, uint32_t BM, uint32_t BN) {
+    const uint64_t tiles = uint64_t(div_up(R, BN)) * div_up(M, BM);
+    const uint32_t cu = std::max<uint32_t>(dev.caps().compute_units, 1), steps = div_up(K, 32);
+    if (tiles >= cu || steps < 2 * kSplitMinSteps) return 1;
+    uint64_t S = std::min<uint64_t>({div_up(cu, tiles), steps / kSplitMinSteps, kSplitMaxParts,
+                                     kSplitMaxFloats / (uint64_t(M) * R)});
+    return S < 2 ? 1 : uint32_t(S);
+}
+
+namespace {
+
+// Parts of K one GEMM dispatch runs as (the shaders' gl_NumWorkGroups.z): `split` (0 = the
+// runtime's choice) parts of `steps` steps, each ceil(steps / split) rounded up to whole
+// stages of `stage` steps; parts past the end are dropped (the shader derives the same
+// part length from the count: ceil(steps / count) rounds to the same length).
+uint32_t split_count(const Device& dev, uint32_t split, uint32_t M, uint32_t R, uint32_t K, uint32_t BM, uint32_t BN,
+                     uint32_t stage) {
+    if (split == 0) split = splitk_parts(dev, M, R, K, BM, BN);
+    const uint32_t steps = div_up(K, 32), per = div_up(div_up(steps, split), stage) * stage;
+    return div_up(steps, per);
+}
+
+// One GEMM dispatch of a weight part (groups g in x, y), split over S parts of K: the
+// product into the recorder's workspace (S, M, R), then the reduction into Y; S = 1: the
+// product straight into Y.
+void dispatch_gemm_part(Recorder& rec, const Pipeline& p, const BufferView& w, const BufferView& x,
+                        const BufferView& y, const MatmulPush& pc, Groups g, uint32_t S, const char* kernel) {
+    Device& dev = rec.device();
+    const auto& caps = dev.caps();
+    VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1] &&
+                   S <= caps.max_workgroup_count[2],
+               Status::limit_exceeded, kernel, ": (M,N) = (", pc.M, ",", pc.N, ") in ", S,
+               " parts of K needs more workgroups than the device allows");
+    if (S <= 1) {
+        rec.dispatch(p, {w, x, y}, pc, g);
+        return;
+    }
+    const BufferView part = rec.workspace(uint64_t(S) * pc.M * pc.R * 4);
+    g.z = S;
+    rec.dispatch(p, {w, x, part}, pc, g);
+    constexpr uint32_t kLocal = 256;
+    const uint32_t local = fit_local(caps, kLocal);
+    rec.dispatch(dev.pipeline("splitk_reduce", {local}), {part, y}, shader::SplitKPush{pc.M, pc.N, pc.R, pc.base, S},
+                 groups_1d(dev, uint64_t(pc.M) * pc.R, local));
+}
+
+}  // namespace
 
 // ---- int8-dot GEMM (shaders/mmq.comp)
 
 uint32_t mmq_shared_bytes(const MmqTiles& t) {
-    // xs_q, ws_q: BU*8 words per row, rows padded by one; xs_d, xs_s: BU floats per row of
-    // X; ws_d, ws_m: BU floats and ws_sc: BU ivec2 per row of W.
+    // xs_q, ws_q: BU*8 words per row, rows padded by one; per unit and row of X xs_d and
+    // xs_s (a min per unit) or xs_h (Q2_K: ivec2) beside it; per unit and row of W ws_d,
+    // ws_m, ws_sc (ivec2) and ws_mh (Q2_K: ivec2). The largest of the variants.
     const uint64_t words = uint64_t(t.BU) * 8 * (t.BM + 1) + uint64_t(t.BU) * 8 * (t.BN + 1) +
-                           2ull * t.BU * t.BM + 4ull * t.BU * t.BN;
+                           3ull * t.BU * t.BM + 6ull * t.BU * t.BN;
     return uint32_t(std::min<uint64_t>(words * 4, UINT32_MAX));
 }
 
@@ -205,9 +266,10 @@ MmqTiles default_mmq_tiles(const Device& dev, uint32_t M) {
         // shared memory allows.
         t.BU = std::clamp<uint32_t>(L / t.BN, 1, 2);
         while (t.BU > 1 && mmq_shared_bytes(t) > caps.shared_memory) t.BU /= 2;
+        t.split = 0;
         if (mmq_shared_bytes(t) <= caps.shared_memory) return t;
     }
-    return {16, 16, 4, 4, 1};  // 16 threads, 3 KiB: within every Vulkan device's minimum limits
+    return {16, 16, 4, 4, 1, 0};  // 16 threads, 3 KiB: within every Vulkan device's minimum limits
 }
 
 // VKRT_MMQ=force: the int8-dot GEMM wherever it can run (M > 8, integer dot products,
@@ -228,12 +290,13 @@ bool mmq_preferred(const Device& dev, uint32_t M) {
 
 void matmul_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
                 const MmqTiles& t) {
-    check_q8_operands("matmul (mmq)", rec.device(), xq, w, y);
+    check_q8_operands("matmul (mmq)", rec.device(), xq, w, y, 0, true);
     Device& dev = rec.device();
     const auto& caps = dev.caps();
-    VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0 && t.BU >= 1 && t.BU <= 8,
+    VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0 && t.BU >= 1 && t.BU <= 8 &&
+                   t.split <= 64,
                Status::invalid_argument, "matmul (mmq): tiles BM ", t.BM, " BN ", t.BN, " must be multiples of TM ",
-               t.TM, " TN ", t.TN, ", BU ", t.BU, " in 1..8");
+               t.TM, " TN ", t.TN, ", BU ", t.BU, " in 1..8, split ", t.split, " in 0..64");
     const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
     VKRT_CHECK(L <= caps.max_workgroup_invocations && mmq_shared_bytes(t) <= caps.shared_memory, Status::unsupported,
                "matmul (mmq): tiles ", t.BM, "x", t.BN, " (", L, " threads, ", mmq_shared_bytes(t),
@@ -241,10 +304,9 @@ void matmul_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, con
     const Pipeline& p =
         dev.pipeline(spv::format_kernel(Family::mmq, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN, t.BU, uint32_t(w.layout)});
     for (const WeightPart& part : w.parts) {
-        Groups g{div_up(part.rows, t.BN), div_up(xq.M, t.BM), 1};
-        VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
-                   "matmul (mmq): (M,N) = (", xq.M, ",", w.rows, ") needs more workgroups than the device allows");
-        rec.dispatch(p, {part.view, xq.buf, y}, MatmulPush{xq.M, w.rows, w.cols, part.rows, part.row0}, g);
+        const uint32_t S = split_count(dev, t.split, xq.M, part.rows, w.cols, t.BM, t.BN, t.BU);
+        dispatch_gemm_part(rec, p, part.view, xq.buf, y, MatmulPush{xq.M, w.rows, w.cols, part.rows, part.row0},
+                           Groups{div_up(part.rows, t.BN), div_up(xq.M, t.BM), 1}, S, "matmul (mmq)");
     }
 }
 
@@ -255,7 +317,7 @@ MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_
     // CPU implementations (lavapipe, SwiftShader) run the shared-memory tiles and their
     // barriers slowly: there the GEMV, 8 columns of x per pass over W, is 4x faster
     // for prefill (vkrt-bench --kernels on llvmpipe).
-    if (M > 8 && have_scratch && has_int_path(wtype) && mmq_preferred(dev, M)) return MatmulPath::mmq;
+    if (M > 8 && have_scratch && has_mmq_path(wtype) && mmq_preferred(dev, M)) return MatmulPath::mmq;
     if (M > 8 && !caps.cpu_tuning) return MatmulPath::gemm;
     if (M > 8) return MatmulPath::gemv;
     if (!is_block(wtype)) return MatmulPath::gemv;
@@ -285,11 +347,12 @@ void quantize_q8_1(Recorder& rec, const BufferView& x, const Q8Activations& xq) 
 
 void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
                const MatmulEpilogue& epi) {
-    check_q8_operands("matmul_q8", rec.device(), xq, w, y, epi.glu != Glu::none ? w.rows / 2 : w.rows);
-    const uint32_t e = check_epilogue("matmul_q8", epi, w, y, xq.M);
     // The int8-dot GEMM for prefill where the device accelerates it (no epilogue: those
     // are the GEMV's); the GEMV takes any M (8 columns of X per pass over W).
-    if (e == shader::kEpiNone && mmq_preferred(rec.device(), xq.M)) {
+    const bool gemm = !epi.active() && mmq_preferred(rec.device(), xq.M);
+    check_q8_operands("matmul_q8", rec.device(), xq, w, y, epi.glu != Glu::none ? w.rows / 2 : w.rows, gemm);
+    const uint32_t e = check_epilogue("matmul_q8", epi, w, y, xq.M);
+    if (gemm) {
         matmul_mmq(rec, xq, w, y, default_mmq_tiles(rec.device(), xq.M));
         return;
     }
@@ -301,18 +364,18 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
     check_common("matmul (gemm)", x, w, y, M);
     Device& dev = rec.device();
     const auto& caps = dev.caps();
-    VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0, Status::invalid_argument,
-               "matmul (gemm): tiles BM ", t.BM, " BN ", t.BN, " must be multiples of TM ", t.TM, " TN ", t.TN);
+    VKRT_CHECK(t.TM > 0 && t.TN > 0 && t.BM % t.TM == 0 && t.BN % t.TN == 0 && t.split <= 64,
+               Status::invalid_argument, "matmul (gemm): tiles BM ", t.BM, " BN ", t.BN, " must be multiples of TM ",
+               t.TM, " TN ", t.TN, ", split ", t.split, " in 0..64");
     const uint32_t L = (t.BM / t.TM) * (t.BN / t.TN);
     VKRT_CHECK(L <= caps.max_workgroup_invocations && gemm_shared_bytes(t) <= caps.shared_memory,
                Status::unsupported, "matmul (gemm): tiles ", t.BM, "x", t.BN, " exceed the device's limits");
     const Pipeline& p =
         dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::plain), {L, t.BM, t.BN, t.TM, t.TN, uint32_t(w.layout)});
     for (const WeightPart& part : w.parts) {
-        Groups g{div_up(part.rows, t.BN), div_up(M, t.BM), 1};
-        VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
-                   "matmul (gemm): (M,N) = (", M, ",", w.rows, ") needs more workgroups than the device allows");
-        rec.dispatch(p, {part.view, x, y}, MatmulPush{M, w.rows, w.cols, part.rows, part.row0}, g);
+        const uint32_t S = split_count(dev, t.split, M, part.rows, w.cols, t.BM, t.BN, 1);
+        dispatch_gemm_part(rec, p, part.view, x, y, MatmulPush{M, w.rows, w.cols, part.rows, part.row0},
+                           Groups{div_up(part.rows, t.BN), div_up(M, t.BM), 1}, S, "matmul (gemm)");
     }
 }
 
@@ -346,8 +409,9 @@ void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const Buffe
         case MatmulPath::mmq: {
             // X quantized into the scratch, then the integer GEMV or the int8-dot GEMM.
             const char* pn = matmul_path_name(path);
-            VKRT_CHECK(has_int_path(w.type), Status::unsupported, "matmul: path ", pn, " has no kernel for ", t,
-                       " weights (formats.def: VKRT_K_INT)");
+            VKRT_CHECK(path == MatmulPath::mmq ? has_mmq_path(w.type) : has_int_path(w.type), Status::unsupported,
+                       "matmul: path ", pn, " has no kernel for ", t, " weights (formats.def: VKRT_K_INT",
+                       path == MatmulPath::mmq ? " or VKRT_K_MMQ)" : ")");
             VKRT_CHECK(caps.int_dot, Status::unsupported, "matmul: path ", pn, " needs integer dot products, which ",
                        caps.name, " does not offer");
             require_bytes(scratch, matmul_scratch_bytes(M, K), path == MatmulPath::mmq ? "matmul (mmq)" : "matmul (gemv_int)",

@@ -23,7 +23,8 @@ enum class MatmulPath {
     gemv_f16,  // matvec with float16 products, float32 accumulation (block formats; caps.fp16)
     gemm,      // shared-memory tiled GEMM, float32 (any M)
     gemv_int,  // X quantized to int8 per block of 32 into `scratch`, then OpSDot (VKRT_K_INT formats; caps.int_dot)
-    mmq,       // X quantized as for gemv_int, then the int8-dot tiled GEMM (shaders/mmq.comp); auto_ picks it for
+    mmq,       // X quantized as for gemv_int, then the int8-dot tiled GEMM (shaders/mmq.comp; VKRT_K_INT and
+               // VKRT_K_MMQ formats, caps.int_dot); auto_ picks it for
                // M > 8 where the device accelerates integer dot products (and is not a CPU implementation)
 };
 const char* matmul_path_name(MatmulPath p);
@@ -31,32 +32,45 @@ const char* matmul_path_name(MatmulPath p);
 // GEMM tiles (specialization constants of shaders/matmul.comp): the workgroup has
 // (BM/TM)*(BN/TN) threads, each computing a TM x TN register tile. BM % TM == 0,
 // BN % TN == 0, and gemm_shared_bytes of shared memory.
+// split: parts of K (split-K, below): 1 = none, 0 = the runtime's choice (splitk_parts).
 struct GemmTiles {
-    uint32_t BM = 64, BN = 64, TM = 4, TN = 4;
+    uint32_t BM = 64, BN = 64, TM = 4, TN = 4, split = 1;
 };
 // Shared memory of matmul.comp with these tiles: 32*(BM+BN+2)*4 bytes (one X and one W
 // stage of 32 along K, padded by one).
 uint32_t gemm_shared_bytes(const GemmTiles& t);
 // The tiles matmul picks for a device: the largest (up to 128x128) its invocation and
-// shared-memory limits allow.
+// shared-memory limits allow; split = 0 (per weight part, splitk_parts).
 GemmTiles default_gemm_tiles(const Device& dev);
 
 // Int8-dot GEMM tiles (specialization constants of shaders/mmq.comp): (BM/TM)*(BN/TN)
 // threads, each a TM x TN register tile; BU 32-element units of K staged per step.
+// split: parts of K as in GemmTiles.
 struct MmqTiles {
-    uint32_t BM = 64, BN = 64, TM = 4, TN = 4, BU = 2;
+    uint32_t BM = 64, BN = 64, TM = 4, TN = 4, BU = 2, split = 1;
 };
 // Shared memory of mmq.comp with these tiles, in bytes (its declarations, counted once;
-// the min arrays of the formats with a min included whatever the format).
+// the arrays of the formats with mins, per unit or per 16 (Q2_K), included whatever the format).
 uint32_t mmq_shared_bytes(const MmqTiles& t);
 // The tiles for a device and M rows of X: the largest register and workgroup tile the
 // device's invocation limit, subgroup size and shared memory allow (smaller BM for
-// small M), BU (1 or 2) so that threads decode at most one unit of W per stage.
+// small M), BU (1 or 2) so that threads decode at most one unit of W per stage; split = 0.
 MmqTiles default_mmq_tiles(const Device& dev, uint32_t M);
 // Whether the int8-dot GEMM is the better choice for M rows on this device: M > 8, the
 // device accelerates 4x8 integer dot products and is not a CPU implementation; or, with
 // VKRT_MMQ=force in the environment (checks on lavapipe), wherever it can run.
 bool mmq_preferred(const Device& dev, uint32_t M);
+
+// ---- split-K: a GEMM whose output tiles are fewer than the device's compute units
+// (caps.compute_units) would leave units idle; it runs as S products over parts of K
+// (whole 32-element steps; whole stages of BU units for mmq), each writing (M,R) partial
+// sums into the recorder's workspace (Recorder::workspace, S*M*R floats), and one
+// reduction pass (shaders/splitk_reduce.comp) that adds them in order of the part.
+// Parts of K the runtime picks for R output rows, M rows of X, K, and tiles BM x BN:
+// 1 (no split) when the tiles fill the compute units or K is short; otherwise enough
+// parts to fill them, each at least 8 steps of 32 along K, at most 16 parts and 64 MiB of
+// partial sums.
+uint32_t splitk_parts(const Device& dev, uint32_t M, uint32_t R, uint32_t K, uint32_t BM, uint32_t BN);
 
 // Bytes of `scratch` the integer path needs for X (M,K): M*K int8 + M*(K/32) * 8
 // bytes (per block: float d, int32 sum of the int8 values). 0 for other paths is fine.
@@ -110,7 +124,8 @@ struct Q8Activations {
 // X (M,K) f32 -> xq.buf (quantize_q8_1 into a Q8Activations).
 void quantize_q8_1(Recorder& rec, const BufferView& x, const Q8Activations& xq);
 // XQ (M,K) . W (N,K)^T -> Y (M,N) f32 from already-quantized activations: the integer
-// paths only (formats flagged VKRT_K_INT, caps.int_dot; otherwise Status::unsupported):
+// paths only (formats flagged VKRT_K_INT, caps.int_dot; otherwise Status::unsupported; Q2_K,
+// VKRT_K_MMQ, only where the int8-dot GEMM is taken):
 // the int8-dot GEMM where mmq_preferred(M) and there is no epilogue, the integer GEMV otherwise.
 void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
                const MatmulEpilogue& epi = {});

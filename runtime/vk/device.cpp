@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "core/log.hpp"
 #include "io/safe_write.hpp"
@@ -259,6 +260,52 @@ DeviceOptions DeviceOptions::from_env() {
     return o;
 }
 
+// ---- compute units (Capabilities::compute_units)
+// From the vendor extension that reports them where the device has one:
+//   VK_AMD_shader_core_properties: shader engines x arrays per engine x CUs per array;
+//   VK_NV_shader_sm_builtins: shaderSMCount; VK_ARM_shader_core_builtins: shaderCoreCount.
+// Otherwise an estimate that errs low (a split-K that is not needed costs one extra pass
+// over a small output; one that is missed leaves units idle): a CPU implementation runs
+// a workgroup per thread (std::thread::hardware_concurrency); a discrete GPU without the
+// properties 16 (the smallest current desktop parts: RX 7600 32 CUs, RTX 4060 24 SMs,
+// Arc A380 8 Xe cores); an integrated or other one 4 (Adreno 6xx/7xx 2-6 SPs, Mali
+// G610 MP4-MP6, Intel UHD 770 32 EUs = 4 subslices).
+static void query_compute_units(VkPhysicalDevice phys, const std::vector<VkExtensionProperties>& exts, Capabilities& c) {
+    VkPhysicalDeviceShaderCorePropertiesAMD amd{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD};
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV nv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceShaderCoreBuiltinsPropertiesARM arm{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_BUILTINS_PROPERTIES_ARM};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    void** tail = &p2.pNext;
+    const bool has_amd = has_ext(exts, VK_AMD_SHADER_CORE_PROPERTIES_EXTENSION_NAME);
+    const bool has_nv = has_ext(exts, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME);
+    const bool has_arm = has_ext(exts, VK_ARM_SHADER_CORE_BUILTINS_EXTENSION_NAME);
+    if (has_amd) { *tail = &amd; tail = &amd.pNext; }
+    if (has_nv) { *tail = &nv; tail = &nv.pNext; }
+    if (has_arm) { *tail = &arm; tail = &arm.pNext; }
+    vkGetPhysicalDeviceProperties2(phys, &p2);
+    const uint32_t amd_cus = amd.shaderEngineCount * amd.shaderArraysPerEngineCount * amd.computeUnitsPerShaderArray;
+    if (has_amd && amd_cus > 0) {
+        c.compute_units = amd_cus;
+        c.compute_units_source = "VK_AMD_shader_core_properties";
+    } else if (has_nv && nv.shaderSMCount > 0) {
+        c.compute_units = nv.shaderSMCount;
+        c.compute_units_source = "VK_NV_shader_sm_builtins";
+    } else if (has_arm && arm.shaderCoreCount > 0) {
+        c.compute_units = arm.shaderCoreCount;
+        c.compute_units_source = "VK_ARM_shader_core_builtins";
+    } else if (p2.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        c.compute_units = std::max(1u, std::thread::hardware_concurrency());
+        c.compute_units_source = "estimate: CPU threads";
+    } else if (p2.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) {
+        c.compute_units = 16;
+        c.compute_units_source = "estimate: discrete GPU";
+    } else {
+        c.compute_units = 4;
+        c.compute_units_source = "estimate: integrated/other GPU";
+    }
+}
+
 std::string Capabilities::report() const {
     std::ostringstream os;
     auto yn = [](bool b) { return b ? "yes" : "no"; };
@@ -290,6 +337,7 @@ std::string Capabilities::report() const {
        << "limits:                  " << (min_limits ? "simulated minimum (VKRT_LIMITS=min)" : "the device's") << "\n"
        << "native half decoding:    " << yn(native_half) << forced(forced_no_native_half) << "\n"
        << "compiler unrolls loops:  " << yn(unrolls_loops) << forced(forced_no_unroll) << "\n"
+       << "compute units:           " << compute_units << " (" << compute_units_source << ")\n"
        << "shared memory:           " << shared_memory << " bytes\n"
        << "max workgroup size:      " << max_workgroup_invocations << " (" << max_workgroup_size[0] << "x"
        << max_workgroup_size[1] << "x" << max_workgroup_size[2] << ")\n"
@@ -487,6 +535,7 @@ void Device::query_caps(const DeviceOptions& opts) {
     bool has_s16_ext = has_ext(exts, VK_KHR_16BIT_STORAGE_EXTENSION_NAME);
     bool has_s8_ext = has_ext(exts, VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
     c.cooperative_matrix = has_ext(exts, "VK_KHR_cooperative_matrix");
+    query_compute_units(phys_, exts, c);
 
     // Properties chain: driver, subgroups, dot product, maintenance3.
     VkPhysicalDeviceDriverProperties drv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};

@@ -129,6 +129,12 @@ struct Capabilities {
     uint64_t device_local_bytes = 0;
     bool uma = false;                  // device-local memory is host visible
     bool cooperative_matrix = false;   // VK_KHR_cooperative_matrix present (not used yet)
+    // Compute units (AMD CUs, NVIDIA SMs, Arm shader cores, CPU threads): how many workgroups
+    // run at once, roughly; the prefill GEMMs split K when their tiles are fewer (split-K,
+    // ops/matmul.cpp). compute_units_source says where the number comes from (a vendor
+    // extension's property, or an estimate: query_compute_units in vk/device.cpp).
+    uint32_t compute_units = 1;
+    const char* compute_units_source = "none";
     float timestamp_period_ns = 0;     // 0 = no compute timestamps
     // Which capability paths were forced off by options/environment.
     bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false, forced_no_cpu_tuning = false,

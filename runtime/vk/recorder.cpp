@@ -82,6 +82,7 @@ void Recorder::begin() {
     dispatches_ = 0;
     barriers_ = 0;
     for (uint64_t& b : bytes_read_) b = 0;
+    if (workspaces_.size() > 1) workspaces_.erase(workspaces_.begin(), workspaces_.end() - 1);
 }
 
 VkDescriptorSet Recorder::allocate_set(VkDescriptorSetLayout layout, uint32_t n_descriptors) {
@@ -283,6 +284,13 @@ double Recorder::seconds_between(uint32_t a, uint32_t b) const {
             VK_SUCCESS)
         return -1;
     return double(tb - ta) * dev_->caps().timestamp_period_ns * 1e-9;
+}
+
+BufferView Recorder::workspace(uint64_t bytes) {
+    bytes = std::max<uint64_t>((bytes + 3) & ~uint64_t(3), 4);
+    if (workspaces_.empty() || workspaces_.back().size() < bytes)
+        workspaces_.emplace_back(*dev_, bytes, MemoryKind::device, "recorder workspace");
+    return BufferView(workspaces_.back(), 0, bytes);
 }
 
 }  // namespace vkrt

@@ -99,6 +99,14 @@ public:
     const std::vector<DescriptorPoolUse>& descriptor_pools() const { return pool_use_; }
     uint32_t pool_refusals() const { return pool_refusals_; }
 
+    // ---- workspace: device memory for intermediate results of recorded work (split-K
+    // partial sums, ops/matmul.cpp), `bytes` at least, alive until the next begin() (or
+    // the recorder's end of life), so a recorded command buffer can be submitted again.
+    // Every call returns the same buffer while it is large enough (a larger request
+    // allocates a new one and keeps the old one for the work already recorded): work
+    // that uses it is ordered by the same read/write tracking as any other buffer.
+    BufferView workspace(uint64_t bytes);
+
 private:
     VkDescriptorSet allocate_set(VkDescriptorSetLayout layout, uint32_t n_descriptors);
     struct Range {
@@ -125,6 +133,7 @@ private:
     std::vector<Range> pending_reads_, pending_writes_;  // since the last barrier
     uint32_t dispatches_ = 0, barriers_ = 0;
     uint64_t bytes_read_[kByteClasses] = {};
+    std::vector<Buffer> workspaces_;  // the last one is current; older ones live until begin()
 };
 
 }  // namespace vkrt

@@ -119,7 +119,8 @@ void bench_matmul(Ctx& c) {
                 paths.push_back(ops::MatmulPath::gemv_int);
             if (M <= 8 && c.dev.caps().fp16 && ft.block_elems > 1) paths.push_back(ops::MatmulPath::gemv_f16);
             if (M > 8) paths = {ops::MatmulPath::gemm};
-            if (M > 8 && c.dev.caps().int_dot && (ft.kernels & fmt::kKernelInt)) paths.push_back(ops::MatmulPath::mmq);
+            if (M > 8 && c.dev.caps().int_dot && (ft.kernels & (fmt::kKernelInt | fmt::kKernelMmq)))
+                paths.push_back(ops::MatmulPath::mmq);
             for (auto p : paths) {
                 Buffer scratch(c.dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(M, K)), MemoryKind::device,
                                "scratch");
@@ -178,6 +179,44 @@ void bench_int8(Ctx& c) {
         if (M > 1 && c.dot_peak_gops > 0)
             std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %8.1f%% |\n", "  of dot_peak", shape3(M, N, K).c_str(),
                         "", "", "", 100.0 * (2.0 * M * N * K / s * 1e-9) / c.dot_peak_gops);
+    }
+}
+
+// Split-K (ops::splitk_parts): a prefill GEMM with few output tiles, Q4_0, float GEMM and
+// int8-dot GEMM (when the device has integer dot products): without a split, with the
+// runtime's choice (when it splits: it does when the tiles are fewer than the compute
+// units) and with 4 parts; the path column says how many parts of K ran.
+void bench_splitk(Ctx& c) {
+    if (!wanted(c, "gemm_splitk")) return;
+    const uint32_t M = 16, N = c.small ? 64 : 512, K = c.small ? 2048 : 8192;
+    const Format t = Format::Q4_0;
+    Buffer w = weight_buffer(c.dev, t, N, K, 21);
+    Buffer x = float_buffer(c.dev, uint64_t(M) * K, 22, "x");
+    Buffer xq(c.dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "xq");
+    Buffer y(c.dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+    const ops::WeightView wv = ops::single_part(w, t, N, K);
+    const double bytes = double(fmt::row_bytes(t, K)) * N + double(M) * K * 4 + double(M) * N * 4;
+    for (bool mmq : {false, true}) {
+        if (mmq && !c.dev.caps().int_dot) continue;
+        ops::GemmTiles gt = ops::default_gemm_tiles(c.dev);
+        ops::MmqTiles mt = ops::default_mmq_tiles(c.dev, M);
+        const uint32_t chosen = ops::splitk_parts(c.dev, M, N, K, mmq ? mt.BM : gt.BM, mmq ? mt.BN : gt.BN);
+        std::vector<uint32_t> splits = {1};
+        if (chosen > 1) splits.push_back(chosen);
+        if (chosen != 4) splits.push_back(4);
+        for (uint32_t S : splits) {
+            gt.split = mt.split = S;
+            const double s = time_it(c.dev, c.reps, [&](Recorder& r) {
+                if (mmq) {
+                    ops::quantize_q8_1(r, x, xq, M, K);
+                    ops::matmul_mmq(r, ops::Q8Activations{xq, M, K}, wv, y, mt);
+                } else {
+                    ops::matmul_gemm(r, x, wv, y, M, gt);
+                }
+            });
+            row(c, std::string("gemm_splitk_") + (mmq ? "mmq" : "gemm"), shape3(M, N, K),
+                "S=" + std::to_string(S) + (S == chosen && S > 1 ? " auto" : ""), s, bytes, 2.0 * M * N * K);
+        }
     }
 }
 
@@ -277,6 +316,7 @@ int run_kernels(Device& dev, const std::string& filter, int reps) {
     std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %9s |\n", "---", "---", "---", "---", "---", "---");
     bench_int8(c);
     bench_matmul(c);
+    bench_splitk(c);
     bench_block(c);
     return 0;
 }

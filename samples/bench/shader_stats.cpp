@@ -105,16 +105,7 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
 // A small model of `preset`'s architecture and head size (2 layers, 2 query heads, 1 KV head,
 // vocab 300): prefill (GEMM paths, flash attention) and decode (GEMV, decode attention).
 void model_unit(Device& dev, const std::string& preset, gguf::TensorType t, const KvCacheTypes& kv) {
-    gguf::SyntheticLlama c = gguf::preset(preset, t);
-    const int hd = c.head_dim ? c.head_dim : c.n_embd / c.n_head;
-    c.n_layer = 2;
-    c.n_head = 2;
-    c.n_head_kv = 1;
-    c.n_embd = 2 * hd;
-    c.n_ff = 256;
-    c.n_vocab = 300;
-    c.n_ctx = std::min(c.n_ctx, 4096);
-    if (c.n_ctx_orig) c.n_ctx_orig = std::min(c.n_ctx_orig, c.n_ctx);
+    const gguf::SyntheticLlama c = gguf::small_preset(preset, t, 2, 4096);
     const std::string path = std::filesystem::temp_directory_path().string() + "/vkrt-shader-stats-" +
                              std::to_string(getpid()) + ".gguf";
     gguf::write_synthetic_llama(c, path);

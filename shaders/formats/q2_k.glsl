@@ -23,3 +23,19 @@ void fmt_dq32(uint o, uint u, out vec4 v[8], out float s) {
     }
     s = 1.0;
 }
+
+// The int8-dot GEMM's interface for a format with a min per 16 elements (shaders/mmq.comp
+// only, formats.def VKRT_K_MMQ; the integer GEMV has none): unit u as
+//   element 32u+4i+c = d * (sc[h] * q_c) - dmin * mh[h],   h = (4i+c)/16
+// with the quants q (0..3, bytes of q[i]), the 4-bit scales sc and mins mh of its two
+// 16-element groups, and the block's d and dmin.
+#define FMT_INT_M16 1
+void fmt_int32_m16(uint o, uint u, out uint q[8], out ivec2 sc, out ivec2 mh, out float d, out float dmin) {
+    d = fmt_f16(o + 80u);
+    dmin = fmt_f16(o + 82u);
+    const uint sc0 = fmt_u8(o + 2u * u), sc1 = fmt_u8(o + 2u * u + 1u);
+    sc = ivec2(sc0 & 15u, sc1 & 15u);
+    mh = ivec2(sc0 >> 4, sc1 >> 4);
+    const uint qo = o + 16u + 32u * (u / 4u), shift = 2u * (u & 3u);
+    for (uint i = 0u; i < 8u; ++i) q[i] = (fmt_u32(qo + 4u * i) >> shift) & 0x03030303u;
+}

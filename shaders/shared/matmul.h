@@ -20,5 +20,12 @@ VKRT_CONST(uint, kEpiResidual, 1);
 VKRT_CONST(uint, kEpiSwiglu, 2);
 VKRT_CONST(uint, kEpiGeglu, 3);
 
+// Split-K reduction (shaders/splitk_reduce.comp): the S partial products of a GEMM over
+// parts of K, P (S, M, R), summed in order of the part into Y[:, base .. base+R) of Y (M,N).
+struct SplitKPush {
+    uint M, N, R, base, S;
+};
+VKRT_SIZE_CHECK(SplitKPush, 5)
+
 VKRT_SHARED_END
 #endif
