@@ -494,44 +494,63 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
             q = rows_view(qkv_, 0, Q, fr.qkv);
             k = rows_view(qkv_, fr.k0, KV, fr.qkv);
             v = rows_view(qkv_, fr.v0, KV, fr.qkv);
-            const BufferView all(qkv_, 0, uint64_t(M) * fr.qkv * 4);
-            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, all}});
-            if (lp.qkv_bias) ops::add_bias(rec, all, L.bqkv.buf, all, M, fr.qkv);
+            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, BufferView(qkv_, 0, uint64_t(M) * fr.qkv * 4)}});
         } else {
             q = rows_view(qkv_, 0, Q, Q);
             k = rows_view(qkv_, B * fr.k0, KV, KV);
             v = rows_view(qkv_, B * fr.v0, KV, KV);
             linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wq, q.v}, {&L.wk, k.v}, {&L.wv, v.v}});
-            if (lp.qkv_bias) {
-                ops::add_bias(rec, q.v, L.bq.buf, q.v, M, Q);
-                ops::add_bias(rec, k.v, L.bk.buf, k.v, M, KV);
-                ops::add_bias(rec, v.v, L.bv.buf, v.v, M, KV);
-            }
-        }
-        // per-head RMSNorm in place: q as M groups of n_head rows of hd, k of n_head_kv
-        if (lp.qk_norm) {
-            ops::rmsnorm(rec, q.v, L.q_norm.buf, q.v, M * hp.n_head, hd, lp.eps, {hp.n_head, q.stride});
-            ops::rmsnorm(rec, k.v, L.k_norm.buf, k.v, M * hp.n_head_kv, hd, lp.eps, {hp.n_head_kv, k.stride});
         }
         // The layer's cache is a ring of `rows` rows (kv_layer_rows): every position of this
         // call's window must still be in it after the call's M stores.
         const uint32_t rows = kv_.rows(l), window = lp.window;
         VKRT_CHECK(rows == n_ctx_ || (window > 0 && uint64_t(rows) >= uint64_t(window) + M - 1), Status::internal,
                    "layer ", l, ": a KV ring of ", rows, " rows cannot serve ", M, " tokens with a window of ", window);
-        if (lp.rope.on) {
-            const ops::RopeParams rope{hp.n_head,        hd,
-                                       lp.rope.n_rot,    lp.rope.base,
-                                       lp.rope.neox ? ops::RopeMode::neox : ops::RopeMode::norm,
-                                       lp.rope.freq_scale, lp.rope.attn_factor,
-                                       lp.rope.factors && factors.buf ? BufferView(factors.buf) : BufferView{}};
-            ops::rope(rec, q.v, pos, q.v, M, rope, q.stride, q.stride);  // in place
-            ops::RopeParams rope_k = rope;
-            rope_k.n_head = hp.n_head_kv;
-            ops::rope_store(rec, k.v, pos, kv_.k(l), M, rope_k, rows, k.stride, kvt.k);  // -> row pos % rows
+        const ops::RopeParams rope{hp.n_head,        hd,
+                                   lp.rope.n_rot,    lp.rope.base,
+                                   lp.rope.neox ? ops::RopeMode::neox : ops::RopeMode::norm,
+                                   lp.rope.freq_scale, lp.rope.attn_factor,
+                                   lp.rope.factors && factors.buf ? BufferView(factors.buf) : BufferView{}};
+        // ---- [q, k, v += bias] [per-head q/k norm] rope(q) in place, rope(k) and v into the
+        // caches: one dispatch (ops::rope_qkv) where it runs the cache types and the biases are
+        // one fused row; the separate passes otherwise.
+        if (ops::rope_qkv_supported(kvt.k, kvt.v) && (!lp.qkv_bias || lp.fused.qkv)) {
+            ops::QkvStep st;
+            st.rope = rope;
+            st.rope_on = lp.rope.on;
+            st.n_head_kv = hp.n_head_kv;
+            st.k0 = uint32_t(k.v.offset / 4), st.v0 = uint32_t(v.v.offset / 4);
+            st.q_stride = q.stride, st.kv_stride = k.stride;
+            if (lp.qkv_bias) st.bias = L.bqkv.buf;
+            if (lp.qk_norm) st.q_norm = L.q_norm.buf, st.k_norm = L.k_norm.buf;
+            st.eps = lp.eps;
+            st.rows = rows, st.k_type = kvt.k, st.v_type = kvt.v;
+            const uint64_t end = std::max(q.v.offset + q.v.bytes(), v.v.offset + v.v.bytes());
+            ops::rope_qkv(rec, BufferView(qkv_, 0, end), pos, kv_.k(l), kv_.v(l), M, st);
         } else {
-            ops::kv_store(rec, k.v, pos, kv_.k(l), M, KV, rows, kvt.k, k.stride);
+            if (lp.qkv_bias && lp.fused.qkv) {
+                const BufferView all(qkv_, 0, uint64_t(M) * fr.qkv * 4);
+                ops::add_bias(rec, all, L.bqkv.buf, all, M, fr.qkv);
+            } else if (lp.qkv_bias) {
+                ops::add_bias(rec, q.v, L.bq.buf, q.v, M, Q);
+                ops::add_bias(rec, k.v, L.bk.buf, k.v, M, KV);
+                ops::add_bias(rec, v.v, L.bv.buf, v.v, M, KV);
+            }
+            // per-head RMSNorm in place: q as M groups of n_head rows of hd, k of n_head_kv
+            if (lp.qk_norm) {
+                ops::rmsnorm(rec, q.v, L.q_norm.buf, q.v, M * hp.n_head, hd, lp.eps, {hp.n_head, q.stride});
+                ops::rmsnorm(rec, k.v, L.k_norm.buf, k.v, M * hp.n_head_kv, hd, lp.eps, {hp.n_head_kv, k.stride});
+            }
+            if (lp.rope.on) {
+                ops::rope(rec, q.v, pos, q.v, M, rope, q.stride, q.stride);  // in place
+                ops::RopeParams rope_k = rope;
+                rope_k.n_head = hp.n_head_kv;
+                ops::rope_store(rec, k.v, pos, kv_.k(l), M, rope_k, rows, k.stride, kvt.k);  // -> row pos % rows
+            } else {
+                ops::kv_store(rec, k.v, pos, kv_.k(l), M, KV, rows, kvt.k, k.stride);
+            }
+            ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         }
-        ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, rows, kvt.k, kvt.v};
         ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window);
         // x += (M,Q) @ Wo^T [-> post norm]
