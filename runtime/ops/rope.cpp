@@ -44,8 +44,11 @@ void record(Recorder& rec, const BufferView& x, const BufferView& pos, const Buf
     const uint64_t n = type == KvType::f32 ? uint64_t(pc.M) * pc.n_head * (pc.head_dim / 2)
                                            : uint64_t(pc.M) * pc.n_head * pc.head_dim / kv_store_unit(type);
     VKRT_CHECK(n <= 0xffffffffull, Status::limit_exceeded, "rope: ", n, " invocations exceed 2^32");
-    std::string variant = factors.buffer ? "rope_factors" : "rope";
-    if (type != KvType::f32) variant.append("_store").append(kv_variant_suffix(type));
+    using V = spv::Variant;
+    const bool f = factors.buffer != nullptr;
+    const V variant = type == KvType::f16    ? (f ? V::rope_factors_store_f16 : V::rope_store_f16)
+                      : type == KvType::q8_0 ? (f ? V::rope_factors_store_q8_0 : V::rope_store_q8_0)
+                                             : (f ? V::rope_factors : V::rope);
     const uint32_t L = fit_local(rec.device().caps(), kLocal);
     const Groups g = groups_1d(rec.device(), n, L);
     if (factors.buffer)
