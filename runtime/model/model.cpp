@@ -607,7 +607,7 @@ bool model::Session::gemv_epilogue(const Weight& w, uint32_t M, uint32_t K, bool
 
 // x_ (M,E) += in (M,K) @ w^T [-> rmsnorm(post_norm)]: without a post norm the GEMV adds
 // x_ itself (its residual epilogue, y aliasing the residual); otherwise, or where the
-// product is no GEMV, into xb_ and then a separate add.
+// product is no GEMV, into xb_ and then the add (with the post norm: ops::rmsnorm_add).
 void model::Session::residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm,
                                      float eps, uint32_t M, uint32_t K) {
     const uint32_t E = model_->hparams().n_embd;
@@ -617,8 +617,10 @@ void model::Session::residual_linear(Recorder& rec, const BufferView& in, const 
         return;
     }
     linears(rec, in, nullptr, eps, M, K, {{&w, xb}});
-    if (post_norm) ops::rmsnorm(rec, xb, post_norm->buf, xb, M, E, eps);
-    ops::add(rec, x, xb, x, M * E);
+    if (post_norm)
+        ops::rmsnorm_add(rec, xb, post_norm->buf, x, M, E, eps);  // x += rmsnorm(xb): one pass
+    else
+        ops::add(rec, x, xb, x, M * E);
 }
 
 void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M,
