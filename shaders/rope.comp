@@ -39,17 +39,8 @@ layout(binding = 2) buffer O { uint o[]; };  // read-write: shared words are mer
 #if FACTORS
 layout(binding = 3) readonly buffer FF { float factors[]; };  // (n_rot/2)
 #endif
-layout(push_constant) uniform PC {
-    uint M, n_head, head_dim, n_rot;
-    float freq_base;
-    uint neox;        // 0 = NORM (adjacent pairs), 1 = NEOX (halves)
-    uint x_stride;    // floats between rows of x
-    uint out_stride;  // floats between rows of out
-    uint out_by_pos;  // 1: out row = pos[m] % rows (a KV cache of `rows` rows)
-    uint rows;
-    float freq_scale;
-    float attn_factor;
-} pc;
+#include "shared/rope.h"
+layout(push_constant) uniform PC { RopePush pc; };
 #if OUT_TYPE == VKRT_TYPE_Q8_0
 #define KV_OUT o
 #endif

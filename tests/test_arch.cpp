@@ -237,6 +237,39 @@ TEST_CASE("arch: synthetic models of every architecture match the CPU reference 
     CHECK_NO_VALIDATION(dev);
 }
 
+// The fused decode graph (docs/BENCHMARKS.md): a layer of float GEMVs is rmsnorm, Wqkv,
+// rope_qkv, attention, Wo (+x), rmsnorm, Wgate|up (GLU), Wdown (+x): 8 dispatches, each
+// after a barrier; the embedding, output norm and head add 3. Gemma 3's post norms keep a
+// pass after Wo and Wdown (ops::rmsnorm_add: +2 a layer), and its embedding scale one.
+// Counted from the recorded work (nothing runs).
+TEST_CASE("arch: decode graph of every architecture: dispatches and barriers per layer") {
+    Device& dev = test::gpu();
+    struct Case {
+        std::string arch;
+        uint32_t per_layer, outside;  // outside the layers
+    };
+    for (const Case& c : {Case{"llama", 8, 3}, Case{"qwen2", 8, 3}, Case{"qwen3", 8, 3}, Case{"phi3", 8, 3},
+                          Case{"gemma3", 10, 4}}) {
+        CAPTURE(c.arch);
+        gguf::SyntheticLlama cfg;
+        cfg.arch = c.arch;
+        cfg.n_layer = 3, cfg.n_embd = 64, cfg.n_head = 4, cfg.n_head_kv = 2, cfg.n_ff = 96, cfg.n_vocab = 320;
+        cfg.head_dim = 32;
+        cfg.wtype = gguf::TensorType::F32;
+        if (c.arch == "gemma3") cfg.n_swa = 5, cfg.swa_pattern = 3;
+        const std::string path = test::tmp_dir() + "/arch_counts_" + c.arch + ".gguf";
+        gguf::write_synthetic_llama(cfg, path);
+        model::Model model(dev, path);
+        model::Session session(model, 64, 16);
+        // F16 cache (rope_qkv), the float GEMVs of lavapipe (integer GEMVs: + 2 quantizations).
+        const model::Session::PassCounts pc = session.count_pass(1);
+        CHECK(pc.dispatches == c.per_layer * cfg.n_layer + c.outside);
+        CHECK(pc.barriers == c.per_layer * cfg.n_layer + c.outside);
+        std::filesystem::remove(path);
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
 TEST_CASE("arch: token_embd / output above the binding limit run split into row ranges") {
     // A device whose binding limit is forced down (as a small maxStorageBufferRange would:
     // lavapipe's 128 MiB is below Llama 3.2 1B's and Gemma 3 1B's embedding tables) splits

@@ -182,6 +182,35 @@ TEST_CASE("argmax: greedy index, lowest index on ties, both paths") {
 // partial sums, reduction and operations), so they meet the rmsnorm bound against
 // ref::rmsnorm; its q8_1 blocks are ref::quantize_blocks_i8 of those rows, q off by one
 // only where y/d lies on a .5 tie (GPU division: up to 2.5 ulp), d within 4 ulp, sums exact.
+// rmsnorm_add (a post norm with its residual add): the same shader and row sums as rmsnorm,
+// then one float addition: y0 + rmsnorm's output, bit for bit.
+TEST_CASE("rmsnorm_add: y += rmsnorm(x) * w equals y + ops::rmsnorm exactly") {
+    struct Shape { uint32_t M, K; };
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        for (Shape s : {Shape{1, 7}, Shape{3, 300}, Shape{2, 1152}}) {
+            CAPTURE(s.K);
+            const auto x = test::random_floats(size_t(s.M) * s.K, 50 + s.K, -2.f, 2.f);
+            const auto w = test::random_floats(s.K, 60 + s.K, 0.5f, 1.5f);
+            const auto y0 = test::random_floats(x.size(), 70 + s.K, -3.f, 3.f);
+            Buffer bx = make_buffer(*dev, x), bw = make_buffer(*dev, w), by = make_buffer(*dev, y0);
+            Buffer bn(*dev, x.size() * 4);
+            test::run(*dev, [&](Recorder& r) {
+                ops::rmsnorm(r, bx, bw, bn, s.M, s.K, 1e-6f);
+                ops::rmsnorm_add(r, bx, bw, by, s.M, s.K, 1e-6f);
+            });
+            const auto n = bn.download_as<float>(x.size()), y = by.download_as<float>(x.size());
+            for (size_t i = 0; i < y.size(); ++i) REQUIRE(y[i] == y0[i] + n[i]);
+        }
+        Recorder rec(*dev);
+        rec.begin();
+        Buffer b(*dev, 64);
+        CHECK_THROWS_WITH_AS(ops::rmsnorm_add(rec, b, b, b, 2, 4, 1e-5f), doctest::Contains("alias"), vkrt::Error);
+        rec.end();
+        CHECK_NO_VALIDATION(*dev);
+    }
+}
+
 TEST_CASE("rmsnorm_q8_1: rmsnorm's rows, quantized as ref::quantize_blocks_i8; y only when bound") {
     struct Shape { uint32_t M, K; };
     for (Device* dev : paths()) {

@@ -460,8 +460,8 @@ void model::Session::alloc_kv_cache(KvCacheTypes types) {
 //   rmsnorm[_q8_1] -> Wqkv -> [bias] [q/k norm] -> rope(q) | rope_store(k) | kv_store(v)
 //   -> attention -> Wo -> [post norm] -> add -> rmsnorm[_q8_1] -> Wgate|up -> glu -> Wdown
 //   -> [post norm] -> add
-// The two `add`s and the `glu` become GEMV epilogues (ops::MatmulEpilogue: residual, glu)
-// where marked EPILOGUE below.
+// The two `add`s (without a post norm) and the `glu` (fused gate|up) are GEMV epilogues
+// (ops::MatmulEpilogue: residual, glu) wherever the product runs as a GEMV (gemv_epilogue).
 void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const model::Model& m = *model_;
     const HParams& hp = m.hparams();
@@ -498,56 +498,78 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
             q = rows_view(qkv_, 0, Q, fr.qkv);
             k = rows_view(qkv_, fr.k0, KV, fr.qkv);
             v = rows_view(qkv_, fr.v0, KV, fr.qkv);
-            const BufferView all(qkv_, 0, uint64_t(M) * fr.qkv * 4);
-            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, all}});
-            if (lp.qkv_bias) ops::add_bias(rec, all, L.bqkv.buf, all, M, fr.qkv);
+            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, BufferView(qkv_, 0, uint64_t(M) * fr.qkv * 4)}});
         } else {
             q = rows_view(qkv_, 0, Q, Q);
             k = rows_view(qkv_, B * fr.k0, KV, KV);
             v = rows_view(qkv_, B * fr.v0, KV, KV);
             linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wq, q.v}, {&L.wk, k.v}, {&L.wv, v.v}});
-            if (lp.qkv_bias) {
-                ops::add_bias(rec, q.v, L.bq.buf, q.v, M, Q);
-                ops::add_bias(rec, k.v, L.bk.buf, k.v, M, KV);
-                ops::add_bias(rec, v.v, L.bv.buf, v.v, M, KV);
-            }
-        }
-        // per-head RMSNorm in place: q as M groups of n_head rows of hd, k of n_head_kv
-        if (lp.qk_norm) {
-            ops::rmsnorm(rec, q.v, L.q_norm.buf, q.v, M * hp.n_head, hd, lp.eps, {hp.n_head, q.stride});
-            ops::rmsnorm(rec, k.v, L.k_norm.buf, k.v, M * hp.n_head_kv, hd, lp.eps, {hp.n_head_kv, k.stride});
         }
         // The layer's cache is a ring of `rows` rows (kv_layer_rows): every position of this
         // call's window must still be in it after the call's M stores.
         const uint32_t rows = kv_.rows(l), window = lp.window;
         VKRT_CHECK(rows == n_ctx_ || (window > 0 && uint64_t(rows) >= uint64_t(window) + M - 1), Status::internal,
                    "layer ", l, ": a KV ring of ", rows, " rows cannot serve ", M, " tokens with a window of ", window);
-        if (lp.rope.on) {
-            const ops::RopeParams rope{hp.n_head,        hd,
-                                       lp.rope.n_rot,    lp.rope.base,
-                                       lp.rope.neox ? ops::RopeMode::neox : ops::RopeMode::norm,
-                                       lp.rope.freq_scale, lp.rope.attn_factor,
-                                       lp.rope.factors && factors.buf ? BufferView(factors.buf) : BufferView{}};
-            ops::rope(rec, q.v, pos, q.v, M, rope, q.stride, q.stride);  // in place
-            ops::RopeParams rope_k = rope;
-            rope_k.n_head = hp.n_head_kv;
-            ops::rope_store(rec, k.v, pos, kv_.k(l), M, rope_k, rows, k.stride, kvt.k);  // -> row pos % rows
+        const ops::RopeParams rope{hp.n_head,        hd,
+                                   lp.rope.n_rot,    lp.rope.base,
+                                   lp.rope.neox ? ops::RopeMode::neox : ops::RopeMode::norm,
+                                   lp.rope.freq_scale, lp.rope.attn_factor,
+                                   lp.rope.factors && factors.buf ? BufferView(factors.buf) : BufferView{}};
+        // ---- [q, k, v += bias] [per-head q/k norm] rope(q) in place, rope(k) and v into the
+        // caches: one dispatch (ops::rope_qkv) where it runs the cache types and the biases are
+        // one fused row; the separate passes otherwise.
+        if (ops::rope_qkv_supported(kvt.k, kvt.v) && (!lp.qkv_bias || lp.fused.qkv)) {
+            ops::QkvStep st;
+            st.rope = rope;
+            st.rope_on = lp.rope.on;
+            st.n_head_kv = hp.n_head_kv;
+            st.k0 = uint32_t(k.v.offset / 4), st.v0 = uint32_t(v.v.offset / 4);
+            st.q_stride = q.stride, st.kv_stride = k.stride;
+            if (lp.qkv_bias) st.bias = L.bqkv.buf;
+            if (lp.qk_norm) st.q_norm = L.q_norm.buf, st.k_norm = L.k_norm.buf;
+            st.eps = lp.eps;
+            st.rows = rows, st.k_type = kvt.k, st.v_type = kvt.v;
+            const uint64_t end = std::max(q.v.offset + q.v.bytes(), v.v.offset + v.v.bytes());
+            ops::rope_qkv(rec, BufferView(qkv_, 0, end), pos, kv_.k(l), kv_.v(l), M, st);
         } else {
-            ops::kv_store(rec, k.v, pos, kv_.k(l), M, KV, rows, kvt.k, k.stride);
+            if (lp.qkv_bias && lp.fused.qkv) {
+                const BufferView all(qkv_, 0, uint64_t(M) * fr.qkv * 4);
+                ops::add_bias(rec, all, L.bqkv.buf, all, M, fr.qkv);
+            } else if (lp.qkv_bias) {
+                ops::add_bias(rec, q.v, L.bq.buf, q.v, M, Q);
+                ops::add_bias(rec, k.v, L.bk.buf, k.v, M, KV);
+                ops::add_bias(rec, v.v, L.bv.buf, v.v, M, KV);
+            }
+            // per-head RMSNorm in place: q as M groups of n_head rows of hd, k of n_head_kv
+            if (lp.qk_norm) {
+                ops::rmsnorm(rec, q.v, L.q_norm.buf, q.v, M * hp.n_head, hd, lp.eps, {hp.n_head, q.stride});
+                ops::rmsnorm(rec, k.v, L.k_norm.buf, k.v, M * hp.n_head_kv, hd, lp.eps, {hp.n_head_kv, k.stride});
+            }
+            if (lp.rope.on) {
+                ops::rope(rec, q.v, pos, q.v, M, rope, q.stride, q.stride);  // in place
+                ops::RopeParams rope_k = rope;
+                rope_k.n_head = hp.n_head_kv;
+                ops::rope_store(rec, k.v, pos, kv_.k(l), M, rope_k, rows, k.stride, kvt.k);  // -> row pos % rows
+            } else {
+                ops::kv_store(rec, k.v, pos, kv_.k(l), M, KV, rows, kvt.k, k.stride);
+            }
+            ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         }
-        ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, rows, kvt.k, kvt.v};
         ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window,
                        attn_split_);
         // x += (M,Q) @ Wo^T [-> post norm]
-        linears(rec, att_out, nullptr, lp.eps, M, Q, {{&L.wo, xb}});  // EPILOGUE residual x_ (without post norm)
-        if (lp.attn_post_norm) ops::rmsnorm(rec, xb, L.attn_post_norm.buf, xb, M, E, lp.eps);
-        ops::add(rec, x, xb, x, M * E);
+        residual_linear(rec, att_out, L.wo, lp.attn_post_norm ? &L.attn_post_norm : nullptr, lp.eps, M, Q);
         // ---- feed-forward: x += (act(norm(x) Wg^T) * norm(x) Wu^T) Wd^T [-> post norm]
         const uint32_t act = uint32_t(lp.act);  // arch::Act: 0 SiLU, 1 GELU-tanh (ops::glu)
-        if (lp.fused.gate_up) {
+        if (lp.fused.gate_up && fr.up0 == F && gemv_epilogue(L.w_gate_up, M, E, true)) {
+            // h (M,F) = act(gate) * up straight from the GEMV of [gate; up] (its GLU epilogue,
+            // which finds up row i at row F + i: no alignment padding between the halves)
+            const ops::Glu glu = lp.act == arch::Act::silu ? ops::Glu::swiglu : ops::Glu::geglu;
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, h, {{}, glu}}});
+        } else if (lp.fused.gate_up) {
             const BufferView all(gate_up_, 0, uint64_t(M) * fr.gate_up * 4);
-            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, all}});  // EPILOGUE glu -> ffn_h_
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, all}});
             ops::glu(rec, act, rows_view(gate_up_, 0, F, fr.gate_up).v, rows_view(gate_up_, fr.up0, F, fr.gate_up).v,
                      h, M, F, fr.gate_up);
         } else {
@@ -555,9 +577,7 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
             linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate, gate}, {&L.w_up, up}});
             ops::glu(rec, act, gate, up, h, M, F, F);
         }
-        linears(rec, h, nullptr, lp.eps, M, F, {{&L.w_down, xb}});  // EPILOGUE residual x_ (without post norm)
-        if (lp.ffn_post_norm) ops::rmsnorm(rec, xb, L.ffn_post_norm.buf, xb, M, E, lp.eps);
-        ops::add(rec, x, xb, x, M * E);
+        residual_linear(rec, h, L.w_down, lp.ffn_post_norm ? &L.ffn_post_norm : nullptr, lp.eps, M, F);
     }
     // ---- head: only the rows whose logits are wanted, head_rows_ at a time (their logits
     // fit one binding), each chunk copied to its rows of the readback buffer
@@ -573,6 +593,43 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
     }
 }
 
+bool model::Session::int_path(const Weight& w, uint32_t M, uint32_t K) const {
+    const Device& dev = model_->device();
+    const Format t = w.mat.view.type;
+    if (integer_gemv_ && M <= 8 && (fmt::traits(t).kernels & fmt::kKernelInt) && dev.caps().int_dot) return true;
+    // The int8-dot GEMM (prefill) reads the same q8_1 activations as the integer GEMV.
+    const ops::MatmulPath p = ops::matmul_pick_path(dev, t, M, w.rows, K, true);
+    return p == ops::MatmulPath::gemv_int || p == ops::MatmulPath::mmq;
+}
+
+bool model::Session::gemv_epilogue(const Weight& w, uint32_t M, uint32_t K, bool glu) const {
+    if (w.int8() || (glu && w.mat.view.parts.size() != 1)) return false;
+    const Device& dev = model_->device();
+    // The integer path: matmul_q8 runs the GEMV unless the int8-dot GEMM is preferred.
+    if (int_path(w, M, K)) return !ops::mmq_preferred(dev, M);
+    // The float path: linears() passes no scratch, so auto_ picks as here.
+    const ops::MatmulPath p = ops::matmul_pick_path(dev, w.mat.view.type, M, w.rows, K, false);
+    return p == ops::MatmulPath::gemv || p == ops::MatmulPath::gemv_f16;
+}
+
+// x_ (M,E) += in (M,K) @ w^T [-> rmsnorm(post_norm)]: without a post norm the GEMV adds
+// x_ itself (its residual epilogue, y aliasing the residual); otherwise, or where the
+// product is no GEMV, into xb_ and then the add (with the post norm: ops::rmsnorm_add).
+void model::Session::residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm,
+                                     float eps, uint32_t M, uint32_t K) {
+    const uint32_t E = model_->hparams().n_embd;
+    const BufferView x(x_, 0, uint64_t(M) * E * 4), xb(xb_, 0, uint64_t(M) * E * 4);
+    if (!post_norm && gemv_epilogue(w, M, K, false)) {
+        linears(rec, in, nullptr, eps, M, K, {{&w, x, {x}}});
+        return;
+    }
+    linears(rec, in, nullptr, eps, M, K, {{&w, xb}});
+    if (post_norm)
+        ops::rmsnorm_add(rec, xb, post_norm->buf, x, M, E, eps);  // x += rmsnorm(xb): one pass
+    else
+        ops::add(rec, x, xb, x, M * E);
+}
+
 void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M,
                              uint32_t K, std::initializer_list<Out> outs) {
     const Weight& first = *outs.begin()->w;
@@ -582,14 +639,7 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
     if (!first.int8()) {
         // The paths of the matrices: integer GEMVs read x quantized once (q8_1), the
         // others the normalized float x; the norm writes what they read.
-        const Device& dev = model_->device();
-        auto int_path = [&](const Weight& w) {
-            const Format t = w.mat.view.type;
-            if (integer_gemv_ && M <= 8 && (fmt::traits(t).kernels & fmt::kKernelInt) && dev.caps().int_dot) return true;
-            // The int8-dot GEMM (prefill) reads the same q8_1 activations as the integer GEMV.
-            const ops::MatmulPath p = ops::matmul_pick_path(dev, t, M, w.rows, K, true);
-            return p == ops::MatmulPath::gemv_int || p == ops::MatmulPath::mmq;
-        };
+        auto int_path = [&](const Weight& w) { return this->int_path(w, M, K); };
         bool need_int = false, need_float = false;
         for (const Out& o : outs) (int_path(*o.w) ? need_int : need_float) = true;
         const ops::Q8Activations xq{BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, K)), M, K};
@@ -606,14 +656,17 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
         }
         for (const Out& o : outs) {
             if (int_path(*o.w))
-                ops::matmul_q8(rec, xq, o.w->mat.view, o.y);
+                ops::matmul_q8(rec, xq, o.w->mat.view, o.y, o.epi);
             else
-                ops::matmul(rec, x, o.w->mat.view, o.y, M);  // no scratch: a float path
+                ops::matmul(rec, x, o.w->mat.view, o.y, M, {}, ops::MatmulPath::auto_, o.epi);  // no scratch: a float path
         }
         return;
     }
     // W8A8: quantize the input once per token (fused with the norm when there is one),
     // then one int8 GEMM per weight with per-channel weight scales in the epilogue.
+    for (const Out& o : outs)
+        VKRT_CHECK(!o.epi.active(), Status::internal, "linears: W8A8 tensor '", o.w->name,
+                   "' has no GEMV epilogue (gemv_epilogue says so)");
     const ActQuant& aq = model_->act_quant();
     const BufferView smooth = first.smooth ? BufferView(first.smooth) : BufferView{};
     if (aq.asymmetric) {

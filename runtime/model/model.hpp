@@ -20,6 +20,7 @@
 #include "arch/arch.hpp"
 #include "gguf/gguf.hpp"
 #include "model/kv_cache.hpp"
+#include "ops/matmul.hpp"
 #include "ops/rope.hpp"
 #include "ops/weights.hpp"
 #include "text/tokenizer.hpp"
@@ -251,12 +252,23 @@ private:
     // and quantized once for all of them: the integer-path GEMVs read one q8_1 buffer
     // (written by the norm itself, ops::rmsnorm_q8_1), the float paths one normalized x;
     // W8A8 weights quantize it once to int8 (fused with the norm) for the int8 GEMM.
+    // epi: a GEMV epilogue (residual add, GLU); only where gemv_epilogue() said yes.
     struct Out {
         const Weight* w;
         BufferView y;
+        ops::MatmulEpilogue epi = {};
     };
     void linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M, uint32_t K,
                  std::initializer_list<Out> outs);
+    // x_ += in (M,K) @ w^T [-> rmsnorm(post_norm)] (the residual epilogue where it can).
+    void residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm, float eps,
+                         uint32_t M, uint32_t K);
+    // Whether w (K columns) for M rows runs on the integer path (q8_1 activations).
+    bool int_path(const Weight& w, uint32_t M, uint32_t K) const;
+    // Whether w's product for M rows can take a GEMV epilogue (ops::MatmulEpilogue): the path
+    // linears() picks for it is a GEMV (not the tiled/int8-dot GEMMs, not W8A8), and for a
+    // GLU the [gate; up] rows are one binding.
+    bool gemv_epilogue(const Weight& w, uint32_t M, uint32_t K, bool glu) const;
     void run_batch(std::span<const int32_t> tokens, bool all_logits, float* out_logits);
 
     Model* model_;

@@ -24,12 +24,15 @@ Groups row_groups(const Device& dev, uint32_t M) { return groups_1d(dev, M, 1); 
 // of 8) gets as few threads as cover it, at least one subgroup. Each thread still takes the
 // same elements and the threads left out only held zeros: the sums are the same bit for bit.
 // sg / shared: the kernel's subgroup and shared-memory variants.
-const Pipeline& row_pipeline(Recorder& rec, spv::Variant sg, spv::Variant shared, uint32_t K = kRowLocal) {
+// add: rmsnorm.comp's ADD constant (constant_id 1; only rmsnorm has it: ~0u = none).
+const Pipeline& row_pipeline(Recorder& rec, spv::Variant sg, spv::Variant shared, uint32_t K = kRowLocal,
+                             uint32_t add = ~0u) {
     const auto& caps = rec.device().caps();
     const uint32_t widest = fit_local(caps, kRowLocal);
     uint32_t L = widest;
     if (caps.cpu_tuning)
         for (L = std::min(std::max<uint32_t>(caps.subgroup_size, 1), widest); L < K && L < widest;) L *= 2;
+    if (add != ~0u) return rec.device().pipeline(caps.subgroup ? sg : shared, {L, add});
     return rec.device().pipeline(caps.subgroup ? sg : shared, {L});
 }
 }  // namespace
@@ -56,6 +59,24 @@ void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const Buff
     require_bytes(y, span * 4, "rmsnorm", "y");
     const shader::RmsNormPush pc{M, K, eps, rows.group, rows.stride};
     rec.dispatch(row_pipeline(rec, spv::Variant::rmsnorm_sg, spv::Variant::rmsnorm_shared, K), {x, w, y}, pc, row_groups(rec.device(), M));
+}
+
+void rmsnorm_add(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& y, uint32_t M, uint32_t K,
+                 float eps) {
+    VKRT_CHECK(M >= 1 && K >= 1, Status::invalid_argument, "rmsnorm_add: empty shape M=", M, " K=", K);
+    VKRT_CHECK(std::isfinite(eps) && eps >= 0.f, Status::invalid_argument,
+               "rmsnorm_add: eps must be finite and >= 0, got ", eps);
+    VKRT_CHECK(uint64_t(M) * K < (uint64_t(1) << 32), Status::limit_exceeded, "rmsnorm_add: (M,K) = (", M, ",", K,
+               ") is too large for 32-bit indexing");
+    VKRT_CHECK(x.buffer != y.buffer || x.offset + uint64_t(M) * K * 4 <= y.offset ||
+                   y.offset + uint64_t(M) * K * 4 <= x.offset,
+               Status::invalid_argument, "rmsnorm_add: y must not alias x");
+    require_bytes(x, uint64_t(M) * K * 4, "rmsnorm_add", "x");
+    require_bytes(w, uint64_t(K) * 4, "rmsnorm_add", "w");
+    require_bytes(y, uint64_t(M) * K * 4, "rmsnorm_add", "y");
+    const shader::RmsNormPush pc{M, K, eps, 1, K};
+    rec.dispatch(row_pipeline(rec, spv::Variant::rmsnorm_sg, spv::Variant::rmsnorm_shared, K, 1), {x, w, y}, pc,
+                 row_groups(rec.device(), M));
 }
 
 void rmsnorm_q8_1(Recorder& rec, const BufferView& x, const BufferView& w, float eps, const BufferView& xq,

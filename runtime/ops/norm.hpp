@@ -22,6 +22,12 @@ struct NormRows {
 void rmsnorm(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& y, uint32_t M, uint32_t K,
              float eps, NormRows rows);
 
+// x (M,K), w (K) -> y (M,K) += rmsnorm(x) * w (rmsnorm.comp with ADD = 1): a post norm and
+// the residual add after it in one pass (Gemma 3's attn_post_norm / ffn_post_norm). y must
+// not alias x.
+void rmsnorm_add(Recorder& rec, const BufferView& x, const BufferView& w, const BufferView& y, uint32_t M, uint32_t K,
+                 float eps);
+
 // RMSNorm fused with the q8_1 quantization of its output (shaders/rmsnorm_q8_1.comp):
 //   x (M,K), w (K), K % 32 == 0 -> xq (the q8_1 buffer of ops/matmul.hpp, Q8Activations with
 //   M, K), and y (M,K) = the normalized rows, bit for bit ops::rmsnorm's, when y is bound

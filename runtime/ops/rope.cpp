@@ -1,18 +1,15 @@
 #include "ops/rope.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/dispatch.hpp"
+#include "shared/rope.h"
 
 namespace vkrt::ops {
 
 namespace {
-struct RopePush {
-    uint32_t M, n_head, head_dim, n_rot;
-    float freq_base;
-    uint32_t neox, x_stride, out_stride, out_by_pos, rows;
-    float freq_scale, attn_factor;
-};
+using shader::RopePush;
 
 RopePush make_push(const char* kernel, uint32_t M, const RopeParams& p, uint32_t x_stride, uint32_t out_stride) {
     const uint32_t n_rot = p.n_rot ? p.n_rot : p.head_dim;
@@ -47,8 +44,11 @@ void record(Recorder& rec, const BufferView& x, const BufferView& pos, const Buf
     const uint64_t n = type == KvType::f32 ? uint64_t(pc.M) * pc.n_head * (pc.head_dim / 2)
                                            : uint64_t(pc.M) * pc.n_head * pc.head_dim / kv_store_unit(type);
     VKRT_CHECK(n <= 0xffffffffull, Status::limit_exceeded, "rope: ", n, " invocations exceed 2^32");
-    std::string variant = factors.buffer ? "rope_factors" : "rope";
-    if (type != KvType::f32) variant.append("_store").append(kv_variant_suffix(type));
+    using V = spv::Variant;
+    const bool f = factors.buffer != nullptr;
+    const V variant = type == KvType::f16    ? (f ? V::rope_factors_store_f16 : V::rope_store_f16)
+                      : type == KvType::q8_0 ? (f ? V::rope_factors_store_q8_0 : V::rope_store_q8_0)
+                                             : (f ? V::rope_factors : V::rope);
     const uint32_t L = fit_local(rec.device().caps(), kLocal);
     const Groups g = groups_1d(rec.device(), n, L);
     if (factors.buffer)
@@ -82,6 +82,71 @@ void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const
     pc.out_by_pos = 1;
     pc.rows = rows;
     record(rec, x, pos, cache, pc, type, p.factors);
+}
+
+namespace {
+// The rope_qkv variant for the cache types (rope_qkv_supported).
+spv::Variant qkv_variant(KvType k, KvType v) {
+    using V = spv::Variant;
+    if (k == KvType::f16) return v == KvType::f16 ? V::rope_qkv_f16 : V::rope_qkv_kf16_vf32;
+    return v == KvType::f16 ? V::rope_qkv_kf32_vf16 : V::rope_qkv_f32;
+}
+}  // namespace
+
+bool rope_qkv_supported(KvType k_type, KvType v_type) {
+    auto ok = [](KvType t) { return t == KvType::f32 || t == KvType::f16; };
+    return ok(k_type) && ok(v_type);
+}
+
+void rope_qkv(Recorder& rec, const BufferView& qkv, const BufferView& pos, const BufferView& k_cache,
+              const BufferView& v_cache, uint32_t M, const QkvStep& s) {
+    const char* kernel = "rope_qkv";
+    const RopeParams& r = s.rope;
+    // The rotation's checks (shape, n_rot, bases, mode, factors) are rope's.
+    const RopePush rp = make_push(kernel, M, r, 0, 0);
+    const uint32_t hd = r.head_dim, Q = r.n_head * hd, KV = s.n_head_kv * hd;
+    VKRT_CHECK(s.n_head_kv >= 1 && s.rows >= 1, Status::invalid_argument, kernel, ": n_head_kv (", s.n_head_kv,
+               ") and rows (", s.rows, ") must be >= 1");
+    VKRT_CHECK(rope_qkv_supported(s.k_type, s.v_type), Status::unsupported, kernel, ": caches of ",
+               kv_type_name(s.k_type), " / ", kv_type_name(s.v_type), " rows (F32 and F16 only; q8_0: rope_store, kv_store)");
+    VKRT_CHECK(s.q_stride >= Q && s.kv_stride >= KV, Status::invalid_argument, kernel, ": row strides (", s.q_stride,
+               ", ", s.kv_stride, ") below the widths (", Q, ", ", KV, ")");
+    VKRT_CHECK((s.q_norm.buffer != nullptr) == (s.k_norm.buffer != nullptr), Status::invalid_argument, kernel,
+               ": q and k norms come together");
+    // Flat float indices are 32-bit.
+    const uint64_t end = std::max({uint64_t(s.q0) + uint64_t(M - 1) * s.q_stride + Q,
+                                   uint64_t(s.k0) + uint64_t(M - 1) * s.kv_stride + KV,
+                                   uint64_t(s.v0) + uint64_t(M - 1) * s.kv_stride + KV});
+    VKRT_CHECK(end <= 0xffffffffull && uint64_t(s.rows) * KV <= 0xffffffffull, Status::limit_exceeded, kernel,
+               ": the buffers exceed 2^32 floats");
+    require_bytes(qkv, end * 4, kernel, "qkv");
+    require_bytes(pos, uint64_t(M) * 4, kernel, "pos");
+    require_bytes(k_cache, kv_cache_bytes(s.k_type, KV, s.rows, "K cache"), kernel, "k_cache");
+    require_bytes(v_cache, kv_cache_bytes(s.v_type, KV, s.rows, "V cache"), kernel, "v_cache");
+    if (s.bias.buffer)
+        require_bytes(s.bias, (std::max({uint64_t(s.q0) + Q, uint64_t(s.k0) + KV, uint64_t(s.v0) + KV})) * 4, kernel,
+                      "bias");
+    if (s.q_norm.buffer) {
+        require_bytes(s.q_norm, uint64_t(hd) * 4, kernel, "q_norm");
+        require_bytes(s.k_norm, uint64_t(hd) * 4, kernel, "k_norm");
+    }
+    const shader::RopeQkvPush pc{M,           r.n_head,     s.n_head_kv,    hd,         rp.n_rot, rp.freq_base,
+                                 rp.freq_scale, rp.attn_factor, rp.neox,    s.q0,       s.k0,     s.v0,
+                                 s.q_stride,  s.kv_stride,  s.rows,         s.eps};
+    const uint64_t heads = uint64_t(M) * (r.n_head + 2ull * s.n_head_kv);
+    // A workgroup per head: as many threads as cover its pairs (a power of two: the norm's tree).
+    Device& dev = rec.device();
+    const uint32_t L = fit_local(dev.caps(), std::clamp<uint32_t>(hd / 2, 1, 64));
+    const bool factors = s.rope_on && r.factors.buffer != nullptr;
+    const Pipeline& p =
+        dev.pipeline(qkv_variant(s.k_type, s.v_type),
+                     {L, s.rope_on ? 1u : 0u, factors ? 1u : 0u, s.bias.buffer ? 1u : 0u, s.q_norm.buffer ? 1u : 0u});
+    // Unused bindings hold the positions (a few bytes; never read: their options are off).
+    auto or_pos = [&](const BufferView& b, bool on) { return on ? b : pos; };
+    rec.dispatch(p,
+                 {qkv, pos, k_cache, v_cache, or_pos(r.factors, factors), or_pos(s.bias, s.bias.buffer != nullptr),
+                  or_pos(s.q_norm, s.q_norm.buffer != nullptr), or_pos(s.k_norm, s.k_norm.buffer != nullptr)},
+                 pc, groups_1d(dev, heads, 1));
 }
 
 void check_positions(std::span<const int32_t> pos, uint32_t n_ctx) {

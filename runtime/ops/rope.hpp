@@ -43,6 +43,31 @@ void rope(Recorder& rec, const BufferView& x, const BufferView& pos, const Buffe
 void rope_store(Recorder& rec, const BufferView& x, const BufferView& pos, const BufferView& cache, uint32_t M,
                 const RopeParams& p, uint32_t rows, uint32_t x_stride = 0, KvType type = KvType::f32);
 
+// ---- the q, k, v step of a layer in one dispatch (shaders/rope_qkv.comp): what add_bias,
+// the per-head rmsnorm of q and k, rope(q), rope_store(k) and kv_store(v) do, as one pass.
+// q, k, v live in one float buffer: head c of token m of q starts at float
+//   q0 + m * q_stride + c * head_dim,   of k / v at k0 / v0 + m * kv_stride + c * head_dim.
+struct QkvStep {
+    RopeParams rope;             // n_head, head_dim and the rotation (n_rot, bases, mode, factors)
+    bool rope_on = true;         // false: q and k are not rotated
+    uint32_t n_head_kv = 0;
+    uint32_t q0 = 0, k0 = 0, v0 = 0, q_stride = 0, kv_stride = 0;
+    BufferView bias;             // one row of the buffer's layout (q at q0, k at k0, v at v0), or none
+    BufferView q_norm, k_norm;   // per-head rmsnorm weights (head_dim each), both or none
+    float eps = 1e-6f;           // their epsilon
+    uint32_t rows = 0;           // the caches' ring rows: token m goes to row pos[m] % rows
+    KvType k_type = KvType::f16, v_type = KvType::f16;
+};
+// Whether rope_qkv runs these cache types (F32 / F16 rows; a q8_0 block may span heads,
+// and the kernel works head by head: q8_0 caches take rope_store / kv_store).
+bool rope_qkv_supported(KvType k_type, KvType v_type);
+// qkv (the buffer above; q rewritten in place: rope(norm(q + bq))), pos (M) ->
+// k_cache row pos[m] % rows = rope(norm(k + bk)), v_cache row pos[m] % rows = v + bv, each
+// rounded to its cache type as ops::kv_store rounds. Rows with pos < 0 store nothing.
+// The caches must not alias qkv.
+void rope_qkv(Recorder& rec, const BufferView& qkv, const BufferView& pos, const BufferView& k_cache,
+              const BufferView& v_cache, uint32_t M, const QkvStep& s);
+
 // Host-side validation of a positions array before it is uploaded: every pos in [0, n_ctx).
 void check_positions(std::span<const int32_t> pos, uint32_t n_ctx);
 

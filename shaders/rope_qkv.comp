@@ -1,0 +1,145 @@
+#version 450
+// The q, k, v step of a layer after its QKV projection, in one dispatch (the fused
+// decode graph: what rope(q), rope_store(k) and kv_store(v) [after add_bias and the
+// per-head q/k rmsnorm] do as separate passes):
+//   q = rope(norm_q(q [+ bq]))                    in place in x (float)
+//   K cache row pos[m] % rows = rope(norm_k(k [+ bk]))   rounded to K_TYPE
+//   V cache row pos[m] % rows = v [+ bv]                 rounded to V_TYPE
+// norm_*: per-head RMSNorm, (a * 1/sqrt(mean(a^2) + eps)) * w[c], as rmsnorm.comp;
+// rope: rope.comp's float operations (theta, `precise` rotation), so every value is the
+// separate kernels' up to the order of the norm's sum. Layout of x: shaders/shared/rope.h
+// (RopeQkvPush). Options are specialization constants (uniform branches), K/V types variants.
+// One workgroup per head of a token: the M * (n_head + 2 n_head_kv) heads in the order
+// q heads, k heads, v heads of token 0, then token 1, ...; the head's norm is a workgroup
+// sum (a shared-memory tree: the workgroup size is a power of two), read before the q
+// head is rewritten in place. Rows with pos < 0 store nothing (the host validates
+// positions). Caches: F32 or F16 rows (shaders/kv_cache.glsl); q8_0 caches take the
+// separate kernels (a q8_0 block may span heads).
+//! variant rope_qkv_f32 K_TYPE=0 V_TYPE=0
+//! variant rope_qkv_kf32_vf16 K_TYPE=0 V_TYPE=1
+//! variant rope_qkv_kf16_vf32 K_TYPE=1 V_TYPE=0
+//! variant rope_qkv_f16 K_TYPE=1 V_TYPE=1
+#include "vkrt_formats.glsl"
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint ROPE = 1;     // rotary embedding (0: q, k as projected)
+layout(constant_id = 2) const uint FACTORS = 0;  // per-pair frequency factors (binding 4)
+layout(constant_id = 3) const uint BIAS = 0;     // + bias (binding 5)
+layout(constant_id = 4) const uint QK_NORM = 0;  // per-head rmsnorm of q and k (bindings 6, 7)
+layout(binding = 0) buffer X { float x[]; };     // q rewritten in place; k, v read
+layout(binding = 1) readonly buffer P { int pos[]; };
+layout(binding = 2) writeonly buffer KC { uint kc[]; };
+layout(binding = 3) writeonly buffer VC { uint vc[]; };
+layout(binding = 4) readonly buffer FF { float factors[]; };  // (n_rot/2)
+layout(binding = 5) readonly buffer B { float bias[]; };      // one fused row
+layout(binding = 6) readonly buffer QN { float q_norm[]; };   // (head_dim)
+layout(binding = 7) readonly buffer KN { float k_norm[]; };   // (head_dim)
+#include "shared/rope.h"
+layout(push_constant) uniform PC { RopeQkvPush pc; };
+#include "reductions.glsl"
+
+float theta_of(int p, uint pr) {
+    float theta = pc.freq_scale * float(p) * pow(pc.freq_base, -2.0 * float(pr) / float(pc.n_rot));
+    if (FACTORS != 0u) theta /= factors[pr];
+    return theta;
+}
+
+vec2 rotate(float a, float b, float theta) {
+    const float c = cos(theta) * pc.attn_factor, s = sin(theta) * pc.attn_factor;
+    precise vec2 r;
+    r.x = a * c - b * s;
+    r.y = a * s + b * c;
+    return r;
+}
+
+// Element c of the head at x[xb..], bias at bias[bb..]: biased, then normalized with
+// `scale` and the weights of `part` (0 q, 1 k; 2 v: no norm).
+float src(uint xb, uint bb, uint c) { return BIAS != 0u ? x[xb + c] + bias[bb + c] : x[xb + c]; }
+float val(uint xb, uint bb, uint c, float scale, uint part) {
+    const float a = src(xb, bb, c);
+    if (QK_NORM == 0u || part == 2u) return a;
+    return (a * scale) * (part == 0u ? q_norm[c] : k_norm[c]);
+}
+
+// Output element c of a k head (rotated when c < n_rot): rope.comp's rope_elem.
+float k_elem(uint xb, uint bb, uint c, float scale, int p) {
+    if (ROPE == 0u || c >= pc.n_rot) return val(xb, bb, c, scale, 1u);
+    const uint half_rot = pc.n_rot / 2u;
+    uint pr, i0, i1;
+    if (pc.neox != 0u) { pr = c % half_rot; i0 = pr; i1 = pr + half_rot; }
+    else               { pr = c / 2u; i0 = 2u * pr; i1 = i0 + 1u; }
+    const vec2 r = rotate(val(xb, bb, i0, scale, 1u), val(xb, bb, i1, scale, 1u), theta_of(p, pr));
+    return c == i0 ? r.x : r.y;
+}
+
+void store(uint part, uint e, vec2 v) {  // elements e, e + 1 (e even) of the flat cache
+    if (part == 1u) {
+#if K_TYPE == VKRT_TYPE_F16
+        kc[e >> 1] = packHalf2x16(v);
+#else
+        kc[e] = floatBitsToUint(v.x);
+        kc[e + 1u] = floatBitsToUint(v.y);
+#endif
+    } else {
+#if V_TYPE == VKRT_TYPE_F16
+        vc[e >> 1] = packHalf2x16(v);
+#else
+        vc[e] = floatBitsToUint(v.x);
+        vc[e + 1u] = floatBitsToUint(v.y);
+#endif
+    }
+}
+
+void main() {
+    const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    const uint heads = pc.n_head + 2u * pc.n_head_kv;
+    if (wg >= pc.M * heads) return;  // uniform per workgroup
+    const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x, hd = pc.head_dim;
+    const uint m = wg / heads, h = wg - m * heads;
+    const uint part = h < pc.n_head ? 0u : h < pc.n_head + pc.n_head_kv ? 1u : 2u;
+    const uint c = part == 0u ? h : part == 1u ? h - pc.n_head : h - pc.n_head - pc.n_head_kv;  // head in its part
+    const uint first = part == 0u ? pc.q0 : part == 1u ? pc.k0 : pc.v0;
+    const uint xb = first + m * (part == 0u ? pc.q_stride : pc.kv_stride) + c * hd;
+    const uint bb = first + c * hd;
+    const int p = pos[m];
+    // The head's norm (uniform branch): every thread's reads of the head come before
+    // wg_sum's barriers, so the q head may be rewritten after it.
+    float scale = 1.0;
+    if (QK_NORM != 0u && part != 2u) {
+        float s = 0.0;
+        for (uint i = tid; i < hd; i += L) {
+            const float a = src(xb, bb, i);
+            s += a * a;
+        }
+        scale = 1.0 / sqrt(wg_sum(s) / float(hd) + pc.eps);
+    }
+    const uint half_rot = ROPE != 0u ? pc.n_rot / 2u : 0u;
+    if (part == 0u) {
+        if (ROPE == 0u && BIAS == 0u && QK_NORM == 0u) return;  // q stays as projected
+        // One thread per pair: it reads and writes only its two elements.
+        for (uint pr = tid; pr < hd / 2u; pr += L) {
+            if (pr < half_rot) {
+                uint i0, i1;
+                if (pc.neox != 0u) { i0 = pr; i1 = pr + half_rot; }
+                else               { i0 = 2u * pr; i1 = i0 + 1u; }
+                const vec2 r = rotate(val(xb, bb, i0, scale, 0u), val(xb, bb, i1, scale, 0u), theta_of(p, pr));
+                x[xb + i0] = r.x;
+                x[xb + i1] = r.y;
+            } else {
+                const uint j = 2u * half_rot + 2u * (pr - half_rot);  // pass-through dims j, j + 1
+                const vec2 r = vec2(val(xb, bb, j, scale, 0u), val(xb, bb, j + 1u, scale, 0u));
+                x[xb + j] = r.x;
+                x[xb + j + 1u] = r.y;
+            }
+        }
+        return;
+    }
+    if (p < 0) return;
+    const uint row = uint(p) % pc.rows, width = pc.n_head_kv * hd;
+    for (uint w = tid; w < hd / 2u; w += L) {  // elements 2w, 2w + 1 of the head
+        const uint e = 2u * w;
+        vec2 v;
+        if (part == 1u) v = vec2(k_elem(xb, bb, e, scale, p), k_elem(xb, bb, e + 1u, scale, p));
+        else            v = vec2(val(xb, bb, e, scale, 2u), val(xb, bb, e + 1u, scale, 2u));
+        store(part, row * width + c * hd + e, v);
+    }
+}
