@@ -56,15 +56,14 @@ TEST_CASE("arch/: every llama file's perplexity is llama.cpp's (F32 KV) within 0
     std::map<std::string, std::string> files;  // name -> path, sorted
     for (const auto& e : std::filesystem::directory_iterator(test::models_dir() + "/arch"))
         if (e.path().extension() == ".gguf") files[e.path().filename().string()] = e.path().string();
-    // VKRT_PPL_FILES (comma-separated names): only those files (tests/arch_perplexity.cmake
-    // runs the files as several CTest tests, so that they run in parallel); unset: all.
-    const char* only = std::getenv("VKRT_PPL_FILES");
-    const std::string only_list = only ? "," + std::string(only) + "," : "";
+    // VKRT_PPL_FILES (test::ppl_file_selected): tests/arch_perplexity.cmake runs the files
+    // as several CTest tests, so that they run in parallel; unset: all.
+    const bool only = test::ppl_files_filtered();
     int checked = 0, expected = 0;
     for (const auto& file : files) {
         const std::string& name = file.first;  // (clang 14: no structured bindings in CAPTURE's lambda)
         const std::string& path = file.second;
-        if (only && only_list.find("," + name + ",") == std::string::npos) continue;
+        if (!test::ppl_file_selected(name)) continue;
         CAPTURE(name);
         std::string arch, types;
         bool is_float = false;

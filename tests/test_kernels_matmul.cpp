@@ -324,19 +324,40 @@ std::vector<Shape> shapes_for(Format t) {
     return s;
 }
 
+// The formats that get every odd shape on every capability combination: one per kind of
+// decoder and layout (the kernels are one template; a format only brings its decoder):
+// the scalar formats (any K; F16/BF16 read elements in pairs, so odd K matters to each),
+// a 32-element format in the grouped layout with an integer path (Q4_0), and 256-element
+// formats with a min (Q4_K) and without (Q6_K). The others run two shapes on the
+// combinations (below) and M = 1, 3, 12 on every path in the weights-in-parts test.
+bool sweep_format(Format t) {
+    return !is_block(t) || t == Format::Q4_0 || t == Format::Q4_K || t == Format::Q6_K;
+}
+
 }  // namespace
 
+// Each (format x path x shape x capability) run costs a few dispatches and each new
+// pipeline variant (format x path x specialization: the GEMV's threads, rows and columns
+// follow K and M) a compile, more than the run where the driver's shader cache is cold
+// (a clean machine): so the full (shape x capability) matrix runs on the representative
+// formats (sweep_format), and every other format runs one shape on every capability
+// combination and one on all on / all off (docs/TESTING.md).
 TEST_CASE("matmul: every format x path x capability combination, odd shapes") {
     uint32_t seed = 100;
     for (Format t : kernel_formats()) {
         const auto shapes = shapes_for(t);
+        const bool sweep = sweep_format(t);
         for (size_t i = 0; i < shapes.size(); ++i) {
             const Shape& s = shapes[i];
-            const Problem p = make_problem(t, s.M, s.N, s.K, seed += 7);
-            // Every capability combination on two shapes, all on and all off on the others
-            // (lavapipe time: the suite stays a few minutes).
+            seed += 7;
+            // Every capability combination on shape 1 (3 x 5 x 3 blocks), and on shape 0
+            // (one block, one row) for the swept formats; all on and all off on the others.
+            // Formats not swept: shapes 0 and 1 only.
+            if (!sweep && i >= 2) continue;
+            const Problem p = make_problem(t, s.M, s.N, s.K, seed);
             for (const Caps& c : kAllCaps) {
-                if (i >= 2 && caps_name(c) != "dot/fp16/sg" && caps_name(c) != "nodot/nofp16/nosg") continue;
+                const bool all_caps = i == 1 || (i == 0 && sweep);
+                if (!all_caps && caps_name(c) != "dot/fp16/sg" && caps_name(c) != "nodot/nofp16/nosg") continue;
                 Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
                 const Buffer wb = weight_buffer(dev, p.w);
                 check_all_paths(dev, caps_name(c), p, ops::single_part(wb, t, p.N, p.K));
@@ -571,11 +592,20 @@ TEST_CASE("matmul: llama-7B shapes (4096 x 11008), GEMV paths") {
         for (const Shape& s : shapes) {
             // F32/F16: the decode shapes only (F32 4096 x 11008 is 180 MB: over lavapipe's
             // maxStorageBufferRange of 128 MiB); K formats: one shape each (lavapipe time).
+            // 4096 x 4096 only where 4096 x 11008 cannot run (F32): the long K (the error
+            // bound's sum over 11008 products) and the many rows are what these shapes add
+            // to the odd shapes above, and 4096 x 4096 has neither beyond the other two.
             if (!is_block(t) && s.M != 1) continue;
             if (t == Format::F32 && s.K != 4096) continue;
+            if (t != Format::F32 && s.N == 4096 && s.K == 4096) continue;
             if (fmt::traits(t).block_elems == 256 && s.N != 4096) continue;
             const Problem p = make_problem(t, s.M, s.N, s.K, seed += 3);
             for (const Caps& c : {Caps{false, false, false}, Caps{false, false, true}}) {
+                // Without subgroups only the final reduction of a row's partial sums changes
+                // (shared memory instead of subgroupAdd), and it does not grow with K or N:
+                // checked here on a 32-element (grouped) and a scalar format, and on every
+                // format by the odd shapes.
+                if (c.no_subgroup && t != Format::Q4_0 && t != Format::F16) continue;
                 Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
                 // As a model loads them (upload_weight: Q4_0 and Q8_0 in the grouped layout).
                 const auto wb = ops::upload_weight(dev, t, p.N, p.K, p.w.data(), "w");
@@ -603,9 +633,17 @@ TEST_CASE("matmul: GEMM tile configurations, every format") {
     for (Format t : kernel_formats()) {
         const uint32_t K = is_block(t) ? 3 * block_k(t) : 77;
         for (auto [M, N] : {std::pair<uint32_t, uint32_t>{130, 201}, {9, 1}, {33, 129}}) {
-            const Problem p = make_problem(t, M, N, K, seed += 5);
+            seed += 5;
+            // Every format on 130 x 201 (partial tiles in both dimensions, several of each);
+            // the one-column and one-tile-past shapes on the swept formats (sweep_format).
+            if (M != 130 && !sweep_format(t)) continue;
+            const Problem p = make_problem(t, M, N, K, seed);
             const Buffer wb = weight_buffer(dev, p.w);
             for (const auto& tl : configs) {
+                // Each tile is a pipeline of its own per format (a compile on a cold cache):
+                // every tile on the swept formats, the smallest and 128 x 64 (the default
+                // with 32 KiB of shared memory, as lavapipe has) on the others.
+                if (!sweep_format(t) && &tl != &configs[0] && &tl != &configs[3]) continue;
                 const uint32_t L = (tl.BM / tl.TM) * (tl.BN / tl.TN);
                 if (L > caps.max_workgroup_invocations || ops::gemm_shared_bytes(tl) > caps.shared_memory)
                     continue;
@@ -661,7 +699,11 @@ TEST_CASE("matmul: int8-dot GEMM (mmq), every integer format, odd shapes and til
         const uint32_t b = block_k(t);
         const Shape shapes[] = {{9, 65, 3 * b}, {37, 201, b == 32 ? 7 * b : 2 * b}, {130, 19, b}};
         for (const Shape& sh : shapes) {
-            const Problem p = make_problem(t, sh.M, sh.N, sh.K, seed += 7);
+            seed += 7;
+            // Every integer format on the first shape with every tile; the longer ones
+            // (many tiles of N, of M) on the swept formats.
+            if (&sh != &shapes[0] && !sweep_format(t)) continue;
+            const Problem p = make_problem(t, sh.M, sh.N, sh.K, seed);
             const Buffer wb = weight_buffer(dev, p.w);
             const auto w = ops::single_part(wb, t, p.N, p.K);
             Buffer x = make_buffer(dev, p.x, "x");
@@ -669,6 +711,9 @@ TEST_CASE("matmul: int8-dot GEMM (mmq), every integer format, odd shapes and til
             test::run(dev, [&](Recorder& rec) { ops::quantize_q8_1(rec, x, scratch, p.M, p.K); });
             const auto words = scratch.download_as<uint32_t>(ops::matmul_scratch_bytes(p.M, p.K) / 4);
             for (const auto& tl : configs) {
+                // Every tile on the swept formats; on the others one-unit stages (16 x 16) and
+                // 4-unit stages that run past K's end (32 x 64, BU 4 over 3 units).
+                if (!sweep_format(t) && &tl != &configs[0] && &tl != &configs[1]) continue;
                 if ((tl.BM / tl.TM) * (tl.BN / tl.TN) > caps.max_workgroup_invocations ||
                     ops::mmq_shared_bytes(tl) > caps.shared_memory)
                     continue;

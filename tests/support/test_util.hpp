@@ -26,6 +26,15 @@ inline std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+// VKRT_PPL_FILES (comma-separated file names): a long perplexity test checks only those of
+// its files, so that CMake can run its files as several CTest tests in parallel
+// (tests/arch_perplexity.cmake, tests/suite_split.cmake); unset: every file.
+inline bool ppl_file_selected(const std::string& name) {
+    const char* only = std::getenv("VKRT_PPL_FILES");
+    return !only || ("," + std::string(only) + ",").find("," + name + ",") != std::string::npos;
+}
+inline bool ppl_files_filtered() { return std::getenv("VKRT_PPL_FILES") != nullptr; }
+
 // FNV-1a 64 of n bytes (the digests of tests/data/*_digests.txt).
 inline uint64_t fnv1a(const void* p, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
     const uint8_t* b = static_cast<const uint8_t*>(p);
