@@ -20,13 +20,15 @@ std::string attention_variant(const char* family, KvType k, KvType v) {
 // per-subgroup maxes fill half a workgroup's worth of shared floats).
 bool decode_subgroup(const Capabilities& caps) { return caps.subgroup && caps.subgroup_size >= 2; }
 
-// Compute units (SMs, CUs, shader cores) of a device, estimated: core Vulkan does not
-// report them. A CPU device with cpu_tuning runs a workgroup a thread: its hardware
-// threads. Otherwise what GPUs of its type have: a discrete GPU 64-132 (RTX 4090 128 SMs,
-// H100 132, RX 7900 XTX 96 CUs: 128 errs towards more splits, which cost little), an
+// Compute units (SMs, CUs, shader cores) of a device: the count a vendor extension reports
+// (Capabilities::compute_units, vk/device.cpp), else an estimate that errs high, as splits
+// cost little (the device's own estimate errs low, for split-K). A CPU device with
+// cpu_tuning runs a workgroup a thread: its hardware threads. Otherwise what GPUs of its
+// type have: a discrete GPU 64-132 (RTX 4090 128 SMs, H100 132, RX 7900 XTX 96 CUs), an
 // integrated or phone GPU a few to a few dozen (16). lavapipe without cpu_tuning takes the
 // GPU figure, so that it runs the GPU's splits.
 uint32_t compute_units(const Capabilities& caps) {
+    if (caps.compute_units_reported) return std::max(1u, caps.compute_units);
     if (caps.cpu_tuning) return std::max(1u, std::thread::hardware_concurrency());
     return caps.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ? 128 : 16;
 }

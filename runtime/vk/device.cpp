@@ -288,12 +288,15 @@ static void query_compute_units(VkPhysicalDevice phys, const std::vector<VkExten
     if (has_amd && amd_cus > 0) {
         c.compute_units = amd_cus;
         c.compute_units_source = "VK_AMD_shader_core_properties";
+        c.compute_units_reported = true;
     } else if (has_nv && nv.shaderSMCount > 0) {
         c.compute_units = nv.shaderSMCount;
         c.compute_units_source = "VK_NV_shader_sm_builtins";
+        c.compute_units_reported = true;
     } else if (has_arm && arm.shaderCoreCount > 0) {
         c.compute_units = arm.shaderCoreCount;
         c.compute_units_source = "VK_ARM_shader_core_builtins";
+        c.compute_units_reported = true;
     } else if (p2.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
         c.compute_units = std::max(1u, std::thread::hardware_concurrency());
         c.compute_units_source = "estimate: CPU threads";

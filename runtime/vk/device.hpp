@@ -135,6 +135,8 @@ struct Capabilities {
     // extension's property, or an estimate: query_compute_units in vk/device.cpp).
     uint32_t compute_units = 1;
     const char* compute_units_source = "none";
+    bool compute_units_reported = false;  // from a vendor extension, not an estimate
+    // (each user's estimate errs its own way: split-K low, split-KV attention high)
     float timestamp_period_ns = 0;     // 0 = no compute timestamps
     // Which capability paths were forced off by options/environment.
     bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false, forced_no_cpu_tuning = false,
