@@ -53,7 +53,11 @@ typedef enum vkrt_status {
     VKRT_ERROR_DEVICE = 6,
     VKRT_ERROR_LIMIT_EXCEEDED = 7,
     VKRT_ERROR_INTERNAL = 8,
-    VKRT_ERROR_CANCELLED = 9 /* stopped on request: vkrt_session_cancel, a load progress callback */
+    VKRT_ERROR_CANCELLED = 9, /* stopped on request: vkrt_session_cancel, a load progress callback */
+    /* Not a status. As Vulkan's *_MAX_ENUM: makes the enum 32 bits wide and every int32 value a
+     * valid value of the type, so a C caller's out-of-range number (vkrt_status_string(99),
+     * a field from a newer header) is defined behaviour that the library rejects, not UB. */
+    VKRT_STATUS_MAX_ENUM = 0x7fffffff
 } vkrt_status;
 
 typedef struct vkrt_context vkrt_context;
@@ -130,7 +134,8 @@ typedef enum vkrt_cache_type {
     VKRT_CACHE_DEFAULT = 0, /* F16 */
     VKRT_CACHE_F32 = 1,
     VKRT_CACHE_F16 = 2,
-    VKRT_CACHE_Q8_0 = 3
+    VKRT_CACHE_Q8_0 = 3,
+    VKRT_CACHE_MAX_ENUM = 0x7fffffff /* not a type: see VKRT_STATUS_MAX_ENUM */
 } vkrt_cache_type;
 
 /* Context overflow (vkrt_session_params.overflow). SHIFT does what llama.cpp's context shift
@@ -143,7 +148,8 @@ typedef enum vkrt_cache_type {
 typedef enum vkrt_overflow_policy {
     VKRT_OVERFLOW_ERROR = 0,
     VKRT_OVERFLOW_SHIFT = 1,
-    VKRT_OVERFLOW_SHIFT_RECOMPUTE = 2
+    VKRT_OVERFLOW_SHIFT_RECOMPUTE = 2,
+    VKRT_OVERFLOW_MAX_ENUM = 0x7fffffff /* not a policy: see VKRT_STATUS_MAX_ENUM */
 } vkrt_overflow_policy;
 
 typedef struct vkrt_session_params {
@@ -254,7 +260,8 @@ typedef enum vkrt_finish_reason {
     VKRT_FINISH_LENGTH = 3,       /* max_tokens generated */
     VKRT_FINISH_CONTEXT_FULL = 4, /* the KV cache is full (n_ctx) under VKRT_OVERFLOW_ERROR (a shift
                                      policy shifts the context and goes on) */
-    VKRT_FINISH_CANCELLED = 5     /* the callback returned non-zero, or vkrt_session_cancel */
+    VKRT_FINISH_CANCELLED = 5,    /* the callback returned non-zero, or vkrt_session_cancel */
+    VKRT_FINISH_MAX_ENUM = 0x7fffffff /* not a reason: see VKRT_STATUS_MAX_ENUM */
 } vkrt_finish_reason;
 /* "eog", "stop", "length", "context_full", "cancelled", "none" ("?" otherwise). */
 VKRT_API const char* vkrt_finish_reason_string(int32_t reason);
