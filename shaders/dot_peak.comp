@@ -26,7 +26,8 @@ layout(local_size_x_id = 0) in;
 
 #if PEAK
 layout(binding = 0) writeonly buffer O { uint o[]; };
-layout(push_constant) uniform PC { uint iters; uint k; uint magic; } pc;
+#include "shared/microbench.h"
+layout(push_constant) uniform PC { DotPeakPush pc; };
 
 int dot4(uint a, uint b) {
 #if DOT
@@ -62,7 +63,8 @@ void main() {
 #if READ
 layout(binding = 0) readonly buffer I { uvec4 inp[]; };
 layout(binding = 1) writeonly buffer O { uint o[]; };
-layout(push_constant) uniform PC { uint n16; uint magic; } pc;
+#include "shared/microbench.h"
+layout(push_constant) uniform PC { ReadBandwidthPush pc; };
 
 void main() {
     const uint threads = gl_NumWorkGroups.x * gl_NumWorkGroups.y * gl_WorkGroupSize.x;

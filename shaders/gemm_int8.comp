@@ -52,7 +52,8 @@
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer WQ { uint wq[]; };
 layout(binding = 1) writeonly buffer WS { int wsum[]; };
-layout(push_constant) uniform PC { uint N; uint K; uint Kw; } pc;
+#include "shared/gemm_int8.h"
+layout(push_constant) uniform PC { Int8RowSumsPush pc; };
 shared int red[gl_WorkGroupSize.x];
 
 void main() {
@@ -109,7 +110,8 @@ layout(binding = 4) readonly buffer BB { float bias[]; };
 layout(binding = 5) writeonly buffer YB { uint y[]; };
 layout(binding = 6) readonly buffer ZPB { int xzp[]; };
 layout(binding = 7) readonly buffer WSB { int wsum[]; };
-layout(push_constant) uniform PC { uint M; uint N; uint K; uint Kw; uint mode; uint asym; } pc;
+#include "shared/gemm_int8.h"
+layout(push_constant) uniform PC { GemmInt8Push pc; };
 
 ivec4 unpack_i8x4(uint w) {
     return ivec4(bitfieldExtract(int(w), 0, 8), bitfieldExtract(int(w), 8, 8), bitfieldExtract(int(w), 16, 8),
@@ -128,11 +130,11 @@ void store_out(uint m, uint n, int acc) {
     // int32 ops wrap modulo 2^32, so the result is exact whenever it fits (K <= 66311).
     if (pc.asym != 0u) acc -= xzp[m] * wsum[n];
     uint o;
-    if (pc.mode == 2u) {
+    if (pc.mode == kInt8ModeRaw) {
         o = uint(acc);
     } else {
         float v = (float(acc) * sx[m]) * sw[n];
-        if (pc.mode == 1u) v += bias[n];
+        if (pc.mode == kInt8ModeScaledBias) v += bias[n];
         o = floatBitsToUint(v);
     }
     y[m * pc.N + n] = o;

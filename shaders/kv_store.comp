@@ -11,6 +11,7 @@
 //! variant kv_store_f16 OUT_TYPE=1
 //! variant kv_store_q8_0 OUT_TYPE=8
 #include "vkrt_formats.glsl"
+#include "shared/kv_store.h"
 
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer S { float src[]; };
@@ -20,7 +21,7 @@ layout(binding = 2) buffer C { uint cache[]; };  // read-write: shared words are
 #else
 layout(binding = 2) writeonly buffer C { uint cache[]; };
 #endif
-layout(push_constant) uniform PC { uint M; uint width; uint rows; uint src_stride; } pc;  // src rows src_stride floats apart
+layout(push_constant) uniform PC { KvStorePush pc; };  // src rows src_stride floats apart
 #if OUT_TYPE == VKRT_TYPE_Q8_0
 #define KV_OUT cache
 #endif

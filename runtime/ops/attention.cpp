@@ -6,6 +6,7 @@
 
 #include "ops/dispatch.hpp"
 #include "shared/attention.h"
+#include "shared/kv_store.h"
 
 namespace vkrt::ops {
 
@@ -75,7 +76,7 @@ void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const
     require_bytes(pos, uint64_t(M) * 4, "kv_store", "pos");
     require_bytes(cache, cache_bytes, "kv_store", "cache");
     const uint32_t kLocal = fit_local(rec.device().caps(), 256);
-    struct { uint32_t M, width, rows, src_stride; } pc{M, width, rows, src_stride};
+    const shader::KvStorePush pc{M, width, rows, src_stride};
     rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {kLocal}),
                  {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), kLocal));
 }

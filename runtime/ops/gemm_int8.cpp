@@ -2,6 +2,7 @@
 
 #include "ops/dispatch.hpp"
 #include "ops/quantize.hpp"
+#include "shared/gemm_int8.h"
 
 namespace vkrt::ops {
 
@@ -26,10 +27,11 @@ void check_shape(const char* who, uint32_t M, uint32_t N, uint32_t K, GemmInt8Pa
                ": the gemv path takes M <= ", kGemvMaxM, ", got M=", M);
 }
 
-enum Mode : uint32_t { kScaled = 0, kScaledBias = 1, kRaw = 2 };
-
-struct PC {
-    uint32_t M, N, K, Kw, mode, asym;
+// What the kernel writes (GemmInt8Push::mode, shaders/shared/gemm_int8.h).
+enum Mode : uint32_t {
+    kScaled = shader::kInt8ModeScaled,
+    kScaledBias = shader::kInt8ModeScaledBias,
+    kRaw = shader::kInt8ModeRaw
 };
 
 // xzp and wsum: both unbound (symmetric) or both bound and large enough; returns true when asymmetric.
@@ -52,7 +54,7 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
     const Capabilities& caps = dev.caps();
     if (path == GemmInt8Path::automatic) path = M <= kGemvMaxM ? GemmInt8Path::gemv : GemmInt8Path::tiled;
     const uint32_t Kw = packed_row_words(K);
-    PC pc{M, N, K, Kw, mode, asym ? 1u : 0u};
+    const shader::GemmInt8Push pc{M, N, K, Kw, mode, asym ? 1u : 0u};
     const std::string dot = caps.int_dot ? "_dot" : "_nodot";
     // Unused bindings (scales in raw mode, bias without one) get a bound operand that is never read.
     const BufferView sx_b = mode == kRaw ? xq : sx, sw_b = mode == kRaw ? wq : sw;
@@ -113,7 +115,7 @@ void int8_row_sums(Recorder& rec, const BufferView& wq, const BufferView& wsum, 
     const uint32_t Kw = packed_row_words(K);
     require_bytes(wq, uint64_t(N) * Kw * 4, "int8_row_sums", "wq");
     require_bytes(wsum, uint64_t(N) * 4, "int8_row_sums", "wsum");
-    struct { uint32_t N, K, Kw; } pc{N, K, Kw};
+    const shader::Int8RowSumsPush pc{N, K, Kw};
     rec.dispatch(rec.device().pipeline("int8_row_sums", {kRowSumLocal}), {wq, wsum}, pc,
                  groups_1d(rec.device(), N, 1));
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "ops/dispatch.hpp"
+#include "shared/microbench.h"
 
 namespace vkrt::ops {
 
@@ -33,7 +34,7 @@ double measure_int_dot_peak_tops(Device& dev) {
     const uint32_t L = fit_local(dev.caps(), kLocal);
     const Pipeline& p = dev.pipeline(dev.caps().int_dot ? "dot_peak_dot" : "dot_peak_nodot", {L});
     Buffer out(dev, 16, MemoryKind::device, "dot_peak out");
-    struct { uint32_t iters, k, magic; } pc{64, 0x01fe03fdu, 0x8badf00du};
+    shader::DotPeakPush pc{64, 0x01fe03fdu, 0x8badf00du};
     // Grow the grid (up to enough threads to fill any GPU), then the loop count,
     // until one run lasts >= 20 ms (wall clock: 50 ms, it includes submit overhead).
     const double target = dev.caps().timestamp_period_ns > 0 ? 0.02 : 0.05;
@@ -76,7 +77,7 @@ double measure_read_bandwidth_gbs(Device& dev, uint64_t bytes) {
     Buffer out(dev, 16, MemoryKind::device, "bandwidth out");
     const uint32_t L = fit_local(c, kLocal);
     const Pipeline& p = dev.pipeline("read_bandwidth", {L});
-    struct { uint32_t n16, magic; } pc{uint32_t(bytes / 16), 0x8badf00du};
+    const shader::ReadBandwidthPush pc{uint32_t(bytes / 16), 0x8badf00du};
     // Enough threads for every load in flight on big GPUs, grid-stride beyond that.
     const uint64_t threads = std::min<uint64_t>(bytes / 16, uint64_t(L) * 8192);
     const Groups g = groups_1d(dev, threads, L);
