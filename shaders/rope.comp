@@ -45,23 +45,8 @@ layout(push_constant) uniform PC { RopePush pc; };
 #define KV_OUT o
 #endif
 #include "kv_cache.glsl"
-
-float theta_of(int p, uint pr) {
-    float theta = pc.freq_scale * float(p) * pow(pc.freq_base, -2.0 * float(pr) / float(pc.n_rot));
-#if FACTORS
-    theta /= factors[pr];
-#endif
-    return theta;
-}
-
-// The rotated pair (a, b) by theta (cos and sin scaled by attn_factor).
-vec2 rotate(float a, float b, float theta) {
-    const float c = cos(theta) * pc.attn_factor, s = sin(theta) * pc.attn_factor;
-    precise vec2 r;
-    r.x = a * c - b * s;
-    r.y = a * s + b * c;
-    return r;
-}
+#define ROPE_FACTORS FACTORS
+#include "rope.glsl"
 
 #if OUT_TYPE != VKRT_TYPE_F32
 // Output dim i of head h of row m (x row base xb), position p.

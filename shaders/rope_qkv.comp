@@ -36,20 +36,8 @@ layout(binding = 7) readonly buffer KN { float k_norm[]; };   // (head_dim)
 #include "shared/rope.h"
 layout(push_constant) uniform PC { RopeQkvPush pc; };
 #include "reductions.glsl"
-
-float theta_of(int p, uint pr) {
-    float theta = pc.freq_scale * float(p) * pow(pc.freq_base, -2.0 * float(pr) / float(pc.n_rot));
-    if (FACTORS != 0u) theta /= factors[pr];
-    return theta;
-}
-
-vec2 rotate(float a, float b, float theta) {
-    const float c = cos(theta) * pc.attn_factor, s = sin(theta) * pc.attn_factor;
-    precise vec2 r;
-    r.x = a * c - b * s;
-    r.y = a * s + b * c;
-    return r;
-}
+#define ROPE_FACTORS_SPEC (FACTORS != 0u)
+#include "rope.glsl"
 
 // Element c of the head at x[xb..], bias at bias[bb..]: biased, then normalized with
 // `scale` and the weights of `part` (0 q, 1 k; 2 v: no norm).
