@@ -88,9 +88,9 @@ TEST_CASE("device: shader-statistics mode records every pipeline asked for, with
     o.shader_stats = true;
     o.pipeline_cache = "off";
     Device dev(o);
-    dev.pipeline("add", {64});
-    dev.pipeline("add", {64});   // cached: no second record
-    dev.pipeline("scale", {32});
+    dev.pipeline(spv::Variant::add, {64});
+    dev.pipeline(spv::Variant::add, {64});   // cached: no second record
+    dev.pipeline(spv::Variant::scale, {32});
     auto recs = dev.pipeline_records();
     REQUIRE(recs.size() == 2);
     CHECK(recs[0].key == "add:64");
@@ -100,16 +100,15 @@ TEST_CASE("device: shader-statistics mode records every pipeline asked for, with
     CHECK(recs[1].key == "scale:32");
     // Statistics where the driver has VK_KHR_pipeline_executable_properties.
     if (dev.capture_statistics()) CHECK_FALSE(recs[0].stats.empty());
-    // A pipeline that cannot be built is recorded as an error and rethrown; asked again, it
-    // fails at once with the same message and no new record.
-    CHECK_THROWS_WITH_AS(dev.pipeline("no_such_kernel_xyz", {}), doctest::Contains("no_such_kernel_xyz"),
-                         vkrt::Error);
+    // A pipeline that cannot be built (here: a workgroup over every device's limit) is
+    // recorded as an error and rethrown; asked again, it fails at once with the same
+    // message and no new record.
+    CHECK_THROWS_WITH_AS(dev.pipeline(spv::Variant::add, {1u << 20}), doctest::Contains("'add'"), vkrt::Error);
     recs = dev.pipeline_records();
     REQUIRE(recs.size() == 3);
     CHECK(recs[2].status == PipelineRecord::Status::error);
-    CHECK(recs[2].error.find("no embedded shader variant") != std::string::npos);
-    CHECK_THROWS_WITH_AS(dev.pipeline("no_such_kernel_xyz", {}), doctest::Contains("no_such_kernel_xyz"),
-                         vkrt::Error);
+    CHECK(recs[2].error.find("maxComputeWorkGroupInvocations") != std::string::npos);
+    CHECK_THROWS_WITH_AS(dev.pipeline(spv::Variant::add, {1u << 20}), doctest::Contains("'add'"), vkrt::Error);
     CHECK(dev.pipeline_records().size() == 3);
     CHECK_NO_VALIDATION(dev);
 }
@@ -150,7 +149,7 @@ TEST_CASE("recorder: add kernel, reuse of a recorded command buffer, push-consta
 
     // Wrong push-constant size or binding count is refused before reaching the driver.
     rec.begin();
-    const Pipeline& p = dev.pipeline("add", {64});
+    const Pipeline& p = dev.pipeline(spv::Variant::add, {64});
     struct { uint32_t n, extra; } bad{n, 0};
     CHECK_THROWS_WITH_AS(rec.dispatch(p, {ba, bb, out}, bad, Groups{1, 1, 1}), doctest::Contains("push constants"),
                          vkrt::Error);
@@ -190,6 +189,21 @@ TEST_CASE("reflection: every embedded shader reflects, and its push block matche
     }
 }
 
+TEST_CASE("variants: every enumerator names its own SPIR-V, and a name maps back only where the build has it") {
+    // all_shaders() is indexed by spv::Variant; variant_from_name is the only way from text.
+    const auto all = spv::all_shaders();
+    REQUIRE(all.size() == spv::kVariants);
+    for (size_t i = 0; i < all.size(); ++i) {
+        const auto v = static_cast<spv::Variant>(i);
+        CHECK(std::string(spv::variant_name(v)) == all[i].name);
+        CHECK(spv::shader(v).words == all[i].words);
+        CHECK(spv::variant_from_name(all[i].name) == v);
+    }
+    CHECK(spv::variant_from_name("add") == spv::Variant::add);
+    CHECK_FALSE(spv::variant_from_name("no_such_kernel_xyz").has_value());
+    CHECK_FALSE(spv::variant_from_name("").has_value());
+}
+
 TEST_CASE("pipeline cache: saved on destruction, loaded by the next device") {
     std::string path = test::tmp_dir() + "/pipeline_cache_test.bin";
     std::filesystem::remove(path);
@@ -198,7 +212,7 @@ TEST_CASE("pipeline cache: saved on destruction, loaded by the next device") {
     {
         Device d1(o);
         CHECK(d1.pipeline_cache_loaded_bytes() == 0);
-        d1.pipeline("add", {64});
+        d1.pipeline(spv::Variant::add, {64});
     }
     REQUIRE(std::filesystem::exists(path));
     CHECK(std::filesystem::file_size(path) >= 32);  // header + data (lavapipe stores only the header)
@@ -212,7 +226,7 @@ TEST_CASE("recorder: barriers only between dependent work (readonly bindings com
     auto a = test::random_floats(n, 21), b = test::random_floats(n, 22);
     Buffer ba = make_buffer(dev, a, "a"), bb = make_buffer(dev, b, "b");
     Buffer o1(dev, n * 4, MemoryKind::device, "o1"), o2(dev, n * 4, MemoryKind::device, "o2");
-    const ShaderInterface& iface = dev.pipeline("add", {64}).interface();
+    const ShaderInterface& iface = dev.pipeline(spv::Variant::add, {64}).interface();
     CHECK(iface.writable_mask == 0b100u);  // a, b readonly; out written
     Recorder rec(dev);
     rec.begin();
@@ -242,7 +256,7 @@ TEST_CASE("recorder: descriptor sets never take more than their pool holds (turn
     auto a = test::random_floats(n, 31), b = test::random_floats(n, 32);
     Buffer ba = make_buffer(dev, a, "a"), bb = make_buffer(dev, b, "b");
     Buffer out(dev, n * 4, MemoryKind::device, "out");
-    const uint32_t per_set = dev.pipeline("add", {64}).interface().n_bindings;
+    const uint32_t per_set = dev.pipeline(spv::Variant::add, {64}).interface().n_bindings;
     Recorder rec(dev);
     for (int round = 0; round < 2; ++round) {  // the second reuses the pools begin() reset
         rec.begin();
@@ -355,39 +369,39 @@ TEST_CASE("limits: bindings are capped below 2 GiB whatever maxStorageBufferRang
 }
 
 TEST_CASE("reflection: workgroup size and shared memory follow the specialization constants") {
-    auto reflect = [](const char* name, std::vector<uint32_t> spec) {
-        const spv::ShaderBlob& b = spv::shader(name);
-        return reflect_spirv(b.words, b.size, name, spec);
+    auto reflect = [](spv::Variant v, std::vector<uint32_t> spec) {
+        const spv::ShaderBlob& b = spv::shader(v);
+        return reflect_spirv(b.words, b.size, b.name, spec);
     };
     // rmsnorm_shared: red[L] floats.
     for (uint32_t L : {32u, 64u, 256u}) {
-        const ShaderInterface i = reflect("rmsnorm_shared", {L});
+        const ShaderInterface i = reflect(spv::Variant::rmsnorm_shared, {L});
         CHECK(i.local_size_from_spec);
         CHECK(i.local_size[0] == L);
         CHECK(i.invocations() == L);
         CHECK(i.shared_bytes == 4 * L);
     }
-    CHECK(reflect("add", {}).shared_bytes == 0);
+    CHECK(reflect(spv::Variant::add, {}).shared_bytes == 0);
     // matmul.comp: xs[32 * (BM + 1)] and ws[32 * (BN + 1)] floats (spec ids L, BM, BN, TM, TN).
-    const ShaderInterface g = reflect("gemm_f32", {128, 32, 64, 4, 4});
+    const ShaderInterface g = reflect(spv::Variant::gemm_f32, {128, 32, 64, 4, 4});
     CHECK(g.local_size[0] == 128);
     CHECK(g.shared_bytes == 32 * (33 + 65) * 4);
     // Defaults where no value is given (BM = BN = 64).
-    CHECK(reflect("gemm_f32", {64}).shared_bytes == 32 * (65 + 65) * 4);
+    CHECK(reflect(spv::Variant::gemm_f32, {64}).shared_bytes == 32 * (65 + 65) * 4);
     // gemm_int8.comp tiled: As[BKW * (BM + 1)] and Bs[BKW * (BN + 1)] words.
-    CHECK(reflect("gemm_int8_dot", {128, 32, 64, 16, 2, 8}).shared_bytes == 16 * (33 + 65) * 4);
+    CHECK(reflect(spv::Variant::gemm_int8_dot, {128, 32, 64, 16, 2, 8}).shared_bytes == 16 * (33 + 65) * 4);
 }
 
 TEST_CASE("limits: a workgroup or shared memory over the device's limits is refused before the pipeline, naming both") {
     Device& dev = min_limits_device();
     // 256 invocations on a device that allows 128.
-    expect_limit_error([&] { dev.pipeline("add", {256}); },
+    expect_limit_error([&] { dev.pipeline(spv::Variant::add, {256}); },
                        {"'add'", "256 invocations", "maxComputeWorkGroupInvocations 128", "VKRT_LIMITS=min"});
     // 64 x 64 float tiles: 16640 bytes of shared memory over 16 KiB (64 threads: within the limit).
-    expect_limit_error([&] { dev.pipeline("gemm_f32", {64, 64, 64, 8, 8}); },
+    expect_limit_error([&] { dev.pipeline(spv::Variant::gemm_f32, {64, 64, 64, 8, 8}); },
                        {"'gemm_f32'", "16640 bytes of shared memory", "maxComputeSharedMemorySize 16384"});
     // Within the limits: created.
-    CHECK(dev.pipeline("add", {128}).interface().invocations() == 128);
+    CHECK(dev.pipeline(spv::Variant::add, {128}).interface().invocations() == 128);
     // check_limits on its own: every limit it checks.
     Capabilities caps = dev.caps();
     ShaderInterface i;
@@ -541,23 +555,24 @@ std::vector<std::string> nonuniform_tangled(const spv::ShaderBlob& b) {
 TEST_CASE("uniformity: subgroup operations and barriers run in uniform control flow (no reliance on reconvergence)") {
     // The kernels whose reductions this checks (matvec, attention* and matmul are checked
     // by their owners: listed, not failed, below).
-    const char* checked[] = {"rmsnorm_sg", "rmsnorm_shared", "softmax_sg", "softmax_shared", "argmax_sg",
-                             "argmax_shared", "quantize_rows_sg", "quantize_rows_shared", "rmsnorm_quantize_rows_sg",
-                             "rmsnorm_quantize_rows_shared", "quantize_q8_1", "gemv_int8_dot_sg",
-                             "gemv_int8_dot_shared", "gemv_int8_nodot_sg", "gemv_int8_nodot_shared",
-                             "gemm_int8_dot", "gemm_int8_nodot", "int8_row_sums", "add", "swiglu", "kv_store_q8_0",
-                             "rope_store_q8_0", "embed_q4_0"};
-    for (const char* k : checked) {
-        CAPTURE(k);
+    using V = spv::Variant;
+    const V checked[] = {V::rmsnorm_sg, V::rmsnorm_shared, V::softmax_sg, V::softmax_shared, V::argmax_sg,
+                         V::argmax_shared, V::quantize_rows_sg, V::quantize_rows_shared, V::rmsnorm_quantize_rows_sg,
+                         V::rmsnorm_quantize_rows_shared, V::quantize_q8_1, V::gemv_int8_dot_sg,
+                         V::gemv_int8_dot_shared, V::gemv_int8_nodot_sg, V::gemv_int8_nodot_shared,
+                         V::gemm_int8_dot, V::gemm_int8_nodot, V::int8_row_sums, V::add, V::swiglu, V::kv_store_q8_0,
+                         V::rope_store_q8_0, V::embed_q4_0};
+    for (const V k : checked) {
+        CAPTURE(spv::variant_name(k));
         const auto f = nonuniform_tangled(spv::shader(k));
-        for (const auto& s : f) MESSAGE(std::string(k), ": ", s);
+        for (const auto& s : f) MESSAGE(std::string(spv::variant_name(k)), ": ", s);
         CHECK(f.empty());
     }
     // The other kernels: what the analysis finds there is reported for their owners.
     size_t others = 0;
     for (const auto& s : spv::all_shaders()) {
-        if (std::find_if(std::begin(checked), std::end(checked), [&](const char* k) { return s.name == std::string(k); }) !=
-            std::end(checked))
+        if (std::find_if(std::begin(checked), std::end(checked),
+                         [&](V k) { return s.name == std::string(spv::variant_name(k)); }) != std::end(checked))
             continue;
         for (const auto& f : nonuniform_tangled(s)) {
             MESSAGE("not checked here (other owners): ", std::string(s.name), ": ", f);
@@ -592,8 +607,8 @@ TEST_CASE("SPIR-V version: a Vulkan 1.1 device (simulated) runs the kernels; a 1
         CHECK(VK_API_VERSION_MINOR(dev.caps().api_version) == 1);
         // Kernels with subgroup operations, integer dot products (an extension on 1.1) and plain ones.
         check_add(dev, 4096, 41);
-        dev.pipeline(dev.caps().subgroup ? "rmsnorm_sg" : "rmsnorm_shared", {64});
-        if (dev.caps().int_dot) dev.pipeline("gemv_int8_dot_sg", {128, 1, 4});
+        dev.pipeline(dev.caps().subgroup ? spv::Variant::rmsnorm_sg : spv::Variant::rmsnorm_shared, {64});
+        if (dev.caps().int_dot) dev.pipeline(spv::Variant::gemv_int8_dot_sg, {128, 1, 4});
         CHECK_NO_VALIDATION(dev);
     }
     o.max_api_version = VK_API_VERSION_1_0;

@@ -522,5 +522,5 @@ TEST_CASE("KV writers: no private arrays in any cache type's writer (q8_0: value
     }
     CHECK(writers == 7);  // kv_store (f32, f16, q8_0), rope_store and rope_factors_store (f16, q8_0)
     // The check itself sees arrays where there are some (matvec.comp's accumulators).
-    CHECK(private_arrays(spv::shader("matvec_f32")) > 0);
+    CHECK(private_arrays(spv::shader(spv::Variant::matvec_f32)) > 0);
 }

@@ -1002,7 +1002,7 @@ TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {
     // The generated kernel table: a missing variant is a clear error, not a bad name.
     CHECK_THROWS_WITH_AS(spv::format_kernel(spv::Family::matvec, Format::Q2_K, spv::Path::int_),
                          doctest::Contains("no matvec kernel for weight type Q2_K"), vkrt::Error);
-    CHECK(std::string(spv::format_kernel(spv::Family::gemm, Format::Q6_K, spv::Path::plain)) == "gemm_q6_k");
+    CHECK(spv::format_kernel(spv::Family::gemm, Format::Q6_K, spv::Path::plain) == spv::Variant::gemm_q6_k);
     // A binding limit smaller than one row.
     CHECK_THROWS_WITH_AS(ops::rows_per_part(Format::Q6_K, 256, 200, "t"), doctest::Contains("binding limit"),
                          vkrt::Error);

@@ -11,10 +11,25 @@
 namespace vkrt::ops {
 
 namespace {
-// Variant name of an attention kernel family for the cache types (shaders/attention.comp).
-std::string attention_variant(const char* family, KvType k, KvType v) {
-    if (k == v) return std::string(family) + kv_variant_suffix(k);
-    return std::string(family) + "_k" + kv_type_name(k) + "_v" + kv_type_name(v);
+// The attention kernels of shaders/attention.comp (decode, subgroup or shared-memory
+// reductions) and shaders/attention_flash.comp (prefill), one variant per cache types.
+enum class AttnKernel : uint32_t { decode_sg, decode_shared, flash };
+spv::Variant attention_variant(AttnKernel family, KvType k, KvType v) {
+    using V = spv::Variant;
+    // [family][K type][V type], types in the order f32, f16, q8_0.
+    static constexpr V kTable[3][3][3] = {
+        {{V::attention_sg, V::attention_sg_kf32_vf16, V::attention_sg_kf32_vq8_0},
+         {V::attention_sg_kf16_vf32, V::attention_sg_f16, V::attention_sg_kf16_vq8_0},
+         {V::attention_sg_kq8_0_vf32, V::attention_sg_kq8_0_vf16, V::attention_sg_q8_0}},
+        {{V::attention_shared, V::attention_shared_kf32_vf16, V::attention_shared_kf32_vq8_0},
+         {V::attention_shared_kf16_vf32, V::attention_shared_f16, V::attention_shared_kf16_vq8_0},
+         {V::attention_shared_kq8_0_vf32, V::attention_shared_kq8_0_vf16, V::attention_shared_q8_0}},
+        {{V::attention_flash, V::attention_flash_kf32_vf16, V::attention_flash_kf32_vq8_0},
+         {V::attention_flash_kf16_vf32, V::attention_flash_f16, V::attention_flash_kf16_vq8_0},
+         {V::attention_flash_kq8_0_vf32, V::attention_flash_kq8_0_vf16, V::attention_flash_q8_0}},
+    };
+    auto index = [](KvType t) { return t == KvType::f16 ? 1 : t == KvType::q8_0 ? 2 : 0; };
+    return kTable[uint32_t(family)][index(k)][index(v)];
 }
 
 // The decode kernel's subgroup variant needs at least two invocations a subgroup (its
@@ -77,7 +92,9 @@ void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const
     require_bytes(cache, cache_bytes, "kv_store", "cache");
     const uint32_t kLocal = fit_local(rec.device().caps(), 256);
     const shader::KvStorePush pc{M, width, rows, src_stride};
-    rec.dispatch(rec.device().pipeline(std::string("kv_store") + kv_variant_suffix(type), {kLocal}),
+    using V = spv::Variant;
+    const V variant = type == KvType::f16 ? V::kv_store_f16 : type == KvType::q8_0 ? V::kv_store_q8_0 : V::kv_store;
+    rec.dispatch(rec.device().pipeline(variant, {kLocal}),
                  {src, pos, cache}, pc, groups_1d(rec.device(), n / kv_store_unit(type), kLocal));
 }
 
@@ -120,7 +137,7 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
         if (auto t = flash_tiles(dev.caps(), s.head_dim)) {
             const uint64_t blocks = (uint64_t(M) * grp + t->br - 1) / t->br;
             if (s.n_head_kv <= dev.caps().max_workgroup_count[0] && blocks <= dev.caps().max_workgroup_count[1]) {
-                rec.dispatch(dev.pipeline(attention_variant("attention_flash", s.type_k, s.type_v),
+                rec.dispatch(dev.pipeline(attention_variant(AttnKernel::flash, s.type_k, s.type_v),
                                           {t->wg, t->br, t->bc, t->tpr, t->dpt, t->ns, t->q_size, t->k_size,
                                            t->v_size, t->s_size}),
                              {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head_kv, uint32_t(blocks), 1});
@@ -145,8 +162,8 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
                    uint64_t(M) * d.head_groups <= dev.caps().max_workgroup_count[2],
                Status::limit_exceeded, kn, ": ", s.n_head_kv, " kv heads x ", pc.n_split, " splits x ", M,
                " queries exceed the device's workgroup-count limits (split the batch)");
-    const std::string variant = attention_variant(decode_subgroup(dev.caps()) ? "attention_sg" : "attention_shared",
-                                                  s.type_k, s.type_v);
+    const spv::Variant variant = attention_variant(
+        decode_subgroup(dev.caps()) ? AttnKernel::decode_sg : AttnKernel::decode_shared, s.type_k, s.type_v);
     const Groups groups{s.n_head_kv, pc.n_split, M * d.head_groups};
     // Threads, heads a workgroup, and its shared arrays (shaders/attention.comp).
     constexpr uint32_t L = shader::kAttnDecodeThreads;
@@ -163,7 +180,7 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
                  pc, groups);
     VKRT_CHECK(s.n_head <= dev.caps().max_workgroup_count[0], Status::limit_exceeded, kn, ": ", s.n_head,
                " heads exceed the device's workgroup-count limit");
-    rec.dispatch(dev.pipeline("attention_combine", {fit_local(dev.caps(), 64)}), {part, out}, pc,
+    rec.dispatch(dev.pipeline(spv::Variant::attention_combine, {fit_local(dev.caps(), 64)}), {part, out}, pc,
                  Groups{s.n_head, M, 1});
 }
 

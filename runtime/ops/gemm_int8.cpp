@@ -55,7 +55,7 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
     if (path == GemmInt8Path::automatic) path = M <= kGemvMaxM ? GemmInt8Path::gemv : GemmInt8Path::tiled;
     const uint32_t Kw = packed_row_words(K);
     const shader::GemmInt8Push pc{M, N, K, Kw, mode, asym ? 1u : 0u};
-    const std::string dot = caps.int_dot ? "_dot" : "_nodot";
+    using V = spv::Variant;
     // Unused bindings (scales in raw mode, bias without one) get a bound operand that is never read.
     const BufferView sx_b = mode == kRaw ? xq : sx, sw_b = mode == kRaw ? wq : sw;
     const BufferView bias_b = mode == kScaledBias ? bias : sw_b;
@@ -63,8 +63,9 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
 
     if (path == GemmInt8Path::gemv) {
         const uint32_t NR = M <= 2 ? 4 : 2;  // output columns per workgroup
-        const Pipeline& p = rec.device().pipeline("gemv_int8" + dot + (caps.subgroup ? "_sg" : "_shared"),
-                                                  {kGemvLocal, M, NR});
+        const V v = caps.int_dot ? (caps.subgroup ? V::gemv_int8_dot_sg : V::gemv_int8_dot_shared)
+                                 : (caps.subgroup ? V::gemv_int8_nodot_sg : V::gemv_int8_nodot_shared);
+        const Pipeline& p = rec.device().pipeline(v, {kGemvLocal, M, NR});
         rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y, xzp_b, wsum_b}, pc, groups_1d(dev, div_up(N, NR), 1));
         return;
     }
@@ -76,7 +77,7 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
     const Groups g{div_up(N, BN), div_up(M, BM), 1};
     VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded, who,
                ": M=", M, " N=", N, " needs ", g.x, " x ", g.y, " workgroups, over the device's limits");
-    const Pipeline& p = rec.device().pipeline("gemm_int8" + dot, {local, BM, BN, BKW, TM, TN});
+    const Pipeline& p = rec.device().pipeline(caps.int_dot ? V::gemm_int8_dot : V::gemm_int8_nodot, {local, BM, BN, BKW, TM, TN});
     rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y, xzp_b, wsum_b}, pc, g);
 }
 }  // namespace
@@ -116,7 +117,7 @@ void int8_row_sums(Recorder& rec, const BufferView& wq, const BufferView& wsum, 
     require_bytes(wq, uint64_t(N) * Kw * 4, "int8_row_sums", "wq");
     require_bytes(wsum, uint64_t(N) * 4, "int8_row_sums", "wsum");
     const shader::Int8RowSumsPush pc{N, K, Kw};
-    rec.dispatch(rec.device().pipeline("int8_row_sums", {kRowSumLocal}), {wq, wsum}, pc,
+    rec.dispatch(rec.device().pipeline(spv::Variant::int8_row_sums, {kRowSumLocal}), {wq, wsum}, pc,
                  groups_1d(rec.device(), N, 1));
 }
 

@@ -48,6 +48,4 @@ uint64_t kv_cache_bytes(KvType t, uint32_t width, uint32_t rows, const char* wha
 
 uint32_t kv_store_unit(KvType t) { return t == KvType::f16 ? 2 : t == KvType::q8_0 ? fmt::traits(Format::Q8_0).block_elems : 1; }
 
-const char* kv_variant_suffix(KvType t) { return t == KvType::f16 ? "_f16" : t == KvType::q8_0 ? "_q8_0" : ""; }
-
 }  // namespace vkrt::ops

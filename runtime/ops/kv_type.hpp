@@ -30,7 +30,5 @@ uint64_t kv_cache_bytes(KvType t, uint32_t width, uint32_t rows, const char* wha
 // Elements of a row that one invocation of a store kernel writes: 1 (f32), 2 (a word of
 // two halves), 32 (a q8_0 block).
 uint32_t kv_store_unit(KvType t);
-// "" (f32), "_f16", "_q8_0": the suffix of the store kernels' variant names.
-const char* kv_variant_suffix(KvType t);
 
 }  // namespace vkrt::ops

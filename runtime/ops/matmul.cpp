@@ -229,7 +229,7 @@ void dispatch_gemm_part(Recorder& rec, const Pipeline& p, const BufferView& w, c
     rec.dispatch(p, {w, x, part}, pc, g);
     constexpr uint32_t kLocal = 256;
     const uint32_t local = fit_local(caps, kLocal);
-    rec.dispatch(dev.pipeline("splitk_reduce", {local}), {part, y}, shader::SplitKPush{pc.M, pc.N, pc.R, pc.base, S},
+    rec.dispatch(dev.pipeline(spv::Variant::splitk_reduce, {local}), {part, y}, shader::SplitKPush{pc.M, pc.N, pc.R, pc.base, S},
                  groups_1d(dev, uint64_t(pc.M) * pc.R, local));
 }
 
@@ -337,7 +337,7 @@ void quantize_q8_1(Recorder& rec, const BufferView& x, const BufferView& scratch
     require_bytes(x, uint64_t(M) * K * 4, "quantize_q8_1", "x");
     require_bytes(scratch, matmul_scratch_bytes(M, K), "quantize_q8_1", "scratch");
     constexpr uint32_t kLocal = 64;
-    const Pipeline& p = rec.device().pipeline("quantize_q8_1", {kLocal});
+    const Pipeline& p = rec.device().pipeline(spv::Variant::quantize_q8_1, {kLocal});
     rec.dispatch(p, {x, scratch}, shader::Q8Push{M, K}, groups_1d(rec.device(), uint64_t(M) * (K / 32), kLocal));
 }
 

@@ -32,7 +32,7 @@ double timed(Device& dev, F&& body) {
 
 double measure_int_dot_peak_tops(Device& dev) {
     const uint32_t L = fit_local(dev.caps(), kLocal);
-    const Pipeline& p = dev.pipeline(dev.caps().int_dot ? "dot_peak_dot" : "dot_peak_nodot", {L});
+    const Pipeline& p = dev.pipeline(dev.caps().int_dot ? spv::Variant::dot_peak_dot : spv::Variant::dot_peak_nodot, {L});
     Buffer out(dev, 16, MemoryKind::device, "dot_peak out");
     shader::DotPeakPush pc{64, 0x01fe03fdu, 0x8badf00du};
     // Grow the grid (up to enough threads to fill any GPU), then the loop count,
@@ -76,7 +76,7 @@ double measure_read_bandwidth_gbs(Device& dev, uint64_t bytes) {
     in.fill_zero();
     Buffer out(dev, 16, MemoryKind::device, "bandwidth out");
     const uint32_t L = fit_local(c, kLocal);
-    const Pipeline& p = dev.pipeline("read_bandwidth", {L});
+    const Pipeline& p = dev.pipeline(spv::Variant::read_bandwidth, {L});
     const shader::ReadBandwidthPush pc{uint32_t(bytes / 16), 0x8badf00du};
     // Enough threads for every load in flight on big GPUs, grid-stride beyond that.
     const uint64_t threads = std::min<uint64_t>(bytes / 16, uint64_t(L) * 8192);

@@ -750,11 +750,7 @@ void Device::save_pipeline_cache() const {
 // ---------------------------------------------------------------- pipelines, submit
 
 const Pipeline& Device::pipeline(spv::Variant variant, const std::vector<uint32_t>& spec) {
-    return pipeline(std::string(spv::variant_name(variant)), spec);
-}
-
-const Pipeline& Device::pipeline(const std::string& variant, const std::vector<uint32_t>& spec) {
-    std::string key = variant;
+    std::string key = spv::variant_name(variant);
     for (uint32_t v : spec) key += ":" + std::to_string(v);
     std::lock_guard<std::mutex> lock(pipelines_mu_);
     auto it = pipelines_.find(key);

@@ -181,12 +181,11 @@ public:
     VkPipelineCache pipeline_cache() const { return cache_; }
     const VkPhysicalDeviceMemoryProperties& memory_properties() const { return mem_props_; }
 
-    // A compute pipeline for an embedded shader variant, built once and kept.
-    // spec: specialization constants by id (0, 1, 2, ...).
-    const Pipeline& pipeline(const std::string& variant, const std::vector<uint32_t>& spec = {});
-    // The same by a generated enumerator (cmake/VkrtShaders.cmake: one per `//! variant`
-    // line), so that a misspelled variant is a compile error; the string form stays for
-    // call sites not converted yet.
+    // A compute pipeline for an embedded shader variant, built once and kept. The variant
+    // is a generated enumerator (cmake/VkrtShaders.cmake: one per `//! variant` line), so
+    // that a misspelled or removed variant is a compile error, never a run-time lookup;
+    // per-format kernels come from spv::format_kernel. spec: specialization constants by
+    // id (0, 1, 2, ...).
     const Pipeline& pipeline(spv::Variant variant, const std::vector<uint32_t>& spec = {});
 
     // Shader-statistics mode (DeviceOptions::shader_stats): every pipeline asked for, in
@@ -240,7 +239,7 @@ private:
     void load_pipeline_cache(const DeviceOptions& opts);
     // Device::pipeline in shader-statistics mode (vk/shader_stats.cpp): the compile on a
     // watched thread, its figures and stderr kept in records_.
-    const Pipeline& pipeline_with_stats(const std::string& key, const std::string& variant,
+    const Pipeline& pipeline_with_stats(const std::string& key, spv::Variant variant,
                                         const std::vector<uint32_t>& spec);
 
     bool validation_ = false;

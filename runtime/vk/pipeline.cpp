@@ -248,12 +248,13 @@ void check_limits(const Capabilities& caps, const ShaderInterface& i, const std:
 
 // ---------------------------------------------------------------- pipeline
 
-Pipeline::Pipeline(Device& dev, const std::string& variant, const std::vector<uint32_t>& spec) : name_(variant) {
+Pipeline::Pipeline(Device& dev, spv::Variant variant, const std::vector<uint32_t>& spec)
+    : name_(spv::variant_name(variant)) {
     const spv::ShaderBlob& blob = spv::shader(variant);
-    iface_ = reflect_spirv(blob.words, blob.size, variant, spec);
+    iface_ = reflect_spirv(blob.words, blob.size, name_, spec);
     // Every shape the ops choose is checked here, before the driver sees it: a workgroup
     // or shared array too large for the device is an error naming both, not a driver crash.
-    check_limits(dev.caps(), iface_, variant);
+    check_limits(dev.caps(), iface_, name_);
     VkDevice d = dev.handle();
 
     VkShaderModuleCreateInfo mci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "variants.hpp"  // generated: spv::Variant
 #include "vk/handle.hpp"
 #include "vk/shader_stats.hpp"
 
@@ -40,7 +41,7 @@ void check_limits(const Capabilities& caps, const ShaderInterface& iface, const 
 
 class Pipeline {
 public:
-    Pipeline(Device& dev, const std::string& variant, const std::vector<uint32_t>& spec);
+    Pipeline(Device& dev, spv::Variant variant, const std::vector<uint32_t>& spec);
     const std::string& name() const { return name_; }
     const ShaderInterface& interface() const { return iface_; }
     VkPipeline handle() const { return pipeline_; }

@@ -139,7 +139,7 @@ private:
 
 }  // namespace
 
-const Pipeline& Device::pipeline_with_stats(const std::string& key, const std::string& variant,
+const Pipeline& Device::pipeline_with_stats(const std::string& key, spv::Variant variant,
                                             const std::vector<uint32_t>& spec) {
     // Called under pipelines_mu_. A pipeline that failed or hung once fails again at once.
     if (auto f = failed_.find(key); f != failed_.end())
@@ -154,7 +154,7 @@ const Pipeline& Device::pipeline_with_stats(const std::string& key, const std::s
 
     PipelineRecord r;
     r.key = key;
-    r.variant = variant;
+    r.variant = spv::variant_name(variant);
     r.spec = spec;
     auto job = std::make_shared<CompileJob>();
     const auto t0 = std::chrono::steady_clock::now();

@@ -6,15 +6,22 @@
 
 namespace vkrt::spv {
 
-const ShaderBlob& shader(std::string_view name) {
-    for (const ShaderBlob& s : all_shaders())
-        if (name == s.name) return s;
-    fail(Status::internal, "no embedded shader variant named '", name, "'");
+const ShaderBlob& shader(Variant variant) {
+    const size_t i = size_t(variant);
+    VKRT_CHECK(i < kVariants, Status::internal, "shader variant ", i, " out of range (", kVariants, " variants)");
+    return all_shaders()[i];
 }
 
-const char* format_kernel(Family family, Format format, Path path) {
+std::optional<Variant> variant_from_name(std::string_view name) {
+    const std::span<const ShaderBlob> all = all_shaders();
+    for (size_t i = 0; i < all.size(); ++i)
+        if (name == all[i].name) return static_cast<Variant>(i);
+    return std::nullopt;
+}
+
+Variant format_kernel(Family family, Format format, Path path) {
     for (const FormatKernel& k : format_kernels())
-        if (k.family == family && k.format == uint32_t(format) && k.path == path) return k.name;
+        if (k.family == family && k.format == uint32_t(format) && k.path == path) return k.variant;
     fail(Status::unsupported, "no ", family_name(family), " kernel for weight type ", fmt::name(format), " (id ",
          uint32_t(format), ") on the ", path_name(path), " path");
 }
