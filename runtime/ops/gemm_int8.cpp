@@ -77,7 +77,8 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
     const Groups g{div_up(N, BN), div_up(M, BM), 1};
     VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded, who,
                ": M=", M, " N=", N, " needs ", g.x, " x ", g.y, " workgroups, over the device's limits");
-    const Pipeline& p = rec.device().pipeline(caps.int_dot ? V::gemm_int8_dot : V::gemm_int8_nodot, {local, BM, BN, BKW, TM, TN});
+    const Pipeline& p =
+        rec.device().pipeline(caps.int_dot ? V::gemm_int8_dot : V::gemm_int8_nodot, {local, BM, BN, BKW, TM, TN});
     rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y, xzp_b, wsum_b}, pc, g);
 }
 }  // namespace

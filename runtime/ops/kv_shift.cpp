@@ -36,7 +36,8 @@ void kv_shift(Recorder& rec, const BufferView& src, const BufferView& dst, uint3
     const uint64_t n = type == KvType::f32 ? uint64_t(M) * width : uint64_t(M) * width / 2;
     // Without factors binding 2 is bound to src, never read (has_factors = 0).
     const BufferView factors = p.factors.buffer ? p.factors : src;
-    rec.dispatch(rec.device().pipeline(type == KvType::f32 ? spv::Variant::kv_shift_f32 : spv::Variant::kv_shift_f16, {kLocal}),
+    const spv::Variant v = type == KvType::f32 ? spv::Variant::kv_shift_f32 : spv::Variant::kv_shift_f16;
+    rec.dispatch(rec.device().pipeline(v, {kLocal}),
                  {src, dst, factors}, pc, groups_1d(rec.device(), n, kLocal));
 }
 

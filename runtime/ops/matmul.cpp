@@ -229,8 +229,8 @@ void dispatch_gemm_part(Recorder& rec, const Pipeline& p, const BufferView& w, c
     rec.dispatch(p, {w, x, part}, pc, g);
     constexpr uint32_t kLocal = 256;
     const uint32_t local = fit_local(caps, kLocal);
-    rec.dispatch(dev.pipeline(spv::Variant::splitk_reduce, {local}), {part, y}, shader::SplitKPush{pc.M, pc.N, pc.R, pc.base, S},
-                 groups_1d(dev, uint64_t(pc.M) * pc.R, local));
+    rec.dispatch(dev.pipeline(spv::Variant::splitk_reduce, {local}), {part, y},
+                 shader::SplitKPush{pc.M, pc.N, pc.R, pc.base, S}, groups_1d(dev, uint64_t(pc.M) * pc.R, local));
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ double timed(Device& dev, F&& body) {
 
 double measure_int_dot_peak_tops(Device& dev) {
     const uint32_t L = fit_local(dev.caps(), kLocal);
-    const Pipeline& p = dev.pipeline(dev.caps().int_dot ? spv::Variant::dot_peak_dot : spv::Variant::dot_peak_nodot, {L});
+    const spv::Variant v = dev.caps().int_dot ? spv::Variant::dot_peak_dot : spv::Variant::dot_peak_nodot;
+    const Pipeline& p = dev.pipeline(v, {L});
     Buffer out(dev, 16, MemoryKind::device, "dot_peak out");
     shader::DotPeakPush pc{64, 0x01fe03fdu, 0x8badf00du};
     // Grow the grid (up to enough threads to fill any GPU), then the loop count,
