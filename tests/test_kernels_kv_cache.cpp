@@ -341,6 +341,10 @@ TEST_CASE("blocked prefill attention: head dims 16..256, GQA groups 1..8, odd M,
         CAPTURE(dev->caps().subgroup);
         uint32_t seed = 4000;
         for (const Case& c : cases) {
+            // The shared-score path (no subgroups) has its own cases in the tests above: here
+            // only the head dims they lack (padded heads of 80 and 96, 16 threads a row), so
+            // that the test stays quick (each case is a pipeline for lavapipe to compile).
+            if (!dev->caps().subgroup && c.hd != 80 && c.hd != 96 && c.hd != 256) continue;
             const auto t = ops::flash_tiles(dev->caps(), c.hd, c.tk, c.tv);
             REQUIRE(t.has_value());
             CAPTURE(t->subgroup);
