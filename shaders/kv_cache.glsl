@@ -59,6 +59,20 @@ float kv_half(uint w, uint i) { return vkrt_half_to_float((w >> (16u * i)) & 0xf
             : (TYPE) == VKRT_TYPE_Q8_0 ? KV_LOAD4_Q8_0(c, r, e, width) : KV_LOAD4_F32(c, r, e, width)) \
          : KV_LOAD4_ANY(TYPE, c, r, e, lim, width))
 
+// ---- four halves of an F16 cache, as bits (the prefill kernel's shared tiles) ---------
+// Elements e .. e+3 of row r of an F16 cache as two words of halves (element e in the low
+// half of .x), those at or past `lim` zero bits (+0.0): the cache's two words where the
+// four are in the head and start a word (one 64-bit load), else one half at a time.
+// kv_half4 turns them into the floats KV_LOAD4 gives, bit for bit.
+#define KV_HALF_BITS(c, r, e, width) ((c[((r) * (width) + (e)) >> 1] >> (16u * (((r) * (width) + (e)) & 1u))) & 0xffffu)
+#define KV_HALF_BITS_OR0(c, r, e, lim, width) ((e) < (lim) ? KV_HALF_BITS(c, r, e, width) : 0u)
+#define KV_LOAD4_HALF_BITS(c, r, e, lim, width)                                                          \
+    (KV_LOAD4_FAST(VKRT_TYPE_F16, r, e, lim, width)                                                      \
+         ? uvec2(c[((r) * (width) + (e)) >> 1], c[(((r) * (width) + (e)) >> 1) + 1u])                    \
+         : uvec2(KV_HALF_BITS_OR0(c, r, (e) + 0u, lim, width) | (KV_HALF_BITS_OR0(c, r, (e) + 1u, lim, width) << 16), \
+                 KV_HALF_BITS_OR0(c, r, (e) + 2u, lim, width) | (KV_HALF_BITS_OR0(c, r, (e) + 3u, lim, width) << 16)))
+vec4 kv_half4(uvec2 h) { return vec4(vkrt_half2_to_float(h.x), vkrt_half2_to_float(h.y)); }
+
 // The four int8 of a word (byte 0 first), as floats.
 vec4 kv_i8x4(uint w) { return vec4(i8_of(w, 0u), i8_of(w, 1u), i8_of(w, 2u), i8_of(w, 3u)); }
 

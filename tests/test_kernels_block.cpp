@@ -509,7 +509,8 @@ TEST_CASE("attention: blocked prefill, M = 8..300, hd 7..256, GQA 8/4, 32/8, 4/4
         CHECK_NO_VALIDATION(*dev);
     }
     Device& dev = test::gpu();
-    // Larger shapes once (the kernel has no capability variants).
+    // Larger shapes once (on the device's own path; both paths over odd shapes and every
+    // cache type: test_kernels_kv_cache.cpp).
     check_attention(dev, 300, 32, 8, 128, iota_pos(300, 0), 300, 340);
     check_attention(dev, 130, 32, 8, 128, iota_pos(130, 170), 310, 341);  // continuing at an offset
     check_attention(dev, 96, 8, 4, 128, iota_pos(96, 33), 160, 342);
@@ -534,28 +535,56 @@ TEST_CASE("attention: blocked prefill, M = 8..300, hd 7..256, GQA 8/4, 32/8, 4/4
 }
 
 TEST_CASE("attention: blocked-kernel tiles fit every head dim on 16 and 32 KiB devices") {
+    using ops::KvType;
     for (uint32_t shared : {16384u, 32768u, 49152u}) {
         for (uint32_t inv : {128u, 1024u}) {
-            Capabilities caps;
-            caps.shared_memory = shared;
-            caps.max_workgroup_invocations = inv;
-            for (uint32_t hd = 1; hd <= 256; ++hd) {
-                CAPTURE(shared);
-                CAPTURE(hd);
-                auto t = ops::flash_tiles(caps, hd);
-                REQUIRE(t.has_value());
-                CHECK(t->shared_bytes() <= std::min(shared, 32768u));
-                CHECK(t->wg == t->br * t->tpr);
-                CHECK(t->wg <= inv);
-                CHECK(t->tpr * t->dpt >= hd);
-                CHECK(t->dpt <= 16);
-                CHECK(t->dpt % 4 == 0);
-                CHECK(t->ns * t->tpr >= t->bc);
-                CHECK(t->bc >= 4);
-                CHECK(t->br >= 1);
+            for (uint32_t sg : {0u, 4u, 8u, 32u, 64u}) {  // 0: no subgroup shuffles
+                Capabilities caps;
+                caps.shared_memory = shared;
+                caps.max_workgroup_invocations = inv;
+                caps.subgroup = sg > 0;
+                caps.subgroup_size = sg;
+                for (uint32_t hd = 1; hd <= 256; ++hd) {
+                    for (KvType type : {KvType::f32, KvType::f16, KvType::q8_0}) {
+                        CAPTURE(shared);
+                        CAPTURE(inv);
+                        CAPTURE(sg);
+                        CAPTURE(hd);
+                        auto t = ops::flash_tiles(caps, hd, type, type);
+                        REQUIRE(t.has_value());
+                        CHECK(t->shared_bytes() <= std::min(shared, 32768u));
+                        CHECK(t->wg == t->br * t->tpr);
+                        CHECK(t->wg <= inv);
+                        CHECK(t->tpr * t->dpt >= hd);
+                        CHECK(t->dpt <= 16);
+                        CHECK(t->dpt % 4 == 0);
+                        CHECK(t->ns * t->tpr >= t->bc);
+                        CHECK(t->bc >= 4);
+                        CHECK(t->br >= 1);
+                        CHECK(t->k_half == (type == KvType::f16));
+                        CHECK(t->v_half == (type == KvType::f16));
+                        // Shuffles only within whole subgroups that hold whole rows; no score array then.
+                        if (t->subgroup) {
+                            CHECK(t->tpr > 1);
+                            CHECK(t->tpr <= sg);
+                            CHECK(t->wg % sg == 0);
+                            CHECK(t->s_size == 1);
+                        }
+                        CHECK(t->subgroup == (sg > 0 && t->tpr > 1 && t->tpr <= sg && t->wg % sg == 0));
+                    }
+                }
             }
         }
     }
+    // Halves fit larger tiles: hd 128 on a 32 KiB device gets 32-row kv tiles with f16 caches
+    // and shuffles, 16 with float tiles and shared scores.
+    Capabilities caps;
+    caps.shared_memory = 32768;
+    caps.max_workgroup_invocations = 1024;
+    CHECK(ops::flash_tiles(caps, 128)->bc == 16);
+    caps.subgroup = true;
+    caps.subgroup_size = 32;
+    CHECK(ops::flash_tiles(caps, 128, KvType::f16, KvType::f16)->bc == 32);
     Capabilities none;
     none.shared_memory = 1024;
     none.max_workgroup_invocations = 128;

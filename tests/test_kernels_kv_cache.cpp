@@ -316,6 +316,50 @@ TEST_CASE("attention over f16 / q8_0 caches: every K x V type pair, decode and b
     CHECK_NO_VALIDATION(dev);
 }
 
+// The blocked kernel's shapes: one thread a query row (hd <= 16), rows of 2..16 threads
+// that exchange scores by subgroup shuffles (tpr <= the subgroup size) or through shared
+// memory, f16 tiles (halves) and float tiles; M not a multiple of the query-row blocks nor
+// the positions of the kv tiles, GQA groups 1..8, the head dims of the archs.
+TEST_CASE("blocked prefill attention: head dims 16..256, GQA groups 1..8, odd M, every cache type, both paths") {
+    struct Case {
+        KvType tk, tv;
+        uint32_t M, n_head, n_head_kv, hd;
+        int32_t pos0;
+    };
+    const Case cases[] = {
+        {KvType::f32, KvType::f32, 9, 2, 2, 16, 0},      // one thread a row, MHA
+        {KvType::f16, KvType::f16, 33, 8, 1, 32, 5},     // 2 threads a row, 8 heads a kv head
+        {KvType::q8_0, KvType::q8_0, 37, 6, 2, 64, 0},   // 4 threads, groups of 3
+        {KvType::f16, KvType::q8_0, 21, 10, 2, 80, 40},  // 8 threads x 12 dims (padded head)
+        {KvType::q8_0, KvType::f16, 19, 12, 2, 96, 3},   // groups of 6
+        {KvType::f16, KvType::f16, 45, 8, 2, 128, 17},   // groups of 4
+        {KvType::f32, KvType::f16, 11, 7, 1, 128, 60},   // groups of 7
+        {KvType::f16, KvType::f16, 13, 4, 2, 256, 2},    // 16 threads a row
+        {KvType::q8_0, KvType::f32, 10, 5, 1, 256, 0},   // groups of 5
+    };
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        uint32_t seed = 4000;
+        for (const Case& c : cases) {
+            // The shared-score path (no subgroups) has its own cases in the tests above: here
+            // only the head dims they lack (padded heads of 80 and 96, 16 threads a row), so
+            // that the test stays quick (each case is a pipeline for lavapipe to compile).
+            if (!dev->caps().subgroup && c.hd != 80 && c.hd != 96 && c.hd != 256) continue;
+            const auto t = ops::flash_tiles(dev->caps(), c.hd, c.tk, c.tv);
+            REQUIRE(t.has_value());
+            CAPTURE(t->subgroup);
+            CAPTURE(t->tpr);
+            CAPTURE(t->bc);
+            // The shuffle path runs wherever the device has subgroups as wide as a row.
+            const uint32_t sg = dev->caps().subgroup_size;
+            CHECK(t->subgroup == (dev->caps().subgroup && t->tpr > 1 && t->tpr <= sg && t->wg % sg == 0));
+            const uint32_t n_ctx = uint32_t(c.pos0) + c.M + 3;
+            check_attention(*dev, c.tk, c.tv, c.M, c.n_head, c.n_head_kv, c.hd, iota_pos(c.M, c.pos0), n_ctx, seed++);
+        }
+        CHECK_NO_VALIDATION(*dev);
+    }
+}
+
 // ---- ring caches (sliding-window layers) ----------------------------------------
 // A sliding-window layer keeps rows = window + n_batch - 1 positions, position p in row
 // p % rows (ops::kv_store); the stores and the attention kernels must agree on it.

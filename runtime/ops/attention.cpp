@@ -11,25 +11,38 @@
 namespace vkrt::ops {
 
 namespace {
-// The attention kernels of shaders/attention.comp (decode, subgroup or shared-memory
-// reductions) and shaders/attention_flash.comp (prefill), one variant per cache types.
-enum class AttnKernel : uint32_t { decode_sg, decode_shared, flash };
+// The decode kernels of shaders/attention.comp (subgroup or shared-memory reductions), one
+// variant per cache types (the prefill kernel's: flash_variant below).
+enum class AttnKernel : uint32_t { decode_sg, decode_shared };
 spv::Variant attention_variant(AttnKernel family, KvType k, KvType v) {
     using V = spv::Variant;
     // [family][K type][V type], types in the order f32, f16, q8_0.
-    static constexpr V kTable[3][3][3] = {
+    static constexpr V kTable[2][3][3] = {
         {{V::attention_sg, V::attention_sg_kf32_vf16, V::attention_sg_kf32_vq8_0},
          {V::attention_sg_kf16_vf32, V::attention_sg_f16, V::attention_sg_kf16_vq8_0},
          {V::attention_sg_kq8_0_vf32, V::attention_sg_kq8_0_vf16, V::attention_sg_q8_0}},
         {{V::attention_shared, V::attention_shared_kf32_vf16, V::attention_shared_kf32_vq8_0},
          {V::attention_shared_kf16_vf32, V::attention_shared_f16, V::attention_shared_kf16_vq8_0},
          {V::attention_shared_kq8_0_vf32, V::attention_shared_kq8_0_vf16, V::attention_shared_q8_0}},
-        {{V::attention_flash, V::attention_flash_kf32_vf16, V::attention_flash_kf32_vq8_0},
-         {V::attention_flash_kf16_vf32, V::attention_flash_f16, V::attention_flash_kf16_vq8_0},
-         {V::attention_flash_kq8_0_vf32, V::attention_flash_kq8_0_vf16, V::attention_flash_q8_0}},
     };
     auto index = [](KvType t) { return t == KvType::f16 ? 1 : t == KvType::q8_0 ? 2 : 0; };
     return kTable[uint32_t(family)][index(k)][index(v)];
+}
+
+// The prefill kernel's variant (shaders/attention_flash.comp) for the cache types, with
+// subgroup shuffles (FlashTiles::subgroup) or without.
+spv::Variant flash_variant(bool subgroup, KvType k, KvType v) {
+    using V = spv::Variant;
+    // [subgroup][K: f32, f16, q8_0][V: f32, f16, q8_0]
+    static constexpr V kVariants[2][3][3] = {
+        {{V::attention_flash, V::attention_flash_kf32_vf16, V::attention_flash_kf32_vq8_0},
+         {V::attention_flash_kf16_vf32, V::attention_flash_f16, V::attention_flash_kf16_vq8_0},
+         {V::attention_flash_kq8_0_vf32, V::attention_flash_kq8_0_vf16, V::attention_flash_q8_0}},
+        {{V::attention_flash_sg, V::attention_flash_sg_kf32_vf16, V::attention_flash_sg_kf32_vq8_0},
+         {V::attention_flash_sg_kf16_vf32, V::attention_flash_sg_f16, V::attention_flash_sg_kf16_vq8_0},
+         {V::attention_flash_sg_kq8_0_vf32, V::attention_flash_sg_kq8_0_vf16, V::attention_flash_sg_q8_0}}};
+    const auto index = [](KvType t) { return t == KvType::f32 ? 0 : t == KvType::f16 ? 1 : 2; };
+    return kVariants[subgroup ? 1 : 0][index(k)][index(v)];
 }
 
 // The decode kernel's subgroup variant needs at least two invocations a subgroup (its
@@ -134,10 +147,10 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
 
     // Prefill: blocks of query rows share K/V tiles (shaders/attention_flash.comp).
     if (M >= kAttentionBlockMinRows) {
-        if (auto t = flash_tiles(dev.caps(), s.head_dim)) {
+        if (auto t = flash_tiles(dev.caps(), s.head_dim, s.type_k, s.type_v)) {
             const uint64_t blocks = (uint64_t(M) * grp + t->br - 1) / t->br;
             if (s.n_head_kv <= dev.caps().max_workgroup_count[0] && blocks <= dev.caps().max_workgroup_count[1]) {
-                rec.dispatch(dev.pipeline(attention_variant(AttnKernel::flash, s.type_k, s.type_v),
+                rec.dispatch(dev.pipeline(flash_variant(t->subgroup, s.type_k, s.type_v),
                                           {t->wg, t->br, t->bc, t->tpr, t->dpt, t->ns, t->q_size, t->k_size,
                                            t->v_size, t->s_size}),
                              {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head_kv, uint32_t(blocks), 1});
@@ -199,7 +212,7 @@ uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape&
     return bytes;
 }
 
-std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim) {
+std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim, KvType type_k, KvType type_v) {
     if (head_dim < 1 || head_dim > 256) return std::nullopt;
     FlashTiles t;
     // Threads per query row: enough that each owns <= 16 output dims (vec4 columns).
@@ -207,12 +220,18 @@ std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_di
     while ((head_dim + t.tpr - 1) / t.tpr > 16) t.tpr *= 2;
     t.dpt = ((head_dim + t.tpr - 1) / t.tpr + 3) / 4 * 4;
     const uint32_t hds4 = t.tpr * t.dpt / 4, pad = t.tpr > 1 ? 1 : 0;
+    // F16 caches keep their tiles as halves (the cache's bits): half the bytes.
+    t.k_half = type_k == KvType::f16;
+    t.v_half = type_v == KvType::f16;
     // More shared memory than 32 KiB buys little and costs occupancy.
     const uint32_t limit = std::min<uint32_t>(caps.shared_memory, 32768);
     // Small heads (one thread a row) use 64-thread workgroups: 64 query rows a block, and
     // 16-row kv tiles (its 16 scores stay in registers; lavapipe: 32 rows were ~1.5x slower).
     uint32_t wg = std::min<uint32_t>(t.tpr == 1 ? 64 : 128, caps.max_workgroup_invocations);
     for (; wg >= std::max<uint32_t>(t.tpr, 16); wg /= 2) {
+        // Rows exchange scores by shuffles within a subgroup: a row's lanes in one subgroup,
+        // and every subgroup whole (gl_SubgroupID * size + lane numbers the workgroup).
+        t.subgroup = t.tpr > 1 && caps.subgroup && t.tpr <= caps.subgroup_size && wg % caps.subgroup_size == 0;
         for (uint32_t bc = t.tpr == 1 ? 16 : 32; bc >= 4; bc /= 2) {
             t.wg = wg;
             t.br = wg / t.tpr;
@@ -221,7 +240,7 @@ std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_di
             t.q_size = t.tpr == 1 ? 1 : t.br * (hds4 + pad);
             t.k_size = bc * (hds4 + pad);
             t.v_size = bc * hds4;
-            t.s_size = t.tpr == 1 ? 1 : 2 * t.br * (bc + 1);  // scores, then p
+            t.s_size = t.tpr == 1 || t.subgroup ? 1 : 2 * t.br * (bc + 1);  // scores, then p
             if (t.shared_bytes() <= limit) return t;
         }
     }

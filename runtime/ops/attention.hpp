@@ -74,17 +74,25 @@ uint32_t attention_splits(const Capabilities& caps, const AttentionShape& s, uin
 // needs for the splits attention_splits picks (s.splits when set); 0 when none splits.
 uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape& s);
 
-// Tile shape of the blocked kernel for a head dim on a device (spec constants of
-// attention_flash): wg = br * tpr threads; br query rows a workgroup, bc kv rows a tile,
-// tpr threads a query row owning dpt output dims each (a multiple of 4), ns = ceil(bc /
-// tpr) scores a thread; q/k/v_size: shared arrays in vec4s, s_size in floats. nullopt:
-// no shape fits the device's shared memory (attention() then uses the per-query kernel).
+// Tile shape of the blocked kernel for a head dim and cache types on a device (spec
+// constants of attention_flash): wg = br * tpr threads; br query rows a workgroup, bc kv
+// rows a tile, tpr threads a query row owning dpt output dims each (a multiple of 4), ns =
+// ceil(bc / tpr) scores a thread; q_size: shared vec4s, k/v_size: shared tile elements
+// (vec4, or uvec2 halves for an F16 cache: k_half / v_half), s_size: shared floats.
+// subgroup: the _sg variant (tpr > 1 rows exchange their scores by subgroup shuffles, no
+// shared score array), where the device has subgroup shuffles, tpr <= its subgroup size
+// and the workgroup is whole subgroups. nullopt: no shape fits the device's shared memory
+// (attention() then uses the per-query kernel).
 struct FlashTiles {
     uint32_t wg = 0, br = 0, bc = 0, tpr = 0, dpt = 0, ns = 0;
     uint32_t q_size = 0, k_size = 0, v_size = 0, s_size = 0;
-    // vec4 tiles, ss floats, and two uints per query row (nrow, lorow).
-    uint32_t shared_bytes() const { return (q_size + k_size + v_size) * 16 + (s_size + 2 * br) * 4; }
+    bool k_half = false, v_half = false, subgroup = false;
+    // vec4 q, K/V tiles (16 or 8 bytes an element), ss floats, and two uints per query row (nrow, lorow).
+    uint32_t shared_bytes() const {
+        return q_size * 16 + k_size * (k_half ? 8 : 16) + v_size * (v_half ? 8 : 16) + (s_size + 2 * br) * 4;
+    }
 };
-std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim);
+std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim, KvType type_k = KvType::f32,
+                                      KvType type_v = KvType::f32);
 
 }  // namespace vkrt::ops

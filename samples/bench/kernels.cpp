@@ -252,6 +252,7 @@ void bench_block(const Ctx& c) {
         const std::string heads = std::to_string(n_head) + "/" + std::to_string(n_kv_head) + " hd" + std::to_string(hd);
         if (wanted(c, "attention")) {
             Buffer pd = make_buffer(c.dev, pos_decode, "pos");
+            Buffer pp = make_buffer(c.dev, pos_prefill, "pos");
             // Decode splits the cache over workgroups where the device has more compute units
             // than kv heads (ops::attention_splits): their partial results go here.
             Buffer split(c.dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(c.dev.caps(), sh)),
@@ -274,8 +275,13 @@ void bench_block(const Ctx& c) {
                 });
                 row(c, "attention_decode", heads + " kv=" + std::to_string(n_ctx), ops::kv_type_name(kt), sq,
                     double(kq.size() + vq.size()), 4.0 * n_ctx * n_head * hd);
+                // Prefill over the same caches (F16: tiles of halves), positions < M.
+                sq = time_it(c.dev, std::max(1, c.reps / 2), [&](Recorder& r) {
+                    ops::attention(r, q, kq, vq, pp, out, M, shq);
+                });
+                row(c, "attention_prefill", heads + " M=" + std::to_string(M), ops::kv_type_name(kt), sq,
+                    double(kq.size() + vq.size()) * M / n_ctx, 2.0 * M * M * n_head * hd);
             }
-            Buffer pp = make_buffer(c.dev, pos_prefill, "pos");
             s = time_it(c.dev, std::max(1, c.reps / 2), [&](Recorder& r) {
                 ops::attention(r, q, kc, vc, pp, out, M, sh);
             });
