@@ -13,12 +13,20 @@
 // q heads, k heads, v heads of token 0, then token 1, ...; the head's norm is a workgroup
 // sum (a shared-memory tree: the workgroup size is a power of two), read before the q
 // head is rewritten in place. Rows with pos < 0 store nothing (the host validates
-// positions). Caches: F32 or F16 rows (shaders/kv_cache.glsl); q8_0 caches take the
-// separate kernels (a q8_0 block may span heads).
+// positions). Caches: F32, F16 or q8_0 rows (shaders/kv_cache.glsl); a q8_0 cache needs
+// head_dim % 32 == 0 (the host checks): a head is then whole blocks, each written by one
+// thread of its head's workgroup (kv_cache.glsl's block writer; neighbouring blocks of a
+// row share a word, merged with atomics), element values asked for as the F32/F16 stores
+// compute them.
 //! variant rope_qkv_f32 K_TYPE=0 V_TYPE=0
 //! variant rope_qkv_kf32_vf16 K_TYPE=0 V_TYPE=1
 //! variant rope_qkv_kf16_vf32 K_TYPE=1 V_TYPE=0
 //! variant rope_qkv_f16 K_TYPE=1 V_TYPE=1
+//! variant rope_qkv_q8_0 K_TYPE=8 V_TYPE=8
+//! variant rope_qkv_kq8_0_vf16 K_TYPE=8 V_TYPE=1
+//! variant rope_qkv_kf16_vq8_0 K_TYPE=1 V_TYPE=8
+//! variant rope_qkv_kq8_0_vf32 K_TYPE=8 V_TYPE=0
+//! variant rope_qkv_kf32_vq8_0 K_TYPE=0 V_TYPE=8
 #include "vkrt_formats.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROPE = 1;     // rotary embedding (0: q, k as projected)
@@ -27,8 +35,17 @@ layout(constant_id = 3) const uint BIAS = 0;     // + bias (binding 5)
 layout(constant_id = 4) const uint QK_NORM = 0;  // per-head rmsnorm of q and k (bindings 6, 7)
 layout(binding = 0) buffer X { float x[]; };     // q rewritten in place; k, v read
 layout(binding = 1) readonly buffer P { int pos[]; };
+// A q8_0 cache is merged into with atomics: not writeonly.
+#if K_TYPE == VKRT_TYPE_Q8_0
+layout(binding = 2) buffer KC { uint kc[]; };
+#else
 layout(binding = 2) writeonly buffer KC { uint kc[]; };
+#endif
+#if V_TYPE == VKRT_TYPE_Q8_0
+layout(binding = 3) buffer VC { uint vc[]; };
+#else
 layout(binding = 3) writeonly buffer VC { uint vc[]; };
+#endif
 layout(binding = 4) readonly buffer FF { float factors[]; };  // (n_rot/2)
 layout(binding = 5) readonly buffer B { float bias[]; };      // one fused row
 layout(binding = 6) readonly buffer QN { float q_norm[]; };   // (head_dim)
@@ -36,6 +53,7 @@ layout(binding = 7) readonly buffer KN { float k_norm[]; };   // (head_dim)
 #include "shared/rope.h"
 layout(push_constant) uniform PC { RopeQkvPush pc; };
 #include "reductions.glsl"
+#include "kv_cache.glsl"
 
 float theta_of(int p, uint pr) {
     float theta = pc.freq_scale * float(p) * pow(pc.freq_base, -2.0 * float(pr) / float(pc.n_rot));
@@ -71,10 +89,26 @@ float k_elem(uint xb, uint bb, uint c, float scale, int p) {
     return c == i0 ? r.x : r.y;
 }
 
-void store(uint part, uint e, vec2 v) {  // elements e, e + 1 (e even) of the flat cache
+// ---- q8_0 caches: the block writer asks for element ctx.x + j of the head this invocation
+// stores (g_*: set before the call; one head per workgroup).
+uint g_xb, g_bb;
+float g_scale;
+int g_p;
+float k_block_value(uvec4 ctx, uint j) { return k_elem(g_xb, g_bb, ctx.x + j, g_scale, g_p); }
+float v_block_value(uvec4 ctx, uint j) { return val(g_xb, g_bb, ctx.x + j, g_scale, 2u); }
+#if K_TYPE == VKRT_TYPE_Q8_0
+KV_Q8_0_STORE_FN(store_k_block, kc, k_block_value)
+#endif
+#if V_TYPE == VKRT_TYPE_Q8_0
+KV_Q8_0_STORE_FN(store_v_block, vc, v_block_value)
+#endif
+
+void store(uint part, uint e, vec2 v) {  // elements e, e + 1 (e even) of the flat cache (F32 / F16)
     if (part == 1u) {
 #if K_TYPE == VKRT_TYPE_F16
         kc[e >> 1] = packHalf2x16(v);
+#elif K_TYPE == VKRT_TYPE_Q8_0
+        // (q8_0: whole blocks, in main)
 #else
         kc[e] = floatBitsToUint(v.x);
         kc[e + 1u] = floatBitsToUint(v.y);
@@ -82,6 +116,8 @@ void store(uint part, uint e, vec2 v) {  // elements e, e + 1 (e even) of the fl
     } else {
 #if V_TYPE == VKRT_TYPE_F16
         vc[e >> 1] = packHalf2x16(v);
+#elif V_TYPE == VKRT_TYPE_Q8_0
+        // (q8_0: whole blocks, in main)
 #else
         vc[e] = floatBitsToUint(v.x);
         vc[e + 1u] = floatBitsToUint(v.y);
@@ -135,6 +171,19 @@ void main() {
     }
     if (p < 0) return;
     const uint row = uint(p) % pc.rows, width = pc.n_head_kv * hd;
+    if ((part == 1u && K_TYPE == VKRT_TYPE_Q8_0) || (part == 2u && V_TYPE == VKRT_TYPE_Q8_0)) {
+        g_xb = xb, g_bb = bb, g_scale = scale, g_p = p;
+        for (uint b = tid; b < hd / 32u; b += L) {
+            const uint off = KV_Q8_0_BLOCK(row, c * hd + 32u * b, width);
+#if K_TYPE == VKRT_TYPE_Q8_0
+            if (part == 1u) store_k_block(off, uvec4(32u * b, 0u, 0u, 0u));
+#endif
+#if V_TYPE == VKRT_TYPE_Q8_0
+            if (part == 2u) store_v_block(off, uvec4(32u * b, 0u, 0u, 0u));
+#endif
+        }
+        return;
+    }
     for (uint w = tid; w < hd / 2u; w += L) {  // elements 2w, 2w + 1 of the head
         const uint e = 2u * w;
         vec2 v;
