@@ -13,11 +13,11 @@
 // q heads, k heads, v heads of token 0, then token 1, ...; the head's norm is a workgroup
 // sum (a shared-memory tree: the workgroup size is a power of two), read before the q
 // head is rewritten in place. Rows with pos < 0 store nothing (the host validates
-// positions). Caches: F32, F16 or q8_0 rows (shaders/kv_cache.glsl); a q8_0 cache needs
-// head_dim % 32 == 0 (the host checks): a head is then whole blocks, each written by one
-// thread of its head's workgroup (kv_cache.glsl's block writer; neighbouring blocks of a
-// row share a word, merged with atomics), element values asked for as the F32/F16 stores
-// compute them.
+// positions). Caches: F32, F16 or q8_0 rows (shaders/kv_cache.glsl); a q8_0 block (32
+// elements of a row, n_head_kv * head_dim % 32 == 0) is written by one thread of the
+// workgroup of the head it starts in (kv_cache.glsl's block writer; neighbouring blocks of
+// a row share a word, merged with atomics), its values computed as the F32/F16 stores do
+// (below: a block of a head_dim < 32 cache spans heads).
 //! variant rope_qkv_f32 K_TYPE=0 V_TYPE=0
 //! variant rope_qkv_kf32_vf16 K_TYPE=0 V_TYPE=1
 //! variant rope_qkv_kf16_vf32 K_TYPE=1 V_TYPE=0
@@ -89,13 +89,33 @@ float k_elem(uint xb, uint bb, uint c, float scale, int p) {
     return c == i0 ? r.x : r.y;
 }
 
-// ---- q8_0 caches: the block writer asks for element ctx.x + j of the head this invocation
-// stores (g_*: set before the call; one head per workgroup).
-uint g_xb, g_bb;
+// ---- q8_0 caches: the workgroup of head c writes the blocks of the cache row that start in
+// its head. With head_dim % 32 == 0 those are the head's own; with a smaller head a block
+// runs on into the next heads, whose k / v this workgroup reads too (only q is rewritten
+// in place) and whose q/k norm scale it sums itself, serially. The block writer asks for
+// element ctx.x + j of the row (g_*: set before the call; one head and token a workgroup).
+uint g_c, g_first, g_mrow;
 float g_scale;
 int g_p;
-float k_block_value(uvec4 ctx, uint j) { return k_elem(g_xb, g_bb, ctx.x + j, g_scale, g_p); }
-float v_block_value(uvec4 ctx, uint j) { return val(g_xb, g_bb, ctx.x + j, g_scale, 2u); }
+// The norm scale of the k head at x[xb..] (bias at bb..), summed by one thread.
+float head_scale(uint xb, uint bb) {
+    float s = 0.0;
+    for (uint i = 0u; i < pc.head_dim; ++i) {
+        const float a = src(xb, bb, i);
+        s += a * a;
+    }
+    return 1.0 / sqrt(s / float(pc.head_dim) + pc.eps);
+}
+// Element e of the cache row being written, of `part` (1 k, 2 v).
+float row_value(uint e, uint part) {
+    const uint head = e / pc.head_dim, i = e - head * pc.head_dim;
+    const uint bb = g_first + head * pc.head_dim, xb = bb + g_mrow;
+    if (part == 2u) return val(xb, bb, i, 1.0, 2u);
+    const float scale = QK_NORM != 0u && head != g_c ? head_scale(xb, bb) : g_scale;
+    return k_elem(xb, bb, i, scale, g_p);
+}
+float k_block_value(uvec4 ctx, uint j) { return row_value(ctx.x + j, 1u); }
+float v_block_value(uvec4 ctx, uint j) { return row_value(ctx.x + j, 2u); }
 #if K_TYPE == VKRT_TYPE_Q8_0
 KV_Q8_0_STORE_FN(store_k_block, kc, k_block_value)
 #endif
@@ -172,9 +192,10 @@ void main() {
     if (p < 0) return;
     const uint row = uint(p) % pc.rows, width = pc.n_head_kv * hd;
     if ((part == 1u && K_TYPE == VKRT_TYPE_Q8_0) || (part == 2u && V_TYPE == VKRT_TYPE_Q8_0)) {
-        g_xb = xb, g_bb = bb, g_scale = scale, g_p = p;
-        for (uint b = tid; b < hd / 32u; b += L) {
-            const uint off = KV_Q8_0_BLOCK(row, c * hd + 32u * b, width);
+        g_c = c, g_first = first, g_mrow = m * pc.kv_stride, g_scale = scale, g_p = p;
+        // Blocks b with c * hd <= 32 b < (c + 1) hd: those that start in this head.
+        for (uint b = (c * hd + 31u) / 32u + tid; 32u * b < (c + 1u) * hd; b += L) {
+            const uint off = KV_Q8_0_BLOCK(row, 32u * b, width);
 #if K_TYPE == VKRT_TYPE_Q8_0
             if (part == 1u) store_k_block(off, uvec4(32u * b, 0u, 0u, 0u));
 #endif

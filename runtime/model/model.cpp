@@ -553,7 +553,7 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
         // ---- [q, k, v += bias] [per-head q/k norm] rope(q) in place, rope(k) and v into the
         // caches: one dispatch (ops::rope_qkv) where it runs the cache types and the biases are
         // one fused row; the separate passes otherwise.
-        if (ops::rope_qkv_supported(kvt.k, kvt.v, hd) && (!lp.qkv_bias || lp.fused.qkv)) {
+        if (ops::rope_qkv_supported(kvt.k, kvt.v) && (!lp.qkv_bias || lp.fused.qkv)) {
             ops::QkvStep st;
             st.rope = rope;
             st.rope_on = lp.rope.on;

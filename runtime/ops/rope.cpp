@@ -99,8 +99,8 @@ spv::Variant qkv_variant(KvType k, KvType v) {
 }
 }  // namespace
 
-bool rope_qkv_supported(KvType k_type, KvType v_type, uint32_t head_dim) {
-    auto ok = [&](KvType t) { return t == KvType::f32 || t == KvType::f16 || (t == KvType::q8_0 && head_dim % 32 == 0); };
+bool rope_qkv_supported(KvType k_type, KvType v_type) {
+    auto ok = [](KvType t) { return t == KvType::f32 || t == KvType::f16 || t == KvType::q8_0; };
     return ok(k_type) && ok(v_type);
 }
 
@@ -113,9 +113,8 @@ void rope_qkv(Recorder& rec, const BufferView& qkv, const BufferView& pos, const
     const uint32_t hd = r.head_dim, Q = r.n_head * hd, KV = s.n_head_kv * hd;
     VKRT_CHECK(s.n_head_kv >= 1 && s.rows >= 1, Status::invalid_argument, kernel, ": n_head_kv (", s.n_head_kv,
                ") and rows (", s.rows, ") must be >= 1");
-    VKRT_CHECK(rope_qkv_supported(s.k_type, s.v_type, hd), Status::unsupported, kernel, ": caches of ",
-               kv_type_name(s.k_type), " / ", kv_type_name(s.v_type), " rows with head_dim ", hd,
-               " (F32, F16, and q8_0 where head_dim % 32 == 0; else rope_store, kv_store)");
+    VKRT_CHECK(rope_qkv_supported(s.k_type, s.v_type), Status::unsupported, kernel, ": caches of ",
+               kv_type_name(s.k_type), " / ", kv_type_name(s.v_type), " rows (F32, F16 and q8_0 only)");
     VKRT_CHECK(s.q_stride >= Q && s.kv_stride >= KV, Status::invalid_argument, kernel, ": row strides (", s.q_stride,
                ", ", s.kv_stride, ") below the widths (", Q, ", ", KV, ")");
     VKRT_CHECK((s.q_norm.buffer != nullptr) == (s.k_norm.buffer != nullptr), Status::invalid_argument, kernel,

@@ -58,10 +58,9 @@ struct QkvStep {
     uint32_t rows = 0;           // the caches' ring rows: token m goes to row pos[m] % rows
     KvType k_type = KvType::f16, v_type = KvType::f16;
 };
-// Whether rope_qkv runs these cache types for heads of head_dim: F32 / F16 rows, q8_0 rows
-// where head_dim % 32 == 0 (the kernel works head by head, so a q8_0 block must not span
-// heads: other q8_0 caches take rope_store / kv_store).
-bool rope_qkv_supported(KvType k_type, KvType v_type, uint32_t head_dim);
+// Whether rope_qkv runs these cache types: F32, F16 and q8_0 rows (a q8_0 block of a head
+// smaller than 32 spans heads: the workgroup of the head it starts in writes it).
+bool rope_qkv_supported(KvType k_type, KvType v_type);
 // qkv (the buffer above; q rewritten in place: rope(norm(q + bq))), pos (M) ->
 // k_cache row pos[m] % rows = rope(norm(k + bk)), v_cache row pos[m] % rows = v + bv, each
 // rounded to its cache type as ops::kv_store rounds. Rows with pos < 0 store nothing.
