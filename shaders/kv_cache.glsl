@@ -76,7 +76,6 @@ vec4 kv_half4(uvec2 h) { return vec4(vkrt_half2_to_float(h.x), vkrt_half2_to_flo
 // The four int8 of a word (byte 0 first), as floats.
 vec4 kv_i8x4(uint w) { return vec4(i8_of(w, 0u), i8_of(w, 1u), i8_of(w, 2u), i8_of(w, 3u)); }
 
-#ifdef KV_OUT
 // ---- q8_0 block quantization (ggml's quantize_row_q8_0_ref) ----------------------
 //   amax = max |v|, d = amax / 127, id = d != 0 ? 1 / d : 0,
 //   q[j] = round_half_away(clamp(v[j] * id, -127, 127)), stored d = fp16(d).
@@ -87,52 +86,58 @@ float kv_round_away(float v) {
     return (abs(v - t) >= 0.5) ? t + sign(v) : t;
 }
 
-// The element values of a block come from the including shader, which defines (after
-// this file) `float kv_q8_0_value(uvec4 ctx, uint j)`: element j (0..31) of the block that
-// `ctx` names (what ctx holds is the shader's business). They are asked for twice (once
-// for amax, once to quantize): no array of 32 values is kept. Arrays in private memory
-// indexed by a loop counter or by the block's alignment are what GPU compilers keep in
-// scratch (2.8k-9.2k instructions and 1.5 KiB of memory a thread on RADV, Adreno and Mali,
-// against 67-249 instructions for the f16 writers); here every value is a scalar.
-float kv_q8_0_value(uvec4 ctx, uint j);
-
-// Merges `bits` into the bytes `mask` selects of word i of KV_OUT (a word two blocks share).
-#define KV_MERGE(i, mask, bits)                   \
+// Merges `bits` into the bytes `mask` selects of word i of the uint[] buffer OUT (a word
+// two blocks share).
+#define KV_MERGE(OUT, i, mask, bits)              \
     {                                             \
-        atomicAnd(KV_OUT[i], ~(mask));            \
-        atomicOr(KV_OUT[i], (bits) & (mask));     \
+        atomicAnd(OUT[i], ~(mask));               \
+        atomicOr(OUT[i], (bits) & (mask));        \
     }
 
-// Writes the 34 bytes of a block at byte `off` (even) of the uint[] buffer KV_OUT (the
-// including shader defines KV_OUT as its cache buffer's name; the buffer must not be
-// writeonly). Words the block covers whole are stored; the first or last word it shares
-// with a neighbouring block (another invocation's) is merged with atomics on its bytes
-// only, so blocks of one dispatch may be written in any order. With off % 4 == 0:
+// KV_Q8_0_STORE_FN(NAME, OUT, VALUE) defines `void NAME(const uint off, const uvec4 ctx)`:
+// it writes the 34 bytes of a block at byte `off` (even) of the uint[] buffer OUT (not
+// writeonly), element j (0..31) of the block being `float VALUE(uvec4 ctx, uint j)` (what
+// ctx holds is the caller's business). The values are asked for twice (once for amax, once
+// to quantize): no array of 32 values is kept. Arrays in private memory indexed by a loop
+// counter or by the block's alignment are what GPU compilers keep in scratch (2.8k-9.2k
+// instructions and 1.5 KiB of memory a thread on RADV, Adreno and Mali, against 67-249
+// instructions for the f16 writers); here every value is a scalar.
+// Words the block covers whole are stored; the first or last word it shares with a
+// neighbouring block (another invocation's) is merged with atomics on its bytes only, so
+// blocks of one dispatch may be written in any order. With off % 4 == 0:
 //   word 0 = d | q0 << 16 | q1 << 24, word k = q[4k-2 .. 4k+1] (k = 1..7), word 8 low half = q30 q31;
 // with off % 4 == 2 (the other even case):
 //   word 0 high half = d, word 1 + k = q[4k .. 4k+3] (k = 0..7).
-void kv_store_q8_0_block(const uint off, const uvec4 ctx) {
-    float amax = 0.0;
-    for (uint j = 0u; j < 32u; ++j) amax = max(amax, abs(kv_q8_0_value(ctx, j)));
-    const float d = amax / 127.0;
-    const float id = d != 0.0 ? 1.0 / d : 0.0;
-    const uint dh = packHalf2x16(vec2(d, 0.0)) & 0xffffu;
-    const uint w0 = off >> 2;
-    const bool odd_half = (off & 3u) != 0u;
-    if (odd_half) KV_MERGE(w0, 0xffff0000u, dh << 16)
-    uint prev = 0u;  // q[4k-4 .. 4k-1], packed
-    for (uint k = 0u; k < 8u; ++k) {
-        uint word = 0u;  // q[4k .. 4k+3], packed
-        for (uint b = 0u; b < 4u; ++b) {
-            const int q = int(kv_round_away(clamp(kv_q8_0_value(ctx, 4u * k + b) * id, -127.0, 127.0)));
-            word |= (uint(q) & 0xffu) << (8u * b);
-        }
-        if (odd_half) KV_OUT[w0 + 1u + k] = word;
-        else KV_OUT[w0 + k] = (k == 0u ? dh : prev >> 16) | (word << 16);
-        prev = word;
+#define KV_Q8_0_STORE_FN(NAME, OUT, VALUE)                                                          \
+    void NAME(const uint off, const uvec4 ctx) {                                                    \
+        float amax = 0.0;                                                                           \
+        for (uint j = 0u; j < 32u; ++j) amax = max(amax, abs(VALUE(ctx, j)));                       \
+        const float d = amax / 127.0;                                                               \
+        const float id = d != 0.0 ? 1.0 / d : 0.0;                                                  \
+        const uint dh = packHalf2x16(vec2(d, 0.0)) & 0xffffu;                                       \
+        const uint w0 = off >> 2;                                                                   \
+        const bool odd_half = (off & 3u) != 0u;                                                     \
+        if (odd_half) KV_MERGE(OUT, w0, 0xffff0000u, dh << 16)                                      \
+        uint prev = 0u;                                                                             \
+        for (uint k = 0u; k < 8u; ++k) {                                                            \
+            uint word = 0u;                                                                         \
+            for (uint b = 0u; b < 4u; ++b) {                                                        \
+                const int q = int(kv_round_away(clamp(VALUE(ctx, 4u * k + b) * id, -127.0, 127.0))); \
+                word |= (uint(q) & 0xffu) << (8u * b);                                              \
+            }                                                                                       \
+            if (odd_half) OUT[w0 + 1u + k] = word;                                                  \
+            else OUT[w0 + k] = (k == 0u ? dh : prev >> 16) | (word << 16);                          \
+            prev = word;                                                                            \
+        }                                                                                           \
+        if (!odd_half) KV_MERGE(OUT, w0 + 8u, 0x0000ffffu, prev >> 16)                              \
     }
-    if (!odd_half) KV_MERGE(w0 + 8u, 0x0000ffffu, prev >> 16)
-}
+
+#ifdef KV_OUT
+// The single-cache writer of kv_store.comp and rope.comp: the including shader defines
+// KV_OUT as its cache buffer's name and (after this file) `float kv_q8_0_value(uvec4 ctx,
+// uint j)`, element j of the block that `ctx` names.
+float kv_q8_0_value(uvec4 ctx, uint j);
+KV_Q8_0_STORE_FN(kv_store_q8_0_block, KV_OUT, kv_q8_0_value)
 #endif  // KV_OUT
 
 #endif

@@ -22,12 +22,8 @@ layout(binding = 3) writeonly buffer Y { float y[]; };  // bound to xq when writ
 #include "shared/q8_1.h"
 layout(push_constant) uniform PC { RmsNormQ8Push pc; };
 #include "reductions.glsl"
+#define VKRT_RMS_Q8_OUT
 #include "rmsnorm_row.glsl"
-
-int round_away(float a) {
-    const float t = trunc(a);
-    return int(t) + ((abs(a - t) >= 0.5) ? int(sign(a)) : 0);
-}
 
 void main() {
     const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
@@ -39,28 +35,9 @@ void main() {
     for (uint b = tid; b < nb; b += L) {
         const uint e0 = base + b * kQ8Block, k0 = b * kQ8Block;
         float v[32];
-        float amax = 0.0;
-        for (uint j = 0u; j < 32u; ++j) {
-            v[j] = (x[e0 + j] * scale) * w[k0 + j];
-            amax = max(amax, abs(v[j]));
-        }
+        for (uint j = 0u; j < 32u; ++j) v[j] = (x[e0 + j] * scale) * w[k0 + j];
         if (pc.write_y != 0u)
             for (uint j = 0u; j < 32u; ++j) y[e0 + j] = v[j];
-        const float d = amax / 127.0;
-        const uint g = row * nb + b;  // block index in the buffer
-        int qsum = 0;
-        for (uint i = 0u; i < 8u; ++i) {
-            int q[4];
-            for (uint j = 0u; j < 4u; ++j) {
-                const float s = (d != 0.0) ? v[4u * i + j] / d : 0.0;
-                q[j] = clamp(round_away(s), -127, 127);
-                qsum += q[j];
-            }
-            xq[g * 8u + i] = (uint(q[0]) & 0xffu) | ((uint(q[1]) & 0xffu) << 8) | ((uint(q[2]) & 0xffu) << 16) |
-                             (uint(q[3]) << 24);
-        }
-        const uint meta = (pc.M * pc.K) / 4u + kQ8MetaWords * g;
-        xq[meta] = floatBitsToUint(d);
-        xq[meta + 1u] = uint(qsum);
+        q8_1_store_block(pc.M, pc.K, row * nb + b, v);
     }
 }

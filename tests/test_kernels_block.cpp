@@ -271,6 +271,78 @@ TEST_CASE("rmsnorm_q8_1: rmsnorm's rows, quantized as ref::quantize_blocks_i8; y
     }
 }
 
+// rmsnorm_add_norm (a post norm, its residual add and the next norm in one pass): the new x
+// is rmsnorm_add's and y rmsnorm's of it, bit for bit (the same row sums and operations);
+// xq is rmsnorm_q8_1's of the new x, word for word; all against ref::rmsnorm too (x: one
+// rmsnorm bound; y: the norm of a row within that bound of the exact one, two bounds).
+TEST_CASE("rmsnorm_add_norm: x += rmsnorm(p) * wp, then rmsnorm(x) * wn [and its q8_1], as the separate kernels") {
+    struct Shape { uint32_t M, K; };
+    for (Device* dev : paths()) {
+        CAPTURE(dev->caps().subgroup);
+        for (Shape s : {Shape{1, 7}, Shape{3, 160}, Shape{2, 1152}}) {
+            CAPTURE(s.K);
+            const uint32_t M = s.M, K = s.K;
+            const bool q8 = K % 32 == 0;
+            const auto p = test::random_floats(size_t(M) * K, 80 + K, -2.f, 2.f);
+            const auto x0 = test::random_floats(p.size(), 81 + K, -3.f, 3.f);
+            const auto wp = test::random_floats(K, 82 + K, 0.5f, 1.5f), wn = test::random_floats(K, 83 + K, 0.5f, 1.5f);
+            const float ep = 1e-6f, en = 1e-5f;
+            Buffer bp = make_buffer(*dev, p), bwp = make_buffer(*dev, wp), bwn = make_buffer(*dev, wn);
+            Buffer bx = make_buffer(*dev, x0), bx2 = make_buffer(*dev, x0), bx3 = make_buffer(*dev, x0);
+            Buffer by(*dev, p.size() * 4), by2(*dev, p.size() * 4);
+            const uint64_t qbytes = ops::matmul_scratch_bytes(M, std::max<uint32_t>(K, 32));
+            Buffer bq(*dev, qbytes), bq2(*dev, qbytes);
+            test::run(*dev, [&](Recorder& r) {
+                ops::rmsnorm_add_norm(r, bp, bwp, ep, bx, bwn, en, M, K, by, q8 ? BufferView(bq) : BufferView{});
+                if (q8) ops::rmsnorm_add_norm(r, bp, bwp, ep, bx3, bwn, en, M, K, {}, bq2);  // q8_1 only
+                ops::rmsnorm_add(r, bp, bwp, bx2, M, K, ep);
+                ops::rmsnorm(r, bx2, bwn, by2, M, K, en);
+            });
+            const auto x = bx.download_as<float>(p.size()), x2 = bx2.download_as<float>(p.size());
+            const auto y = by.download_as<float>(p.size()), y2 = by2.download_as<float>(p.size());
+            REQUIRE(std::memcmp(x.data(), x2.data(), x.size() * 4) == 0);
+            REQUIRE(std::memcmp(y.data(), y2.data(), y.size() * 4) == 0);
+            const auto n = ref::rmsnorm(p, wp, M, K, ep);
+            std::vector<float> xr(p.size());
+            for (size_t i = 0; i < xr.size(); ++i) xr[i] = x0[i] + n[i];
+            const auto yr = ref::rmsnorm(xr, wn, M, K, en);
+            for (uint32_t m = 0; m < M; ++m) {
+                // y's error: x's (the post norm's bound, on |n|, not on a possibly cancelled
+                // |x|) times the row's scale and weight, plus the next norm's own bound.
+                double ss = 0;
+                for (uint32_t k = 0; k < K; ++k) ss += double(xr[size_t(m) * K + k]) * xr[size_t(m) * K + k];
+                const double sr = 1.0 / std::sqrt(ss / K + en);
+                for (size_t i = size_t(m) * K; i < size_t(m + 1) * K; ++i) {
+                    const float ex = kRmsNormRelTol * std::fabs(n[i]) + kRmsNormAbsTol + 1.2e-7f * std::fabs(xr[i]);
+                    REQUIRE(std::fabs(x[i] - xr[i]) <= ex);
+                    REQUIRE(std::fabs(y[i] - yr[i]) <=
+                            2 * kRmsNormRelTol * std::fabs(yr[i]) + kRmsNormAbsTol + 2 * ex * sr * wn[i % K]);
+                }
+            }
+            if (!q8) continue;
+            // The q8_1 rows: rmsnorm_q8_1 of the new x (itself tested against ref::quantize_blocks_i8).
+            Buffer bq3(*dev, qbytes);
+            test::run(*dev, [&](Recorder& r) { ops::rmsnorm_q8_1(r, bx2, bwn, en, bq3, M, K); });
+            const auto w1 = bq.download_as<uint32_t>(qbytes / 4), w2 = bq2.download_as<uint32_t>(qbytes / 4),
+                       w3 = bq3.download_as<uint32_t>(qbytes / 4);
+            CHECK(w1 == w3);
+            CHECK(w2 == w3);
+            CHECK(bx3.download_as<float>(p.size()) == x2);
+        }
+        Recorder rec(*dev);
+        rec.begin();
+        Buffer b(*dev, 1024), b2(*dev, 1024);
+        CHECK_THROWS_WITH_AS(ops::rmsnorm_add_norm(rec, b, b, 1e-5f, b2, b, 1e-5f, 2, 4, {}, {}),
+                             doctest::Contains("neither"), vkrt::Error);
+        CHECK_THROWS_WITH_AS(ops::rmsnorm_add_norm(rec, b, b, 1e-5f, b2, b, 1e-5f, 2, 4, b2, {}),
+                             doctest::Contains("alias"), vkrt::Error);
+        CHECK_THROWS_WITH_AS(ops::rmsnorm_add_norm(rec, b, b, 1e-5f, b2, b, 1e-5f, 1, 48, {}, b),
+                             doctest::Contains("multiple of 32"), vkrt::Error);
+        rec.end();
+        CHECK_NO_VALIDATION(*dev);
+    }
+}
+
 // Strided rows (the q / k slices of a fused QKV output): a per-head norm in place over
 // M tokens of `heads` rows of hd, rows `stride` floats apart, leaves every other float alone;
 // the gated activation reads gate and up slices of one [gate | up] output.

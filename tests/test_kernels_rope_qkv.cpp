@@ -2,7 +2,7 @@
 // the separate kernels it replaces (add_bias, the per-head rmsnorm, rope, rope_store,
 // kv_store; each tested against runtime/ref in test_kernels_block.cpp and
 // test_kernels_kv_cache.cpp): fused [q | k | v] rows and separate q / k / v slices, NORM and
-// NEOX, partial rotation, frequency factors, GQA, F32 and F16 caches, ring rows.
+// NEOX, partial rotation, frequency factors, GQA, F32, F16 and q8_0 caches, ring rows.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -28,17 +28,27 @@ namespace {
 // the exact one, so the scale (1/sqrt: half of it) and every rotated value (|a c - b s| <=
 // |a| + |b| <= 2 * the head's largest normalized value h_max) differ by at most
 // hd * 2^-24 * 2 h_max (+ one float ulp of rounding: 2^-23 h_max). An F16 cache may then
-// round a value the other way: one half ulp (2^-11 relative) more.
-float bound(uint32_t hd, float h_max, bool norm, bool f16, float v) {
+// round a value the other way: one half ulp (2^-11 relative) more. A q8_0 block (same
+// quantization code in both paths, equal inputs: equal bytes) may round a value to the
+// next step, d = the block's max / 127 <= h_max / 127, and its d moves with its max (by
+// the value bound, times |q| / 127 <= 1): one step + twice the value bound.
+float bound(uint32_t hd, float h_max, bool norm, ops::KvType t, float v) {
     if (!norm) return 0.0f;
     float b = (float(hd) * 0x1p-24f * 2.0f + 0x1p-23f) * h_max;
-    if (f16) b += std::ldexp(1.0f, std::ilogb(std::max(std::fabs(v), 0x1p-14f)) - 10);
+    if (t == ops::KvType::f16) b += std::ldexp(1.0f, std::ilogb(std::max(std::fabs(v), 0x1p-14f)) - 10);
+    if (t == ops::KvType::q8_0) b = 2.0f * b + h_max / 127.0f * 1.01f;
     return b;
 }
 
+// The cache's elements as floats (q8_0: d * q of its 34-byte blocks, packed).
 std::vector<float> cache_floats(const std::vector<uint8_t>& bytes, ops::KvType t) {
     std::vector<float> out;
-    if (t == ops::KvType::f32) {
+    if (t == ops::KvType::q8_0) {
+        for (size_t b = 0; b + 34 <= bytes.size(); b += 34) {
+            const float d = fp16_to_fp32(uint16_t(bytes[b] | bytes[b + 1] << 8));
+            for (size_t j = 0; j < 32; ++j) out.push_back(d * float(int8_t(bytes[b + 2 + j])));
+        }
+    } else if (t == ops::KvType::f32) {
         out.resize(bytes.size() / 4);
         std::memcpy(out.data(), bytes.data(), out.size() * 4);
     } else {
@@ -62,11 +72,18 @@ TEST_CASE("rope_qkv: one dispatch equals bias + q/k norm + rope + rope_store + k
         {2, 8, 8, 8, 8, false, false, false, false, true, true, 0, 16},     // stories260K shape, factors, slices
         {4, 4, 1, 64, 32, true, true, false, true, true, false, 30, 7},     // NEOX, partial rotation, ring of 7
         {1, 2, 2, 16, 16, true, false, true, false, false, false, 3, 8},    // no rope (q, k as projected)
+        {2, 4, 2, 16, 16, true, false, true, true, true, false, 9, 16},     // qwen3-f32's heads of 16: a q8_0 block spans 2
         {5, 2, 1, 256, 256, true, true, false, true, true, false, 100, 128},  // gemma's head_dim 256
     };
+    using KT = ops::KvType;
     for (const Case& c : cases) {
-        for (ops::KvType kt : {ops::KvType::f32, ops::KvType::f16}) {
-            for (ops::KvType vt : {ops::KvType::f16, ops::KvType::f32}) {
+        // Every F32 / F16 pair; q8_0 for both caches (rows of whole blocks: heads of 8 and 16
+        // share blocks), and mixed once.
+        std::vector<std::pair<KT, KT>> types = {{KT::f32, KT::f16}, {KT::f32, KT::f32}, {KT::f16, KT::f16}, {KT::f16, KT::f32}};
+        if (c.n_head_kv * c.hd % 32 == 0) types.push_back({KT::q8_0, KT::q8_0});
+        if (&c == &cases[0]) types.insert(types.end(), {{KT::q8_0, KT::f16}, {KT::f32, KT::q8_0}});
+        for (const auto& [kt, vt] : types) {
+            {
                 CAPTURE(c.hd);
                 CAPTURE(c.fused);
                 CAPTURE(ops::kv_type_name(kt));
@@ -136,7 +153,7 @@ TEST_CASE("rope_qkv: one dispatch equals bias + q/k norm + rope + rope_store + k
                         float hmax = 0.f;
                         for (uint32_t i = 0; i < c.hd; ++i) hmax = std::max(hmax, std::fabs(x1[b0 + i]));
                         for (uint32_t i = 0; i < c.hd; ++i)
-                            REQUIRE_MESSAGE(std::fabs(x1[b0 + i] - x2[b0 + i]) <= bound(c.hd, hmax, c.norm, false, 0),
+                            REQUIRE_MESSAGE(std::fabs(x1[b0 + i] - x2[b0 + i]) <= bound(c.hd, hmax, c.norm, KT::f32, 0),
                                             "q token " << m << " head " << h << " dim " << i << ": " << x2[b0 + i]
                                                        << " vs " << x1[b0 + i]);
                     }
@@ -151,7 +168,7 @@ TEST_CASE("rope_qkv: one dispatch equals bias + q/k norm + rope + rope_store + k
                             for (uint32_t i = 0; i < c.hd; ++i) hmax = std::max(hmax, std::fabs(fa[b0 + i]));
                             for (uint32_t i = 0; i < c.hd; ++i)
                                 REQUIRE_MESSAGE(std::fabs(fa[b0 + i] - fb[b0 + i]) <=
-                                                    bound(c.hd, hmax, normed, t == ops::KvType::f16, fa[b0 + i]),
+                                                    bound(c.hd, hmax, normed, t, fa[b0 + i]),
                                                 what << " row " << r << " head " << h << " dim " << i << ": "
                                                      << fb[b0 + i] << " vs " << fa[b0 + i]);
                         }
@@ -161,16 +178,13 @@ TEST_CASE("rope_qkv: one dispatch equals bias + q/k norm + rope + rope_store + k
             }
         }
     }
-    // Refusals: q8_0 caches, strides below the widths, a q norm without a k norm.
+    // Refusals: strides below the widths, a q norm without a k norm.
     Buffer b(dev, 1 << 16);
     ops::QkvStep st;
     st.rope = ops::RopeParams{2, 8, 8, 10000.f};
     st.n_head_kv = 2, st.q_stride = 16, st.kv_stride = 16, st.k0 = 32, st.v0 = 64, st.rows = 4;
     Recorder rec(dev);
     rec.begin();
-    st.k_type = ops::KvType::q8_0;
-    CHECK_THROWS_WITH_AS(ops::rope_qkv(rec, b, b, b, b, 1, st), doctest::Contains("F16 only"), vkrt::Error);
-    st.k_type = ops::KvType::f16;
     st.kv_stride = 8;
     CHECK_THROWS_WITH_AS(ops::rope_qkv(rec, b, b, b, b, 1, st), doctest::Contains("strides"), vkrt::Error);
     st.kv_stride = 16;

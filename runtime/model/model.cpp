@@ -367,6 +367,10 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
     const uint64_t B = n_batch_, E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
     (void)KV;
     const uint32_t widest = std::max({hp.n_embd, hp.n_ff, hp.q_dim()});  // the K of every linear
+    const std::vector<arch::LayerPlan>& lps = model.plan().layers;
+    const bool post_norms = std::any_of(lps.begin(), lps.end(), [](const arch::LayerPlan& lp) {
+        return lp.attn_post_norm || lp.ffn_post_norm;
+    });
     // The output head runs over chunks of the batch's rows whose logits fit one storage-buffer
     // binding (caps().max_binding_bytes: maxStorageBufferRange, 128 MiB on lavapipe and many
     // phones, or VKRT_MAX_BINDING_BYTES): a 512-token batch of Qwen's 151936 logits is 311 MB,
@@ -381,7 +385,8 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
         // before allocating any of it; 128-bit so that no product wraps.
         using u128 = unsigned __int128;
         const model::FusedRows& fr = model.fused_rows();
-        const u128 acts = u128(B) * (2 * E + fr.qkv + Q + fr.gate_up + F) * 4 + u128(head_rows_) * V * 4 +
+        const u128 acts = u128(B) * ((post_norms ? 3 : 2) * E + fr.qkv + Q + fr.gate_up + F) * 4 +
+                          u128(head_rows_) * V * 4 +
                           ops::matmul_scratch_bytes(n_batch_, widest) +
                           (model.w8a8() ? u128(B) * (ops::packed_row_words(widest) + 2) * 4 : 0);
         u128 kv_bytes = 0;
@@ -401,6 +406,7 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
     att_ = Buffer(dev, B * Q * 4, MemoryKind::device, "attention out");
     gate_up_ = Buffer(dev, B * model.fused_rows().gate_up * 4, MemoryKind::device, "ffn gate|up");
     ffn_h_ = Buffer(dev, B * F * 4, MemoryKind::device, "ffn gated");
+    if (post_norms) post_ = Buffer(dev, B * E * 4, MemoryKind::device, "post-norm input");
     logits_gpu_ = Buffer(dev, uint64_t(head_rows_) * V * 4, MemoryKind::device, "logits");
     logits_host_ = Buffer(dev, B * V * 4, MemoryKind::readback, "logits (host)");
     matmul_scratch_ = Buffer(dev, std::max<uint64_t>(4, ops::matmul_scratch_bytes(n_batch_, widest)),
@@ -423,7 +429,7 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
         return n;
     };
     memory_.kv = kv_.bytes();
-    memory_.activations = sum({&x_, &xb_, &qkv_, &att_, &gate_up_, &ffn_h_, &logits_gpu_});
+    memory_.activations = sum({&x_, &xb_, &qkv_, &att_, &gate_up_, &ffn_h_, &logits_gpu_, &post_});
     memory_.scratch = sum({&matmul_scratch_, &act_q_, &act_s_, &act_zp_, &attn_split_});
     memory_.io = sum({&ids_, &positions_, &logits_host_});
 }
@@ -461,7 +467,11 @@ void model::Session::alloc_kv_cache(KvCacheTypes types) {
 //   -> attention -> Wo -> [post norm] -> add -> rmsnorm[_q8_1] -> Wgate|up -> glu -> Wdown
 //   -> [post norm] -> add
 // The two `add`s (without a post norm) and the `glu` (fused gate|up) are GEMV epilogues
-// (ops::MatmulEpilogue: residual, glu) wherever the product runs as a GEMV (gemv_epilogue).
+// (ops::MatmulEpilogue: residual, glu) wherever the product runs as a GEMV (gemv_epilogue);
+// the q/k/v step is one ops::rope_qkv where it runs the cache types. With a post norm
+// (Gemma 3), `post norm -> add -> the next rmsnorm[_q8_1]` (the FFN's input, the next
+// layer's, or the head's when it reads all M rows) is one ops::rmsnorm_add_norm. A llama
+// layer on float GEMVs: 8 dispatches, 8 barriers (each reads the one before); so is Gemma's.
 void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const model::Model& m = *model_;
     const HParams& hp = m.hparams();
@@ -476,12 +486,36 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
     const BufferView x(x_, 0, uint64_t(M) * E * 4), xb(xb_, 0, uint64_t(M) * E * 4),
         att_out(att_, 0, uint64_t(M) * Q * 4), h(ffn_h_, 0, uint64_t(M) * F * 4), ids(ids_, 0, uint64_t(M) * 4), pos(positions_, 0, uint64_t(M) * 4);
 
+    // The norms of x_ and the matrices reading them, for a post norm's pass to write the next
+    // norm (residual_linear): layer l's attention input, its FFN input, the head's input
+    // (only where the head reads all M rows at once: the q8_1 rows are not a row range).
+    const uint32_t head_rows = all_logits ? M : 1;
+    auto attn_in = [&](uint32_t l) {
+        const model::Layer& L = m.layers[l];
+        NextNorm n{&L.attn_norm, plan.layers[l].eps, {}};
+        if (plan.layers[l].fused.qkv) n.readers = {&L.wqkv};
+        else n.readers = {&L.wq, &L.wk, &L.wv};
+        return n;
+    };
+    auto ffn_in = [&](uint32_t l) {
+        const model::Layer& L = m.layers[l];
+        NextNorm n{&L.ffn_norm, plan.layers[l].eps, {}};
+        if (plan.layers[l].fused.gate_up) n.readers = {&L.w_gate_up};
+        else n.readers = {&L.w_gate, &L.w_up};
+        return n;
+    };
+    const bool head_fusable = head_rows == M && head_rows_ >= M;
+    const NextNorm head_in{&m.output_norm, plan.output_eps, {&m.output_weight()}};
+    bool normalized = false;  // the next linears()' norm of x_ is written already
+
     // x (M,E) = embedding rows of ids [* embd_scale]
     ops::embed(rec, m.tok_embd.mat.view, ids, x, M);
     if (plan.embd_scale != 1.0f) ops::scale(rec, x, plan.embd_scale, x, M * E);
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
         const arch::LayerPlan& lp = plan.layers[l];
         const model::Layer& L = m.layers[l];
+        const bool last = l + 1 == hp.n_layer;
+        const NextNorm ffn_next = ffn_in(l), layer_next = last ? head_in : attn_in(l + 1);
         // ---- q (M,Q), k/v (M,KV) = rmsnorm(x) @ Wq/Wk/Wv^T [+ b]: views of qkv_ with row
         // strides. Fused: the (M, fr.qkv) output of one matrix, q/k/v at rows 0/k0/v0 of each
         // row. Unfused: q, k, v (M,Q/KV) in the slices of the buffer (B rows each).
@@ -498,12 +532,13 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
             q = rows_view(qkv_, 0, Q, fr.qkv);
             k = rows_view(qkv_, fr.k0, KV, fr.qkv);
             v = rows_view(qkv_, fr.v0, KV, fr.qkv);
-            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, BufferView(qkv_, 0, uint64_t(M) * fr.qkv * 4)}});
+            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wqkv, BufferView(qkv_, 0, uint64_t(M) * fr.qkv * 4)}},
+                    normalized);
         } else {
             q = rows_view(qkv_, 0, Q, Q);
             k = rows_view(qkv_, B * fr.k0, KV, KV);
             v = rows_view(qkv_, B * fr.v0, KV, KV);
-            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wq, q.v}, {&L.wk, k.v}, {&L.wv, v.v}});
+            linears(rec, x, &L.attn_norm, lp.eps, M, E, {{&L.wq, q.v}, {&L.wk, k.v}, {&L.wv, v.v}}, normalized);
         }
         // The layer's cache is a ring of `rows` rows (kv_layer_rows): every position of this
         // call's window must still be in it after the call's M stores.
@@ -559,35 +594,37 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
         ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window,
                        attn_split_);
         // x += (M,Q) @ Wo^T [-> post norm]
-        residual_linear(rec, att_out, L.wo, lp.attn_post_norm ? &L.attn_post_norm : nullptr, lp.eps, M, Q);
+        normalized = residual_linear(rec, att_out, L.wo, lp.attn_post_norm ? &L.attn_post_norm : nullptr, lp.eps, M, Q,
+                                     &ffn_next);
         // ---- feed-forward: x += (act(norm(x) Wg^T) * norm(x) Wu^T) Wd^T [-> post norm]
         const uint32_t act = uint32_t(lp.act);  // arch::Act: 0 SiLU, 1 GELU-tanh (ops::glu)
         if (lp.fused.gate_up && fr.up0 == F && gemv_epilogue(L.w_gate_up, M, E, true)) {
             // h (M,F) = act(gate) * up straight from the GEMV of [gate; up] (its GLU epilogue,
             // which finds up row i at row F + i: no alignment padding between the halves)
             const ops::Glu glu = lp.act == arch::Act::silu ? ops::Glu::swiglu : ops::Glu::geglu;
-            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, h, {{}, glu}}});
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, h, {{}, glu}}}, normalized);
         } else if (lp.fused.gate_up) {
             const BufferView all(gate_up_, 0, uint64_t(M) * fr.gate_up * 4);
-            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, all}});
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, all}}, normalized);
             ops::glu(rec, act, rows_view(gate_up_, 0, F, fr.gate_up).v, rows_view(gate_up_, fr.up0, F, fr.gate_up).v,
                      h, M, F, fr.gate_up);
         } else {
             const BufferView gate = rows_view(gate_up_, 0, F, F).v, up = rows_view(gate_up_, B * fr.up0, F, F).v;
-            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate, gate}, {&L.w_up, up}});
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate, gate}, {&L.w_up, up}}, normalized);
             ops::glu(rec, act, gate, up, h, M, F, F);
         }
-        residual_linear(rec, h, L.w_down, lp.ffn_post_norm ? &L.ffn_post_norm : nullptr, lp.eps, M, F);
+        normalized = residual_linear(rec, h, L.w_down, lp.ffn_post_norm ? &L.ffn_post_norm : nullptr, lp.eps, M, F,
+                                     !last || head_fusable ? &layer_next : nullptr);
     }
     // ---- head: only the rows whose logits are wanted, head_rows_ at a time (their logits
     // fit one binding), each chunk copied to its rows of the readback buffer
-    const uint32_t rows = all_logits ? M : 1;
+    const uint32_t rows = head_rows;
     const Weight& out = m.output_weight();
     for (uint32_t r0 = 0; r0 < rows; r0 += head_rows_) {
         const uint32_t n = std::min(head_rows_, rows - r0);
         const uint64_t first = uint64_t(M - rows + r0) * E * 4;
         linears(rec, BufferView(x_, first, uint64_t(n) * E * 4), &m.output_norm, plan.output_eps, n, E,
-                {{&out, BufferView(logits_gpu_, 0, uint64_t(n) * V * 4)}});  // (n,E) @ W^T -> (n,V)
+                {{&out, BufferView(logits_gpu_, 0, uint64_t(n) * V * 4)}}, normalized);  // (n,E) @ W^T -> (n,V)
         rec.copy(logits_gpu_, BufferView(logits_host_, uint64_t(r0) * V * 4, uint64_t(n) * V * 4),
                  uint64_t(n) * V * 4);
     }
@@ -615,23 +652,47 @@ bool model::Session::gemv_epilogue(const Weight& w, uint32_t M, uint32_t K, bool
 // x_ (M,E) += in (M,K) @ w^T [-> rmsnorm(post_norm)]: without a post norm the GEMV adds
 // x_ itself (its residual epilogue, y aliasing the residual); otherwise, or where the
 // product is no GEMV, into xb_ and then the add (with the post norm: ops::rmsnorm_add).
-void model::Session::residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm,
-                                     float eps, uint32_t M, uint32_t K) {
+bool model::Session::residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm,
+                                     float eps, uint32_t M, uint32_t K, const NextNorm* next) {
     const uint32_t E = model_->hparams().n_embd;
     const BufferView x(x_, 0, uint64_t(M) * E * 4), xb(xb_, 0, uint64_t(M) * E * 4);
     if (!post_norm && gemv_epilogue(w, M, K, false)) {
         linears(rec, in, nullptr, eps, M, K, {{&w, x, {x}}});
-        return;
+        return false;
     }
-    linears(rec, in, nullptr, eps, M, K, {{&w, xb}});
-    if (post_norm)
-        ops::rmsnorm_add(rec, xb, post_norm->buf, x, M, E, eps);  // x += rmsnorm(xb): one pass
-    else
+    if (!post_norm) {
+        linears(rec, in, nullptr, eps, M, K, {{&w, xb}});
         ops::add(rec, x, xb, x, M * E);
+        return false;
+    }
+    const BufferView p(post_, 0, uint64_t(M) * E * 4);
+    linears(rec, in, nullptr, eps, M, K, {{&w, p}});
+    // The next norm in the same pass where linears() would write it from x_ alone: its
+    // readers are not W8A8 (whose int8 rows rmsnorm_quantize_rows_* write).
+    size_t n_readers = 0;
+    bool fuse = next != nullptr;
+    for (; fuse && n_readers < next->readers.size() && next->readers[n_readers]; ++n_readers)
+        fuse = !next->readers[n_readers]->int8();
+    if (!fuse) {
+        ops::rmsnorm_add(rec, p, post_norm->buf, x, M, E, eps);  // x += rmsnorm(p): one pass
+        return false;
+    }
+    const NormOutputs o = norm_outputs(std::span<const Weight* const>(next->readers.data(), n_readers), M, E);
+    ops::rmsnorm_add_norm(rec, p, post_norm->buf, eps, x, next->norm->buf, next->eps, M, E,
+                          o.f32 ? xb : BufferView{},
+                          o.q8 ? BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, E)) : BufferView{});
+    return true;
+}
+
+model::Session::NormOutputs model::Session::norm_outputs(std::span<const Weight* const> readers, uint32_t M,
+                                                         uint32_t K) const {
+    NormOutputs o;
+    for (const Weight* w : readers) (int_path(*w, M, K) ? o.q8 : o.f32) = true;
+    return o;
 }
 
 void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M,
-                             uint32_t K, std::initializer_list<Out> outs) {
+                             uint32_t K, std::initializer_list<Out> outs, bool normalized) {
     const Weight& first = *outs.begin()->w;
     for (const Out& o : outs)
         VKRT_CHECK(o.w->int8() == first.int8(), Status::bad_format, "tensors '", first.name, "' and '", o.w->name,
@@ -640,11 +701,18 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
         // The paths of the matrices: integer GEMVs read x quantized once (q8_1), the
         // others the normalized float x; the norm writes what they read.
         auto int_path = [&](const Weight& w) { return this->int_path(w, M, K); };
-        bool need_int = false, need_float = false;
-        for (const Out& o : outs) (int_path(*o.w) ? need_int : need_float) = true;
+        std::array<const Weight*, 4> readers{};
+        VKRT_CHECK(outs.size() <= readers.size(), Status::internal, "linears: ", outs.size(), " outputs");
+        for (size_t i = 0; i < outs.size(); ++i) readers[i] = outs.begin()[i].w;
+        const NormOutputs need = norm_outputs(std::span<const Weight* const>(readers.data(), outs.size()), M, K);
+        const bool need_int = need.q8, need_float = need.f32;
         const ops::Q8Activations xq{BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, K)), M, K};
         BufferView x = in;
-        if (norm) {
+        VKRT_CHECK(!normalized || (norm && in.buffer == &x_ && in.offset == 0), Status::internal,
+                   "linears: normalized rows without their norm");
+        if (norm && normalized) {
+            x = BufferView(xb_, 0, uint64_t(M) * K * 4);  // written by residual_linear's rmsnorm_add_norm
+        } else if (norm) {
             const BufferView xn(xb_, 0, uint64_t(M) * K * 4);  // the normalized rows (K = n_embd)
             if (need_int)
                 ops::rmsnorm_q8_1(rec, in, norm->buf, eps, xq.buf, M, K, need_float ? xn : BufferView{});

@@ -9,6 +9,7 @@
 // prefill (the whole batch through the GEMM kernels) and decode (one token through
 // the GEMV kernels, replaying one recorded command buffer token after token).
 #pragma once
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -258,11 +259,29 @@ private:
         BufferView y;
         ops::MatmulEpilogue epi = {};
     };
+    // normalized: `norm` of `in` (rows of x_) was written already, by the residual_linear
+    // before it (its NextNorm, for these outs): the normalized rows at the same offset of
+    // xb_ and / or the q8_1 rows in matmul_scratch_.
     void linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M, uint32_t K,
-                 std::initializer_list<Out> outs);
+                 std::initializer_list<Out> outs, bool normalized = false);
+    // The norm that the next linears() applies to x_ (all M rows) and the weights that read
+    // its output (null-terminated): residual_linear may write it in its post norm's pass.
+    struct NextNorm {
+        const Weight* norm = nullptr;
+        float eps = 0.0f;
+        std::array<const Weight*, 4> readers{};
+    };
+    // What a norm feeding `readers` writes: q8_1 rows for integer-path matrices, float rows
+    // for the others (both when both kinds read it).
+    struct NormOutputs {
+        bool q8 = false, f32 = false;
+    };
+    NormOutputs norm_outputs(std::span<const Weight* const> readers, uint32_t M, uint32_t K) const;
     // x_ += in (M,K) @ w^T [-> rmsnorm(post_norm)] (the residual epilogue where it can).
-    void residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm, float eps,
-                         uint32_t M, uint32_t K);
+    // With a post norm and `next`, the post norm, the add and next's norm are one pass
+    // (ops::rmsnorm_add_norm): returns true, and the next linears() gets normalized = true.
+    bool residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm, float eps,
+                         uint32_t M, uint32_t K, const NextNorm* next = nullptr);
     // Whether w (K columns) for M rows runs on the integer path (q8_1 activations).
     bool int_path(const Weight& w, uint32_t M, uint32_t K) const;
     // Whether w's product for M rows can take a GEMV epilogue (ops::MatmulEpilogue): the path
@@ -282,7 +301,8 @@ private:
     // qkv_: the q, k, v projections: the (M, qkv) output of a fused matrix, or, unfused, q
     // (M,Q), k (M,KV), v (M,KV) in its slices (model::FusedRows, times n_batch rows); gate_up_
     // likewise; ffn_h_ (M,F) the gated activation.
-    Buffer x_, xb_, qkv_, att_, gate_up_, ffn_h_, logits_gpu_, logits_host_, matmul_scratch_;
+    // post_: a post norm's input (M,E), the product before rmsnorm_add_norm (models with post norms).
+    Buffer x_, xb_, qkv_, att_, gate_up_, ffn_h_, logits_gpu_, logits_host_, matmul_scratch_, post_;
     Buffer act_q_, act_s_, act_zp_;  // W8A8: quantized activations, per-row scales / zero points
     Buffer attn_split_;              // decode attention's split partials (ops::attention_scratch_bytes)
     KvCache kv_;

@@ -97,6 +97,40 @@ void rmsnorm_q8_1(Recorder& rec, const BufferView& x, const BufferView& w, float
     rec.dispatch(row_pipeline(rec, spv::Variant::rmsnorm_q8_1_sg, spv::Variant::rmsnorm_q8_1_shared, K), {x, w, xq, y.buffer ? y : xq}, pc, row_groups(rec.device(), M));
 }
 
+void rmsnorm_add_norm(Recorder& rec, const BufferView& p, const BufferView& w_post, float eps_post, const BufferView& x,
+                      const BufferView& w_next, float eps_next, uint32_t M, uint32_t K, const BufferView& y,
+                      const BufferView& xq) {
+    const char* kn = "rmsnorm_add_norm";
+    VKRT_CHECK(M >= 1 && K >= 1, Status::invalid_argument, kn, ": empty shape M=", M, " K=", K);
+    VKRT_CHECK(std::isfinite(eps_post) && eps_post >= 0.f && std::isfinite(eps_next) && eps_next >= 0.f,
+               Status::invalid_argument, kn, ": eps must be finite and >= 0, got ", eps_post, " and ", eps_next);
+    VKRT_CHECK(y.buffer || xq.buffer, Status::invalid_argument, kn, ": neither y nor xq is bound");
+    VKRT_CHECK(!xq.buffer || (K >= 32 && K % 32 == 0), Status::invalid_argument, kn, ": (M,K) = (", M, ",", K,
+               "): the q8_1 output needs K a positive multiple of 32");
+    const uint64_t bytes = uint64_t(M) * K * 4;
+    VKRT_CHECK(bytes / 4 < (uint64_t(1) << 32), Status::limit_exceeded, kn, ": (M,K) = (", M, ",", K,
+               ") is too large for 32-bit indexing");
+    require_bytes(p, bytes, kn, "p");
+    require_bytes(x, bytes, kn, "x");
+    require_bytes(w_post, uint64_t(K) * 4, kn, "w_post");
+    require_bytes(w_next, uint64_t(K) * 4, kn, "w_next");
+    if (y.buffer) require_bytes(y, bytes, kn, "y");
+    if (xq.buffer) require_bytes(xq, matmul_scratch_bytes(M, K), kn, "xq");
+    // Whether views a and b (a_bytes, b_bytes long) share a byte.
+    auto overlap = [](const BufferView& a, uint64_t a_bytes, const BufferView& b, uint64_t b_bytes) {
+        return a.buffer && b.buffer && a.buffer == b.buffer && a.offset < b.offset + b_bytes &&
+               b.offset < a.offset + a_bytes;
+    };
+    const uint64_t qbytes = xq.buffer ? matmul_scratch_bytes(M, K) : 0;
+    VKRT_CHECK(!overlap(p, bytes, x, bytes) && !overlap(y, bytes, p, bytes) && !overlap(y, bytes, x, bytes) &&
+                   !overlap(xq, qbytes, p, bytes) && !overlap(xq, qbytes, x, bytes) && !overlap(xq, qbytes, y, bytes),
+               Status::invalid_argument, kn, ": p, x, y and xq must not alias");
+    const shader::RmsNormAddNormPush pc{M, K, eps_post, eps_next, y.buffer ? 1u : 0u, xq.buffer ? 1u : 0u};
+    // An output not written is bound to x (the shader never touches it), no dummy buffer.
+    rec.dispatch(row_pipeline(rec, spv::Variant::rmsnorm_add_norm_sg, spv::Variant::rmsnorm_add_norm_shared, K),
+                 {p, w_post, x, w_next, y.buffer ? y : x, xq.buffer ? xq : x}, pc, row_groups(rec.device(), M));
+}
+
 void softmax(Recorder& rec, const BufferView& x, const BufferView& y, uint32_t M, uint32_t N) {
     VKRT_CHECK(M >= 1 && N >= 1, Status::invalid_argument, "softmax: empty shape M=", M, " N=", N);
     require_bytes(x, uint64_t(M) * N * 4, "softmax", "x");

@@ -35,6 +35,16 @@ void rmsnorm_add(Recorder& rec, const BufferView& x, const BufferView& w, const 
 void rmsnorm_q8_1(Recorder& rec, const BufferView& x, const BufferView& w, float eps, const BufferView& xq,
                   uint32_t M, uint32_t K, const BufferView& y = {});
 
+// A post norm, its residual add and the next norm in one pass (shaders/rmsnorm_add_norm.comp):
+//   p (M,K), x (M,K), w_post, w_next (K):
+//   x += rmsnorm(p) * w_post (eps_post), bit for bit rmsnorm_add's;
+//   y  = rmsnorm(new x) * w_next (eps_next) when y is bound, bit for bit rmsnorm's;
+//   xq = its q8_1 blocks when xq is bound (K % 32 == 0), as rmsnorm_q8_1 writes them.
+// At least one of y, xq; none of the outputs may alias p or x (or each other).
+void rmsnorm_add_norm(Recorder& rec, const BufferView& p, const BufferView& w_post, float eps_post, const BufferView& x,
+                      const BufferView& w_next, float eps_next, uint32_t M, uint32_t K, const BufferView& y,
+                      const BufferView& xq);
+
 // x (M,N) -> y (M,N) = softmax over each row (max-subtracted). y may be x.
 void softmax(Recorder& rec, const BufferView& x, const BufferView& y, uint32_t M, uint32_t N);
 

@@ -88,13 +88,19 @@ namespace {
 // The rope_qkv variant for the cache types (rope_qkv_supported).
 spv::Variant qkv_variant(KvType k, KvType v) {
     using V = spv::Variant;
-    if (k == KvType::f16) return v == KvType::f16 ? V::rope_qkv_f16 : V::rope_qkv_kf16_vf32;
-    return v == KvType::f16 ? V::rope_qkv_kf32_vf16 : V::rope_qkv_f32;
+    switch (k) {
+        case KvType::f16:
+            return v == KvType::f16 ? V::rope_qkv_f16 : v == KvType::q8_0 ? V::rope_qkv_kf16_vq8_0 : V::rope_qkv_kf16_vf32;
+        case KvType::q8_0:
+            return v == KvType::f16 ? V::rope_qkv_kq8_0_vf16 : v == KvType::q8_0 ? V::rope_qkv_q8_0 : V::rope_qkv_kq8_0_vf32;
+        default:
+            return v == KvType::f16 ? V::rope_qkv_kf32_vf16 : v == KvType::q8_0 ? V::rope_qkv_kf32_vq8_0 : V::rope_qkv_f32;
+    }
 }
 }  // namespace
 
 bool rope_qkv_supported(KvType k_type, KvType v_type) {
-    auto ok = [](KvType t) { return t == KvType::f32 || t == KvType::f16; };
+    auto ok = [](KvType t) { return t == KvType::f32 || t == KvType::f16 || t == KvType::q8_0; };
     return ok(k_type) && ok(v_type);
 }
 
@@ -108,7 +114,7 @@ void rope_qkv(Recorder& rec, const BufferView& qkv, const BufferView& pos, const
     VKRT_CHECK(s.n_head_kv >= 1 && s.rows >= 1, Status::invalid_argument, kernel, ": n_head_kv (", s.n_head_kv,
                ") and rows (", s.rows, ") must be >= 1");
     VKRT_CHECK(rope_qkv_supported(s.k_type, s.v_type), Status::unsupported, kernel, ": caches of ",
-               kv_type_name(s.k_type), " / ", kv_type_name(s.v_type), " rows (F32 and F16 only; q8_0: rope_store, kv_store)");
+               kv_type_name(s.k_type), " / ", kv_type_name(s.v_type), " rows (F32, F16 and q8_0 only)");
     VKRT_CHECK(s.q_stride >= Q && s.kv_stride >= KV, Status::invalid_argument, kernel, ": row strides (", s.q_stride,
                ", ", s.kv_stride, ") below the widths (", Q, ", ", KV, ")");
     VKRT_CHECK((s.q_norm.buffer != nullptr) == (s.k_norm.buffer != nullptr), Status::invalid_argument, kernel,

@@ -58,8 +58,8 @@ struct QkvStep {
     uint32_t rows = 0;           // the caches' ring rows: token m goes to row pos[m] % rows
     KvType k_type = KvType::f16, v_type = KvType::f16;
 };
-// Whether rope_qkv runs these cache types (F32 / F16 rows; a q8_0 block may span heads,
-// and the kernel works head by head: q8_0 caches take rope_store / kv_store).
+// Whether rope_qkv runs these cache types: F32, F16 and q8_0 rows (a q8_0 block of a head
+// smaller than 32 spans heads: the workgroup of the head it starts in writes it).
 bool rope_qkv_supported(KvType k_type, KvType v_type);
 // qkv (the buffer above; q rewritten in place: rope(norm(q + bq))), pos (M) ->
 // k_cache row pos[m] % rows = rope(norm(k + bk)), v_cache row pos[m] % rows = v + bv, each
