@@ -379,6 +379,42 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
     }
 }
 
+// ---- cooperative-matrix GEMM (shaders/gemm_coopmat.comp)
+
+namespace {
+constexpr uint32_t kCoopmatTile = 32;  // BM = BN of gemm_coopmat.comp
+// VkComponentTypeKHR
+constexpr uint32_t kCtF16 = 0, kCtF32 = 1;
+}  // namespace
+
+bool gemm_coopmat_supported(const Device& dev) {
+    const auto& caps = dev.caps();
+    // The kernel's fragments (16x16x16, f16 inputs, f32 sums), its float16 shared tiles,
+    // and one subgroup of the device's size a workgroup (at least 4 lanes: the staging
+    // loops assume nothing more).
+    return caps.fp16 && caps.has_coopmat(16, 16, 16, kCtF16, kCtF16, kCtF32, kCtF32) && caps.subgroup_size >= 4 &&
+           caps.subgroup_size <= caps.max_workgroup_invocations;
+}
+
+void matmul_gemm_coopmat(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
+                         uint32_t split) {
+    check_common("matmul (gemm_cm)", x, w, y, M);
+    Device& dev = rec.device();
+    const auto& caps = dev.caps();
+    VKRT_CHECK(gemm_coopmat_supported(dev), Status::unsupported, "matmul (gemm_cm): needs 16x16x16 f16 x f16 -> f32 ",
+               "cooperative matrices (VK_KHR_cooperative_matrix) and shaderFloat16, which ", caps.name,
+               " does not offer", caps.forced_no_coopmat ? " (VKRT_DISABLE=coopmat)" : "");
+    VKRT_CHECK(split <= 64, Status::invalid_argument, "matmul (gemm_cm): split ", split, " not in 0..64");
+    const Pipeline& p = dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::cm),
+                                     {caps.subgroup_size, uint32_t(w.layout)});
+    for (const WeightPart& part : w.parts) {
+        const uint32_t S = split_count(dev, split, M, part.rows, w.cols, kCoopmatTile, kCoopmatTile, 1);
+        dispatch_gemm_part(rec, p, part.view, x, y, MatmulPush{M, w.rows, w.cols, part.rows, part.row0},
+                           Groups{div_up(part.rows, kCoopmatTile), div_up(M, kCoopmatTile), 1}, S,
+                           "matmul (gemm_cm)");
+    }
+}
+
 void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
             const BufferView& scratch, MatmulPath path, const MatmulEpilogue& epi) {
     const uint32_t e = check_epilogue("matmul", epi, w, y, M);
@@ -424,7 +460,8 @@ void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const Buffe
             return;
         }
         case MatmulPath::gemm:
-            matmul_gemm(rec, x, w, y, M, default_gemm_tiles(dev));
+            if (gemm_coopmat_supported(dev)) matmul_gemm_coopmat(rec, x, w, y, M);
+            else matmul_gemm(rec, x, w, y, M, default_gemm_tiles(dev));
             return;
         case MatmulPath::auto_: break;
     }
