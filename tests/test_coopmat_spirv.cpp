@@ -170,7 +170,7 @@ TEST_CASE("coopmat SPIR-V: every embedded NV matrix kernel rewrites to a consist
         CHECK(count_op(khr, op::kStoreKHR) == count_op(words, op::kStoreNV));
         CHECK(!spv::uses_coopmat_nv(khr));
     }
-    // gemm_<fmt>_cm for every K_FLOAT format
+    // gemm_<fmt>_cm for every K_FLOAT format, gemm_int8_cm
     CHECK(kernels >= 10);
 }
 
