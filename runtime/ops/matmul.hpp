@@ -142,5 +142,12 @@ void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, cons
 // The int8-dot GEMM (shaders/mmq.comp) with explicit tiles (tests, tuning): any M.
 void matmul_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
                 const MmqTiles& tiles);
+// The int8-dot GEMM's product with its integer sums on 16x16x16 s8 x s8 -> s32 cooperative
+// matrices (mmq.comp MMQ_CM, variants mmq_<fmt>_cm; the same integer sums and epilogue):
+// where mmq_coopmat_supported, matmul_q8 and matmul's mmq path take it instead of
+// matmul_mmq. 32x32 tiles, split over `split` parts of K (0 = the runtime's choice).
+bool mmq_coopmat_supported(const Device& dev);
+void matmul_mmq_coopmat(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
+                        uint32_t split = 0);
 
 }  // namespace vkrt::ops

@@ -100,6 +100,12 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
                 ops::quantize_q8_1(r, x, xq);
                 ops::matmul_q8(r, xq, ops::single_part(w, t, N, K), y);
             });
+            // matmul_q8 runs the int8 GEMM on cooperative matrices where the device has
+            // them: the OpSDot tiles too
+            if (all_paths && M > 8 && ops::mmq_coopmat_supported(dev))
+                record_once(dev, [&](Recorder& r) {
+                    ops::matmul_mmq(r, xq, ops::single_part(w, t, N, K), y, ops::default_mmq_tiles(dev, M));
+                });
         }
     }
     // embedding rows of the same format (token_embd is often quantized)
