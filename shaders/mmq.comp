@@ -204,8 +204,10 @@ void main() {
         barrier();
 #if MMQ_CM
         // ---- the integer sums of every 16 x 16 fragment, unit and half (K = 16)
+        // The loop over the halves stays rolled: unrolled, RADV loaded every fragment of the
+        // stage first (168-216 VGPRs on navi31, 4 waves/SIMD).
         if (gl_SubgroupID == 0u) {  // uniform in each subgroup
-            for (uint uh = 0u; uh < 2u * BU; ++uh)
+            [[dont_unroll]] for (uint uh = 0u; uh < 2u * BU; ++uh)
                 for (uint fi = 0u; fi < BM / 16u; ++fi)
                     for (uint fj = 0u; fj < BN / 16u; ++fj) {
                         icoopmatNV<8, 3, 16, 16> a, b;
