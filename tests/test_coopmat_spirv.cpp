@@ -194,3 +194,22 @@ TEST_CASE("coopmat SPIR-V: a matrix that would be both A and B is refused, not m
     CHECK(!spv::uses_coopmat_nv(junk));
     CHECK_THROWS_AS(spv::coopmat_nv_to_khr(junk), Error);
 }
+
+TEST_CASE("coopmat SPIR-V: a truncated matrix instruction is an error, not a read past it") {
+    const spv::ShaderBlob* blob = nullptr;
+    for (const spv::ShaderBlob& b : spv::all_shaders())
+        if (spv::uses_coopmat_nv({b.words, b.size})) blob = &b;
+    REQUIRE(blob != nullptr);
+    std::vector<uint32_t> w(blob->words, blob->words + blob->size);
+    // the first OpTypeCooperativeMatrixNV cut to 3 words (the rest as OpNop words)
+    bool done = false;
+    for (size_t i = 5; i < w.size() && !done; i += w[i] >> 16)
+        if ((w[i] & 0xffffu) == op::kTypeNV) {
+            const uint32_t len = w[i] >> 16;
+            w[i] = (3u << 16) | op::kTypeNV;
+            for (uint32_t k = 3; k < len; ++k) w[i + k] = (1u << 16) | 0u;  // OpNop
+            done = true;
+        }
+    REQUIRE(done);
+    CHECK_THROWS_WITH_AS(spv::coopmat_nv_to_khr(w), doctest::Contains("fewer than its operands"), Error);
+}

@@ -42,6 +42,20 @@ std::vector<Inst> parse(std::span<const uint32_t> w) {
         const uint32_t len = w[i] >> 16, op = w[i] & 0xffffu;
         VKRT_CHECK(len > 0 && i + len <= w.size(), Status::internal,
                    "cooperative matrix SPIR-V: malformed instruction at word ", i);
+        // the operands this rewrite reads: present (a malformed module is an error, not a read past it)
+        uint32_t need = 1;
+        if (op == kTypeNV || op == kMulAddNV || op == kLoadNV) need = 6;
+        else if (op == kStoreNV) need = 5;
+        else if (op == kLengthNV || op == kOpTypeInt || op == kOpTypePointer || op == kOpConstant ||
+                 op == kOpTypeArray || op == kOpSpecConstantOp)
+            need = 4;
+        else if (op == kOpTypeRuntimeArray || op == kOpConstantTrue || op == kOpConstantFalse || op == kOpStore ||
+                 op == kOpCopyMemory)
+            need = 3;
+        else if (op == kOpCapability || op == kOpExtension || op == kOpTypeStruct)
+            need = 2;
+        VKRT_CHECK(len >= need, Status::internal, "cooperative matrix SPIR-V: instruction ", op, " at word ", i,
+                   " has ", len, " words, fewer than its operands");
         out.push_back({i, op, len});
         i += len;
     }
