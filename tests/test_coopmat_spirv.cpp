@@ -174,20 +174,27 @@ TEST_CASE("coopmat SPIR-V: every embedded NV matrix kernel rewrites to a consist
     CHECK(kernels >= 10);
 }
 
-TEST_CASE("coopmat SPIR-V: a matrix that would be both A and B is refused, not mapped") {
-    const spv::ShaderBlob* blob = nullptr;
+namespace {
+// The words of an embedded matrix kernel, and the offset of its first instruction `want`.
+std::vector<uint32_t> matrix_kernel() {
     for (const spv::ShaderBlob& b : spv::all_shaders())
-        if (spv::uses_coopmat_nv({b.words, b.size})) blob = &b;
-    REQUIRE(blob != nullptr);
-    std::vector<uint32_t> w(blob->words, blob->words + blob->size);
+        if (spv::uses_coopmat_nv({b.words, b.size})) return {b.words, b.words + b.size};
+    return {};
+}
+size_t first_op(const std::vector<uint32_t>& w, uint32_t want) {
+    for (size_t i = 5; i < w.size(); i += w[i] >> 16)
+        if ((w[i] & 0xffffu) == want) return i;
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("coopmat SPIR-V: a matrix that would be both A and B is refused, not mapped") {
+    std::vector<uint32_t> w = matrix_kernel();
+    REQUIRE(!w.empty());
     // the first MulAdd's B operand := its A operand
-    bool done = false;
-    for (size_t i = 5; i < w.size() && !done; i += w[i] >> 16)
-        if ((w[i] & 0xffffu) == op::kMulAddNV) {
-            w[i + 4] = w[i + 3];
-            done = true;
-        }
-    REQUIRE(done);
+    const size_t i = first_op(w, op::kMulAddNV);
+    REQUIRE(i != 0);
+    w[i + 4] = w[i + 3];
     CHECK_THROWS_WITH_AS(spv::coopmat_nv_to_khr(w), doctest::Contains("both the A and the B operand"), Error);
     // and a module that is not SPIR-V
     std::vector<uint32_t> junk{1, 2, 3};
@@ -196,20 +203,13 @@ TEST_CASE("coopmat SPIR-V: a matrix that would be both A and B is refused, not m
 }
 
 TEST_CASE("coopmat SPIR-V: a truncated matrix instruction is an error, not a read past it") {
-    const spv::ShaderBlob* blob = nullptr;
-    for (const spv::ShaderBlob& b : spv::all_shaders())
-        if (spv::uses_coopmat_nv({b.words, b.size})) blob = &b;
-    REQUIRE(blob != nullptr);
-    std::vector<uint32_t> w(blob->words, blob->words + blob->size);
+    std::vector<uint32_t> w = matrix_kernel();
+    REQUIRE(!w.empty());
     // the first OpTypeCooperativeMatrixNV cut to 3 words (the rest as OpNop words)
-    bool done = false;
-    for (size_t i = 5; i < w.size() && !done; i += w[i] >> 16)
-        if ((w[i] & 0xffffu) == op::kTypeNV) {
-            const uint32_t len = w[i] >> 16;
-            w[i] = (3u << 16) | op::kTypeNV;
-            for (uint32_t k = 3; k < len; ++k) w[i + k] = (1u << 16) | 0u;  // OpNop
-            done = true;
-        }
-    REQUIRE(done);
+    const size_t i = first_op(w, op::kTypeNV);
+    REQUIRE(i != 0);
+    const uint32_t len = w[i] >> 16;
+    w[i] = (3u << 16) | op::kTypeNV;
+    for (uint32_t k = 3; k < len; ++k) w[i + k] = (1u << 16) | 0u;  // OpNop
     CHECK_THROWS_WITH_AS(spv::coopmat_nv_to_khr(w), doctest::Contains("fewer than its operands"), Error);
 }
