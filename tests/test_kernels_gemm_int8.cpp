@@ -462,7 +462,7 @@ TEST_CASE("gemm_int8: cooperative-matrix path (gemm_int8_cm) bit-exact where the
         // lavapipe: no VK_KHR_cooperative_matrix. Not run here; what is checked: a forced
         // call is refused naming the feature, and the automatic path is the scalar one.
         MESSAGE("gemm_int8_cm not run: ", dev.caps().name,
-                " reports no 16x16x16 s8 x s8 -> s32 cooperative matrix (or no shaderInt8)");
+                " reports no 16x16x16 s8 x s8 -> s32 cooperative matrix (or no shaderInt8) ", dev.caps().coopmat_off);
         Problem p(dev, hosts.back());
         CHECK_THROWS_WITH_AS(check_raw(dev, p, ops::GemmInt8Path::coopmat), doctest::Contains("cooperative matrices"),
                              Error);

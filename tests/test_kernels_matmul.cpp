@@ -1115,7 +1115,8 @@ TEST_CASE("matmul: cooperative-matrix GEMM (gemm_cm), every format, odd shapes, 
         // lavapipe: no VK_KHR_cooperative_matrix. The product is not run here; what is
         // checked: the choice falls back and a forced call is refused, naming the feature.
         MESSAGE("gemm_cm not run: ", caps.name, " reports no 16x16x16 f16 x f16 -> f32 cooperative matrix",
-                std::string(caps.cooperative_matrix ? "" : " (no VK_KHR_cooperative_matrix)"));
+                std::string(caps.cooperative_matrix ? "" : " (cooperative matrices off") +
+                    (caps.coopmat_off.empty() ? ")" : ": " + caps.coopmat_off + ")"));
         const Problem p = make_problem(Format::F32, 9, 3, 32, 11);
         const Buffer wb = weight_buffer(dev, p.w);
         Buffer x = make_buffer(dev, p.x, "x");
@@ -1163,7 +1164,7 @@ TEST_CASE("matmul: int8 GEMM on cooperative matrices (mmq_cm) within the integer
         // lavapipe: no VK_KHR_cooperative_matrix. Not run here; what is checked: a forced
         // call is refused naming the feature (the mmq tests above run the OpSDot tiles).
         MESSAGE("mmq_cm not run: ", caps.name, " reports no 16x16x16 s8 x s8 -> s32 cooperative matrix",
-                std::string(caps.int8 ? "" : " (no shaderInt8)"));
+                std::string(caps.int8 ? "" : " (no shaderInt8)"), caps.coopmat_off);
         if (!caps.int_dot) return;  // the operands' check refuses first there
         const Problem p = make_problem(Format::Q8_0, 9, 3, 32, 13);
         const Buffer wb = weight_buffer(dev, p.w);

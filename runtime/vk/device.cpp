@@ -330,6 +330,17 @@ struct CoopmatProperties {  // VkCooperativeMatrixPropertiesKHR
 };
 using PFN_CoopmatProperties = VkResult(VKAPI_PTR*)(VkPhysicalDevice, uint32_t*, CoopmatProperties*);
 
+// The specVersion of VK_LAYER_KHRONOS_validation (0 when absent).
+static uint32_t validation_layer_version() {
+    uint32_t n = 0;
+    vkEnumerateInstanceLayerProperties(&n, nullptr);
+    std::vector<VkLayerProperties> lp(n);
+    vkEnumerateInstanceLayerProperties(&n, lp.data());
+    for (const VkLayerProperties& l : lp)
+        if (std::strcmp(l.layerName, "VK_LAYER_KHRONOS_validation") == 0) return l.specVersion;
+    return 0;
+}
+
 // Sets c.cooperative_matrix (feature cooperativeMatrix and vulkanMemoryModel, which the
 // kernels' SPIR-V declares) and c.coopmat_shapes (subgroup scope only: the kernels use no
 // other) for a device with the extension.
@@ -406,7 +417,8 @@ std::string Capabilities::report() const {
        << "maxMemoryAllocationSize: " << max_allocation_size << " bytes\n"
        << "device-local memory:     " << device_local_bytes / (1024 * 1024) << " MiB"
        << (uma ? " (host visible: unified memory)" : "") << "\n"
-       << "cooperative matrix:      " << yn(cooperative_matrix) << forced(forced_no_coopmat);
+       << "cooperative matrix:      " << yn(cooperative_matrix) << forced(forced_no_coopmat)
+       << (coopmat_off.empty() ? "" : " (" + coopmat_off + ")");
     // VkComponentTypeKHR names, as the shapes are listed (MxNxK A x B + C -> result)
     auto ct = [](uint32_t t) {
         static const char* const n[] = {"f16", "f32", "f64", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64"};
@@ -666,6 +678,15 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (opts.disable_native_half) { c.forced_no_native_half = c.native_half; c.native_half = false; }
     c.unrolls_loops = c.vendor_id != 0x13B5;  // Arm (see Capabilities::unrolls_loops)
     if (opts.disable_unroll) { c.forced_no_unroll = c.unrolls_loops; c.unrolls_loops = false; }
+    if (c.cooperative_matrix && validation_) {
+        const uint32_t lv = validation_layer_version();
+        if (lv < VK_MAKE_API_VERSION(0, 1, 3, 255)) {  // the release that brought VK_KHR_cooperative_matrix
+            c.cooperative_matrix = false;
+            c.coopmat_off = "the validation layer (" + std::to_string(VK_API_VERSION_MAJOR(lv)) + "." +
+                            std::to_string(VK_API_VERSION_MINOR(lv)) + "." + std::to_string(VK_API_VERSION_PATCH(lv)) +
+                            ") predates VK_KHR_cooperative_matrix and would reject the matrix kernels";
+        }
+    }
     if (opts.disable_coopmat) { c.forced_no_coopmat = c.cooperative_matrix; c.cooperative_matrix = false; }
     if (!c.fp16 && !c.int8) c.cooperative_matrix = false;  // every matrix kernel has 16- or 8-bit types
     // One weight part is one buffer and one binding; whole words.

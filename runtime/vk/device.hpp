@@ -141,6 +141,11 @@ struct Capabilities {
         bool saturating;
     };
     std::vector<CoopmatShape> coopmat_shapes;
+    // Why cooperative_matrix is off although the device has it ("" otherwise): the Khronos
+    // validation layer in use predates VK_KHR_cooperative_matrix (Debian 12's 1.3.239: its
+    // SPIR-V checks reject the KHR matrix instructions, so every matrix kernel would be a
+    // validation error); without VKRT_VALIDATION, or with a newer layer, the kernels run.
+    std::string coopmat_off;
     // The device reports M x N x K with these component types (subgroup scope, no saturation).
     bool has_coopmat(uint32_t M, uint32_t N, uint32_t K, uint32_t a, uint32_t b, uint32_t c, uint32_t result) const;
     // Compute units (AMD CUs, NVIDIA SMs, Arm shader cores, CPU threads): how many workgroups
