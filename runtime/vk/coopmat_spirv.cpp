@@ -1,6 +1,5 @@
 #include "vk/coopmat_spirv.hpp"
 
-#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -166,7 +165,8 @@ std::vector<uint32_t> coopmat_nv_to_khr(std::span<const uint32_t> w) {
         value_type[r] = type;
         uf.find(r);
         if (in.op == kMulAddNV) {
-            anchor.insert(anchor.end(), {{word(in, 3), kUseA}, {word(in, 4), kUseB}, {word(in, 5), kUseAcc}, {r, kUseAcc}});
+            anchor.insert(anchor.end(),
+                          {{word(in, 3), kUseA}, {word(in, 4), kUseB}, {word(in, 5), kUseAcc}, {r, kUseAcc}});
             continue;
         }
         if (in.op == kLoadNV) continue;  // a source: its use comes from where it goes
@@ -277,10 +277,12 @@ std::vector<uint32_t> coopmat_nv_to_khr(std::span<const uint32_t> w) {
                 emit(kTypeKHR, {khr_type.at({t, u}), word(in, 2), word(in, 3), word(in, 4), word(in, 5), c_id[u]});
         } else if (in.op == kOpTypePointer && pointee.count(word(in, 1))) {
             const uint32_t p = word(in, 1), t = pointee.at(p);
-            for (uint32_t u : type_uses.at(t)) emit(kOpTypePointer, {ptr_type.at({p, u}), word(in, 2), khr_type.at({t, u})});
+            for (uint32_t u : type_uses.at(t))
+                emit(kOpTypePointer, {ptr_type.at({p, u}), word(in, 2), khr_type.at({t, u})});
         } else if (in.op == kLoadNV) {
             VKRT_CHECK(in.len >= 6, Status::internal, "cooperative matrix SPIR-V: short OpCooperativeMatrixLoadNV");
-            emit(kLoadKHR, {retype(word(in, 1), word(in, 2)), word(in, 2), word(in, 3), layout(word(in, 5)), word(in, 4)},
+            emit(kLoadKHR,
+                 {retype(word(in, 1), word(in, 2)), word(in, 2), word(in, 3), layout(word(in, 5)), word(in, 4)},
                  iw.subspan(6));
         } else if (in.op == kStoreNV) {
             VKRT_CHECK(in.len >= 5, Status::internal, "cooperative matrix SPIR-V: short OpCooperativeMatrixStoreNV");
