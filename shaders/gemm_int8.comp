@@ -46,6 +46,22 @@
 //! variant gemv_int8_nodot_sg DOT=0 GEMV=1 SUBGROUP=1 ROWSUM=0
 //! variant gemv_int8_nodot_shared DOT=0 GEMV=1 SUBGROUP=0 ROWSUM=0
 //! variant int8_row_sums DOT=0 GEMV=0 SUBGROUP=0 ROWSUM=1
+//! variant gemm_int8_cm DOT=0 GEMV=0 SUBGROUP=0 ROWSUM=0 COOPMAT=1
+// COOPMAT=1 (variant gemm_int8_cm), any M: the tiled product on cooperative matrices,
+//   16x16x16 s8 x s8 + s32 -> s32 (ops::gemm_int8_coopmat_supported: the device reports
+//   that shape; written with GL_NV_integer_cooperative_matrix, rewritten to
+//   SPV_KHR_cooperative_matrix at pipeline creation, runtime/vk/coopmat_spirv.hpp). One
+//   workgroup per 32 x 32 tile of Y, its threads (specialization constant 0: the device's
+//   subgroup size, so one subgroup) staging per step of 64 bytes of K the 32 x 64 tiles of
+//   Xq and Wq as int8 in shared memory (rows padded to 80 bytes, a multiple of 16 as
+//   matrix loads want), subgroup 0 multiplying 2 x 2 fragments (a uniform branch; other
+//   subgroups, where a driver makes several, only stage). The int32 sums are exact, as the
+//   scalar kernels' (the same integers, summed in another order: int32 wraps, so the
+//   result is the same whenever it fits); they reach store_out through shared memory (the
+//   matrices' element-to-invocation map is opaque). Grid: x = ceil(N/32), y = ceil(M/32).
+#ifndef COOPMAT
+#define COOPMAT 0
+#endif
 #if ROWSUM
 #include "common.glsl"
 
@@ -92,6 +108,13 @@ void main() {
 #extension GL_EXT_spirv_intrinsics : require
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
 int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVectorFormat4x8Bit
+#endif
+#if COOPMAT
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_NV_integer_cooperative_matrix : require
 #endif
 #if SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -140,7 +163,68 @@ void store_out(uint m, uint n, int acc) {
     y[m * pc.N + n] = o;
 }
 
-#if !GEMV
+#if COOPMAT
+#define CM_T 32u    // tile rows and columns
+#define CM_BK 64u   // bytes of K per step (16 words)
+#define CM_SP 80u   // row pitch of the staged int8 tiles
+#define CM_YP 36u   // row pitch of the staged int32 output tile
+#define CM_FS 16u   // fragment size
+#define CM_SCOPE 3  // gl_ScopeSubgroup
+shared int8_t xs8[CM_T * CM_SP];  // xs8[m * CM_SP + k]
+shared int8_t ws8[CM_T * CM_SP];  // ws8[n * CM_SP + k]
+shared int ys32[CM_T * CM_YP];
+
+// Rows r0.. of a (rows, Kw) packed int8 matrix, words kw0 .. kw0 + 16, into s as bytes;
+// rows past nrows and words past Kw as zeros (they add nothing).
+#define CM_STAGE(S, SRC, r0, nrows, kw0)                                                        \
+    for (uint e = tid; e < CM_T * (CM_BK / 4u); e += L) {                                       \
+        const uint r = e / (CM_BK / 4u), c = e % (CM_BK / 4u), gr = r0 + r, gc = kw0 + c;       \
+        const uint v = (gr < nrows && gc < pc.Kw) ? SRC[gr * pc.Kw + gc] : 0u;                  \
+        [[unroll]] for (uint b = 0u; b < 4u; ++b)                                               \
+            S[r * CM_SP + 4u * c + b] = int8_t(bitfieldExtract(int(v), int(8u * b), 8));        \
+    }
+
+void main() {
+    const uint tid = gl_LocalInvocationID.x, L = gl_WorkGroupSize.x;
+    const uint n0 = gl_WorkGroupID.x * CM_T, m0 = gl_WorkGroupID.y * CM_T;
+    const bool mma = gl_SubgroupID == 0u;  // uniform in each subgroup
+    icoopmatNV<32, CM_SCOPE, CM_FS, CM_FS> acc00 = icoopmatNV<32, CM_SCOPE, CM_FS, CM_FS>(0);
+    icoopmatNV<32, CM_SCOPE, CM_FS, CM_FS> acc01 = icoopmatNV<32, CM_SCOPE, CM_FS, CM_FS>(0);
+    icoopmatNV<32, CM_SCOPE, CM_FS, CM_FS> acc10 = icoopmatNV<32, CM_SCOPE, CM_FS, CM_FS>(0);
+    icoopmatNV<32, CM_SCOPE, CM_FS, CM_FS> acc11 = icoopmatNV<32, CM_SCOPE, CM_FS, CM_FS>(0);
+    for (uint kw0 = 0u; kw0 < pc.Kw; kw0 += CM_BK / 4u) {
+        CM_STAGE(xs8, xq, m0, pc.M, kw0)
+        CM_STAGE(ws8, wq, n0, pc.N, kw0)
+        barrier();
+        if (mma) {
+            [[unroll]] for (uint kk = 0u; kk < CM_BK; kk += CM_FS) {
+                icoopmatNV<8, CM_SCOPE, CM_FS, CM_FS> a0, a1, b0, b1;
+                coopMatLoadNV(a0, xs8, 0u * CM_FS * CM_SP + kk, CM_SP, false);
+                coopMatLoadNV(a1, xs8, 1u * CM_FS * CM_SP + kk, CM_SP, false);
+                coopMatLoadNV(b0, ws8, 0u * CM_FS * CM_SP + kk, CM_SP, true);
+                coopMatLoadNV(b1, ws8, 1u * CM_FS * CM_SP + kk, CM_SP, true);
+                acc00 = coopMatMulAddNV(a0, b0, acc00);
+                acc01 = coopMatMulAddNV(a0, b1, acc01);
+                acc10 = coopMatMulAddNV(a1, b0, acc10);
+                acc11 = coopMatMulAddNV(a1, b1, acc11);
+            }
+        }
+        barrier();
+    }
+    if (mma) {
+        coopMatStoreNV(acc00, ys32, 0u * CM_FS * CM_YP + 0u * CM_FS, CM_YP, false);
+        coopMatStoreNV(acc01, ys32, 0u * CM_FS * CM_YP + 1u * CM_FS, CM_YP, false);
+        coopMatStoreNV(acc10, ys32, 1u * CM_FS * CM_YP + 0u * CM_FS, CM_YP, false);
+        coopMatStoreNV(acc11, ys32, 1u * CM_FS * CM_YP + 1u * CM_FS, CM_YP, false);
+    }
+    barrier();
+    for (uint e = tid; e < CM_T * CM_T; e += L) {
+        const uint m = m0 + e / CM_T, n = n0 + e % CM_T;
+        if (m < pc.M && n < pc.N) store_out(m, n, ys32[(e / CM_T) * CM_YP + e % CM_T]);
+    }
+}
+
+#elif !GEMV
 layout(constant_id = 1) const uint BM = 64;
 layout(constant_id = 2) const uint BN = 64;
 layout(constant_id = 3) const uint BKW = 16;  // words (4*BKW int8) per K step; a multiple of 4

@@ -29,9 +29,31 @@
 // Needs VK_KHR_shader_integer_dot_product (OpSDot through GL_EXT_spirv_intrinsics:
 // Debian 12's glslc has no GL_EXT_integer_dot_product); chosen only where the device
 // accelerates it (ops::matmul_q8, ops::matmul's auto path).
+//
+// MMQ_CM=1 (variants mmq_<fmt>_cm): the integer sums on cooperative matrices, 16x16x16
+// s8 x s8 + s32 -> s32 (ops::mmq_coopmat_supported: the device reports that shape; written
+// with GL_NV_integer_cooperative_matrix, rewritten to SPV_KHR_cooperative_matrix at pipeline
+// creation, runtime/vk/coopmat_spirv.hpp). The quants are staged as int8, row-major (rows
+// padded to 32 * BU + 16 bytes: a multiple of 16, as matrix loads want); per stage subgroup
+// 0 multiplies every 16 x 16 fragment of the tile for each 16-element half of each unit
+// into its own int32 sum (K = 16: one MulAdd), stored to shared memory (ts: the matrices'
+// element-to-invocation map is opaque); then every thread takes its register tile's sums
+// from there into the same epilogue. The integer sums equal the OpSDot ones exactly; the
+// float epilogue is the same code in the same order. BM and BN: multiples of 16; L = the
+// device's subgroup size (one subgroup; where a driver makes several, the others stage).
 //! variant-per-format mmq_{fmt} K_MMQ
+//! variant-per-format mmq_{fmt}_cm K_MMQ MMQ_CM=1
 #extension GL_EXT_spirv_intrinsics : require
 #extension GL_EXT_control_flow_attributes : require
+#ifndef MMQ_CM
+#define MMQ_CM 0
+#endif
+#if MMQ_CM
+#extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_NV_integer_cooperative_matrix : require
+#endif
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
 int sdot(uint a, uint b, spirv_literal int fmt);  // OpSDot, fmt 0 = PackedVectorFormat4x8Bit
 #include "common.glsl"
@@ -70,7 +92,14 @@ layout(push_constant) uniform PC { MatmulPush pc; };
 #define MMQ_M16 0
 #endif
 
+#if MMQ_CM
+const uint CM_SP = 32u * BU + 16u;   // row pitch of the int8 tiles, bytes
+shared int8_t xs8[BM * CM_SP];       // [m][k]: int8 quants of X
+shared int8_t ws8[BN * CM_SP];       // [n][k]: int8 quants of W
+shared int ts[BU * 2u * BM * BN];    // [u*2 + half][m][n]: the halves' integer sums
+#else
 shared uint xs_q[BU * 8u * BMP];  // [u*8 + word][m]: int8 quants of X, 4 a word
+#endif
 shared float xs_d[BU * BM];       // [u][m]: d_x
 #if FMT_INT_MIN
 shared float xs_s[BU * BM];       // [u][m]: d_x * float(sum of the block's quants)
@@ -82,7 +111,9 @@ shared float ws_m[BU * BN];       // [u][n]: the unit's min m (Q2_K: -dmin)
 shared ivec2 xs_h[BU * BM];       // [u][m]: sums of the int8 quants of X's two halves
 shared ivec2 ws_mh[BU * BN];      // [u][n]: integer mins of W's two halves
 #endif
+#if !MMQ_CM
 shared uint ws_q[BU * 8u * BNP];  // [u*8 + word][n]: int8 quants of W, 4 a word
+#endif
 shared float ws_d[BU * BN];       // [u][n]: d
 shared ivec2 ws_sc[BU * BN];      // [u][n]: integer scales of the two 16-element halves
 
@@ -112,7 +143,13 @@ void main() {
         // ---- stage XQ (BM rows x BU units): consecutive threads read consecutive words of a row
         for (uint idx = tid; idx < BM * BU * 8u; idx += L) {
             const uint m = idx / (BU * 8u), wd = idx % (BU * 8u), gm = m0 + m, gu = u0 + wd / 8u;
+#if MMQ_CM
+            const uint v = (gm < M && gu < nu) ? xq[gm * kw + u0 * 8u + wd] : 0u;
+            [[unroll]] for (uint b = 0u; b < 4u; ++b)
+                xs8[m * CM_SP + 4u * wd + b] = int8_t(bitfieldExtract(int(v), int(8u * b), 8));
+#else
             xs_q[wd * BMP + m] = (gm < M && gu < nu) ? xq[gm * kw + u0 * 8u + wd] : 0u;
+#endif
         }
         for (uint idx = tid; idx < BM * BU; idx += L) {
             const uint m = idx / BU, u = idx % BU, gm = m0 + m, gu = u0 + u;
@@ -151,7 +188,13 @@ void main() {
 #else
             if (gn < R && gu < nu) fmt_int32(gn * row_bytes + (gu / UPB) * FMT_BYTES, gu % UPB, q, sc, d, mn);
 #endif
+#if MMQ_CM
+            [[unroll]] for (uint i = 0u; i < 8u; ++i)
+                [[unroll]] for (uint b = 0u; b < 4u; ++b)
+                    ws8[n * CM_SP + 32u * u + 4u * i + b] = int8_t(bitfieldExtract(int(q[i]), int(8u * b), 8));
+#else
             [[unroll]] for (uint i = 0u; i < 8u; ++i) ws_q[(u * 8u + i) * BNP + n] = q[i];
+#endif
             ws_d[u * BN + n] = d;
             ws_sc[u * BN + n] = sc;
 #if FMT_INT_MIN || MMQ_M16
@@ -159,6 +202,24 @@ void main() {
 #endif
         }
         barrier();
+#if MMQ_CM
+        // ---- the integer sums of every 16 x 16 fragment, unit and half (K = 16)
+        // The loop over the halves stays rolled: unrolled, RADV loaded every fragment of the
+        // stage first (168-216 VGPRs on navi31, 4 waves/SIMD).
+        if (gl_SubgroupID == 0u) {  // uniform in each subgroup
+            [[dont_unroll]] for (uint uh = 0u; uh < 2u * BU; ++uh)
+                for (uint fi = 0u; fi < BM / 16u; ++fi)
+                    for (uint fj = 0u; fj < BN / 16u; ++fj) {
+                        icoopmatNV<8, 3, 16, 16> a, b;
+                        icoopmatNV<32, 3, 16, 16> c = icoopmatNV<32, 3, 16, 16>(0);
+                        coopMatLoadNV(a, xs8, 16u * fi * CM_SP + 16u * uh, CM_SP, false);
+                        coopMatLoadNV(b, ws8, 16u * fj * CM_SP + 16u * uh, CM_SP, true);
+                        c = coopMatMulAddNV(a, b, c);
+                        coopMatStoreNV(c, ts, uh * BM * BN + 16u * fi * BN + 16u * fj, BN, false);
+                    }
+        }
+        barrier();
+#endif
 
         // ---- TM x TN register tile, one unit at a time
         for (uint u = 0u; u < BU; ++u) {
@@ -177,11 +238,20 @@ void main() {
             {
                 [[unroll]] for (uint k = 0u; k < 8u; ++k) {
 #endif
+#if MMQ_CM
+                    // the half's sum once, at its first word (k = 0 and 4)
+                    if (k % 4u != 0u) continue;
+                    const uint o = (2u * u + k / 4u) * BM * BN;
+                    [[unroll]] for (uint i = 0u; i < TM; ++i)
+                        [[unroll]] for (uint j = 0u; j < TN; ++j)
+                            t[i * TN + j] += ts[o + (ty + i * (BM / TM)) * BN + tx + j * (BN / TN)];
+#else
                     uint a[TM], b[TN];
                     [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = xs_q[(u * 8u + k) * BMP + ty + i * (BM / TM)];
                     [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = ws_q[(u * 8u + k) * BNP + tx + j * (BN / TN)];
                     [[unroll]] for (uint i = 0u; i < TM; ++i)
                         [[unroll]] for (uint j = 0u; j < TN; ++j) t[i * TN + j] += sdot(a[i], b[j], 0);
+#endif
                 }
 #if MMQ_SC16
                 [[unroll]] for (uint j = 0u; j < TN; ++j) {

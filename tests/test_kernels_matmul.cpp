@@ -1085,3 +1085,132 @@ TEST_CASE("matmul: the GEMV's rolled-loop form (VKRT_DISABLE=unroll), every bloc
         CHECK_NO_VALIDATION(dev);
     }
 }
+
+// ---- cooperative-matrix GEMM (shaders/gemm_coopmat.comp)
+
+// X and the decoded W rounded to half (u = 2^-11 each; their product is exact in float),
+// the float decoding and the float sums as kF32RelTol: (2u + u^2) * S + kF32RelTol * S,
+// with margin 3u. Values below half's normal range round to its subnormal grid (2^-24
+// apart): 2^-25 per element, so 2^-25 * (sum_k |w[n,k]| + sum_k |x[m,k]|) more (doubled).
+constexpr double kCoopmatRelTol = 3.0 / 2048.0 + kF32RelTol;
+
+std::vector<double> coopmat_allowed(const Problem& p) {
+    std::vector<double> a(size_t(p.M) * p.N);
+    for (uint32_t m = 0; m < p.M; ++m)
+        for (uint32_t n = 0; n < p.N; ++n) {
+            double sw = 0, sx = 0;
+            for (uint32_t k = 0; k < p.K; ++k) {
+                sw += std::fabs(p.wd[size_t(n) * p.K + k]);
+                sx += std::fabs(p.x[size_t(m) * p.K + k]);
+            }
+            a[size_t(m) * p.N + n] = kCoopmatRelTol * double(p.S[size_t(m) * p.N + n]) + 0x1p-24 * (sw + sx);
+        }
+    return a;
+}
+
+TEST_CASE("matmul: cooperative-matrix GEMM (gemm_cm), every format, odd shapes, split-K; fallback elsewhere") {
+    Device& dev = test::gpu();
+    const auto& caps = dev.caps();
+    if (!ops::gemm_coopmat_supported(dev)) {
+        // lavapipe: no VK_KHR_cooperative_matrix. The product is not run here; what is
+        // checked: the choice falls back and a forced call is refused, naming the feature.
+        MESSAGE("gemm_cm not run: ", caps.name, " reports no 16x16x16 f16 x f16 -> f32 cooperative matrix",
+                std::string(caps.cooperative_matrix ? "" : " (cooperative matrices off") +
+                    (caps.coopmat_off.empty() ? ")" : ": " + caps.coopmat_off + ")"));
+        const Problem p = make_problem(Format::F32, 9, 3, 32, 11);
+        const Buffer wb = weight_buffer(dev, p.w);
+        Buffer x = make_buffer(dev, p.x, "x");
+        Buffer y(dev, uint64_t(p.M) * p.N * 4, MemoryKind::device, "y");
+        CHECK_THROWS_WITH_AS(test::run(dev, [&](Recorder& rec) {
+                                 ops::matmul_gemm_coopmat(rec, x, ops::single_part(wb, p.type, p.N, p.K), y, p.M);
+                             }),
+                             doctest::Contains("cooperative matrices"), Error);
+        check_close(p, run_path(dev, p, ops::single_part(wb, p.type, p.N, p.K), MatmulPath::gemm), kF32RelTol,
+                    "gemm (scalar fallback)");
+        CHECK_NO_VALIDATION(dev);
+        return;
+    }
+    uint32_t seed = 7000;
+    for (Format t : kernel_formats()) {
+        const uint32_t K = is_block(t) ? 3 * block_k(t) : 77;
+        for (auto [M, N] : std::initializer_list<std::pair<uint32_t, uint32_t>>{{130, 201}, {9, 1}, {33, 129}}) {
+            if (M != 130 && !sweep_format(t)) continue;
+            const Problem p = make_problem(t, M, N, K, seed += 5);
+            const Buffer wb = weight_buffer(dev, p.w);
+            const auto allowed = coopmat_allowed(p);
+            for (uint32_t split : {0u, 3u}) {
+                Buffer x = make_buffer(dev, p.x, "x");
+                Buffer y(dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+                test::run(dev, [&](Recorder& rec) {
+                    rec.fill(y, 0x7fc00000u);  // NaN: an output the kernel misses fails
+                    ops::matmul_gemm_coopmat(rec, x, ops::single_part(wb, t, N, K), y, M, split);
+                });
+                check_within(p, y.download_as<float>(size_t(M) * N), allowed, "gemm_cm split " + std::to_string(split));
+            }
+            // path gemm takes it here: the same outputs bit for bit
+            if (M == 130) {
+                const auto a = run_path(dev, p, ops::single_part(wb, t, N, K), MatmulPath::gemm);
+                check_within(p, a, allowed, "path gemm");
+            }
+        }
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("matmul: int8 GEMM on cooperative matrices (mmq_cm) within the integer paths' bound; refused elsewhere") {
+    Device& dev = test::gpu();
+    const auto& caps = dev.caps();
+    if (!ops::mmq_coopmat_supported(dev)) {
+        // lavapipe: no VK_KHR_cooperative_matrix. Not run here; what is checked: a forced
+        // call is refused naming the feature (the mmq tests above run the OpSDot tiles).
+        MESSAGE("mmq_cm not run: ", caps.name, " reports no 16x16x16 s8 x s8 -> s32 cooperative matrix",
+                std::string(caps.int8 ? "" : " (no shaderInt8)"), caps.coopmat_off);
+        if (!caps.int_dot) return;  // the operands' check refuses first there
+        const Problem p = make_problem(Format::Q8_0, 9, 3, 32, 13);
+        const Buffer wb = weight_buffer(dev, p.w);
+        Buffer xq(dev, ops::matmul_scratch_bytes(p.M, p.K), MemoryKind::device, "xq");
+        Buffer y(dev, uint64_t(p.M) * p.N * 4, MemoryKind::device, "y");
+        CHECK_THROWS_WITH_AS(test::run(dev, [&](Recorder& rec) {
+                                 ops::matmul_mmq_coopmat(rec, ops::Q8Activations{xq, p.M, p.K},
+                                                         ops::single_part(wb, p.type, p.N, p.K), y);
+                             }),
+                             doctest::Contains("cooperative matrices"), Error);
+        CHECK_NO_VALIDATION(dev);
+        return;
+    }
+    // On such a device the mmq cases above already run mmq_cm (the runtime's choice)
+    // against the reference; here: forced, one K part, beside the OpSDot tiles.
+    uint32_t seed = 8000;
+    for (Format t : kernel_formats()) {
+        if (!has_mmq(t)) continue;
+        const uint32_t K = 3 * block_k(t);
+        for (auto [M, N] : std::initializer_list<std::pair<uint32_t, uint32_t>>{{130, 201}, {9, 1}, {33, 129}}) {
+            if (M != 130 && !sweep_format(t)) continue;
+            const Problem p = make_problem(t, M, N, K, seed += 5);
+            const Buffer wb = weight_buffer(dev, p.w);
+            const auto wv = ops::single_part(wb, t, N, K);
+            Buffer x = make_buffer(dev, p.x, "x");
+            Buffer xq(dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "xq");
+            Buffer y1(dev, uint64_t(M) * N * 4, MemoryKind::device, "y1"), y2(dev, uint64_t(M) * N * 4,
+                                                                             MemoryKind::device, "y2");
+            ops::MmqTiles tiles = ops::default_mmq_tiles(dev, M);
+            tiles.split = 1;
+            test::run(dev, [&](Recorder& rec) {
+                const ops::Q8Activations q{xq, M, K};
+                ops::quantize_q8_1(rec, x, q);
+                ops::matmul_mmq(rec, q, wv, y1, tiles);
+                ops::matmul_mmq_coopmat(rec, q, wv, y2, 1);
+            });
+            // the reference fed the GPU's own quantized X, as check_int_path (one K part: split 1)
+            const auto words = xq.download_as<uint32_t>(ops::matmul_scratch_bytes(M, K) / 4);
+            check_int_result(p, y2.download_as<float>(size_t(M) * N), words, "mmq_cm");
+            // the same integer sums and float epilogue as the OpSDot tiles: equal up to how
+            // each pipeline's compiler contracts the epilogue's multiply-adds
+            const auto a = y1.download_as<float>(size_t(M) * N), b = y2.download_as<float>(size_t(M) * N);
+            size_t differ = 0;
+            for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+            if (differ) MESSAGE("mmq_cm vs mmq ", describe(p), ": ", differ, " outputs differ in the last bits");
+        }
+    }
+    CHECK_NO_VALIDATION(dev);
+}

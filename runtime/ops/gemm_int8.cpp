@@ -52,7 +52,10 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
             const BufferView& wsum, bool asym, uint32_t M, uint32_t N, uint32_t K, Mode mode, GemmInt8Path path) {
     const Device& dev = rec.device();
     const Capabilities& caps = dev.caps();
-    if (path == GemmInt8Path::automatic) path = M <= kGemvMaxM ? GemmInt8Path::gemv : GemmInt8Path::tiled;
+    if (path == GemmInt8Path::automatic)
+        path = M <= kGemvMaxM                     ? GemmInt8Path::gemv
+               : gemm_int8_coopmat_supported(dev) ? GemmInt8Path::coopmat
+                                                  : GemmInt8Path::tiled;
     const uint32_t Kw = packed_row_words(K);
     const shader::GemmInt8Push pc{M, N, K, Kw, mode, asym ? 1u : 0u};
     using V = spv::Variant;
@@ -69,6 +72,18 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
         rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y, xzp_b, wsum_b}, pc, groups_1d(dev, div_up(N, NR), 1));
         return;
     }
+    if (path == GemmInt8Path::coopmat) {
+        VKRT_CHECK(gemm_int8_coopmat_supported(dev), Status::unsupported, who, ": path coopmat needs 16x16x16 ",
+                   "s8 x s8 -> s32 cooperative matrices (VK_KHR_cooperative_matrix) and shaderInt8, which ",
+                   caps.name, " does not offer", caps.forced_no_coopmat ? " (VKRT_DISABLE=coopmat)" : "");
+        constexpr uint32_t kTile = 32;  // gemm_int8.comp CM_T
+        const Groups g{div_up(N, kTile), div_up(M, kTile), 1};
+        VKRT_CHECK(g.x <= caps.max_workgroup_count[0] && g.y <= caps.max_workgroup_count[1], Status::limit_exceeded,
+                   who, ": M=", M, " N=", N, " needs ", g.x, " x ", g.y, " workgroups, over the device's limits");
+        const Pipeline& p = rec.device().pipeline(spv::Variant::gemm_int8_cm, {caps.subgroup_size});
+        rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y, xzp_b, wsum_b}, pc, g);
+        return;
+    }
     // Tiled: a BM x 64 tile per workgroup, 16 words (64 int8) per K step. BM follows M so
     // that small M does not waste a 64-row tile; each thread holds (BM/16) x TN accumulators.
     const uint32_t BM = M <= 16 ? 16 : M <= 32 ? 32 : 64, BN = 64, BKW = 16;
@@ -82,6 +97,13 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
     rec.dispatch(p, {xq, wq, sx_b, sw_b, bias_b, y, xzp_b, wsum_b}, pc, g);
 }
 }  // namespace
+
+bool gemm_int8_coopmat_supported(const Device& dev) {
+    const auto& caps = dev.caps();
+    constexpr uint32_t kS8 = 3, kS32 = 5;  // VkComponentTypeKHR
+    return caps.int8 && caps.has_coopmat(16, 16, 16, kS8, kS8, kS32, kS32) && caps.subgroup_size >= 4 &&
+           caps.subgroup_size <= caps.max_workgroup_invocations;
+}
 
 void gemm_int8(Recorder& rec, const BufferView& xq, const BufferView& sx, const BufferView& wq, const BufferView& sw,
                const BufferView& bias, const BufferView& y, uint32_t M, uint32_t N, uint32_t K, GemmInt8Path path,

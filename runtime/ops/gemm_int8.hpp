@@ -19,10 +19,15 @@
 namespace vkrt::ops {
 
 enum class GemmInt8Path {
-    automatic,  // gemv for M <= 8, tiled otherwise
+    automatic,  // gemv for M <= 8, coopmat where supported, tiled otherwise
     tiled,
     gemv,       // only for M <= 8
+    coopmat,    // cooperative matrices (gemm_int8_coopmat_supported), any M
 };
+
+// The device reports 16x16x16 s8 x s8 + s32 -> s32 cooperative matrices (subgroup scope)
+// and shaderInt8: the W8A8 GEMM then runs on them (shaders/gemm_int8.comp COOPMAT).
+bool gemm_int8_coopmat_supported(const Device& dev);
 
 // Xq (M,K) int8 . Wq (N,K)^T int8 -> acc (M,N) int32, then
 // Y (M,N) float = (float(acc[m,n]) * sx[m]) * sw[n] (+ bias[n] when `bias` is bound)

@@ -310,6 +310,48 @@ void matmul_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, con
     }
 }
 
+// ---- int8 GEMM on cooperative matrices (shaders/mmq.comp MMQ_CM)
+
+bool mmq_coopmat_supported(const Device& dev) {
+    const auto& caps = dev.caps();
+    constexpr uint32_t kS8 = 3, kS32 = 5;  // VkComponentTypeKHR
+    // 16x16x16 s8 fragments, int8 shared tiles (shaderInt8), OpSDot for Q2_K's half sums,
+    // one subgroup a workgroup covering the 32 x 32 tile in 16, 32 or 64 threads.
+    const uint32_t sg = caps.subgroup_size;
+    return caps.int8 && caps.int_dot && caps.has_coopmat(16, 16, 16, kS8, kS8, kS32, kS32) &&
+           (sg == 16 || sg == 32 || sg == 64) && sg <= caps.max_workgroup_invocations;
+}
+
+void matmul_mmq_coopmat(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
+                        uint32_t split) {
+    check_q8_operands("matmul (mmq_cm)", rec.device(), xq, w, y, 0, true);
+    Device& dev = rec.device();
+    const auto& caps = dev.caps();
+    VKRT_CHECK(mmq_coopmat_supported(dev), Status::unsupported, "matmul (mmq_cm): needs 16x16x16 s8 x s8 -> s32 ",
+               "cooperative matrices (VK_KHR_cooperative_matrix), shaderInt8 and a subgroup of 16, 32 or 64, which ",
+               caps.name, " does not offer", caps.forced_no_coopmat ? " (VKRT_DISABLE=coopmat)" : "");
+    VKRT_CHECK(split <= 64, Status::invalid_argument, "matmul (mmq_cm): split ", split, " not in 0..64");
+    // 32 x 32 tiles, 2 units (64 elements of K) a stage; the register tile covers the tile
+    // with one subgroup: 4x4 outputs a thread at 64 lanes, 8x4 at 32, 8x8 at 16.
+    const uint32_t L = caps.subgroup_size, T = 32, BU = 2, TM = L == 64 ? 4 : 8, TN = L == 16 ? 8 : 4;
+    const Pipeline& p = dev.pipeline(spv::format_kernel(Family::mmq, w.type, Path::cm),
+                                     {L, T, T, TM, TN, BU, uint32_t(w.layout)});
+    for (const WeightPart& part : w.parts) {
+        const uint32_t S = split_count(dev, split, xq.M, part.rows, w.cols, T, T, BU);
+        dispatch_gemm_part(rec, p, part.view, xq.buf, y, MatmulPush{xq.M, w.rows, w.cols, part.rows, part.row0},
+                           Groups{div_up(part.rows, T), div_up(xq.M, T), 1}, S, "matmul (mmq_cm)");
+    }
+}
+
+namespace {
+// The int8 GEMM the runtime runs: on cooperative matrices where supported, else the
+// OpSDot tiles.
+void run_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y) {
+    if (mmq_coopmat_supported(rec.device())) matmul_mmq_coopmat(rec, xq, w, y);
+    else matmul_mmq(rec, xq, w, y, default_mmq_tiles(rec.device(), xq.M));
+}
+}  // namespace
+
 uint64_t matmul_scratch_bytes(uint32_t M, uint32_t K) { return uint64_t(M) * K + uint64_t(M) * (K / 32) * 8; }
 
 MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_t N, uint32_t K, bool have_scratch) {
@@ -353,7 +395,7 @@ void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, cons
     check_q8_operands("matmul_q8", rec.device(), xq, w, y, epi.glu != Glu::none ? w.rows / 2 : w.rows, gemm);
     const uint32_t e = check_epilogue("matmul_q8", epi, w, y, xq.M);
     if (gemm) {
-        matmul_mmq(rec, xq, w, y, default_mmq_tiles(rec.device(), xq.M));
+        run_mmq(rec, xq, w, y);
         return;
     }
     dispatch_gemv(rec, Path::int_, Path::int_nosg, xq.buf, w, y, xq.M, e, epi.residual);
@@ -376,6 +418,42 @@ void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const 
         const uint32_t S = split_count(dev, t.split, M, part.rows, w.cols, t.BM, t.BN, 1);
         dispatch_gemm_part(rec, p, part.view, x, y, MatmulPush{M, w.rows, w.cols, part.rows, part.row0},
                            Groups{div_up(part.rows, t.BN), div_up(M, t.BM), 1}, S, "matmul (gemm)");
+    }
+}
+
+// ---- cooperative-matrix GEMM (shaders/gemm_coopmat.comp)
+
+namespace {
+constexpr uint32_t kCoopmatTile = 32;  // BM = BN of gemm_coopmat.comp
+// VkComponentTypeKHR
+constexpr uint32_t kCtF16 = 0, kCtF32 = 1;
+}  // namespace
+
+bool gemm_coopmat_supported(const Device& dev) {
+    const auto& caps = dev.caps();
+    // The kernel's fragments (16x16x16, f16 inputs, f32 sums), its float16 shared tiles,
+    // and one subgroup of the device's size a workgroup (at least 4 lanes: the staging
+    // loops assume nothing more).
+    return caps.fp16 && caps.has_coopmat(16, 16, 16, kCtF16, kCtF16, kCtF32, kCtF32) && caps.subgroup_size >= 4 &&
+           caps.subgroup_size <= caps.max_workgroup_invocations;
+}
+
+void matmul_gemm_coopmat(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
+                         uint32_t split) {
+    check_common("matmul (gemm_cm)", x, w, y, M);
+    Device& dev = rec.device();
+    const auto& caps = dev.caps();
+    VKRT_CHECK(gemm_coopmat_supported(dev), Status::unsupported, "matmul (gemm_cm): needs 16x16x16 f16 x f16 -> f32 ",
+               "cooperative matrices (VK_KHR_cooperative_matrix) and shaderFloat16, which ", caps.name,
+               " does not offer", caps.forced_no_coopmat ? " (VKRT_DISABLE=coopmat)" : "");
+    VKRT_CHECK(split <= 64, Status::invalid_argument, "matmul (gemm_cm): split ", split, " not in 0..64");
+    const Pipeline& p = dev.pipeline(spv::format_kernel(Family::gemm, w.type, Path::cm),
+                                     {caps.subgroup_size, uint32_t(w.layout)});
+    for (const WeightPart& part : w.parts) {
+        const uint32_t S = split_count(dev, split, M, part.rows, w.cols, kCoopmatTile, kCoopmatTile, 1);
+        dispatch_gemm_part(rec, p, part.view, x, y, MatmulPush{M, w.rows, w.cols, part.rows, part.row0},
+                           Groups{div_up(part.rows, kCoopmatTile), div_up(M, kCoopmatTile), 1}, S,
+                           "matmul (gemm_cm)");
     }
 }
 
@@ -418,13 +496,14 @@ void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const Buffe
                           "scratch");
             quantize_q8_1(rec, x, scratch, M, K);
             if (path == MatmulPath::mmq)
-                matmul_mmq(rec, Q8Activations{scratch, M, K}, w, y, default_mmq_tiles(dev, M));
+                run_mmq(rec, Q8Activations{scratch, M, K}, w, y);
             else
                 dispatch_gemv(rec, Path::int_, Path::int_nosg, scratch, w, y, M, e, epi.residual);
             return;
         }
         case MatmulPath::gemm:
-            matmul_gemm(rec, x, w, y, M, default_gemm_tiles(dev));
+            if (gemm_coopmat_supported(dev)) matmul_gemm_coopmat(rec, x, w, y, M);
+            else matmul_gemm(rec, x, w, y, M, default_gemm_tiles(dev));
             return;
         case MatmulPath::auto_: break;
     }

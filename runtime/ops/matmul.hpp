@@ -111,6 +111,16 @@ void matmul(Recorder& rec, const BufferView& x, const BufferView& w, Format wtyp
 void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
                  const GemmTiles& tiles);
 
+// ---- cooperative-matrix GEMM (shaders/gemm_coopmat.comp): the float GEMM's product on
+// 16x16x16 f16 x f16 + f32 -> f32 matrices, for devices that report that shape
+// (VK_KHR_cooperative_matrix, Capabilities::coopmat_shapes). Path gemm takes it wherever
+// gemm_coopmat_supported says so; the scalar tiles (matmul.comp) elsewhere.
+bool gemm_coopmat_supported(const Device& dev);
+// Y (M,N) = X (M,K) . W (N,K)^T in 32x32 tiles, split over `split` parts of K (0 = the
+// runtime's choice); Status::unsupported on a device without the shape.
+void matmul_gemm_coopmat(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
+                         uint32_t split = 0);
+
 // Only the activation quantization of the integer path:
 // X (M,K) f32 -> scratch (matmul_scratch_bytes(M, K)), the q8_1 layout of shaders/shared/q8_1.h.
 void quantize_q8_1(Recorder& rec, const BufferView& x, const BufferView& scratch, uint32_t M, uint32_t K);
@@ -132,5 +142,12 @@ void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, cons
 // The int8-dot GEMM (shaders/mmq.comp) with explicit tiles (tests, tuning): any M.
 void matmul_mmq(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
                 const MmqTiles& tiles);
+// The int8-dot GEMM's product with its integer sums on 16x16x16 s8 x s8 -> s32 cooperative
+// matrices (mmq.comp MMQ_CM, variants mmq_<fmt>_cm; the same integer sums and epilogue):
+// where mmq_coopmat_supported, matmul_q8 and matmul's mmq path take it instead of
+// matmul_mmq. 32x32 tiles, split over `split` parts of K (0 = the runtime's choice).
+bool mmq_coopmat_supported(const Device& dev);
+void matmul_mmq_coopmat(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
+                        uint32_t split = 0);
 
 }  // namespace vkrt::ops

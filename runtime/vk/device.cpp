@@ -228,9 +228,10 @@ DeviceOptions DeviceOptions::from_env() {
             else if (item == "cpu_tuning" || item == "cpu") o.disable_cpu_tuning = true;
             else if (item == "half" || item == "native_half") o.disable_native_half = true;
             else if (item == "unroll") o.disable_unroll = true;
+            else if (item == "coopmat" || item == "cooperative_matrix") o.disable_coopmat = true;
             else if (!item.empty())
                 fail(Status::invalid_argument, "VKRT_DISABLE: unknown feature '", item,
-                     "' (known: dot, fp16, subgroup, cpu_tuning, half, unroll)");
+                     "' (known: dot, fp16, subgroup, cpu_tuning, half, unroll, coopmat)");
         }
     }
     if (const char* v = std::getenv("VKRT_VALIDATION")) o.validation = std::strcmp(v, "0") != 0 && *v;
@@ -309,6 +310,69 @@ static void query_compute_units(VkPhysicalDevice phys, const std::vector<VkExten
     }
 }
 
+// ---- VK_KHR_cooperative_matrix (Vulkan 1.3.255; Debian 12's headers are 1.3.239, so the
+// structures are declared here, as the registry has them)
+constexpr VkStructureType kCoopmatFeaturesSType = VkStructureType(1000506000);
+constexpr VkStructureType kCoopmatPropertiesSType = VkStructureType(1000506001);
+struct CoopmatFeatures {  // VkPhysicalDeviceCooperativeMatrixFeaturesKHR
+    VkStructureType sType;
+    void* pNext;
+    VkBool32 cooperativeMatrix;
+    VkBool32 cooperativeMatrixRobustBufferAccess;
+};
+struct CoopmatProperties {  // VkCooperativeMatrixPropertiesKHR
+    VkStructureType sType;
+    void* pNext;
+    uint32_t MSize, NSize, KSize;
+    uint32_t AType, BType, CType, ResultType;  // VkComponentTypeKHR
+    VkBool32 saturatingAccumulation;
+    uint32_t scope;  // VkScopeKHR: 3 = subgroup
+};
+using PFN_CoopmatProperties = VkResult(VKAPI_PTR*)(VkPhysicalDevice, uint32_t*, CoopmatProperties*);
+
+// The specVersion of VK_LAYER_KHRONOS_validation (0 when absent).
+static uint32_t validation_layer_version() {
+    uint32_t n = 0;
+    vkEnumerateInstanceLayerProperties(&n, nullptr);
+    std::vector<VkLayerProperties> lp(n);
+    vkEnumerateInstanceLayerProperties(&n, lp.data());
+    for (const VkLayerProperties& l : lp)
+        if (std::strcmp(l.layerName, "VK_LAYER_KHRONOS_validation") == 0) return l.specVersion;
+    return 0;
+}
+
+// Sets c.cooperative_matrix (feature cooperativeMatrix and vulkanMemoryModel, which the
+// kernels' SPIR-V declares) and c.coopmat_shapes (subgroup scope only: the kernels use no
+// other) for a device with the extension.
+static void query_coopmat(VkInstance inst, VkPhysicalDevice phys, uint32_t api, Capabilities& c) {
+    CoopmatFeatures cmf{};
+    cmf.sType = kCoopmatFeaturesSType;
+    VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+    cmf.pNext = &vmm;
+    VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    f2.pNext = &cmf;
+    vkGetPhysicalDeviceFeatures2(phys, &f2);
+    // Below Vulkan 1.2 the memory model is VK_KHR_vulkan_memory_model's
+    const bool vmm_ext = api >= VK_API_VERSION_1_2 || has_ext(device_extensions(phys), "VK_KHR_vulkan_memory_model");
+    auto get = reinterpret_cast<PFN_CoopmatProperties>(
+        vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"));
+    if (!cmf.cooperativeMatrix || !vmm.vulkanMemoryModel || !vmm_ext || get == nullptr) return;
+    uint32_t n = 0;
+    if (get(phys, &n, nullptr) != VK_SUCCESS || n == 0) return;
+    std::vector<CoopmatProperties> props(n);
+    for (CoopmatProperties& p : props) {
+        p = {};
+        p.sType = kCoopmatPropertiesSType;
+    }
+    if (get(phys, &n, props.data()) != VK_SUCCESS) return;
+    props.resize(n);
+    for (const CoopmatProperties& p : props)
+        if (p.scope == 3)
+            c.coopmat_shapes.push_back({p.MSize, p.NSize, p.KSize, p.AType, p.BType, p.CType, p.ResultType,
+                                        p.saturatingAccumulation != VK_FALSE});
+    c.cooperative_matrix = !c.coopmat_shapes.empty();
+}
+
 std::string Capabilities::report() const {
     std::ostringstream os;
     auto yn = [](bool b) { return b ? "yes" : "no"; };
@@ -353,8 +417,27 @@ std::string Capabilities::report() const {
        << "maxMemoryAllocationSize: " << max_allocation_size << " bytes\n"
        << "device-local memory:     " << device_local_bytes / (1024 * 1024) << " MiB"
        << (uma ? " (host visible: unified memory)" : "") << "\n"
-       << "cooperative matrix:      " << yn(cooperative_matrix) << "\n";
+       << "cooperative matrix:      " << yn(cooperative_matrix) << forced(forced_no_coopmat)
+       << (coopmat_off.empty() ? "" : " (" + coopmat_off + ")");
+    // VkComponentTypeKHR names, as the shapes are listed (MxNxK A x B + C -> result)
+    auto ct = [](uint32_t t) {
+        static const char* const n[] = {"f16", "f32", "f64", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64"};
+        return t < sizeof(n) / sizeof(n[0]) ? n[t] : "?";
+    };
+    for (const CoopmatShape& s : coopmat_shapes)
+        os << (&s == &coopmat_shapes[0] ? ": " : ", ") << s.M << "x" << s.N << "x" << s.K << " " << ct(s.a) << "x"
+           << ct(s.b) << "+" << ct(s.c) << "->" << ct(s.result) << (s.saturating ? " (sat)" : "");
+    os << "\n";
     return os.str();
+}
+
+bool Capabilities::has_coopmat(uint32_t M, uint32_t N, uint32_t K, uint32_t a, uint32_t b, uint32_t c,
+                               uint32_t result) const {
+    if (!cooperative_matrix) return false;
+    for (const CoopmatShape& s : coopmat_shapes)
+        if (s.M == M && s.N == N && s.K == K && s.a == a && s.b == b && s.c == c && s.result == result && !s.saturating)
+            return true;
+    return false;
 }
 
 // ---------------------------------------------------------------- device
@@ -537,7 +620,7 @@ void Device::query_caps(const DeviceOptions& opts) {
     bool has_f16_ext = has_ext(exts, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
     bool has_s16_ext = has_ext(exts, VK_KHR_16BIT_STORAGE_EXTENSION_NAME);
     bool has_s8_ext = has_ext(exts, VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
-    c.cooperative_matrix = has_ext(exts, "VK_KHR_cooperative_matrix");
+    if (has_ext(exts, "VK_KHR_cooperative_matrix")) query_coopmat(instance_, phys_, api, c);
     query_compute_units(phys_, exts, c);
 
     // Properties chain: driver, subgroups, dot product, maintenance3.
@@ -595,6 +678,17 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (opts.disable_native_half) { c.forced_no_native_half = c.native_half; c.native_half = false; }
     c.unrolls_loops = c.vendor_id != 0x13B5;  // Arm (see Capabilities::unrolls_loops)
     if (opts.disable_unroll) { c.forced_no_unroll = c.unrolls_loops; c.unrolls_loops = false; }
+    if (c.cooperative_matrix && validation_) {
+        const uint32_t lv = validation_layer_version();
+        if (lv < VK_MAKE_API_VERSION(0, 1, 3, 255)) {  // the release that brought VK_KHR_cooperative_matrix
+            c.cooperative_matrix = false;
+            c.coopmat_off = "the validation layer (" + std::to_string(VK_API_VERSION_MAJOR(lv)) + "." +
+                            std::to_string(VK_API_VERSION_MINOR(lv)) + "." + std::to_string(VK_API_VERSION_PATCH(lv)) +
+                            ") predates VK_KHR_cooperative_matrix and would reject the matrix kernels";
+        }
+    }
+    if (opts.disable_coopmat) { c.forced_no_coopmat = c.cooperative_matrix; c.cooperative_matrix = false; }
+    if (!c.fp16 && !c.int8) c.cooperative_matrix = false;  // every matrix kernel has 16- or 8-bit types
     // One weight part is one buffer and one binding; whole words.
     c.max_binding_bytes = c.max_storage_buffer_range;
     if (c.max_allocation_size) c.max_binding_bytes = std::min(c.max_binding_bytes, c.max_allocation_size);
@@ -621,6 +715,10 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (!v12 && has_f16_ext && (c.fp16 || c.int8)) enabled_exts_.push_back(VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
     if (!v12 && has_s8_ext && c.storage8) enabled_exts_.push_back(VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
     if (has_ext(exts, "VK_KHR_portability_subset")) enabled_exts_.push_back("VK_KHR_portability_subset");
+    if (c.cooperative_matrix) {
+        enabled_exts_.push_back("VK_KHR_cooperative_matrix");
+        if (!v12) enabled_exts_.push_back("VK_KHR_vulkan_memory_model");
+    }
     memory_budget_ext_ = has_ext(exts, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     if (memory_budget_ext_) enabled_exts_.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     memory_limit_ = opts.memory_limit;
@@ -678,6 +776,15 @@ void Device::create_device() {
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
     pexec.pipelineExecutableInfo = VK_TRUE;
     if (capture_stats_) { *tail = &pexec; tail = &pexec.pNext; }
+    CoopmatFeatures cmf{};
+    cmf.sType = kCoopmatFeaturesSType;
+    cmf.cooperativeMatrix = VK_TRUE;
+    VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+    vmm.vulkanMemoryModel = VK_TRUE;
+    if (caps_.cooperative_matrix) {
+        *tail = &cmf; tail = &cmf.pNext;
+        *tail = &vmm; tail = &vmm.pNext;
+    }
 
     VkDeviceCreateInfo ci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     ci.pNext = &f2;

@@ -52,6 +52,7 @@ struct DeviceOptions {
     // Act as a device whose shader compiler keeps constant-trip loops rolled (Arm Mali's):
     // the kernels take their rolled-loop forms (Capabilities::unrolls_loops), anywhere.
     bool disable_unroll = false;
+    bool disable_coopmat = false;   // act as if VK_KHR_cooperative_matrix were missing
     bool validation = false;        // Khronos validation layer + message counter
     std::string pipeline_cache;  // file path; "" = default (see pipeline_cache_dir), "off" = none
     // Folder for the default cache file; "" = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps
@@ -75,7 +76,7 @@ struct DeviceOptions {
     bool shader_stats = false;
     double compile_timeout_s = 30;
 
-    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning,half,unroll), VKRT_VALIDATION=1,
+    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning,half,unroll,coopmat), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
     // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
     // (bytes, or with a K/M/G suffix), VKRT_LIMITS=min (min_limits; "device" or "" = the real ones),
@@ -128,7 +129,25 @@ struct Capabilities {
     uint64_t min_storage_offset_alignment = 0;
     uint64_t device_local_bytes = 0;
     bool uma = false;                  // device-local memory is host visible
-    bool cooperative_matrix = false;   // VK_KHR_cooperative_matrix present (not used yet)
+    // VK_KHR_cooperative_matrix usable: the extension, its cooperativeMatrix feature and the
+    // Vulkan memory model (glslang's matrix kernels declare it), all enabled at device
+    // creation; coopmat_shapes are the subgroup-scope shapes and types it reports
+    // (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR), from which the ops choose a
+    // kernel (ops::gemm_coopmat_supported). Off: the kernels without matrices.
+    bool cooperative_matrix = false;
+    struct CoopmatShape {
+        uint32_t M, N, K;
+        uint32_t a, b, c, result;  // VkComponentTypeKHR: 0 float16, 1 float32, 3 sint8, 5 sint32, ...
+        bool saturating;
+    };
+    std::vector<CoopmatShape> coopmat_shapes;
+    // Why cooperative_matrix is off although the device has it ("" otherwise): the Khronos
+    // validation layer in use predates VK_KHR_cooperative_matrix (Debian 12's 1.3.239: its
+    // SPIR-V checks reject the KHR matrix instructions, so every matrix kernel would be a
+    // validation error); without VKRT_VALIDATION, or with a newer layer, the kernels run.
+    std::string coopmat_off;
+    // The device reports M x N x K with these component types (subgroup scope, no saturation).
+    bool has_coopmat(uint32_t M, uint32_t N, uint32_t K, uint32_t a, uint32_t b, uint32_t c, uint32_t result) const;
     // Compute units (AMD CUs, NVIDIA SMs, Arm shader cores, CPU threads): how many workgroups
     // run at once, roughly; the prefill GEMMs split K when their tiles are fewer (split-K,
     // ops/matmul.cpp). compute_units_source says where the number comes from (a vendor
@@ -140,7 +159,7 @@ struct Capabilities {
     float timestamp_period_ns = 0;     // 0 = no compute timestamps
     // Which capability paths were forced off by options/environment.
     bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false, forced_no_cpu_tuning = false,
-         forced_no_native_half = false, forced_no_unroll = false;
+         forced_no_native_half = false, forced_no_unroll = false, forced_no_coopmat = false;
 
     std::string report() const;  // human-readable, one feature a line
 };

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "vk/check.hpp"
+#include "vk/coopmat_spirv.hpp"
 #include "core/error.hpp"
 #include "vk/device.hpp"
 #include "shared/spec.h"
@@ -257,9 +258,19 @@ Pipeline::Pipeline(Device& dev, spv::Variant variant, const std::vector<uint32_t
     check_limits(dev.caps(), iface_, name_);
     VkDevice d = dev.handle();
 
+    // Cooperative-matrix kernels are embedded in their NV form (the build's glslang has
+    // no KHR one): the device gets them rewritten to SPV_KHR_cooperative_matrix.
+    std::vector<uint32_t> khr;
+    const std::span<const uint32_t> words(blob.words, blob.size);
+    if (spv::uses_coopmat_nv(words)) {
+        VKRT_CHECK(dev.caps().cooperative_matrix, Status::unsupported, "kernel '", variant,
+                   "' needs cooperative matrices (VK_KHR_cooperative_matrix), which ", dev.caps().name,
+                   " does not offer", dev.caps().forced_no_coopmat ? " (VKRT_DISABLE=coopmat)" : "");
+        khr = spv::coopmat_nv_to_khr(words);
+    }
     VkShaderModuleCreateInfo mci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
-    mci.codeSize = blob.size * 4;
-    mci.pCode = blob.words;
+    mci.codeSize = (khr.empty() ? blob.size : khr.size()) * 4;
+    mci.pCode = khr.empty() ? blob.words : khr.data();
     VkShaderModule mod = VK_NULL_HANDLE;
     VK_CHECK(vkCreateShaderModule(d, &mci, nullptr, &mod));
     module_ = vk::Unique<VkShaderModule>(mod, [d](VkShaderModule m) { vkDestroyShaderModule(d, m, nullptr); });

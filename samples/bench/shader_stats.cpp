@@ -87,6 +87,12 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
             }
             for (auto p : paths)
                 record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch, p); });
+            // path gemm runs the cooperative-matrix GEMM where the device has it: its
+            // scalar fallback (matmul.comp) too
+            if (M > 8 && ops::gemm_coopmat_supported(dev))
+                record_once(dev, [&](Recorder& r) {
+                    ops::matmul_gemm(r, x, ops::single_part(w, t, N, K), y, M, ops::default_gemm_tiles(dev));
+                });
         }
         if (int_chosen || (all_paths && caps.int_dot && (ft.kernels & fmt::kKernelInt))) {
             const ops::Q8Activations xq{scratch, M, K};
@@ -94,6 +100,12 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
                 ops::quantize_q8_1(r, x, xq);
                 ops::matmul_q8(r, xq, ops::single_part(w, t, N, K), y);
             });
+            // matmul_q8 runs the int8 GEMM on cooperative matrices where the device has
+            // them: the OpSDot tiles too
+            if (all_paths && M > 8 && ops::mmq_coopmat_supported(dev))
+                record_once(dev, [&](Recorder& r) {
+                    ops::matmul_mmq(r, xq, ops::single_part(w, t, N, K), y, ops::default_mmq_tiles(dev, M));
+                });
         }
     }
     // embedding rows of the same format (token_embd is often quantized)
