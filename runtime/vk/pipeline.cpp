@@ -263,7 +263,7 @@ Pipeline::Pipeline(Device& dev, spv::Variant variant, const std::vector<uint32_t
     std::vector<uint32_t> khr;
     const std::span<const uint32_t> words(blob.words, blob.size);
     if (spv::uses_coopmat_nv(words)) {
-        VKRT_CHECK(dev.caps().cooperative_matrix, Status::unsupported, "kernel '", variant,
+        VKRT_CHECK(dev.caps().cooperative_matrix, Status::unsupported, "kernel '", name_,
                    "' needs cooperative matrices (VK_KHR_cooperative_matrix), which ", dev.caps().name,
                    " does not offer", dev.caps().forced_no_coopmat ? " (VKRT_DISABLE=coopmat)" : "");
         khr = spv::coopmat_nv_to_khr(words);
