@@ -77,10 +77,9 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
         record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K); });
         // The layout a model's weights get (ops::upload_weight: grouped for the repacked
         // formats; 2048 x 2048 is whole groups, the same bytes): its GEMV/GEMM variants too.
-        if (ops::upload_layout(t) != ops::WeightLayout::gguf) {
-            const ops::WeightView wv = ops::single_part(w, t, N, K, ops::upload_layout(t));
-            record_once(dev, [&](Recorder& r) { ops::matmul(r, x, wv, y, M, scratch); });
-        }
+        const bool grouped = ops::upload_layout(t) != ops::WeightLayout::gguf;
+        const ops::WeightView wv = ops::single_part(w, t, N, K, ops::upload_layout(t));
+        if (grouped) record_once(dev, [&](Recorder& r) { ops::matmul(r, x, wv, y, M, scratch); });
         const bool int_chosen = ops::matmul_pick_path(dev, t, M, N, K, true) == ops::MatmulPath::gemv_int;
         if (all_paths) {
             std::vector<ops::MatmulPath> paths;
@@ -91,8 +90,10 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
             } else {
                 paths.push_back(ops::MatmulPath::gemm);
             }
-            for (auto p : paths)
+            for (auto p : paths) {
                 record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch, p); });
+                if (grouped) record_once(dev, [&](Recorder& r) { ops::matmul(r, x, wv, y, M, scratch, p); });
+            }
         }
         if (int_chosen || (all_paths && caps.int_dot && (ft.kernels & fmt::kKernelInt))) {
             const ops::Q8Activations xq{scratch, M, K};
