@@ -921,13 +921,16 @@ TEST_CASE("weights: the grouped layout keeps every block's fields, in whole grou
     for (const fmt::Traits& ft : fmt::all()) {
         const bool d_quants = ft.type == Format::Q4_0 || ft.type == Format::Q5_0 || ft.type == Format::Q8_0 ||
                               ft.type == Format::IQ4_NL;
-        // The K formats: where the quant array starts in a group, its bytes a block, and
+        // The others: where the quant array starts in a group, its bytes a block, and
         // the d (and dmin) bytes at block byte d_at (ops/weights.hpp).
         struct K {
             Format type;
             uint64_t last_at, last, d_bytes, d_at;
         };
-        const K kforms[] = {{Format::Q3_K, 368, 64, 2, 108},
+        const K kforms[] = {{Format::Q4_1, 32, 16, 4, 0},
+                            {Format::Q5_1, 64, 16, 4, 0},
+                            {Format::IQ4_XS, 64, 128, 4, 0},
+                            {Format::Q3_K, 368, 64, 2, 108},
                             {Format::Q4_K, 128, 128, 4, 0},
                             {Format::Q5_K, 384, 128, 4, 0},
                             {Format::Q6_K, 656, 128, 2, 208}};
@@ -977,7 +980,7 @@ TEST_CASE("weights: the grouped layout keeps every block's fields, in whole grou
         CHECK(((ops::weight_bytes(ft.type, uint32_t(qk), r, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) <= limit);
         CHECK(((ops::weight_bytes(ft.type, uint32_t(qk), r + 1, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) > limit);
     }
-    CHECK(grouped == 8);
+    CHECK(grouped == 11);
 }
 
 TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {

@@ -33,6 +33,23 @@ void pack_d_quants(const uint8_t* blk, uint8_t* g, uint64_t j) {
     std::memcpy(g + 16 + j * (BB - 2), blk + 2, BB - 2);
 }
 
+// Q4_1 (20 B: d | m | qs[16]), Q5_1 (24 B: d | m | qh[4] | qs[16]), IQ4_XS (136 B: d |
+// scales_h | scales_l[4] | qs[128]): fields moved as they are, 4 bytes of scales first.
+void pack_q4_1(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk, 4);
+    std::memcpy(g + 32 + 16 * j, blk + 4, 16);
+}
+void pack_q5_1(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk, 4);
+    std::memcpy(g + 32 + 4 * j, blk + 4, 4);
+    std::memcpy(g + 64 + 16 * j, blk + 8, 16);
+}
+void pack_iq4_xs(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk, 4);
+    std::memcpy(g + 32 + 4 * j, blk + 4, 4);
+    std::memcpy(g + 64 + 128 * j, blk + 8, 128);
+}
+
 // A unit of 32 4-bit values v(l) (l < 32) as 16 bytes in Q4_0's order.
 template <typename V>
 void pack_nibbles(uint8_t* out, V v) {
@@ -110,6 +127,9 @@ void pack_q3_k(const uint8_t* blk, uint8_t* g, uint64_t j) {
 GroupSpec group_spec(Format type) {
     switch (type) {
         case Format::Q4_0: return {16, 16, pack_d_quants<18>};
+        case Format::Q4_1: return {32, 16, pack_q4_1};
+        case Format::Q5_1: return {64, 16, pack_q5_1};
+        case Format::IQ4_XS: return {64, 128, pack_iq4_xs};
         case Format::Q5_0: return {16, 20, pack_d_quants<22>};
         case Format::Q8_0: return {16, 32, pack_d_quants<34>};
         case Format::IQ4_NL: return {16, 16, pack_d_quants<18>};

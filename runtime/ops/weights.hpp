@@ -23,8 +23,9 @@ enum class WeightLayout : uint32_t {
     // the fields' sizes allow. The GEMV's lanes then load their quants as aligned words or
     // 16-byte vectors, consecutive lanes consecutive bytes (shaders/formats/helpers.glsl),
     // where the GGUF blocks of these formats leave every other block 2-byte aligned (Q4_0,
-    // Q5_0, Q8_0, IQ4_NL, Q3_K, Q6_K) or a 32-element unit's quants over more bytes than
-    // its own (the K formats: two to eight units share a byte). What upload_weight makes of them:
+    // Q5_0, Q8_0, IQ4_NL, Q3_K, Q6_K), a 32-element unit's quants over more bytes than its
+    // own (the K formats: two to eight units share a byte), or quants not 16-byte aligned
+    // (Q4_1, Q5_1, IQ4_XS). What upload_weight makes of them:
     //   Q4_0, Q5_0, Q8_0, IQ4_NL: 8 d (16 bytes) | 8 quant arrays (the GGUF bytes after d)
     //   Q4_K: 8 (d, dmin) (32 bytes) | 8 x 12 scale bytes | 8 x 128 quant bytes, each unit
     //         of 32 elements as 16 bytes in Q4_0's order (element i low nibble of byte i,
@@ -36,6 +37,8 @@ enum class WeightLayout : uint32_t {
     //         bit k of byte b) at 128, the quants at 384
     //   Q3_K: 8 d (16) | 8 x 12 scale bytes | 8 x 32 bytes of hmask bits (per unit a word, as Q5_K's)
     //         | 8 x 64 bytes of 2-bit quants (per unit 8 bytes, as Q6_K's high parts)
+    //   Q4_1: 8 (d, m) (32) | 8 x 16 quant bytes;  Q5_1: 8 (d, m) | 8 qh words | 8 x 16 quant
+    //         bytes;  IQ4_XS: 8 (d, scales_h) | 8 scales_l words | 8 x 128 quant bytes
     // The reference decoders (core/format.hpp) stay the spec: the repacking moves bits only.
     grouped,
 };

@@ -2,7 +2,7 @@
 //
 // Decoder interface. The including kernel declares the weights, bound in their exact
 // GGUF byte layout or the grouped layout below (ops/weights.hpp: the 2-byte aligned
-// 32-element formats, Q3_K..Q6_K), as
+// 32-element formats and every other block format but Q2_K), as
 // `readonly buffer ... { uint w[]; }` (and may alias the same binding as `uvec4 w4[]`,
 // defining FMT_HAVE_W4), and defines FMT_LAYOUT_ID (a free specialization-constant id:
 // the layout), before the decoder; the generated header defines FMT_QK (elements per block), FMT_BYTES (bytes per block),
@@ -101,7 +101,8 @@ void fmt_block_words(uint o, out uint bw[FMT_WORDS]) {
     const bool odd = FMT_GROUPED || ((o) & 2u) != 0u;     \
     fmt_block_words(o, bw)
 #endif
-// ---- The grouped layout of the K formats (Q3_K..Q6_K; ops/weights.hpp lists the arrays):
+// ---- The grouped layout of the other formats (Q4_1, Q5_1, Q3_K..Q6_K, IQ4_XS; the arrays
+// are listed in ops/weights.hpp):
 // the group of block b at byte (b & ~7) * FMT_BYTES, as above, holds per field an array
 // of the 8 blocks' values. The byte of block o's entry in the array at byte `at` of the
 // group, `size` bytes an entry:
