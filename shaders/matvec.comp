@@ -4,9 +4,9 @@
 //   Y[m, base + n] = sum_k X[m,k] * W[n,k]
 // W is one part of a weight (rows base .. base+R of N; a weight above the device's
 // binding limit is bound as several parts, ops/weights.hpp), bound as uint words in its
-// GGUF byte layout, or for Q4_0 / Q5_0 / Q8_0 / IQ4_NL in the grouped layout that
-// ops::upload_weight repacks them into (16-byte aligned quants, loaded as vectors by
-// consecutive lanes), and decoded by shaders/formats/<format>.glsl (TYPE = ggml type id;
+// GGUF byte layout, or (every block format but Q2_K) in the grouped layout
+// that ops::upload_weight repacks them into (16-byte aligned quants, a unit's quants loaded
+// as vectors by consecutive lanes), and decoded by shaders/formats/<format>.glsl (TYPE = ggml type id;
 // see formats/helpers.glsl for the decoder interface and the layouts). Block formats need K % 32 == 0
 // (K % 256 for the 256-element ones) and are processed in units of 32 elements (a block
 // or a sub-block); scalar formats (F32, F16, BF16) take any K.

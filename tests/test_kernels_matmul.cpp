@@ -359,9 +359,14 @@ TEST_CASE("matmul: every format x path x capability combination, odd shapes") {
                 const bool all_caps = i == 1 || (i == 0 && sweep);
                 if (!all_caps && caps_name(c) != "dot/fp16/sg" && caps_name(c) != "nodot/nofp16/nosg") continue;
                 Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
-                const Buffer wb = weight_buffer(dev, p.w);
-                check_all_paths(dev, caps_name(c), p, ops::single_part(wb, t, p.N, p.K));
-                // The grouped layout (upload_weight's for the 2-byte aligned 32-element formats).
+                // The file's layout (what ops::matmul binds from a raw buffer); for the formats
+                // upload_weight repacks (a model's layout) on all on / all off only (test time).
+                const bool ends = caps_name(c) == "dot/fp16/sg" || caps_name(c) == "nodot/nofp16/nosg";
+                if (!ops::can_group(t) || ends) {
+                    const Buffer wb = weight_buffer(dev, p.w);
+                    check_all_paths(dev, caps_name(c), p, ops::single_part(wb, t, p.N, p.K));
+                }
+                // The grouped layout (upload_weight's for every block format but Q2_K).
                 if (ops::can_group(t)) {
                     const auto wg = ops::upload_weight(dev, t, p.N, p.K, p.w.data(), "w");
                     REQUIRE(wg.view.layout == ops::WeightLayout::grouped);
@@ -914,41 +919,73 @@ TEST_CASE("half decoding: every fp16 bit pattern through embed and GEMV matches 
     check_every_half(test::gpu_integer_half());
 }
 
-TEST_CASE("weights: the grouped layout keeps every block's d and quants, in whole groups of 8 where its bytes were") {
+TEST_CASE("weights: the grouped layout keeps every block's fields, in whole groups of 8 where its bytes were") {
+    // What the K formats' packing does to the bits is checked by the kernels (every format
+    // x path on upload_weight's layout, the split embedding bit for bit); here the bytes.
     size_t grouped = 0;
     for (const fmt::Traits& ft : fmt::all()) {
-        const bool want = ft.type == Format::Q4_0 || ft.type == Format::Q5_0 || ft.type == Format::Q8_0 ||
-                          ft.type == Format::IQ4_NL;
+        const bool d_quants = ft.type == Format::Q4_0 || ft.type == Format::Q5_0 || ft.type == Format::Q8_0 ||
+                              ft.type == Format::IQ4_NL;
+        // The others: where the quant array starts in a group, its bytes a block, and
+        // the d (and dmin) bytes at block byte d_at (ops/weights.hpp).
+        struct K {
+            Format type;
+            uint64_t last_at, last, d_bytes, d_at;
+        };
+        const K kforms[] = {{Format::Q4_1, 32, 16, 4, 0},
+                            {Format::Q5_1, 64, 16, 4, 0},
+                            {Format::IQ4_XS, 64, 128, 4, 0},
+                            {Format::Q3_K, 368, 64, 2, 108},
+                            {Format::Q4_K, 128, 128, 4, 0},
+                            {Format::Q5_K, 384, 128, 4, 0},
+                            {Format::Q6_K, 656, 128, 2, 208}};
+        const K* kf = nullptr;
+        for (const K& k : kforms) kf = k.type == ft.type ? &k : kf;
+        const bool want = d_quants || kf;
         CHECK_MESSAGE(ops::can_group(ft.type) == want, ft.name);
         if (!want) {
             CHECK(ops::upload_layout(ft.type) == ops::WeightLayout::gguf);
             continue;
         }
         ++grouped;
-        const uint64_t bb = ft.block_bytes, qb = bb - 2;
+        const uint64_t bb = ft.block_bytes, qk = ft.block_elems;
+        // The quant array: where it starts in a group, bytes a block (ops/weights.hpp).
+        const uint64_t last_at = d_quants ? 16 : kf->last_at, last = d_quants ? bb - 2 : kf->last;
         const uint64_t nb = 11;  // one whole group and a short one
-        const std::vector<uint8_t> src = ops::synthetic_weight(ft.type, 1, uint32_t(nb * 32), 42);
-        const uint64_t bytes = 8 * bb + 16 + 3 * qb;  // a whole group, then 3 blocks
-        CHECK(ops::weight_bytes(ft.type, uint32_t(nb * 32), 1, ops::WeightLayout::grouped) == bytes);
-        CHECK(ops::weight_bytes(ft.type, uint32_t(nb * 32), 1, ops::WeightLayout::gguf) == nb * bb);
+        const std::vector<uint8_t> src = ops::synthetic_weight(ft.type, 1, uint32_t(nb * qk), 42);
+        const uint64_t bytes = 8 * bb + last_at + 3 * last;  // a whole group, then 3 blocks
+        CHECK(ops::weight_bytes(ft.type, uint32_t(nb * qk), 1, ops::WeightLayout::grouped) == bytes);
+        CHECK(ops::weight_bytes(ft.type, uint32_t(nb * qk), 1, ops::WeightLayout::gguf) == nb * bb);
         std::vector<uint8_t> dst(bytes, 0xAA);
         ops::group_blocks(ft.type, src.data(), nb, dst.data());
-        size_t bad = 0;
-        for (uint64_t b = 0; b < 16; ++b) {
-            const uint8_t* g = dst.data() + (b / 8) * 8 * bb;
-            for (uint64_t i = 0; i < (b < nb ? bb : 2); ++i) {  // past the last block: its d slot only
-                const uint8_t got = i < 2 ? g[2 * (b % 8) + i] : g[16 + (b % 8) * qb + i - 2];
-                bad += got != (b < nb ? src[b * bb + i] : 0);  // unused d slots are zeros
+        if (d_quants) {
+            size_t bad = 0;
+            const uint64_t qb = bb - 2;
+            for (uint64_t b = 0; b < 16; ++b) {
+                const uint8_t* g = dst.data() + (b / 8) * 8 * bb;
+                for (uint64_t i = 0; i < (b < nb ? bb : 2); ++i) {  // past the last block: its d slot only
+                    const uint8_t got = i < 2 ? g[2 * (b % 8) + i] : g[16 + (b % 8) * qb + i - 2];
+                    bad += got != (b < nb ? src[b * bb + i] : 0);  // unused d slots are zeros
+                }
             }
+            CHECK_MESSAGE(bad == 0, ft.name);
+        } else {
+            // The short group's unused scale slots are zeros, its d the blocks'.
+            const uint8_t* g = dst.data() + 8 * bb;
+            size_t bad = 0;
+            for (uint64_t j = 0; j < 8; ++j)
+                for (uint64_t i = 0; i < kf->d_bytes; ++i)
+                    bad += g[j * kf->d_bytes + i] != (j < 3 ? src[(8 + j) * bb + kf->d_at + i] : 0);
+            CHECK_MESSAGE(bad == 0, ft.name);
         }
-        CHECK_MESSAGE(bad == 0, ft.name);
         // A part never holds more grouped bytes than the binding limit allows, and no fewer
         // rows than fit.
-        const uint32_t r = ops::rows_per_part(ft.type, 32, 200, "t");
-        CHECK(((ops::weight_bytes(ft.type, 32, r, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) <= 200);
-        CHECK(((ops::weight_bytes(ft.type, 32, r + 1, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) > 200);
+        const uint64_t limit = d_quants ? 200 : 5 * bb;
+        const uint32_t r = ops::rows_per_part(ft.type, uint32_t(qk), limit, "t");
+        CHECK(((ops::weight_bytes(ft.type, uint32_t(qk), r, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) <= limit);
+        CHECK(((ops::weight_bytes(ft.type, uint32_t(qk), r + 1, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) > limit);
     }
-    CHECK(grouped == 4);
+    CHECK(grouped == 11);
 }
 
 TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -13,31 +14,165 @@ namespace {
 uint64_t padded4(uint64_t b) { return (b + 3) & ~uint64_t(3); }
 }  // namespace
 
-bool can_group(Format type) {
-    const fmt::Traits& t = fmt::traits(type);
-    return t.block_elems == 32 && t.block_bytes % 4 == 2 && (t.kernels & fmt::kKernelFloat);
+// ---- The grouped layout (WeightLayout::grouped): per format, where the last field array
+// (the quants) starts in a group and its bytes per block, and how a block's fields go into
+// a group (block j of the group at `g`).
+namespace {
+
+using PackFn = void (*)(const uint8_t* blk, uint8_t* g, uint64_t j);
+
+struct GroupSpec {
+    uint64_t last_at = 0, last_bytes = 0;  // the quant array: offset in the group, bytes per block
+    PackFn pack = nullptr;
+};
+
+// The 32-element formats with an f16 d first: 8 d, then the GGUF bytes after d.
+template <uint64_t BB>
+void pack_d_quants(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 2 * j, blk, 2);
+    std::memcpy(g + 16 + j * (BB - 2), blk + 2, BB - 2);
 }
 
-WeightLayout upload_layout(Format type) { return can_group(type) ? WeightLayout::grouped : WeightLayout::gguf; }
+// Q4_1 (20 B: d | m | qs[16]), Q5_1 (24 B: d | m | qh[4] | qs[16]), IQ4_XS (136 B: d |
+// scales_h | scales_l[4] | qs[128]): fields moved as they are, 4 bytes of scales first.
+void pack_q4_1(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk, 4);
+    std::memcpy(g + 32 + 16 * j, blk + 4, 16);
+}
+void pack_q5_1(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk, 4);
+    std::memcpy(g + 32 + 4 * j, blk + 4, 4);
+    std::memcpy(g + 64 + 16 * j, blk + 8, 16);
+}
+void pack_iq4_xs(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk, 4);
+    std::memcpy(g + 32 + 4 * j, blk + 4, 4);
+    std::memcpy(g + 64 + 128 * j, blk + 8, 128);
+}
+
+// A unit of 32 4-bit values v(l) (l < 32) as 16 bytes in Q4_0's order.
+template <typename V>
+void pack_nibbles(uint8_t* out, V v) {
+    for (int i = 0; i < 16; ++i) out[i] = uint8_t(v(i) | (v(16 + i) << 4));
+}
+
+// Q4_K (144 B: d | dmin | scales[12] | qs[128]; unit s = nibble s % 2 of qs[32 (s / 2) ..]).
+void pack_q4_k(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk, 4);
+    std::memcpy(g + 32 + 12 * j, blk + 4, 12);
+    for (int s = 0; s < 8; ++s)
+        pack_nibbles(g + 128 + 128 * j + 16 * s,
+                     [&](int l) { return (blk[16 + 32 * (s / 2) + l] >> (4 * (s % 2))) & 15; });
+}
+
+// A unit of 32 2-bit values v(l) as 8 bytes: v(16h + b + 4k) at bits 2k of byte 4h + b
+// (a word's bytes then give four consecutive elements per shift).
+template <typename V>
+void pack_crumbs(uint8_t* out, V v) {
+    for (int h = 0; h < 2; ++h)
+        for (int b = 0; b < 4; ++b) {
+            int x = 0;
+            for (int k = 0; k < 4; ++k) x |= v(16 * h + b + 4 * k) << (2 * k);
+            out[4 * h + b] = uint8_t(x);
+        }
+}
+
+// A unit of 32 1-bit values v(l) as a little-endian word, v(b + 4k) at bit k of byte b
+// (a word's bytes then give four consecutive elements per shift).
+template <typename V>
+void pack_bits(uint8_t* out, V v) {
+    for (int b = 0; b < 4; ++b) {
+        int x = 0;
+        for (int k = 0; k < 8; ++k) x |= v(b + 4 * k) << k;
+        out[b] = uint8_t(x);
+    }
+}
+
+// Q5_K (176 B: d | dmin | scales[12] | qh[32] | qs[128]; unit s: low nibbles as Q4_K's,
+// 5th bits bit s of qh[l]).
+void pack_q5_k(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk, 4);
+    std::memcpy(g + 32 + 12 * j, blk + 4, 12);
+    for (int s = 0; s < 8; ++s) {
+        pack_bits(g + 128 + 32 * j + 4 * s, [&](int l) { return (blk[16 + l] >> s) & 1; });
+        pack_nibbles(g + 384 + 128 * j + 16 * s,
+                     [&](int l) { return (blk[48 + 32 * (s / 2) + l] >> (4 * (s % 2))) & 15; });
+    }
+}
+
+// Q6_K (210 B: ql[128] | qh[64] | scales[16] | d; unit u = 4h + c: low nibbles nibble c / 2
+// of ql[64h + 32 (c % 2) ..], high 2 bits bits 2c of qh[32h ..]).
+void pack_q6_k(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 2 * j, blk + 208, 2);
+    std::memcpy(g + 16 + 16 * j, blk + 192, 16);
+    for (int u = 0; u < 8; ++u) {
+        const int h = u / 4, c = u % 4;
+        pack_crumbs(g + 144 + 64 * j + 8 * u, [&](int l) { return (blk[128 + 32 * h + l] >> (2 * c)) & 3; });
+        pack_nibbles(g + 656 + 128 * j + 16 * u,
+                     [&](int l) { return (blk[64 * h + 32 * (c % 2) + l] >> (4 * (c / 2))) & 15; });
+    }
+}
+
+// Q3_K (110 B: hmask[32] | qs[64] | scales[12] | d; unit u: 2-bit quants bits 2 (u % 4) of
+// qs[32 (u / 4) ..], high bits bit u of hmask[l]).
+void pack_q3_k(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 2 * j, blk + 108, 2);
+    std::memcpy(g + 16 + 12 * j, blk + 96, 12);
+    for (int u = 0; u < 8; ++u) {
+        pack_bits(g + 112 + 32 * j + 4 * u, [&](int l) { return (blk[l] >> u) & 1; });
+        pack_crumbs(g + 368 + 64 * j + 8 * u, [&](int l) { return (blk[32 + 32 * (u / 4) + l] >> (2 * (u % 4))) & 3; });
+    }
+}
+
+GroupSpec group_spec(Format type) {
+    switch (type) {
+        case Format::Q4_0: return {16, 16, pack_d_quants<18>};
+        case Format::Q4_1: return {32, 16, pack_q4_1};
+        case Format::Q5_1: return {64, 16, pack_q5_1};
+        case Format::IQ4_XS: return {64, 128, pack_iq4_xs};
+        case Format::Q5_0: return {16, 20, pack_d_quants<22>};
+        case Format::Q8_0: return {16, 32, pack_d_quants<34>};
+        case Format::IQ4_NL: return {16, 16, pack_d_quants<18>};
+        case Format::Q4_K: return {128, 128, pack_q4_k};
+        case Format::Q3_K: return {368, 64, pack_q3_k};
+        case Format::Q5_K: return {384, 128, pack_q5_k};
+        case Format::Q6_K: return {656, 128, pack_q6_k};
+        default: return {};
+    }
+}
+
+}  // namespace
+
+bool can_group(Format type) { return group_spec(type).pack != nullptr; }
+
+WeightLayout upload_layout(Format type) {
+    // VKRT_REPACK=0: every weight in the file's layout (an A/B of the repacked kernels on
+    // one binary: vkrt-bench, --shader-stats).
+    static const bool off = [] {
+        const char* e = std::getenv("VKRT_REPACK");
+        return e && std::strcmp(e, "0") == 0;
+    }();
+    return can_group(type) && !off ? WeightLayout::grouped : WeightLayout::gguf;
+}
 
 uint64_t weight_bytes(Format type, uint32_t cols, uint64_t rows, WeightLayout layout) {
     const uint64_t bytes = fmt::row_bytes(type, cols) * rows;
     if (layout == WeightLayout::gguf) return bytes;
     const fmt::Traits& t = fmt::traits(type);
+    const GroupSpec gs = group_spec(type);
     const uint64_t blocks = rows * (cols / t.block_elems), rest = blocks % 8;
-    // Whole groups take their GGUF bytes; a short last group of n blocks 16 + n quant arrays.
-    return bytes - rest * t.block_bytes + (rest ? 16 + rest * (t.block_bytes - 2) : 0);
+    // Whole groups take their GGUF bytes; a short last group of n blocks its arrays up to
+    // the quants' and n quant arrays.
+    return bytes - rest * t.block_bytes + (rest ? gs.last_at + rest * gs.last_bytes : 0);
 }
 
 void group_blocks(Format type, const uint8_t* src, uint64_t nblocks, uint8_t* dst) {
-    VKRT_CHECK(can_group(type), Status::internal, "group_blocks: ", fmt::name(type), " has no grouped layout");
-    const uint64_t bb = fmt::traits(type).block_bytes, qb = bb - 2;
-    std::memset(dst, 0, weight_bytes(type, 32, nblocks, WeightLayout::grouped));  // a short group's unused d
-    for (uint64_t b = 0; b < nblocks; ++b) {
-        uint8_t* group = dst + (b / 8) * 8 * bb;
-        std::memcpy(group + 2 * (b % 8), src + b * bb, 2);            // d
-        std::memcpy(group + 16 + (b % 8) * qb, src + b * bb + 2, qb);  // quants
-    }
+    const GroupSpec gs = group_spec(type);
+    VKRT_CHECK(gs.pack, Status::internal, "group_blocks: ", fmt::name(type), " has no grouped layout");
+    const uint64_t bb = fmt::traits(type).block_bytes;
+    const uint64_t bytes = weight_bytes(type, fmt::traits(type).block_elems, nblocks, WeightLayout::grouped);
+    std::memset(dst, 0, bytes);  // a short group's unused slots
+    for (uint64_t b = 0; b < nblocks; ++b) gs.pack(src + b * bb, dst + (b / 8) * 8 * bb, b % 8);
 }
 
 WeightView single_part(const BufferView& view, Format type, uint32_t rows, uint32_t cols, WeightLayout layout) {

@@ -17,23 +17,42 @@ namespace vkrt::ops {
 // How a weight's bytes are arranged in its buffers.
 enum class WeightLayout : uint32_t {
     gguf,     // the file's bytes (any format)
-    // The 2-byte aligned 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL: an f16 d, then the
-    // quants), whose blocks leave every field of every other block on a 2-byte boundary:
-    // the blocks of a part in groups of 8, each group where its GGUF bytes start, holding
-    // the 8 d (16 bytes) and then the 8 quant arrays, so the GEMV's lanes load their quants
-    // as aligned words or 16-byte vectors, consecutive lanes consecutive bytes
-    // (shaders/formats/helpers.glsl). What upload_weight makes of those formats.
+    // The blocks of a part in groups of 8, each group where its GGUF bytes start (8 blocks
+    // take the same bytes in both layouts), holding per field of the block the 8 blocks'
+    // values as one array: scales first, the quants last, each array 16-byte aligned where
+    // the fields' sizes allow. The GEMV's lanes then load their quants as aligned words or
+    // 16-byte vectors, consecutive lanes consecutive bytes (shaders/formats/helpers.glsl),
+    // where the GGUF blocks of these formats leave every other block 2-byte aligned (Q4_0,
+    // Q5_0, Q8_0, IQ4_NL, Q3_K, Q6_K), a 32-element unit's quants over more bytes than its
+    // own (the K formats: two to eight units share a byte), or quants not 16-byte aligned
+    // (Q4_1, Q5_1, IQ4_XS). What upload_weight makes of them:
+    //   Q4_0, Q5_0, Q8_0, IQ4_NL: 8 d (16 bytes) | 8 quant arrays (the GGUF bytes after d)
+    //   Q4_K: 8 (d, dmin) (32 bytes) | 8 x 12 scale bytes | 8 x 128 quant bytes, each unit
+    //         of 32 elements as 16 bytes in Q4_0's order (element i low nibble of byte i,
+    //         element 16 + i high nibble)
+    //   Q6_K: 8 d (16) | 8 x 16 int8 scales | 8 x 64 bytes of high 2-bit parts (per unit 8
+    //         bytes: element 16h + b + 4k at bits 2k of byte 4h + b) | 8 x 128 bytes of low
+    //         nibbles (per unit 16 bytes in Q4_0's order)
+    //   Q5_K: as Q4_K, with 8 x 32 bytes of 5th bits (per unit a word: element b + 4k at
+    //         bit k of byte b) at 128, the quants at 384
+    //   Q3_K: 8 d (16) | 8 x 12 scale bytes | 8 x 32 bytes of hmask bits (per unit a word, as Q5_K's)
+    //         | 8 x 64 bytes of 2-bit quants (per unit 8 bytes, as Q6_K's high parts)
+    //   Q4_1: 8 (d, m) (32) | 8 x 16 quant bytes;  Q5_1: 8 (d, m) | 8 qh words | 8 x 16 quant
+    //         bytes;  IQ4_XS: 8 (d, scales_h) | 8 scales_l words | 8 x 128 quant bytes
+    // The reference decoders (core/format.hpp) stay the spec: the repacking moves bits only.
     grouped,
 };
 // Whether `type` has the grouped layout.
 bool can_group(Format type);
-// The layout upload_weight gives weights of `type`.
+// The layout upload_weight gives weights of `type` (gguf for every type where the
+// environment sets VKRT_REPACK=0: an A/B switch for benchmarks).
 WeightLayout upload_layout(Format type);
 // Bytes that `rows` rows of `cols` elements take in `layout` (before rounding up to 4).
+// A short last group of n blocks (nblocks % 8) takes its full field arrays but the last
+// (the quants), which holds only the n blocks' values.
 uint64_t weight_bytes(Format type, uint32_t cols, uint64_t rows, WeightLayout layout);
 // GGUF blocks (nblocks of `type`, can_group) -> the grouped layout; dst holds
-// weight_bytes(...) bytes (a short last group: its 16 bytes of d, the unused ones zero,
-// then only its blocks' quants).
+// weight_bytes(...) bytes (a short last group's unused slots zero).
 void group_blocks(Format type, const uint8_t* src, uint64_t nblocks, uint8_t* dst);
 
 // Rows row0 .. row0+rows of a weight, bound as one view. The view holds the rows' bytes

@@ -75,6 +75,11 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
         Buffer scratch(dev, std::max<uint64_t>(16, ops::matmul_scratch_bytes(M, K)), MemoryKind::device, "scratch");
         record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch); });
         record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K); });
+        // The layout a model's weights get (ops::upload_weight: grouped for the repacked
+        // formats; 2048 x 2048 is whole groups, the same bytes): its GEMV/GEMM variants too.
+        const bool grouped = ops::upload_layout(t) != ops::WeightLayout::gguf;
+        const ops::WeightView wv = ops::single_part(w, t, N, K, ops::upload_layout(t));
+        if (grouped) record_once(dev, [&](Recorder& r) { ops::matmul(r, x, wv, y, M, scratch); });
         const bool int_chosen = ops::matmul_pick_path(dev, t, M, N, K, true) == ops::MatmulPath::gemv_int;
         if (all_paths) {
             std::vector<ops::MatmulPath> paths;
@@ -85,8 +90,10 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
             } else {
                 paths.push_back(ops::MatmulPath::gemm);
             }
-            for (auto p : paths)
+            for (auto p : paths) {
                 record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K, scratch, p); });
+                if (grouped) record_once(dev, [&](Recorder& r) { ops::matmul(r, x, wv, y, M, scratch, p); });
+            }
             // path gemm runs the cooperative-matrix GEMM where the device has it: its
             // scalar fallback (matmul.comp) too
             if (M > 8 && ops::gemm_coopmat_supported(dev))

@@ -1,7 +1,8 @@
 // Shared by the decoders in shaders/formats/ (included by the generated vkrt_decoder.glsl).
 //
 // Decoder interface. The including kernel declares the weights, bound in their exact
-// GGUF byte layout or the grouped layout below (2-byte aligned 32-element formats), as
+// GGUF byte layout or the grouped layout below (ops/weights.hpp: the 2-byte aligned
+// 32-element formats and every other block format but Q2_K), as
 // `readonly buffer ... { uint w[]; }` (and may alias the same binding as `uvec4 w4[]`,
 // defining FMT_HAVE_W4), and defines FMT_LAYOUT_ID (a free specialization-constant id:
 // the layout), before the decoder; the generated header defines FMT_QK (elements per block), FMT_BYTES (bytes per block),
@@ -100,6 +101,33 @@ void fmt_block_words(uint o, out uint bw[FMT_WORDS]) {
     const bool odd = FMT_GROUPED || ((o) & 2u) != 0u;     \
     fmt_block_words(o, bw)
 #endif
+// ---- The grouped layout of the other formats (Q4_1, Q5_1, Q3_K..Q6_K, IQ4_XS; the arrays
+// are listed in ops/weights.hpp):
+// the group of block b at byte (b & ~7) * FMT_BYTES, as above, holds per field an array
+// of the 8 blocks' values. The byte of block o's entry in the array at byte `at` of the
+// group, `size` bytes an entry:
+uint fmt_gfield(uint o, uint at, uint size) {
+    const uint b = o / FMT_BYTES;
+    return (b & ~7u) * FMT_BYTES + at + (b & 7u) * size;
+}
+// The 16 bytes at byte p (p % 16 == 0): one vector load where the kernel aliases w4.
+uvec4 fmt_u32x4(uint p) {
+#ifdef FMT_HAVE_W4
+    return w4[p >> 4];
+#else
+    const uint i = p >> 2;
+    return uvec4(w[i], w[i + 1u], w[i + 2u], w[i + 3u]);
+#endif
+}
+// A unit's 32 nibbles as 16 bytes in Q4_0's order (element i low nibble of byte i, 16 + i
+// high nibble; the K formats' grouped quants) -> the 8 words of elements 4i..4i+3 as bytes.
+void fmt_unit_nibbles(uvec4 v, out uint q[8]) {
+    for (uint i = 0u; i < 4u; ++i) {
+        q[i] = v[i] & 0x0F0F0F0Fu;
+        q[i + 4u] = (v[i] >> 4) & 0x0F0F0F0Fu;
+    }
+}
+
 // The fp16 at block byte 0, and the 32 bits at block byte b (b = 2 mod 4, a constant).
 #define FMT_BW_F16(bw, odd) vkrt_half_to_float(((odd) ? (bw[0] >> 16) : bw[0]) & 0xffffu)
 #define FMT_BW32(bw, b, odd) ((odd) ? bw[((b) + 2u) >> 2] : ((bw[(b) >> 2] >> 16) | (bw[((b) >> 2) + 1u] << 16)))

@@ -1,6 +1,17 @@
 // Q4_1 (32 elements, 20 bytes): d (f16) | m (f16) | qs[16].
 //   element j: q = (j < 16 ? qs[j] & 15 : qs[j-16] >> 4), x = q * d + m
+// Grouped layout (ops/weights.hpp): per 8 blocks 8 (d, m) at group byte 0, 8 x 16 quant
+// bytes at 32 (16-byte aligned: one vector load a block).
+uint fmt_dm_at(uint o) { return FMT_GROUPED ? fmt_gfield(o, 0u, 4u) : o; }
+uint fmt_dm_qs(uint o) { return FMT_GROUPED ? fmt_gfield(o, 32u, 16u) : o + 4u; }
 uint fmt_dm_quants(uint o, uint e) {
-    return (fmt_u32(o + 4u + (e & 15u)) >> ((e & 16u) >> 2)) & 0x0F0F0F0Fu;
+    return (fmt_u32(fmt_dm_qs(o) + (e & 15u)) >> ((e & 16u) >> 2)) & 0x0F0F0F0Fu;
+}
+void fmt_dm_unit(uint o, out uint q[8]) {  // the quants of the block, 4 a word
+    if (FMT_GROUPED) {
+        fmt_unit_nibbles(fmt_u32x4(fmt_dm_qs(o)), q);
+        return;
+    }
+    for (uint i = 0u; i < 8u; ++i) q[i] = fmt_dm_quants(o, 4u * i);
 }
 #include "formats/dm32.glsl"
