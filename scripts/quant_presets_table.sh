@@ -11,6 +11,8 @@
 # (LLAMA_CPP_BUILD set: llama-imatrix -f CALIB -c 512 --chunks 32, then llama-quantize
 # --imatrix, measured with the same vkrt-bench command).
 # GPTQ=1: the vkrt files with --gptq (error feedback, runtime/quant/gptq.hpp) as well.
+# OUT_DIR=DIR keeps the files; a DIR/vkrt.imatrix.gguf (and DIR/llama.imatrix.gguf) from an
+# earlier run with the same CALIB_TOKENS is reused instead of calibrating again (minutes here).
 #   scripts/quant_presets_table.sh [BUILD_DIR] [PRESETS...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,12 +35,13 @@ ppl() {
     sed -n 's/^perplexity: \([0-9.]*\).*/\1/p'
 }
 im=$out/vkrt.imatrix.gguf
-"$build/bin/vkrt-quantize" -m "$src" -o "$out/f16.gguf" --type f16 --scales imatrix --calib-text "$calib" \
+[ -s "$im" ] || "$build/bin/vkrt-quantize" -m "$src" -o "$out/f16.gguf" --type f16 --scales imatrix --calib-text "$calib" \
   --calib-skip-tokens 0 --calib-tokens "${CALIB_TOKENS:-16384}" --imatrix-out "$im" >/dev/null 2>&1
-if [ -n "${LLAMA_CPP_BUILD:-}" ]; then
+if [ -n "${LLAMA_CPP_BUILD:-}" ] && [ ! -s "$out/llama.imatrix.gguf" ]; then
   "$LLAMA_CPP_BUILD/bin/llama-imatrix" -m "$src" -f "$calib" -c 512 --chunks $(( ${CALIB_TOKENS:-16384} / 512 )) \
     -ngl 0 -t 2 -nr -o "$out/llama.imatrix.gguf" >"$out/imatrix.log" 2>&1
 fi
+echo "vkrt-quantize: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- runtime samples || echo ' (modified)'), $(date -u '+%Y-%m-%d %H:%M UTC'), files in $out"
 echo "| preset | bytes | bits/weight | vkrt ppl (--imatrix${GPTQ:+ --gptq}) | llama-quantize --imatrix ppl (vkrt-bench) |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 for p in $presets; do

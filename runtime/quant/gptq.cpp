@@ -209,6 +209,9 @@ void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const floa
     std::vector<uint32_t> code(be), natural(k);
     for (size_t j = 0; j < k; ++j) natural[j] = uint32_t(j);
     const size_t n_cand = ImportanceCandidates(x, k, imp).size();
+    std::vector<double> w0(k);  // w as the block's start found it (a refit pass restarts from it)
+    std::vector<float> target(be);  // each column's compensated value when it was rounded
+    for (int refit = 0; refit < 2; ++refit)
     for (int order = 0; order < 2; ++order) {
         // perm[p]: the column rounded p-th (a permutation within each block); U in that order.
         const std::vector<uint32_t>& perm = order ? g.act_perm : natural;
@@ -218,35 +221,48 @@ void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const floa
             for (size_t b = 0; b < nb; ++b) {
                 const size_t j0 = b * be;
                 uint8_t* blk = out.data() + b * bb;
-                // The block's scales, from its columns as the feedback so far left them.
-                for (size_t i = 0; i < be; ++i) wf[i] = float(w[j0 + i]);
-                const ImportanceCandidates cand(wf.data(), be, imp + j0);
-                t.quantize_weighted(wf.data(), blk, be, cand[c]);
-                // vals (npat, be): each element's value for every pattern of its quant bits.
-                for (uint32_t p = 0; p < npat; ++p) {
-                    std::memcpy(tmp.data(), blk, bb);
-                    for (size_t i = 0; i < be; ++i)
-                        for (uint32_t s = 0; s < nbit; ++s) set_bit(tmp.data(), qb.bit[i * nbit + s], (p >> s) & 1);
-                    t.dequantize(tmp.data(), vals.data() + size_t(p) * be, be);
-                }
-                for (size_t pos = j0; pos < j0 + be; ++pos) {
-                    const size_t j = perm[pos], i = j - j0;
-                    uint32_t bp = 0;
-                    for (uint32_t s = 0; s < nbit; ++s) bp |= uint32_t(get_bit(blk, qb.bit[i * nbit + s])) << s;
-                    double bd = INFINITY;
-                    for (uint32_t p = 0; p < npat; ++p) {
-                        const double v = vals[size_t(p) * be + i];
-                        if (!std::isfinite(v)) continue;
-                        const double d = std::fabs(v - w[j]);
-                        if (d < bd) bd = d, bp = p;
+                if (refit) std::copy(w.begin() + ptrdiff_t(j0), w.end(), w0.begin() + ptrdiff_t(j0));
+                for (int pass = 0; pass <= refit; ++pass) {
+                    // The block's scales: first from its columns as the feedback so far left them;
+                    // a refit pass instead fits them to the values the columns had when the first
+                    // pass rounded them (the feedback inside the block moves its later columns, most
+                    // in a 256-element super-block), and rounds the block again from its start.
+                    if (pass) {
+                        std::copy(w0.begin() + ptrdiff_t(j0), w0.end(), w.begin() + ptrdiff_t(j0));
+                        wf = target;
+                    } else {
+                        for (size_t i = 0; i < be; ++i) wf[i] = float(w[j0 + i]);
                     }
-                    code[i] = bp;
-                    const double err = (w[j] - vals[size_t(bp) * be + i]) / U[pos * k + pos];
-                    const double* u = U + pos * k;
-                    for (size_t m = pos + 1; m < k; ++m) w[perm[m]] -= err * u[m];
+                    const ImportanceCandidates cand(wf.data(), be, imp + j0);
+                    t.quantize_weighted(wf.data(), blk, be, cand[c]);
+                    // vals (npat, be): each element's value for every pattern of its quant bits.
+                    for (uint32_t p = 0; p < npat; ++p) {
+                        std::memcpy(tmp.data(), blk, bb);
+                        for (size_t i = 0; i < be; ++i)
+                            for (uint32_t s = 0; s < nbit; ++s)
+                                set_bit(tmp.data(), qb.bit[i * nbit + s], (p >> s) & 1);
+                        t.dequantize(tmp.data(), vals.data() + size_t(p) * be, be);
+                    }
+                    for (size_t pos = j0; pos < j0 + be; ++pos) {
+                        const size_t j = perm[pos], i = j - j0;
+                        target[i] = float(w[j]);
+                        uint32_t bp = 0;
+                        for (uint32_t s = 0; s < nbit; ++s) bp |= uint32_t(get_bit(blk, qb.bit[i * nbit + s])) << s;
+                        double bd = INFINITY;
+                        for (uint32_t p = 0; p < npat; ++p) {
+                            const double v = vals[size_t(p) * be + i];
+                            if (!std::isfinite(v)) continue;
+                            const double d = std::fabs(v - w[j]);
+                            if (d < bd) bd = d, bp = p;
+                        }
+                        code[i] = bp;
+                        const double err = (w[j] - vals[size_t(bp) * be + i]) / U[pos * k + pos];
+                        const double* u = U + pos * k;
+                        for (size_t m = pos + 1; m < k; ++m) w[perm[m]] -= err * u[m];
+                    }
+                    for (size_t i = 0; i < be; ++i)
+                        for (uint32_t s = 0; s < nbit; ++s) set_bit(blk, qb.bit[i * nbit + s], (code[i] >> s) & 1);
                 }
-                for (size_t i = 0; i < be; ++i)
-                    for (uint32_t s = 0; s < nbit; ++s) set_bit(blk, qb.bit[i * nbit + s], (code[i] >> s) & 1);
             }
             const double e = hessian_error(f, x, out.data(), k, H);
             if (e < best_e) best_e = e, best = out;

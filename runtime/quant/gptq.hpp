@@ -21,9 +21,15 @@
 // columns are left to take their error (blocks stay in order: a block's scales must be fixed
 // before its columns are rounded).
 //
-// Each row keeps the least e^T H e among: GPTQ in both orders with each of the scale search's
-// weightings, and quantize_row_importance's result (no feedback), so the objective is never
-// above the search's alone.
+// Refit: the scales chosen at a block's start do not see how the feedback inside the block moves
+// its later columns (in a 256-element super-block most of its columns move before they are
+// rounded). A refit pass fits the block's scales again, by the same weighted encoder, to the values
+// the columns had when the first pass rounded them, restores the row as the block's start found
+// it and rounds the block again with those scales.
+//
+// Each row keeps the least e^T H e among: GPTQ in both orders, with and without the refit, with
+// each of the scale search's weightings, and quantize_row_importance's result (no feedback), so
+// the objective is never above the search's alone.
 #pragma once
 #include <cstddef>
 #include <cstdint>
