@@ -23,6 +23,8 @@
 #   VKRT_GPU_OUT     where stats/profiles write their files (default $VKRT_BUILD/gpu)
 #   VKRT_GPU_TIMEOUT seconds a whole target may take before it counts as hung (default 1800)
 #   VKRT_GPU_NICE    niceness of the compiling runs (default 10: a shared machine)
+#   VKRT_GPU_PROFILE_PRESET  the synthetic model of `profiles` (default 1B; tiny/125M where
+#                    the machine is too loaded for emulated 1B loads)
 #   VKRT_GPU_BIND    more host folders (colon-separated) bind-mounted at their own paths, e.g.
 #                    another worktree whose binaries `run` should start
 #
@@ -345,10 +347,11 @@ cmd_report() {
 # ---------------------------------------------------------------- profiles
 # Vendor profiles end to end, with the validation layer on: the capability report, the
 # expectations of tests/gpu/profiles.txt (what the device reports, which variants the
-# runtime chooses there), stories260K and a synthetic 1B Q4_0 (written once by the host
+# runtime chooses there), stories260K and a synthetic 1B Q4_K_M (written once by the host
 # build, then shared by every target) decoding a few tokens. A validation message, an error
 # or a failed expectation fails the target. Output: $out/profile-TARGET.md.
 expect_file=tests/gpu/profiles.txt
+profile_preset=${VKRT_GPU_PROFILE_PRESET:-1B}
 check_expectations() {  # check_expectations TARGET REPORT_FILE STATS_TSV -> failures on stdout
   local t=$1 report=$2 tsv=$3 kind re
   while IFS=$'\t' read -r tt kind re; do
@@ -366,9 +369,38 @@ check_expectations() {  # check_expectations TARGET REPORT_FILE STATS_TSV -> fai
         local hit
         hit=$(tail -n +2 "$tsv" | cut -f1 | grep -E -- "$re" | sort -u | tr '\n' ' ')
         [ -z "$hit" ] || echo "expected no pipeline matching /$re/, got: $hit" ;;
+      # the same over "kernel[specialization]", e.g. matvec_q4_0[32,2,1,0,0,1]
+      spec-chosen) tail -n +2 "$tsv" | awk -F'\t' '{print $1 "[" $2 "]"}' | grep -Eq -- "$re" ||
+        echo "expected a pipeline[specialization] matching /$re/" ;;
+      spec-not-chosen)
+        local hit
+        hit=$(tail -n +2 "$tsv" | awk -F'\t' '{print $1 "[" $2 "]"}' | grep -E -- "$re" | sort -u | head -5 | tr '\n' ' ')
+        [ -z "$hit" ] || echo "expected no pipeline[specialization] matching /$re/, got: $hit" ;;
       *) echo "bad line in $expect_file: $tt $kind $re" ;;
     esac
   done < <(grep -v '^#' "$expect_file")
+}
+
+# synthetic_q4_k_m DIR PRESET: a synthetic model (vkrt-bench --synthetic PRESET) in
+# llama-quantize's Q4_K_M mix (Q4_K, Q6_K for half of attn_v/ffn_down and the output), written
+# once natively by the host build -- under qemu it would take many minutes -- and shared by
+# every target; its path on stdout. The synthetic writer encodes F32/F16/Q4_0/Q8_0/W8A8, so its
+# F16 file goes through vkrt-quantize (one thread: ~10 s per 100M weights on an idle core).
+synthetic_q4_k_m() {
+  local dir=$1 preset=$2 f16 q
+  q="$dir/$preset-q4_k_m.gguf"
+  f16="$dir/vkrt-synthetic-v2-$preset-f16.gguf"
+  mkdir -p "$dir"
+  if [ ! -f "$q" ]; then
+    # vkrt-bench writes the file (complete once it has its name), then loads it, which may
+    # fail on the host's device (lavapipe: 2 GiB heap, the F16 1B needs 2.1 GiB): its exit
+    # status is not the writer's.
+    { [ -f "$f16" ] || nice "$repo/$build/bin/vkrt-bench" --synthetic "$preset" --type f16 -p 0 -n 0 --synthetic-dir "$dir" || true
+      [ -f "$f16" ] && nice "$repo/$build/bin/vkrt-quantize" -m "$f16" -o "$q.tmp" --type q4_k_m &&
+        mv "$q.tmp" "$q"; } >"$dir/$preset-q4_k_m.log" 2>&1 || log "writing the synthetic $preset Q4_K_M failed ($dir/$preset-q4_k_m.log)"
+    rm -f "$f16" "$q.tmp"
+  fi
+  echo "$q"
 }
 
 profiles_one() {
@@ -379,12 +411,7 @@ profiles_one() {
   f="$out/profile-$t.md"
   model=$(readlink -f "$repo/../shared/models/stories260K.gguf" 2>/dev/null || true)
   synth_dir="$repo/$build/gpu/synthetic"
-  mkdir -p "$synth_dir"
-  if [ ! -f "$synth_dir/vkrt-synthetic-v2-1B-q4_0.gguf" ]; then
-    # written natively: under qemu it would take many minutes
-    nice "$repo/$build/bin/vkrt-bench" --synthetic 1B --type q4_0 -p 0 -n 0 --synthetic-dir "$synth_dir" \
-      >/dev/null 2>&1 || true
-  fi
+  synth_q=$(synthetic_q4_k_m "$synth_dir" "$profile_preset")
   run_in() { "$repo/scripts/gpu-compilers.sh" run "$t" env VKRT_VALIDATION=1 "$@"; }
   {
     echo "# $t: $(target_field "$t" 3)"
@@ -400,7 +427,7 @@ profiles_one() {
     n=$(grep -c "^$t"$'\t' "$expect_file" || true)
     if [ -n "$fails" ]; then echo "$fails" | sed 's/^/FAIL: /'; rc=1; else echo "$n checks passed"; fi
     for run in "stories260K|-m $model -p 8 -n 4 -r 1" \
-               "synthetic 1B Q4_0|-m $synth_dir/vkrt-synthetic-v2-1B-q4_0.gguf -p 8 -n 4 -r 1"; do
+               "synthetic $profile_preset Q4_K_M|-m $synth_q -p 8 -n 4 -r 1"; do
       echo
       echo "## ${run%%|*}"
       local log="$out/profile-$t.run.log" r=0
