@@ -180,6 +180,8 @@ part() {  # part NAME TIMEOUT CMD... -> log in $logs/NAME.log; a row of the timi
   local status=ok
   [ $rc -eq 0 ] || status="exit $rc"
   [ $rc -eq 124 ] && status="timeout ${to} s"
+  # 137: timeout's KILL, 5 s after its TERM was not obeyed (a part busy in a driver call)
+  [ $rc -eq 137 ] && status="timeout ${to} s (killed)"
   [ $rc -eq 0 ] || failed=$((failed + 1))
   rows+=("| $name | $status | $(secs "$t0" "$(now)") |")
   echo "gpu-check: $name: $status ($(secs "$t0" "$(now)") s)" >&2
