@@ -2,11 +2,14 @@
 # The one script for when a GPU is lent (the `run` tool of this workplace: an x86-64 machine
 # with a GPU, a copy of the working tree, no network). Three steps:
 #
-#   scripts/gpu-check.sh stage [BUILD]   here: builds (BUILD, default build), stages what the
+#   scripts/gpu-check.sh stage [--small] [BUILD]
+#                                        here: builds (BUILD, default build), stages what the
 #                                        GPU machine needs into .gpu-check/ (git-ignored
 #                                        through .git/info/exclude): the conformance test
 #                                        binaries, vkrt-bench, libstdc++, stories260K, the
-#                                        Vulkan loader packages; prints the run call to make
+#                                        Vulkan loader packages; prints the run call to make.
+#                                        --small: only what `device --small` runs (the
+#                                        conformance binaries are most of the build)
 #   scripts/gpu-check.sh device [--small] [--out DIR]
 #                                        there (DIR default $OUT, else build/gpu-check): the
 #                                        kernel conformance suite on the GPU, vkrt-bench
@@ -37,16 +40,24 @@ stage=.gpu-check
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
 
-conformance_bins="test_kernels_matmul test_kernels_block test_kernels_kv_cache test_kernels_arch
-                  test_kernels_quantize test_kernels_gemm_int8 test_device test_model"
+conformance_bins="test_kernels_matmul test_kernels_block test_kernels_kv_cache test_kernels_arch test_kernels_mmq
+                  test_kernels_rope_qkv test_kernels_quantize test_kernels_gemm_int8 test_device test_model"
+small_bins="test_kernels_block"  # device --small's conformance part
 
 cmd_stage() {
-  local build=${1:-build} b
+  local build=build b bins=$conformance_bins
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --small) bins=$small_bins; shift ;;  # what `device --small` runs: the lavapipe try-out
+      *) build=$1; shift ;;
+    esac
+  done
   set -e
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD/..}
-  nice cmake --build "$build" -j2 --target vkrt-bench vkrt-quantize $conformance_bins
+  # shellcheck disable=SC2086
+  nice cmake --build "$build" -j2 --target vkrt-bench vkrt-quantize $bins
   rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/lib" "$stage/models" "$stage/gl"
-  for b in $conformance_bins; do cp "$build/tests/$b" "$stage/bin/"; done
+  for b in $bins; do cp "$build/tests/$b" "$stage/bin/"; done
   cp "$build/bin/vkrt-bench" "$build/bin/vkrt-quantize" "$stage/bin/"
   cp "$(g++ -print-file-name=libstdc++.so.6)" "$stage/lib/" 2>/dev/null || true
   cp -L ../shared/models/stories260K.gguf "$stage/models/" 2>/dev/null || true
@@ -62,7 +73,7 @@ cmd_stage() {
   du -sh "$stage"
   cat <<EOF
 Now, with the run tool (timeout_s 540, 8 minutes of device time at most):
-  command: scripts/gpu-check.sh device
+  command: scripts/gpu-check.sh device$([ "$bins" = "$conformance_bins" ] || echo ' --small')
   carry:   ["$stage"]
 then here: scripts/gpu-check.sh table <files_at of that call>
 EOF
@@ -169,6 +180,8 @@ part() {  # part NAME TIMEOUT CMD... -> log in $logs/NAME.log; a row of the timi
   local status=ok
   [ $rc -eq 0 ] || status="exit $rc"
   [ $rc -eq 124 ] && status="timeout ${to} s"
+  # 137: timeout's KILL, 5 s after its TERM was not obeyed (a part busy in a driver call)
+  [ $rc -eq 137 ] && status="timeout ${to} s (killed)"
   [ $rc -eq 0 ] || failed=$((failed + 1))
   rows+=("| $name | $status | $(secs "$t0" "$(now)") |")
   echo "gpu-check: $name: $status ($(secs "$t0" "$(now)") s)" >&2
@@ -194,7 +207,7 @@ cmd_device() {
   presets="1B 7B"
   types="q4_0 q4_k_m"
   local p=512 n=128
-  if [ $small -eq 1 ]; then bins="test_kernels_block"; presets="tiny 125M"; p=64; n=16; reps=1; fi
+  if [ $small -eq 1 ]; then bins=$small_bins; presets="tiny 125M"; p=64; n=16; reps=1; fi
   trap on_signal TERM INT
   [ -d "$bin" ] || { echo "gpu-check: $bin missing: run '$0 stage' first (and carry $stage)" >&2; exit 1; }
   # The Vulkan loader where the machine lacks it (never over a present one): the staged
