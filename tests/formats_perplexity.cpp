@@ -2,10 +2,12 @@
 // file in ../shared/models/arch/ (llama.cpp-written: padded256-* in every llama-quantize
 // preset, and stories260K-q4_k_m) against llama.cpp's own figure, through the same code
 // path as `vkrt-bench --perplexity ../shared/models/tinystories_valid_head.txt -m FILE -c 512
-// --chunks 20`.
+// --chunks N`.
 //
-// The session keeps an F32 KV cache here, so the reference is arch/README.md's "ppl, F32 KV, no FA" column
-// (llama-perplexity -c 512 --chunks 20 -ngl 0 -nr -ctk f32 -ctv f32 -fa off, CPU backend).
+// The session keeps an F32 KV cache here, so the reference is llama-perplexity with
+// -ctk f32 -ctv f32 -fa off (CPU backend) over the same N chunks: tests/data/llama_cpp_perplexity.txt
+// (test::llama_cpp_ppl; N = 4 there: every chunk runs the same 512-position prefill, so more
+// chunks add text, not code paths; arch/README.md has the 20-chunk figures).
 // Tolerance: 0.1% for files whose tensors are all float (F32/F16/BF16), 0.5% for quantized
 // files (same weights, same math; the GPU sums in another order, and the dequantizing
 // kernels round a block's scale products as floats where ggml's dot products differ).
@@ -15,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 
 #include "gguf/gguf.hpp"
@@ -27,14 +30,12 @@ using namespace vkrt;
 
 namespace {
 
-// arch/README.md, column "ppl, F32 KV, no FA" (llama.cpp d32676d77).
-const std::map<std::string, double> kLlamaCppF32Kv = {
-    {"padded256-f32.gguf", 3.7602},    {"padded256-f16.gguf", 3.7599},      {"padded256-bf16.gguf", 3.7613},
-    {"padded256-q8_0.gguf", 3.7677},   {"padded256-q6_k.gguf", 3.7731},     {"padded256-q5_k_m.gguf", 3.8129},
-    {"padded256-q5_1.gguf", 3.7781},   {"padded256-q5_0.gguf", 3.8502},     {"padded256-q4_k_m.gguf", 3.9866},
-    {"padded256-q4_1.gguf", 4.1021},   {"padded256-q4_0.gguf", 4.2295},     {"padded256-iq4_nl.gguf", 4.1028},
-    {"padded256-iq4_xs.gguf", 4.1016}, {"padded256-q3_k_m.gguf", 4.8667},   {"padded256-q2_k.gguf", 27.6641},
-    {"stories260K-q4_k_m.gguf", 3.8210},
+// The llama files of arch/ whose weight formats this test checks.
+const std::set<std::string> kFormatFiles = {
+    "padded256-f32.gguf",   "padded256-f16.gguf",   "padded256-bf16.gguf",   "padded256-q8_0.gguf",
+    "padded256-q6_k.gguf",  "padded256-q5_k_m.gguf", "padded256-q5_1.gguf",  "padded256-q5_0.gguf",
+    "padded256-q4_k_m.gguf", "padded256-q4_1.gguf",  "padded256-q4_0.gguf",  "padded256-iq4_nl.gguf",
+    "padded256-iq4_xs.gguf", "padded256-q3_k_m.gguf", "padded256-q2_k.gguf", "stories260K-q4_k_m.gguf",
 };
 
 // llama-architecture files of arch/ that test other features than weight formats.
@@ -81,22 +82,21 @@ TEST_CASE("arch/: every llama file's perplexity is llama.cpp's (F32 KV) within 0
             continue;
         }
         ++expected;
-        const auto want = kLlamaCppF32Kv.find(name);
-        REQUIRE_MESSAGE(want != kLlamaCppF32Kv.end(), "no llama.cpp figure for llama file ", name,
-                        " (add it from arch/README.md)");
+        REQUIRE_MESSAGE(kFormatFiles.count(name), "llama file ", name, " is not in kFormatFiles");
+        const test::LlamaCppPpl want = test::llama_cpp_ppl("arch/" + name, "f32");
         model::Model model(dev, path);
         const PerplexityResult r =
-            perplexity(model, text, 512, 20, 0, {}, KvCacheTypes{ops::KvType::f32, ops::KvType::f32});
+            perplexity(model, text, 512, want.chunks, 0, {}, KvCacheTypes{ops::KvType::f32, ops::KvType::f32});
         const double tol = is_float ? 1e-3 : 5e-3;
-        const double rel = (r.ppl - want->second) / want->second;
-        MESSAGE(name << " (" << types << "): vkrt " << r.ppl << ", llama.cpp " << want->second << ", "
-                     << rel * 100 << "% (limit " << tol * 100 << "%)");
-        CHECK(r.chunks == 20);
+        const double rel = (r.ppl - want.ppl) / want.ppl;
+        MESSAGE(name << " (" << types << "): vkrt " << r.ppl << ", llama.cpp " << want.ppl << " (" << want.chunks
+                     << " chunks), " << rel * 100 << "% (limit " << tol * 100 << "%)");
+        CHECK(r.chunks == want.chunks);
         CHECK(std::fabs(rel) < tol);
         ++checked;
     }
     CHECK(checked == expected);
-    if (!only) CHECK(checked == int(kLlamaCppF32Kv.size()));
+    if (!only) CHECK(checked == int(kFormatFiles.size()));
     CHECK(checked > 0);
     CHECK_NO_VALIDATION(dev);
 }

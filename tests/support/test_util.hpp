@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -34,6 +35,32 @@ inline bool ppl_file_selected(const std::string& name) {
     return !only || ("," + std::string(only) + ",").find("," + name + ",") != std::string::npos;
 }
 inline bool ppl_files_filtered() { return std::getenv("VKRT_PPL_FILES") != nullptr; }
+
+// llama.cpp's own perplexity of a model file over the first `chunks` chunks of 512 tokens of
+// tinystories_valid_head.txt, the oracle of every perplexity test: one line
+// "FILE KV CHUNKS PPL" of tests/data/llama_cpp_perplexity.txt (scripts/llama_cpp_perplexity.sh
+// runs llama-perplexity; the command is in the file's header). FILE is relative to
+// models_dir(); KV is "f32" (-ctk f32 -ctv f32 -fa off) or "default" (F16 K/V, flash attention).
+// Throws naming the file and cache when the data has no such line.
+struct LlamaCppPpl {
+    int chunks = 0;
+    double ppl = 0;
+};
+inline LlamaCppPpl llama_cpp_ppl(const std::string& file, const std::string& kv) {
+    const std::string path =
+        (std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "llama_cpp_perplexity.txt").string();
+    std::istringstream in(read_file(path));
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream ls(line);
+        std::string f, k;
+        LlamaCppPpl r;
+        if ((ls >> f >> k >> r.chunks >> r.ppl) && f == file && k == kv) return r;
+    }
+    throw std::runtime_error("no llama.cpp perplexity for " + file + " with KV " + kv + " in " + path +
+                             " (add it with scripts/llama_cpp_perplexity.sh)");
+}
 
 // FNV-1a 64 of n bytes (the digests of tests/data/*_digests.txt).
 inline uint64_t fnv1a(const void* p, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
