@@ -11,38 +11,29 @@
 namespace vkrt::ops {
 
 namespace {
-// The decode kernels of shaders/attention.comp (subgroup or shared-memory reductions), one
-// variant per cache types (the prefill kernel's: flash_variant below).
-enum class AttnKernel : uint32_t { decode_sg, decode_shared };
+// The attention kernels, one variant per cache types: decode (shaders/attention.comp, subgroup
+// or shared-memory reductions) and prefill (shaders/attention_flash.comp, with subgroup
+// shuffles -- FlashTiles::subgroup -- or without).
+enum class AttnKernel : uint32_t { decode_sg, decode_shared, flash, flash_sg };
 spv::Variant attention_variant(AttnKernel family, KvType k, KvType v) {
     using V = spv::Variant;
     // [family][K type][V type], types in the order f32, f16, q8_0.
-    static constexpr V kTable[2][3][3] = {
+    static constexpr V kTable[4][3][3] = {
         {{V::attention_sg, V::attention_sg_kf32_vf16, V::attention_sg_kf32_vq8_0},
          {V::attention_sg_kf16_vf32, V::attention_sg_f16, V::attention_sg_kf16_vq8_0},
          {V::attention_sg_kq8_0_vf32, V::attention_sg_kq8_0_vf16, V::attention_sg_q8_0}},
         {{V::attention_shared, V::attention_shared_kf32_vf16, V::attention_shared_kf32_vq8_0},
          {V::attention_shared_kf16_vf32, V::attention_shared_f16, V::attention_shared_kf16_vq8_0},
          {V::attention_shared_kq8_0_vf32, V::attention_shared_kq8_0_vf16, V::attention_shared_q8_0}},
-    };
-    auto index = [](KvType t) { return t == KvType::f16 ? 1 : t == KvType::q8_0 ? 2 : 0; };
-    return kTable[uint32_t(family)][index(k)][index(v)];
-}
-
-// The prefill kernel's variant (shaders/attention_flash.comp) for the cache types, with
-// subgroup shuffles (FlashTiles::subgroup) or without.
-spv::Variant flash_variant(bool subgroup, KvType k, KvType v) {
-    using V = spv::Variant;
-    // [subgroup][K: f32, f16, q8_0][V: f32, f16, q8_0]
-    static constexpr V kVariants[2][3][3] = {
         {{V::attention_flash, V::attention_flash_kf32_vf16, V::attention_flash_kf32_vq8_0},
          {V::attention_flash_kf16_vf32, V::attention_flash_f16, V::attention_flash_kf16_vq8_0},
          {V::attention_flash_kq8_0_vf32, V::attention_flash_kq8_0_vf16, V::attention_flash_q8_0}},
         {{V::attention_flash_sg, V::attention_flash_sg_kf32_vf16, V::attention_flash_sg_kf32_vq8_0},
          {V::attention_flash_sg_kf16_vf32, V::attention_flash_sg_f16, V::attention_flash_sg_kf16_vq8_0},
-         {V::attention_flash_sg_kq8_0_vf32, V::attention_flash_sg_kq8_0_vf16, V::attention_flash_sg_q8_0}}};
-    const auto index = [](KvType t) { return t == KvType::f32 ? 0 : t == KvType::f16 ? 1 : 2; };
-    return kVariants[subgroup ? 1 : 0][index(k)][index(v)];
+         {V::attention_flash_sg_kq8_0_vf32, V::attention_flash_sg_kq8_0_vf16, V::attention_flash_sg_q8_0}},
+    };
+    auto index = [](KvType t) { return t == KvType::f16 ? 1 : t == KvType::q8_0 ? 2 : 0; };
+    return kTable[uint32_t(family)][index(k)][index(v)];
 }
 
 // The decode kernel's subgroup variant needs at least two invocations a subgroup (its
@@ -150,7 +141,8 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
         if (auto t = flash_tiles(dev.caps(), s.head_dim, s.type_k, s.type_v)) {
             const uint64_t blocks = (uint64_t(M) * grp + t->br - 1) / t->br;
             if (s.n_head_kv <= dev.caps().max_workgroup_count[0] && blocks <= dev.caps().max_workgroup_count[1]) {
-                rec.dispatch(dev.pipeline(flash_variant(t->subgroup, s.type_k, s.type_v),
+                const AttnKernel kernel = t->subgroup ? AttnKernel::flash_sg : AttnKernel::flash;
+                rec.dispatch(dev.pipeline(attention_variant(kernel, s.type_k, s.type_v),
                                           {t->wg, t->br, t->bc, t->tpr, t->dpt, t->ns, t->q_size, t->k_size,
                                            t->v_size, t->s_size}),
                              {q, k_cache, v_cache, pos, out}, pc, Groups{s.n_head_kv, uint32_t(blocks), 1});
