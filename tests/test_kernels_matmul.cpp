@@ -1170,7 +1170,8 @@ TEST_CASE("matmul: cooperative-matrix GEMM (gemm_cm), every format, odd shapes, 
     uint32_t seed = 7000;
     for (Format t : kernel_formats()) {
         const uint32_t K = is_block(t) ? 3 * block_k(t) : 77;
-        for (auto [M, N] : std::initializer_list<std::pair<uint32_t, uint32_t>>{{130, 201}, {9, 1}, {33, 129}}) {
+        for (auto MN : std::initializer_list<std::pair<uint32_t, uint32_t>>{{130, 201}, {9, 1}, {33, 129}}) {
+            const uint32_t M = MN.first, N = MN.second;  // no structured binding: clang 14 cannot capture one
             if (M != 130 && !sweep_format(t)) continue;
             const Problem p = make_problem(t, M, N, K, seed += 5);
             const Buffer wb = weight_buffer(dev, p.w);
@@ -1221,7 +1222,8 @@ TEST_CASE("matmul: int8 GEMM on cooperative matrices (mmq_cm) within the integer
     for (Format t : kernel_formats()) {
         if (!has_mmq(t)) continue;
         const uint32_t K = 3 * block_k(t);
-        for (auto [M, N] : std::initializer_list<std::pair<uint32_t, uint32_t>>{{130, 201}, {9, 1}, {33, 129}}) {
+        for (auto MN : std::initializer_list<std::pair<uint32_t, uint32_t>>{{130, 201}, {9, 1}, {33, 129}}) {
+            const uint32_t M = MN.first, N = MN.second;  // no structured binding: clang 14 cannot capture one
             if (M != 130 && !sweep_format(t)) continue;
             const Problem p = make_problem(t, M, N, K, seed += 5);
             const Buffer wb = weight_buffer(dev, p.w);

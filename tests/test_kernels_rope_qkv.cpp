@@ -82,7 +82,10 @@ TEST_CASE("rope_qkv: one dispatch equals bias + q/k norm + rope + rope_store + k
         std::vector<std::pair<KT, KT>> types = {{KT::f32, KT::f16}, {KT::f32, KT::f32}, {KT::f16, KT::f16}, {KT::f16, KT::f32}};
         if (c.n_head_kv * c.hd % 32 == 0) types.push_back({KT::q8_0, KT::q8_0});
         if (&c == &cases[0]) types.insert(types.end(), {{KT::q8_0, KT::f16}, {KT::f32, KT::q8_0}});
-        for (const auto& [kt, vt] : types) {
+        for (const auto& kv : types) {
+            // Plain names, not a structured binding: clang 14 (Debian 12, CI's sanitizer
+            // build) cannot capture structured bindings in the lambdas below.
+            const KT kt = kv.first, vt = kv.second;
             {
                 CAPTURE(c.hd);
                 CAPTURE(c.fused);

@@ -242,8 +242,8 @@ TEST_CASE("synthetic llamas: integer GEMVs on x quantized once per norm match th
         // rmsnorm_q8_1 and the head outside the layers. Gemma 3: each post norm's pass
         // writes the next norm (its rmsnorm_q8_1s), layer 0's norm and the embedding scale
         // are outside.
-        const ops::AttentionShape att{cfg.n_head, cfg.n_head_kv, cfg.n_embd / cfg.n_head, 32, ops::KvType::f16,
-                                      ops::KvType::f16};
+        const ops::AttentionShape att{uint32_t(cfg.n_head), uint32_t(cfg.n_head_kv), uint32_t(cfg.n_embd / cfg.n_head),
+                                      32, ops::KvType::f16, ops::KvType::f16};
         const uint32_t per_layer = 10 + (ops::attention_splits(dev.caps(), att, 1) > 1 ? 1 : 0);
         const uint32_t outside = std::string(k.arch) == "gemma3" ? 4 : 3;
         CHECK(counts.dispatches == cfg.n_layer * per_layer + outside);
