@@ -234,7 +234,7 @@ void row_unavailable(const std::string& kernel, const std::string& shape, const 
 void row_of_peak(double ops, double s, double peak_gops, const char* peak_name) {
     const double gops = ops / s * 1e-9;
     char frac[48];
-    std::snprintf(frac, sizeof frac, "%.1f%% of %s %.0f G", 100.0 * gops / peak_gops, peak_name, peak_gops);
+    std::snprintf(frac, sizeof frac, "%.1f%% of %s %.3g G", 100.0 * gops / peak_gops, peak_name, peak_gops);
     std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %9.1f | %.3f TOPS\n", "  of peak", frac, "", "", "", gops,
                 gops * 1e-3);
 }
