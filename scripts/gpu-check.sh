@@ -118,6 +118,14 @@ write_table() {
       echo "| $b | $(grep -E '^\[doctest\] (test cases|assertions)' "$f" | sed 's/\[doctest\] //; s/  */ /g; s/ *| */, /g; s/, *$//' |
         tr '\n' ';' | sed 's/;$//; s/;/, /')$(grep -q '^\[doctest\] Status: SUCCESS' "$f" || echo " (see the log)") |"
     done
+    # Kernels a binary could not run on this device (cooperative-matrix GEMMs and attention on
+    # a device without the matrices): their cases pass without them, so say which.
+    if grep -qh 'MESSAGE: .* not run: ' "$logs"/test_*.log 2>/dev/null; then
+      echo
+      echo "Not run on this device (not counted as passes):"
+      echo
+      grep -h 'MESSAGE: .* not run: ' "$logs"/test_*.log | sed 's/^.*MESSAGE: /- /' | sort -u
+    fi
     echo
     echo "## Whole models (vkrt-bench, like llama-bench; tokens/s, mean ± sd of $reps runs)"
     echo

@@ -184,10 +184,11 @@ TEST_CASE("attention: sliding window on the per-query and blocked kernels, both 
             Buffer bq = make_buffer(*dev, q), bk = make_buffer(*dev, kc), bv = make_buffer(*dev, vc);
             Buffer bp = make_buffer(*dev, pos), bo(*dev, q.size() * 4);
             const float scale = 0.3f;
-            test::run(*dev, [&](Recorder& r) {
-                ops::attention(r, bq, bk, bv, bp, bo, c.M, ops::AttentionShape{c.n_head, c.n_head_kv, c.hd, n_ctx},
-                               scale, 0, 0, c.window);
-            });
+            // The float kernels, also where the device would choose attention_flash_cm (its
+            // windows: test_kernels_kv_cache's ring cases, within its own bound).
+            ops::AttentionShape sh{c.n_head, c.n_head_kv, c.hd, n_ctx};
+            sh.prefill = ops::AttentionShape::Prefill::scalar;
+            test::run(*dev, [&](Recorder& r) { ops::attention(r, bq, bk, bv, bp, bo, c.M, sh, scale, 0, 0, c.window); });
             const auto o = bo.download_as<float>(q.size());
             const auto want = ref::attention(q, kc, vc, pos, c.M, c.n_head, c.n_head_kv, c.hd, n_ctx, scale, c.window);
             float worst = 0;

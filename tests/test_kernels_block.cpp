@@ -505,9 +505,11 @@ void check_attention(Device& dev, uint32_t M, uint32_t n_head, uint32_t n_head_k
     for (size_t i = size_t(maxpos + 1) * kvw; i < kc.size(); ++i) kc[i] = kpoison, vc[i] = vpoison;
     Buffer bq = make_buffer(dev, q), bk = make_buffer(dev, kc), bv = make_buffer(dev, vc), bp = make_buffer(dev, pos);
     Buffer bo(dev, q.size() * 4);
-    test::run(dev, [&](Recorder& r) {
-        ops::attention(r, bq, bk, bv, bp, bo, M, ops::AttentionShape{n_head, n_head_kv, hd, n_ctx});
-    });
+    // The float kernels (attention.comp, attention_flash.comp) within kAttnAbsTol, also where
+    // the device would choose attention_flash_cm (half tiles: its own bound, test_kernels_kv_cache).
+    ops::AttentionShape sh{n_head, n_head_kv, hd, n_ctx};
+    sh.prefill = ops::AttentionShape::Prefill::scalar;
+    test::run(dev, [&](Recorder& r) { ops::attention(r, bq, bk, bv, bp, bo, M, sh); });
     auto o = bo.download_as<float>(q.size());
     auto ref = ref::attention(q, kc, vc, pos, M, n_head, n_head_kv, hd, n_ctx);
     float worst = 0;

@@ -438,7 +438,7 @@ TEST_CASE("gemm_int8: operand and shape checks") {
     CHECK_NO_VALIDATION(dev);
 }
 
-TEST_CASE("microbench: int dot peak and read bandwidth run and return positive numbers") {
+TEST_CASE("microbench: int dot peak, float FMA peak and read bandwidth run and return positive numbers") {
     for (bool no_dot : {false, true}) {
         Device& dev = test::gpu_with(no_dot, false, false);
         const double tops = ops::measure_int_dot_peak_tops(dev);
@@ -449,6 +449,15 @@ TEST_CASE("microbench: int dot peak and read bandwidth run and return positive n
         MESSAGE("read bandwidth: ", gbs, " GB/s");
         CHECK(gbs > 0);
         CHECK(std::isfinite(gbs));
+        CHECK_NO_VALIDATION(dev);
+    }
+    // The float FMA peak (vkrt-bench's float GEMM rows): f16 chains, and f32 without fp16.
+    for (bool no_fp16 : {false, true}) {
+        Device& dev = test::gpu_with(false, no_fp16, false);
+        const double tflops = ops::measure_fma_peak_tflops(dev);
+        MESSAGE("FMA peak (", std::string(dev.caps().fp16 ? "f16" : "f32"), "): ", tflops, " TFLOPS");
+        CHECK(tflops > 0);
+        CHECK(std::isfinite(tflops));
         CHECK_NO_VALIDATION(dev);
     }
 }

@@ -55,6 +55,62 @@ void check_attention_output(const std::vector<float>& o, const std::vector<float
     CHECK(worst <= kAttnAbsTol);
 }
 
+// The cooperative-matrix prefill kernel (shaders/attention_flash_cm.comp) rounds q * scale,
+// K and V to half (u = 2^-11 relative; 2^-25 absolute below half's normal range) and p to
+// half; products are exact and sums f32. Per query row, with s_j's error at most D =
+// max_j sum_d [(2u + u^2) |q'_d k_jd| + 2^-25 (|q'_d| + |k_jd|)] (1 + hd 2^-23) (q' = scale q):
+// each softmax weight is the exact one times a factor in [e^-D (1-u), e^D (1+u)] before the
+// normalization, so the weights' error times V is at most (e^2D (1+u)/(1-u) - 1) vmax; V's
+// rounding adds u vmax + 2^-25, p's below half's normal range 2^-25 each relative to the
+// row's sum (<= 2 n 2^-25 vmax over n positions), and the f32 sums the float kernels' bound
+// (kAttnAbsTol). vmax: the largest |V| of the kv head; the max over j runs over every cached
+// position (a superset of the visible ones: the bound only grows).
+std::vector<float> flash_cm_allowed(const std::vector<float>& q, const std::vector<float>& kr, const std::vector<float>& vr,
+                                    uint32_t M, uint32_t n_head, uint32_t n_head_kv, uint32_t hd, uint32_t n_pos) {
+    const double u = 0x1p-11, tiny = 0x1p-25, scale = 1.0 / std::sqrt(double(hd));
+    const uint32_t grp = n_head / n_head_kv, width = n_head_kv * hd;
+    std::vector<float> allowed(size_t(M) * n_head * hd);
+    for (uint32_t m = 0; m < M; ++m)
+        for (uint32_t h = 0; h < n_head; ++h) {
+            const uint32_t kvh = h / grp;
+            const float* qr = q.data() + (size_t(m) * n_head + h) * hd;
+            double D = 0, vmax = 0;
+            for (uint32_t j = 0; j < n_pos; ++j) {
+                const float* k = kr.data() + size_t(j) * width + kvh * hd;
+                const float* v = vr.data() + size_t(j) * width + kvh * hd;
+                double e = 0;
+                for (uint32_t d = 0; d < hd; ++d) {
+                    const double qa = std::fabs(scale * qr[d]), ka = std::fabs(double(k[d]));
+                    e += (2 * u + u * u) * qa * ka + tiny * (qa + ka);
+                    vmax = std::max(vmax, std::fabs(double(v[d])));
+                }
+                D = std::max(D, e * (1 + hd * 0x1p-23));
+            }
+            const double w = (std::exp(2 * D) * (1 + u) / (1 - u) - 1) + u + 2.0 * n_pos * tiny;
+            const float a = float(w * vmax + tiny + kAttnAbsTol);
+            std::fill_n(allowed.begin() + int64_t((size_t(m) * n_head + h) * hd), hd, a);
+        }
+    return allowed;
+}
+
+// Outputs within a bound each (flash_cm_allowed), all finite.
+void check_attention_within(const std::vector<float>& o, const std::vector<float>& want, const std::vector<float>& allowed) {
+    REQUIRE(o.size() == want.size());
+    REQUIRE(allowed.size() == want.size());
+    size_t bad = 0, worst_i = 0;
+    float worst = 0;
+    for (size_t i = 0; i < o.size(); ++i) {
+        if (!std::isfinite(o[i]) || !(std::fabs(o[i] - want[i]) <= allowed[i])) ++bad;
+        if (std::isfinite(o[i]) && std::fabs(o[i] - want[i]) / allowed[i] > worst) {
+            worst = std::fabs(o[i] - want[i]) / allowed[i];
+            worst_i = i;
+        }
+    }
+    CAPTURE(worst);  // the largest error as a fraction of its bound
+    CAPTURE(worst_i);
+    CHECK(bad == 0);
+}
+
 uint32_t ty(KvType t) { return uint32_t(t); }
 
 std::vector<Device*> paths() {
@@ -239,8 +295,11 @@ namespace {
 // the kernels must not read them).
 // splits: the decode kernel's split count (0: the device's choice); the split buffer is
 // attention_scratch_bytes for the shape.
+// prefill: the blocked kernel (auto: the device's choice; the cooperative-matrix kernel is
+// checked within flash_cm_allowed, the others within kAttnAbsTol).
 void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_head, uint32_t n_head_kv, uint32_t hd,
-                     const std::vector<int32_t>& pos, uint32_t n_ctx, uint32_t seed, uint32_t splits = 0) {
+                     const std::vector<int32_t>& pos, uint32_t n_ctx, uint32_t seed, uint32_t splits = 0,
+                     ops::AttentionShape::Prefill prefill = ops::AttentionShape::Prefill::auto_) {
     CAPTURE(ops::kv_type_name(tk));
     CAPTURE(ops::kv_type_name(tv));
     CAPTURE(M);
@@ -265,13 +324,16 @@ void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_h
     }
     Buffer bq = make_buffer(dev, q), bk = make_buffer(dev, kb), bv = make_buffer(dev, vb), bp = make_buffer(dev, pos);
     Buffer bo(dev, q.size() * 4);
-    ops::AttentionShape sh{n_head, n_head_kv, hd, n_ctx, tk, tv, splits};
+    ops::AttentionShape sh{n_head, n_head_kv, hd, n_ctx, tk, tv, splits, prefill};
     CAPTURE(splits);
     Buffer split_buf(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), sh)));
     test::run(dev, [&](Recorder& r) { ops::attention(r, bq, bk, bv, bp, bo, M, sh, 0.f, 0, 0, 0, split_buf); });
     const auto o = bo.download_as<float>(q.size());
     const auto want = ref::attention(q, kr, vr, pos, M, n_head, n_head_kv, hd, n_ctx);
-    check_attention_output(o, want);
+    const bool cm = ops::attention_uses_coopmat(dev.caps(), sh, M);
+    CAPTURE(cm);
+    if (cm) check_attention_within(o, want, flash_cm_allowed(q, kr, vr, M, n_head, n_head_kv, hd, rows));
+    else check_attention_output(o, want);
 }
 }  // namespace
 
@@ -360,6 +422,113 @@ TEST_CASE("blocked prefill attention: head dims 16..256, GQA groups 1..8, odd M,
     }
 }
 
+// ---- prefill attention on cooperative matrices (shaders/attention_flash_cm.comp) -----------
+
+TEST_CASE("prefill attention on cooperative matrices (flash_cm): chosen from the device's shapes; every cache type, "
+          "GQA, odd head dims, rings within the derived bound where it runs; fallback elsewhere") {
+    using Prefill = ops::AttentionShape::Prefill;
+    // The choice, on the capabilities of a device that has the matrices (RDNA3's report:
+    // 16x16x16 f16 x f16 + f32 -> f32 at subgroup scope; wave64, 64 KiB of shared memory).
+    Capabilities c = test::gpu().caps();
+    c.cooperative_matrix = true;
+    c.fp16 = true;
+    c.subgroup_size = 64;
+    c.max_workgroup_invocations = 1024;
+    c.shared_memory = 65536;
+    c.max_workgroup_count[0] = c.max_workgroup_count[1] = 65535;
+    c.coopmat_shapes = {{16, 16, 16, 0, 0, 0, 0, false}, {16, 16, 16, 0, 0, 1, 1, false}};
+    for (uint32_t hd : {1u, 6u, 7u, 16u, 64u, 80u, 96u, 128u, 256u}) {
+        CAPTURE(hd);
+        const auto t = ops::flash_cm_tiles(c, hd);
+        REQUIRE(t.has_value());
+        CHECK(t->wg == 64);
+        CHECK((t->hdp % 16 == 0 && t->hdp >= hd && t->hdp < hd + 16));
+        CHECK(t->q_size == 16 * (t->hdp + 8));
+        CHECK(t->kv_size == t->bc * (t->hdp + 8));
+        CHECK(t->o_size == 16 * (t->hdp + 4));
+        CHECK(t->shared_bytes() <= c.shared_memory);
+        // 32-row kv tiles where they fit 32 KiB, else 16
+        ops::FlashCmTiles t32 = *t;
+        t32.bc = 32;
+        t32.kv_size = 32 * (t->hdp + 8);
+        CHECK(t->bc == (t32.shared_bytes() <= 32768 ? 32u : 16u));
+    }
+    CHECK(ops::flash_cm_tiles(c, 64)->bc == 32);
+    CHECK(ops::flash_cm_tiles(c, 256)->bc == 16);
+    CHECK(!ops::flash_cm_tiles(c, 0));
+    CHECK(!ops::flash_cm_tiles(c, 257));
+    const ops::AttentionShape sh{8, 2, 64, 512, KvType::f16, KvType::f16};
+    CHECK(!ops::attention_uses_coopmat(c, sh, ops::kAttentionBlockMinRows - 1));  // decode: attention.comp
+    CHECK(ops::attention_uses_coopmat(c, sh, ops::kAttentionBlockMinRows));
+    CHECK(!ops::attention_uses_coopmat(c, ops::AttentionShape{8, 2, 64, 512, KvType::f16, KvType::f16, 0, Prefill::scalar}, 64));
+    {
+        Capabilities d = c;
+        d.subgroup_size = 32;  // NVIDIA, RDNA in wave32
+        CHECK(ops::flash_cm_tiles(d, 128)->wg == 32);
+        d.subgroup_size = 8;  // fewer lanes than query rows
+        CHECK(!ops::flash_cm_tiles(d, 128));
+        d = c;
+        d.shared_memory = 32768;  // hd 256's 16-row tiles need ~45 KiB
+        CHECK(!ops::flash_cm_tiles(d, 256));
+        CHECK(ops::flash_cm_tiles(d, 128).has_value());
+        d = c;
+        d.fp16 = false;
+        CHECK(!ops::flash_cm_tiles(d, 64));
+        d = c;
+        d.coopmat_shapes = {{16, 16, 16, 0, 0, 0, 0, false}, {16, 16, 16, 3, 3, 5, 5, false}};  // no f32 sums
+        CHECK(!ops::flash_cm_tiles(d, 64));
+        d.coopmat_shapes = {{16, 16, 16, 0, 0, 1, 1, true}};  // saturating only
+        CHECK(!ops::flash_cm_tiles(d, 64));
+        d = c;
+        d.cooperative_matrix = false;  // VKRT_DISABLE=coopmat, or an old validation layer
+        CHECK(!ops::flash_cm_tiles(d, 64));
+        CHECK(!ops::attention_uses_coopmat(d, sh, 64));
+        d = c;
+        d.max_workgroup_count[1] = 3;  // 64 queries x 4 heads a kv head: 16 blocks
+        CHECK(!ops::attention_uses_coopmat(d, sh, 64));
+    }
+
+    Device& dev = test::gpu();
+    const auto& caps = dev.caps();
+    if (!ops::flash_cm_tiles(caps, 64)) {
+        // lavapipe: no VK_KHR_cooperative_matrix. The kernel is not run here; what is checked:
+        // the runtime falls back to attention_flash (the other tests check its values) and a
+        // forced call is refused, naming the feature.
+        MESSAGE("flash_cm not run: ", caps.name, " reports no 16x16x16 f16 x f16 -> f32 cooperative matrix",
+                std::string(caps.cooperative_matrix ? "" : " (cooperative matrices off") +
+                    (caps.coopmat_off.empty() ? ")" : ": " + caps.coopmat_off + ")"));
+        CHECK(!ops::attention_uses_coopmat(caps, sh, 64));
+        Recorder rec(dev);
+        Buffer b(dev, 1 << 20);
+        rec.begin();
+        CHECK_THROWS_WITH_AS(ops::attention(rec, b, b, b, b, b, 64,
+                                            ops::AttentionShape{8, 2, 64, 512, KvType::f16, KvType::f16, 0, Prefill::coopmat}),
+                             doctest::Contains("cooperative matrices"), vkrt::Error);
+        rec.end();
+        CHECK_NO_VALIDATION(dev);
+        return;
+    }
+    // A device with the matrices: the kernel forced over every K x V type pair (head dims 64
+    // and 128, GQA 4), odd and padded head dims, GQA groups 1..7, a block's rows past M, a
+    // cache continued at an offset; the scalar kernels forced beside it. (The other tests of
+    // this file, rings included, run this device's choice: this kernel, within its bound.)
+    uint32_t seed = 12000;
+    for (KvType tk : kTypes)
+        for (KvType tv : kTypes) {
+            check_attention(dev, tk, tv, 40, 8, 2, 64, iota_pos(40, 0), 64, seed++, 0, Prefill::coopmat);
+            check_attention(dev, tk, tv, 21, 8, 2, 128, iota_pos(21, 30), 64, seed++, 0, Prefill::coopmat);
+        }
+    check_attention(dev, KvType::f16, KvType::f16, 24, 4, 2, 6, iota_pos(24, 3), 32, seed++, 0, Prefill::coopmat);
+    check_attention(dev, KvType::f16, KvType::f16, 24, 4, 2, 7, iota_pos(24, 0), 32, seed++, 0, Prefill::coopmat);
+    check_attention(dev, KvType::f32, KvType::f32, 33, 7, 1, 80, iota_pos(33, 5), 48, seed++, 0, Prefill::coopmat);
+    check_attention(dev, KvType::q8_0, KvType::f16, 19, 12, 2, 96, iota_pos(19, 3), 32, seed++, 0, Prefill::coopmat);
+    check_attention(dev, KvType::f16, KvType::q8_0, 13, 4, 2, 256, iota_pos(13, 2), 20, seed++, 0, Prefill::coopmat);
+    check_attention(dev, KvType::f32, KvType::f32, 9, 2, 2, 16, iota_pos(9, 0), 12, seed++, 0, Prefill::coopmat);
+    check_attention(dev, KvType::f16, KvType::f16, 45, 8, 2, 128, iota_pos(45, 17), 64, seed++, 0, Prefill::scalar);
+    check_attention(dev, KvType::q8_0, KvType::q8_0, 37, 6, 2, 64, iota_pos(37, 0), 40, seed++, 0, Prefill::scalar);
+    CHECK_NO_VALIDATION(dev);
+}
+
 // ---- ring caches (sliding-window layers) ----------------------------------------
 // A sliding-window layer keeps rows = window + n_batch - 1 positions, position p in row
 // p % rows (ops::kv_store); the stores and the attention kernels must agree on it.
@@ -403,7 +572,8 @@ namespace {
 // every position, each position's values decoded from the ring right after its batch
 // stored them (and checked against the reference encoding of its source row).
 void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_head_kv, uint32_t hd, uint32_t window,
-                uint32_t rows, const std::vector<uint32_t>& batches, uint32_t seed, uint32_t splits = 0) {
+                uint32_t rows, const std::vector<uint32_t>& batches, uint32_t seed, uint32_t splits = 0,
+                ops::AttentionShape::Prefill prefill = ops::AttentionShape::Prefill::auto_) {
     CAPTURE(ops::kv_type_name(tk));
     CAPTURE(ops::kv_type_name(tv));
     CAPTURE(hd);
@@ -416,7 +586,7 @@ void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_h
     Buffer bk = filled_cache(dev, tk, width, rows, 0xFF), bv = filled_cache(dev, tv, width, rows, 0xFF);
     const uint64_t rbk = ops::kv_row_bytes(tk, width), rbv = ops::kv_row_bytes(tv, width);
     std::vector<float> kr(size_t(total) * width, 0.f), vr(size_t(total) * width, 0.f);
-    const ops::AttentionShape sh{n_head, n_head_kv, hd, rows, tk, tv, splits};
+    const ops::AttentionShape sh{n_head, n_head_kv, hd, rows, tk, tv, splits, prefill};
     CAPTURE(splits);
     Buffer split_buf(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), sh)));
     uint32_t p0 = 0;
@@ -447,7 +617,10 @@ void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_h
         }
         const auto o = bo.download_as<float>(q.size());
         const auto want = ref::attention(q, kr, vr, pos, M, n_head, n_head_kv, hd, total, 0.f, window);
-        check_attention_output(o, want);
+        if (ops::attention_uses_coopmat(dev.caps(), sh, M))
+            check_attention_within(o, want, flash_cm_allowed(q, kr, vr, M, n_head, n_head_kv, hd, p0 + M));
+        else
+            check_attention_output(o, want);
         p0 += M;
     }
     if (tolerated) MESSAGE(tolerated << " q8_0 values at a rounding tie differ by one unit");
@@ -484,6 +657,38 @@ TEST_CASE("ring caches: kv_store + windowed attention over fewer rows than posit
         check_ring(*dev, KvType::f32, KvType::f16, 4, 1, 256, 5, 16, session_batches(1), seed += 1000);
         CHECK_NO_VALIDATION(*dev);
     }
+}
+
+// The cooperative-matrix kernel's code on every device: its _emu variants run the same tiles,
+// masks, online softmax, GQA rows and rings with the two matrix products as plain loops
+// over the same half tiles (the same roundings: flash_cm_allowed bounds them). K and V
+// types each once as K and as V, GQA 4 and 7, a padded and an odd head dim, the largest
+// head (16-row kv tiles), a block's rows past M, a cache continued at an offset, a ring.
+TEST_CASE("prefill attention flash_cm with emulated matrix products: cache types, GQA, odd and padded heads, "
+          "a ring, within the derived bound") {
+    using Prefill = ops::AttentionShape::Prefill;
+    Device& dev = test::gpu();
+    if (!ops::flash_cm_tiles(dev.caps(), 64, true)) {
+        MESSAGE("flash_cm_emu not run: ", dev.caps().name, " has no shaderFloat16 or 64-thread workgroups");
+        return;
+    }
+    CHECK(ops::attention_uses_coopmat(dev.caps(), ops::AttentionShape{8, 2, 64, 64, KvType::f32, KvType::f32, 0,
+                                                                      Prefill::coopmat_emulated}, 40));
+    uint32_t seed = 13000;
+    check_attention(dev, KvType::f32, KvType::f16, 40, 8, 2, 64, iota_pos(40, 0), 64, seed++, 0, Prefill::coopmat_emulated);
+    check_attention(dev, KvType::f16, KvType::q8_0, 21, 8, 2, 128, iota_pos(21, 30), 64, seed++, 0,
+                    Prefill::coopmat_emulated);
+    check_attention(dev, KvType::q8_0, KvType::f32, 33, 14, 2, 80, iota_pos(33, 5), 48, seed++, 0,
+                    Prefill::coopmat_emulated);
+    check_attention(dev, KvType::f16, KvType::f16, 24, 4, 2, 7, iota_pos(24, 0), 32, seed++, 0, Prefill::coopmat_emulated);
+    if (ops::flash_cm_tiles(dev.caps(), 256, true))
+        check_attention(dev, KvType::f16, KvType::f16, 13, 4, 2, 256, iota_pos(13, 2), 20, seed++, 0,
+                        Prefill::coopmat_emulated);
+    else
+        MESSAGE("hd 256 not run: ", dev.caps().shared_memory, " bytes of shared memory");
+    check_ring(dev, KvType::q8_0, KvType::q8_0, 4, 2, 32, 7, 18, session_batches(1), seed += 100, 0,
+               Prefill::coopmat_emulated);
+    CHECK_NO_VALIDATION(dev);
 }
 
 // ---- split decode attention (shaders/attention.comp + attention_combine.comp) ----------

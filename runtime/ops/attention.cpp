@@ -78,6 +78,9 @@ DecodeShape decode_shape(const Capabilities& caps, const AttentionShape& s, uint
 uint64_t split_bytes(const AttentionShape& s, uint32_t M, uint32_t splits) {
     return uint64_t(M) * s.n_head * splits * (shader::kAttnPartialHeader + s.head_dim) * 4;
 }
+
+bool flash_cm_dispatch(Recorder& rec, std::initializer_list<BufferView> bindings, uint32_t M, const AttentionShape& s,
+                       const shader::AttentionPush& pc);
 }  // namespace
 
 void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const BufferView& cache, uint32_t M,
@@ -136,8 +139,10 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
                              q_stride,   out_stride, window,      1,          1};
     const uint32_t grp = s.n_head / s.n_head_kv;
 
-    // Prefill: blocks of query rows share K/V tiles (shaders/attention_flash.comp).
+    // Prefill: blocks of query rows share K/V tiles (shaders/attention_flash_cm.comp on
+    // cooperative matrices, else shaders/attention_flash.comp).
     if (M >= kAttentionBlockMinRows) {
+        if (flash_cm_dispatch(rec, {q, k_cache, v_cache, pos, out}, M, s, pc)) return;
         if (auto t = flash_tiles(dev.caps(), s.head_dim, s.type_k, s.type_v)) {
             const uint64_t blocks = (uint64_t(M) * grp + t->br - 1) / t->br;
             if (s.n_head_kv <= dev.caps().max_workgroup_count[0] && blocks <= dev.caps().max_workgroup_count[1]) {
@@ -237,6 +242,89 @@ std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_di
         }
     }
     return std::nullopt;
+}
+
+// ---- prefill attention on cooperative matrices (shaders/attention_flash_cm.comp)
+
+namespace {
+// VkComponentTypeKHR
+constexpr uint32_t kCtF16 = 0, kCtF32 = 1;
+
+spv::Variant flash_cm_variant(bool emulated, KvType k, KvType v) {
+    using V = spv::Variant;
+    // [emulated][K type][V type], types in the order f32, f16, q8_0.
+    static constexpr V kTable[2][3][3] = {
+        {{V::attention_flash_cm, V::attention_flash_cm_kf32_vf16, V::attention_flash_cm_kf32_vq8_0},
+         {V::attention_flash_cm_kf16_vf32, V::attention_flash_cm_f16, V::attention_flash_cm_kf16_vq8_0},
+         {V::attention_flash_cm_kq8_0_vf32, V::attention_flash_cm_kq8_0_vf16, V::attention_flash_cm_q8_0}},
+        {{V::attention_flash_cm_emu, V::attention_flash_cm_emu_kf32_vf16, V::attention_flash_cm_emu_kf32_vq8_0},
+         {V::attention_flash_cm_emu_kf16_vf32, V::attention_flash_cm_emu_f16, V::attention_flash_cm_emu_kf16_vq8_0},
+         {V::attention_flash_cm_emu_kq8_0_vf32, V::attention_flash_cm_emu_kq8_0_vf16, V::attention_flash_cm_emu_q8_0}},
+    };
+    auto index = [](KvType t) { return t == KvType::f16 ? 1 : t == KvType::q8_0 ? 2 : 0; };
+    return kTable[emulated ? 1 : 0][index(k)][index(v)];
+}
+
+// Runs the cooperative-matrix kernel where attention_uses_coopmat says so (false: the
+// caller runs attention_flash); s.prefill == coopmat where it cannot is an error naming why.
+bool flash_cm_dispatch(Recorder& rec, std::initializer_list<BufferView> bindings, uint32_t M, const AttentionShape& s,
+                       const shader::AttentionPush& pc) {
+    Device& dev = rec.device();
+    const Capabilities& caps = dev.caps();
+    using Prefill = AttentionShape::Prefill;
+    if (s.prefill == Prefill::scalar) return false;
+    const bool emulated = s.prefill == Prefill::coopmat_emulated, forced = s.prefill != Prefill::auto_;
+    const auto t = flash_cm_tiles(caps, s.head_dim, emulated);
+    VKRT_CHECK(t.has_value() || !forced, Status::unsupported, "attention (flash_cm", emulated ? "_emu" : "",
+               "): needs ",
+               emulated ? "" : "16x16x16 f16 x f16 -> f32 cooperative matrices (VK_KHR_cooperative_matrix), a subgroup "
+                               "of 16..128, ",
+               "shaderFloat16 and the shared memory of its tiles for head dim ", s.head_dim, ", which ", caps.name,
+               " does not offer", caps.forced_no_coopmat && !emulated ? " (VKRT_DISABLE=coopmat)" : "");
+    if (!attention_uses_coopmat(caps, s, M)) {
+        VKRT_CHECK(!forced, Status::limit_exceeded, "attention (flash_cm): ", s.n_head_kv, " kv heads x ", M,
+                   " queries exceed the device's workgroup-count limits");
+        return false;
+    }
+    const uint32_t grp = s.n_head / s.n_head_kv;
+    const uint64_t blocks = (uint64_t(M) * grp + 15) / 16;
+    rec.dispatch(dev.pipeline(flash_cm_variant(emulated, s.type_k, s.type_v), {t->wg, t->bc, t->hdp, t->q_size, t->kv_size,
+                                                                     t->o_size}),
+                 bindings, pc, Groups{s.n_head_kv, uint32_t(blocks), 1});
+    return true;
+}
+}  // namespace
+
+std::optional<FlashCmTiles> flash_cm_tiles(const Capabilities& caps, uint32_t head_dim, bool emulated) {
+    if (head_dim < 1 || head_dim > 256 || !caps.fp16) return std::nullopt;
+    // The kernel's fragments, its float16 shared tiles, and one subgroup a workgroup whose
+    // lanes split the 16 query rows evenly in the softmax (16..128: 1..8 lanes a row).
+    // Emulated: 64 threads (RDNA3's wave64), no matrices.
+    const uint32_t wg = emulated ? 64 : caps.subgroup_size;
+    if (!emulated && !caps.has_coopmat(16, 16, 16, kCtF16, kCtF16, kCtF32, kCtF32)) return std::nullopt;
+    if (wg < 16 || wg > 128 || (wg & (wg - 1)) != 0 || wg > caps.max_workgroup_invocations) return std::nullopt;
+    FlashCmTiles t;
+    t.wg = wg;
+    t.hdp = (head_dim + 15) / 16 * 16;
+    t.q_size = 16 * (t.hdp + 8);
+    t.o_size = 16 * (t.hdp + 4);
+    // 32 kv rows a tile where everything fits 32 KiB (more costs occupancy), else 16 rows
+    // where they fit the device (hd 256: ~45 KiB).
+    for (uint32_t bc : {32u, 16u}) {
+        t.bc = bc;
+        t.kv_size = bc * (t.hdp + 8);
+        const uint32_t limit = bc == 32 ? std::min<uint32_t>(caps.shared_memory, 32768) : caps.shared_memory;
+        if (t.shared_bytes() <= limit) return t;
+    }
+    return std::nullopt;
+}
+
+bool attention_uses_coopmat(const Capabilities& caps, const AttentionShape& s, uint32_t M) {
+    if (M < kAttentionBlockMinRows || s.prefill == AttentionShape::Prefill::scalar || s.n_head_kv == 0 ||
+        s.n_head % s.n_head_kv != 0 || !flash_cm_tiles(caps, s.head_dim, s.prefill == AttentionShape::Prefill::coopmat_emulated))
+        return false;
+    const uint64_t blocks = (uint64_t(M) * (s.n_head / s.n_head_kv) + 15) / 16;
+    return s.n_head_kv <= caps.max_workgroup_count[0] && blocks <= caps.max_workgroup_count[1];
 }
 
 }  // namespace vkrt::ops

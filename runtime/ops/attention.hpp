@@ -35,6 +35,17 @@ struct AttentionShape {
     // Decode (M < kAttentionBlockMinRows): workgroups each query's visible positions are
     // split over; 0 = attention_splits() for the device (tests force other counts).
     uint32_t splits = 0;
+    // Prefill (M >= kAttentionBlockMinRows): which blocked kernel runs (tests force one).
+    enum class Prefill : uint32_t {
+        auto_,    // cooperative matrices where flash_cm_tiles finds a shape, else attention_flash
+        coopmat,  // shaders/attention_flash_cm.comp; an error where the device cannot run it
+        scalar,   // shaders/attention_flash.comp (with or without subgroup shuffles)
+        // attention_flash_cm's _emu variants: its tiles, masks and softmax with the two
+        // matrix products by plain loops, on any device with shaderFloat16 (tests: checks
+        // the kernel where no device has the matrices; the runtime never picks it)
+        coopmat_emulated,
+    };
+    Prefill prefill = Prefill::auto_;
 };
 
 // q (M, n_head, hd), K cache (rows, n_head_kv, hd), V cache (rows, n_head_kv, hd) of types
@@ -94,5 +105,28 @@ struct FlashTiles {
 };
 std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_dim, KvType type_k = KvType::f32,
                                       KvType type_v = KvType::f32);
+
+// ---- prefill attention on cooperative matrices (shaders/attention_flash_cm.comp)
+// Q.K^T and P.V on 16x16x16 f16 x f16 -> f32 matrices, online softmax between them, K/V
+// tiles as halves (F32 rounded, Q8_0 dequantized; F16 the cache's bits): for every cache
+// type, head dims 1..256, GQA and rings, as attention_flash. Its shape on a device: wg =
+// the subgroup size (one subgroup, 16..128 lanes), 16 query rows, bc kv rows a tile (32 where
+// the tiles fit 32 KiB, else 16 where they fit the device), hdp = hd padded to 16; q_size,
+// kv_size (halves, each of K and V) and o_size (floats) are the shared arrays (spec
+// constants). nullopt: the device reports no such matrices (VK_KHR_cooperative_matrix,
+// Capabilities::coopmat_shapes), has no shaderFloat16, a subgroup size outside 16..128, or
+// too little shared memory; attention() then runs attention_flash.
+struct FlashCmTiles {
+    uint32_t wg = 0, bc = 0, hdp = 0, q_size = 0, kv_size = 0, o_size = 0;
+    // Q, K, V halves, O floats, the 16 x 36 scores and 16 x 40 halves of p, a float a
+    // thread (row sums) and two uints a query row.
+    uint32_t shared_bytes() const { return (q_size + 2 * kv_size) * 2 + o_size * 4 + 16 * 36 * 4 + 16 * 40 * 2 + wg * 4 + 2 * 16 * 4; }
+};
+// emulated: the shape of the _emu variants (no matrices or subgroup size needed: 64 threads).
+std::optional<FlashCmTiles> flash_cm_tiles(const Capabilities& caps, uint32_t head_dim, bool emulated = false);
+// Whether attention() runs M queries of shape s on attention_flash_cm on this device, on
+// cooperative matrices or (s.prefill == coopmat_emulated) emulated: the same roundings
+// (s.prefill and flash_cm_tiles; the workgroup grid within the device's limits).
+bool attention_uses_coopmat(const Capabilities& caps, const AttentionShape& s, uint32_t M);
 
 }  // namespace vkrt::ops

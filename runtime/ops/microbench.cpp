@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "ops/dispatch.hpp"
 #include "shared/microbench.h"
@@ -28,16 +29,15 @@ double timed(Device& dev, F&& body) {
     if (s <= 0) s = std::chrono::duration<double>(t1 - t0).count();
     return s;
 }
-}  // namespace
 
-double measure_int_dot_peak_tops(Device& dev) {
+// Runs a dot_peak.comp PEAK kernel (8 chains a thread, pc.iters steps each) on a grid grown
+// (up to enough threads to fill any GPU), then with a loop count grown, until one run lasts
+// >= 20 ms (wall clock: 50 ms, it includes submit overhead); returns the chain steps a
+// second (threads x iters x 8 / s).
+double chain_steps_per_second(Device& dev, spv::Variant v, shader::DotPeakPush pc) {
     const uint32_t L = fit_local(dev.caps(), kLocal);
-    const spv::Variant v = dev.caps().int_dot ? spv::Variant::dot_peak_dot : spv::Variant::dot_peak_nodot;
     const Pipeline& p = dev.pipeline(v, {L});
     Buffer out(dev, 16, MemoryKind::device, "dot_peak out");
-    shader::DotPeakPush pc{64, 0x01fe03fdu, 0x8badf00du};
-    // Grow the grid (up to enough threads to fill any GPU), then the loop count,
-    // until one run lasts >= 20 ms (wall clock: 50 ms, it includes submit overhead).
     const double target = dev.caps().timestamp_period_ns > 0 ? 0.02 : 0.05;
     const uint64_t max_groups = 8192;
     uint64_t groups = 4;
@@ -63,8 +63,23 @@ double measure_int_dot_peak_tops(Device& dev) {
             break;
         }
     }
-    const double dots = double(groups) * L * double(pc.iters) * 8.0;  // 8 chains per thread
-    return dots * 8.0 / s * 1e-12;
+    return double(groups) * L * double(pc.iters) * 8.0 / s;  // 8 chains per thread
+}
+
+}  // namespace
+
+double measure_int_dot_peak_tops(Device& dev) {
+    const spv::Variant v = dev.caps().int_dot ? spv::Variant::dot_peak_dot : spv::Variant::dot_peak_nodot;
+    return chain_steps_per_second(dev, v, shader::DotPeakPush{64, 0x01fe03fdu, 0x8badf00du}) * 8.0 * 1e-12;
+}
+
+double measure_fma_peak_tflops(Device& dev) {
+    const spv::Variant v = dev.caps().fp16 ? spv::Variant::fma_peak_f16 : spv::Variant::fma_peak_f32;
+    const float k = 0.9921875f;  // 1 - 2^-7: exact in half
+    uint32_t kbits;
+    std::memcpy(&kbits, &k, 4);
+    // one step: a 2-vector FMA, 4 ops
+    return chain_steps_per_second(dev, v, shader::DotPeakPush{64, kbits, 0x8badf00du}) * 4.0 * 1e-12;
 }
 
 double measure_read_bandwidth_gbs(Device& dev, uint64_t bytes) {

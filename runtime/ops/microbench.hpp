@@ -13,6 +13,12 @@ namespace vkrt::ops {
 // (GPU timestamps, wall clock where the queue has none); well under 1 s on lavapipe.
 double measure_int_dot_peak_tops(Device& dev);
 
+// Float FMA throughput in TFLOPS (1 FMA = 2 ops): chains of 2-vector FMAs in float16 where
+// the device has shaderFloat16 (packed halves where the hardware has them), else float
+// (caps.fp16 says which); the same calibration. The vector-ALU figure: cooperative-matrix
+// units (vkrt-bench's gemm_cm rows) may exceed it.
+double measure_fma_peak_tflops(Device& dev);
+
 // Read bandwidth in GB/s (1e9 bytes/s): a uvec4 grid-stride read of a device
 // buffer of `bytes` (rounded down to 16, clamped to the device's limits).
 double measure_read_bandwidth_gbs(Device& dev, uint64_t bytes);

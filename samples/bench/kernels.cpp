@@ -30,6 +30,7 @@ struct Ctx {
     bool small;  // CPU device: scale shapes down
     double dot_peak_gops = 0;  // measured by dot_peak, for the int8 GEMM's fraction of peak
     double read_gbs = 0;       // measured read bandwidth, for the matmuls' fraction of it
+    double fma_peak_gflops = 0;  // measured float FMA peak (f16 where caps.fp16), for the float GEMMs
 };
 
 Buffer random_buffer(Device& dev, uint64_t bytes, uint32_t seed, const char* name) {
@@ -220,6 +221,150 @@ void bench_splitk(Ctx& c) {
     }
 }
 
+// ---- prefill paths side by side (issue 16 item 5): each GEMM kernel forced, and the
+// prefill attention kernels, with TOPS and the fraction of the measured peak.
+
+// A row for a kernel the device cannot run.
+void row_unavailable(const std::string& kernel, const std::string& shape, const std::string& path, const char* why) {
+    std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %9s | not available on this device: %s\n", kernel.c_str(),
+                shape.c_str(), path.c_str(), "-", "-", "-", why);
+}
+
+// The TOPS of `ops` operations in s seconds against a peak in GOPS (name says which).
+void row_of_peak(double ops, double s, double peak_gops, const char* peak_name) {
+    const double gops = ops / s * 1e-9;
+    char frac[48];
+    std::snprintf(frac, sizeof frac, "%.1f%% of %s %.3g G", 100.0 * gops / peak_gops, peak_name, peak_gops);
+    std::printf("| %-20s | %-26s | %-8s | %10s | %8s | %9.1f | %.3f TOPS\n", "  of peak", frac, "", "", "", gops,
+                gops * 1e-3);
+}
+
+double fma_peak(Ctx& c) {
+    if (c.fma_peak_gflops == 0) c.fma_peak_gflops = ops::measure_fma_peak_tflops(c.dev) * 1e3;
+    return c.fma_peak_gflops;
+}
+double dot_peak(Ctx& c) {
+    if (c.dot_peak_gops == 0) c.dot_peak_gops = ops::measure_int_dot_peak_tops(c.dev) * 1e3;
+    return c.dot_peak_gops;
+}
+
+// Every format's prefill GEMM on each kernel, forced: the float GEMM's scalar tiles
+// (matmul.comp, "gemm") and cooperative matrices ("gemm_cm"), the int8-dot GEMM's OpSDot
+// tiles ("mmq", activation quantization included) and cooperative matrices ("mmq_cm"),
+// and W8A8 (gemm_int8: "tiled", "cm"). Kernel names prefill_gemm_<fmt> (--filter prefill_gemm).
+void bench_prefill_gemm(Ctx& c) {
+    const uint32_t M = c.small ? 64 : 512, N = c.small ? 1024 : 4096, K = c.small ? 1024 : 4096;
+    const auto& caps = c.dev.caps();
+    const double ops2 = 2.0 * M * N * K;
+    const char* no_f16cm = "no 16x16x16 f16 x f16 -> f32 cooperative matrix";
+    const char* no_s8cm = "no 16x16x16 s8 x s8 -> s32 cooperative matrix";
+    const char* f16_peak = caps.fp16 ? "f16 FMA peak" : "f32 FMA peak";
+    for (const fmt::Traits& ft : fmt::all()) {
+        if (!(ft.kernels & fmt::kKernelFloat) || K % ft.block_elems != 0) continue;
+        const Format t = ft.type;
+        const std::string name = std::string("prefill_gemm_") + ft.name;
+        if (!wanted(c, name)) continue;
+        const std::vector<uint8_t> wgguf = ops::synthetic_weight(t, N, K, 1);
+        const ops::WeightBuffers w = ops::upload_weight(c.dev, t, N, K, wgguf.data(), "weights");
+        Buffer x = float_buffer(c.dev, uint64_t(M) * K, 2, "x");
+        Buffer y(c.dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+        const double bytes = double(fmt::row_bytes(t, K)) * N + double(M) * K * 4 + double(M) * N * 4;
+        double s = time_it(c.dev, c.reps, [&](Recorder& r) {
+            ops::matmul_gemm(r, x, w.view, y, M, ops::default_gemm_tiles(c.dev));
+        });
+        row(c, name, shape3(M, N, K), "gemm", s, bytes, ops2);
+        row_of_peak(ops2, s, fma_peak(c), f16_peak);
+        if (ops::gemm_coopmat_supported(c.dev)) {
+            s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::matmul_gemm_coopmat(r, x, w.view, y, M); });
+            row(c, name, shape3(M, N, K), "gemm_cm", s, bytes, ops2);
+            row_of_peak(ops2, s, fma_peak(c), f16_peak);
+        } else {
+            row_unavailable(name, shape3(M, N, K), "gemm_cm", no_f16cm);
+        }
+        if (!(ft.kernels & (fmt::kKernelInt | fmt::kKernelMmq))) continue;
+        if (!caps.int_dot) {
+            row_unavailable(name, shape3(M, N, K), "mmq", "no integer dot product");
+            continue;
+        }
+        Buffer xq(c.dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "xq");
+        const ops::Q8Activations q8{xq, M, K};
+        s = time_it(c.dev, c.reps, [&](Recorder& r) {
+            ops::quantize_q8_1(r, x, q8);
+            ops::matmul_mmq(r, q8, w.view, y, ops::default_mmq_tiles(c.dev, M));
+        });
+        row(c, name, shape3(M, N, K), "mmq", s, bytes, ops2);
+        row_of_peak(ops2, s, dot_peak(c), "dot_peak");
+        if (ops::mmq_coopmat_supported(c.dev)) {
+            s = time_it(c.dev, c.reps, [&](Recorder& r) {
+                ops::quantize_q8_1(r, x, q8);
+                ops::matmul_mmq_coopmat(r, q8, w.view, y);
+            });
+            row(c, name, shape3(M, N, K), "mmq_cm", s, bytes, ops2);
+            row_of_peak(ops2, s, dot_peak(c), "dot_peak");
+        } else {
+            row_unavailable(name, shape3(M, N, K), "mmq_cm", no_s8cm);
+        }
+    }
+    const std::string name = "prefill_gemm_w8a8";
+    if (!wanted(c, name)) return;
+    Buffer xq = random_buffer(c.dev, uint64_t(M) * K, 4, "xq");
+    Buffer wq = random_buffer(c.dev, uint64_t(N) * K, 5, "wq");
+    Buffer sx = float_buffer(c.dev, M, 6, "sx", 0.01f, 0.02f);
+    Buffer sw = float_buffer(c.dev, N, 7, "sw", 0.01f, 0.02f);
+    Buffer y(c.dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+    const double bytes = double(M) * K + double(N) * K + double(M) * N * 4;
+    double s = time_it(c.dev, c.reps, [&](Recorder& r) {
+        ops::gemm_int8(r, xq, sx, wq, sw, BufferView{}, y, M, N, K, ops::GemmInt8Path::tiled);
+    });
+    row(c, name, shape3(M, N, K), caps.int_dot ? "tiled" : "tiled_nd", s, bytes, ops2);
+    row_of_peak(ops2, s, dot_peak(c), "dot_peak");
+    if (ops::gemm_int8_coopmat_supported(c.dev)) {
+        s = time_it(c.dev, c.reps, [&](Recorder& r) {
+            ops::gemm_int8(r, xq, sx, wq, sw, BufferView{}, y, M, N, K, ops::GemmInt8Path::coopmat);
+        });
+        row(c, name, shape3(M, N, K), "cm", s, bytes, ops2);
+        row_of_peak(ops2, s, dot_peak(c), "dot_peak");
+    } else {
+        row_unavailable(name, shape3(M, N, K), "cm", no_s8cm);
+    }
+}
+
+// Prefill attention, causal, M queries from position 0 over an F16 cache (vkrt's default):
+// the blocked scalar kernel (attention_flash: "flash_sg" with subgroup shuffles, else
+// "flash") and the cooperative-matrix kernel ("flash_cm"), forced through
+// AttentionShape::prefill. Ops: ~M^2/2 (query, key) pairs x hd x 2 products x 2.
+void bench_prefill_attention(Ctx& c) {
+    if (!wanted(c, "prefill_attention")) return;
+    const uint32_t M = c.small ? 64 : 512, hd = 128, n_head = 32;
+    const auto& caps = c.dev.caps();
+    for (uint32_t n_kv_head : {32u, 8u}) {
+        const std::string shape = std::to_string(n_head) + "/" + std::to_string(n_kv_head) + " hd" +
+                                  std::to_string(hd) + " M=" + std::to_string(M);
+        std::vector<int32_t> pos(M);
+        for (uint32_t i = 0; i < M; ++i) pos[i] = int32_t(i);
+        Buffer pp = make_buffer(c.dev, pos, "pos");
+        Buffer kc = weight_buffer(c.dev, gguf::TensorType::F16, M, n_kv_head * hd, 18);
+        Buffer vc = weight_buffer(c.dev, gguf::TensorType::F16, M, n_kv_head * hd, 19);
+        Buffer q = float_buffer(c.dev, uint64_t(M) * n_head * hd, 16, "q");
+        Buffer out(c.dev, uint64_t(M) * n_head * hd * 4, MemoryKind::device, "out");
+        const double ops2 = 2.0 * M * M * n_head * hd, bytes = double(kc.size() + vc.size());
+        using Prefill = ops::AttentionShape::Prefill;
+        ops::AttentionShape sh{n_head, n_kv_head, hd, M, ops::KvType::f16, ops::KvType::f16, 0, Prefill::scalar};
+        const auto ft = ops::flash_tiles(caps, hd, sh.type_k, sh.type_v);
+        double s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::attention(r, q, kc, vc, pp, out, M, sh); });
+        row(c, "prefill_attention", shape, ft && ft->subgroup ? "flash_sg" : "flash", s, bytes, ops2);
+        row_of_peak(ops2, s, fma_peak(c), caps.fp16 ? "f16 FMA peak" : "f32 FMA peak");
+        sh.prefill = Prefill::coopmat;
+        if (ops::attention_uses_coopmat(caps, sh, M)) {
+            s = time_it(c.dev, c.reps, [&](Recorder& r) { ops::attention(r, q, kc, vc, pp, out, M, sh); });
+            row(c, "prefill_attention", shape, "flash_cm", s, bytes, ops2);
+            row_of_peak(ops2, s, fma_peak(c), caps.fp16 ? "f16 FMA peak" : "f32 FMA peak");
+        } else {
+            row_unavailable("prefill_attention", shape, "flash_cm", "no 16x16x16 f16 x f16 -> f32 cooperative matrix");
+        }
+    }
+}
+
 void bench_block(const Ctx& c) {
     const uint32_t E = c.small ? 1024 : 4096, M = c.small ? 64 : 512, F = c.small ? 2752 : 11008;
     if (wanted(c, "rmsnorm")) {
@@ -324,6 +469,8 @@ int run_kernels(Device& dev, const std::string& filter, int reps) {
     bench_matmul(c);
     bench_splitk(c);
     bench_block(c);
+    bench_prefill_gemm(c);
+    bench_prefill_attention(c);
     return 0;
 }
 

@@ -162,6 +162,28 @@ void attention_unit(Device& dev) {
             if (k != ops::KvType::f16 || v != ops::KvType::f16) run(shader::kAttnMaxHeads, k, v);
 }
 
+// Prefill attention (M = 64) at the head dims of the presets over f16 caches and at 128
+// over q8_0 and f32 ones, as the runtime chooses (attention_flash_cm where the device has
+// the matrices, attention_flash elsewhere); with all_paths also attention_flash where the
+// matrices took its place (AttentionShape::Prefill::scalar).
+void prefill_attention_unit(Device& dev, bool all_paths) {
+    const uint32_t M = 64, n_head = 4, n_kv = 2, rows = 64;
+    for (auto tk : {ops::KvType::f16, ops::KvType::q8_0, ops::KvType::f32})
+        for (uint32_t hd : {64u, 96u, 128u, 256u}) {
+            if (tk != ops::KvType::f16 && hd != 128) continue;
+            Buffer q(dev, uint64_t(M) * n_head * hd * 4, MemoryKind::device, "q");
+            Buffer cache(dev, ops::kv_cache_bytes(ops::KvType::f32, n_kv * hd, rows), MemoryKind::device, "kv cache");
+            Buffer pos(dev, M * 4, MemoryKind::device, "pos");
+            Buffer out(dev, uint64_t(M) * n_head * hd * 4, MemoryKind::device, "out");
+            ops::AttentionShape sh{n_head, n_kv, hd, rows, tk, tk};
+            record_once(dev, [&](Recorder& r) { ops::attention(r, q, cache, cache, pos, out, M, sh); });
+            if (all_paths && ops::attention_uses_coopmat(dev.caps(), sh, M)) {
+                sh.prefill = ops::AttentionShape::Prefill::scalar;
+                record_once(dev, [&](Recorder& r) { ops::attention(r, q, cache, cache, pos, out, M, sh); });
+            }
+        }
+}
+
 std::vector<Unit> units(bool all_paths) {
     std::vector<Unit> u;
     const std::vector<std::string> presets = {"1B", "llama3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "gemma3-1b",
@@ -180,6 +202,7 @@ std::vector<Unit> units(bool all_paths) {
                      [k](Device& d) { model_unit(d, "1B", gguf::TensorType::Q4_0, {k, k}); }});
     }
     u.push_back({"attention decode", attention_unit});
+    u.push_back({"attention prefill", [all_paths](Device& d) { prefill_attention_unit(d, all_paths); }});
     for (const fmt::Traits& ft : fmt::all())
         if (ft.kernels & fmt::kKernelFloat) {
             const Format t = ft.type;

@@ -7,6 +7,7 @@ VKRT_SHARED_BEGIN
 
 // dot_peak_*: `iters` steps of 8 dependent dot chains a thread against k; the result is
 // written only if it equals magic (never, in practice), which keeps the loop alive.
+// fma_peak_*: the same with 2-vector FMA chains, k the bits of the float multiplier.
 struct DotPeakPush {
     uint iters, k, magic;
 };
