@@ -4,8 +4,8 @@
 //   Y[m, base + n] = sum_k X[m,k] * W[n,k]
 // W is one part of a weight (rows base .. base+R of N; a weight above the device's
 // binding limit is bound as several parts, ops/weights.hpp), bound as uint words in its
-// GGUF byte layout, or (every block format but Q2_K) in the grouped layout
-// that ops::upload_weight repacks them into (16-byte aligned quants, a unit's quants loaded
+// GGUF byte layout, or (every block format) in the grouped layout that
+// ops::upload_weight repacks them into (16-byte aligned quants, a unit's quants loaded
 // as vectors by consecutive lanes), and decoded by shaders/formats/<format>.glsl (TYPE = ggml type id;
 // see formats/helpers.glsl for the decoder interface and the layouts). Block formats need K % 32 == 0
 // (K % 256 for the 256-element ones) and are processed in units of 32 elements (a block
@@ -24,19 +24,28 @@
 // memory and no barrier where the workgroup is one subgroup) or a shared-memory tree
 // (SUBGROUP=0, L must be a power of two).
 //
-// F16=1 (block formats, needs shaderFloat16): products in float16, sums of two products
-// per lane, then float32. Float16 overflows at 65504 and goes subnormal below 2^-14 (which
-// a GPU may flush to zero), while real activations reach thousands (an outlier channel
-// times a quant of 127 is far past 65504) and fall to 1e-6: so each column's x of a unit
-// is scaled by a power of two 2^-e (exact) to max |x'| in [2^F16_XT, 2^(F16_XT+1)) before
-// it becomes float16, and the unit's sum is scaled back by 2^e in float32. What a lane
-// then multiplies has a known bound (|q| <= 128, |x'| < 2^(F16_XT+1)), so neither a
-// product nor a two-product sum can overflow, and only elements below 2^-20 of the unit's
-// largest |x| become subnormal. Formats with the integer interface (FMT_INT) multiply
-// their int8 quants q (exact in float16), as the integer path does:
-//   acc += 2^e * d * (sc.x * sum_{i<4} q.x' + sc.y * sum_{i>=4} q.x') [+ m * sum x]
-// the others (Q2_K) fmt_dq32's v (real weight values, |v| < 2^13 in any real model) with
-// max |x'| in [1, 2).
+// F16=1 (formats with the integer interface, formats.def VKRT_K_INT; needs shaderFloat16):
+// the float16 GEMV. The decoder's int8 quants go straight to float16 (no float32 on the
+// way: f16_quants), the products and their first sums are float16 vector FMAs, and the
+// sums go to float32 once per 16 elements (scaled there by the sub-scale, as the integer
+// path does):
+//   acc += ((sc.x * h_0 + sc.y * h_1) * 2^e) * d [+ m * sum x | + m * (mh.x * sum_0 x + mh.y * sum_1 x)]
+//   h_j = sum over the 16 elements of half j of q * x',  x' = x * 2^-e
+// as a float16 vector pair: lane 0 sums elements 0, 2 of each word of quants, lane 1
+// elements 1, 3 (two chains of 4 FMAs each, added), and the two lanes add in float32.
+// Float16 overflows at 65504 and goes subnormal below 2^-14 (which a GPU may flush to
+// zero), while real activations reach thousands (an outlier channel times a quant of 127
+// is far past 65504) and fall to 1e-6: so each column's x of a unit is scaled by a power
+// of two 2^-e (exact) to max |x'| in [2^F16_XT, 2^(F16_XT+1)) before it becomes float16
+// (rounding may reach 2^(F16_XT+1) itself), and the sums are scaled back by 2^e in float32.
+// No float16 value can overflow: |q| <= 128 (int8), |x'| <= 2^(F16_XT+1) = 32, so a
+// product is at most 2^12 and a lane's sum, 8 products, at most 2^15 = 32768 < 65504, as
+// is every partial sum on the way (fewer products; rounding a value within the bound
+// cannot pass it, as the bound is a float16). Only elements below 2^-18 of the unit's
+// largest |x| become subnormal (where flushed to zero, an error below 2^-18 * |q| * max|x|
+// an element: far below the rounding's). Rounding (unit u = 2^-11): x' once, then at
+// most 4 along a chain (a product and 3 FMAs, each at most a product and a sum rounded
+// apart) and the chains' sum: h_j within 6u * sum |q x'| to first order.
 //
 // INT_DOT=1 (formats flagged VKRT_K_INT, needs VK_KHR_shader_integer_dot_product): X is
 // given quantized by quantize_q8_1.comp (XQ: int8 words of (M,K), then per block of 32 of
@@ -44,10 +53,14 @@
 // packed int8 quants q, integer scales sc (one per 16 elements), d and min m:
 //   s = sc.x * sum_{i<4} sdot(q_i, x_i) + sc.y * sum_{i>=4} sdot(q_i, x_i)    (exact int)
 //   acc += (float(s) * d_x) * d   [+ m * (d_x * float(sum x_q)) for formats with a min]
+// and for a min per 16 elements (FMT_INT_M16: Q2_K) the integer sums h_x of X's two halves
+// (once per column and unit: the first by sdot with 0x01010101, the second the block's sum
+// less the first), as mmq.comp:
+//   acc += (float(s) * d_x) * d + m * (d_x * float(mh.x * h_x.x + mh.y * h_x.y))
 //! variant-per-format matvec_{fmt} K_FLOAT SUBGROUP=1
 //! variant-per-format matvec_{fmt}_nosg K_FLOAT SUBGROUP=0
-//! variant-per-format matvec_{fmt}_f16 K_FLOAT_BLK F16=1 SUBGROUP=1
-//! variant-per-format matvec_{fmt}_f16_nosg K_FLOAT_BLK F16=1 SUBGROUP=0
+//! variant-per-format matvec_{fmt}_f16 K_INT F16=1 SUBGROUP=1
+//! variant-per-format matvec_{fmt}_f16_nosg K_INT F16=1 SUBGROUP=0
 //! variant-per-format matvec_{fmt}_int K_INT INT_DOT=1 SUBGROUP=1
 //! variant-per-format matvec_{fmt}_int_nosg K_INT INT_DOT=1 SUBGROUP=0
 #include "common.glsl"
@@ -136,19 +149,17 @@ uint wrow(uint r) {
     return min(row0 + r, pc.R - 1u);
 }
 
-#if F16 && FMT_QK > 1
-// Largest |x'| of a unit in [2^F16_XT, 2^(F16_XT+1)): two products of an int8 quant and x'
-// stay below 2 * 128 * 2^7 = 32768; products of real weight values (|v| < 2^13) and x' < 2.
-#if FMT_INT
-const int F16_XT = 6;
-#else
-const int F16_XT = 0;
-#endif
-// The 32 elements of x at vec4 index xb as float16 x' = x * 2^-e, and 2^e. The power of two
-// comes from the exponent bits of max |x| (an all-zero unit gets the largest scale, 2^127:
-// still zeros). Units whose max |x| is below 2^(F16_XT-126) are not fully normalized, and
-// 2^e underflows to 0 for the smallest: such activations are far below any float32 sum.
-void f16_unit_x(uint xb, out f16vec4 xh[8], out float unscale) {
+#if F16
+// Largest |x'| of a unit in [2^F16_XT, 2^(F16_XT+1)): 8 products of an int8 quant and x'
+// stay within 8 * 128 * 2^5 = 32768 (see the top).
+const int F16_XT = 4;
+// The 32 elements of x at vec4 index xb as float16 x' = x * 2^-e in the quants' pair
+// order (f16_quants: xe[i] = elements 4i, 4i+2; xo[i] = 4i+1, 4i+3), and 2^e. The power
+// of two comes from the exponent bits of max |x| (an all-zero unit gets the largest
+// scale, 2^127: still zeros). Units whose max |x| is below 2^(F16_XT-126) are not fully
+// normalized, and 2^e underflows to 0 for the smallest: such activations are far below
+// any float32 sum.
+void f16_unit_x(uint xb, out f16vec2 xe[8], out f16vec2 xo[8], out float unscale) {
     vec4 mx4 = vec4(0.0);
     for (uint i = 0u; i < 8u; ++i) mx4 = max(mx4, abs(x4[xb + i]));
     const float mx = max(max(mx4.x, mx4.y), max(mx4.z, mx4.w));
@@ -156,7 +167,19 @@ void f16_unit_x(uint xb, out f16vec4 xh[8], out float unscale) {
     const int sb = clamp(F16_XT + 254 - eb, 1, 254);          // biased exponent of the scale
     const float scale = uintBitsToFloat(uint(sb) << 23);
     unscale = uintBitsToFloat(uint(254 - sb) << 23);
-    for (uint i = 0u; i < 8u; ++i) xh[i] = f16vec4(x4[xb + i] * scale);
+    for (uint i = 0u; i < 8u; ++i) {
+        const vec4 v = x4[xb + i] * scale;
+        xe[i] = f16vec2(v.xz);
+        xo[i] = f16vec2(v.yw);
+    }
+}
+// A word of four int8 quants (bytes c = 0..3) as float16 pairs (bytes 0, 2) and (1, 3),
+// exactly and without float32: byte b + 128 (0..255) or-ed into the mantissa of the
+// float16 1024 (0x6400) is 1024 + b + 128, and 1152 less is b.
+void f16_quants(uint q, out f16vec2 qe, out f16vec2 qo) {
+    const uint u = q ^ 0x80808080u;
+    qe = unpackFloat2x16((u & 0x00FF00FFu) | 0x64006400u) - f16vec2(1152.0);
+    qo = unpackFloat2x16(((u >> 8) & 0x00FF00FFu) | 0x64006400u) - f16vec2(1152.0);
 }
 #endif
 
@@ -205,21 +228,37 @@ void main() {
         // ---- int8 dot products with the quantized X
         uint xw[NCOLS * 8];
         float dx[NCOLS];
-        int sx[NCOLS];
+#if FMT_INT_M16
+        ivec2 hx[NCOLS];  // the integer sums of each column's two 16-element halves
+#else
+        int sx[NCOLS];    // the integer sum of each column's 32 elements
+#endif
         for (uint c = 0u; c < NCOLS; ++c) {
             const uint col = min(col0 + c, pc.M - 1u);  // columns past M: recomputed, never stored
             const uint qb = (col * K) / 4u + u * 8u;     // first int8 word of this X block
             for (uint i = 0u; i < 8u; ++i) xw[c * 8u + i] = xq[qb + i];
             const uint mi = (pc.M * K) / 4u + 2u * (col * nu + u);
             dx[c] = uintBitsToFloat(xq[mi]);
+#if FMT_INT_M16
+            // the first half's sum by dot products with ones, the second's from the block's
+            int h0 = 0;
+            for (uint i = 0u; i < 4u; ++i) h0 += sdot(xw[c * 8u + i], 0x01010101u, 0);
+            hx[c] = ivec2(h0, int(xq[mi + 1u]) - h0);
+#else
             sx[c] = int(xq[mi + 1u]);
+#endif
         }
         for (uint r = 0u; r < NROWS; ++r) {
             const uint row = wrow(r);
             uint q[8];
             ivec2 sc;
             float d, m;
+#if FMT_INT_M16
+            ivec2 mh;
+            fmt_int32_m16(row * row_bytes + ub, us, q, sc, mh, d, m);
+#else
             fmt_int32(row * row_bytes + ub, us, q, sc, d, m);
+#endif
             for (uint c = 0u; c < NCOLS; ++c) {
                 int s0 = 0, s1 = 0;
                 for (uint i = 0u; i < 4u; ++i) {
@@ -228,52 +267,69 @@ void main() {
                 }
                 const int s = sc.x * s0 + sc.y * s1;
                 float t = (float(s) * dx[c]) * d;
-#if FMT_INT_MIN
+#if FMT_INT_M16
+                t += m * (dx[c] * float(mh.x * hx[c].x + mh.y * hx[c].y));
+#elif FMT_INT_MIN
                 t += m * (dx[c] * float(sx[c]));
 #endif
                 acc[r * NCOLS + c] += t;
             }
         }
-#elif F16 && FMT_INT
+#elif F16
         // ---- float16 products of the int8 quants with x scaled per unit (see the top): the
-        // unit of every row first, as float16 quants, then each column's x' (read once, held
-        // for one column only: a phone's register budget), against every row
-        f16vec4 qh[NROWS * 8];
-        ivec2 sc[NROWS];
+        // unit of every row first, as float16 quant pairs, then each column's x' (read once,
+        // held for one column only: a phone's register budget), against every row
+        f16vec2 qe[NROWS * 8], qo[NROWS * 8];
+        vec2 scf[NROWS];
         float d[NROWS], m[NROWS];
+#if FMT_INT_M16
+        vec2 mhf[NROWS];
+#endif
         for (uint r = 0u; r < NROWS; ++r) {
             uint q[8];
-            fmt_int32(wrow(r) * row_bytes + ub, us, q, sc[r], d[r], m[r]);
-            for (uint i = 0u; i < 8u; ++i) qh[r * 8u + i] = f16vec4(fmt_sbytes(q[i]));
+            ivec2 sc;
+#if FMT_INT_M16
+            ivec2 mh;
+            fmt_int32_m16(wrow(r) * row_bytes + ub, us, q, sc, mh, d[r], m[r]);
+            mhf[r] = vec2(mh);
+#else
+            fmt_int32(wrow(r) * row_bytes + ub, us, q, sc, d[r], m[r]);
+#endif
+            scf[r] = vec2(sc);
+            for (uint i = 0u; i < 8u; ++i) f16_quants(q[i], qe[r * 8u + i], qo[r * 8u + i]);
         }
         for (uint c = 0u; c < NCOLS; ++c) {
             const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
-            f16vec4 xh[8];
+            f16vec2 xe[8], xo[8];
             float unscale;
-            f16_unit_x(xb, xh, unscale);
-#if FMT_INT_MIN
-            vec4 xs = vec4(0.0);
-            for (uint i = 0u; i < 8u; ++i) xs += x4[xb + i];
-            const float xsum = (xs.x + xs.y) + (xs.z + xs.w);
+            f16_unit_x(xb, xe, xo, unscale);
+#if FMT_INT_MIN || FMT_INT_M16
+            vec4 xs[2] = {vec4(0.0), vec4(0.0)};  // the sums of x over the unit's halves
+            for (uint i = 0u; i < 8u; ++i) xs[i / 4u] += x4[xb + i];
+            const vec2 xh = vec2((xs[0].x + xs[0].y) + (xs[0].z + xs[0].w), (xs[1].x + xs[1].y) + (xs[1].z + xs[1].w));
 #endif
             for (uint r = 0u; r < NROWS; ++r) {
-                float h0 = 0.0, h1 = 0.0;  // the sums of the two 16-element halves
-                for (uint i = 0u; i < 4u; i += 2u) {
-                    const uint j = r * 8u + i;
-                    const f16vec4 p0 = fma(qh[j + 1u], xh[i + 1u], qh[j] * xh[i]);
-                    const f16vec4 p1 = fma(qh[j + 5u], xh[i + 5u], qh[j + 4u] * xh[i + 4u]);
-                    h0 += (float(p0.x) + float(p0.y)) + (float(p0.z) + float(p0.w));
-                    h1 += (float(p1.x) + float(p1.y)) + (float(p1.z) + float(p1.w));
+                vec2 h;  // the halves' sums of q * x' (float16 chains, see the top)
+                for (uint j = 0u; j < 2u; ++j) {
+                    const uint q0 = r * 8u + 4u * j, x0 = 4u * j;
+                    f16vec2 a = qe[q0] * xe[x0], b = qo[q0] * xo[x0];
+                    for (uint i = 1u; i < 4u; ++i) {
+                        a = fma(qe[q0 + i], xe[x0 + i], a);
+                        b = fma(qo[q0 + i], xo[x0 + i], b);
+                    }
+                    const f16vec2 p = a + b;
+                    h[j] = float(p.x) + float(p.y);
                 }
-                float t = ((float(sc[r].x) * h0 + float(sc[r].y) * h1) * unscale) * d[r];
-#if FMT_INT_MIN
-                t += m[r] * xsum;
+                float t = ((scf[r].x * h.x + scf[r].y * h.y) * unscale) * d[r];
+#if FMT_INT_M16
+                t += m[r] * (mhf[r].x * xh.x + mhf[r].y * xh.y);
+#elif FMT_INT_MIN
+                t += m[r] * (xh.x + xh.y);
 #endif
                 acc_turn(r, c, t);
             }
         }
 #else
-#if !F16
         if (ROLLED) {
             // ---- float dequantization, 4 elements at a time (ROLLED, above)
             for (uint r = 0u; r < NROWS; ++r) {
@@ -287,48 +343,26 @@ void main() {
             }
             continue;
         }
-#endif
         // ---- float dequantization: the unit of every row first (NROWS decodes in flight),
-        // then each 4 elements of X, read once, against every row (with F16: the unit's
-        // values as float16 once, not once per column)
-#if F16
-        f16vec4 v[NROWS * 8];
-#else
+        // then each 4 elements of X, read once, against every row
         vec4 v[NROWS * 8];
-#endif
         float s[NROWS];
         for (uint r = 0u; r < NROWS; ++r) {
             vec4 vr[8];
             fmt_dq32(wrow(r) * row_bytes + ub, us, vr, s[r]);
-#if F16
-            for (uint i = 0u; i < 8u; ++i) v[r * 8u + i] = f16vec4(vr[i]);
-#else
             for (uint i = 0u; i < 8u; ++i) v[r * 8u + i] = vr[i];
-#endif
         }
         for (uint c = 0u; c < NCOLS; ++c) {
             const uint xb = (min(col0 + c, pc.M - 1u) * K) / 4u + u * 8u;
             float t[NROWS];
             for (uint r = 0u; r < NROWS; ++r) t[r] = 0.0;
-#if F16
-            f16vec4 xh[8];
-            float unscale;
-            f16_unit_x(xb, xh, unscale);
-            for (uint i = 0u; i < 8u; i += 2u)
-                for (uint r = 0u; r < NROWS; ++r) {
-                    const f16vec4 p = fma(v[r * 8u + i + 1u], xh[i + 1u], v[r * 8u + i] * xh[i]);
-                    t[r] += (float(p.x) + float(p.y)) + (float(p.z) + float(p.w));
-                }
-            for (uint r = 0u; r < NROWS; ++r) t[r] *= unscale;
-#else
             for (uint i = 0u; i < 8u; ++i) {
                 const vec4 xv = x4[xb + i];
                 for (uint r = 0u; r < NROWS; ++r) t[r] += dot(v[r * 8u + i], xv);
             }
-#endif
             for (uint r = 0u; r < NROWS; ++r) acc_turn(r, c, s[r] * t[r]);
         }
-#endif  // INT_DOT / F16 with FMT_INT / float
+#endif  // INT_DOT / F16 / float
     }
 
 #else  // scalar formats

@@ -1,6 +1,6 @@
 #version 450
 // Integer-dot tiled matrix product for prefill (MMQ, M > 8), formats with the integer
-// interface (formats.def VKRT_K_INT, and VKRT_K_MMQ: Q2_K, below):
+// interface (formats.def VKRT_K_INT or VKRT_K_MMQ; Q2_K's min per 16 elements below):
 //   XQ (M,K) q8_1 . W (R,K)^T (GGUF rows) -> Y[:, base .. base+R) of Y (M,N) float
 //   Y[m, base + n] = sum over 32-element units u of the row:
 //       (float(s) * d_x[m,u]) * d[n,u]  [+ m[n,u] * (d_x[m,u] * float(sum_x[m,u]))]
@@ -13,7 +13,7 @@
 // Q2_K (FMT_INT_M16: fmt_int32_m16 in formats/q2_k.glsl) has a min per 16 elements: its
 // halves are scaled apart (as Q3_K / Q6_K), and the min term comes from the integer sums
 // h_x of X's two 16-element halves (sdot with 0x01010101 when X is staged), exact too:
-//   + (-dmin) * (d_x * float(mh.x * h_x.x + mh.y * h_x.y))
+//   + m * (d_x * float(mh.x * h_x.x + mh.y * h_x.y)),   m = -dmin
 //
 // One workgroup per BM x BN tile of Y (x = tile of N, y = tile of M). Per stage of BU
 // units along K: the workgroup stages the BM x BU units of XQ (int8 words as they are,
@@ -184,7 +184,6 @@ void main() {
             ivec2 mh = ivec2(0);
             if (gn < R && gu < nu) fmt_int32_m16(gn * row_bytes + (gu / UPB) * FMT_BYTES, gu % UPB, q, sc, mh, d, mn);
             ws_mh[u * BN + n] = mh;
-            mn = -mn;
 #else
             if (gn < R && gu < nu) fmt_int32(gn * row_bytes + (gu / UPB) * FMT_BYTES, gu % UPB, q, sc, d, mn);
 #endif

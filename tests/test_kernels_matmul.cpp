@@ -42,12 +42,15 @@ namespace {
 // decoders of formats with a min keep ggml's d1*q - m1, others may factor the scale out):
 // error <= ~(K/L + log2 L + 40) * 2^-24 * S; 2e-5 leaves room for K = 11008.
 constexpr double kF32RelTol = 2e-5;
-// fp16 path (gemv_f16): x scaled by a power of two (exact) -> half (u), the weight's
-// quant or decoded value -> half (exact for int8 quants, u otherwise), product (u), one
-// half addition (u) in each 2-term chain, then fp32: 4u = 2^-9, with margin 6u. Formats
-// with a min (x = d*sc*q + m) sum d*sc*q*x and m*x separately: the rounding is relative
-// to |d*sc*q| <= 2 max|w| of the unit (its quants span the range), not to |w|, so the
-// bound is 6u * (S + 2 P), P = sum over units of max|w| * sum|x| (f16_allowed).
+// fp16 path (gemv_f16, shaders/matvec.comp F16): x scaled by a power of two (exact) ->
+// half (u), the int8 quants -> half (exact), then per lane of a float16 pair a chain of a
+// product and 3 FMAs (each at most a product and a sum rounded apart: at most 4 roundings
+// on any product's way) and the sum of two chains (u), then fp32: 6u = 6 * 2^-11 of the
+// sum of |d*sc*q*x| (to first order; the second-order terms and the fp32 operations are
+// within the 2e-5 of kF32RelTol). Formats with a min (x = d*sc*q + m) sum d*sc*q*x and
+// m*x separately: the rounding is relative to |d*sc*q| <= 2 max|w| of the unit (its
+// quants span the range), not to |w|, so the bound is 6u * (S + 2 P), P = sum over units
+// of max|w| * sum|x| (f16_allowed).
 constexpr double kF16RelTol = 6.0 / 2048.0 + 2e-5;
 // Integer path vs the float reference fed the GPU's own quantized x (x' = q * d_x): the
 // integer sums are exact; the epilogue's float operations (d_x, d, sc, min terms) and the
@@ -291,7 +294,7 @@ void check_all_paths(Device& dev, const std::string& tag, const Problem& p, cons
                             MatmulPath::gemv_int, MatmulPath::mmq}) {
         if (gemv_only && (path == MatmulPath::gemm || path == MatmulPath::mmq || path == MatmulPath::auto_)) continue;
         const std::string what = tag + " " + ops::matmul_path_name(path);
-        const bool possible = (path != MatmulPath::gemv_f16 || (is_block(p.type) && caps.fp16)) &&
+        const bool possible = (path != MatmulPath::gemv_f16 || (has_int(p.type) && caps.fp16)) &&
                               (path != MatmulPath::gemv_int || (has_int(p.type) && caps.int_dot)) &&
                               (path != MatmulPath::mmq || (has_mmq(p.type) && caps.int_dot));
         if (!possible) {
@@ -366,7 +369,7 @@ TEST_CASE("matmul: every format x path x capability combination, odd shapes") {
                     const Buffer wb = weight_buffer(dev, p.w);
                     check_all_paths(dev, caps_name(c), p, ops::single_part(wb, t, p.N, p.K));
                 }
-                // The grouped layout (upload_weight's for every block format but Q2_K).
+                // The grouped layout (upload_weight's for every block format).
                 if (ops::can_group(t)) {
                     const auto wg = ops::upload_weight(dev, t, p.N, p.K, p.w.data(), "w");
                     REQUIRE(wg.view.layout == ops::WeightLayout::grouped);
@@ -445,7 +448,7 @@ TEST_CASE("matmul: GEMV epilogues (residual add, SwiGLU, GeGLU) on every GEMV pa
                 Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
                 const auto wb = ops::upload_weight(dev, t, 2 * F, K, p.w.data(), "w");
                 for (MatmulPath path : {MatmulPath::auto_, MatmulPath::gemv, MatmulPath::gemv_f16, MatmulPath::gemv_int}) {
-                    if ((path == MatmulPath::gemv_f16 && !(is_block(t) && dev.caps().fp16)) ||
+                    if ((path == MatmulPath::gemv_f16 && !(has_int(t) && dev.caps().fp16)) ||
                         (path == MatmulPath::gemv_int && !(has_int(t) && dev.caps().int_dot)))
                         continue;
                     const std::string what = caps_name(c) + " " + ops::matmul_path_name(path) + " " + describe(p);
@@ -935,6 +938,7 @@ TEST_CASE("weights: the grouped layout keeps every block's fields, in whole grou
         const K kforms[] = {{Format::Q4_1, 32, 16, 4, 0},
                             {Format::Q5_1, 64, 16, 4, 0},
                             {Format::IQ4_XS, 64, 128, 4, 0},
+                            {Format::Q2_K, 160, 64, 4, 80},
                             {Format::Q3_K, 368, 64, 2, 108},
                             {Format::Q4_K, 128, 128, 4, 0},
                             {Format::Q5_K, 384, 128, 4, 0},
@@ -944,7 +948,7 @@ TEST_CASE("weights: the grouped layout keeps every block's fields, in whole grou
         const bool want = d_quants || kf;
         CHECK_MESSAGE(ops::can_group(ft.type) == want, ft.name);
         if (!want) {
-            CHECK(ops::upload_layout(ft.type) == ops::WeightLayout::gguf);
+            CHECK(ops::upload_layout(test::gpu(), ft.type) == ops::WeightLayout::gguf);
             continue;
         }
         ++grouped;
@@ -981,11 +985,82 @@ TEST_CASE("weights: the grouped layout keeps every block's fields, in whole grou
         // A part never holds more grouped bytes than the binding limit allows, and no fewer
         // rows than fit.
         const uint64_t limit = d_quants ? 200 : 5 * bb;
-        const uint32_t r = ops::rows_per_part(ft.type, uint32_t(qk), limit, "t");
+        const uint32_t r = ops::rows_per_part(ft.type, uint32_t(qk), limit, "t", ops::WeightLayout::grouped);
         CHECK(((ops::weight_bytes(ft.type, uint32_t(qk), r, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) <= limit);
         CHECK(((ops::weight_bytes(ft.type, uint32_t(qk), r + 1, ops::WeightLayout::grouped) + 3) & ~uint64_t(3)) > limit);
     }
-    CHECK(grouped == 11);
+    CHECK(grouped == 12);
+}
+
+// The weights' layout is a device option (DeviceOptions::disable_repack: VKRT_DISABLE=repack,
+// or VKRT_REPACK=0; Capabilities::repack): a device made with it uploads every weight in the
+// file's layout, the other repacks the formats that have the grouped layout. The products
+// read the same values from either: every GEMV path's outputs from the two devices are
+// equal bit for bit (the decoders give the same quants and scales, the kernels do the same
+// arithmetic in the same order; only the addresses differ), on one format of each kind of
+// grouping (Q4_0: d and quant arrays; Q4_1: 4-byte aligned blocks; Q2_K, Q4_K, Q6_K: the K
+// formats with a min per 16, per 32 and none), the others' layouts being held to the
+// reference by the tests above. The shape is the weights-in-parts test's (M = 3, K = two
+// blocks), whose grouped pipelines the test device has then compiled already.
+TEST_CASE("weights: VKRT_DISABLE=repack (VKRT_REPACK=0) keeps the file's layout; both layouts give the same products") {
+    // The environment's spellings (the process's own values restored after).
+    const char* env_d = std::getenv("VKRT_DISABLE");
+    const char* env_r = std::getenv("VKRT_REPACK");
+    const std::string keep_d = env_d ? env_d : "", keep_r = env_r ? env_r : "";
+    const bool had_d = env_d != nullptr, had_r = env_r != nullptr;
+    ::unsetenv("VKRT_DISABLE");
+    ::setenv("VKRT_REPACK", "0", 1);
+    CHECK(DeviceOptions::from_env().disable_repack);
+    ::setenv("VKRT_REPACK", "1", 1);
+    CHECK_FALSE(DeviceOptions::from_env().disable_repack);
+    ::setenv("VKRT_REPACK", "off", 1);
+    CHECK_THROWS_WITH_AS(DeviceOptions::from_env(), doctest::Contains("VKRT_REPACK"), vkrt::Error);
+    ::unsetenv("VKRT_REPACK");
+    CHECK_FALSE(DeviceOptions::from_env().disable_repack);
+    ::setenv("VKRT_DISABLE", "fp16,repack", 1);
+    CHECK(DeviceOptions::from_env().disable_repack);
+    if (had_d) ::setenv("VKRT_DISABLE", keep_d.c_str(), 1);
+    else ::unsetenv("VKRT_DISABLE");
+    if (had_r) ::setenv("VKRT_REPACK", keep_r.c_str(), 1);
+
+    // The test device and one with the other setting.
+    Device& a = test::gpu();
+    DeviceOptions o = DeviceOptions::from_env();
+    o.disable_repack = a.caps().repack;
+    if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+    Device b(o);
+    REQUIRE(b.caps().repack != a.caps().repack);
+    CHECK(b.caps().report().find(b.caps().repack ? "weights repacked:        yes"
+                                                 : "weights repacked:        no (disabled") != std::string::npos);
+    uint32_t seed = 9500;
+    for (Format t : kernel_formats()) {
+        if (!ops::can_group(t)) {
+            CHECK(ops::upload_layout(a, t) == ops::WeightLayout::gguf);
+            CHECK(ops::upload_layout(b, t) == ops::WeightLayout::gguf);
+        }
+    }
+    for (Format t : {Format::Q4_0, Format::Q4_1, Format::Q2_K, Format::Q4_K, Format::Q6_K}) {
+        const Problem p = make_problem(t, 3, 37, 2 * block_k(t), seed += 7);
+        std::vector<float> ys[2];
+        for (Device* dev : {&a, &b}) {
+            const auto w = ops::upload_weight(*dev, t, p.N, p.K, p.w.data(), "w");
+            CHECK(w.view.layout == (dev->caps().repack ? ops::WeightLayout::grouped : ops::WeightLayout::gguf));
+            CHECK(ops::upload_layout(*dev, t) == w.view.layout);
+            std::vector<float>& y = ys[dev == &b];
+            for (MatmulPath path : {MatmulPath::gemv, MatmulPath::gemv_int, MatmulPath::gemv_f16}) {
+                if ((path == MatmulPath::gemv_int && !(has_int(t) && dev->caps().int_dot)) ||
+                    (path == MatmulPath::gemv_f16 && !(has_int(t) && dev->caps().fp16)))
+                    continue;
+                const auto out = run_path(*dev, p, w.view, path);
+                y.insert(y.end(), out.begin(), out.end());
+            }
+        }
+        REQUIRE(ys[0].size() == ys[1].size());
+        CHECK_MESSAGE(std::memcmp(ys[0].data(), ys[1].data(), ys[0].size() * 4) == 0, fmt::name(t),
+                      ": the grouped and the file's layout give different products");
+    }
+    CHECK_NO_VALIDATION(a);
+    CHECK_NO_VALIDATION(b);
 }
 
 TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {
@@ -1018,8 +1093,8 @@ TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {
     CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::Q4_0, y, 1, 4, 32, {}, MatmulPath::gemv_int),
                          doctest::Contains(dev.caps().int_dot ? "scratch" : "integer dot"), vkrt::Error);
     CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::F16, y, 1, 4, 32, {}, MatmulPath::gemv_f16),
-                         doctest::Contains("block formats"), vkrt::Error);
-    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::Q2_K, y, 1, 4, 256, w, MatmulPath::gemv_int),
+                         doctest::Contains("integer interface"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::BF16, y, 1, 4, 256, w, MatmulPath::gemv_int),
                          doctest::Contains("VKRT_K_INT"), vkrt::Error);
     CHECK_THROWS_WITH_AS(ops::matmul(rec, x, w, Format::F16, y, 9, 4, 256, w, MatmulPath::mmq),
                          doctest::Contains("VKRT_K_INT"), vkrt::Error);
@@ -1037,12 +1112,12 @@ TEST_CASE("matmul and embed: unsupported formats, shape and operand errors") {
     CHECK_THROWS_WITH_AS(ops::check_ids(std::vector<int32_t>{3, 40}, 40), doctest::Contains("vocabulary"),
                          vkrt::Error);
     // The generated kernel table: a missing variant is a clear error, not a bad name.
-    CHECK_THROWS_WITH_AS(spv::format_kernel(spv::Family::matvec, Format::Q2_K, spv::Path::int_),
-                         doctest::Contains("no matvec kernel for weight type Q2_K"), vkrt::Error);
+    CHECK_THROWS_WITH_AS(spv::format_kernel(spv::Family::matvec, Format::F16, spv::Path::int_),
+                         doctest::Contains("no matvec kernel for weight type F16"), vkrt::Error);
     CHECK(spv::format_kernel(spv::Family::gemm, Format::Q6_K, spv::Path::plain) == spv::Variant::gemm_q6_k);
     // A binding limit smaller than one row.
-    CHECK_THROWS_WITH_AS(ops::rows_per_part(Format::Q6_K, 256, 200, "t"), doctest::Contains("binding limit"),
-                         vkrt::Error);
+    CHECK_THROWS_WITH_AS(ops::rows_per_part(Format::Q6_K, 256, 200, "t", ops::WeightLayout::grouped),
+                         doctest::Contains("binding limit"), vkrt::Error);
     CHECK_NO_VALIDATION(dev);
 }
 

@@ -209,6 +209,46 @@ TEST_CASE("split-K GEMMs: odd shapes, every part count and capability path, bit-
     }
 }
 
+// The decode GEMVs (shaders/matvec.comp) on the same exact data: the integer GEMV (int8 dot
+// products of the q8_1 activations: the integer sums, then (float(s) * d_x) * d per unit and
+// the min terms, all exact here) and the float GEMV, in the file's layout and in the grouped
+// layout ops::upload_weight repacks into, bit for bit the exact product: the integer GEMV of
+// every integer format at 4 columns of X a workgroup, and Q2_K (the min per 16 elements, its
+// two halves' integer sums of X) at 1, 4 and 8 columns on both paths (each variant a compile
+// on a cold driver cache: the float GEMV of the others is held to its bound elsewhere).
+TEST_CASE("GEMV: integer and float paths, the file's and the grouped layout, bit-exact on exact data") {
+    Device& dev = test::gpu();
+    uint32_t seed = 8100;
+    for (const ExactFormat& f : kFormats) {
+        const fmt::Traits& tr = fmt::traits(f.type);
+        if (tr.block_elems == 1) continue;  // the float formats: no integer path, no grouped layout
+        const uint32_t K = tr.block_elems == 256 ? 768 : 416, N = 37;
+        for (uint32_t M : {1u, 3u, 8u}) {
+            if (M != 3 && f.type != Format::Q2_K) continue;
+            const Problem p = make_problem(f, M, N, K, seed += 3);
+            Buffer x = make_buffer(dev, p.x, "x");
+            Buffer xq(dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "xq");
+            Buffer y(dev, uint64_t(M) * N * 4, MemoryKind::device, "y");
+            const Buffer wb = weight_buffer(dev, p.w);
+            const ops::WeightBuffers wg = ops::upload_weight(dev, f.type, N, K, p.w.data(), "w");
+            for (const ops::WeightView& w : {ops::single_part(wb, f.type, N, K), wg.view}) {
+                for (ops::MatmulPath path : {ops::MatmulPath::gemv, ops::MatmulPath::gemv_int}) {
+                    if (path == ops::MatmulPath::gemv_int && !dev.caps().int_dot) continue;
+                    if (path == ops::MatmulPath::gemv && f.type != Format::Q2_K) continue;
+                    test::run(dev, [&](Recorder& rec) {
+                        rec.fill(y, 0x7fc00000u);  // NaN
+                        ops::matmul(rec, x, w, y, M, xq, path);
+                    });
+                    check_exact(p, y.download_as<float>(size_t(M) * N),
+                                std::string(ops::matmul_path_name(path)) +
+                                    (w.layout == ops::WeightLayout::grouped ? " grouped" : " gguf"));
+                }
+            }
+        }
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
 TEST_CASE("split-K: the runtime's part count fills the compute units and leaves full tiles alone") {
     Device& dev = test::gpu();
     const auto& caps = dev.caps();

@@ -17,8 +17,9 @@ using spv::Family;
 using spv::Path;
 
 bool is_block(Format t) { return fmt::traits(t).block_elems > 1; }
+// The integer GEMV (and the float16 GEMV, which multiplies the same integer quants).
 bool has_int_path(Format t) { return (fmt::traits(t).kernels & fmt::kKernelInt) != 0; }
-// The int8-dot GEMM: the formats with the integer GEMV, and Q2_K (formats.def VKRT_K_MMQ).
+// The int8-dot GEMM: the formats with the integer GEMV, and those flagged VKRT_K_MMQ.
 bool has_mmq_path(Format t) { return (fmt::traits(t).kernels & (fmt::kKernelInt | fmt::kKernelMmq)) != 0; }
 
 // Shape, format and operand checks shared by every path; y has y_cols columns (default N).
@@ -368,7 +369,7 @@ MatmulPath matmul_pick_path(const Device& dev, Format wtype, uint32_t M, uint32_
     // (2x fp16 rate). Discrete GPUs and CPU implementations keep float32; so do compilers
     // that keep loops rolled (Arm Mali), for which only the float path has a form without
     // unit arrays (matvec.comp ROLLED).
-    if (caps.fp16 && caps.unrolls_loops && caps.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU)
+    if (has_int_path(wtype) && caps.fp16 && caps.unrolls_loops && caps.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU)
         return MatmulPath::gemv_f16;
     return MatmulPath::gemv;
 }
@@ -478,7 +479,8 @@ void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const Buffe
             dispatch_gemv(rec, Path::plain, Path::nosg, x, w, y, M, e, epi.residual);
             return;
         case MatmulPath::gemv_f16:
-            VKRT_CHECK(is_block(w.type), Status::unsupported, "matmul: path gemv_f16 is for block formats, not ", t);
+            VKRT_CHECK(has_int_path(w.type), Status::unsupported, "matmul: path gemv_f16 multiplies integer quants: ",
+                       "it is for the formats with the integer interface (formats.def VKRT_K_INT), not ", t);
             VKRT_CHECK(caps.fp16, Status::unsupported, "matmul: path gemv_f16 needs shaderFloat16, which ", caps.name,
                        " does not offer");
             dispatch_gemv(rec, Path::f16, Path::f16_nosg, x, w, y, M, e, epi.residual);

@@ -20,7 +20,8 @@ enum class MatmulPath {
                // the integer path when a scratch is given, the format has one (VKRT_K_INT) and
                // the device accelerates integer dot products
     gemv,      // matvec, float32 math (any M: columns are processed 8 at a time)
-    gemv_f16,  // matvec with float16 products, float32 accumulation (block formats; caps.fp16)
+    gemv_f16,  // matvec with float16 products and sums per 16 elements, then float32 (the integer quants
+               // of the VKRT_K_INT formats as float16; caps.fp16)
     gemm,      // shared-memory tiled GEMM, float32 (any M)
     gemv_int,  // X quantized to int8 per block of 32 into `scratch`, then OpSDot (VKRT_K_INT formats; caps.int_dot)
     mmq,       // X quantized as for gemv_int, then the int8-dot tiled GEMM (shaders/mmq.comp; VKRT_K_INT and
@@ -134,8 +135,8 @@ struct Q8Activations {
 // X (M,K) f32 -> xq.buf (quantize_q8_1 into a Q8Activations).
 void quantize_q8_1(Recorder& rec, const BufferView& x, const Q8Activations& xq);
 // XQ (M,K) . W (N,K)^T -> Y (M,N) f32 from already-quantized activations: the integer
-// paths only (formats flagged VKRT_K_INT, caps.int_dot; otherwise Status::unsupported; Q2_K,
-// VKRT_K_MMQ, only where the int8-dot GEMM is taken):
+// paths only (formats flagged VKRT_K_INT, caps.int_dot; otherwise Status::unsupported; formats
+// flagged VKRT_K_MMQ only where the int8-dot GEMM is taken):
 // the int8-dot GEMM where mmq_preferred(M) and there is no epilogue, the integer GEMV otherwise.
 void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, const BufferView& y,
                const MatmulEpilogue& epi = {});

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -124,6 +123,15 @@ void pack_q3_k(const uint8_t* blk, uint8_t* g, uint64_t j) {
     }
 }
 
+// Q2_K (84 B: scales[16] | qs[64] | d | dmin; unit u: 2-bit quants bits 2 (u % 4) of
+// qs[32 (u / 4) ..]).
+void pack_q2_k(const uint8_t* blk, uint8_t* g, uint64_t j) {
+    std::memcpy(g + 4 * j, blk + 80, 4);
+    std::memcpy(g + 32 + 16 * j, blk, 16);
+    for (int u = 0; u < 8; ++u)
+        pack_crumbs(g + 160 + 64 * j + 8 * u, [&](int l) { return (blk[16 + 32 * (u / 4) + l] >> (2 * (u % 4))) & 3; });
+}
+
 GroupSpec group_spec(Format type) {
     switch (type) {
         case Format::Q4_0: return {16, 16, pack_d_quants<18>};
@@ -133,6 +141,7 @@ GroupSpec group_spec(Format type) {
         case Format::Q5_0: return {16, 20, pack_d_quants<22>};
         case Format::Q8_0: return {16, 32, pack_d_quants<34>};
         case Format::IQ4_NL: return {16, 16, pack_d_quants<18>};
+        case Format::Q2_K: return {160, 64, pack_q2_k};
         case Format::Q4_K: return {128, 128, pack_q4_k};
         case Format::Q3_K: return {368, 64, pack_q3_k};
         case Format::Q5_K: return {384, 128, pack_q5_k};
@@ -145,14 +154,8 @@ GroupSpec group_spec(Format type) {
 
 bool can_group(Format type) { return group_spec(type).pack != nullptr; }
 
-WeightLayout upload_layout(Format type) {
-    // VKRT_REPACK=0: every weight in the file's layout (an A/B of the repacked kernels on
-    // one binary: vkrt-bench, --shader-stats).
-    static const bool off = [] {
-        const char* e = std::getenv("VKRT_REPACK");
-        return e && std::strcmp(e, "0") == 0;
-    }();
-    return can_group(type) && !off ? WeightLayout::grouped : WeightLayout::gguf;
+WeightLayout upload_layout(const Device& dev, Format type) {
+    return can_group(type) && dev.caps().repack ? WeightLayout::grouped : WeightLayout::gguf;
 }
 
 uint64_t weight_bytes(Format type, uint32_t cols, uint64_t rows, WeightLayout layout) {
@@ -206,12 +209,12 @@ void check_weight(const WeightView& w, const char* kernel, const char* operand) 
                " rows");
 }
 
-uint32_t rows_per_part(Format type, uint32_t cols, uint64_t max_bytes, const std::string& name) {
+uint32_t rows_per_part(Format type, uint32_t cols, uint64_t max_bytes, const std::string& name, WeightLayout layout) {
     const uint64_t rb = fmt::row_bytes(type, cols);
     // A part of r rows needs padded4(weight_bytes(r rows)) <= max_bytes (the grouped layout
     // pads the last group: a few rows fewer at most).
     uint64_t r = rb ? (max_bytes & ~uint64_t(3)) / rb : 0;
-    while (r > 0 && padded4(weight_bytes(type, cols, r, upload_layout(type))) > max_bytes) --r;
+    while (r > 0 && padded4(weight_bytes(type, cols, r, layout)) > max_bytes) --r;
     VKRT_CHECK(r > 0, Status::limit_exceeded, "tensor '", name, "': one row (", rb,
                " bytes) is larger than the binding limit (", max_bytes, " bytes)");
     return uint32_t(std::min<uint64_t>(r, 0xffffffffu));
@@ -221,12 +224,13 @@ WeightBuffers upload_weight(Device& dev, Format type, uint32_t rows, uint32_t co
                      const std::string& name, uint64_t max_bytes) {
     if (max_bytes == 0) max_bytes = dev.caps().max_binding_bytes;
     const uint64_t rb = fmt::row_bytes(type, cols);
-    const uint32_t per = rows_per_part(type, cols, max_bytes, name);
+    const WeightLayout layout = upload_layout(dev, type);
+    const uint32_t per = rows_per_part(type, cols, max_bytes, name, layout);
     WeightBuffers w;
     w.view.type = type;
     w.view.rows = rows;
     w.view.cols = cols;
-    w.view.layout = upload_layout(type);
+    w.view.layout = layout;
     std::vector<uint8_t> grouped;
     const uint8_t* src = static_cast<const uint8_t*>(data);
     const uint32_t nparts = (rows + per - 1) / per;

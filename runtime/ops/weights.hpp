@@ -37,6 +37,8 @@ enum class WeightLayout : uint32_t {
     //         bit k of byte b) at 128, the quants at 384
     //   Q3_K: 8 d (16) | 8 x 12 scale bytes | 8 x 32 bytes of hmask bits (per unit a word, as Q5_K's)
     //         | 8 x 64 bytes of 2-bit quants (per unit 8 bytes, as Q6_K's high parts)
+    //   Q2_K: 8 (d, dmin) (32) | 8 x 16 scale/min bytes | 8 x 64 bytes of 2-bit quants (per
+    //         unit 8 bytes, as Q3_K's)
     //   Q4_1: 8 (d, m) (32) | 8 x 16 quant bytes;  Q5_1: 8 (d, m) | 8 qh words | 8 x 16 quant
     //         bytes;  IQ4_XS: 8 (d, scales_h) | 8 scales_l words | 8 x 128 quant bytes
     // The reference decoders (core/format.hpp) stay the spec: the repacking moves bits only.
@@ -44,9 +46,11 @@ enum class WeightLayout : uint32_t {
 };
 // Whether `type` has the grouped layout.
 bool can_group(Format type);
-// The layout upload_weight gives weights of `type` (gguf for every type where the
-// environment sets VKRT_REPACK=0: an A/B switch for benchmarks).
-WeightLayout upload_layout(Format type);
+// The layout upload_weight gives weights of `type` on `dev`: grouped where can_group,
+// unless the device was made with weights kept in the file's layout (Capabilities::repack
+// off: DeviceOptions::disable_repack, VKRT_DISABLE=repack or VKRT_REPACK=0; an A/B switch
+// of the repacked kernels on one binary).
+WeightLayout upload_layout(const Device& dev, Format type);
 // Bytes that `rows` rows of `cols` elements take in `layout` (before rounding up to 4).
 // A short last group of n blocks (nblocks % 8) takes its full field arrays but the last
 // (the quants), which holds only the n blocks' values.
@@ -85,15 +89,15 @@ struct WeightBuffers {
     WeightView view;
 };
 
-// Rows per part for a weight of `cols` elements of `type` a row (in its upload_layout)
-// under a binding limit of `max_bytes` (rounded-up rows included); throws
+// Rows per part for a weight of `cols` elements of `type` a row in `layout` under a
+// binding limit of `max_bytes` (rounded-up rows included); throws
 // Status::limit_exceeded when one row does not fit.
-uint32_t rows_per_part(Format type, uint32_t cols, uint64_t max_bytes, const std::string& name);
+uint32_t rows_per_part(Format type, uint32_t cols, uint64_t max_bytes, const std::string& name, WeightLayout layout);
 
 // Uploads N rows of K elements (GGUF bytes at `data`, fmt::row_bytes(type, K) a row) into
 // parts of at most `max_bytes` each (0 = the device's caps().max_binding_bytes, which
 // VKRT_MAX_BINDING_BYTES can lower), one buffer each, zero padded to whole words, in
-// upload_layout(type) (the grouped formats repacked part by part).
+// upload_layout(dev, type) (the grouped formats repacked part by part).
 WeightBuffers upload_weight(Device& dev, Format type, uint32_t rows, uint32_t cols, const void* data,
                      const std::string& name, uint64_t max_bytes = 0);
 

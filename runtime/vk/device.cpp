@@ -229,10 +229,17 @@ DeviceOptions DeviceOptions::from_env() {
             else if (item == "half" || item == "native_half") o.disable_native_half = true;
             else if (item == "unroll") o.disable_unroll = true;
             else if (item == "coopmat" || item == "cooperative_matrix") o.disable_coopmat = true;
+            else if (item == "repack") o.disable_repack = true;
             else if (!item.empty())
                 fail(Status::invalid_argument, "VKRT_DISABLE: unknown feature '", item,
-                     "' (known: dot, fp16, subgroup, cpu_tuning, half, unroll, coopmat)");
+                     "' (known: dot, fp16, subgroup, cpu_tuning, half, unroll, coopmat, repack)");
         }
+    }
+    // The earlier spelling of VKRT_DISABLE=repack (docs/BENCHMARKS.md's A/B runs).
+    if (const char* r = std::getenv("VKRT_REPACK"); r && *r) {
+        VKRT_CHECK(std::strcmp(r, "0") == 0 || std::strcmp(r, "1") == 0, Status::invalid_argument, "VKRT_REPACK: '", r,
+                   "' is not 0 (weights in the file's layout) or 1 (repacked: the default)");
+        if (std::strcmp(r, "0") == 0) o.disable_repack = true;
     }
     if (const char* v = std::getenv("VKRT_VALIDATION")) o.validation = std::strcmp(v, "0") != 0 && *v;
     if (const char* c = std::getenv("VKRT_PIPELINE_CACHE")) o.pipeline_cache = c;
@@ -404,6 +411,7 @@ std::string Capabilities::report() const {
        << "limits:                  " << (min_limits ? "simulated minimum (VKRT_LIMITS=min)" : "the device's") << "\n"
        << "native half decoding:    " << yn(native_half) << forced(forced_no_native_half) << "\n"
        << "compiler unrolls loops:  " << yn(unrolls_loops) << forced(forced_no_unroll) << "\n"
+       << "weights repacked:        " << yn(repack) << forced(forced_no_repack) << "\n"
        << "compute units:           " << compute_units << " (" << compute_units_source << ")\n"
        << "shared memory:           " << shared_memory << " bytes\n"
        << "max workgroup size:      " << max_workgroup_invocations << " (" << max_workgroup_size[0] << "x"
@@ -678,6 +686,7 @@ void Device::query_caps(const DeviceOptions& opts) {
     if (opts.disable_native_half) { c.forced_no_native_half = c.native_half; c.native_half = false; }
     c.unrolls_loops = c.vendor_id != 0x13B5;  // Arm (see Capabilities::unrolls_loops)
     if (opts.disable_unroll) { c.forced_no_unroll = c.unrolls_loops; c.unrolls_loops = false; }
+    if (opts.disable_repack) { c.forced_no_repack = c.repack; c.repack = false; }
     if (c.cooperative_matrix && validation_) {
         const uint32_t lv = validation_layer_version();
         if (lv < VK_MAKE_API_VERSION(0, 1, 3, 255)) {  // the release that brought VK_KHR_cooperative_matrix

@@ -53,6 +53,9 @@ struct DeviceOptions {
     // the kernels take their rolled-loop forms (Capabilities::unrolls_loops), anywhere.
     bool disable_unroll = false;
     bool disable_coopmat = false;   // act as if VK_KHR_cooperative_matrix were missing
+    // Keep every weight in the file's byte layout (no repacking into the grouped layout at
+    // upload: Capabilities::repack, ops::upload_layout): an A/B of the repacked kernels.
+    bool disable_repack = false;
     bool validation = false;        // Khronos validation layer + message counter
     std::string pipeline_cache;  // file path; "" = default (see pipeline_cache_dir), "off" = none
     // Folder for the default cache file; "" = $XDG_CACHE_HOME/vkrt or ~/.cache/vkrt. Apps
@@ -76,7 +79,8 @@ struct DeviceOptions {
     bool shader_stats = false;
     double compile_timeout_s = 30;
 
-    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning,half,unroll,coopmat), VKRT_VALIDATION=1,
+    // VKRT_DEVICE, VKRT_DISABLE (comma list of dot,fp16,subgroup,cpu_tuning,half,unroll,coopmat,repack;
+    // VKRT_REPACK=0 is the same as repack there), VKRT_VALIDATION=1,
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
     // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
     // (bytes, or with a K/M/G suffix), VKRT_LIMITS=min (min_limits; "device" or "" = the real ones),
@@ -115,6 +119,10 @@ struct Capabilities {
     // kernel's arrays as dynamically indexed registers; kernels take forms without them
     // (shaders/matvec.comp ROLLED, docs/GPU.md).
     bool unrolls_loops = true;
+    // Weights of the formats that have a grouped layout are repacked into it at upload
+    // (ops::upload_layout: 16-byte aligned field arrays the GEMV loads as vectors); off
+    // (DeviceOptions::disable_repack) keeps the file's layout for every weight.
+    bool repack = true;
     uint32_t shared_memory = 0;        // maxComputeSharedMemorySize
     uint32_t max_workgroup_invocations = 0;
     uint32_t max_workgroup_size[3] = {0, 0, 0};   // maxComputeWorkGroupSize
@@ -159,7 +167,7 @@ struct Capabilities {
     float timestamp_period_ns = 0;     // 0 = no compute timestamps
     // Which capability paths were forced off by options/environment.
     bool forced_no_int_dot = false, forced_no_fp16 = false, forced_no_subgroup = false, forced_no_cpu_tuning = false,
-         forced_no_native_half = false, forced_no_unroll = false, forced_no_coopmat = false;
+         forced_no_native_half = false, forced_no_unroll = false, forced_no_coopmat = false, forced_no_repack = false;
 
     std::string report() const;  // human-readable, one feature a line
 };

@@ -77,8 +77,8 @@ void matmul_unit(Device& dev, Format t, bool all_paths) {
         record_once(dev, [&](Recorder& r) { ops::matmul(r, x, w, t, y, M, N, K); });
         // The layout a model's weights get (ops::upload_weight: grouped for the repacked
         // formats; 2048 x 2048 is whole groups, the same bytes): its GEMV/GEMM variants too.
-        const bool grouped = ops::upload_layout(t) != ops::WeightLayout::gguf;
-        const ops::WeightView wv = ops::single_part(w, t, N, K, ops::upload_layout(t));
+        const bool grouped = ops::upload_layout(dev, t) != ops::WeightLayout::gguf;
+        const ops::WeightView wv = ops::single_part(w, t, N, K, ops::upload_layout(dev, t));
         if (grouped) record_once(dev, [&](Recorder& r) { ops::matmul(r, x, wv, y, M, scratch); });
         const bool int_chosen = ops::matmul_pick_path(dev, t, M, N, K, true) == ops::MatmulPath::gemv_int;
         if (all_paths) {

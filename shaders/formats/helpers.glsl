@@ -1,8 +1,7 @@
 // Shared by the decoders in shaders/formats/ (included by the generated vkrt_decoder.glsl).
 //
 // Decoder interface. The including kernel declares the weights, bound in their exact
-// GGUF byte layout or the grouped layout below (ops/weights.hpp: the 2-byte aligned
-// 32-element formats and every other block format but Q2_K), as
+// GGUF byte layout or the grouped layout below (ops/weights.hpp: every block format), as
 // `readonly buffer ... { uint w[]; }` (and may alias the same binding as `uvec4 w4[]`,
 // defining FMT_HAVE_W4), and defines FMT_LAYOUT_ID (a free specialization-constant id:
 // the layout), before the decoder; the generated header defines FMT_QK (elements per block), FMT_BYTES (bytes per block),
@@ -25,6 +24,9 @@
 //   void fmt_int32(uint o, uint u, out uint q[8], out ivec2 sc, out float d, out float m)
 //                                element 32u+4i+c = d * (sc[h] * q_c) + m, h = (4i+c)/16,
 //                                where q_c is byte c of q[i] as a signed int8
+// or, for a min per 16 elements (FMT_INT_M16 defined: Q2_K), instead
+//   void fmt_int32_m16(uint o, uint u, out uint q[8], out ivec2 sc, out ivec2 mh, out float d, out float m)
+//                                element 32u+4i+c = d * (sc[h] * q_c) + m * mh[h]
 #ifndef VKRT_FORMAT_HELPERS_GLSL
 #define VKRT_FORMAT_HELPERS_GLSL
 #include "common.glsl"
@@ -101,7 +103,7 @@ void fmt_block_words(uint o, out uint bw[FMT_WORDS]) {
     const bool odd = FMT_GROUPED || ((o) & 2u) != 0u;     \
     fmt_block_words(o, bw)
 #endif
-// ---- The grouped layout of the other formats (Q4_1, Q5_1, Q3_K..Q6_K, IQ4_XS; the arrays
+// ---- The grouped layout of the other formats (Q4_1, Q5_1, Q2_K..Q6_K, IQ4_XS; the arrays
 // are listed in ops/weights.hpp):
 // the group of block b at byte (b & ~7) * FMT_BYTES, as above, holds per field an array
 // of the 8 blocks' values. The byte of block o's entry in the array at byte `at` of the
