@@ -1159,26 +1159,26 @@ void iq4_nl_refine_block(const float* x, const float* w, uint8_t* b) {
     iq4_pack_quants(x, 1, &best_d, b + 2);
 }
 
+// Each block of n elements (nb bytes) of a row ggml's weighted encoder wrote, refined in place.
+void iq4_refine_row(const float* x, uint8_t* y, size_t k, const float* qw, int n, int nb,
+                    void (*refine)(const float*, const float*, uint8_t*)) {
+    float w[kQKK];
+    for (size_t i = 0; i < k / size_t(n); ++i) {
+        iq4_search_weights(x + size_t(n) * i, n, qw ? qw + size_t(n) * i : nullptr, w);
+        refine(x + size_t(n) * i, w, y + size_t(nb) * i);
+    }
+}
+
 }  // namespace
 
 void iq4_nl_refined(const float* x, void* vy, size_t k, const float* qw) {
     iq4_nl_w(x, vy, k, qw);
-    uint8_t* y = static_cast<uint8_t*>(vy);
-    float w[kQK];
-    for (size_t i = 0; i < k / kQK; ++i) {
-        iq4_search_weights(x + kQK * i, kQK, qw ? qw + kQK * i : nullptr, w);
-        iq4_nl_refine_block(x + kQK * i, w, y + 18 * i);
-    }
+    iq4_refine_row(x, static_cast<uint8_t*>(vy), k, qw, kQK, 18, iq4_nl_refine_block);
 }
 
 void iq4_xs_refined(const float* x, void* vy, size_t k, const float* qw) {
     iq4_xs_w(x, vy, k, qw);
-    uint8_t* y = static_cast<uint8_t*>(vy);
-    float w[kQKK];
-    for (size_t i = 0; i < k / kQKK; ++i) {
-        iq4_search_weights(x + kQKK * i, kQKK, qw ? qw + kQKK * i : nullptr, w);
-        iq4_xs_refine_block(x + kQKK * i, w, y + 136 * i);
-    }
+    iq4_refine_row(x, static_cast<uint8_t*>(vy), k, qw, kQKK, 136, iq4_xs_refine_block);
 }
 
 void f32_w(const float* x, void* y, size_t k, const float*) { std::memcpy(y, x, k * sizeof(float)); }
