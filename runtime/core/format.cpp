@@ -357,10 +357,18 @@ constexpr QuantizeWeightedFn weighted_encoder_for(Format f) {
     }
 }
 
+constexpr QuantizeWeightedFn refined_encoder_for(Format f) {
+    switch (f) {
+        case Format::IQ4_NL: return enc::iq4_nl_refined;
+        case Format::IQ4_XS: return enc::iq4_xs_refined;
+        default: return nullptr;
+    }
+}
+
 constexpr Traits kTable[] = {
 #define VKRT_FORMAT(ID, suffix, id, block_elems, block_bytes, kernels) \
     {Format::ID, #ID, #suffix, block_elems, block_bytes, kernels, decoder_for(Format::ID), encoder_for(Format::ID), \
-     weighted_encoder_for(Format::ID)},
+     weighted_encoder_for(Format::ID), refined_encoder_for(Format::ID)},
 #include "formats.def"
 #undef VKRT_FORMAT
 };
@@ -378,6 +386,7 @@ constexpr bool table_ok() {
         if ((t.block_elems == 0) != (t.block_bytes == 0)) return false;
         if ((t.dequantize || t.quantize) && t.block_elems == 0) return false;
         if ((t.quantize == nullptr) != (t.quantize_weighted == nullptr)) return false;  // an encoder has both entries
+        if (t.quantize_refined && !t.quantize_weighted) return false;  // a refinement of the weighted encoder
         if (t.quantize && !t.dequantize) return false;  // every encoder sits beside its decoder
     }
     return true;

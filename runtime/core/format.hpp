@@ -66,6 +66,10 @@ struct Traits {
     DequantizeFn dequantize;   // nullptr where vkrt has no decoder
     QuantizeFn quantize;       // nullptr where vkrt cannot write the format
     QuantizeWeightedFn quantize_weighted;  // nullptr where vkrt cannot write the format
+    // A further search of the scales under the same weights, vkrt's own (its bytes are not
+    // ggml's): where a format has one, the importance search (quant/scale_search.hpp) and
+    // --gptq (quant/gptq.hpp) try it beside quantize_weighted. nullptr for most formats.
+    QuantizeWeightedFn quantize_refined;
 };
 
 // The entry for a ggml type id; nullptr for an id formats.def does not list (retired or unknown).

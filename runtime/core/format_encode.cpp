@@ -992,6 +992,195 @@ void iq4_xs_w(const float* x, void* vy, size_t k, const float* qw) {
     }
 }
 
+// ---- IQ4_NL / IQ4_XS refined (a vkrt search, not ggml's bytes) ----
+//
+// ggml's IQ4 search fits each 32-element group's scale alone over 15 trial scales, then (IQ4_XS)
+// rounds every group scale to 6 bits of one super-block scale d = -max/32 and re-assigns the
+// quants without fitting d or the 6-bit scales again. Here d and the group scales are searched
+// jointly under the same weights (ggml's: importance * sqrt(sigma2 + x^2), or x^2 without one),
+// with the non-linear codebook assignment redone at every step (each element at its nearest
+// codebook value, which is the weighted optimum for fixed scales: the weight multiplies that
+// element's error alone). ggml's bytes are kept unless a point of strictly smaller error is found,
+// so the weighted error is never above ggml's (tests/test_quant_presets.cpp checks it).
+namespace {
+
+// The weights ggml's iq4 search uses for a super-block of n elements (sigma2 over all n).
+void iq4_search_weights(const float* x, int n, const float* qw, float* w) {
+    float sigma2 = 0;
+    for (int j = 0; j < n; ++j) sigma2 += x[j] * x[j];
+    sigma2 *= 2.f / float(n);
+    for (int j = 0; j < n; ++j) w[j] = qw ? qw[j] * std::sqrt(sigma2 + x[j] * x[j]) : x[j] * x[j];
+}
+
+// sum_j w_j (x_j - dl * value(nearest))^2 over one group of 32 at group scale dl.
+double iq4_group_error(const float* x, const float* w, float dl) {
+    double e = 0;
+    if (dl == 0) {
+        for (int j = 0; j < 32; ++j) e += double(w[j]) * x[j] * x[j];
+        return e;
+    }
+    const float id = 1 / dl;
+    for (int j = 0; j < 32; ++j) {
+        const double r = double(x[j]) - double(dl) * kIQ4NL[best_index_int8(16, kIQ4NL, id * x[j])];
+        e += double(w[j]) * r * r;
+    }
+    return e;
+}
+
+// Closed-form least-squares super-block scale for fixed integer group scales l and the current
+// assignment at d: argmin_d' sum_j w_j (x_j - d' l_g v_j)^2, v_j the codebook value at scale d*l_g.
+float iq4_refit_d(const float* x, const float* w, int groups, const int* l, float d) {
+    double num = 0, den = 0;
+    for (int g = 0; g < groups; ++g) {
+        const float dl = d * float(l[g]);
+        if (dl == 0) continue;
+        const float id = 1 / dl;
+        for (int j = 32 * g; j < 32 * g + 32; ++j) {
+            const double lv = double(l[g]) * kIQ4NL[best_index_int8(16, kIQ4NL, id * x[j])];
+            num += double(w[j]) * x[j] * lv;
+            den += double(w[j]) * lv * lv;
+        }
+    }
+    return den > 0 ? float(num / den) : d;
+}
+
+inline float f16_round(float f) { return fp16_to_fp32(fp32_to_fp16(f)); }
+
+// The weighted error of the encoding already in q4 (groups of 32 at scales dl): ggml's own bytes,
+// whose quants ggml assigned at its unrounded scale, so a few may differ from the nearest ones.
+double iq4_packed_error(const float* x, const float* w, int groups, const float* dl, const uint8_t* q4) {
+    double e = 0;
+    for (int g = 0; g < groups; ++g)
+        for (int j = 0; j < 32; ++j) {
+            const uint8_t b = q4[16 * g + (j % 16)];
+            const int v = kIQ4NL[j < 16 ? (b & 0xf) : (b >> 4)];
+            const double r = double(x[32 * g + j]) - double(dl[g]) * v;
+            e += double(w[32 * g + j]) * r * r;
+        }
+    return e;
+}
+
+void iq4_pack_quants(const float* x, int groups, const float* dl, uint8_t* q4) {
+    for (int g = 0; g < groups; ++g) {
+        const float id = dl[g] ? 1 / dl[g] : 0.f;
+        for (int j = 0; j < 16; ++j) {
+            const int lo = best_index_int8(16, kIQ4NL, id * x[32 * g + j]);
+            const int hi = best_index_int8(16, kIQ4NL, id * x[32 * g + 16 + j]);
+            q4[16 * g + j] = uint8_t(lo | (hi << 4));
+        }
+    }
+}
+
+// IQ4_XS super-block b (136 B) already holding ggml's encoding of x (256): searched again.
+void iq4_xs_refine_block(const float* x, const float* w, uint8_t* b) {
+    constexpr int G = kQKK / 32;
+    const float d0 = rt_f16(b);
+    if (d0 == 0) return;
+    const uint16_t sh = uint16_t(b[2] | (b[3] << 8));
+    int l0[G];
+    for (int g = 0; g < G; ++g) l0[g] = int(((b[4 + g / 2] >> 4 * (g % 2)) & 0xf) | (((sh >> 2 * g) & 3) << 4)) - 32;
+    // For super-block scale d: each group's best 6-bit scale within +-window of the one that
+    // keeps its ggml group scale d0*l0; returns the total error.
+    auto fit_groups = [&](float d, const int* center, int window, int* l) {
+        double tot = 0;
+        for (int g = 0; g < G; ++g) {
+            double be = INFINITY;
+            for (int c = std::max(center[g] - window, -32); c <= std::min(center[g] + window, 31); ++c) {
+                const double e = iq4_group_error(x + 32 * g, w + 32 * g, d * float(c));
+                if (e < be) be = e, l[g] = c;
+            }
+            tot += be;
+        }
+        return tot;
+    };
+    float dl0[G];
+    for (int g = 0; g < G; ++g) dl0[g] = d0 * float(l0[g]);
+    const double ggml_err = iq4_packed_error(x, w, G, dl0, b + 8);
+    int best_l[G];
+    float best_d = d0;
+    double best = fit_groups(d0, l0, 0, best_l);  // ggml's scales, quants at the nearest values
+    int l[G], center[G];
+    for (int t = -8; t <= 8; ++t) {  // super-block scales around ggml's, 1/32 apart
+        const float d = f16_round(d0 * (1.f + float(t) / 32.f));
+        if (d == 0) continue;
+        for (int g = 0; g < G; ++g) center[g] = clampi(nearest_int(float(l0[g]) * d0 / d), -32, 31);
+        const double e = fit_groups(d, center, 2, l);
+        if (e < best) best = e, best_d = d, std::copy(l, l + G, best_l);
+    }
+    // Coordinate descent: d by least squares for the current scales and assignment, then the
+    // group scales again around theirs, while the error goes down.
+    for (int it = 0; it < 4; ++it) {
+        const float d = f16_round(iq4_refit_d(x, w, G, best_l, best_d));
+        if (d == 0 || d == best_d) break;
+        const double e = fit_groups(d, best_l, 1, l);
+        if (!(e < best)) break;
+        best = e, best_d = d, std::copy(l, l + G, best_l);
+    }
+    if (!(best < ggml_err)) return;  // ggml's bytes stay
+    put_f16(b, best_d);
+    uint16_t nsh = 0;
+    float dl[G];
+    for (int g = 0; g < G; ++g) {
+        const int u = best_l[g] + 32;
+        if (g % 2 == 0)
+            b[4 + g / 2] = uint8_t(u & 0xf);
+        else
+            b[4 + g / 2] = uint8_t(b[4 + g / 2] | ((u & 0xf) << 4));
+        nsh = uint16_t(nsh | ((u >> 4) << 2 * g));
+        dl[g] = best_d * float(best_l[g]);
+    }
+    put16(b + 2, nsh);
+    iq4_pack_quants(x, G, dl, b + 8);
+}
+
+// IQ4_NL block b (18 B) holding ggml's encoding of x (32): its scale searched finer and wider
+// (ggml: 15 trials 1/127 apart) with a least-squares refit.
+void iq4_nl_refine_block(const float* x, const float* w, uint8_t* b) {
+    const float d0 = rt_f16(b);
+    if (d0 == 0) return;
+    const double ggml_err = iq4_packed_error(x, w, 1, &d0, b + 2);
+    float best_d = d0;
+    double best = iq4_group_error(x, w, d0);
+    for (int t = -32; t <= 32; ++t) {
+        const float d = f16_round(d0 * (1.f + float(t) / 256.f));
+        const double e = iq4_group_error(x, w, d);
+        if (e < best) best = e, best_d = d;
+    }
+    const int one = 1;
+    for (int it = 0; it < 4; ++it) {
+        const float d = f16_round(iq4_refit_d(x, w, 1, &one, best_d));
+        if (d == 0 || d == best_d) break;
+        const double e = iq4_group_error(x, w, d);
+        if (!(e < best)) break;
+        best = e, best_d = d;
+    }
+    if (!(best < ggml_err)) return;  // ggml's bytes stay
+    put_f16(b, best_d);
+    iq4_pack_quants(x, 1, &best_d, b + 2);
+}
+
+// Each block of n elements (nb bytes) of a row ggml's weighted encoder wrote, refined in place.
+void iq4_refine_row(const float* x, uint8_t* y, size_t k, const float* qw, int n, int nb,
+                    void (*refine)(const float*, const float*, uint8_t*)) {
+    float w[kQKK];
+    for (size_t i = 0; i < k / size_t(n); ++i) {
+        iq4_search_weights(x + size_t(n) * i, n, qw ? qw + size_t(n) * i : nullptr, w);
+        refine(x + size_t(n) * i, w, y + size_t(nb) * i);
+    }
+}
+
+}  // namespace
+
+void iq4_nl_refined(const float* x, void* vy, size_t k, const float* qw) {
+    iq4_nl_w(x, vy, k, qw);
+    iq4_refine_row(x, static_cast<uint8_t*>(vy), k, qw, kQK, 18, iq4_nl_refine_block);
+}
+
+void iq4_xs_refined(const float* x, void* vy, size_t k, const float* qw) {
+    iq4_xs_w(x, vy, k, qw);
+    iq4_refine_row(x, static_cast<uint8_t*>(vy), k, qw, kQKK, 136, iq4_xs_refine_block);
+}
+
 void f32_w(const float* x, void* y, size_t k, const float*) { std::memcpy(y, x, k * sizeof(float)); }
 void f16_w(const float* x, void* y, size_t k, const float*) { quantize_row_f16(x, y, k); }
 void bf16_w(const float* x, void* vy, size_t k, const float*) {

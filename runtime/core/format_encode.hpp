@@ -50,4 +50,9 @@ void q6_k_w(const float* x, void* y, size_t k, const float* qw);
 void iq4_nl_w(const float* x, void* y, size_t k, const float* qw);
 void iq4_xs_w(const float* x, void* y, size_t k, const float* qw);
 
+// Refined weighted encoders (vkrt's searches, not ggml's bytes; Traits::quantize_refined): ggml's
+// weighted encoding, then its scales searched further under the same weights.
+void iq4_nl_refined(const float* x, void* y, size_t k, const float* qw);
+void iq4_xs_refined(const float* x, void* y, size_t k, const float* qw);
+
 }  // namespace vkrt::fmt::enc

@@ -208,7 +208,10 @@ void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const floa
     std::vector<uint8_t> out(rb), tmp(bb);
     std::vector<uint32_t> code(be), natural(k);
     for (size_t j = 0; j < k; ++j) natural[j] = uint32_t(j);
-    const size_t n_cand = ImportanceCandidates(x, k, imp).size();
+    // Scales from each weighting through ggml's weighted encoder and, where the registry has
+    // one, through the format's refined search (candidates n_weight.. of n_cand).
+    const size_t n_weight = ImportanceCandidates(x, k, imp).size();
+    const size_t n_cand = n_weight * (t.quantize_refined ? 2 : 1);
     std::vector<double> w0(k);  // w as the block's start found it (a refit pass restarts from it)
     std::vector<float> target(be);  // each column's compensated value when it was rounded
     for (int refit = 0; refit < 2; ++refit)
@@ -234,7 +237,7 @@ void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const floa
                         for (size_t i = 0; i < be; ++i) wf[i] = float(w[j0 + i]);
                     }
                     const ImportanceCandidates cand(wf.data(), be, imp + j0);
-                    t.quantize_weighted(wf.data(), blk, be, cand[c]);
+                    (c < n_weight ? t.quantize_weighted : t.quantize_refined)(wf.data(), blk, be, cand[c % n_weight]);
                     // vals (npat, be): each element's value for every pattern of its quant bits.
                     for (uint32_t p = 0; p < npat; ++p) {
                         std::memcpy(tmp.data(), blk, bb);

@@ -42,13 +42,16 @@ void quantize_row_importance(Format f, const float* x, void* dst, size_t k, cons
     ImportanceCandidates cand(x, k, imp);
     std::vector<double> e(be);
     const size_t rb = k / be * bb;
-    std::vector<uint8_t> q(rb * cand.size());
+    // Each weighting through ggml's weighted encoder, then (where the registry has one) through
+    // the format's refined search: ggml's bytes come first, so ties keep them.
+    const size_t n_enc = t.quantize_refined ? 2 : 1;
+    std::vector<uint8_t> q(rb * cand.size() * n_enc);
     std::vector<float> y(k);
     std::vector<double> best(k / be, INFINITY);
     uint8_t* out = static_cast<uint8_t*>(dst);
-    for (size_t c = 0; c < cand.size(); ++c) {
+    for (size_t c = 0; c < cand.size() * n_enc; ++c) {
         uint8_t* qc = q.data() + c * rb;
-        t.quantize_weighted(x, qc, k, cand[c]);
+        (c < cand.size() ? t.quantize_weighted : t.quantize_refined)(x, qc, k, cand[c % cand.size()]);
         t.dequantize(qc, y.data(), k);
         for (size_t b = 0; b < k / be; ++b) {
             const size_t j0 = b * be;
