@@ -413,8 +413,7 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
                              MemoryKind::device, "matmul scratch");
     // Decode attention's split partial results (every layer's cache has at most n_ctx rows).
     const ops::AttentionShape att_full{hp.n_head, hp.n_head_kv, hp.head_dim, n_ctx_, kv.k, kv.v};
-    attn_split_ = Buffer(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), att_full)),
-                         MemoryKind::device, "attention splits");
+    attn_split_ = ops::attention_scratch(dev, att_full);
     if (model.w8a8()) {
         const uint64_t words = ops::packed_row_words(widest);
         act_q_ = Buffer(dev, B * words * 4, MemoryKind::device, "quantized activations");
@@ -590,12 +589,15 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
             }
             ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         }
+        // Where Wo runs as an integer GEMV, the decode attention writes its rows as q8_1
+        // (Wo's input) itself: no quantize_q8_1 pass.
         const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, rows, kvt.k, kvt.v};
+        const bool att_q8 = !L.wo.int8() && int_path(L.wo, M, Q) && ops::attention_q8_out(att, M);
         ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window,
-                       attn_split_);
+                       attn_split_, att_q8 ? BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, Q)) : BufferView{});
         // x += (M,Q) @ Wo^T [-> post norm]
         normalized = residual_linear(rec, att_out, L.wo, lp.attn_post_norm ? &L.attn_post_norm : nullptr, lp.eps, M, Q,
-                                     &ffn_next);
+                                     &ffn_next, att_q8);
         // ---- feed-forward: x += (act(norm(x) Wg^T) * norm(x) Wu^T) Wd^T [-> post norm]
         const uint32_t act = uint32_t(lp.act);  // arch::Act: 0 SiLU, 1 GELU-tanh (ops::glu)
         if (lp.fused.gate_up && fr.up0 == F && gemv_epilogue(L.w_gate_up, M, E, true)) {
@@ -653,20 +655,20 @@ bool model::Session::gemv_epilogue(const Weight& w, uint32_t M, uint32_t K, bool
 // x_ itself (its residual epilogue, y aliasing the residual); otherwise, or where the
 // product is no GEMV, into xb_ and then the add (with the post norm: ops::rmsnorm_add).
 bool model::Session::residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm,
-                                     float eps, uint32_t M, uint32_t K, const NextNorm* next) {
+                                     float eps, uint32_t M, uint32_t K, const NextNorm* next, bool in_q8) {
     const uint32_t E = model_->hparams().n_embd;
     const BufferView x(x_, 0, uint64_t(M) * E * 4), xb(xb_, 0, uint64_t(M) * E * 4);
     if (!post_norm && gemv_epilogue(w, M, K, false)) {
-        linears(rec, in, nullptr, eps, M, K, {{&w, x, {x}}});
+        linears(rec, in, nullptr, eps, M, K, {{&w, x, {x}}}, false, in_q8);
         return false;
     }
     if (!post_norm) {
-        linears(rec, in, nullptr, eps, M, K, {{&w, xb}});
+        linears(rec, in, nullptr, eps, M, K, {{&w, xb}}, false, in_q8);
         ops::add(rec, x, xb, x, M * E);
         return false;
     }
     const BufferView p(post_, 0, uint64_t(M) * E * 4);
-    linears(rec, in, nullptr, eps, M, K, {{&w, p}});
+    linears(rec, in, nullptr, eps, M, K, {{&w, p}}, false, in_q8);
     // The next norm in the same pass where linears() would write it from x_ alone: its
     // readers are not W8A8 (whose int8 rows rmsnorm_quantize_rows_* write).
     size_t n_readers = 0;
@@ -692,7 +694,7 @@ model::Session::NormOutputs model::Session::norm_outputs(std::span<const Weight*
 }
 
 void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M,
-                             uint32_t K, std::initializer_list<Out> outs, bool normalized) {
+                             uint32_t K, std::initializer_list<Out> outs, bool normalized, bool in_q8) {
     const Weight& first = *outs.begin()->w;
     for (const Out& o : outs)
         VKRT_CHECK(o.w->int8() == first.int8(), Status::bad_format, "tensors '", first.name, "' and '", o.w->name,
@@ -710,6 +712,8 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
         BufferView x = in;
         VKRT_CHECK(!normalized || (norm && in.buffer == &x_ && in.offset == 0), Status::internal,
                    "linears: normalized rows without their norm");
+        VKRT_CHECK(!in_q8 || (!norm && !need_float), Status::internal,
+                   "linears: q8_1 input rows for a norm or a float-path matrix");
         if (norm && normalized) {
             x = BufferView(xb_, 0, uint64_t(M) * K * 4);  // written by residual_linear's rmsnorm_add_norm
         } else if (norm) {
@@ -719,7 +723,7 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
             else
                 ops::rmsnorm(rec, in, norm->buf, xn, M, K, eps);
             x = xn;
-        } else if (need_int) {
+        } else if (need_int && !in_q8) {
             ops::quantize_q8_1(rec, in, xq);
         }
         for (const Out& o : outs) {

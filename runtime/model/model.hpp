@@ -262,8 +262,11 @@ private:
     // normalized: `norm` of `in` (rows of x_) was written already, by the residual_linear
     // before it (its NextNorm, for these outs): the normalized rows at the same offset of
     // xb_ and / or the q8_1 rows in matmul_scratch_.
+    // in_q8 (no norm, integer-path outs only): in's q8_1 rows are in matmul_scratch_
+    // already (written by the kernel that produced in: the decode attention's q8_1 output),
+    // so no quantize_q8_1 pass.
     void linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M, uint32_t K,
-                 std::initializer_list<Out> outs, bool normalized = false);
+                 std::initializer_list<Out> outs, bool normalized = false, bool in_q8 = false);
     // The norm that the next linears() applies to x_ (all M rows) and the weights that read
     // its output (null-terminated): residual_linear may write it in its post norm's pass.
     struct NextNorm {
@@ -280,8 +283,9 @@ private:
     // x_ += in (M,K) @ w^T [-> rmsnorm(post_norm)] (the residual epilogue where it can).
     // With a post norm and `next`, the post norm, the add and next's norm are one pass
     // (ops::rmsnorm_add_norm): returns true, and the next linears() gets normalized = true.
+    // in_q8: as linears()'.
     bool residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm, float eps,
-                         uint32_t M, uint32_t K, const NextNorm* next = nullptr);
+                         uint32_t M, uint32_t K, const NextNorm* next = nullptr, bool in_q8 = false);
     // Whether w (K columns) for M rows runs on the integer path (q8_1 activations).
     bool int_path(const Weight& w, uint32_t M, uint32_t K) const;
     // Whether w's product for M rows can take a GEMV epilogue (ops::MatmulEpilogue): the path
