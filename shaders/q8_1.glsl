@@ -1,11 +1,15 @@
 // The q8_1 block writer shared by the kernels that write the q8_1 activation buffer
 // (layout: shared/q8_1.h) from values they hold: the norms' (rmsnorm_row.glsl with
 // VKRT_RMS_Q8_OUT: rmsnorm_q8_1.comp, rmsnorm_add_norm.comp) and the decode attention's
-// output rows (attention.comp with Q8_OUT), so that every writer quantizes bit for bit
-// alike (quantize_q8_1.comp's arithmetic). The includer declares xq[] (the q8_1 buffer as
-// uint words) and includes shared/q8_1.h first.
+// output rows (attention.comp with Q8_OUT) and the GLU GEMV's (matvec.comp with EPI_Q8),
+// so that every writer quantizes bit for bit alike (quantize_q8_1.comp's arithmetic). The
+// includer declares the q8_1 buffer as uint words, named xq[] or the name it defines as
+// Q8_OUT_WORDS, and includes shared/q8_1.h first.
 #ifndef VKRT_Q8_1_GLSL
 #define VKRT_Q8_1_GLSL
+#ifndef Q8_OUT_WORDS
+#define Q8_OUT_WORDS xq
+#endif
 
 int q8_round_away(float a) {
     const float t = trunc(a);
@@ -26,12 +30,12 @@ void q8_1_store_block(uint M, uint K, uint g, float v[32]) {
             q[j] = clamp(q8_round_away(s), -127, 127);
             qsum += q[j];
         }
-        xq[g * 8u + i] = (uint(q[0]) & 0xffu) | ((uint(q[1]) & 0xffu) << 8) | ((uint(q[2]) & 0xffu) << 16) |
+        Q8_OUT_WORDS[g * 8u + i] = (uint(q[0]) & 0xffu) | ((uint(q[1]) & 0xffu) << 8) | ((uint(q[2]) & 0xffu) << 16) |
                          (uint(q[3]) << 24);
     }
     const uint meta = (M * K) / 4u + kQ8MetaWords * g;
-    xq[meta] = floatBitsToUint(d);
-    xq[meta + 1u] = uint(qsum);
+    Q8_OUT_WORDS[meta] = floatBitsToUint(d);
+    Q8_OUT_WORDS[meta + 1u] = uint(qsum);
 }
 
 #endif
