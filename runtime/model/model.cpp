@@ -477,6 +477,10 @@ void model::Session::alloc_kv_cache(KvCacheTypes types) {
 // (Gemma 3), `post norm -> add -> the next rmsnorm[_q8_1]` (the FFN's input, the next
 // layer's, or the head's when it reads all M rows) is one ops::rmsnorm_add_norm. A llama
 // layer on float GEMVs: 8 dispatches, 8 barriers (each reads the one before); so is Gemma's.
+// A split-KV decode attention merges its splits in its own dispatch (the last split of a
+// head, ops::attention). On integer GEMVs the norms write q8_1 rows, the decode attention
+// its output's (head_dim % 32 == 0) and the [gate; up] GEMV its GLU rows' (F % 32 == 0) for
+// Wo and Wdown: 8 and 8 as well; otherwise a quantize_q8_1 pass before Wo / Wdown (+1 each).
 void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const model::Model& m = *model_;
     const HParams& hp = m.hparams();
