@@ -25,18 +25,26 @@
 //
 // The includer defines ARRIVAL_BINDING, the binding of the counters (uint words; it may
 // alias a binding the includer declares otherwise: the attention's split scratch holds its
-// counters in its first words).
+// counters in its first words), and may define ARRIVAL_FLAG, a shared float that
+// last_arrival may overwrite (it broadcasts thread 0's answer through it; the matvec's
+// reduction scratch, whose shapes fill the device's shared memory to the byte), else a
+// shared float of its own is declared.
 #ifndef VKRT_ARRIVAL_GLSL
 #define VKRT_ARRIVAL_GLSL
 
 layout(binding = ARRIVAL_BINDING) coherent buffer Arrivals { uint arrivals[]; };
-shared bool arrival_last;
+#ifndef ARRIVAL_FLAG
+shared float arrival_flag[1];
+#define ARRIVAL_FLAG arrival_flag[0]
+#endif
 
 // Called by every thread of the workgroup in uniform control flow, after each thread's
 // stores of the workgroup's share (to coherent buffers): adds `amount` to counter `slot`,
 // whose results are complete at `total`. True in every thread of the workgroup that
 // completes it (its coherent loads then see every workgroup's share; the counter is 0
 // again), false in every thread of the others.
+// ARRIVAL_FLAG is written after the first barrier and read before the caller's next
+// barrier: the includer's other uses of it must be done before the call (each thread's).
 bool last_arrival(uint slot, uint amount, uint total) {
     memoryBarrierBuffer();  // this thread's share visible at device scope ...
     barrier();              // ... in every thread before the workgroup arrives
@@ -44,10 +52,10 @@ bool last_arrival(uint slot, uint amount, uint total) {
         const bool last = atomicAdd(arrivals[slot], amount) + amount == total;
         // Every share has arrived: nothing else touches the counter in this dispatch.
         if (last) atomicExchange(arrivals[slot], 0u);
-        arrival_last = last;
+        ARRIVAL_FLAG = last ? 1.0 : 0.0;
     }
     barrier();
-    const bool last = arrival_last;
+    const bool last = ARRIVAL_FLAG != 0.0;
     if (last) memoryBarrierBuffer();  // the other workgroups' shares after the atomic
     return last;
 }

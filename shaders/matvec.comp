@@ -112,16 +112,19 @@ layout(constant_id = 6) const bool EPI_Q8 = false;
 layout(binding = 2) coherent buffer YC { float yc[]; };  // Y, read back by the completing workgroup
 layout(binding = 4) writeonly buffer YQ { uint yq[]; };  // the q8_1 rows of Y
 #define Q8_OUT_WORDS yq
-#define ARRIVAL_BINDING 5
-#include "arrival.glsl"
-#include "shared/q8_1.h"
-#include "q8_1.glsl"
 
 const uint L = gl_WorkGroupSize.x;
 const bool GLU = EPI == kEpiSwiglu || EPI == kEpiGeglu;
 const uint NOUT = GLU ? NROWS / 2u : NROWS;  // output rows per workgroup
 const uint NACC = NROWS * NCOLS;
 shared float red[NACC * L];
+// EPI_Q8's block counters (binding 5) and writer. The arrival flag is red[0]: the stores
+// have read red by then, and the GEMV's shapes fill the shared memory to the byte.
+#define ARRIVAL_BINDING 5
+#define ARRIVAL_FLAG red[0]
+#include "arrival.glsl"
+#include "shared/q8_1.h"
+#include "q8_1.glsl"
 
 float acc[NACC];  // acc[r * NCOLS + c]
 uint row0;        // the workgroup's first output row (of this part)
