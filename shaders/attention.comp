@@ -15,7 +15,12 @@
 // head) over split s of the query's visible positions (n_split nearly equal chunks, so a
 // short context fills the device with kv heads x splits workgroups). n_split == 1 writes
 // out directly; else each split writes (running max, running sum, unnormalized sums over
-// hd) to `part` and shaders/attention_combine.comp merges them.
+// hd) to `part`, and the split that finishes last (arrival.glsl: a counter per (kv head,
+// query x head group) in the scratch's first kAttnArrivalWords words) merges them into out
+// in the same dispatch (no combine pass: one dispatch and one barrier a layer fewer).
+// Q8_OUT (the next matrix runs as an integer GEMV; hd % 32 == 0): out is the q8_1
+// activation buffer (shared/q8_1.h, rows of n_head * hd): the workgroup writing a head
+// quantizes its hd / 32 blocks (q8_1.glsl), so no quantize_q8_1 pass follows.
 // A split walks its chunk in tiles of L (= workgroup size) positions with an online softmax:
 //   1. scores: thread t scores position t0+t against the HG query heads (q, pre-scaled,
 //      in shared memory as vec4s), reading its K row four elements a load (KV_LOAD4);
@@ -64,14 +69,23 @@ layout(constant_id = 1) const uint HG = 1u;  // query heads a workgroup serves, 
 layout(constant_id = 2) const uint QS_SIZE = kAttnDecodeThreads;      // vec4s: max(HG * hd4, L)
 layout(constant_id = 3) const uint PS_SIZE = kAttnDecodeThreads;      // floats: HG * L
 layout(constant_id = 4) const uint RED_SIZE = kAttnDecodeThreads / 2u; // floats: HG * L / 2
+// Output rows as q8_1 blocks (the header; the host sets it only where hd % 32 == 0).
+layout(constant_id = 6) const bool Q8_OUT = false;
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer Kc { uint kc[]; };
 layout(binding = 2) readonly buffer Vc { uint vc[]; };
 layout(binding = 3) readonly buffer P { int pos[]; };
 layout(binding = 4) writeonly buffer O { float o[]; };
-// (M, n_head, n_split, kAttnPartialHeader + hd): bound to `out` again when n_split == 1 (unused).
-layout(binding = 5) writeonly buffer Part { float part[]; };
+layout(binding = 4) writeonly buffer OQ { uint xq[]; };  // the same binding with Q8_OUT
+// The split scratch: kAttnArrivalWords counters (arrival.glsl), then the partial results
+// (M, n_head, n_split, kAttnPartialHeader + hd) floats; bound to `out` again when
+// n_split == 1 (unused). Coherent: other workgroups read what a split writes.
+layout(binding = 5) coherent buffer Part { float part[]; };
+#define ARRIVAL_BINDING 5
+#include "arrival.glsl"
 layout(push_constant) uniform PC { AttentionPush pc; };
+#include "shared/q8_1.h"
+#include "q8_1.glsl"
 
 const float NEG_BIG = -3.402823466e38;
 const uint L = kAttnDecodeThreads;
@@ -80,6 +94,35 @@ shared vec4 qs[QS_SIZE];      // q of head hh at hh*hd4; at the end, the row gro
 shared float ps[PS_SIZE];     // scores, then p, of head hh at hh*L
 shared float red[RED_SIZE];   // tile maxes of head hh at hh*L/2: per subgroup (SUBGROUP) or a tree
 shared float alpha_s[kAttnMaxHeads];      // this tile's rescale factor of each head
+
+// Head `head` of query m's output, vec4 column c = tid held by the threads with `mine`
+// (tid < hd4), written as floats, or with Q8_OUT as the head's hd / 32 q8_1 blocks: the
+// columns through qs (a thread a block; qs[tid] is free: only thread tid reads it in the
+// row groups' sum before this), where `valid` (uniform: the head exists). Every thread
+// calls it in uniform control flow (Q8_OUT has barriers).
+void store_head(uint m, uint head, vec4 r, bool mine, bool valid) {
+    const uint tid = gl_LocalInvocationID.x, hd = pc.hd;
+    if (!Q8_OUT) {
+        if (mine) {
+            const uint b = m * pc.o_stride + head * hd + 4u * tid;
+            [[unroll]] for (uint i = 0u; i < 4u; ++i)
+                if (4u * tid + i < hd) o[b + i] = r[i];
+        }
+        return;
+    }
+    if (mine) qs[tid] = r;
+    barrier();
+    if (valid && tid < hd / kQ8Block) {
+        float v[32];
+        for (uint i = 0u; i < 8u; ++i) {
+            const vec4 c = qs[8u * tid + i];
+            for (uint j = 0u; j < 4u; ++j) v[4u * i + j] = c[j];
+        }
+        const uint K = pc.n_head * hd;
+        q8_1_store_block(pc.M, K, (m * K + head * hd) / kQ8Block + tid, v);
+    }
+    barrier();  // qs is rewritten next
+}
 
 void main() {
     const uint tid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
@@ -202,6 +245,7 @@ void main() {
     // are picked out by an unrolled loop with constant indices, never acc[hh] (a dynamic
     // index puts the arrays in scratch memory: NVK did, 28 bytes a head).
     const uint qbase = m * pc.n_head + h0;  // (query, head) index of my first head
+    const uint pstride = kAttnPartialHeader + hd;
     for (uint hh = 0u; hh < HG; ++hh) {
         vec4 acc_h = vec4(0.0);
         float l_h = 0.0, m_h = NEG_BIG;
@@ -215,6 +259,7 @@ void main() {
         if (g < G) qs[tid] = acc_h;
         if (g < G && c == 0u) ps[g] = l_h;
         barrier();
+        vec4 r = vec4(0.0);
         if (g == 0u && hh < nh) {
             vec4 a = qs[c];
             float l = ps[0];
@@ -223,12 +268,9 @@ void main() {
                 l += ps[gg];
             }
             if (pc.n_split == 1u) {
-                const vec4 r = l > 0.0 ? a / l : vec4(0.0);
-                const uint b = m * pc.o_stride + (h0 + hh) * hd + 4u * c;
-                [[unroll]] for (uint i = 0u; i < 4u; ++i)
-                    if (4u * c + i < hd) o[b + i] = r[i];
+                r = l > 0.0 ? a / l : vec4(0.0);
             } else {
-                const uint b = ((qbase + hh) * pc.n_split + split) * (kAttnPartialHeader + hd);
+                const uint b = kAttnArrivalWords + ((qbase + hh) * pc.n_split + split) * pstride;
                 if (c == 0u) {
                     part[b] = m_h;
                     part[b + 1u] = l;
@@ -237,6 +279,37 @@ void main() {
                     if (4u * c + i < hd) part[b + kAttnPartialHeader + 4u * c + i] = a[i];
             }
         }
+        if (pc.n_split == 1u) store_head(m, h0 + hh, r, g == 0u && hh < nh, hh < nh);
         barrier();
+    }
+    if (pc.n_split == 1u) return;
+
+    // ---- split: the last split of this (kv head, query, head group) to finish merges
+    // every split's partial result of its heads (arrival.glsl):
+    //   out[m,h,d] = sum_s w_s a_s[d] / sum_s w_s l_s,  w_s = exp(m_s - max_s m_s)
+    // (a split with no positions has m_s = -FLT_MAX, l_s = 0, a_s = 0: weight 0 beside any
+    // split that has some; a query with none at all (pos < 0) gets zeros). Thread tid < hd4
+    // takes vec4 column tid.
+    if (!last_arrival(gl_WorkGroupID.z * pc.n_head_kv + kvh, 1u, pc.n_split)) return;
+    for (uint hh = 0u; hh < nh; ++hh) {
+        vec4 r = vec4(0.0);
+        if (tid < hd4) {
+            const uint S = pc.n_split, base = kAttnArrivalWords + (qbase + hh) * S * pstride;
+            float mx = part[base];
+            for (uint s = 1u; s < S; ++s) mx = max(mx, part[base + s * pstride]);
+            float l = 0.0;
+            vec4 a = vec4(0.0);
+            for (uint s = 0u; s < S; ++s) {
+                const uint b = base + s * pstride;
+                const float w = exp(part[b] - mx);
+                l += w * part[b + 1u];
+                vec4 as = vec4(0.0);
+                [[unroll]] for (uint i = 0u; i < 4u; ++i)
+                    if (4u * tid + i < hd) as[i] = part[b + kAttnPartialHeader + 4u * tid + i];
+                a += w * as;
+            }
+            r = a * (l > 0.0 ? 1.0 / l : 0.0);
+        }
+        store_head(m, h0 + hh, r, tid < hd4, true);
     }
 }

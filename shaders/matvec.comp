@@ -114,11 +114,30 @@ layout(binding = 3) readonly buffer RES { float res[]; };  // the residual (EPI 
 layout(push_constant) uniform PC { MatmulPush pc; };
 #include "activation.glsl"
 
+// ---- GLU epilogue with q8_1 output (EPI_Q8, with a GLU; the host binds 4 and 5 to Y
+// otherwise, never touched): Y's rows also as the q8_1 activations (M, N) (shared/q8_1.h,
+// N % 32 == 0) that the next integer GEMV (Wdown) reads, so no quantize_q8_1 pass. A
+// block's 32 values come from 32 output rows of 32 / NOUT workgroups (NOUT divides 32:
+// a workgroup's rows lie in one block): each workgroup stores its rows of Y (coherent),
+// and the one that completes a block (arrival.glsl: a counter per (column, block) in
+// binding 5, zero before and after the dispatch) reads the block back and quantizes it.
+layout(constant_id = 6) const bool EPI_Q8 = false;
+layout(binding = 2) coherent buffer YC { float yc[]; };  // Y, read back by the completing workgroup
+layout(binding = 4) writeonly buffer YQ { uint yq[]; };  // the q8_1 rows of Y
+#define Q8_OUT_WORDS yq
+
 const uint L = gl_WorkGroupSize.x;
 const bool GLU = EPI == kEpiSwiglu || EPI == kEpiGeglu;
 const uint NOUT = GLU ? NROWS / 2u : NROWS;  // output rows per workgroup
 const uint NACC = NROWS * NCOLS;
 shared float red[NACC * L];
+// EPI_Q8's block counters (binding 5) and writer. The arrival flag is red[0]: the stores
+// have read red by then, and the GEMV's shapes fill the shared memory to the byte.
+#define ARRIVAL_BINDING 5
+#define ARRIVAL_FLAG red[0]
+#include "arrival.glsl"
+#include "shared/q8_1.h"
+#include "q8_1.glsl"
 
 float acc[NACC];  // acc[r * NCOLS + c]
 uint row0;        // the workgroup's first output row (of this part)
@@ -191,12 +210,32 @@ void store(uint o, float s, float u) {
     const uint r = o / NCOLS, c = o % NCOLS;
     if (col0 + c >= pc.M) return;
     if (GLU) {
-        if (row0 + r < pc.N) y[(col0 + c) * pc.N + row0 + r] = (EPI == kEpiSwiglu ? act_silu(s) : act_gelu(s)) * u;
+        const float h = (EPI == kEpiSwiglu ? act_silu(s) : act_gelu(s)) * u;
+        if (row0 + r < pc.N) {
+            if (EPI_Q8) yc[(col0 + c) * pc.N + row0 + r] = h;
+            else y[(col0 + c) * pc.N + row0 + r] = h;
+        }
         return;
     }
     if (row0 + r >= pc.R) return;
     const uint i = (col0 + c) * pc.N + pc.base + row0 + r;
     y[i] = EPI == kEpiResidual ? res[i] + s : s;
+}
+
+// After the stores (every thread, uniform control flow): the q8_1 blocks this workgroup's
+// rows complete (EPI_Q8, above), one thread a block.
+void glu_q8_blocks() {
+    if (!GLU || !EPI_Q8) return;
+    const uint nb = pc.N / kQ8Block, blk = row0 / kQ8Block;
+    for (uint c = 0u; c < NCOLS; ++c) {
+        const uint col = gl_WorkGroupID.z * NCOLS + c;
+        if (col >= pc.M) break;  // uniform
+        if (last_arrival(col * nb + blk, NOUT, kQ8Block) && gl_LocalInvocationID.x == 0u) {
+            float v[32];
+            for (uint j = 0u; j < 32u; ++j) v[j] = yc[col * pc.N + blk * kQ8Block + j];
+            q8_1_store_block(pc.M, pc.N, col * nb + blk, v);
+        }
+    }
 }
 
 // The workgroup's sum of accumulator i, after the shared-memory reduction.
@@ -404,6 +443,7 @@ void main() {
             const float u = GLU ? subgroupAdd(acc[(i + NO) % NACC]) : 0.0;
             if (tid == i % L) store(i, s, u);
         }
+        glu_q8_blocks();
         return;
     }
     for (uint i = 0u; i < NACC; ++i) {
@@ -421,4 +461,5 @@ void main() {
     }
 #endif
     for (uint o = tid; o < NO; o += L) store(o, total(o), GLU ? total((o + NO) % NACC) : 0.0);
+    glu_q8_blocks();
 }

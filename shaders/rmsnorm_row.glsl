@@ -5,8 +5,9 @@
 // reductions.glsl first. VKRT_RMS_SCALE_FN(NAME, LOAD) defines `float NAME(base, K, eps)`
 // whose element k is LOAD(base, k); rms_scale (element k = x[base + k]) is defined unless
 // the includer defines VKRT_RMS_NO_X (a shader without an x[]).
-// With VKRT_RMS_Q8_OUT the q8_1 writer of a row's block (q8_1_store_block) is defined too:
-// the includer declares xq[] (the q8_1 buffer of shared/q8_1.h) and includes shared/q8_1.h.
+// With VKRT_RMS_Q8_OUT the q8_1 writer of a row's block (q8_1_store_block, q8_1.glsl) is
+// defined too: the includer declares xq[] (the q8_1 buffer of shared/q8_1.h) and includes
+// shared/q8_1.h.
 #ifndef VKRT_RMSNORM_ROW_GLSL
 #define VKRT_RMSNORM_ROW_GLSL
 // Two accumulators per thread for a little ILP. The loop runs as often in every invocation
@@ -30,31 +31,6 @@ VKRT_RMS_SCALE_FN(rms_scale, VKRT_RMS_LOAD_X)
 #endif
 
 #ifdef VKRT_RMS_Q8_OUT
-int q8_round_away(float a) {
-    const float t = trunc(a);
-    return int(t) + ((abs(a - t) >= 0.5) ? int(sign(a)) : 0);
-}
-
-// Block g of the q8_1 buffer of M rows of K from its 32 values v (as quantize_q8_1.comp):
-// d = max|v| / 127, q = clamp(round_half_away(v / d), -127, 127), and the sum of q.
-void q8_1_store_block(uint M, uint K, uint g, float v[32]) {
-    float amax = 0.0;
-    for (uint j = 0u; j < 32u; ++j) amax = max(amax, abs(v[j]));
-    const float d = amax / 127.0;
-    int qsum = 0;
-    for (uint i = 0u; i < 8u; ++i) {
-        int q[4];
-        for (uint j = 0u; j < 4u; ++j) {
-            const float s = (d != 0.0) ? v[4u * i + j] / d : 0.0;
-            q[j] = clamp(q8_round_away(s), -127, 127);
-            qsum += q[j];
-        }
-        xq[g * 8u + i] = (uint(q[0]) & 0xffu) | ((uint(q[1]) & 0xffu) << 8) | ((uint(q[2]) & 0xffu) << 16) |
-                         (uint(q[3]) << 24);
-    }
-    const uint meta = (M * K) / 4u + kQ8MetaWords * g;
-    xq[meta] = floatBitsToUint(d);
-    xq[meta + 1u] = uint(qsum);
-}
+#include "q8_1.glsl"
 #endif
 #endif

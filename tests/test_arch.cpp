@@ -19,6 +19,7 @@
 #include "gguf/synthetic.hpp"
 #include "gpu.hpp"
 #include "model/model.hpp"
+#include "ops/attention.hpp"
 #include "ref_model.hpp"
 #include "test_util.hpp"
 
@@ -243,10 +244,14 @@ TEST_CASE("arch: synthetic models of every architecture match the CPU reference 
 // pass after Wo and Wdown that also writes the next norm (ops::rmsnorm_add_norm: the FFN's
 // input, the next layer's or the head's), so its layers are 8 too; outside them the
 // embedding, its scale, layer 0's input norm and the head. A q8_0 KV cache (head_dim a
-// multiple of 32) is stored by rope_qkv as the F16 one. Counted from the recorded work
-// (nothing runs).
+// multiple of 32) is stored by rope_qkv as the F16 one; the GPU shapes' split-KV attention
+// merges its splits in its own dispatch. Counted from the recorded work (nothing runs).
 TEST_CASE("arch: decode graph of every architecture: dispatches and barriers per layer") {
     Device& dev = test::gpu();
+    DeviceOptions o = DeviceOptions::from_env();
+    o.disable_cpu_tuning = true;
+    if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+    Device gpu_shapes(o);
     struct Case {
         std::string arch;
         uint32_t per_layer, outside;  // outside the layers
@@ -272,9 +277,20 @@ TEST_CASE("arch: decode graph of every architecture: dispatches and barriers per
         const model::Session::PassCounts pq = q8.count_pass(1);
         CHECK(pq.dispatches == pc.dispatches);
         CHECK(pq.barriers == pc.barriers);
+        // The GPU shapes (cpu_tuning off): the decode attention splits the 512-position cache
+        // and its last split merges the splits in the same dispatch: the same counts.
+        model::Model gm(gpu_shapes, path);
+        model::Session gs(gm, 512, 16);
+        const ops::AttentionShape att{uint32_t(cfg.n_head), uint32_t(cfg.n_head_kv), uint32_t(cfg.head_dim), 512,
+                                      ops::KvType::f16, ops::KvType::f16};
+        CHECK(ops::attention_splits(gpu_shapes.caps(), att, 1) > 1);
+        const model::Session::PassCounts pg = gs.count_pass(1);
+        CHECK(pg.dispatches == pc.dispatches);
+        CHECK(pg.barriers == pc.barriers);
         std::filesystem::remove(path);
     }
     CHECK_NO_VALIDATION(dev);
+    CHECK_NO_VALIDATION(gpu_shapes);
 }
 
 TEST_CASE("arch: token_embd / output above the binding limit run split into row ranges") {

@@ -16,6 +16,7 @@
 #include "core/fp16.hpp"
 #include "gpu.hpp"
 #include "ops/attention.hpp"
+#include "ops/matmul.hpp"
 #include "ops/rope.hpp"
 #include "ref/reference.hpp"
 #include "test_util.hpp"
@@ -294,12 +295,16 @@ namespace {
 // (rows past the largest position hold bytes 0xFF: NaN in f32/f16, a NaN scale in q8_0;
 // the kernels must not read them).
 // splits: the decode kernel's split count (0: the device's choice); the split buffer is
-// attention_scratch_bytes for the shape.
+// attention_scratch for the shape (its counters must be zero again after each call: the
+// q8 run below reuses it).
 // prefill: the blocked kernel (auto: the device's choice; the cooperative-matrix kernel is
 // checked within flash_cm_allowed, the others within kAttnAbsTol).
+// q8: the decode kernel also writes its rows as q8_1 (out_q8, the integer Wo's input): the
+// words ops::quantize_q8_1 writes from the float rows, bit for bit (one block writer's
+// arithmetic, shaders/q8_1.glsl; the rows' values are the float output's).
 void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_head, uint32_t n_head_kv, uint32_t hd,
                      const std::vector<int32_t>& pos, uint32_t n_ctx, uint32_t seed, uint32_t splits = 0,
-                     ops::AttentionShape::Prefill prefill = ops::AttentionShape::Prefill::auto_) {
+                     ops::AttentionShape::Prefill prefill = ops::AttentionShape::Prefill::auto_, bool q8 = false) {
     CAPTURE(ops::kv_type_name(tk));
     CAPTURE(ops::kv_type_name(tv));
     CAPTURE(M);
@@ -326,7 +331,7 @@ void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_h
     Buffer bo(dev, q.size() * 4);
     ops::AttentionShape sh{n_head, n_head_kv, hd, n_ctx, tk, tv, splits, prefill};
     CAPTURE(splits);
-    Buffer split_buf(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), sh)));
+    Buffer split_buf = ops::attention_scratch(dev, sh);
     test::run(dev, [&](Recorder& r) { ops::attention(r, bq, bk, bv, bp, bo, M, sh, 0.f, 0, 0, 0, split_buf); });
     const auto o = bo.download_as<float>(q.size());
     const auto want = ref::attention(q, kr, vr, pos, M, n_head, n_head_kv, hd, n_ctx);
@@ -334,6 +339,21 @@ void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_h
     CAPTURE(cm);
     if (cm) check_attention_within(o, want, flash_cm_allowed(q, kr, vr, M, n_head, n_head_kv, hd, rows));
     else check_attention_output(o, want);
+    if (!q8) return;
+    REQUIRE(ops::attention_q8_out(sh, M));
+    const uint32_t K = n_head * hd;
+    const uint64_t qbytes = ops::matmul_scratch_bytes(M, K);
+    Buffer bq8(dev, qbytes), bref(dev, qbytes);
+    bq8.fill_zero();
+    test::run(dev, [&](Recorder& r) {
+        ops::attention(r, bq, bk, bv, bp, bo, M, sh, 0.f, 0, 0, 0, split_buf, bq8);
+        ops::quantize_q8_1(r, bo, ops::Q8Activations{bref, M, K});
+    });
+    CHECK(bo.download_as<float>(q.size()) == o);  // out is not written with out_q8
+    const auto got = bq8.download_as<uint32_t>(qbytes / 4), exp = bref.download_as<uint32_t>(qbytes / 4);
+    size_t diff = 0;
+    for (size_t i = 0; i < got.size(); ++i) diff += got[i] != exp[i];
+    CHECK_MESSAGE(diff == 0, diff << " of " << got.size() << " q8_1 words differ from quantize_q8_1's");
 }
 }  // namespace
 
@@ -588,7 +608,7 @@ void check_ring(Device& dev, KvType tk, KvType tv, uint32_t n_head, uint32_t n_h
     std::vector<float> kr(size_t(total) * width, 0.f), vr(size_t(total) * width, 0.f);
     const ops::AttentionShape sh{n_head, n_head_kv, hd, rows, tk, tv, splits, prefill};
     CAPTURE(splits);
-    Buffer split_buf(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), sh)));
+    Buffer split_buf = ops::attention_scratch(dev, sh);
     uint32_t p0 = 0;
     int tolerated = 0;
     for (uint32_t M : batches) {
@@ -691,7 +711,7 @@ TEST_CASE("prefill attention flash_cm with emulated matrix products: cache types
     CHECK_NO_VALIDATION(dev);
 }
 
-// ---- split decode attention (shaders/attention.comp + attention_combine.comp) ----------
+// ---- split decode attention (shaders/attention.comp: the last split of a head merges) ----
 // The decode kernel splits each query's visible positions into n_split chunks of
 // ceil(n / n_split) and walks a chunk in tiles of kAttnDecodeThreads positions; a workgroup
 // serves up to kAttnMaxHeads query heads of one kv head. The lengths below sit at the
@@ -720,6 +740,14 @@ TEST_CASE("decode attention split over the KV length: every K x V type, GQA grou
         check_attention(*dev, KvType::f16, KvType::f16, 1, 4, 4, 64, {200}, 256, seed++, 2);
         check_attention(*dev, KvType::q8_0, KvType::f16, 3, 14, 2, 64, iota_pos(3, 60), 64, seed++, 1);
         check_attention(*dev, KvType::f16, KvType::q8_0, 1, 16, 2, 64, {300}, 320, seed++, 4);
+        // q8_1 output rows (the integer Wo's input): unsplit and split (the last split's
+        // merge writes them), a head of 32, 64 and 256 (blocks a thread: 1, 2, 8).
+        check_attention(*dev, KvType::f16, KvType::f16, 2, 24, 2, 32, {383, 384}, 400, seed++, 3,
+                        ops::AttentionShape::Prefill::auto_, true);
+        check_attention(*dev, KvType::q8_0, KvType::q8_0, 3, 14, 2, 64, iota_pos(3, 60), 64, seed++, 1,
+                        ops::AttentionShape::Prefill::auto_, true);
+        check_attention(*dev, KvType::f16, KvType::q8_0, 1, 12, 1, 256, {130}, 140, seed++, 5,
+                        ops::AttentionShape::Prefill::auto_, true);
         // Odd head dims (f16 rows of the second kv head start mid-word: element loads) and
         // hd % 4 != 0 (the last vec4 of a head partial).
         check_attention(*dev, KvType::f16, KvType::f16, 3, 24, 2, 7, iota_pos(3, 50), 56, seed++, 4);

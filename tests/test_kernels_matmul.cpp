@@ -525,6 +525,69 @@ TEST_CASE("matmul: GEMV epilogues (residual add, SwiGLU, GeGLU) on every GEMV pa
     CHECK_NO_VALIDATION(test::gpu_with(true, true, true));
 }
 
+// The GLU epilogue's q8_1 output (MatmulEpilogue::q8: the integer Wdown's input, written
+// by the workgroup that completes each block of 32 rows, shaders/arrival.glsl): its words
+// are ops::quantize_q8_1's of the float rows bit for bit (one block writer, shaders/q8_1.glsl),
+// and the float rows are the plain GLU epilogue's. Two products in one command buffer share
+// the block counters (each leaves them zero for the next). The integer and float GEMVs, with
+// and without subgroups, and the GPU shapes (cpu_tuning off: other rows per workgroup).
+TEST_CASE("matmul: GLU epilogue with q8_1 output equals quantize_q8_1 of its rows, every GEMV path") {
+    uint32_t seed = 8600;
+    const uint32_t F = 96;  // three blocks of 32 outputs
+    DeviceOptions o = DeviceOptions::from_env();
+    o.disable_cpu_tuning = true;
+    if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+    Device gpu_shapes(o);
+    for (Device* dev : {&test::gpu(), &test::gpu_with(true, true, true), &gpu_shapes}) {
+        // (Q6_K and 3 columns on the default device only: each case compiles pipelines)
+        const bool all = dev == &test::gpu();
+        for (Format t : {Format::Q4_0, Format::Q6_K, Format::F16}) {
+            if (t == Format::Q6_K && !all) continue;
+            const uint32_t K = 2 * block_k(t);
+            for (uint32_t M : {1u, 3u}) {
+                if (M > 1 && !all) continue;
+                const Problem p = make_problem(t, M, 2 * F, K, seed += 7);
+                const auto wb = ops::upload_weight(*dev, t, 2 * F, K, p.w.data(), "w");
+                for (MatmulPath path : {MatmulPath::gemv, MatmulPath::gemv_int}) {
+                    if (path == MatmulPath::gemv_int && !(has_int(t) && dev->caps().int_dot)) continue;
+                    CAPTURE(fmt::name(t));
+                    CAPTURE(M);
+                    CAPTURE(ops::matmul_path_name(path));
+                    CAPTURE(dev->caps().subgroup);
+                    CAPTURE(dev->caps().cpu_tuning);
+                    Buffer x = make_buffer(*dev, p.x, "x");
+                    Buffer scratch(*dev, ops::matmul_scratch_bytes(M, K), MemoryKind::device, "scratch");
+                    const uint64_t qbytes = ops::matmul_scratch_bytes(M, F);
+                    Buffer y0(*dev, uint64_t(M) * F * 4), y1(*dev, uint64_t(M) * F * 4), y2(*dev, uint64_t(M) * F * 4);
+                    Buffer q1(*dev, qbytes), q2(*dev, qbytes), qref(*dev, qbytes);
+                    Buffer arrivals(*dev, ops::glu_q8_arrival_bytes(M, F));
+                    arrivals.fill_zero();
+                    ops::MatmulEpilogue e1{{}, ops::Glu::swiglu, q1, arrivals}, e2{{}, ops::Glu::geglu, q2, arrivals};
+                    test::run(*dev, [&](Recorder& rec) {
+                        ops::matmul(rec, x, wb.view, y0, M, scratch, path, {{}, ops::Glu::swiglu});
+                        ops::matmul(rec, x, wb.view, y1, M, scratch, path, e1);
+                        ops::matmul(rec, x, wb.view, y2, M, scratch, path, e2);
+                        ops::quantize_q8_1(rec, y2, ops::Q8Activations{qref, M, F});
+                    });
+                    const auto f0 = y0.download_as<float>(size_t(M) * F), f1 = y1.download_as<float>(size_t(M) * F);
+                    CHECK(std::memcmp(f0.data(), f1.data(), f0.size() * 4) == 0);
+                    CHECK(q2.download_as<uint32_t>(qbytes / 4) == qref.download_as<uint32_t>(qbytes / 4));
+                    // The first product's blocks against the CPU quantization of its rows.
+                    const auto w1 = q1.download_as<uint32_t>(qbytes / 4);
+                    const auto cq = ref::quantize_blocks_i8(f1, M, F);
+                    const int8_t* gq = reinterpret_cast<const int8_t*>(w1.data());
+                    size_t bad = 0;
+                    for (size_t i = 0; i < cq.q.size(); ++i) bad += std::abs(int(gq[i]) - int(cq.q[i])) > 1;
+                    CHECK(bad == 0);
+                    CHECK(arrivals.download_as<uint32_t>(arrivals.size() / 4) ==
+                          std::vector<uint32_t>(arrivals.size() / 4, 0u));
+                }
+            }
+        }
+        CHECK_NO_VALIDATION(*dev);
+    }
+}
+
 TEST_CASE("matmul and embed: weights split into parts of whole rows (forced small binding limit)") {
     // A limit of a few rows per part: N = 37 rows give parts of 6 (or 5, 3...) rows and a
     // short last part, each part one dispatch writing its rows of Y at its row offset.

@@ -387,7 +387,7 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
         const model::FusedRows& fr = model.fused_rows();
         const u128 acts = u128(B) * ((post_norms ? 3 : 2) * E + fr.qkv + Q + fr.gate_up + F) * 4 +
                           u128(head_rows_) * V * 4 +
-                          ops::matmul_scratch_bytes(n_batch_, widest) +
+                          ops::matmul_scratch_bytes(n_batch_, widest) + ops::matmul_scratch_bytes(n_batch_, F) +
                           (model.w8a8() ? u128(B) * (ops::packed_row_words(widest) + 2) * 4 : 0);
         u128 kv_bytes = 0;
         for (uint32_t rows : kv_layer_rows())
@@ -413,8 +413,13 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
                              MemoryKind::device, "matmul scratch");
     // Decode attention's split partial results (every layer's cache has at most n_ctx rows).
     const ops::AttentionShape att_full{hp.n_head, hp.n_head_kv, hp.head_dim, n_ctx_, kv.k, kv.v};
-    attn_split_ = Buffer(dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(dev.caps(), att_full)),
-                         MemoryKind::device, "attention splits");
+    attn_split_ = ops::attention_scratch(dev, att_full);
+    if (F % 32 == 0 && dev.caps().int_dot) {
+        ffn_q8_ = Buffer(dev, ops::matmul_scratch_bytes(n_batch_, uint32_t(F)), MemoryKind::device, "ffn gated q8_1");
+        glu_arrivals_ = Buffer(dev, std::max<uint64_t>(4, ops::glu_q8_arrival_bytes(n_batch_, uint32_t(F))),
+                               MemoryKind::device, "ffn q8_1 block counters");
+        glu_arrivals_.fill_zero();  // every GLU GEMV leaves them zero again
+    }
     if (model.w8a8()) {
         const uint64_t words = ops::packed_row_words(widest);
         act_q_ = Buffer(dev, B * words * 4, MemoryKind::device, "quantized activations");
@@ -430,7 +435,7 @@ model::Session::Session(model::Model& model, uint32_t n_ctx, uint32_t n_batch, K
     };
     memory_.kv = kv_.bytes();
     memory_.activations = sum({&x_, &xb_, &qkv_, &att_, &gate_up_, &ffn_h_, &logits_gpu_, &post_});
-    memory_.scratch = sum({&matmul_scratch_, &act_q_, &act_s_, &act_zp_, &attn_split_});
+    memory_.scratch = sum({&matmul_scratch_, &act_q_, &act_s_, &act_zp_, &attn_split_, &ffn_q8_, &glu_arrivals_});
     memory_.io = sum({&ids_, &positions_, &logits_host_});
 }
 
@@ -472,6 +477,10 @@ void model::Session::alloc_kv_cache(KvCacheTypes types) {
 // (Gemma 3), `post norm -> add -> the next rmsnorm[_q8_1]` (the FFN's input, the next
 // layer's, or the head's when it reads all M rows) is one ops::rmsnorm_add_norm. A llama
 // layer on float GEMVs: 8 dispatches, 8 barriers (each reads the one before); so is Gemma's.
+// A split-KV decode attention merges its splits in its own dispatch (the last split of a
+// head, ops::attention). On integer GEMVs the norms write q8_1 rows, the decode attention
+// its output's (head_dim % 32 == 0) and the [gate; up] GEMV its GLU rows' (F % 32 == 0) for
+// Wo and Wdown: 8 and 8 as well; otherwise a quantize_q8_1 pass before Wo / Wdown (+1 each).
 void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) {
     const model::Model& m = *model_;
     const HParams& hp = m.hparams();
@@ -590,19 +599,30 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
             }
             ops::kv_store(rec, v.v, pos, kv_.v(l), M, KV, rows, kvt.v, v.stride);
         }
+        // Where Wo runs as an integer GEMV, the decode attention writes its rows as q8_1
+        // (Wo's input) itself: no quantize_q8_1 pass.
         const ops::AttentionShape att{hp.n_head, hp.n_head_kv, hd, rows, kvt.k, kvt.v};
+        const bool att_q8 = !L.wo.int8() && int_path(L.wo, M, Q) && ops::attention_q8_out(att, M);
+        const BufferView att_xq = att_q8 ? BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, Q)) : BufferView{};
         ops::attention(rec, q.v, kv_.k(l), kv_.v(l), pos, att_out, M, att, lp.kq_scale, q.stride, 0, window,
-                       attn_split_);
+                       attn_split_, att_xq);
         // x += (M,Q) @ Wo^T [-> post norm]
         normalized = residual_linear(rec, att_out, L.wo, lp.attn_post_norm ? &L.attn_post_norm : nullptr, lp.eps, M, Q,
-                                     &ffn_next);
+                                     &ffn_next, att_xq);
         // ---- feed-forward: x += (act(norm(x) Wg^T) * norm(x) Wu^T) Wd^T [-> post norm]
         const uint32_t act = uint32_t(lp.act);  // arch::Act: 0 SiLU, 1 GELU-tanh (ops::glu)
+        BufferView h_xq;  // h's q8_1 rows where the GLU GEMV writes them for an integer Wdown
         if (lp.fused.gate_up && fr.up0 == F && gemv_epilogue(L.w_gate_up, M, E, true)) {
             // h (M,F) = act(gate) * up straight from the GEMV of [gate; up] (its GLU epilogue,
-            // which finds up row i at row F + i: no alignment padding between the halves)
+            // which finds up row i at row F + i: no alignment padding between the halves),
+            // and its q8_1 rows (no quantize_q8_1 pass) where Wdown runs as an integer GEMV.
             const ops::Glu glu = lp.act == arch::Act::silu ? ops::Glu::swiglu : ops::Glu::geglu;
-            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, h, {{}, glu}}}, normalized);
+            ops::MatmulEpilogue epi{{}, glu};
+            if (ffn_q8_ && !L.w_down.int8() && int_path(L.w_down, M, F)) {
+                h_xq = epi.q8 = BufferView(ffn_q8_, 0, ops::matmul_scratch_bytes(M, F));
+                epi.q8_arrivals = BufferView(glu_arrivals_, 0, ops::glu_q8_arrival_bytes(M, F));
+            }
+            linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, h, epi}}, normalized);
         } else if (lp.fused.gate_up) {
             const BufferView all(gate_up_, 0, uint64_t(M) * fr.gate_up * 4);
             linears(rec, x, &L.ffn_norm, lp.eps, M, E, {{&L.w_gate_up, all}}, normalized);
@@ -614,7 +634,7 @@ void model::Session::record_forward(Recorder& rec, uint32_t M, bool all_logits) 
             ops::glu(rec, act, gate, up, h, M, F, F);
         }
         normalized = residual_linear(rec, h, L.w_down, lp.ffn_post_norm ? &L.ffn_post_norm : nullptr, lp.eps, M, F,
-                                     !last || head_fusable ? &layer_next : nullptr);
+                                     !last || head_fusable ? &layer_next : nullptr, h_xq);
     }
     // ---- head: only the rows whose logits are wanted, head_rows_ at a time (their logits
     // fit one binding), each chunk copied to its rows of the readback buffer
@@ -653,20 +673,21 @@ bool model::Session::gemv_epilogue(const Weight& w, uint32_t M, uint32_t K, bool
 // x_ itself (its residual epilogue, y aliasing the residual); otherwise, or where the
 // product is no GEMV, into xb_ and then the add (with the post norm: ops::rmsnorm_add).
 bool model::Session::residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm,
-                                     float eps, uint32_t M, uint32_t K, const NextNorm* next) {
+                                     float eps, uint32_t M, uint32_t K, const NextNorm* next,
+                                     const BufferView& in_q8) {
     const uint32_t E = model_->hparams().n_embd;
     const BufferView x(x_, 0, uint64_t(M) * E * 4), xb(xb_, 0, uint64_t(M) * E * 4);
     if (!post_norm && gemv_epilogue(w, M, K, false)) {
-        linears(rec, in, nullptr, eps, M, K, {{&w, x, {x}}});
+        linears(rec, in, nullptr, eps, M, K, {{&w, x, {x}}}, false, in_q8);
         return false;
     }
     if (!post_norm) {
-        linears(rec, in, nullptr, eps, M, K, {{&w, xb}});
+        linears(rec, in, nullptr, eps, M, K, {{&w, xb}}, false, in_q8);
         ops::add(rec, x, xb, x, M * E);
         return false;
     }
     const BufferView p(post_, 0, uint64_t(M) * E * 4);
-    linears(rec, in, nullptr, eps, M, K, {{&w, p}});
+    linears(rec, in, nullptr, eps, M, K, {{&w, p}}, false, in_q8);
     // The next norm in the same pass where linears() would write it from x_ alone: its
     // readers are not W8A8 (whose int8 rows rmsnorm_quantize_rows_* write).
     size_t n_readers = 0;
@@ -692,7 +713,8 @@ model::Session::NormOutputs model::Session::norm_outputs(std::span<const Weight*
 }
 
 void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M,
-                             uint32_t K, std::initializer_list<Out> outs, bool normalized) {
+                             uint32_t K, std::initializer_list<Out> outs, bool normalized,
+                             const BufferView& in_q8) {
     const Weight& first = *outs.begin()->w;
     for (const Out& o : outs)
         VKRT_CHECK(o.w->int8() == first.int8(), Status::bad_format, "tensors '", first.name, "' and '", o.w->name,
@@ -706,10 +728,14 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
         for (size_t i = 0; i < outs.size(); ++i) readers[i] = outs.begin()[i].w;
         const NormOutputs need = norm_outputs(std::span<const Weight* const>(readers.data(), outs.size()), M, K);
         const bool need_int = need.q8, need_float = need.f32;
-        const ops::Q8Activations xq{BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, K)), M, K};
+        const bool have_q8 = in_q8.buffer != nullptr;
+        const ops::Q8Activations xq{have_q8 ? in_q8 : BufferView(matmul_scratch_, 0, ops::matmul_scratch_bytes(M, K)), M,
+                                    K};
         BufferView x = in;
         VKRT_CHECK(!normalized || (norm && in.buffer == &x_ && in.offset == 0), Status::internal,
                    "linears: normalized rows without their norm");
+        VKRT_CHECK(!have_q8 || (!norm && !need_float), Status::internal,
+                   "linears: q8_1 input rows for a norm or a float-path matrix");
         if (norm && normalized) {
             x = BufferView(xb_, 0, uint64_t(M) * K * 4);  // written by residual_linear's rmsnorm_add_norm
         } else if (norm) {
@@ -719,7 +745,7 @@ void model::Session::linears(Recorder& rec, const BufferView& in, const Weight* 
             else
                 ops::rmsnorm(rec, in, norm->buf, xn, M, K, eps);
             x = xn;
-        } else if (need_int) {
+        } else if (need_int && !have_q8) {
             ops::quantize_q8_1(rec, in, xq);
         }
         for (const Out& o : outs) {

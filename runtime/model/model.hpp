@@ -262,8 +262,11 @@ private:
     // normalized: `norm` of `in` (rows of x_) was written already, by the residual_linear
     // before it (its NextNorm, for these outs): the normalized rows at the same offset of
     // xb_ and / or the q8_1 rows in matmul_scratch_.
+    // in_q8 (bound; no norm, integer-path outs only): in's q8_1 rows, written already by
+    // the kernel that produced in (the decode attention's q8_1 output, the GLU GEMV's), so
+    // no quantize_q8_1 pass.
     void linears(Recorder& rec, const BufferView& in, const Weight* norm, float eps, uint32_t M, uint32_t K,
-                 std::initializer_list<Out> outs, bool normalized = false);
+                 std::initializer_list<Out> outs, bool normalized = false, const BufferView& in_q8 = {});
     // The norm that the next linears() applies to x_ (all M rows) and the weights that read
     // its output (null-terminated): residual_linear may write it in its post norm's pass.
     struct NextNorm {
@@ -280,8 +283,9 @@ private:
     // x_ += in (M,K) @ w^T [-> rmsnorm(post_norm)] (the residual epilogue where it can).
     // With a post norm and `next`, the post norm, the add and next's norm are one pass
     // (ops::rmsnorm_add_norm): returns true, and the next linears() gets normalized = true.
+    // in_q8: as linears()'.
     bool residual_linear(Recorder& rec, const BufferView& in, const Weight& w, const Weight* post_norm, float eps,
-                         uint32_t M, uint32_t K, const NextNorm* next = nullptr);
+                         uint32_t M, uint32_t K, const NextNorm* next = nullptr, const BufferView& in_q8 = {});
     // Whether w (K columns) for M rows runs on the integer path (q8_1 activations).
     bool int_path(const Weight& w, uint32_t M, uint32_t K) const;
     // Whether w's product for M rows can take a GEMV epilogue (ops::MatmulEpilogue): the path
@@ -305,6 +309,9 @@ private:
     Buffer x_, xb_, qkv_, att_, gate_up_, ffn_h_, logits_gpu_, logits_host_, matmul_scratch_, post_;
     Buffer act_q_, act_s_, act_zp_;  // W8A8: quantized activations, per-row scales / zero points
     Buffer attn_split_;              // decode attention's split partials (ops::attention_scratch_bytes)
+    // The GLU GEMV's q8_1 output (M,F) for an integer Wdown and its zeroed block counters
+    // (ops::MatmulEpilogue::q8 / q8_arrivals); where F % 32 == 0 and the device has int8 dot.
+    Buffer ffn_q8_, glu_arrivals_;
     KvCache kv_;
     SessionMemory memory_;  // every Buffer above, by role (see the constructor)
     std::unique_ptr<Recorder> decode_rec_, batch_rec_;

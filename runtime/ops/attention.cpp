@@ -7,6 +7,8 @@
 #include "ops/dispatch.hpp"
 #include "shared/attention.h"
 #include "shared/kv_store.h"
+#include "shared/q8_1.h"
+#include "ops/matmul.hpp"
 
 namespace vkrt::ops {
 
@@ -67,6 +69,9 @@ DecodeShape decode_shape(const Capabilities& caps, const AttentionShape& s, uint
         d.splits = s.splits;
         return d;
     }
+    // The splits' arrival counters (one per kv head and query x head group) have a fixed
+    // number of words at the start of the scratch: a wider shape runs unsplit.
+    if (uint64_t(s.n_head_kv) * M * d.head_groups > shader::kAttnArrivalWords) return d;
     // About two workgroups a compute unit; a split of a full cache keeps >= 64 positions.
     const uint64_t base = uint64_t(s.n_head_kv) * M * d.head_groups;
     const uint64_t want = (2ull * compute_units(caps) + base - 1) / base;
@@ -74,9 +79,11 @@ DecodeShape decode_shape(const Capabilities& caps, const AttentionShape& s, uint
     return d;
 }
 
-// Bytes of the splits' partial results: (M, n_head, splits, kAttnPartialHeader + hd) floats.
+// Bytes of the split scratch: the arrival counters, then the splits' partial results
+// (M, n_head, splits, kAttnPartialHeader + hd) floats.
 uint64_t split_bytes(const AttentionShape& s, uint32_t M, uint32_t splits) {
-    return uint64_t(M) * s.n_head * splits * (shader::kAttnPartialHeader + s.head_dim) * 4;
+    return (shader::kAttnArrivalWords + uint64_t(M) * s.n_head * splits * (shader::kAttnPartialHeader + s.head_dim)) *
+           4;
 }
 
 bool flash_cm_dispatch(Recorder& rec, std::initializer_list<BufferView> bindings, uint32_t M, const AttentionShape& s,
@@ -107,7 +114,8 @@ void kv_store(Recorder& rec, const BufferView& src, const BufferView& pos, const
 
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
                const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale,
-               uint32_t q_stride, uint32_t out_stride, uint32_t window, const BufferView& split_scratch) {
+               uint32_t q_stride, uint32_t out_stride, uint32_t window, const BufferView& split_scratch,
+               const BufferView& out_q8) {
     const char* kn = "attention";
     VKRT_CHECK(M >= 1 && s.n_head >= 1 && s.n_head_kv >= 1 && s.rows >= 1, Status::invalid_argument, kn,
                ": empty shape M=", M, " n_head=", s.n_head, " n_head_kv=", s.n_head_kv, " rows=", s.rows);
@@ -132,7 +140,16 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     require_bytes(k_cache, k_bytes, kn, "k_cache");
     require_bytes(v_cache, v_bytes, kn, "v_cache");
     require_bytes(pos, uint64_t(M) * 4, kn, "pos");
-    require_bytes(out, ((M - 1) * uint64_t(out_stride) + width) * 4, kn, "out");
+    const bool q8 = out_q8.buffer != nullptr;
+    if (q8) {
+        VKRT_CHECK(attention_q8_out(s, M), Status::invalid_argument, kn, ": q8_1 output needs a decode batch (M = ", M,
+                   " < ", kAttentionBlockMinRows, ") and head_dim % 32 == 0 (", s.head_dim, ")");
+        VKRT_CHECK(out_stride == width, Status::invalid_argument, kn, ": q8_1 output rows are n_head*head_dim = ", width,
+                   " wide, out_stride ", out_stride);
+        require_bytes(out_q8, matmul_scratch_bytes(M, uint32_t(width)), kn, "out_q8");
+    } else {
+        require_bytes(out, ((M - 1) * uint64_t(out_stride) + width) * 4, kn, "out");
+    }
 
     Device& dev = rec.device();
     shader::AttentionPush pc{M,          s.n_head,   s.n_head_kv, s.head_dim, s.rows, scale,
@@ -157,8 +174,11 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     }
 
     // Decode (few queries): workgroups (kv head, split, query x head group), see
-    // shaders/attention.comp; with splits, the combine pass shaders/attention_combine.comp.
+    // shaders/attention.comp; with splits, the last split of each merges them (no second pass).
     const DecodeShape d = decode_shape(dev.caps(), s, M);
+    VKRT_CHECK(d.splits == 1 || uint64_t(s.n_head_kv) * M * d.head_groups <= shader::kAttnArrivalWords,
+               Status::invalid_argument, kn, ": ", s.n_head_kv, " kv heads x ", M, " queries x ", d.head_groups,
+               " head groups exceed the ", shader::kAttnArrivalWords, " split counters: splits must be 1");
     pc.head_groups = d.head_groups;
     pc.n_split = d.splits;
     const uint64_t part_bytes = split_bytes(s, M, d.splits);
@@ -175,29 +195,32 @@ void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, co
     const spv::Variant variant = attention_variant(
         decode_subgroup(dev.caps()) ? AttnKernel::decode_sg : AttnKernel::decode_shared, s.type_k, s.type_v);
     const Groups groups{s.n_head_kv, pc.n_split, M * d.head_groups};
-    // Threads, heads a workgroup, and its shared arrays (shaders/attention.comp).
+    // Threads, heads a workgroup, its shared arrays (shaders/attention.comp), [id 5 unused],
+    // q8_1 output.
     constexpr uint32_t L = shader::kAttnDecodeThreads;
-    const std::vector<uint32_t> spec{L, d.heads, std::max(d.heads * ((s.head_dim + 3) / 4), L), d.heads * L,
-                                     d.heads * L / 2};
-    if (pc.n_split == 1) {
-        // The partials binding is not written unsplit: `out` stands in for it.
-        rec.dispatch(dev.pipeline(variant, spec), {q, k_cache, v_cache, pos, out, out},
-                     pc, groups);
-        return;
-    }
-    const BufferView part(*split_scratch.buffer, split_scratch.offset, part_bytes);
-    rec.dispatch(dev.pipeline(variant, spec), {q, k_cache, v_cache, pos, out, part},
-                 pc, groups);
-    VKRT_CHECK(s.n_head <= dev.caps().max_workgroup_count[0], Status::limit_exceeded, kn, ": ", s.n_head,
-               " heads exceed the device's workgroup-count limit");
-    rec.dispatch(dev.pipeline(spv::Variant::attention_combine, {fit_local(dev.caps(), 64)}), {part, out}, pc,
-                 Groups{s.n_head, M, 1});
+    const std::vector<uint32_t> spec{L,           d.heads, std::max(d.heads * ((s.head_dim + 3) / 4), L), d.heads * L,
+                                     d.heads * L / 2, 0,   q8 ? 1u : 0u};
+    const BufferView& o = q8 ? out_q8 : out;
+    // Unsplit, the split scratch is not touched: `o` stands in for it.
+    const BufferView part = pc.n_split == 1 ? o : BufferView(*split_scratch.buffer, split_scratch.offset, part_bytes);
+    rec.dispatch(dev.pipeline(variant, spec), {q, k_cache, v_cache, pos, o, part}, pc, groups);
 }
 
 uint32_t attention_splits(const Capabilities& caps, const AttentionShape& s, uint32_t M) {
     AttentionShape auto_shape = s;
     auto_shape.splits = 0;
     return decode_shape(caps, auto_shape, M).splits;
+}
+
+bool attention_q8_out(const AttentionShape& s, uint32_t M) {
+    return M < kAttentionBlockMinRows && s.head_dim % shader::kQ8Block == 0;
+}
+
+Buffer attention_scratch(Device& dev, const AttentionShape& s) {
+    Buffer b(dev, std::max<uint64_t>(4, attention_scratch_bytes(dev.caps(), s)), MemoryKind::device,
+             "attention splits");
+    b.fill_zero();  // the arrival counters start at zero (every dispatch leaves them so)
+    return b;
 }
 
 uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape& s) {

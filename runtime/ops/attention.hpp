@@ -63,14 +63,23 @@ struct AttentionShape {
 // K/V tile into shared memory once and keeps a FlashAttention-2 style online softmax per
 // row. Fewer rows (decode) run shaders/attention.comp: a workgroup per (kv head, split of
 // the visible positions, query) serving all the kv head's query heads (up to 8 a
-// workgroup), then, with more than one split, shaders/attention_combine.comp.
-// split_scratch: where the splits' partial results go (attention_scratch_bytes); unbound
-// or too small, decode runs unsplit (one workgroup per kv head and query) unless
-// s.splits forces a count (then it is an error).
+// workgroup); with more than one split, the last split of each head to finish merges the
+// splits' partial results in the same dispatch (one dispatch in all).
+// split_scratch: the splits' arrival counters and partial results (attention_scratch: a
+// buffer of attention_scratch_bytes whose counters start at zero; each call leaves them
+// zero); unbound or too small, decode runs unsplit (one workgroup per kv head and query)
+// unless s.splits forces a count (then it is an error).
+// out_q8 (bound; decode only, head_dim % 32 == 0: attention_q8_out): the output rows are
+// written there as the q8_1 activations of (M, n_head*hd) (shaders/shared/q8_1.h, what
+// ops::quantize_q8_1 of the float rows writes) for an integer GEMV, and `out` is not
+// written (out_stride must be n_head*hd).
 void attention(Recorder& rec, const BufferView& q, const BufferView& k_cache, const BufferView& v_cache,
                const BufferView& pos, const BufferView& out, uint32_t M, const AttentionShape& s, float scale = 0.f,
                uint32_t q_stride = 0, uint32_t out_stride = 0, uint32_t window = 0,
-               const BufferView& split_scratch = {});
+               const BufferView& split_scratch = {}, const BufferView& out_q8 = {});
+
+// Whether attention() can write M query rows of shape s as q8_1 blocks (out_q8).
+bool attention_q8_out(const AttentionShape& s, uint32_t M);
 
 // Queries from which attention() uses the blocked (prefill) kernel.
 inline constexpr uint32_t kAttentionBlockMinRows = 8;
@@ -84,6 +93,9 @@ uint32_t attention_splits(const Capabilities& caps, const AttentionShape& s, uin
 // Bytes of split_scratch that every decode call (M < kAttentionBlockMinRows) of shape s
 // needs for the splits attention_splits picks (s.splits when set); 0 when none splits.
 uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape& s);
+// A split scratch for shape s on dev: attention_scratch_bytes (at least 4), its arrival
+// counters zeroed (Buffer::fill_zero: an upload, not a recorded command).
+Buffer attention_scratch(Device& dev, const AttentionShape& s);
 
 // Tile shape of the blocked kernel for a head dim and cache types on a device (spec
 // constants of attention_flash): wg = br * tpr threads; br query rows a workgroup, bc kv

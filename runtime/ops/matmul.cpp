@@ -96,12 +96,21 @@ uint32_t check_epilogue(const char* kernel, const MatmulEpilogue& epi, const Wei
     VKRT_CHECK(w.parts.size() == 1, Status::unsupported, kernel, ": a GLU weight must be bound as one part (",
                w.parts.size(), " parts: gate and up rows in different bindings)");
     require_bytes(y, uint64_t(M) * (w.rows / 2) * 4, kernel, "y");
+    if (epi.q8.buffer) {
+        const uint32_t F = w.rows / 2;
+        VKRT_CHECK(F % shader::kQ8Block == 0, Status::invalid_argument, kernel, ": q8_1 GLU output needs F % 32 == 0, F = ",
+                   F);
+        require_bytes(epi.q8, matmul_scratch_bytes(M, F), kernel, "q8");
+        require_bytes(epi.q8_arrivals, glu_q8_arrival_bytes(M, F), kernel, "q8_arrivals");
+    }
     return epi.glu == Glu::swiglu ? shader::kEpiSwiglu : shader::kEpiGeglu;
 }
 
 // One dispatch per weight part; `sg`/`nosg` pick the variant by the subgroup capability.
+// q8 / q8_arrivals: the GLU epilogue's q8_1 output (MatmulEpilogue), unbound = none.
 void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, const WeightView& w,
-                   const BufferView& y, uint32_t M, uint32_t epi = shader::kEpiNone, const BufferView& residual = {}) {
+                   const BufferView& y, uint32_t M, uint32_t epi = shader::kEpiNone, const BufferView& residual = {},
+                   const BufferView& q8 = {}, const BufferView& q8_arrivals = {}) {
     Device& dev = rec.device();
     const auto& caps = dev.caps();
     GemvShape sh = gemv_shape(dev, w.type, w.cols, M);
@@ -110,10 +119,19 @@ void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, c
     // many outputs as without (where the shared memory allows).
     if (glu && 2 * sh.rows * sh.cols * sh.L * 4 <= caps.shared_memory) sh.rows *= 2;
     const uint32_t outs = glu ? sh.rows / 2 : sh.rows;  // output rows per workgroup
-    // ROLLED (id 5): the float path's form for compilers that keep loops rolled (Arm Mali).
+    // The q8_1 GLU output: a workgroup's rows must lie in one block of 32.
+    const bool q8_out = glu && q8.buffer != nullptr;
+    VKRT_CHECK(!q8_out || shader::kQ8Block % outs == 0, Status::internal, "matmul: ", outs,
+               " output rows a workgroup do not divide a q8_1 block");
+    // ROLLED (id 5): the float path's form for compilers that keep loops rolled (Arm Mali);
+    // EPI_Q8 (id 6): the GLU's q8_1 output.
     const Pipeline& p = dev.pipeline(spv::format_kernel(Family::matvec, w.type, caps.subgroup ? sg : nosg),
-                                     {sh.L, sh.rows, sh.cols, uint32_t(w.layout), epi, caps.unrolls_loops ? 0u : 1u});
+                                     {sh.L, sh.rows, sh.cols, uint32_t(w.layout), epi, caps.unrolls_loops ? 0u : 1u,
+                                      q8_out ? 1u : 0u});
     const BufferView& res = residual.buffer ? residual : y;  // bound either way; read only with kEpiResidual
+    // Bound either way; touched only with EPI_Q8.
+    const BufferView& yq = q8_out ? q8 : y;
+    const BufferView& arrivals = q8_out ? q8_arrivals : y;
     for (const WeightPart& part : w.parts) {
         Groups g = groups_1d(dev, glu ? part.rows / 2 : part.rows, outs);
         g.z = div_up(M, sh.cols);
@@ -121,7 +139,7 @@ void dispatch_gemv(Recorder& rec, Path sg, Path nosg, const BufferView& xbind, c
                    " needs more workgroups in z than the device allows");
         const MatmulPush pc = glu ? MatmulPush{M, w.rows / 2, w.cols, part.rows, 0}
                                   : MatmulPush{M, w.rows, w.cols, part.rows, part.row0};
-        rec.dispatch(p, {part.view, xbind, y, res}, pc, g);
+        rec.dispatch(p, {part.view, xbind, y, res, yq, arrivals}, pc, g);
     }
 }
 
@@ -399,7 +417,7 @@ void matmul_q8(Recorder& rec, const Q8Activations& xq, const WeightView& w, cons
         run_mmq(rec, xq, w, y);
         return;
     }
-    dispatch_gemv(rec, Path::int_, Path::int_nosg, xq.buf, w, y, xq.M, e, epi.residual);
+    dispatch_gemv(rec, Path::int_, Path::int_nosg, xq.buf, w, y, xq.M, e, epi.residual, epi.q8, epi.q8_arrivals);
 }
 
 void matmul_gemm(Recorder& rec, const BufferView& x, const WeightView& w, const BufferView& y, uint32_t M,
@@ -476,14 +494,14 @@ void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const Buffe
                "matmul: epilogues run on the GEMV paths, not gemm");
     switch (path) {
         case MatmulPath::gemv:
-            dispatch_gemv(rec, Path::plain, Path::nosg, x, w, y, M, e, epi.residual);
+            dispatch_gemv(rec, Path::plain, Path::nosg, x, w, y, M, e, epi.residual, epi.q8, epi.q8_arrivals);
             return;
         case MatmulPath::gemv_f16:
             VKRT_CHECK(has_int_path(w.type), Status::unsupported, "matmul: path gemv_f16 multiplies integer quants: ",
                        "it is for the formats with the integer interface (formats.def VKRT_K_INT), not ", t);
             VKRT_CHECK(caps.fp16, Status::unsupported, "matmul: path gemv_f16 needs shaderFloat16, which ", caps.name,
                        " does not offer");
-            dispatch_gemv(rec, Path::f16, Path::f16_nosg, x, w, y, M, e, epi.residual);
+            dispatch_gemv(rec, Path::f16, Path::f16_nosg, x, w, y, M, e, epi.residual, epi.q8, epi.q8_arrivals);
             return;
         case MatmulPath::gemv_int:
         case MatmulPath::mmq: {
@@ -500,7 +518,7 @@ void matmul(Recorder& rec, const BufferView& x, const WeightView& w, const Buffe
             if (path == MatmulPath::mmq)
                 run_mmq(rec, Q8Activations{scratch, M, K}, w, y);
             else
-                dispatch_gemv(rec, Path::int_, Path::int_nosg, scratch, w, y, M, e, epi.residual);
+                dispatch_gemv(rec, Path::int_, Path::int_nosg, scratch, w, y, M, e, epi.residual, epi.q8, epi.q8_arrivals);
             return;
         }
         case MatmulPath::gemm:

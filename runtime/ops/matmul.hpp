@@ -92,8 +92,16 @@ struct MatmulEpilogue {
     // y (M,F) = act(X . gate^T) * (X . up^T), act = silu (swiglu) or gelu, tanh
     // approximation (geglu), as ref::swiglu / ref::geglu.
     Glu glu = Glu::none;
+    // With a GLU on the GEMV (matmul_q8 / matmul's GEMV paths), F % 32 == 0: y's rows also
+    // written as q8_1 activations (M, F) into q8 (>= matmul_scratch_bytes(M, F); the input
+    // of an integer GEMV after it, no quantize_q8_1 pass), by the workgroup that completes
+    // each block of 32 rows, counted in q8_arrivals (>= glu_q8_arrival_bytes(M, F), zero
+    // before the call, Buffer::fill_zero; each call leaves it zero). Unbound = float y only.
+    BufferView q8, q8_arrivals;
     bool active() const { return residual.buffer != nullptr || glu != Glu::none; }
 };
+// Bytes of MatmulEpilogue::q8_arrivals for M rows of F outputs: a counter per q8_1 block.
+inline uint64_t glu_q8_arrival_bytes(uint32_t M, uint32_t F) { return uint64_t(M) * (F / 32) * 4; }
 
 // X (M,K) f32 . W (N,K)^T -> Y (M,N) f32, with N = w.rows and K = w.cols.
 // scratch: only for the integer path (>= matmul_scratch_bytes(M, K)); with MatmulPath::auto_

@@ -400,8 +400,7 @@ void bench_block(const Ctx& c) {
             Buffer pp = make_buffer(c.dev, pos_prefill, "pos");
             // Decode splits the cache over workgroups where the device has more compute units
             // than kv heads (ops::attention_splits): their partial results go here.
-            Buffer split(c.dev, std::max<uint64_t>(4, ops::attention_scratch_bytes(c.dev.caps(), sh)),
-                         MemoryKind::device, "attention splits");
+            Buffer split = ops::attention_scratch(c.dev, sh);
             double s = time_it(c.dev, c.reps, [&](Recorder& r) {
                 ops::attention(r, q, kc, vc, pd, out, 1, sh, 0.f, 0, 0, 0, split);
             });

@@ -144,7 +144,8 @@ void model_unit(Device& dev, const std::string& preset, gguf::TensorType t, cons
 
 // Decode attention (shaders/attention.comp) at every number of query heads a workgroup
 // serves (1..kAttnMaxHeads: its registers grow with it; the model units have 2) over f16
-// caches, the widest (8) over every K x V type, split in two (the combine pass too).
+// caches, the widest (8) over every K x V type, split in two (the last split merges in the
+// same pipeline; the q8_1 output rows, Q8_OUT, come with the model units' integer paths).
 void attention_unit(Device& dev) {
     const uint32_t hd = 128, rows = 256;
     Buffer q(dev, uint64_t(shader::kAttnMaxHeads) * hd * 4, MemoryKind::device, "q");
@@ -153,7 +154,7 @@ void attention_unit(Device& dev) {
     Buffer out(dev, uint64_t(shader::kAttnMaxHeads) * hd * 4, MemoryKind::device, "out");
     auto run = [&](uint32_t heads, ops::KvType k, ops::KvType v) {
         const ops::AttentionShape sh{heads, 1, hd, rows, k, v, 2};
-        Buffer split(dev, ops::attention_scratch_bytes(dev.caps(), sh), MemoryKind::device, "splits");
+        Buffer split = ops::attention_scratch(dev, sh);
         record_once(dev, [&](Recorder& r) { ops::attention(r, q, cache, cache, pos, out, 1, sh, 0.f, 0, 0, 0, split); });
     };
     for (uint32_t heads = 1; heads <= shader::kAttnMaxHeads; ++heads) run(heads, ops::KvType::f16, ops::KvType::f16);

@@ -1,5 +1,5 @@
 // Push constants of the attention kernels (shaders/attention.comp: decode, split over the KV
-// length; shaders/attention_combine.comp: its combine pass; shaders/attention_flash.comp:
+// length, the last split of a head merging the splits; shaders/attention_flash.comp:
 // prefill); host side runtime/ops/attention.cpp.
 #ifndef VKRT_SHARED_ATTENTION_H
 #define VKRT_SHARED_ATTENTION_H
@@ -26,6 +26,11 @@ VKRT_CONST(uint, kAttnDecodeThreads, 128u);
 // Floats of one split's partial result of one (query, head) in the split buffer:
 // running max, running sum, then hd unnormalized output sums.
 VKRT_CONST(uint, kAttnPartialHeader, 2u);
+// Words at the start of the split scratch that count the splits done of each (kv head,
+// query x head group) (shaders/arrival.glsl): zero when allocated, zero again after every
+// dispatch. A fixed size, so that the partial results of any shape never overwrite them;
+// a shape with more kv heads x head groups x queries runs unsplit.
+VKRT_CONST(uint, kAttnArrivalWords, 1024u);
 
 VKRT_SHARED_END
 #endif
