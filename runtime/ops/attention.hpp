@@ -73,6 +73,10 @@ uint32_t attention_splits(const Capabilities& caps, const AttentionShape& s, uin
 // Bytes of split_scratch that every decode call (M < kAttentionBlockMinRows) of shape s
 // needs for the splits attention_splits picks (s.splits when set); 0 when none splits.
 uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape& s);
+// Decode: query heads one workgroup of the per-query kernel serves (its HG): the kv head's
+// n_head / n_head_kv spread evenly over workgroups of at most 8 (shader::kAttnMaxHeads), of
+// at most 4 where the device's compiler keeps loops rolled (Capabilities::unrolls_loops off).
+uint32_t attention_decode_heads(const Capabilities& caps, const AttentionShape& s);
 
 // Tile shape of the blocked kernel for a head dim and cache types on a device (spec
 // constants of attention_flash): wg = br * tpr threads; br query rows a workgroup, bc kv
