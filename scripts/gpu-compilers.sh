@@ -10,7 +10,13 @@
 #   scripts/gpu-compilers.sh stats [--gate] [TARGET...]
 #                                                    vkrt-bench --shader-stats on each target (all
 #                                                    by default); tables to $VKRT_GPU_OUT
+#                                                    (g52: --allow-vulkan-1.0, compiler figures of a
+#                                                    device the runtime refuses)
 #   scripts/gpu-compilers.sh report [TARGET...]      markdown summary of the stats files (docs/GPU.md)
+#   scripts/gpu-compilers.sh expect [TARGET...]      only the expectations of tests/gpu/profiles.txt
+#                                                    against `--devices` (run when its file is
+#                                                    missing) and the stats table already in
+#                                                    $VKRT_GPU_OUT: no model run
 #   scripts/gpu-compilers.sh profiles [TARGET...]    vendor profiles end to end: --devices, the
 #                                                    variant-choice test, stories260K and a
 #                                                    synthetic 1B decoding a few tokens
@@ -23,6 +29,10 @@
 #   VKRT_GPU_OUT     where stats/profiles write their files (default $VKRT_BUILD/gpu)
 #   VKRT_GPU_TIMEOUT seconds a whole target may take before it counts as hung (default 1800)
 #   VKRT_GPU_NICE    niceness of the compiling runs (default 10: a shared machine)
+#   VKRT_GPU_JOBS    targets `stats` runs at once (default 1; each emulated phone target keeps
+#                    one core busy, so 2 on a 2-core machine)
+#   VKRT_GPU_UNITS   only the --shader-stats units matching this regex (vkrt-bench --units;
+#                    default all): a partial table, e.g. CI's phone pass
 #   VKRT_GPU_PROFILE_PRESET  the synthetic model of `profiles` (default 1B; tiny/125M where
 #                    the machine is too loaded for emulated 1B loads)
 #   VKRT_GPU_BIND    more host folders (colon-separated) bind-mounted at their own paths, e.g.
@@ -55,9 +65,12 @@ pkgs_amd64="$pkgs_common"
 pkgs_arm64="$pkgs_common"
 
 # ---------------------------------------------------------------- targets
-# name|arch|driver|environment (space-separated VAR=value). The shims stand in for the kernel
-# driver: memory, command buffers, submits and waits succeed as no-ops, so a whole vkrt program
-# runs (its numbers are meaningless) while the real compiler builds every pipeline.
+# name|arch|driver|environment (space-separated VAR=value)|extra --shader-stats flags. The shims
+# stand in for the kernel driver: memory, command buffers, submits and waits succeed as no-ops,
+# so a whole vkrt program runs (its numbers are meaningless) while the real compiler builds
+# every pipeline. panvk exposes Bifrost (G52) as Vulkan 1.0, which the runtime refuses before
+# any pipeline (kept: its kernels need 1.1); its stats open it anyway for the compiler's
+# figures (--allow-vulkan-1.0), and the table says so.
 amd_shim=/usr/lib/x86_64-linux-gnu/libamdgpu_noop_drm_shim.so
 nv_shim=/usr/lib/x86_64-linux-gnu/libnouveau_noop_drm_shim.so
 fd_shim=/usr/lib/aarch64-linux-gnu/libfreedreno_noop_drm_shim.so
@@ -78,11 +91,11 @@ a630|arm64|turnip Adreno 630 (Snapdragon 845)|LD_PRELOAD=$fd_shim FD_GPU_ID=630 
 a660|arm64|turnip Adreno 660 (Snapdragon 888)|LD_PRELOAD=$fd_shim FD_GPU_ID=660 VK_DRIVER_FILES=$fd_icd
 a740|arm64|turnip Adreno 740 (Snapdragon 8 Gen 2)|LD_PRELOAD=$fd_shim FD_GPU_ID=740 VK_DRIVER_FILES=$fd_icd
 g610|arm64|panvk Mali-G610 (Valhall)|LD_PRELOAD=$pan_shim PAN_GPU_ID=a867 BIFROST_MESA_DEBUG=shaderdb VK_DRIVER_FILES=$pan_icd
-g52|arm64|panvk Mali-G52 (Bifrost)|LD_PRELOAD=$pan_shim PAN_GPU_ID=7212 PAN_I_WANT_A_BROKEN_VULKAN_DRIVER=1 BIFROST_MESA_DEBUG=shaderdb VK_DRIVER_FILES=$pan_icd
+g52|arm64|panvk Mali-G52 (Bifrost)|LD_PRELOAD=$pan_shim PAN_GPU_ID=7212 PAN_I_WANT_A_BROKEN_VULKAN_DRIVER=1 BIFROST_MESA_DEBUG=shaderdb VK_DRIVER_FILES=$pan_icd|--allow-vulkan-1.0
 EOF
 }
 all_targets() { target_table | cut -d'|' -f1; }
-target_field() {  # target_field NAME FIELD(2..4)
+target_field() {  # target_field NAME FIELD(2..5)
   local line
   line=$(target_table | grep "^$1|") || { echo "gpu-compilers: unknown target '$1' (targets: $(all_targets | tr '\n' ' '))" >&2; exit 2; }
   echo "$line" | cut -d'|' -f"$2"
@@ -249,8 +262,11 @@ stats_one() {
   mkdir -p "$out"
   t0=$(now)
   log "$t: shader stats ($(target_field "$t" 3))"
+  local extra=() units=${VKRT_GPU_UNITS:-}
+  read -r -a extra <<<"$(target_field "$t" 5)"
+  [ -z "$units" ] || extra+=(--units "$units")
   timeout -k 10 "$target_timeout" "$repo/scripts/gpu-compilers.sh" run "$t" nice -n "${VKRT_GPU_NICE:-10}" "$b" \
-    --shader-stats --verbose --target "$t" --tsv "$out/stats-$t.tsv" $gate >"$out/stats-$t.md" 2>"$out/stats-$t.log" || rc=$?
+    --shader-stats --verbose --target "$t" --tsv "$out/stats-$t.tsv" $gate "${extra[@]}" >"$out/stats-$t.md" 2>"$out/stats-$t.log" || rc=$?
   [ $rc -eq 124 ] && log "$t: the whole run passed ${target_timeout} s (VKRT_GPU_TIMEOUT)"
   log "$t: $(grep -c . "$out/stats-$t.tsv" 2>/dev/null || echo 0) rows, exit $rc, $(($(now) - t0)) s"
   return $rc
@@ -265,9 +281,24 @@ cmd_stats() {
     esac
   done
   [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(all_targets)
+  # VKRT_GPU_JOBS targets at once; each one's exit status through a file (a background job's
+  # status is only that of its own subshell).
+  local jobs=${VKRT_GPU_JOBS:-1} running=0 st
+  st=$(mktemp -d)
   for t in "${targets[@]}"; do
-    stats_one "$t" "$gate" || fails+=("$t")
+    if [ "$jobs" -le 1 ]; then
+      stats_one "$t" "$gate" || fails+=("$t")
+      continue
+    fi
+    if [ $running -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+    { rc=0; stats_one "$t" "$gate" || rc=$?; echo $rc >"$st/$t"; } &
+    running=$((running + 1))
   done
+  wait || true
+  for t in "${targets[@]}"; do
+    [ "$jobs" -le 1 ] || [ "$(cat "$st/$t" 2>/dev/null || echo 1)" = 0 ] || fails+=("$t")
+  done
+  rm -rf "$st"
   if [ ${#fails[@]} -gt 0 ]; then
     log "failed targets: ${fails[*]} (see $out/stats-TARGET.md)"
     for t in "${fails[@]}"; do
@@ -301,6 +332,9 @@ cmd_report() {
     [ -f "$out/stats-$t.tsv" ] || continue
     local dev
     dev=$(sed -n '1s/^# shader statistics: \(.*\), target .*/\1/p' "$out/stats-$t.md")
+    grep -q '^device refused at runtime' "$out/stats-$t.md" &&
+      dev="$dev: **device refused at runtime ($(sed -n 's/^device refused at runtime (\(Vulkan [0-9.]*\);.*/\1/p' "$out/stats-$t.md")); compiler figures only**"
+    grep -q '^units matching ' "$out/stats-$t.md" && dev="$dev (partial: $(sed -n 's/^units matching \(.*\) only.*/units \1/p' "$out/stats-$t.md"))"
     awk -F'\t' -v t="$t" -v dev="$dev" 'NR > 1 {
         n++; if ($4 == "error") e++; if ($4 == "hang") h++
         if ($8 != "-" && $8 > 0) sp++; if ($9 != "-" && $9 > 0) sc++
@@ -442,6 +476,32 @@ profiles_one() {
   return $rc
 }
 
+# expect_one TARGET: the expectations of tests/gpu/profiles.txt against the target's
+# `vkrt-bench --devices` report ($out/devices-TARGET.txt, made when missing) and its stats
+# table ($out/stats-TARGET.tsv, from `stats`); nothing else runs.
+expect_one() {
+  local t=$1 b fails n
+  b=$(need_bench "$t")
+  mkdir -p "$out"
+  [ -s "$out/devices-$t.txt" ] ||
+    "$repo/scripts/gpu-compilers.sh" run "$t" env VKRT_VALIDATION=1 "$b" --devices >"$out/devices-$t.txt" 2>&1 ||
+    { log "$t: --devices failed ($out/devices-$t.txt)"; return 1; }
+  fails=$(check_expectations "$t" "$out/devices-$t.txt" "$out/stats-$t.tsv")
+  n=$(grep -c "^$t"$'\t' "$expect_file" || true)
+  if [ -n "$fails" ]; then
+    echo "$fails" | sed "s/^/$t: FAIL: /"
+    return 1
+  fi
+  echo "$t: $n checks passed ($out/devices-$t.txt, $out/stats-$t.tsv)"
+}
+
+cmd_expect() {
+  local targets=("$@") t rc=0
+  [ ${#targets[@]} -gt 0 ] || targets=(navi31 navi21 ga102 a630 a740 g610)
+  for t in "${targets[@]}"; do expect_one "$t" || rc=1; done
+  return $rc
+}
+
 cmd_profiles() {
   local targets=("$@") t fails=()
   [ ${#targets[@]} -gt 0 ] || targets=(navi31 navi21 ga102 a630 a740 g610)
@@ -464,5 +524,6 @@ case "$cmd" in
   stats) cmd_stats "$@" ;;
   report) cmd_report "$@" ;;
   profiles) cmd_profiles "$@" ;;
+  expect) cmd_expect "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -622,6 +622,16 @@ TEST_CASE("SPIR-V version: a Vulkan 1.1 device (simulated) runs the kernels; a 1
         CHECK_MESSAGE(m.find("SPIR-V 1.3") != std::string::npos, m);
         CHECK_MESSAGE(m.find("need Vulkan 1.1") != std::string::npos, m);
     }
+    // The one exception, shader statistics only (vkrt-bench --shader-stats --allow-vulkan-1.0
+    // sets the variable: G52's compiler figures): the variable alone opens nothing.
+    ::setenv("VKRT_STATS_ALLOW_OLD_API", "1", 1);
+    CHECK_THROWS_WITH_AS(Device{o}, doctest::Contains("supports Vulkan 1.0"), vkrt::Error);
+    o.shader_stats = true;
+    {
+        Device dev(o);
+        CHECK(VK_API_VERSION_MINOR(dev.caps().api_version) == 0);
+    }
+    ::unsetenv("VKRT_STATS_ALLOW_OLD_API");
     ::setenv("VKRT_API_VERSION", "1.1", 1);
     CHECK(DeviceOptions::from_env().max_api_version == VK_API_VERSION_1_1);
     ::setenv("VKRT_API_VERSION", "2.0", 1);

@@ -236,6 +236,27 @@ TEST_CASE("gemm_int8: raw accumulators bit-exact, scaled output within bound, ev
     }
 }
 
+// Where the compiler keeps loops rolled (Arm Mali; VKRT_DISABLE=unroll anywhere) the tiled
+// kernel takes 16-row tiles at every M (ops/gemm_int8.cpp): M of several such tiles and a
+// partial one, without integer dot products as on Mali-G610, bit-exact and within bound.
+TEST_CASE("gemm_int8: the tiled kernel where the compiler keeps loops rolled (VKRT_DISABLE=unroll)") {
+    DeviceOptions o = DeviceOptions::from_env();
+    o.disable_unroll = true;
+    o.disable_int_dot = true;
+    if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+    Device dev(o);
+    REQUIRE_FALSE(dev.caps().unrolls_loops);
+    uint32_t seed = 7300;
+    for (const Shape s : {Shape{40, 70, 130}, Shape{100, 64, 257}}) {
+        const HostProblem h(s, seed += 10);
+        CAPTURE(h.M);
+        Problem p(dev, h);
+        check_raw(dev, p, ops::GemmInt8Path::tiled);
+        check_scaled(dev, p, ops::GemmInt8Path::tiled, true);
+    }
+    CHECK_NO_VALIDATION(dev);
+}
+
 TEST_CASE("gemm_int8: llama-7B shapes (4096 x 11008)") {
     // gemv (the path these M take) on every capability path; the tiled kernel
     // (M = 1 in a 16-row tile) on two of them, dot on and off.

@@ -549,6 +549,49 @@ TEST_CASE("prefill attention on cooperative matrices (flash_cm): chosen from the
     CHECK_NO_VALIDATION(dev);
 }
 
+// Where the compiler keeps loops rolled (Arm Mali; VKRT_DISABLE=unroll anywhere) the kernels'
+// register arrays are indexed dynamically, and Mesa's Mali-G610 backend spills or never
+// finishes on the long ones (docs/GPU.md, "Mali-G610"): decode workgroups serve at most 2 query
+// heads, the blocked prefill kernel gives a query row at least 2 threads and a thread at most
+// 8 scores and 20 scores + output dims. The choices, then the results on those shapes (GPU
+// shapes: cpu_tuning off) against the reference: decode with 5 and 8 query heads a kv head
+// (workgroups of 2, 2, 1 and 2 x 4, split), prefill at the head dims whose shapes change
+// (8, 16, 32, 64).
+TEST_CASE("attention where the compiler keeps loops rolled (VKRT_DISABLE=unroll): decode <= 2 heads a workgroup, "
+          "prefill >= 2 threads a row, <= 8 scores and <= 20 scores + dims a thread") {
+    DeviceOptions o = DeviceOptions::from_env();
+    o.disable_unroll = true;
+    o.disable_cpu_tuning = true;
+    if (o.pipeline_cache.empty()) o.pipeline_cache = "off";
+    Device dev(o);
+    REQUIRE_FALSE(dev.caps().unrolls_loops);
+    const Capabilities& unrolled = test::gpu().caps();
+    for (uint32_t grp : {1u, 2u, 3u, 5u, 7u, 8u, 12u}) {
+        CAPTURE(grp);
+        const ops::AttentionShape sh{2 * grp, 2, 64, 128};
+        CHECK(ops::attention_decode_heads(dev.caps(), sh) == std::min(grp, 2u));
+        const uint32_t groups = (grp + shader::kAttnMaxHeads - 1) / shader::kAttnMaxHeads;  // of <= 8 heads
+        if (unrolled.unrolls_loops) CHECK(ops::attention_decode_heads(unrolled, sh) == (grp + groups - 1) / groups);
+    }
+    for (uint32_t hd : {8u, 16u, 32u, 64u, 80u, 96u, 128u, 256u}) {
+        CAPTURE(hd);
+        const auto t = ops::flash_tiles(dev.caps(), hd, KvType::f16, KvType::f16);
+        REQUIRE(t.has_value());
+        CHECK(t->tpr >= 2);
+        CHECK(t->ns <= 8);
+        CHECK(t->ns + t->dpt <= 20);
+    }
+    if (unrolled.unrolls_loops) CHECK(ops::flash_tiles(unrolled, 8, KvType::f16, KvType::f16)->tpr == 1);
+    uint32_t seed = 5100;
+    check_attention(dev, KvType::f16, KvType::f16, 1, 10, 2, 64, {150}, 160, seed++);
+    check_attention(dev, KvType::q8_0, KvType::f16, 3, 16, 2, 128, iota_pos(3, 40), 48, seed++, 2);
+    check_attention(dev, KvType::f32, KvType::f32, 20, 4, 2, 8, iota_pos(20, 0), 24, seed++);
+    check_attention(dev, KvType::f16, KvType::f16, 33, 6, 2, 16, iota_pos(33, 5), 40, seed++);
+    check_attention(dev, KvType::f16, KvType::q8_0, 21, 4, 1, 32, iota_pos(21, 10), 32, seed++);
+    check_attention(dev, KvType::q8_0, KvType::f32, 19, 8, 2, 64, iota_pos(19, 30), 50, seed++);
+    CHECK_NO_VALIDATION(dev);
+}
+
 // ---- ring caches (sliding-window layers) ----------------------------------------
 // A sliding-window layer keeps rows = window + n_batch - 1 positions, position p in row
 // p % rows (ops::kv_store); the stores and the attention kernels must agree on it.

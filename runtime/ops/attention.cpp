@@ -60,10 +60,19 @@ struct DecodeShape {
     uint32_t head_groups = 1;  // workgroups serving one kv head's query heads
     uint32_t splits = 1;
 };
+// Query heads a decode workgroup serves at most where the compiler keeps loops rolled
+// (Capabilities::unrolls_loops off: Arm Mali). attention.comp's per-head arrays (HG entries)
+// are then indexed dynamically: Mesa 25.0.7's Mali-G610 backend compiles HG = 1 and 2 with no
+// spill, spills at HG = 3 and 4 (4:20, 15:82 spills:fills) and never finishes at HG = 5..8
+// (docs/GPU.md, "Mali-G610"). More workgroups of fewer heads instead: each reads its kv
+// head's rows once more.
+constexpr uint32_t kAttnMaxHeadsRolled = 2;
+
 DecodeShape decode_shape(const Capabilities& caps, const AttentionShape& s, uint32_t M) {
     DecodeShape d;
     const uint32_t grp = s.n_head / s.n_head_kv;
-    d.head_groups = (grp + shader::kAttnMaxHeads - 1) / shader::kAttnMaxHeads;
+    const uint32_t max_heads = caps.unrolls_loops ? shader::kAttnMaxHeads : kAttnMaxHeadsRolled;
+    d.head_groups = (grp + max_heads - 1) / max_heads;
     d.heads = (grp + d.head_groups - 1) / d.head_groups;
     if (s.splits) {
         d.splits = s.splits;
@@ -223,6 +232,10 @@ Buffer attention_scratch(Device& dev, const AttentionShape& s) {
     return b;
 }
 
+uint32_t attention_decode_heads(const Capabilities& caps, const AttentionShape& s) {
+    return decode_shape(caps, s, 1).heads;
+}
+
 uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape& s) {
     uint64_t bytes = 0;
     for (uint32_t M = 1; M < kAttentionBlockMinRows; ++M) {
@@ -236,7 +249,16 @@ std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_di
     if (head_dim < 1 || head_dim > 256) return std::nullopt;
     FlashTiles t;
     // Threads per query row: enough that each owns <= 16 output dims (vec4 columns).
-    t.tpr = 1;
+    // Where the compiler keeps loops rolled (Arm Mali) a thread's register arrays (q, scores,
+    // accumulators) are indexed dynamically, so they must stay short: at least two threads a
+    // row (one thread a row also holds q), at most 8 scores a thread (ns) and at most 20
+    // scores and output dims together (ns + dpt). On Mali-G610 one thread a row spilled at 8
+    // scores (hd 8: 8:52 spills:fills, hd 16: 25:188) and at 16 (hd 8: 36:246; hd 16 did not
+    // finish in 30 CPU s), two threads a row at 16 scores (hd 8: 15:137), 16 dims and 8 scores
+    // (hd 32 and 64: 41-52 spills + fills); shapes within both bounds did not spill (hd 8-256,
+    // docs/GPU.md, "Mali-G610").
+    const bool rolled = !caps.unrolls_loops;
+    t.tpr = rolled ? 2 : 1;
     while ((head_dim + t.tpr - 1) / t.tpr > 16) t.tpr *= 2;
     t.dpt = ((head_dim + t.tpr - 1) / t.tpr + 3) / 4 * 4;
     const uint32_t hds4 = t.tpr * t.dpt / 4, pad = t.tpr > 1 ? 1 : 0;
@@ -253,6 +275,7 @@ std::optional<FlashTiles> flash_tiles(const Capabilities& caps, uint32_t head_di
         // and every subgroup whole (gl_SubgroupID * size + lane numbers the workgroup).
         t.subgroup = t.tpr > 1 && caps.subgroup && t.tpr <= caps.subgroup_size && wg % caps.subgroup_size == 0;
         for (uint32_t bc = t.tpr == 1 ? 16 : 32; bc >= 4; bc /= 2) {
+            if (rolled && (bc > 8 * t.tpr || t.dpt + (bc + t.tpr - 1) / t.tpr > 20)) continue;  // ns <= 8, ns + dpt <= 20
             t.wg = wg;
             t.br = wg / t.tpr;
             t.bc = bc;

@@ -96,6 +96,10 @@ uint64_t attention_scratch_bytes(const Capabilities& caps, const AttentionShape&
 // A split scratch for shape s on dev: attention_scratch_bytes (at least 4), its arrival
 // counters zeroed (Buffer::fill_zero: an upload, not a recorded command).
 Buffer attention_scratch(Device& dev, const AttentionShape& s);
+// Decode: query heads one workgroup of the per-query kernel serves (its HG): the kv head's
+// n_head / n_head_kv spread evenly over workgroups of at most 8 (shader::kAttnMaxHeads), of
+// at most 2 where the device's compiler keeps loops rolled (Capabilities::unrolls_loops off).
+uint32_t attention_decode_heads(const Capabilities& caps, const AttentionShape& s);
 
 // Tile shape of the blocked kernel for a head dim and cache types on a device (spec
 // constants of attention_flash): wg = br * tpr threads; br query rows a workgroup, bc kv

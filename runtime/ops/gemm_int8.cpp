@@ -86,7 +86,10 @@ void record(Recorder& rec, const char* who, const BufferView& xq, const BufferVi
     }
     // Tiled: a BM x 64 tile per workgroup, 16 words (64 int8) per K step. BM follows M so
     // that small M does not waste a 64-row tile; each thread holds (BM/16) x TN accumulators.
-    const uint32_t BM = M <= 16 ? 16 : M <= 32 ? 32 : 64, BN = 64, BKW = 16;
+    // Where the compiler keeps loops rolled (Capabilities::unrolls_loops off: Arm Mali) the
+    // accumulator array is indexed dynamically: 16-row tiles at every M (one accumulator row a
+    // thread; Mali-G610 spilled 24:41 spills:fills at 64 rows, none at 16: docs/GPU.md).
+    const uint32_t BM = M <= 16 || !caps.unrolls_loops ? 16 : M <= 32 ? 32 : 64, BN = 64, BKW = 16;
     const uint32_t TN = caps.max_workgroup_invocations >= 256 ? 4 : 8, TM = BM / 16;
     const uint32_t local = (BM / TM) * (BN / TN);
     const Groups g{div_up(N, BN), div_up(M, BM), 1};

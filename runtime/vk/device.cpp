@@ -602,8 +602,13 @@ void Device::query_caps(const DeviceOptions& opts) {
     uint32_t api = props.apiVersion;
     if (opts.max_api_version && opts.max_api_version < api) api = opts.max_api_version;
     const uint32_t spirv = spv::spirv_version(), need = std::max(spv::vulkan_version_for_spirv(spirv), VK_API_VERSION_1_1);
-    VKRT_CHECK(api >= need, Status::unsupported, "device '", props.deviceName, "' supports Vulkan ",
-               VK_API_VERSION_MAJOR(api), ".", VK_API_VERSION_MINOR(api),
+    // The one exception: shader statistics on a device below that version (panvk's Mali-G52
+    // reports Vulkan 1.0) with VKRT_STATS_ALLOW_OLD_API=1 (vkrt-bench --shader-stats
+    // --allow-vulkan-1.0 sets it), so that its compiler's figures can be read; the table says
+    // the device is refused at runtime. Any other use still gets the refusal.
+    const char* stats_old = opts.shader_stats ? std::getenv("VKRT_STATS_ALLOW_OLD_API") : nullptr;
+    VKRT_CHECK(api >= need || (stats_old && std::strcmp(stats_old, "1") == 0), Status::unsupported, "device '",
+               props.deviceName, "' supports Vulkan ", VK_API_VERSION_MAJOR(api), ".", VK_API_VERSION_MINOR(api),
                api != props.apiVersion ? " (VKRT_API_VERSION)" : "", "; vkrt's kernels are SPIR-V ", spirv >> 16, ".",
                (spirv >> 8) & 0xffu, " and need Vulkan ", VK_API_VERSION_MAJOR(need), ".", VK_API_VERSION_MINOR(need));
     Capabilities& c = caps_;

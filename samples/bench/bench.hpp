@@ -27,6 +27,14 @@ struct ShaderStatsOptions {
     bool verbose = false;  // per-unit progress on stderr
     bool all_paths = false;  // also every matmul path the device could run when forced
     double compile_timeout_s = 30;
+    // Only the units whose name matches this ECMAScript regex ("" = all), e.g. "attention" to
+    // recompile the attention units after a kernel change (a partial table: not for --gate runs
+    // that stand for the whole device).
+    std::string units;
+    // Open a device below the Vulkan version the kernels need (panvk's Mali-G52 reports 1.0)
+    // for its compiler's figures (VKRT_STATS_ALLOW_OLD_API=1, read by Device only with
+    // shader_stats); the table says that the runtime refuses the device.
+    bool allow_old_api = false;
 };
 int run_shader_stats(const ShaderStatsOptions& o);
 

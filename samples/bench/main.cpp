@@ -15,12 +15,15 @@
 //   vkrt-bench --grammar [--vocab 151936] [-r 3]  constrained sampling (JSON Schema) mask cost per token
 //   -ctk / -ctv f16|q8_0|f32                     KV cache types (f16 by default, as llama.cpp)
 //   vkrt-bench --shader-stats [--target NAME] [--tsv FILE] [--gate] [--compile-timeout 30] [--verbose]
-//              [--all-paths]
+//              [--all-paths] [--units REGEX] [--allow-vulkan-1.0]
 //                                                every pipeline the runtime chooses on the device,
 //                                                compiled, with the driver's registers, spills,
 //                                                scratch, shared memory, instructions, occupancy
 //                                                (--gate: exit 1 on a compile failure, hang, spill
-//                                                or scratch; docs/GPU.md)
+//                                                or scratch; docs/GPU.md; --units: only the units
+//                                                whose name matches; --allow-vulkan-1.0: compile on a
+//                                                device the runtime refuses for its Vulkan version,
+//                                                for the compiler's figures only)
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -50,6 +53,7 @@ const char* kUsage =
     "       vkrt-bench --grammar [--vocab 151936] [-r 3]\n"
     "       with -ctk / -ctv f16|q8_0|f32: KV cache types (default f16)\n"
     "       vkrt-bench --shader-stats [--target NAME] [--tsv FILE] [--gate] [--compile-timeout S] [--verbose] [--all-paths]\n"
+    "                    [--units REGEX] [--allow-vulkan-1.0]\n"
     "environment: VKRT_DEVICE=index|name, VKRT_DISABLE=dot,fp16,subgroup\n";
 
 int devices() {
@@ -255,6 +259,8 @@ int run(int argc, char** argv) {
         o.verbose = args.flag("--verbose");
         o.all_paths = args.flag("--all-paths");
         o.compile_timeout_s = double(args.integer("--compile-timeout", "", 30, 1, 3600));
+        o.units = args.str("--units", "", "");
+        o.allow_old_api = args.flag("--allow-vulkan-1.0");
         args.finish();
         return bench::run_shader_stats(o);
     }

@@ -18,11 +18,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,6 +41,7 @@
 #include "shared/attention.h"
 #include "vk/pipeline.hpp"
 #include "vk/recorder.hpp"
+#include "vk/shaders.hpp"
 
 namespace vkrt::bench {
 
@@ -185,6 +188,28 @@ void prefill_attention_unit(Device& dev, bool all_paths) {
         }
 }
 
+// Attention of small heads (stories260K's 8, the tiny presets' 16, and 32): the model units'
+// presets have 64-256, while the blocked kernel's tile shape (ops::flash_tiles: threads a
+// query row, tile rows) and the decode kernel's shared arrays follow the head dim. Prefill
+// (16 query rows) and decode (1), 2 query heads a kv head as in the model units, over f16
+// and f32 caches, and q8_0 where a row holds whole blocks.
+void small_heads_unit(Device& dev) {
+    const uint32_t rows = 128, M = 16, n_head = 2;
+    for (uint32_t hd : {8u, 16u, 32u}) {
+        Buffer q(dev, uint64_t(M) * n_head * hd * 4, MemoryKind::device, "q");
+        Buffer cache(dev, ops::kv_cache_bytes(ops::KvType::f32, hd, rows), MemoryKind::device, "kv cache");
+        Buffer pos(dev, uint64_t(M) * 4, MemoryKind::device, "pos");
+        Buffer out(dev, uint64_t(M) * n_head * hd * 4, MemoryKind::device, "out");
+        for (ops::KvType t : {ops::KvType::f16, ops::KvType::f32, ops::KvType::q8_0}) {
+            if (t == ops::KvType::q8_0 && hd % 32 != 0) continue;
+            const ops::AttentionShape sh{n_head, 1, hd, rows, t, t, 0};
+            Buffer split = ops::attention_scratch(dev, sh);  // arrival counters zeroed
+            for (uint32_t m : {1u, M})
+                record_once(dev, [&](Recorder& r) { ops::attention(r, q, cache, cache, pos, out, m, sh, 0.f, 0, 0, 0, split); });
+        }
+    }
+}
+
 std::vector<Unit> units(bool all_paths) {
     std::vector<Unit> u;
     const std::vector<std::string> presets = {"1B", "llama3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "gemma3-1b",
@@ -204,6 +229,7 @@ std::vector<Unit> units(bool all_paths) {
     }
     u.push_back({"attention decode", attention_unit});
     u.push_back({"attention prefill", [all_paths](Device& d) { prefill_attention_unit(d, all_paths); }});
+    u.push_back({"attention small heads", small_heads_unit});
     for (const fmt::Traits& ft : fmt::all())
         if (ft.kernels & fmt::kKernelFloat) {
             const Format t = ft.type;
@@ -346,6 +372,13 @@ int run_shader_stats(const ShaderStatsOptions& o) {
     dopt.shader_stats = true;
     dopt.compile_timeout_s = o.compile_timeout_s;
     dopt.pipeline_cache = "off";  // every pipeline through the compiler
+    if (o.allow_old_api) setenv("VKRT_STATS_ALLOW_OLD_API", "1", 1);  // Device reads it with shader_stats only
+    std::regex unit_filter;
+    try {
+        unit_filter = std::regex(o.units.empty() ? std::string(".") : o.units);
+    } catch (const std::regex_error& e) {
+        fail(Status::invalid_argument, "--units: '", o.units, "' is not a regular expression (", e.what(), ")");
+    }
     // After a hang a parked thread is inside the driver: then the device is released, not
     // destroyed, and the process ends without destructors (below).
     auto dev = std::make_unique<Device>(dopt);
@@ -360,6 +393,13 @@ int run_shader_stats(const ShaderStatsOptions& o) {
                 caps.storage16 ? "yes" : "no", caps.cooperative_matrix ? "yes" : "no", caps.max_workgroup_invocations,
                 caps.shared_memory,
                 dev->capture_statistics() ? "VK_KHR_pipeline_executable_properties" : "compiler stderr only");
+    const uint32_t need = std::max(spv::vulkan_version_for_spirv(spv::spirv_version()), uint32_t(VK_API_VERSION_1_1));
+    if (caps.api_version < need)
+        std::printf("device refused at runtime (Vulkan %u.%u; the kernels need %u.%u): compiler figures only "
+                    "(--allow-vulkan-1.0)\n\n",
+                    VK_API_VERSION_MAJOR(caps.api_version), VK_API_VERSION_MINOR(caps.api_version),
+                    VK_API_VERSION_MAJOR(need), VK_API_VERSION_MINOR(need));
+    if (!o.units.empty()) std::printf("units matching /%s/ only: a partial table\n\n", o.units.c_str());
     std::fflush(stdout);
 
     // Run every unit; a compile failure or hang ends that unit only (the device remembers it
@@ -367,6 +407,7 @@ int run_shader_stats(const ShaderStatsOptions& o) {
     std::vector<std::string> unit_errors;
     const double t0 = cli::now_seconds();
     for (const Unit& u : units(o.all_paths)) {
+        if (!std::regex_search(u.name, unit_filter)) continue;
         const size_t before = dev->pipeline_records().size();
         try {
             u.run(*dev);
