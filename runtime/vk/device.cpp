@@ -350,7 +350,12 @@ static uint32_t validation_layer_version() {
 
 // Sets c.cooperative_matrix (feature cooperativeMatrix and vulkanMemoryModel, which the
 // kernels' SPIR-V declares) and c.coopmat_shapes (subgroup scope only: the kernels use no
-// other) for a device with the extension.
+// other) for a device with the extension. vulkanMemoryModelDeviceScope is required too:
+// once the memory model is enabled, every module that uses Device scope needs it
+// (VUID-RuntimeSpirv-vulkanMemoryModel-06265), and the kernels that finish a result in
+// its last workgroup (shaders/arrival.glsl: memoryBarrierBuffer, OpMemoryBarrier at Device
+// scope) use it on every device; a device without it keeps the memory model off and runs
+// the other variants.
 static void query_coopmat(VkInstance inst, VkPhysicalDevice phys, uint32_t api, Capabilities& c) {
     CoopmatFeatures cmf{};
     cmf.sType = kCoopmatFeaturesSType;
@@ -363,7 +368,9 @@ static void query_coopmat(VkInstance inst, VkPhysicalDevice phys, uint32_t api, 
     const bool vmm_ext = api >= VK_API_VERSION_1_2 || has_ext(device_extensions(phys), "VK_KHR_vulkan_memory_model");
     auto get = reinterpret_cast<PFN_CoopmatProperties>(
         vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"));
-    if (!cmf.cooperativeMatrix || !vmm.vulkanMemoryModel || !vmm_ext || get == nullptr) return;
+    if (!cmf.cooperativeMatrix || !vmm.vulkanMemoryModel || !vmm.vulkanMemoryModelDeviceScope || !vmm_ext ||
+        get == nullptr)
+        return;
     uint32_t n = 0;
     if (get(phys, &n, nullptr) != VK_SUCCESS || n == 0) return;
     std::vector<CoopmatProperties> props(n);
@@ -795,6 +802,7 @@ void Device::create_device() {
     cmf.cooperativeMatrix = VK_TRUE;
     VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
     vmm.vulkanMemoryModel = VK_TRUE;
+    vmm.vulkanMemoryModelDeviceScope = VK_TRUE;  // query_coopmat required it
     if (caps_.cooperative_matrix) {
         *tail = &cmf; tail = &cmf.pNext;
         *tail = &vmm; tail = &vmm.pNext;
