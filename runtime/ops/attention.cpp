@@ -14,13 +14,14 @@ namespace vkrt::ops {
 
 namespace {
 // The attention kernels, one variant per cache types: decode (shaders/attention.comp, subgroup
-// or shared-memory reductions) and prefill (shaders/attention_flash.comp, with subgroup
-// shuffles -- FlashTiles::subgroup -- or without).
-enum class AttnKernel : uint32_t { decode_sg, decode_shared, flash, flash_sg };
+// or shared-memory reductions), prefill (shaders/attention_flash.comp, with subgroup
+// shuffles -- FlashTiles::subgroup -- or without) and prefill on cooperative matrices
+// (shaders/attention_flash_cm.comp, or its _emu form with the products as loops).
+enum class AttnKernel : uint32_t { decode_sg, decode_shared, flash, flash_sg, flash_cm, flash_cm_emu };
 spv::Variant attention_variant(AttnKernel family, KvType k, KvType v) {
     using V = spv::Variant;
     // [family][K type][V type], types in the order f32, f16, q8_0.
-    static constexpr V kTable[4][3][3] = {
+    static constexpr V kTable[6][3][3] = {
         {{V::attention_sg, V::attention_sg_kf32_vf16, V::attention_sg_kf32_vq8_0},
          {V::attention_sg_kf16_vf32, V::attention_sg_f16, V::attention_sg_kf16_vq8_0},
          {V::attention_sg_kq8_0_vf32, V::attention_sg_kq8_0_vf16, V::attention_sg_q8_0}},
@@ -33,6 +34,12 @@ spv::Variant attention_variant(AttnKernel family, KvType k, KvType v) {
         {{V::attention_flash_sg, V::attention_flash_sg_kf32_vf16, V::attention_flash_sg_kf32_vq8_0},
          {V::attention_flash_sg_kf16_vf32, V::attention_flash_sg_f16, V::attention_flash_sg_kf16_vq8_0},
          {V::attention_flash_sg_kq8_0_vf32, V::attention_flash_sg_kq8_0_vf16, V::attention_flash_sg_q8_0}},
+        {{V::attention_flash_cm, V::attention_flash_cm_kf32_vf16, V::attention_flash_cm_kf32_vq8_0},
+         {V::attention_flash_cm_kf16_vf32, V::attention_flash_cm_f16, V::attention_flash_cm_kf16_vq8_0},
+         {V::attention_flash_cm_kq8_0_vf32, V::attention_flash_cm_kq8_0_vf16, V::attention_flash_cm_q8_0}},
+        {{V::attention_flash_cm_emu, V::attention_flash_cm_emu_kf32_vf16, V::attention_flash_cm_emu_kf32_vq8_0},
+         {V::attention_flash_cm_emu_kf16_vf32, V::attention_flash_cm_emu_f16, V::attention_flash_cm_emu_kf16_vq8_0},
+         {V::attention_flash_cm_emu_kq8_0_vf32, V::attention_flash_cm_emu_kq8_0_vf16, V::attention_flash_cm_emu_q8_0}},
     };
     auto index = [](KvType t) { return t == KvType::f16 ? 1 : t == KvType::q8_0 ? 2 : 0; };
     return kTable[uint32_t(family)][index(k)][index(v)];
@@ -296,21 +303,6 @@ namespace {
 // VkComponentTypeKHR
 constexpr uint32_t kCtF16 = 0, kCtF32 = 1;
 
-spv::Variant flash_cm_variant(bool emulated, KvType k, KvType v) {
-    using V = spv::Variant;
-    // [emulated][K type][V type], types in the order f32, f16, q8_0.
-    static constexpr V kTable[2][3][3] = {
-        {{V::attention_flash_cm, V::attention_flash_cm_kf32_vf16, V::attention_flash_cm_kf32_vq8_0},
-         {V::attention_flash_cm_kf16_vf32, V::attention_flash_cm_f16, V::attention_flash_cm_kf16_vq8_0},
-         {V::attention_flash_cm_kq8_0_vf32, V::attention_flash_cm_kq8_0_vf16, V::attention_flash_cm_q8_0}},
-        {{V::attention_flash_cm_emu, V::attention_flash_cm_emu_kf32_vf16, V::attention_flash_cm_emu_kf32_vq8_0},
-         {V::attention_flash_cm_emu_kf16_vf32, V::attention_flash_cm_emu_f16, V::attention_flash_cm_emu_kf16_vq8_0},
-         {V::attention_flash_cm_emu_kq8_0_vf32, V::attention_flash_cm_emu_kq8_0_vf16, V::attention_flash_cm_emu_q8_0}},
-    };
-    auto index = [](KvType t) { return t == KvType::f16 ? 1 : t == KvType::q8_0 ? 2 : 0; };
-    return kTable[emulated ? 1 : 0][index(k)][index(v)];
-}
-
 // Runs the cooperative-matrix kernel where attention_uses_coopmat says so (false: the
 // caller runs attention_flash); s.prefill == coopmat where it cannot is an error naming why.
 bool flash_cm_dispatch(Recorder& rec, std::initializer_list<BufferView> bindings, uint32_t M, const AttentionShape& s,
@@ -334,8 +326,9 @@ bool flash_cm_dispatch(Recorder& rec, std::initializer_list<BufferView> bindings
     }
     const uint32_t grp = s.n_head / s.n_head_kv;
     const uint64_t blocks = (uint64_t(M) * grp + 15) / 16;
-    rec.dispatch(dev.pipeline(flash_cm_variant(emulated, s.type_k, s.type_v), {t->wg, t->bc, t->hdp, t->q_size, t->kv_size,
-                                                                     t->o_size}),
+    const AttnKernel kernel = emulated ? AttnKernel::flash_cm_emu : AttnKernel::flash_cm;
+    rec.dispatch(dev.pipeline(attention_variant(kernel, s.type_k, s.type_v),
+                              {t->wg, t->bc, t->hdp, t->q_size, t->kv_size, t->o_size}),
                  bindings, pc, Groups{s.n_head_kv, uint32_t(blocks), 1});
     return true;
 }
