@@ -13,6 +13,7 @@
 
 #include "gpu.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/norm.hpp"
 #include "test_util.hpp"
 #include "vk/pipeline.hpp"
 #include "vk/shaders.hpp"
@@ -284,6 +285,79 @@ TEST_CASE("recorder: descriptor sets never take more than their pool holds (turn
             REQUIRE(o[i] == want);
         }
     }
+    CHECK_NO_VALIDATION(dev);
+}
+
+TEST_CASE("recorder: the workgroup-memory estimate of a dispatch (panvk's per-dispatch allocation)") {
+    ShaderInterface iface;
+    CHECK(Recorder::local_memory(iface, {1000, 1, 1}, 4) == 0);  // no shared memory: nothing
+    iface.shared_bytes = 100;  // -> 128 (the minimum), grid 3 x 1 x 5 -> 4 x 1 x 8, 4 cores
+    CHECK(Recorder::local_memory(iface, {3, 1, 5}, 4) == 128u * 4 * 8 * 4);
+    iface.shared_bytes = 8192;  // a power of two stays: the 1B's 8-column GEMV on the G610
+    CHECK(Recorder::local_memory(iface, {4096, 1, 1}, 4) == 8192ull * 4096 * 4);
+    iface.shared_bytes = 65536;  // saturates instead of wrapping
+    CHECK(Recorder::local_memory(iface, {0x7fffffffu, 65535, 65535}, 1u << 20) == UINT64_MAX);
+}
+
+TEST_CASE("recorder: a pass over the command-buffer budget runs in segments with the same results") {
+    // Mali's drivers allocate each dispatch's workgroup memory per command buffer; a pass over
+    // Capabilities::record_budget is recorded in segments, submitted one at a time. lavapipe
+    // allocates nothing per dispatch, so the budget is forced here (the same code path as
+    // on the G610, where a 1B's prefill otherwise fails with VK_ERROR_OUT_OF_DEVICE_MEMORY).
+    Device& dev = test::gpu();
+    const uint32_t M = 4, K = 256, steps = 12;
+    auto x0 = test::random_floats(M * K, 41), w = test::random_floats(K, 42), b = test::random_floats(M * K, 43);
+    Buffer bx0 = make_buffer(dev, x0, "x0"), bw = make_buffer(dev, w, "w"), bb = make_buffer(dev, b, "b");
+    Buffer cur(dev, M * K * 4, MemoryKind::device, "cur"), tmp(dev, M * K * 4, MemoryKind::device, "tmp");
+    // cur = x0; steps x (tmp = rmsnorm(cur) * w; cur = tmp + b): every dispatch depends on the
+    // one before, across every segment boundary. The copy makes each submit start afresh.
+    auto record = [&](Recorder& rec) {
+        rec.begin();
+        rec.copy(bx0, cur, M * K * 4);
+        for (uint32_t s = 0; s < steps; ++s) {
+            ops::rmsnorm(rec, cur, bw, tmp, M, K, 1e-5f);
+            ops::add(rec, tmp, bb, cur, M * K);
+        }
+        rec.end();
+    };
+    Recorder whole(dev);
+    whole.set_record_budget(0);
+    record(whole);
+    whole.submit();
+    const auto want = cur.download_as<float>(M * K);
+    CHECK(whole.segments() == 1);
+    const uint64_t per_norm = whole.local_bytes() / steps;  // the adds have no shared memory
+    REQUIRE(per_norm > 0);
+    REQUIRE(whole.local_bytes() == per_norm * steps);
+
+    for (const uint64_t budget : {3 * per_norm, per_norm + 1, per_norm / 2}) {
+        CAPTURE(budget);
+        Recorder rec(dev);
+        rec.set_record_budget(budget);
+        record(rec);
+        // A segment holds as many norms as fit (at least one: a dispatch over the budget
+        // gets a segment of its own).
+        const uint64_t per_segment = std::max<uint64_t>(budget / per_norm, 1);
+        CHECK(rec.segments() == (steps + per_segment - 1) / per_segment);
+        CHECK(rec.max_segment_local_bytes() == per_segment * per_norm);
+        CHECK(rec.local_bytes() == whole.local_bytes());
+        CHECK(rec.dispatch_count() == whole.dispatch_count());
+        CHECK(rec.barrier_count() == whole.barrier_count());
+        for (int round = 0; round < 2; ++round) {  // submitted again: recorded again, segment by segment
+            cur.upload(std::vector<float>(M * K, 0.0f).data(), M * K * 4);
+            rec.submit();
+            const auto got = cur.download_as<float>(M * K);
+            for (uint32_t i = 0; i < M * K; ++i) REQUIRE(got[i] == want[i]);
+        }
+    }
+    // Within the budget: one command buffer, recorded once at end().
+    Recorder fits(dev);
+    fits.set_record_budget(whole.local_bytes());
+    record(fits);
+    CHECK(fits.segments() == 1);
+    fits.submit();
+    const auto got = cur.download_as<float>(M * K);
+    for (uint32_t i = 0; i < M * K; ++i) REQUIRE(got[i] == want[i]);
     CHECK_NO_VALIDATION(dev);
 }
 

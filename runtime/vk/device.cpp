@@ -251,6 +251,9 @@ DeviceOptions DeviceOptions::from_env() {
         o.max_binding_bytes = v;
     }
     if (const char* m = std::getenv("VKRT_MEMORY_LIMIT"); m && *m) o.memory_limit = parse_bytes(m, "VKRT_MEMORY_LIMIT");
+    if (const char* r = std::getenv("VKRT_RECORD_BUDGET"); r && *r)
+        o.record_budget = lower(r) == "device" ? DeviceOptions::kDeviceRecordBudget
+                                               : parse_bytes(r, "VKRT_RECORD_BUDGET");
     if (const char* l = std::getenv("VKRT_LIMITS"); l && *l) {
         const std::string v = lower(l);
         VKRT_CHECK(v == "min" || v == "device", Status::invalid_argument, "VKRT_LIMITS: unknown value '", l,
@@ -432,6 +435,11 @@ std::string Capabilities::report() const {
        << "maxMemoryAllocationSize: " << max_allocation_size << " bytes\n"
        << "device-local memory:     " << device_local_bytes / (1024 * 1024) << " MiB"
        << (uma ? " (host visible: unified memory)" : "") << "\n"
+       << "command buffer budget:   "
+       << (record_budget == 0                 ? std::string("none")
+           : record_budget >= (uint64_t(1) << 20) ? std::to_string(record_budget >> 20) + " MiB of workgroup memory"
+                                                  : std::to_string(record_budget) + " bytes of workgroup memory")
+       << (local_memory_per_dispatch ? " (allocated per dispatch)" : "") << "\n"
        << "cooperative matrix:      " << yn(cooperative_matrix) << forced(forced_no_coopmat)
        << (coopmat_off.empty() ? "" : " (" + coopmat_off + ")");
     // VkComponentTypeKHR names, as the shapes are listed (MxNxK A x B + C -> result)
@@ -729,6 +737,13 @@ void Device::query_caps(const DeviceOptions& opts) {
         if (mem_props_.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
             c.device_local_bytes += mem_props_.memoryHeaps[i].size;
     c.uma = any_local && all_local_visible;
+    // Capabilities::record_budget: where workgroup memory is allocated per dispatch, a
+    // recorded command buffer may hold 1/32 of the device's memory in it (565 MiB of an 18 GiB
+    // heap, 256 MiB of an 8 GiB phone's): the weights, KV cache and the other recorders' command
+    // buffers keep the rest, and a segment boundary costs one submit-and-wait.
+    c.local_memory_per_dispatch = c.vendor_id == 0x13B5;  // Arm
+    c.record_budget = c.local_memory_per_dispatch ? std::max<uint64_t>(c.device_local_bytes / 32, 1) : 0;
+    if (opts.record_budget != DeviceOptions::kDeviceRecordBudget) c.record_budget = opts.record_budget;
 
     // Extensions to enable.
     enabled_exts_.clear();

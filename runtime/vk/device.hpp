@@ -73,6 +73,11 @@ struct DeviceOptions {
     // device's own): the features and extensions are then chosen as on such a device, and a
     // version below what the kernels need is refused (testing Vulkan 1.1 phones on lavapipe).
     uint32_t max_api_version = 0;
+    // The workgroup memory one recorded command buffer may make the driver hold
+    // (Capabilities::record_budget): kDeviceRecordBudget = the device's own rule, 0 = unbounded,
+    // else bytes (VKRT_RECORD_BUDGET: bytes with a K/M/G suffix, 0, or "device").
+    static constexpr uint64_t kDeviceRecordBudget = ~uint64_t(0);
+    uint64_t record_budget = kDeviceRecordBudget;
     // Record every pipeline the runtime asks for with the compiler's statistics
     // (VK_KHR_pipeline_executable_properties where the driver has it, its stderr otherwise),
     // each compile under a watchdog of compile_timeout_s (vk/shader_stats.hpp).
@@ -84,7 +89,7 @@ struct DeviceOptions {
     // VKRT_PIPELINE_CACHE (path or "off"), VKRT_MAX_BINDING_BYTES (bytes; forces small
     // weight parts, as on a phone's 128 MiB maxStorageBufferRange), VKRT_MEMORY_LIMIT
     // (bytes, or with a K/M/G suffix), VKRT_LIMITS=min (min_limits; "device" or "" = the real ones),
-    // VKRT_API_VERSION=1.0|1.1|1.2|1.3 (max_api_version).
+    // VKRT_API_VERSION=1.0|1.1|1.2|1.3 (max_api_version), VKRT_RECORD_BUDGET (record_budget).
     static DeviceOptions from_env();
 };
 
@@ -163,6 +168,17 @@ struct Capabilities {
     uint32_t compute_units = 1;
     const char* compute_units_source = "none";
     bool compute_units_reported = false;  // from a vendor extension, not an estimate
+    // Workgroup (`shared`) memory that is main memory the driver allocates per dispatch, held
+    // by the command buffer until it is reset: Arm Mali (vendor 0x13B5; Mesa 25.0's panvk
+    // sizes it as the shared bytes rounded up to a power of two (at least 128) x each grid
+    // dimension rounded up to a power of two x the shader cores, and reuses nothing within a
+    // command buffer: a 1B's 8-token prefill would hold 3.4 GiB on a G610 MP4). The recorder
+    // estimates that memory per dispatch (Recorder::local_memory) and keeps what one command
+    // buffer holds under record_budget: a pass that needs more is recorded in segments, each
+    // submitted and released in turn (vk/recorder.hpp). 0 = unbounded (on-chip shared memory:
+    // AMD, NVIDIA, Adreno, CPUs): one command buffer a pass, as before.
+    bool local_memory_per_dispatch = false;
+    uint64_t record_budget = 0;
     // (each user's estimate errs its own way: split-K low, split-KV attention high)
     float timestamp_period_ns = 0;     // 0 = no compute timestamps
     // Which capability paths were forced off by options/environment.

@@ -37,6 +37,7 @@ Recorder::Recorder(Device& dev) : dev_(&dev) {
     VkCommandBuffer cb = VK_NULL_HANDLE;
     VK_CHECK(vkAllocateCommandBuffers(d, &ai, &cb));
     cb_ = vk::Unique<VkCommandBuffer>(cb, [d, pool](VkCommandBuffer c) { vkFreeCommandBuffers(d, pool, 1, &c); });
+    budget_ = dev.caps().record_budget;
     if (dev.caps().timestamp_period_ns > 0) {
         VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
         qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
@@ -70,10 +71,14 @@ void Recorder::begin() {
     for (auto& p : pools_) VK_CHECK(vkResetDescriptorPool(dev_->handle(), p, 0));
     for (DescriptorPoolUse& u : pool_use_) u.sets = u.descriptors = 0;
     pool_index_ = 0;
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    VK_CHECK(vkBeginCommandBuffer(cb_, &bi));
-    if (queries_) vkCmdResetQueryPool(cb_, queries_, 0, kMaxMarks);
-    if (profile_queries_) vkCmdResetQueryPool(cb_, profile_queries_, 0, 2 * kMaxProfiled);
+    deferred_ = budget_ > 0;
+    streamed_ = false;
+    commands_.clear();
+    push_data_.clear();
+    segment_starts_.clear();
+    if (deferred_) segment_starts_.push_back(0);
+    segment_local_ = max_segment_local_ = local_total_ = 0;
+    if (!deferred_) open(cb_, true);
     profile_names_.clear();
     recording_ = true;
     recorded_ = false;
@@ -168,18 +173,133 @@ void Recorder::dispatch_raw(const Pipeline& p, std::span<const BufferView> bindi
     vkUpdateDescriptorSets(dev_->handle(), uint32_t(writes.size()), writes.data(), 0, nullptr);
 
     order(reads, written);
-    vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.handle());
-    vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout(), 0, 1, &set, 0, nullptr);
-    if (push_size) vkCmdPushConstants(cb_, p.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_size), push);
-    const bool prof = profile_queries_ && profile_names_.size() < kMaxProfiled;
-    const uint32_t q = uint32_t(profile_names_.size()) * 2;
-    if (prof) vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, profile_queries_, q);
-    vkCmdDispatch(cb_, g.x, g.y, g.z);
-    if (prof) {
-        vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, profile_queries_, q + 1);
+    Command c;
+    c.kind = Command::Kind::dispatch;
+    c.pipeline = &p;
+    c.set = set;
+    c.groups = g;
+    c.push_size = uint32_t(push_size);
+    if (profile_queries_ && profile_names_.size() < kMaxProfiled) {
+        c.profile_slot = uint32_t(profile_names_.size());
         profile_names_.push_back(p.name());
     }
+    const uint8_t* push_bytes = static_cast<const uint8_t*>(push);
+    if (deferred_) {  // the push constants outlive the caller's struct
+        c.push_offset = uint32_t(push_data_.size());
+        push_data_.insert(push_data_.end(), push_bytes, push_bytes + push_size);
+        push_bytes = nullptr;
+    }
+    const uint64_t local = local_memory(iface, g, caps.compute_units);
+    if (deferred_) {
+        record(c, local);
+    } else {
+        emit(cb_, c, push_bytes);
+        local_total_ = local > UINT64_MAX - local_total_ ? UINT64_MAX : local_total_ + local;
+        max_segment_local_ = local_total_;  // one command buffer
+    }
     ++dispatches_;
+}
+
+uint64_t Recorder::local_memory(const ShaderInterface& iface, Groups g, uint32_t compute_units) {
+    if (iface.shared_bytes == 0) return 0;
+    auto pow2 = [](uint64_t v) {
+        uint64_t r = 1;
+        while (r < v) r <<= 1;
+        return r;
+    };
+    // Saturating product: a grid of 2^31 workgroups in x alone times the rest would wrap.
+    uint64_t bytes = pow2(std::max<uint32_t>(iface.shared_bytes, 128));
+    for (uint64_t f : {pow2(g.x), pow2(g.y), pow2(g.z), uint64_t(std::max<uint32_t>(compute_units, 1))}) {
+        if (bytes > UINT64_MAX / f) return UINT64_MAX;
+        bytes *= f;
+    }
+    return bytes;
+}
+
+void Recorder::set_record_budget(uint64_t bytes) {
+    VKRT_CHECK(!recording_, Status::internal, "set_record_budget while recording");
+    budget_ = bytes;
+}
+
+void Recorder::record(const Command& c, uint64_t local) {
+    // A new segment before a dispatch whose workgroup memory would take this one past the
+    // budget (never before one without: it adds nothing; and never an empty one: a dispatch
+    // above the budget on its own gets a segment of its own).
+    if (c.kind == Command::Kind::dispatch) {
+        if (local > 0 && segment_local_ > 0 && (local > budget_ || segment_local_ > budget_ - local)) {
+            segment_starts_.push_back(commands_.size());
+            segment_local_ = 0;
+        }
+        segment_local_ = local > UINT64_MAX - segment_local_ ? UINT64_MAX : segment_local_ + local;
+        max_segment_local_ = std::max(max_segment_local_, segment_local_);
+        local_total_ = local > UINT64_MAX - local_total_ ? UINT64_MAX : local_total_ + local;
+    }
+    commands_.push_back(c);
+}
+
+void Recorder::emit(VkCommandBuffer cb, const Command& c, const uint8_t* push_data) const {
+    switch (c.kind) {
+        case Command::Kind::dispatch: {
+            const Pipeline& p = *c.pipeline;
+            vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p.handle());
+            vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout(), 0, 1, &c.set, 0, nullptr);
+            if (c.push_size)
+                vkCmdPushConstants(cb, p.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, c.push_size,
+                                   push_data ? push_data : push_data_.data() + c.push_offset);
+            const bool prof = c.profile_slot != ~0u;
+            if (prof) vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, profile_queries_, 2 * c.profile_slot);
+            vkCmdDispatch(cb, c.groups.x, c.groups.y, c.groups.z);
+            if (prof)
+                vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, profile_queries_, 2 * c.profile_slot + 1);
+            break;
+        }
+        case Command::Kind::copy: {
+            VkBufferCopy region{c.src_offset, c.dst_offset, c.bytes};
+            vkCmdCopyBuffer(cb, c.src, c.dst, 1, &region);
+            break;
+        }
+        case Command::Kind::fill: vkCmdFillBuffer(cb, c.dst, c.dst_offset, c.bytes, c.value); break;
+        case Command::Kind::barrier: {
+            VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+            mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+            mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                               VK_ACCESS_TRANSFER_WRITE_BIT;
+            const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+            vkCmdPipelineBarrier(cb, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+            break;
+        }
+        case Command::Kind::mark:
+            if (queries_) vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, c.slot);
+            break;
+    }
+}
+
+void Recorder::open(VkCommandBuffer cb, bool reset_queries) const {
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VK_CHECK(vkBeginCommandBuffer(cb, &bi));
+    if (!reset_queries) return;
+    if (queries_) vkCmdResetQueryPool(cb, queries_, 0, kMaxMarks);
+    if (profile_queries_) vkCmdResetQueryPool(cb, profile_queries_, 0, 2 * kMaxProfiled);
+}
+
+void Recorder::close(VkCommandBuffer cb) const {
+    // Make the last writes visible to host reads after the fence.
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    VK_CHECK(vkEndCommandBuffer(cb));
+}
+
+void Recorder::record_segment(size_t s) {
+    const size_t first = segment_starts_[s];
+    const size_t last = s + 1 < segment_starts_.size() ? segment_starts_[s + 1] : commands_.size();
+    VK_CHECK(vkResetCommandBuffer(cb_, VK_COMMAND_BUFFER_RESET_RELEASE_RESOURCES_BIT));
+    // The queries are reset by the first segment only: the later ones write the rest of them.
+    open(cb_, s == 0);
+    for (size_t i = first; i < last; ++i) emit(cb_, commands_[i], nullptr);
+    close(cb_);
 }
 
 void Recorder::correct_read(const BufferView& view, uint64_t bytes) {
@@ -197,25 +317,36 @@ void Recorder::copy(const BufferView& src, const BufferView& dst, uint64_t bytes
     const Range r{src.buffer->handle(), src.offset, src.offset + bytes};
     const Range w{dst.buffer->handle(), dst.offset, dst.offset + bytes};
     order(std::span<const Range>(&r, 1), std::span<const Range>(&w, 1));
-    VkBufferCopy region{src.offset, dst.offset, bytes};
-    vkCmdCopyBuffer(cb_, src.buffer->handle(), dst.buffer->handle(), 1, &region);
+    Command c;
+    c.kind = Command::Kind::copy;
+    c.src = src.buffer->handle();
+    c.dst = dst.buffer->handle();
+    c.src_offset = src.offset;
+    c.dst_offset = dst.offset;
+    c.bytes = bytes;
+    if (deferred_) record(c, 0);
+    else emit(cb_, c, nullptr);
 }
 
 void Recorder::fill(const BufferView& dst, uint32_t value) {
     VKRT_CHECK(recording_, Status::internal, "fill outside begin()/end()");
     const Range w{dst.buffer->handle(), dst.offset, dst.offset + dst.bytes()};
     order({}, std::span<const Range>(&w, 1));
-    vkCmdFillBuffer(cb_, dst.buffer->handle(), dst.offset, dst.range == VK_WHOLE_SIZE ? VK_WHOLE_SIZE : dst.range,
-                    value);
+    Command c;
+    c.kind = Command::Kind::fill;
+    c.dst = dst.buffer->handle();
+    c.dst_offset = dst.offset;
+    c.bytes = dst.range == VK_WHOLE_SIZE ? VK_WHOLE_SIZE : dst.range;
+    c.value = value;
+    if (deferred_) record(c, 0);
+    else emit(cb_, c, nullptr);
 }
 
 void Recorder::barrier() {
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
-                       VK_ACCESS_TRANSFER_WRITE_BIT;
-    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    vkCmdPipelineBarrier(cb_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    Command c;
+    c.kind = Command::Kind::barrier;
+    if (deferred_) record(c, 0);
+    else emit(cb_, c, nullptr);
     pending_reads_.clear();
     pending_writes_.clear();
     ++barriers_;
@@ -238,25 +369,36 @@ void Recorder::order(std::span<const Range> reads, std::span<const Range> writes
 
 void Recorder::mark(uint32_t slot) {
     VKRT_CHECK(slot < kMaxMarks, Status::internal, "timestamp slot ", slot, " >= ", kMaxMarks);
-    if (queries_) vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, slot);
+    Command c;
+    c.kind = Command::Kind::mark;
+    c.slot = slot;
+    if (deferred_) record(c, 0);
+    else emit(cb_, c, nullptr);
 }
 
 void Recorder::end() {
     VKRT_CHECK(recording_, Status::internal, "end() without begin()");
-    // Make the last writes visible to host reads after the fence.
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-    VK_CHECK(vkEndCommandBuffer(cb_));
+    if (!deferred_) close(cb_);
+    else if (segment_starts_.size() == 1) record_segment(0);  // within the budget: recorded once, kept
+    else streamed_ = true;                                      // recorded segment by segment at submit()
     recording_ = false;
     recorded_ = true;
 }
 
 void Recorder::submit() {
     VKRT_CHECK(recorded_ && !recording_, Status::internal, "submit() needs begin() ... end() first");
-    dev_->submit_and_wait(cb_);
+    if (!streamed_) {
+        dev_->submit_and_wait(cb_);
+        return;
+    }
+    // One segment at a time: recorded, submitted, waited for, and its command buffer's
+    // memory released before the next is recorded, so the driver never holds more than one
+    // segment's workgroup memory for this recorder.
+    for (size_t s = 0; s < segment_starts_.size(); ++s) {
+        record_segment(s);
+        dev_->submit_and_wait(cb_);
+    }
+    VK_CHECK(vkResetCommandBuffer(cb_, VK_COMMAND_BUFFER_RESET_RELEASE_RESOURCES_BIT));
 }
 
 std::vector<Recorder::ProfileEntry> Recorder::profile() const {

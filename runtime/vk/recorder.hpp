@@ -12,6 +12,20 @@
 // A recorder owns its command pool, command buffer and descriptor pools, so
 // recorders on different threads need no locks; one recorder serves one thread
 // at a time. Submits go through Device, which locks the queue.
+//
+// Bounded command buffers: where the driver allocates each dispatch's workgroup memory and
+// keeps it until the command buffer is reset (Capabilities::local_memory_per_dispatch: Mali),
+// what one command buffer holds grows with the recorded work; a 1B's prefill pass would
+// hold gigabytes (docs/GPU.md). With a budget (Capabilities::record_budget, or
+// set_record_budget) the recorder keeps the recorded commands on the host and, when the
+// estimated workgroup memory of the whole pass (local_memory) exceeds the budget, cuts it
+// into segments that each stay within it (a dispatch larger than the budget gets a segment
+// of its own); submit() then records each segment into the command buffer, submits it,
+// waits and releases it before the next. The barriers are the same commands in the same
+// submission order as in one command buffer (a barrier's scope spans earlier submissions on
+// the queue), so the results are identical; what it costs is a submit-and-wait per segment
+// and recording at every submit. A pass within the budget is recorded once at end(), as
+// without one.
 #pragma once
 #include <vulkan/vulkan.h>
 
@@ -29,6 +43,7 @@ namespace vkrt {
 
 class Device;
 class Pipeline;
+struct ShaderInterface;
 
 struct Groups {
     uint32_t x = 1, y = 1, z = 1;
@@ -99,6 +114,23 @@ public:
     const std::vector<DescriptorPoolUse>& descriptor_pools() const { return pool_use_; }
     uint32_t pool_refusals() const { return pool_refusals_; }
 
+    // ---- bounded command buffers (see the top of this file)
+    // The workgroup memory a driver that allocates it per dispatch holds for one dispatch of
+    // `iface` over `g` workgroups with `compute_units` cores (Mesa 25.0's panvk:
+    // pow2(max(shared, 128)) x pow2(x) x pow2(y) x pow2(z) x cores; 0 without shared
+    // memory), saturating at UINT64_MAX.
+    static uint64_t local_memory(const ShaderInterface& iface, Groups g, uint32_t compute_units);
+    // The budget of the recordings that follow (before begin(); the device's
+    // Capabilities::record_budget by default, 0 = unbounded: one command buffer a pass).
+    void set_record_budget(uint64_t bytes);
+    uint64_t record_budget() const { return budget_; }
+    // What was recorded since begin(): the estimated workgroup memory of the whole pass, the
+    // command buffers it is submitted in (1 unless it exceeds the budget), and the largest
+    // estimate among them.
+    uint64_t local_bytes() const { return local_total_; }
+    uint32_t segments() const { return uint32_t(segment_starts_.empty() ? 1 : segment_starts_.size()); }
+    uint64_t max_segment_local_bytes() const { return max_segment_local_; }
+
     // ---- workspace: device memory for intermediate results of recorded work (split-K
     // partial sums, ops/matmul.cpp), `bytes` at least, alive until the next begin() (or
     // the recorder's end of life), so a recorded command buffer can be submitted again.
@@ -109,6 +141,26 @@ public:
 
 private:
     VkDescriptorSet allocate_set(VkDescriptorSetLayout layout, uint32_t n_descriptors);
+    // One recorded command, kept on the host when the recorder has a budget.
+    struct Command {
+        enum class Kind : uint8_t { dispatch, copy, fill, barrier, mark } kind = Kind::barrier;
+        const Pipeline* pipeline = nullptr;  // dispatch
+        VkDescriptorSet set = VK_NULL_HANDLE;
+        uint32_t push_offset = 0, push_size = 0;  // into push_data_
+        Groups groups;
+        uint32_t profile_slot = ~0u;  // its pair of profile queries, or none
+        VkBuffer src = VK_NULL_HANDLE, dst = VK_NULL_HANDLE;  // copy, fill
+        uint64_t src_offset = 0, dst_offset = 0, bytes = 0;   // fill: bytes = VK_WHOLE_SIZE or a range
+        uint32_t value = 0;  // fill
+        uint32_t slot = 0;   // mark
+    };
+    // Keeps `c` (a recording with a budget), starting a new segment first where its
+    // workgroup memory `local` would take the current one past the budget.
+    void record(const Command& c, uint64_t local);
+    void emit(VkCommandBuffer cb, const Command& c, const uint8_t* push_data) const;
+    void open(VkCommandBuffer cb, bool reset_queries) const;  // vkBeginCommandBuffer (+ the query resets)
+    void close(VkCommandBuffer cb) const;  // the host-read barrier + vkEndCommandBuffer
+    void record_segment(size_t s);         // segment s of commands_ into cb_, opened and closed
     struct Range {
         VkBuffer buffer;
         uint64_t begin, end;
@@ -134,6 +186,13 @@ private:
     uint32_t dispatches_ = 0, barriers_ = 0;
     uint64_t bytes_read_[kByteClasses] = {};
     std::vector<Buffer> workspaces_;  // the last one is current; older ones live until begin()
+    uint64_t budget_ = 0;
+    bool deferred_ = false;  // this recording keeps its commands (budget_ > 0 at begin())
+    bool streamed_ = false;  // more than one segment: recorded segment by segment at submit()
+    std::vector<Command> commands_;
+    std::vector<uint8_t> push_data_;
+    std::vector<size_t> segment_starts_;  // index into commands_ of each segment's first
+    uint64_t segment_local_ = 0, max_segment_local_ = 0, local_total_ = 0;
 };
 
 }  // namespace vkrt
