@@ -29,8 +29,8 @@
 #   VKRT_GPU_OUT     where stats/profiles write their files (default $VKRT_BUILD/gpu)
 #   VKRT_GPU_TIMEOUT seconds a whole target may take before it counts as hung (default 1800)
 #   VKRT_GPU_NICE    niceness of the compiling runs (default 10: a shared machine)
-#   VKRT_GPU_JOBS    targets `stats` runs at once (default 1; each emulated phone target keeps
-#                    one core busy, so 2 on a 2-core machine)
+#   VKRT_GPU_JOBS    targets `stats` and `profiles` run at once (default 1; each emulated phone
+#                    target keeps one core busy, so 2 on a 2-core machine)
 #   VKRT_GPU_UNITS   only the --shader-stats units matching this regex (vkrt-bench --units;
 #                    default all): a partial table, e.g. CI's phone pass
 #   VKRT_GPU_PROFILE_PRESET  the synthetic model of `profiles` (default 1B; tiny/125M where
@@ -272,6 +272,33 @@ stats_one() {
   return $rc
 }
 
+# each_target FUNC TARGET... [-- ARG...]: FUNC TARGET ARG... for every target, VKRT_GPU_JOBS at
+# once; the targets whose FUNC failed in the array failed_targets (each one's exit status
+# through a file: a background job's status is only that of its own subshell).
+failed_targets=()
+each_target() {
+  local fn=$1 t targets=() args=() jobs=${VKRT_GPU_JOBS:-1} running=0 st
+  shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do targets+=("$1"); shift; done
+  [ $# -gt 0 ] && shift && args=("$@")
+  failed_targets=()
+  st=$(mktemp -d)
+  for t in "${targets[@]}"; do
+    if [ "$jobs" -le 1 ]; then
+      "$fn" "$t" "${args[@]}" || failed_targets+=("$t")
+      continue
+    fi
+    if [ $running -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+    { rc=0; "$fn" "$t" "${args[@]}" || rc=$?; echo $rc >"$st/$t"; } &
+    running=$((running + 1))
+  done
+  wait || true
+  for t in "${targets[@]}"; do
+    [ "$jobs" -le 1 ] || [ "$(cat "$st/$t" 2>/dev/null || echo 1)" = 0 ] || failed_targets+=("$t")
+  done
+  rm -rf "$st"
+}
+
 cmd_stats() {
   local gate="" targets=() t fails=()
   while [ $# -gt 0 ]; do
@@ -281,24 +308,8 @@ cmd_stats() {
     esac
   done
   [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(all_targets)
-  # VKRT_GPU_JOBS targets at once; each one's exit status through a file (a background job's
-  # status is only that of its own subshell).
-  local jobs=${VKRT_GPU_JOBS:-1} running=0 st
-  st=$(mktemp -d)
-  for t in "${targets[@]}"; do
-    if [ "$jobs" -le 1 ]; then
-      stats_one "$t" "$gate" || fails+=("$t")
-      continue
-    fi
-    if [ $running -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
-    { rc=0; stats_one "$t" "$gate" || rc=$?; echo $rc >"$st/$t"; } &
-    running=$((running + 1))
-  done
-  wait || true
-  for t in "${targets[@]}"; do
-    [ "$jobs" -le 1 ] || [ "$(cat "$st/$t" 2>/dev/null || echo 1)" = 0 ] || fails+=("$t")
-  done
-  rm -rf "$st"
+  each_target stats_one "${targets[@]}" -- "$gate"
+  fails=("${failed_targets[@]}")
   if [ ${#fails[@]} -gt 0 ]; then
     log "failed targets: ${fails[*]} (see $out/stats-TARGET.md)"
     for t in "${fails[@]}"; do
@@ -505,7 +516,10 @@ cmd_expect() {
 cmd_profiles() {
   local targets=("$@") t fails=()
   [ ${#targets[@]} -gt 0 ] || targets=(navi31 navi21 ga102 a630 a740 g610)
-  for t in "${targets[@]}"; do profiles_one "$t" || fails+=("$t"); done
+  # The synthetic model once, before targets run side by side (VKRT_GPU_JOBS).
+  synthetic_q4_k_m "$repo/$build/gpu/synthetic" "$profile_preset" >/dev/null
+  each_target profiles_one "${targets[@]}"
+  fails=("${failed_targets[@]}")
   [ ${#fails[@]} -eq 0 ] && return 0
   log "profile failures: ${fails[*]} (see $out/profile-TARGET.md)"
   for t in "${fails[@]}"; do grep '^FAIL' "$out/profile-$t.md" | sed "s/^/$t: /" >&2; done

@@ -172,7 +172,7 @@ struct Capabilities {
     // by the command buffer until it is reset: Arm Mali (vendor 0x13B5; Mesa 25.0's panvk
     // sizes it as the shared bytes rounded up to a power of two (at least 128) x each grid
     // dimension rounded up to a power of two x the shader cores, and reuses nothing within a
-    // command buffer: a 1B's 8-token prefill would hold 3.4 GiB on a G610 MP4). The recorder
+    // command buffer: a 1B's 8-token prefill would hold 3.2 GiB on a G610 MP4). The recorder
     // estimates that memory per dispatch (Recorder::local_memory) and keeps what one command
     // buffer holds under record_budget: a pass that needs more is recorded in segments, each
     // submitted and released in turn (vk/recorder.hpp). 0 = unbounded (on-chip shared memory:
