@@ -738,13 +738,14 @@ void Device::query_caps(const DeviceOptions& opts) {
             c.device_local_bytes += mem_props_.memoryHeaps[i].size;
     c.uma = any_local && all_local_visible;
     // Capabilities::record_budget: where workgroup memory is allocated per dispatch, a
-    // recorded command buffer may hold 1/64 of the device's memory in it (282 MiB of an 18 GiB
-    // heap, 128 MiB of an 8 GiB phone's: one 8-column GEMV of a 1B on a G610 MP4): the weights,
-    // KV cache and the other recorders' command buffers keep the rest (the panvk shim failed
-    // with 0.63 GiB of the 1B's prefill allocated: docs/GPU.md), and a segment boundary costs
-    // one submit-and-wait.
+    // recorded command buffer may hold 1/32 of the device's memory in it (564 MiB of the panvk
+    // shim's 18 GiB heap, 256 MiB of an 8 GiB phone's): the weights, KV cache and the other
+    // recorders' command buffers keep the rest (the shim refused a 1B prefill's 128 MiB GEMV
+    // with 659 MiB of its workgroup memory held: docs/GPU.md). A pass within the budget stays
+    // one command buffer recorded once (the 1B's decode: 445 MiB); one over it is re-recorded
+    // segment by segment at every submit, its driver memory allocated again each time.
     c.local_memory_per_dispatch = c.vendor_id == 0x13B5;  // Arm
-    c.record_budget = c.local_memory_per_dispatch ? std::max<uint64_t>(c.device_local_bytes / 64, 1) : 0;
+    c.record_budget = c.local_memory_per_dispatch ? std::max<uint64_t>(c.device_local_bytes / 32, 1) : 0;
     if (opts.record_budget != DeviceOptions::kDeviceRecordBudget) c.record_budget = opts.record_budget;
 
     // Extensions to enable.
