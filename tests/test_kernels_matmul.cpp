@@ -595,15 +595,25 @@ TEST_CASE("matmul: GLU epilogue with q8_1 output equals quantize_q8_1 of its row
 TEST_CASE("matmul and embed: weights split into parts of whole rows (forced small binding limit)") {
     // A limit of a few rows per part: N = 37 rows give parts of 6 (or 5, 3...) rows and a
     // short last part, each part one dispatch writing its rows of Y at its row offset.
+    // K: two blocks; for the 256-element formats (8 units a block) one block at M = 1 and
+    // three at M = 3, the GEMV shapes (threads, columns) the every-format case runs for them,
+    // so that the GEMV pipelines here are that case's (suite time: a pipeline is a lavapipe
+    // compile; the parts are whole rows, whatever K is).
+    const auto gemv_k = [](Format t, uint32_t M) {
+        const uint32_t b = block_k(t);
+        return b == 256 && M == 1 ? b : b == 256 && M == 3 ? 3 * b : 2 * b;
+    };
     uint32_t seed = 2000;
     for (Format t : kernel_formats()) {
         const uint32_t K = 2 * block_k(t), N = 37;
         const uint64_t limit = (fmt::row_bytes(t, K) * 6 + 3) & ~uint64_t(3);
         for (uint32_t M : {1u, 3u, 12u}) {
-            const Problem p = make_problem(t, M, N, K, seed += 3);
+            const uint32_t Km = gemv_k(t, M);
+            const uint64_t limit_m = (fmt::row_bytes(t, Km) * 6 + 3) & ~uint64_t(3);
+            const Problem p = make_problem(t, M, N, Km, seed += 3);
             for (const Caps& c : {Caps{false, false, false}, Caps{true, true, true}}) {
                 Device& dev = test::gpu_with(c.no_int_dot, c.no_fp16, c.no_subgroup);
-                const auto wb = ops::upload_weight(dev, t, N, K, p.w.data(), "w", limit);
+                const auto wb = ops::upload_weight(dev, t, N, Km, p.w.data(), "w", limit_m);
                 REQUIRE(wb.view.parts.size() >= 6);
                 check_all_paths(dev, caps_name(c) + " split", p, wb.view);
             }
