@@ -357,20 +357,25 @@ void check_attention(Device& dev, KvType tk, KvType tv, uint32_t M, uint32_t n_h
 }
 }  // namespace
 
-TEST_CASE("attention over f16 / q8_0 caches: every K x V type pair, decode and blocked prefill, both paths") {
+TEST_CASE("attention over f32 / f16 / q8_0 caches: same-type and mixed K x V pairs, decode and blocked prefill, both paths") {
     static_assert(ops::kAttentionBlockMinRows == 8, "M = 1 and 3 below run the per-query kernel, M >= 20 the blocked one");
     for (Device* dev : paths()) {
         CAPTURE(dev->caps().subgroup);
         uint32_t seed = 600;
         for (KvType tk : kTypes) {
             for (KvType tv : kTypes) {
-                // The shared-memory path (the second device) takes the same K and V types and
-                // two mixed pairs here (suite time: each pair x shape is a lavapipe compile);
-                // its other mixed pairs run in the ring test below, which covers every K x V
-                // pair on both paths, decode and blocked prefill.
-                const bool mixed_pair_kept = (tk == KvType::f16 && tv == KvType::q8_0) ||
-                                             (tk == KvType::q8_0 && tv == KvType::f32);
-                if (dev != paths().front() && tk != tv && !mixed_pair_kept) {
+                // Each path takes the same K and V types and two mixed pairs here, each pair
+                // with q8_0 (the type whose blocks the head dims below straddle) as K once and
+                // as V once: the subgroup path f32/q8_0 and q8_0/f16, the shared-memory path
+                // f16/q8_0 and q8_0/f32 (suite time: each pair x shape is a lavapipe compile).
+                // Every K x V pair runs on both paths in the ring test (decode and blocked
+                // prefill) and the split decode test below.
+                const bool sg = dev->caps().subgroup;
+                const bool mixed_pair_kept = sg ? (tk == KvType::f32 && tv == KvType::q8_0) ||
+                                                      (tk == KvType::q8_0 && tv == KvType::f16)
+                                                : (tk == KvType::f16 && tv == KvType::q8_0) ||
+                                                      (tk == KvType::q8_0 && tv == KvType::f32);
+                if (tk != tv && !mixed_pair_kept) {
                     seed += 5;
                     continue;
                 }
