@@ -128,6 +128,7 @@ std::vector<AwqSite> apply_awq(const ref::RefConfig& cfg, ref::RefWeights& w,
     for (uint32_t l = 0; l < cfg.n_layer; ++l) {
         for (size_t si = 0; si < arch::kSites; ++si) {
             const Site site = Site(si);
+            if (opt.progress) opt.progress(l * arch::kSites + si, cfg.n_layer * arch::kSites);
             std::vector<Consumer> cons;
             for (const arch::TensorDesc& d : table) {
                 if (d.kind != arch::Kind::linear || d.layer != int(l) || d.site != site) continue;

@@ -53,6 +53,7 @@ struct AwqOptions {
     std::vector<double> alphas = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
     // ranges [a, b) of n rows run in parallel (quant::parallel_rows); empty: one thread
     std::function<void(uint64_t n, const std::function<void(uint64_t, uint64_t)>&)> parallel;
+    std::function<void(size_t done, size_t total)> progress;  // in (layer, site) pairs
 };
 
 struct AwqSite {

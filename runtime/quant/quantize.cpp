@@ -313,15 +313,15 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
         AwqOptions ao;
         const unsigned th = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
         ao.parallel = [th](uint64_t n, const std::function<void(uint64_t, uint64_t)>& fn) { parallel_rows(n, th, fn); };
-        size_t done = 0;
+        ao.progress = [&](size_t d, size_t n) { progress("awq", double(d) / double(n)); };
         for (const AwqSite& s : apply_awq(fm->cfg, fm->w, [&](const std::string& n) { return types.at(n); },
                                           importance, hessians, ao)) {
             std::ostringstream os;
             os << "awq: layer " << s.layer << " " << arch::site_name(s.site) << ": alpha " << s.alpha
                << ", weighted error " << s.err_before << " -> " << s.err_after;
             log(os.str());
-            progress("awq", double(++done) / double(hp.n_layer * arch::kSites));
         }
+        progress("awq", 1);
         awq_applied = true;
     }
 
