@@ -185,7 +185,7 @@ std::vector<AwqSite> apply_awq(const ref::RefConfig& cfg, ref::RefWeights& w,
                 for (const Consumer& c : cons) e += consumer_error(c, sc, opt);
                 return e;
             };
-            AwqSite rep{l, site, 0, 0, 0};
+            AwqSite rep{l, site, 0, 0, 0, {}};
             rep.err_before = rep.err_after = site_error(std::vector<float>(P, 1.0f));
             std::vector<float> best(P, 1.0f);
             for (double a : opt.alphas) {
