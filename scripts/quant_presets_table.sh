@@ -11,6 +11,7 @@
 # (LLAMA_CPP_BUILD set: llama-imatrix -f CALIB -c 512 --chunks 32, then llama-quantize
 # --imatrix, measured with the same vkrt-bench command).
 # GPTQ=1: the vkrt files with --gptq (error feedback, runtime/quant/gptq.hpp) as well.
+# AWQ=1: the vkrt files with --awq (activation-aware scales folded first, runtime/quant/awq.hpp).
 # OUT_DIR=DIR keeps the files; a DIR/vkrt.imatrix.gguf (and DIR/llama.imatrix.gguf) from an
 # earlier run with the same CALIB_TOKENS is reused instead of calibrating again (minutes here).
 #   scripts/quant_presets_table.sh [BUILD_DIR] [PRESETS...]
@@ -42,11 +43,11 @@ if [ -n "${LLAMA_CPP_BUILD:-}" ] && [ ! -s "$out/llama.imatrix.gguf" ]; then
     -ngl 0 -t 2 -nr -o "$out/llama.imatrix.gguf" >"$out/imatrix.log" 2>&1
 fi
 echo "vkrt-quantize: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- runtime samples || echo ' (modified)'), $(date -u '+%Y-%m-%d %H:%M UTC'), files in $out"
-echo "| preset | bytes | bits/weight | vkrt ppl (--imatrix${GPTQ:+ --gptq}) | llama-quantize --imatrix ppl (vkrt-bench) |"
+echo "| preset | bytes | bits/weight | vkrt ppl (--imatrix${AWQ:+ --awq}${GPTQ:+ --gptq}) | llama-quantize --imatrix ppl (vkrt-bench) |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 for p in $presets; do
   f=$out/$p.gguf
-  "$build/bin/vkrt-quantize" -m "$src" -o "$f" --type "$p" --imatrix "$im" ${GPTQ:+--gptq} >/dev/null 2>&1
+  "$build/bin/vkrt-quantize" -m "$src" -o "$f" --type "$p" --imatrix "$im" ${AWQ:+--awq} ${GPTQ:+--gptq} >/dev/null 2>&1
   size=$(stat -c %s "$f")
   bpw=$(python3 scripts/gguf_tensor_digests.py "$f" --bpw)  # tensor data bits / elements
   lc="-"

@@ -8,6 +8,7 @@
 // synthetic 32-layer table, the imatrix file round trip and the bad-input errors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -19,7 +20,10 @@
 
 #include "core/error.hpp"
 #include "core/format.hpp"
+#include "arch/arch.hpp"
 #include "gguf/gguf.hpp"
+#include "quant/awq.hpp"
+#include "quant/calibrate.hpp"
 #include "quant/gptq.hpp"
 #include "quant/imatrix.hpp"
 #include "quant/presets.hpp"
@@ -516,5 +520,170 @@ TEST_CASE("quant gptq: refused without x x^T or with --scales ggml; no file left
     o.gptq = true;  // no importance matrix at all
     CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("needs an importance matrix"),
                          Error);
+    CHECK(!std::filesystem::exists(out));
+}
+
+namespace {
+
+// Per linear: mean x^2 and mean x x^T of its input from calibration, as quantize_gguf holds them.
+void awq_statistics(const std::vector<arch::TensorDesc>& table, const quant::CalibStats& st,
+                    quant::AwqImportance& imp, quant::AwqHessians& hess) {
+    for (const arch::TensorDesc& d : table) {
+        if (d.kind != arch::Kind::linear) continue;
+        const quant::ActStats& a = st.at(uint32_t(d.layer), d.site);
+        std::vector<float> i(a.K), H(a.K * a.K);
+        for (size_t j = 0; j < a.K; ++j) i[j] = float(a.chan_sumsq[j] / double(a.rows));
+        for (size_t j = 0; j < H.size(); ++j) H[j] = float(a.xtx[j] / double(a.rows));
+        imp[d.name] = std::move(i);
+        hess[d.name] = std::make_shared<const std::vector<float>>(std::move(H));
+    }
+}
+
+// A calibrated float model and its AWQ fold with one alpha (the tool tries a grid; one
+// candidate keeps a test at seconds).
+struct AwqCase {
+    quant::FloatLlama m;
+    quant::CalibData data;
+    std::vector<arch::TensorDesc> table;
+    quant::AwqImportance imp0, imp1;
+    quant::AwqHessians hess0, hess1;
+    ref::RefWeights w1;
+    std::vector<quant::AwqSite> sites;
+
+    quant::CalibStats stats(const ref::RefWeights& w) const {
+        quant::CalibOptions co;
+        co.capture_rows = 0;
+        co.hessian = true;
+        return quant::collect_stats(quant::FloatLlama{m.cfg, w}, nullptr, data, co);
+    }
+    AwqCase(const std::string& path, size_t tokens, Format f256, Format f32) {
+        gguf::File f = gguf::File::open(path);
+        m = quant::load_float_llama(f, 64);
+        data = quant::calibration_sequences(f, test::read_file(test::models_dir() + "/tinystories_valid_head.txt"),
+                                            tokens);
+        table = arch::tensor_table(m.cfg);
+        awq_statistics(table, stats(m.w), imp0, hess0);
+        imp1 = imp0;
+        hess1 = hess0;
+        w1 = m.w;
+        quant::AwqOptions ao;
+        ao.alphas = {0.5};
+        sites = quant::apply_awq(m.cfg, w1, [&](const std::string& n) { return type_of(n, f256, f32); }, imp1, hess1,
+                                 ao);
+    }
+    Format type_of(const std::string& name, Format f256, Format f32) const {
+        for (const arch::TensorDesc& d : table)
+            if (d.name == name) return d.cols % 256 == 0 ? f256 : d.cols % 32 == 0 ? f32 : Format::F16;
+        FAIL("no tensor " << name);
+        return Format::F32;
+    }
+    // Exact in float: a norm weight / s times a column * s (and a v or up row / s times a column
+    // * s) differ from the original products by a few roundings of 2^-24 each; through 5 layers
+    // and the softmax the logits' relative difference stays far below 1e-5 (SmoothQuant's fold
+    // on these models: ~1e-7).
+    double logits_rel_diff() const {
+        std::vector<int32_t> toks(data.seqs[0].begin(), data.seqs[0].begin() + 40);
+        quant::InstrumentedModel before(m.cfg, m.w), after(m.cfg, w1);
+        const std::vector<float> y0 = before.forward(toks, 0), y1 = after.forward(toks, 0);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < y0.size(); ++i) {
+            num += (double(y0[i]) - y1[i]) * (double(y0[i]) - y1[i]);
+            den += double(y0[i]) * y0[i];
+        }
+        return std::sqrt(num / den);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("quant awq: the fold is the same model in float, its x x^T is the scaled model's, its error lower") {
+    // padded256 calibrated on 256 tokens with x x^T; every linear Q4_K where its rows fit
+    // 256-blocks, else Q4_0 (IQ4's refined search would take most of the test's time).
+    const AwqCase c(src_path(), 256, Format::Q4_K, Format::Q4_0);
+    REQUIRE(c.sites.size() == 5 * arch::kSites);
+    size_t scaled = 0;
+    for (const quant::AwqSite& s : c.sites) {
+        CHECK(s.err_after <= s.err_before);
+        scaled += s.alpha > 0;
+    }
+    CHECK(scaled > 0);
+    CHECK(c.logits_rel_diff() < 1e-5);
+
+    // The statistics apply_awq handed on are the scaled model's: calibrating it again gives them
+    // (float sums over 256 tokens: 1e-3 relative to the matrix's largest entry).
+    quant::AwqImportance imp2;
+    quant::AwqHessians hess2;
+    awq_statistics(c.table, c.stats(c.w1), imp2, hess2);
+    for (const auto& nh : c.hess1) {
+        const std::string& name = nh.first;
+        CAPTURE(name);
+        const std::vector<float>& a = *nh.second;
+        const std::vector<float>& b = *hess2.at(name);
+        float amax = 0, dmax = 0;
+        for (size_t j = 0; j < a.size(); ++j) {
+            amax = std::max(amax, std::fabs(b[j]));
+            dmax = std::max(dmax, std::fabs(a[j] - b[j]));
+        }
+        CHECK(dmax <= 1e-3f * amax);
+    }
+
+    // The objective, recomputed here: sum over every linear's rows of e^T H e with the writer's
+    // search encoder, before (original weights and statistics) and after the fold. A producer's
+    // row divided by s_r (attn_v for attn_out, ffn_up for ffn_down_in) has outputs 1/s_r of the
+    // original model's: its error counts s_r^2 times, in the original model's units.
+    std::map<std::pair<int, arch::Role>, std::vector<float>> row_scale;
+    for (const quant::AwqSite& s : c.sites) {
+        if (s.scales.empty()) continue;
+        if (s.site == arch::Site::attn_out) row_scale[{int(s.layer), arch::Role::attn_v}] = s.scales;
+        if (s.site == arch::Site::ffn_down_in) row_scale[{int(s.layer), arch::Role::ffn_up}] = s.scales;
+    }
+    auto total_error = [&](const ref::RefWeights& w, const quant::AwqImportance& imp, const quant::AwqHessians& hs,
+                           bool folded) {
+        double e = 0;
+        for (const arch::TensorDesc& d : c.table) {
+            if (d.kind != arch::Kind::linear) continue;
+            const Format t = c.type_of(d.name, Format::Q4_K, Format::Q4_0);
+            const size_t K = d.cols;
+            std::vector<uint8_t> q(fmt::row_bytes(t, K));
+            for (arch::Role r : d.parts) {
+                const std::vector<float>& W = w.at(r, d.layer);
+                auto rs = folded ? row_scale.find({d.layer, r}) : row_scale.end();
+                for (size_t o = 0; o < W.size() / K; ++o) {
+                    quant::quantize_row_importance(t, W.data() + o * K, q.data(), K, imp.at(d.name).data(),
+                                                   hs.at(d.name)->data());
+                    const double so = rs != row_scale.end() ? double(rs->second[o]) : 1.0;
+                    e += so * so * quant::hessian_error(t, W.data() + o * K, q.data(), K, hs.at(d.name)->data());
+                }
+            }
+        }
+        return e;
+    };
+    const double e0 = total_error(c.m.w, c.imp0, c.hess0, false), e1 = total_error(c.w1, c.imp1, c.hess1, true);
+    MESSAGE("AWQ weighted error: " << e0 << " -> " << e1);
+    CHECK(e1 < e0);
+}
+
+TEST_CASE("quant awq: exact on every architecture (GQA, q/k/v biases, fused qkv and gate|up, post-norms); refusals") {
+    for (const char* name : {"qwen2-f32", "qwen3-f32", "gemma3-f32", "phi3-f32"}) {
+        CAPTURE(name);
+        const AwqCase c(test::models_dir() + "/arch/" + name + ".gguf", 128, Format::Q4_0, Format::Q4_0);
+        size_t scaled = 0;
+        for (const quant::AwqSite& s : c.sites) scaled += s.alpha > 0;
+        CHECK(scaled > 0);
+        CHECK(c.logits_rel_diff() < 1e-5);
+    }
+    // Without x x^T (llama-imatrix's file) or with ggml's own scales: refused, no file left.
+    const std::filesystem::path data = std::filesystem::path(__FILE__).parent_path() / "data";
+    const std::string out = tmp("awq_refused.gguf");
+    quant::QuantizeOptions o;
+    o.type = quant::QuantType::preset;
+    o.preset = "iq4_xs";
+    o.awq = true;
+    o.imatrix_in = (data / "llama_imatrix_padded256.gguf").string();
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("--awq needs the mean x x^T"),
+                         Error);
+    CHECK(!std::filesystem::exists(out));
+    o.ggml_scales = true;
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(src_path(), out, o), doctest::Contains("not --scales ggml"), Error);
     CHECK(!std::filesystem::exists(out));
 }

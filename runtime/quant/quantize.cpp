@@ -14,6 +14,7 @@
 #include "core/quant.hpp"
 #include "arch/arch.hpp"
 #include "io/safe_write.hpp"
+#include "quant/awq.hpp"
 #include "quant/gptq.hpp"
 #include "quant/imatrix.hpp"
 #include "quant/presets.hpp"
@@ -52,10 +53,6 @@ void quantize_w8a8_rows(const float* w, size_t N, size_t K, int8_t* q, float* sc
     for (size_t o = 0; o < N; ++o) scale[o] = ref::quantize_row_i8(w + o * K, K, q + o * K);
 }
 
-namespace {
-
-// fn(a, b) over [0, n) split into up to `threads` ranges, run in parallel; the first
-// exception (in range order) is rethrown after all have finished.
 void parallel_rows(uint64_t n, unsigned threads, const std::function<void(uint64_t, uint64_t)>& fn) {
     const uint64_t parts = std::min<uint64_t>(std::max(1u, threads), n);
     if (parts <= 1) return fn(0, n);
@@ -73,6 +70,8 @@ void parallel_rows(uint64_t n, unsigned threads, const std::function<void(uint64
     for (const std::exception_ptr& e : errors)
         if (e) std::rethrow_exception(e);
 }
+
+namespace {
 
 std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
     std::vector<uint8_t> b(v.size() * 4);
@@ -106,6 +105,10 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     VKRT_CHECK(!opt.gptq || (use_imatrix && !opt.ggml_scales), Status::invalid_argument,
                "--gptq feeds back errors over vkrt's importance search: it needs an importance matrix "
                "(--scales imatrix, or --imatrix FILE from vkrt-quantize --imatrix-out) and not --scales ggml");
+    VKRT_CHECK(!opt.awq || (use_imatrix && !opt.ggml_scales && !w8a8 && !mixed), Status::invalid_argument,
+               "--awq chooses its scales by the importance search's error on a preset's block formats: it needs an "
+               "importance matrix with x x^T (--scales imatrix, or --imatrix FILE from vkrt-quantize --imatrix-out), "
+               "not --scales ggml, W8A8 or --budget-bits");
     VKRT_CHECK(std::isfinite(opt.gptq_damp) && opt.gptq_damp > 0, Status::invalid_argument, "--gptq-damp ",
                opt.gptq_damp, " is not a positive number");
     const Preset* preset = nullptr;
@@ -263,12 +266,73 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     for (const gguf::TensorInfo& t : f.tensors()) names.push_back(t.name);
     std::optional<PresetPlan> plan;
     if (preset) plan.emplace(*preset, names, hp.n_layer, hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1, use_imatrix);
-    // ---- float sources that differ from the file (smoothed weights and norms): the
-    // parts of each tensor (a fused tensor's rows are its parts' rows in order)
+    // Choose a tensor's type: the preset's per-tensor mix (its counters advance on every tensor,
+    // in file order, as llama-quantize's do: `pp` is the writer's plan or a copy for a pre-pass),
+    // a budget choice, or W8A8's; rows that fit no block -> F16. Fallbacks noted in `notes`.
+    auto tensor_type = [&](std::optional<PresetPlan>& pp, const gguf::TensorInfo& t,
+                           std::vector<std::string>* notes) {
+        auto d = desc.find(t.name);
+        const bool lin = d != desc.end() && d->second.kind == arch::Kind::linear;
+        const bool vec = t.dims.size() == 1;
+        TensorType type = TensorType::F32;
+        if (pp) {
+            TensorChoice c = pp->choose(t.name, t.dims, vec ? TensorType::F32 : t.type);
+            type = vec ? TensorType::F32 : c.type;
+            if (!c.fallback.empty() && !(lin && choice) && notes) notes->push_back(c.fallback);
+        }
+        if (vec) {
+            type = TensorType::F32;
+        } else if (lin && w8a8) {
+            type = TensorType::I8;
+        } else if (lin && choice) {
+            auto it = choice->types.find(t.name);
+            VKRT_CHECK(it != choice->types.end(), Status::internal, "no budget choice for ", t.name);
+            type = it->second;
+        } else if (w8a8) {
+            type = TensorType::Q8_0;
+        }
+        const uint64_t K = t.dims[0];
+        if (K % fmt::traits(type).block_elems != 0) {
+            std::ostringstream os;
+            os << t.name << ": rows of " << K << " do not fit " << fmt::name(type) << "'s "
+               << fmt::traits(type).block_elems << "-element blocks -> F16";
+            if (notes) notes->push_back(os.str());
+            type = TensorType::F16;
+        }
+        return type;
+    };
+
+    // ---- --awq: scales folded into the float model (quant/awq.hpp), chosen with each linear's
+    // target type; the importance and x x^T become the scaled layer's.
+    bool awq_applied = false;
+    if (opt.awq) {
+        if (!fm) fm = load_float_llama(f, uint32_t(opt.calib_seq_len));
+        std::map<std::string, TensorType> types;
+        std::optional<PresetPlan> pre = plan;
+        for (const gguf::TensorInfo& t : f.tensors()) types[t.name] = tensor_type(pre, t, nullptr);
+        AwqOptions ao;
+        const unsigned th = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
+        ao.parallel = [th](uint64_t n, const std::function<void(uint64_t, uint64_t)>& fn) { parallel_rows(n, th, fn); };
+        ao.progress = [&](size_t d, size_t n) { progress("awq", double(d) / double(n)); };
+        for (const AwqSite& s : apply_awq(fm->cfg, fm->w, [&](const std::string& n) { return types.at(n); },
+                                          importance, hessians, ao)) {
+            std::ostringstream os;
+            os << "awq: layer " << s.layer << " " << arch::site_name(s.site) << ": alpha " << s.alpha
+               << ", weighted error " << s.err_before << " -> " << s.err_after;
+            log(os.str());
+        }
+        progress("awq", 1);
+        awq_applied = true;
+    }
+
+    // ---- float sources that differ from the file (smoothed or AWQ-scaled weights, norms and
+    // biases): the parts of each tensor (a fused tensor's rows are its parts' rows in order)
     std::map<std::string, std::vector<const std::vector<float>*>> float_src;
-    if (smoothing_applied) {
+    if (smoothing_applied || awq_applied) {
         for (const auto& [name, t] : desc) {
-            if (t.kind != arch::Kind::linear && !(t.kind == arch::Kind::norm && t.layer >= 0)) continue;
+            if (t.kind != arch::Kind::linear && !(t.kind == arch::Kind::norm && t.layer >= 0) &&
+                !(awq_applied && t.kind == arch::Kind::bias && t.layer >= 0))
+                continue;
             for (arch::Role r : t.parts) float_src[name].push_back(&fm->w.at(r, t.layer));
         }
     }
@@ -324,32 +388,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                        t.name, "' is ", fmt::name(t.type),
                        ": vkrt-quantize reads F32/F16 models (re-quantizing quantized weights loses precision)");
         }
-        // Choose the type: the preset's per-tensor mix (its counters advance on every tensor, in
-        // file order, as llama-quantize's do), a budget choice, or W8A8's.
-        TensorType type = TensorType::F32;
-        if (plan) {
-            TensorChoice c = plan->choose(t.name, t.dims, vec ? TensorType::F32 : t.type);
-            type = vec ? TensorType::F32 : c.type;
-            if (!c.fallback.empty() && !(lin && choice)) res.fallbacks.push_back(c.fallback);
-        }
-        if (vec) {
-            type = TensorType::F32;
-        } else if (lin && w8a8) {
-            type = TensorType::I8;
-        } else if (lin && choice) {
-            auto it = choice->types.find(t.name);
-            VKRT_CHECK(it != choice->types.end(), Status::internal, "no budget choice for ", t.name);
-            type = it->second;
-        } else if (w8a8) {
-            type = TensorType::Q8_0;
-        }
-        if (K % fmt::traits(type).block_elems != 0) {
-            std::ostringstream os;
-            os << t.name << ": rows of " << K << " do not fit " << fmt::name(type) << "'s "
-               << fmt::traits(type).block_elems << "-element blocks -> F16";
-            res.fallbacks.push_back(os.str());
-            type = TensorType::F16;
-        }
+        const TensorType type = tensor_type(plan, t, &res.fallbacks);
         if (lin) {
             // Bits per weight from the registry's block sizes (I8: plus its per-row F32 scale).
             const double bpw = type == TensorType::I8 ? w8a8_bits_per_weight(K)

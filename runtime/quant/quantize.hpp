@@ -19,7 +19,8 @@
 // collected by calibration with `importance`) every block encoder weights its scale search
 // by each input column's mean x^2 (quant/scale_search.hpp; ggml_scales: ggml's own imatrix
 // path, llama-quantize --imatrix's bytes); scales = mse uses quantize_row_q4_0_mse for Q4_0;
-// gptq adds error feedback over the search (quant/gptq.hpp; needs the inputs' mean x x^T).
+// gptq adds error feedback over the search (quant/gptq.hpp; needs the inputs' mean x x^T);
+// awq first folds activation-aware per-channel scales into the float model (quant/awq.hpp).
 // Rows are encoded on `threads` threads (0: one per hardware thread), the file written
 // tensor by tensor, a few MiB of rows at a time.
 #pragma once
@@ -50,6 +51,8 @@ struct QuantizeOptions {
                                    // runs them (--scales ggml), not vkrt's search (quant/scale_search.hpp)
     bool gptq = false;             // --gptq: GPTQ error feedback over the search (quant/gptq.hpp); needs
                                    // the calibration's mean x x^T (calibration or a vkrt imatrix)
+    bool awq = false;              // --awq: activation-aware scales folded into the float model first
+                                   // (quant/awq.hpp); needs the mean x x^T as --gptq does
     double gptq_damp = 0.01;       // --gptq-damp: added to H's diagonal, times its mean (GPTQ's percdamp)
     unsigned threads = 0;          // -t N: encoding threads (0: one per hardware thread)
     bool mse_scales = false;       // --scales mse: Q4_0 with searched block scales
@@ -83,6 +86,10 @@ struct QuantizeCallbacks {
 
 QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt,
                              const QuantizeCallbacks& cb = {});
+
+// fn(a, b) over [0, n) split into up to `threads` ranges, run in parallel; the first
+// exception (in range order) is rethrown after all have finished.
+void parallel_rows(uint64_t n, unsigned threads, const std::function<void(uint64_t, uint64_t)>& fn);
 
 // W8A8 weight rows: w (N,K) -> q (N,K) int8, scale (N) with ref::quantize_row_i8
 // (symmetric per output channel: scale = amax / 127, q = round(w / scale)).

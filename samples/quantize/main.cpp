@@ -43,6 +43,11 @@ const char* kUsage =
     "                          rounding error compensated on the columns after it through the\n"
     "                          calibration's x x^T); needs x x^T (calibration, or an --imatrix\n"
     "                          from --imatrix-out)\n"
+    "  --awq                   with an importance matrix holding x x^T: activation-aware scaling\n"
+    "                          (AWQ) folded exactly into the float model before quantization\n"
+    "                          (norm weights, attn_v and ffn_up rows divided by s, the columns\n"
+    "                          they feed multiplied by s), s chosen per input by the weighted\n"
+    "                          output error of each linear's preset format; combinable with --gptq\n"
     "  --gptq-damp D           GPTQ's dampening: D * mean(diag x x^T) added to the diagonal\n"
     "                          (default 0.01)\n"
     "  -t, --threads N         encoding threads (default: one per hardware thread)\n"
@@ -94,6 +99,7 @@ int run(int argc, char** argv) {
     const std::string sens = args.str("--sensitivity", "", "");
     const double budget = args.number("--budget-bits", "", 0.0);
     const bool gptq = args.flag("--gptq");
+    const bool awq = args.flag("--awq");
     const double gptq_damp = args.number("--gptq-damp", "", 0.01);
     const int64_t threads = args.integer("-t", "--threads", 0, 0, 1024);
     args.finish();
@@ -134,6 +140,7 @@ int run(int argc, char** argv) {
     o.budget_bits = budget;
     o.gptq = gptq;
     o.gptq_damp = gptq_damp;
+    o.awq = awq;
     o.threads = unsigned(threads);
 
     std::fprintf(stderr, "vkrt-quantize: %s -> %s (%s%s)\n", in.c_str(), out.c_str(),
