@@ -45,6 +45,14 @@ const char* kUsage =
     "                          from --imatrix-out)\n"
     "  --gptq-damp D           GPTQ's dampening: D * mean(diag x x^T) added to the diagonal\n"
     "                          (default 0.01)\n"
+    "  --gptq-sequential M     with --gptq and --scales imatrix: GPTQ's sequential mode, each\n"
+    "                          block's linears weighted by the statistics of their inputs through\n"
+    "                          the linears quantized before them; block: one calibration pass per\n"
+    "                          layer; site: one per layer input (attn_output after q/k/v, ffn_down\n"
+    "                          after gate/up are quantized); off (default)\n"
+    "  --gptq-order O          act (default): file order and act order inside each block;\n"
+    "                          group: also GPTQ's order by 32-column group (blocks and their groups\n"
+    "                          by summed x^2, act order inside a group)\n"
     "  -t, --threads N         encoding threads (default: one per hardware thread)\n"
     "  --imatrix FILE          llama.cpp importance matrix FILE (GGUF or legacy .dat, e.g. from\n"
     "                          llama-imatrix, or --imatrix-out); must match the model\n"
@@ -95,6 +103,8 @@ int run(int argc, char** argv) {
     const double budget = args.number("--budget-bits", "", 0.0);
     const bool gptq = args.flag("--gptq");
     const double gptq_damp = args.number("--gptq-damp", "", 0.01);
+    const std::string gptq_seq = args.str("--gptq-sequential", "", "off");
+    const std::string gptq_order = args.str("--gptq-order", "", "act");
     const int64_t threads = args.integer("-t", "--threads", 0, 0, 1024);
     args.finish();
 
@@ -134,6 +144,10 @@ int run(int argc, char** argv) {
     o.budget_bits = budget;
     o.gptq = gptq;
     o.gptq_damp = gptq_damp;
+    o.gptq_sequential = quant::parse_gptq_sequential(gptq_seq);
+    VKRT_CHECK(gptq_order == "act" || gptq_order == "group", Status::invalid_argument, "--gptq-order '", gptq_order,
+               "' is not known (act, group)");
+    o.gptq_group_order = gptq_order == "group";
     o.threads = unsigned(threads);
 
     std::fprintf(stderr, "vkrt-quantize: %s -> %s (%s%s)\n", in.c_str(), out.c_str(),
