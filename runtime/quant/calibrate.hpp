@@ -174,7 +174,7 @@ CalibStats collect_stats(const FloatLlama& m, const Smoothing* smoothing, const 
 // Stages, in forward order: per layer one stage with its four sites (sequential), or one stage
 // per site (true sequential: attn_output's inputs after q/k/v are quantized, ffn_down's after
 // gate/up). Each stage runs collect_stats on `m` for its (layer, sites) only (opt.layer and
-// opt.sites are set per stage; one full calibration pass per stage), then calls
+// opt.sites are set per stage; one calibration pass per stage through layers 0..layer), then calls
 // quantize(layer, site, stats, m.w) for each of its sites in order: the caller encodes the
 // linears reading that site and must write their dequantized weights into m.w (the roles of
 // runtime/arch), which later stages then run with. m is the caller's copy of the float model.
