@@ -501,6 +501,58 @@ TEST_CASE("quant gptq: error feedback lowers e^T H e on correlated inputs, never
     }
 }
 
+TEST_CASE("quant gptq: group order keeps blocks whole, orders them by x^2, and only adds candidates") {
+    // H: a random x x^T (k = 512) whose column scales vary, so the orders differ.
+    const size_t k = 512, n = 600;
+    const std::vector<float> xs = test::random_floats(n * k, 31, -1.f, 1.f);
+    std::vector<float> H(k * k);
+    for (size_t i = 0; i < k; ++i)
+        for (size_t j = i; j < k; ++j) {
+            double s = 0;
+            for (size_t t = 0; t < n; ++t) s += double(xs[t * k + i]) * xs[t * k + j];
+            const double c = (1.0 + double((i * 7) % 13)) * (1.0 + double((j * 7) % 13));  // column scales
+            H[i * k + j] = H[j * k + i] = float(c * s / double(n));
+        }
+    std::vector<float> imp(k);
+    for (size_t i = 0; i < k; ++i) imp[i] = H[i * k + i];
+    auto diag_sum = [&](const std::vector<uint32_t>& p, size_t a, size_t len) {
+        double s = 0;
+        for (size_t i = a; i < a + len; ++i) s += H[size_t(p[i]) * k + p[i]];
+        return s;
+    };
+    const std::vector<float> w = test::random_floats(k, 32, -1.f, 1.f);
+    for (Format f : {Format::Q4_0, Format::IQ4_XS}) {
+        const std::string name = fmt::name(f);
+        CAPTURE(name);
+        const size_t be = fmt::traits(f).block_elems, gs = std::min<size_t>(32, be);
+        const std::vector<uint32_t> p = quant::gptq_group_order(H.data(), k, be);
+        REQUIRE(p.size() == k);
+        std::vector<bool> seen(k);
+        for (size_t pos = 0; pos < k; ++pos) {
+            REQUIRE(p[pos] < k);
+            CHECK(!seen[p[pos]]);
+            seen[p[pos]] = true;
+            CHECK(p[pos] / be == p[pos / be * be] / be);  // a block's columns stay together
+            CHECK(p[pos] / gs == p[pos / gs * gs] / gs);  // and so do a group's
+            if (pos % gs) CHECK(H[size_t(p[pos - 1]) * k + p[pos - 1]] >= H[size_t(p[pos]) * k + p[pos]]);
+            if (pos % be && pos % gs == 0) CHECK(diag_sum(p, pos - gs, gs) >= diag_sum(p, pos, gs));
+            if (pos && pos % be == 0) CHECK(diag_sum(p, pos - be, be) >= diag_sum(p, pos, be));
+        }
+        // The group order is a further candidate: never above the two orders alone.
+        const quant::GptqFactors g2 = quant::gptq_factors(H.data(), k, be);
+        const quant::GptqFactors g3 = quant::gptq_factors(H.data(), k, be, 0.01, true);
+        CHECK(g3.group_perm == p);
+        CHECK(g3.act_perm == g2.act_perm);
+        std::vector<uint8_t> a(size_t(fmt::row_bytes(f, k))), b(a.size());
+        quant::quantize_row_gptq(f, w.data(), a.data(), k, imp.data(), H.data(), g2);
+        quant::quantize_row_gptq(f, w.data(), b.data(), k, imp.data(), H.data(), g3);
+        const double e2 = quant::hessian_error(f, w.data(), a.data(), k, H.data());
+        const double e3 = quant::hessian_error(f, w.data(), b.data(), k, H.data());
+        CHECK(e3 <= e2);
+        MESSAGE(name, ": e^T H e file/act orders ", e2, ", with group order ", e3);
+    }
+}
+
 TEST_CASE("quant gptq: refused without x x^T or with --scales ggml; no file left") {
     const std::filesystem::path data = std::filesystem::path(__FILE__).parent_path() / "data";
     const std::string out = tmp("gptq_refused.gguf");

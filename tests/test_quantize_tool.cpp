@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -272,6 +273,101 @@ TEST_CASE("smoothquant: the smoothed model is the same model in float") {
 }
 
 // ---------------------------------------------------------------- W8A8
+
+TEST_CASE("gptq sequential: each stage's statistics come through the linears quantized before it") {
+    gguf::File f = gguf::File::open(model_path());
+    const quant::FloatLlama m0 = quant::load_float_llama(f, 256);
+    quant::CalibData d;  // one sequence of 64 tokens: 31 calibration passes in the case
+    d.seqs.emplace_back(calib_data().seqs[0].begin(), calib_data().seqs[0].begin() + 64);
+    quant::CalibOptions co;
+    co.capture_rows = 0;
+    co.hessian = true;
+    const quant::CalibStats fl = quant::collect_stats(m0, nullptr, d, co);
+    const uint32_t n_layer = m0.cfg.n_layer;
+    REQUIRE(n_layer >= 2);
+    // The float statistics of each input, bit for bit (same sums in the same order), or not.
+    auto same = [&](const quant::ActStats& a, uint32_t l, size_t s) {
+        const quant::ActStats& b = fl.layers[l][s];
+        REQUIRE(a.K == b.K);
+        REQUIRE(a.rows == b.rows);
+        return a.chan_sumsq == b.chan_sumsq && a.xtx == b.xtx;
+    };
+    // (by site, quantize): the float statistics back without quantization; by block and by site.
+    for (const std::pair<bool, bool> c : {std::pair{false, false}, std::pair{false, true}, std::pair{true, true}}) {
+        const bool by_site = c.first, quantize = c.second;
+        CAPTURE(by_site);
+        CAPTURE(quantize);
+        quant::FloatLlama m = m0;
+        std::vector<std::pair<uint32_t, quant::Site>> calls;
+        std::vector<std::array<bool, quant::kSites>> as_float(n_layer);
+        quant::calibrate_sequential(m, d, co, by_site, [&](uint32_t l, quant::Site s, const quant::ActStats& a,
+                                                            ref::RefWeights& w) {
+            calls.emplace_back(l, s);
+            REQUIRE(a.K > 0);
+            as_float[l][size_t(s)] = same(a, l, size_t(s));
+            if (!quantize) return;
+            // A coarse stand-in for an encoder: the linears reading this input rounded to 1/8.
+            for (arch::Role r : {arch::Role::attn_q, arch::Role::attn_k, arch::Role::attn_v,
+                                 arch::Role::attn_output, arch::Role::ffn_gate, arch::Role::ffn_up,
+                                 arch::Role::ffn_down})
+                if (arch::linear_site(r) == s)
+                    for (float& v : w.at(r, int(l))) v = std::round(v * 8.0f) / 8.0f;
+        });
+        // Every (layer, input) once, in forward order.
+        REQUIRE(calls.size() == size_t(n_layer) * quant::kSites);
+        for (size_t i = 0; i < calls.size(); ++i) {
+            CHECK(calls[i].first == i / quant::kSites);
+            CHECK(size_t(calls[i].second) == i % quant::kSites);
+        }
+        for (uint32_t l = 0; l < n_layer; ++l)
+            for (size_t s = 0; s < quant::kSites; ++s) {
+                CAPTURE(l);
+                CAPTURE(s);
+                // Float statistics exactly where nothing before the input is quantized: every
+                // input without quantization; block 0's inputs by block (the whole block is
+                // quantized after its one stage), only its first input by site.
+                const bool upstream_float = !quantize || (l == 0 && (!by_site || s == 0));
+                CHECK(as_float[l][s] == upstream_float);
+            }
+    }
+}
+
+TEST_CASE("gptq sequential: vkrt-quantize encodes each block on the quantized blocks before it") {
+    // Q4_0 with --gptq on stories260K: with --gptq-sequential block, block 0's tensors are the
+    // plain --gptq bytes (its inputs are float either way) and later blocks' differ (the stages'
+    // statistics by site: the case above).
+    quant::QuantizeOptions o;
+    o.type = quant::QuantType::q4_0;
+    o.importance = true;
+    o.gptq = true;
+    o.calib_text = text_path();
+    o.calib_tokens = 256;
+    std::map<std::string, std::string> out;
+    for (const auto m : {quant::GptqSequential::off, quant::GptqSequential::block}) {
+        o.gptq_sequential = m;
+        const std::string p = tmp("gptq_seq_" + std::to_string(int(m)) + ".gguf");
+        quant::quantize_gguf(model_path(), p, o);
+        out[std::to_string(int(m))] = p;
+    }
+    gguf::File off = gguf::File::open(out["0"]), block = gguf::File::open(out["1"]);
+    auto same = [&](const gguf::File& a, const std::string& n) {
+        const gguf::TensorInfo& x = a.tensor(n);
+        const gguf::TensorInfo& y = off.tensor(n);
+        REQUIRE(x.type == y.type);
+        return x.n_bytes == y.n_bytes && std::memcmp(x.data, y.data, x.n_bytes) == 0;
+    };
+    for (const char* n : {"blk.0.attn_q.weight", "blk.0.attn_v.weight", "blk.0.attn_output.weight",
+                          "blk.0.ffn_gate.weight", "blk.0.ffn_down.weight", "token_embd.weight"})
+        CHECK_MESSAGE(same(block, n), n);
+    for (const char* n : {"blk.1.attn_q.weight", "blk.2.ffn_up.weight", "blk.4.attn_output.weight"})
+        CHECK_MESSAGE(!same(block, n), n);
+
+    // Only with --gptq over calibration.
+    o.gptq = false;
+    CHECK_THROWS_WITH_AS(quant::quantize_gguf(model_path(), tmp("gptq_seq_bad.gguf"), o),
+                         doctest::Contains("--gptq-sequential calibrates"), Error);
+    CHECK_THROWS_WITH_AS(quant::parse_gptq_sequential("layer"), doctest::Contains("'layer' is not known"), Error);
+}
 
 TEST_CASE("w8a8: per-channel int8 weights dequantize within scale/2") {
     const size_t N = 37, K = 172;

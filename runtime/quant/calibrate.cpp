@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -345,6 +347,7 @@ CalibStats collect_stats(const FloatLlama& m, const Smoothing* smoothing, const 
     size_t base = 0;  // global index of the current sequence's first token
 
     ActHook hook = [&](uint32_t l, Site s, std::span<const float> x, size_t M, size_t K) {
+        if ((opt.layer >= 0 && l != uint32_t(opt.layer)) || !((opt.sites >> uint32_t(s)) & 1u)) return;
         ActStats& a = st.at(l, s);
         if (a.K == 0) {
             a.K = K;
@@ -383,6 +386,42 @@ CalibStats collect_stats(const FloatLlama& m, const Smoothing* smoothing, const 
         if (progress) progress(i + 1, data.seqs.size());
     }
     return st;
+}
+
+void calibrate_sequential(FloatLlama& m, const CalibData& data, CalibOptions opt, bool true_sequential,
+                          const SiteQuantizer& quantize, const CalibProgress& progress) {
+    const uint32_t n_stages = m.cfg.n_layer * (true_sequential ? uint32_t(kSites) : 1u);
+    const size_t n_seq = data.seqs.size();
+    for (uint32_t stage = 0; stage < n_stages; ++stage) {
+        const uint32_t l = true_sequential ? stage / uint32_t(kSites) : stage;
+        opt.layer = int32_t(l);
+        opt.sites = true_sequential ? 1u << (stage % kSites) : (1u << kSites) - 1;
+        // The stage's inputs through the layers (and sites) quantized so far. Layers after l do
+        // not change them: the pass runs the model cut after layer l (its later layers moved out
+        // and back; the same sums as the whole model's, bit for bit).
+        std::vector<ref::RefLayer> later(std::make_move_iterator(m.w.layers.begin() + l + 1),
+                                         std::make_move_iterator(m.w.layers.end()));
+        m.w.layers.resize(l + 1);
+        const uint32_t n_layer = m.cfg.n_layer;
+        m.cfg.n_layer = l + 1;
+        std::vector<bool> swa = m.cfg.swa_layers;
+        if (!m.cfg.swa_layers.empty()) m.cfg.swa_layers.resize(l + 1);
+        CalibStats st;
+        std::exception_ptr err;
+        try {
+            st = collect_stats(m, nullptr, data, opt, [&](size_t d, size_t) {
+                if (progress) progress(size_t(stage) * n_seq + d, size_t(n_stages) * n_seq);
+            });
+        } catch (...) {
+            err = std::current_exception();
+        }
+        m.cfg.n_layer = n_layer;
+        m.cfg.swa_layers = std::move(swa);
+        for (ref::RefLayer& L : later) m.w.layers.push_back(std::move(L));
+        if (err) std::rethrow_exception(err);
+        for (size_t s = 0; s < kSites; ++s)
+            if ((opt.sites >> s) & 1u) quantize(l, Site(s), st.at(l, Site(s)), m.w);
+    }
 }
 
 }  // namespace vkrt::quant

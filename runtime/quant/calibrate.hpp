@@ -143,6 +143,8 @@ struct CalibOptions {
     uint32_t hist_bins = 2048;
     size_t capture_rows = 256;  // per (layer, site); 0 = capture nothing
     bool hessian = false;       // also sum x x^T per input (ActStats::xtx): K^2 per token and input
+    int32_t layer = -1;         // >= 0: statistics of this layer's inputs only (the others stay empty)
+    uint32_t sites = 0xF;       // bit s: statistics of Site s (with `layer`: a sequential stage's inputs)
 };
 
 struct CalibData {
@@ -162,5 +164,22 @@ CalibData calibration_sequences(const gguf::File& f, const std::string& text, si
 using CalibProgress = std::function<void(size_t done, size_t total)>;  // in sequences
 CalibStats collect_stats(const FloatLlama& m, const Smoothing* smoothing, const CalibData& data,
                          const CalibOptions& opt = {}, const CalibProgress& progress = {});
+
+// ---- sequential calibration (GPTQ's sequential mode) -----------------------------------
+//
+// The statistics of each block's linear inputs taken from a model whose earlier linears are
+// already quantized, so that an encoder weighting by them (the importance search, GPTQ's error
+// feedback) sees the inputs the quantized file will really give that block, and compensates
+// the upstream error instead of matching the float model's inputs.
+// Stages, in forward order: per layer one stage with its four sites (sequential), or one stage
+// per site (true sequential: attn_output's inputs after q/k/v are quantized, ffn_down's after
+// gate/up). Each stage runs collect_stats on `m` for its (layer, sites) only (opt.layer and
+// opt.sites are set per stage; one calibration pass per stage through layers 0..layer), then calls
+// quantize(layer, site, stats, m.w) for each of its sites in order: the caller encodes the
+// linears reading that site and must write their dequantized weights into m.w (the roles of
+// runtime/arch), which later stages then run with. m is the caller's copy of the float model.
+using SiteQuantizer = std::function<void(uint32_t layer, Site site, const ActStats& stats, ref::RefWeights& w)>;
+void calibrate_sequential(FloatLlama& m, const CalibData& data, CalibOptions opt, bool true_sequential,
+                          const SiteQuantizer& quantize, const CalibProgress& progress = {});
 
 }  // namespace vkrt::quant

@@ -159,7 +159,41 @@ std::vector<double> gptq_factor(const float* Hin, size_t k, double damp, const s
     }
 }
 
-GptqFactors gptq_factors(const float* H, size_t k, size_t block, double damp) {
+std::vector<uint32_t> gptq_group_order(const float* H, size_t k, size_t block) {
+    VKRT_CHECK(block > 0 && k % block == 0, Status::invalid_argument, "gptq_group_order: rows of ", k,
+               " in blocks of ", block);
+    const size_t gs = std::min<size_t>(32, block);
+    VKRT_CHECK(block % gs == 0, Status::invalid_argument, "gptq_group_order: blocks of ", block,
+               " do not split into groups of ", gs);
+    auto diag = [&](uint32_t j) { return double(H[size_t(j) * k + j]); };
+    auto sum_diag = [&](size_t j0, size_t n) {
+        double s = 0;
+        for (size_t j = j0; j < j0 + n; ++j) s += diag(uint32_t(j));
+        return s;
+    };
+    // Blocks (their first columns) by summed H_jj, descending; ties keep file order.
+    std::vector<uint32_t> blocks(k / block);
+    for (size_t b = 0; b < blocks.size(); ++b) blocks[b] = uint32_t(b * block);
+    std::stable_sort(blocks.begin(), blocks.end(),
+                     [&](uint32_t a, uint32_t b) { return sum_diag(a, block) > sum_diag(b, block); });
+    std::vector<uint32_t> perm;
+    perm.reserve(k);
+    for (uint32_t b0 : blocks) {
+        std::vector<uint32_t> groups(block / gs);
+        for (size_t g = 0; g < groups.size(); ++g) groups[g] = uint32_t(b0 + g * gs);
+        std::stable_sort(groups.begin(), groups.end(),
+                         [&](uint32_t a, uint32_t b) { return sum_diag(a, gs) > sum_diag(b, gs); });
+        for (uint32_t g0 : groups) {
+            const size_t at = perm.size();
+            for (uint32_t j = g0; j < g0 + gs; ++j) perm.push_back(j);
+            std::stable_sort(perm.begin() + ptrdiff_t(at), perm.end(),
+                             [&](uint32_t a, uint32_t b) { return diag(a) > diag(b); });
+        }
+    }
+    return perm;
+}
+
+GptqFactors gptq_factors(const float* H, size_t k, size_t block, double damp, bool group) {
     VKRT_CHECK(block > 0 && k % block == 0, Status::invalid_argument, "gptq_factors: rows of ", k,
                " in blocks of ", block);
     GptqFactors g;
@@ -170,6 +204,10 @@ GptqFactors gptq_factors(const float* H, size_t k, size_t block, double damp) {
                          [&](uint32_t i, uint32_t j) { return H[size_t(i) * k + i] > H[size_t(j) * k + j]; });
     g.natural = gptq_factor(H, k, damp);
     g.act = gptq_factor(H, k, damp, g.act_perm);
+    if (group) {
+        g.group_perm = gptq_group_order(H, k, block);
+        g.group = gptq_factor(H, k, damp, g.group_perm);
+    }
     return g;
 }
 
@@ -214,24 +252,29 @@ void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const floa
     const size_t n_cand = n_weight * (t.quantize_refined ? 2 : 1);
     std::vector<double> w0(k);  // w as the block's start found it (a refit pass restarts from it)
     std::vector<float> target(be);  // each column's compensated value when it was rounded
+    const int n_orders = g.group.empty() ? 2 : 3;
     for (int refit = 0; refit < 2; ++refit)
-    for (int order = 0; order < 2; ++order) {
-        // perm[p]: the column rounded p-th (a permutation within each block); U in that order.
-        const std::vector<uint32_t>& perm = order ? g.act_perm : natural;
-        const double* U = order ? g.act.data() : g.natural.data();
+    for (int order = 0; order < n_orders; ++order) {
+        // perm[p]: the column rounded p-th (positions [pb*be, (pb+1)*be) hold one block's
+        // columns: file and act order keep the blocks in file order, group order does not);
+        // U in that order.
+        const std::vector<uint32_t>& perm = order == 2 ? g.group_perm : order ? g.act_perm : natural;
+        const double* U = order == 2 ? g.group.data() : order ? g.act.data() : g.natural.data();
         for (size_t c = 0; c < n_cand; ++c) {
             for (size_t j = 0; j < k; ++j) w[j] = x[j];
-            for (size_t b = 0; b < nb; ++b) {
-                const size_t j0 = b * be;
-                uint8_t* blk = out.data() + b * bb;
-                if (refit) std::copy(w.begin() + ptrdiff_t(j0), w.end(), w0.begin() + ptrdiff_t(j0));
+            for (size_t pb = 0; pb < nb; ++pb) {
+                const size_t p0 = pb * be, j0 = perm[p0] / be * be;  // positions p0.., the block's columns j0..
+                uint8_t* blk = out.data() + j0 / be * bb;
+                // The columns rounded so far do not move again: saving (and restoring) all of w
+                // is saving the ones left.
+                if (refit) w0 = w;
                 for (int pass = 0; pass <= refit; ++pass) {
                     // The block's scales: first from its columns as the feedback so far left them;
                     // a refit pass instead fits them to the values the columns had when the first
                     // pass rounded them (the feedback inside the block moves its later columns, most
                     // in a 256-element super-block), and rounds the block again from its start.
                     if (pass) {
-                        std::copy(w0.begin() + ptrdiff_t(j0), w0.end(), w.begin() + ptrdiff_t(j0));
+                        w = w0;
                         wf = target;
                     } else {
                         for (size_t i = 0; i < be; ++i) wf[i] = float(w[j0 + i]);
@@ -246,7 +289,7 @@ void quantize_row_gptq(Format f, const float* x, void* dst, size_t k, const floa
                                 set_bit(tmp.data(), qb.bit[i * nbit + s], (p >> s) & 1);
                         t.dequantize(tmp.data(), vals.data() + size_t(p) * be, be);
                     }
-                    for (size_t pos = j0; pos < j0 + be; ++pos) {
+                    for (size_t pos = p0; pos < p0 + be; ++pos) {
                         const size_t j = perm[pos], i = j - j0;
                         target[i] = float(w[j]);
                         uint32_t bp = 0;

@@ -27,7 +27,8 @@
 // the columns had when the first pass rounded them, restores the row as the block's start found
 // it and rounds the block again with those scales.
 //
-// Each row keeps the least e^T H e among: GPTQ in both orders, with and without the refit, with
+// Each row keeps the least e^T H e among: GPTQ in each order (file, act, and group order when
+// its factor was made), with and without the refit, with
 // each of the scale search's weightings, and quantize_row_importance's result (no feedback), so
 // the objective is never above the search's alone.
 #pragma once
@@ -54,12 +55,21 @@ const QuantBits& quant_bits(Format f);
 // default 1%), and (P H P^T)_ij = H_perm[i],perm[j].
 std::vector<double> gptq_factor(const float* H, size_t k, double damp = 0.01, const std::vector<uint32_t>& perm = {});
 
-// Both orders' factors of one tensor (made once per tensor; block = the format's block).
+// The orders' factors of one tensor (made once per tensor; block = the format's block).
+// An order is a permutation whose positions [b*block, (b+1)*block) hold the columns of one
+// format block (the block's scales are chosen when its first column is reached).
 struct GptqFactors {
     std::vector<uint32_t> act_perm;   // (k) act order: per block, columns by H_jj descending
     std::vector<double> natural, act;  // gptq_factor for 0..k-1 and for act_perm
+    // Group order (with `group`; else empty): GPTQ's act order kept to groups of 32 columns
+    // (a block's sub-blocks): the blocks by their summed H_jj descending, inside a block its
+    // 32-column groups by summed H_jj descending, inside a group its columns by H_jj descending.
+    std::vector<uint32_t> group_perm;
+    std::vector<double> group;
 };
-GptqFactors gptq_factors(const float* H, size_t k, size_t block, double damp = 0.01);
+GptqFactors gptq_factors(const float* H, size_t k, size_t block, double damp = 0.01, bool group = false);
+// The group order above (k columns in blocks of `block`, groups of min(32, block)).
+std::vector<uint32_t> gptq_group_order(const float* H, size_t k, size_t block);
 
 // One row x (k) -> dst (row_bytes(f, k)). imp (k): mean x^2 (H's diagonal); H (k,k) and its
 // factors. f must have an encoder and a block of more than one element.

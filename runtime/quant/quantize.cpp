@@ -38,6 +38,13 @@ QuantType parse_quant_type(const std::string& s) {
     fail(Status::invalid_argument, "quantization type '", s, "' is not known (", known, ", w8a8, w8a8_static)");
 }
 
+GptqSequential parse_gptq_sequential(const std::string& s) {
+    if (s == "off") return GptqSequential::off;
+    if (s == "block") return GptqSequential::block;
+    if (s == "site") return GptqSequential::site;
+    fail(Status::invalid_argument, "--gptq-sequential '", s, "' is not known (block, site, off)");
+}
+
 const char* quant_type_name(QuantType t) {
     switch (t) {
         case QuantType::q4_0: return "q4_0";
@@ -72,6 +79,49 @@ void parallel_rows(uint64_t n, unsigned threads, const std::function<void(uint64
 }
 
 namespace {
+// One row of a block-format tensor -> its bytes, by the scales chosen for the file (the writer's
+// and --gptq-sequential's encoder).
+struct RowCoder {
+    TensorType type;
+    size_t K;
+    bool mse, search, gptq;
+    const float* imp;           // (K) mean x^2, or nullptr
+    const float* hess;          // (K,K) mean x x^T, or nullptr
+    const GptqFactors* factor;  // with gptq
+    void operator()(const float* row, uint8_t* o) const {
+        if (mse)
+            quantize_row_q4_0_mse(row, o, K);
+        else if (gptq)
+            quantize_row_gptq(type, row, o, K, imp, hess, *factor);
+        else if (search)
+            quantize_row_importance(type, row, o, K, imp, hess);
+        else
+            fmt::quantize_row_weighted(type, row, o, K, imp);
+    }
+};
+
+// A linear input's statistics as llama.cpp's imatrix entry (sum x^2, tokens; vkrt's sum x x^T,
+// mirrored from the upper triangle collect_stats sums).
+ImatrixEntry imatrix_entry(const ActStats& a) {
+    ImatrixEntry e;
+    e.sum2.assign(a.chan_sumsq.begin(), a.chan_sumsq.end());
+    e.count = float(a.rows);
+    if (!a.xtx.empty()) {
+        const size_t K = a.K;
+        e.xxt.resize(K * K);
+        for (size_t i = 0; i < K; ++i)
+            for (size_t j = i; j < K; ++j) e.xxt[i * K + j] = e.xxt[j * K + i] = float(a.xtx[i * K + j]);
+    }
+    return e;
+}
+
+// An entry's mean x x^T (K,K) (empty without x x^T).
+std::shared_ptr<const std::vector<float>> mean_xxt(const ImatrixEntry& e) {
+    if (e.xxt.empty() || e.count <= 0) return nullptr;
+    auto H = std::make_shared<std::vector<float>>(e.xxt);
+    for (float& v : *H) v /= e.count;
+    return H;
+}
 
 std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
     std::vector<uint8_t> b(v.size() * 4);
@@ -111,6 +161,11 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                "not --scales ggml, W8A8 or --budget-bits");
     VKRT_CHECK(std::isfinite(opt.gptq_damp) && opt.gptq_damp > 0, Status::invalid_argument, "--gptq-damp ",
                opt.gptq_damp, " is not a positive number");
+    const bool sequential = opt.gptq_sequential != GptqSequential::off;
+    VKRT_CHECK(!sequential || (opt.gptq && opt.importance && opt.imatrix_in.empty() && !mixed), Status::invalid_argument,
+               "--gptq-sequential calibrates each block on the blocks quantized before it: it needs --gptq with "
+               "calibration (--scales imatrix, not an --imatrix file) and no --budget-bits");
+    VKRT_CHECK(!opt.gptq_group_order || opt.gptq, Status::invalid_argument, "--gptq-order group needs --gptq");
     const Preset* preset = nullptr;
     if (!w8a8) {
         const std::string pn = opt.type == QuantType::preset ? opt.preset : quant_type_name(opt.type);
@@ -141,22 +196,20 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     std::map<std::string, std::shared_ptr<const std::vector<float>>> hessians;  // -> (K,K) mean x x^T
     auto add_importance = [&](const std::string& name, const ImatrixEntry& e) {
         importance[name] = e.importance();
-        if (!e.xxt.empty() && e.count > 0) {
-            auto H = std::make_shared<std::vector<float>>(e.xxt);
-            for (float& v : *H) v /= e.count;
-            hessians[name] = std::move(H);
-        }
+        if (auto H = mean_xxt(e)) hessians[name] = std::move(H);
     };
     std::optional<FloatLlama> fm;
     std::optional<Smoothing> sm;        // factors (computed whenever stats exist and smoothing is on)
     bool smoothing_applied = false;
     std::optional<CalibStats> st_act;   // stats of the inputs as the file's runtime sees them (static scales)
     std::optional<BudgetChoice> choice;
+    std::optional<CalibData> calib;     // the calibration sequences (--gptq-sequential runs them again)
     if (need_stats) {
         VKRT_CHECK(!opt.calib_text.empty(), Status::invalid_argument, "calibration needs a text (--calib-text)");
         progress("tokenize", 0);
         const std::string text = read_text_file(opt.calib_text);
-        CalibData data = calibration_sequences(f, text, opt.calib_tokens, opt.calib_skip_tokens, opt.calib_seq_len);
+        const CalibData& data = calib.emplace(
+            calibration_sequences(f, text, opt.calib_tokens, opt.calib_skip_tokens, opt.calib_seq_len));
         res.calib_tokens = data.tokens();
         {
             std::ostringstream os;
@@ -190,16 +243,7 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
             im.chunk_size = uint32_t(opt.calib_seq_len);
             for (const arch::TensorDesc& t : arch::tensor_table(arch::read_hparams(f))) {
                 if (t.kind != arch::Kind::linear || !f.find_tensor(t.name)) continue;
-                const ActStats& a = st.at(uint32_t(t.layer), t.site);
-                ImatrixEntry& e = im.entries[t.name];
-                e.sum2.assign(a.chan_sumsq.begin(), a.chan_sumsq.end());
-                e.count = float(a.rows);
-                if (!a.xtx.empty()) {  // sum x x^T, mirrored from the upper triangle
-                    const size_t K = a.K;
-                    e.xxt.resize(K * K);
-                    for (size_t i = 0; i < K; ++i)
-                        for (size_t j = i; j < K; ++j) e.xxt[i * K + j] = e.xxt[j * K + i] = float(a.xtx[i * K + j]);
-                }
+                const ImatrixEntry& e = im.entries[t.name] = imatrix_entry(st.at(uint32_t(t.layer), t.site));
                 if (opt.importance && opt.imatrix_in.empty()) add_importance(t.name, e);
             }
             if (!opt.imatrix_out.empty()) {
@@ -358,6 +402,8 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     const unsigned n_threads = opt.threads ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
     double lin_bits = 0, lin_n = 0;
     std::vector<std::unique_ptr<std::vector<float>>> keep;  // per-channel scales etc. alive until write()
+    // --gptq-sequential: the block linears' bytes, encoded before write() (below); the writer copies them.
+    std::map<std::string, std::vector<uint8_t>> pre_encoded;
 
     auto row_source = [&](const gguf::TensorInfo* t) {
         auto it = float_src.find(t->name);
@@ -463,32 +509,29 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
                        "''s input: calibrate (--scales imatrix) or give an --imatrix written by "
                        "vkrt-quantize --imatrix-out (llama-imatrix's files hold only mean x^2)");
         auto factor = std::make_shared<GptqFactors>();
+        const RowCoder coder{type, K, mse, search, gptq, imp ? imp->data() : nullptr, hess ? hess->data() : nullptr,
+                             factor.get()};
         wr.add_tensor_rows(t.name, type, t.dims,
-                           [src, K, rows, out_rb, type, mse, imp, search, hess, gptq, factor,
-                            damp = opt.gptq_damp, threads = n_threads, &rows_done, &total_rows,
-                            &progress](uint64_t r0, uint64_t n, uint8_t* out) {
-                               if (gptq && factor->natural.empty())
-                                   *factor = gptq_factors(hess->data(), K, fmt::traits(type).block_elems, damp);
-                               // Rows are independent: encoded on up to `threads` threads, each its own range.
-                               auto encode = [&](uint64_t a, uint64_t b) {
-                                   std::vector<float> row(K);
-                                   for (uint64_t i = a; i < b; ++i) {
-                                       src(r0 + i, row.data());
-                                       uint8_t* o = out + i * out_rb;
-                                       if (mse)
-                                           quantize_row_q4_0_mse(row.data(), o, K);
-                                       else if (gptq)
-                                           quantize_row_gptq(type, row.data(), o, K, imp->data(), hess->data(),
-                                                             *factor);
-                                       else if (search)
-                                           quantize_row_importance(type, row.data(), o, K, imp->data(),
-                                                                   hess ? hess->data() : nullptr);
-                                       else
-                                           fmt::quantize_row_weighted(type, row.data(), o, K,
-                                                                      imp ? imp->data() : nullptr);
-                                   }
-                               };
-                               parallel_rows(n, threads, encode);
+                           [src, K, rows, out_rb, type, coder, hess, gptq, factor, name = t.name,
+                            damp = opt.gptq_damp, group = opt.gptq_group_order, threads = n_threads, &rows_done,
+                            &total_rows, &pre_encoded, &progress](uint64_t r0, uint64_t n, uint8_t* out) {
+                               auto pre = pre_encoded.find(name);
+                               if (pre != pre_encoded.end()) {
+                                   std::memcpy(out, pre->second.data() + r0 * out_rb, n * out_rb);
+                                   if (r0 + n == rows) pre_encoded.erase(pre);
+                               } else {
+                                   if (gptq && factor->natural.empty())
+                                       *factor = gptq_factors(hess->data(), K, fmt::traits(type).block_elems, damp,
+                                                              group);
+                                   // Rows are independent: encoded on up to `threads` threads, each its own range.
+                                   parallel_rows(n, threads, [&](uint64_t a, uint64_t b) {
+                                       std::vector<float> row(K);
+                                       for (uint64_t i = a; i < b; ++i) {
+                                           src(r0 + i, row.data());
+                                           coder(row.data(), out + i * out_rb);
+                                       }
+                                   });
+                               }
                                if (r0 + n == rows) *factor = {};
                                rows_done += n;
                                progress("write", double(rows_done) / double(std::max<uint64_t>(total_rows, 1)));
@@ -498,6 +541,61 @@ QuantizeResult quantize_gguf(const std::string& in_path, const std::string& out_
     // set token_embd and output.
     if (!w8a8) wr.set_u32("general.file_type", preset->ftype);
     res.linear_bits = lin_n > 0 ? lin_bits / lin_n : 0;
+
+    // ---- --gptq-sequential: the block linears encoded in forward order, each with the mean x^2 and
+    // x x^T of its input as the model with every linear before it quantized gives them (GPTQ's
+    // sequential mode: the error feedback then also compensates the upstream quantization error).
+    // Each stage's linears are dequantized into a float copy of the model that the next stages run.
+    if (sequential) {
+        const std::map<std::string, TensorType> type_of(res.tensors.begin(), res.tensors.end());
+        FloatLlama qm = *fm;
+        CalibOptions co;
+        co.capture_rows = 0;
+        co.hessian = true;
+        auto quantize_site = [&](uint32_t layer, Site site, const ActStats& a, ref::RefWeights& w) {
+            for (const auto& [name, d] : desc) {
+                const gguf::TensorInfo* t = f.find_tensor(name);
+                if (d.kind != arch::Kind::linear || uint32_t(d.layer) != layer || d.site != site || !t) continue;
+                const uint64_t K = t->dims[0], rows = t->n_elements / K;
+                VKRT_CHECK(a.K == K && a.rows > 0, Status::internal, "--gptq-sequential: no statistics for '", name,
+                           "''s input");
+                // mean x^2 and mean x x^T, as the float calibration's imatrix gives them
+                const ImatrixEntry e = imatrix_entry(a);
+                const std::vector<float> imp = e.importance();
+                const std::shared_ptr<const std::vector<float>> hess = mean_xxt(e);
+                const std::vector<float>& H = *hess;
+                const TensorType type = type_of.at(name);
+                const uint64_t rb = fmt::row_bytes(type, K);
+                GptqFactors g;
+                const bool gq = fmt::traits(type).block_elems > 1;
+                if (gq) g = gptq_factors(H.data(), K, fmt::traits(type).block_elems, opt.gptq_damp, opt.gptq_group_order);
+                const RowCoder coder{type, K, false, true, gq, imp.data(), H.data(), &g};
+                std::vector<uint8_t>& bytes = pre_encoded[name];
+                bytes.resize(rows * rb);
+                auto src = row_source(t);
+                parallel_rows(rows, n_threads, [&](uint64_t r0, uint64_t r1) {
+                    std::vector<float> row(K);
+                    for (uint64_t r = r0; r < r1; ++r) {
+                        src(r, row.data());
+                        coder(row.data(), bytes.data() + r * rb);
+                    }
+                });
+                // The quantized weights, split into the tensor's parts (fused tensors), for the stages after.
+                uint64_t r = 0;
+                for (arch::Role role : d.parts) {
+                    std::vector<float>& dst = w.at(role, d.layer);
+                    for (uint64_t i = 0; i < dst.size() / K; ++i, ++r)
+                        fmt::dequantize_row(type, bytes.data() + r * rb, dst.data() + i * K, K);
+                }
+                VKRT_CHECK(r == rows, Status::internal, "--gptq-sequential: '", name, "' has ", rows,
+                           " rows, its parts ", r);
+            }
+        };
+        log(std::string("gptq: sequential calibration, ") +
+            (opt.gptq_sequential == GptqSequential::site ? "one stage per layer input" : "one stage per layer"));
+        calibrate_sequential(qm, *calib, co, opt.gptq_sequential == GptqSequential::site, quantize_site,
+                             [&](size_t d, size_t t) { progress("gptq sequential", double(d) / double(t)); });
+    }
     progress("write", 0);
     wr.write(out_path, f.alignment());
     progress("write", 1);

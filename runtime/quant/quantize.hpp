@@ -21,6 +21,9 @@
 // path, llama-quantize --imatrix's bytes); scales = mse uses quantize_row_q4_0_mse for Q4_0;
 // gptq adds error feedback over the search (quant/gptq.hpp; needs the inputs' mean x x^T);
 // awq first folds activation-aware per-channel scales into the float model (quant/awq.hpp).
+// gptq_sequential calibrates the block linears in forward order on the model with the linears
+// before them quantized (they are encoded before the writer runs and held in memory, with a
+// second float copy of the model).
 // Rows are encoded on `threads` threads (0: one per hardware thread), the file written
 // tensor by tensor, a few MiB of rows at a time.
 #pragma once
@@ -41,6 +44,10 @@ enum class QuantType { q4_0, q8_0, w8a8, w8a8_static, preset };
 QuantType parse_quant_type(const std::string& s);
 const char* quant_type_name(QuantType t);
 
+enum class GptqSequential { off, block, site };
+// "off", "block", "site" (invalid_argument naming the value)
+GptqSequential parse_gptq_sequential(const std::string& s);
+
 struct QuantizeOptions {
     QuantType type = QuantType::q8_0;
     std::string preset;            // QuantType::preset: llama-quantize's name ("q4_k_m")
@@ -54,6 +61,12 @@ struct QuantizeOptions {
     bool awq = false;              // --awq: activation-aware scales folded into the float model first
                                    // (quant/awq.hpp); needs the mean x x^T as --gptq does
     double gptq_damp = 0.01;       // --gptq-damp: added to H's diagonal, times its mean (GPTQ's percdamp)
+    // --gptq-sequential block|site: each block's linears encoded with the statistics of their inputs
+    // through the linears already quantized before them (quant/calibrate.hpp, calibrate_sequential:
+    // per layer, or per input site inside a layer); needs --gptq and calibration (--scales imatrix)
+    GptqSequential gptq_sequential = GptqSequential::off;
+    bool gptq_group_order = false; // --gptq-order group: GPTQ's order by 32-column group as a further
+                                   // candidate (quant/gptq.hpp, GptqFactors::group_perm)
     unsigned threads = 0;          // -t N: encoding threads (0: one per hardware thread)
     bool mse_scales = false;       // --scales mse: Q4_0 with searched block scales
     bool smooth = true;            // SmoothQuant for W8A8 (--no-smooth: off)

@@ -50,6 +50,14 @@ const char* kUsage =
     "                          output error of each linear's preset format; combinable with --gptq\n"
     "  --gptq-damp D           GPTQ's dampening: D * mean(diag x x^T) added to the diagonal\n"
     "                          (default 0.01)\n"
+    "  --gptq-sequential M     with --gptq and --scales imatrix: GPTQ's sequential mode, each\n"
+    "                          block's linears weighted by the statistics of their inputs through\n"
+    "                          the linears quantized before them; block: one calibration pass per\n"
+    "                          layer; site: one per layer input (attn_output after q/k/v, ffn_down\n"
+    "                          after gate/up are quantized); off (default)\n"
+    "  --gptq-order O          act (default): file order and act order inside each block;\n"
+    "                          group: also GPTQ's order by 32-column group (blocks and their groups\n"
+    "                          by summed x^2, act order inside a group)\n"
     "  -t, --threads N         encoding threads (default: one per hardware thread)\n"
     "  --imatrix FILE          llama.cpp importance matrix FILE (GGUF or legacy .dat, e.g. from\n"
     "                          llama-imatrix, or --imatrix-out); must match the model\n"
@@ -101,6 +109,8 @@ int run(int argc, char** argv) {
     const bool gptq = args.flag("--gptq");
     const bool awq = args.flag("--awq");
     const double gptq_damp = args.number("--gptq-damp", "", 0.01);
+    const std::string gptq_seq = args.str("--gptq-sequential", "", "off");
+    const std::string gptq_order = args.str("--gptq-order", "", "act");
     const int64_t threads = args.integer("-t", "--threads", 0, 0, 1024);
     args.finish();
 
@@ -141,6 +151,10 @@ int run(int argc, char** argv) {
     o.gptq = gptq;
     o.gptq_damp = gptq_damp;
     o.awq = awq;
+    o.gptq_sequential = quant::parse_gptq_sequential(gptq_seq);
+    VKRT_CHECK(gptq_order == "act" || gptq_order == "group", Status::invalid_argument, "--gptq-order '", gptq_order,
+               "' is not known (act, group)");
+    o.gptq_group_order = gptq_order == "group";
     o.threads = unsigned(threads);
 
     std::fprintf(stderr, "vkrt-quantize: %s -> %s (%s%s)\n", in.c_str(), out.c_str(),
